@@ -1,0 +1,31 @@
+# StreamForge. `make demo` runs it on embedded defaults; `make test` runs every test.
+GO        ?= go
+BIN       := bin
+GOFLAGS   ?=
+CLOUD_PKG := ./cloud/cmd/streamforge-cloud
+
+.PHONY: all build cloud deps demo test test-go bench clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+	@$(GO) mod download
+
+build: cloud
+
+cloud:
+	$(GO) build $(GOFLAGS) -o $(BIN)/streamforge-cloud $(CLOUD_PKG)
+
+demo: deps build
+	@scripts/demo.sh
+
+# Installs what the tests need, starts the real services they use, runs every test.
+test: deps
+	@scripts/test.sh
+
+bench: deps
+	@scripts/bench.sh
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the system packages that StreamForge's demo and tests need.
+# Idempotent: packages already present are skipped, so a second run is fast.
+set -euo pipefail
+
+packages=(
+  build-essential pkg-config git curl ca-certificates
+  postgresql postgresql-contrib          # cloud store tests (Debian's server)
+  swtpm swtpm-tools tpm2-tools           # TPM 2.0 emulator for identity tests
+  mbpoll libmodbus-dev socat             # independent Modbus peers, serial pty pairs
+  gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static  # agent-arm64
+  maven default-jre-headless             # Apache Kafka broker jars for integration tests
+  chromium                               # dashboard browser tests
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Debian starts a cluster on install; the tests run their own, so keep the
+# packaged one from holding port 5432 only if it is not wanted.
+echo "install-deps: system packages ready"
