@@ -1,8 +1,13 @@
 # StreamForge. `make demo` runs it on embedded defaults; `make test` runs every test.
+.DEFAULT_GOAL := build
 GO        ?= go
 BIN       := bin
 GOFLAGS   ?=
 CLOUD_PKG := ./cloud/cmd/streamforge-cloud
+
+BUILD_TARGETS :=
+TEST_PREREQS  :=
+-include mk/*.mk
 
 .PHONY: all build cloud deps demo test test-go bench clean
 
@@ -12,7 +17,7 @@ deps:
 	@scripts/install-deps.sh
 	@$(GO) mod download
 
-build: cloud
+build: cloud $(BUILD_TARGETS)
 
 cloud:
 	$(GO) build $(GOFLAGS) -o $(BIN)/streamforge-cloud $(CLOUD_PKG)
@@ -21,7 +26,7 @@ demo: deps build
 	@scripts/demo.sh
 
 # Installs what the tests need, starts the real services they use, runs every test.
-test: deps
+test: deps $(TEST_PREREQS)
 	@scripts/test.sh
 
 bench: deps
