@@ -1,0 +1,118 @@
+// Package config reads the control plane's settings. Every setting is an
+// environment variable, and `serve` takes the same names as flags
+// (STREAMFORGE_LISTEN <-> --listen); flags win. docs/cloud-config.md lists them.
+package config
+
+import (
+	"flag"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Config is the control plane's configuration.
+type Config struct {
+	Listen                 string
+	DataDir                string
+	DatabaseURL            string
+	BootstrapAdminEmail    string
+	BootstrapAdminPassword string
+	JWTKeyDir              string
+	TrustedProxies         []netip.Prefix
+	RateLimitPerMinute     int
+	BodyLimit              int
+	MetricsToken           string
+	TLSCert, TLSKey        string
+}
+
+type setting struct {
+	env, flag, def, help string
+	dst                  *string
+}
+
+// Load reads the environment, then flags from args.
+func Load(args []string) (*Config, error) {
+	var raw struct{ listen, data, db, email, pw, keys, proxies, rate, body, metrics, cert, key string }
+	settings := []setting{
+		{"STREAMFORGE_LISTEN", "listen", "127.0.0.1:8080", "address to serve the API and dashboard on", &raw.listen},
+		{"STREAMFORGE_DATA_DIR", "data-dir", "./data", "directory for the SQLite database and keys", &raw.data},
+		{"STREAMFORGE_DATABASE_URL", "database-url", "", "postgres://... to use PostgreSQL instead of SQLite", &raw.db},
+		{"STREAMFORGE_BOOTSTRAP_ADMIN_EMAIL", "bootstrap-admin-email", "", "first admin's email when there are no users", &raw.email},
+		{"STREAMFORGE_BOOTSTRAP_ADMIN_PASSWORD", "bootstrap-admin-password", "", "first admin's password (generated and printed once if empty)", &raw.pw},
+		{"STREAMFORGE_JWT_KEY_DIR", "jwt-key-dir", "", "directory of JWT signing keys (default DATA_DIR/keys/jwt); share it between replicas", &raw.keys},
+		{"STREAMFORGE_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated proxy IPs/CIDRs whose X-Forwarded-For is believed", &raw.proxies},
+		{"STREAMFORGE_RATE_LIMIT", "rate-limit", "6000", "requests per minute per client IP (0: off)", &raw.rate},
+		{"STREAMFORGE_BODY_LIMIT", "body-limit", "1048576", "largest request body in bytes", &raw.body},
+		{"STREAMFORGE_METRICS_TOKEN", "metrics-token", "", "bearer token for /metrics (empty: loopback clients only)", &raw.metrics},
+		{"STREAMFORGE_TLS_CERT", "tls-cert", "", "serve HTTPS with this certificate (PEM)", &raw.cert},
+		{"STREAMFORGE_TLS_KEY", "tls-key", "", "key of --tls-cert (PEM)", &raw.key},
+	}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	for _, s := range settings {
+		v := s.def
+		if e, ok := os.LookupEnv(s.env); ok {
+			v = e
+		}
+		fs.StringVar(s.dst, s.flag, v, s.help+" ("+s.env+")")
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	c := &Config{
+		Listen: raw.listen, DataDir: raw.data, DatabaseURL: raw.db, BootstrapAdminEmail: raw.email,
+		BootstrapAdminPassword: raw.pw, JWTKeyDir: raw.keys, MetricsToken: raw.metrics, TLSCert: raw.cert, TLSKey: raw.key,
+	}
+	if c.JWTKeyDir == "" {
+		c.JWTKeyDir = filepath.Join(c.DataDir, "keys", "jwt")
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return nil, fmt.Errorf("STREAMFORGE_LISTEN: %w", err)
+	}
+	var err error
+	if c.RateLimitPerMinute, err = nonNegative("STREAMFORGE_RATE_LIMIT", raw.rate); err != nil {
+		return nil, err
+	}
+	if c.BodyLimit, err = nonNegative("STREAMFORGE_BODY_LIMIT", raw.body); err != nil || c.BodyLimit == 0 {
+		return nil, fmt.Errorf("STREAMFORGE_BODY_LIMIT: must be a positive number of bytes")
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return nil, fmt.Errorf("STREAMFORGE_TLS_CERT and STREAMFORGE_TLS_KEY must be given together")
+	}
+	if c.TrustedProxies, err = ParsePrefixes(raw.proxies); err != nil {
+		return nil, fmt.Errorf("STREAMFORGE_TRUSTED_PROXIES: %w", err)
+	}
+	return c, nil
+}
+
+func nonNegative(name, v string) (int, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%s: %q is not a non-negative integer", name, v)
+	}
+	return n, nil
+}
+
+// ParsePrefixes reads a comma-separated list of IPs and CIDRs.
+func ParsePrefixes(list string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(list, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(f); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither an IP nor a CIDR", f)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
+}

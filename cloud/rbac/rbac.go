@@ -1,0 +1,88 @@
+// Package rbac holds the spec's roles and their permission matrix, and the
+// gateway_access rule that limits gateway-scoped routes.
+package rbac
+
+import (
+	"slices"
+	"sort"
+)
+
+// Permissions, as strings carried in the JWT.
+const (
+	DashboardsRead    = "dashboards:read"
+	ConfigsRead       = "configs:read"
+	AlarmsAck         = "alarms:ack"
+	LogsRead          = "logs:read"
+	PipelinesRead     = "pipelines:read"
+	PipelinesCreate   = "pipelines:create"
+	PipelinesUpdate   = "pipelines:update"
+	PipelinesDelete   = "pipelines:delete"
+	ConfigsDeploy     = "configs:deploy"
+	GatewaysRead      = "gateways:read"
+	GatewaysManage    = "gateways:manage"
+	GatewaysClaim     = "gateways:claim"
+	UsersManage       = "users:manage"
+	AuditRead         = "audit:read"
+	SuggestionsCreate = "suggestions:create"
+)
+
+// Roles of the spec.
+const (
+	Viewer   = "Viewer"
+	Operator = "Operator"
+	Engineer = "Engineer"
+	Admin    = "Admin"
+	Copilot  = "Copilot"
+)
+
+var (
+	viewer   = []string{DashboardsRead, ConfigsRead, PipelinesRead, GatewaysRead}
+	operator = append(slices.Clone(viewer), AlarmsAck, LogsRead)
+	engineer = append(slices.Clone(operator), PipelinesCreate, PipelinesUpdate, GatewaysClaim)
+	admin    = append(slices.Clone(engineer), PipelinesDelete, ConfigsDeploy, GatewaysManage, UsersManage, AuditRead)
+	// Copilot reads topology and proposes; an Engineer or Admin approves.
+	copilot = append(slices.Clone(viewer), SuggestionsCreate)
+)
+
+var matrix = map[string][]string{
+	Viewer: viewer, Operator: operator, Engineer: engineer, Admin: admin, Copilot: copilot,
+}
+
+// Roles lists the known roles.
+func Roles() []string { return []string{Viewer, Operator, Engineer, Admin, Copilot} }
+
+// ValidRole reports whether r is a known role.
+func ValidRole(r string) bool { _, ok := matrix[r]; return ok }
+
+// RolePermissions returns the permissions role r grants.
+func RolePermissions(r string) []string { return slices.Clone(matrix[r]) }
+
+// Permissions returns the sorted union of the permissions of roles.
+func Permissions(roles []string) []string {
+	set := map[string]bool{}
+	for _, r := range roles {
+		for _, p := range matrix[r] {
+			set[p] = true
+		}
+	}
+	out := make([]string, 0, len(set))
+	for p := range set {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// AllGateways in gateway_access grants every gateway.
+const AllGateways = "*"
+
+// CanAccessGateway reports whether access (gateway ids, site names, or "*")
+// covers the gateway id in site.
+func CanAccessGateway(access []string, gatewayID, site string) bool {
+	for _, a := range access {
+		if a == AllGateways || a == gatewayID || (site != "" && a == site) {
+			return true
+		}
+	}
+	return false
+}

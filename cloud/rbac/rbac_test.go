@@ -1,0 +1,70 @@
+package rbac
+
+import (
+	"slices"
+	"testing"
+)
+
+// specMatrix is the spec's role table, typed in again from the document so
+// that a change to the code's table cannot silently change the product.
+var specMatrix = map[string][]string{
+	Viewer:   {"dashboards:read", "configs:read", "pipelines:read", "gateways:read"},
+	Operator: {"dashboards:read", "configs:read", "pipelines:read", "gateways:read", "alarms:ack", "logs:read"},
+	Engineer: {"dashboards:read", "configs:read", "pipelines:read", "gateways:read", "alarms:ack", "logs:read",
+		"pipelines:create", "pipelines:update", "gateways:claim"},
+	Admin: {"dashboards:read", "configs:read", "pipelines:read", "gateways:read", "alarms:ack", "logs:read",
+		"pipelines:create", "pipelines:update", "gateways:claim", "pipelines:delete", "configs:deploy",
+		"gateways:manage", "users:manage", "audit:read"},
+	Copilot: {"dashboards:read", "configs:read", "pipelines:read", "gateways:read", "suggestions:create"},
+}
+
+func TestRoleMatrixMatchesSpec(t *testing.T) {
+	for _, role := range Roles() {
+		got, want := RolePermissions(role), slices.Clone(specMatrix[role])
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: got %v, want %v", role, got, want)
+		}
+	}
+}
+
+func TestCopilotCannotChangeAnything(t *testing.T) {
+	for _, p := range RolePermissions(Copilot) {
+		if p != SuggestionsCreate && !slices.Contains(RolePermissions(Viewer), p) {
+			t.Errorf("Copilot has %s", p)
+		}
+	}
+}
+
+func TestPermissionsUnion(t *testing.T) {
+	got := Permissions([]string{Viewer, Copilot, "Bogus"})
+	want := []string{"configs:read", "dashboards:read", "gateways:read", "pipelines:read", "suggestions:create"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+}
+
+func TestCanAccessGateway(t *testing.T) {
+	cases := []struct {
+		name   string
+		access []string
+		gw     string
+		site   string
+		want   bool
+	}{
+		{"ok-wildcard", []string{"*"}, "gw-1", "", true},
+		{"ok-id", []string{"gw-2", "gw-1"}, "gw-1", "", true},
+		{"ok-site", []string{"Offshore Rig Alpha"}, "gw-1", "Offshore Rig Alpha", true},
+		{"fail-other-id", []string{"gw-2"}, "gw-1", "Plant", false},
+		{"fail-empty", nil, "gw-1", "Plant", false},
+		{"fail-empty-site-does-not-match-empty", []string{""}, "gw-1", "", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := CanAccessGateway(c.access, c.gw, c.site); got != c.want {
+				t.Fatalf("got %v", got)
+			}
+		})
+	}
+}
