@@ -73,12 +73,13 @@ func ISO27001FailedLogins(db *gorm.DB, now time.Time) ([]FailedLogins, error) {
 	var rows []struct {
 		UserEmail string
 		Failures  int64
-		LastSeq   int64
 	}
+	window := `"timestamp" > ?`
+	since := dbTime(now.Add(-ISO27001Window))
 	err := db.Model(&row{}).
-		Select("user_email, COUNT(*) AS failures, MAX(seq) AS last_seq").
+		Select("user_email, COUNT(*) AS failures").
 		Where("event_type = ?", eventAuthFailure).
-		Where(`"timestamp" > ?`, dbTime(now.Add(-ISO27001Window))).
+		Where(window, since).
 		Group("user_email").
 		Having("COUNT(*) > ?", ISO27001FailureLimit).
 		Order("failures DESC, user_email").
@@ -88,10 +89,12 @@ func ISO27001FailedLogins(db *gorm.DB, now time.Time) ([]FailedLogins, error) {
 	}
 	out := make([]FailedLogins, 0, len(rows))
 	for _, r := range rows {
-		// MAX("timestamp") comes back from SQLite as text, not a time;
-		// reading the last record by seq is portable.
+		// MAX("timestamp") comes back from SQLite as text, not a time; a
+		// second query for the newest failure is portable.
 		var last row
-		if err := db.Select(`"timestamp"`).Where("seq = ?", r.LastSeq).Take(&last).Error; err != nil {
+		err := db.Select(`"timestamp"`).Where("event_type = ? AND user_email = ?", eventAuthFailure, r.UserEmail).
+			Where(window, since).Order(`"timestamp" DESC`).Take(&last).Error
+		if err != nil {
 			return nil, fmt.Errorf("audit iso27001 report: %w", err)
 		}
 		out = append(out, FailedLogins{User: r.UserEmail, Failures: r.Failures, Last: last.Timestamp.UTC()})
