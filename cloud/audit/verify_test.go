@@ -113,3 +113,52 @@ func TestVerifyStreamsAcrossBatches(t *testing.T) {
 		}
 	})
 }
+
+// TestVerifyCatchesForgedTail: a record added after the head with a
+// correct hash and link, but without moving the chain head (as an INSERT
+// outside Append would), is named.
+func TestVerifyCatchesForgedTail(t *testing.T) {
+	eachDB(t, func(t *testing.T, _ backend, _ string, db *gorm.DB) {
+		recs := appendN(t, db, 3)
+		forged := newRow(Event{EventType: "user.create", User: "mallory@example.com"}, "")
+		forged.Seq, forged.PrevHash = 4, recs[2].Hash
+		forged.Hash = forged.computeHash()
+		if err := db.Create(&forged).Error; err != nil {
+			t.Fatal(err)
+		}
+		if rep := verify(t, db); rep.OK || rep.BadSeq != 4 || rep.Kind != BadHead {
+			t.Fatalf("want head mismatch at 4, got %+v", rep)
+		}
+	})
+}
+
+// TestVerifyDuringAppends: Verify run while another pool keeps appending
+// reports a good chain every time (it follows the moving head).
+func TestVerifyDuringAppends(t *testing.T) {
+	eachDB(t, func(t *testing.T, b backend, dsn string, db *gorm.DB) {
+		other := b.open(t, dsn)
+		done := make(chan error)
+		go func() {
+			for range 300 {
+				if _, err := Append(other, Event{EventType: "auth.refresh"}); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+		for running := true; running; {
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatal(err)
+				}
+				running = false
+			default:
+			}
+			if rep := verify(t, db); !rep.OK {
+				t.Fatalf("verify during appends: %+v", rep)
+			}
+		}
+	})
+}
