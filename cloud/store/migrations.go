@@ -3,10 +3,14 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/go-gormigrate/gormigrate/v2"
 	"gorm.io/gorm"
+
+	"github.com/streamforge/streamforge/cloud/audit"
 )
 
 // migrationLock is the PostgreSQL advisory lock key that keeps two cloud
@@ -53,6 +57,8 @@ func migrations() []*gormigrate.Migration {
 			},
 		},
 	}
+	ms = append(ms, audit.Migrations()...)
+	slices.SortStableFunc(ms, func(a, b *gormigrate.Migration) int { return strings.Compare(a.ID, b.ID) })
 	return ms
 }
 

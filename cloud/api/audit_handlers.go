@@ -1,0 +1,98 @@
+package api
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/streamforge/streamforge/cloud/audit"
+)
+
+func timeParam(c *fiber.Ctx, name string) (time.Time, error) {
+	v := c.Query(name)
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, errorf(fiber.StatusBadRequest, name+": want an RFC 3339 time such as 2026-01-31T00:00:00Z")
+	}
+	return t.UTC(), nil
+}
+
+func (s *Server) listAudit(c *fiber.Ctx) error {
+	f := audit.Filter{User: c.Query("user"), EventTypePrefix: c.Query("event_type"), ResourceID: c.Query("resource_id")}
+	var err error
+	if f.From, err = timeParam(c, "from"); err != nil {
+		return err
+	}
+	if f.To, err = timeParam(c, "to"); err != nil {
+		return err
+	}
+	if v := c.Query("limit"); v != "" {
+		if f.Limit, err = strconv.Atoi(v); err != nil || f.Limit < 1 {
+			return errorf(fiber.StatusBadRequest, "limit: want a positive integer")
+		}
+	}
+	if v := c.Query("cursor"); v != "" {
+		if f.Cursor, err = strconv.ParseInt(v, 10, 64); err != nil || f.Cursor < 1 {
+			return errorf(fiber.StatusBadRequest, "cursor: want the next_cursor of a previous page")
+		}
+	}
+	page, err := audit.Query(s.store.DB.WithContext(c.UserContext()), f)
+	if err != nil {
+		return err
+	}
+	return c.JSON(page)
+}
+
+func (s *Server) verifyAudit(c *fiber.Ctx) error {
+	rep, err := audit.Verify(s.store.DB.WithContext(c.UserContext()))
+	if err != nil {
+		return err
+	}
+	return c.JSON(rep)
+}
+
+func (s *Server) complianceGDPR(c *fiber.Ctx) error {
+	user := c.Query("user")
+	if user == "" {
+		return errorf(fiber.StatusBadRequest, "user: the email whose events to list is required")
+	}
+	recs, err := audit.GDPRUserEvents(s.store.DB.WithContext(c.UserContext()), user, time.Now())
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"user": user, "days": 90, "records": recs})
+}
+
+func (s *Server) complianceSOC2(c *fiber.Ctx) error {
+	from, err := timeParam(c, "from")
+	if err != nil {
+		return err
+	}
+	to, err := timeParam(c, "to")
+	if err != nil {
+		return err
+	}
+	if to.IsZero() {
+		to = time.Now().UTC()
+	}
+	if from.IsZero() {
+		from = to.AddDate(-1, 0, 0)
+	}
+	recs, err := audit.SOC2ConfigChanges(s.store.DB.WithContext(c.UserContext()), from, to)
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"from": from, "to": to, "records": recs})
+}
+
+func (s *Server) complianceISO27001(c *fiber.Ctx) error {
+	rows, err := audit.ISO27001FailedLogins(s.store.DB.WithContext(c.UserContext()), time.Now())
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"days": 30, "threshold": 5, "users": rows})
+}

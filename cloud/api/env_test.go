@@ -1,0 +1,170 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/streamforge/streamforge/cloud/api"
+	"github.com/streamforge/streamforge/cloud/auth"
+	"github.com/streamforge/streamforge/cloud/store"
+	"github.com/streamforge/streamforge/cloud/users"
+	"github.com/streamforge/streamforge/internal/testenv"
+)
+
+const adminEmail = "admin@example.com"
+const adminPassword = "correct horse battery staple"
+
+// env is one control plane served over real HTTP on loopback.
+type env struct {
+	t      testing.TB
+	base   string
+	store  *store.Store
+	users  *users.Service
+	keys   *auth.KeyRing
+	keyDir string
+	srv    *api.Server
+}
+
+// databases runs fn once on SQLite and once on PostgreSQL.
+func databases(t *testing.T, fn func(t *testing.T, dbURL string)) {
+	t.Run("sqlite", func(t *testing.T) { fn(t, "") })
+	t.Run("postgres", func(t *testing.T) { fn(t, testenv.PostgresURL(t)) })
+}
+
+type envOpt func(*api.Options)
+
+func withTrustedProxy(p string) envOpt {
+	return func(o *api.Options) { o.TrustedProxies = []netip.Prefix{netip.MustParsePrefix(p)} }
+}
+
+// newEnv starts a control plane on dbURL ("" = SQLite in a temp dir) with
+// one Admin. keyDir may be shared to run several processes over one DB.
+func newEnv(t testing.TB, dbURL, keyDir string, opts ...envOpt) *env {
+	t.Helper()
+	dir := t.TempDir()
+	if keyDir == "" {
+		keyDir = filepath.Join(dir, "keys")
+	}
+	st, err := store.Open(context.Background(), dbURL, dir)
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(func() { st.Close() })
+	keys, err := auth.LoadKeyRing(keyDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	us := users.New(st, keys, log)
+	if _, _, err := us.Bootstrap(context.Background(), adminEmail, adminPassword); err != nil {
+		t.Fatal(err)
+	}
+	o := api.Options{}
+	for _, f := range opts {
+		f(&o)
+	}
+	srv := api.New(st, us, log, o)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.App().Listener(ln)
+	t.Cleanup(func() { _ = srv.App().ShutdownWithTimeout(5 * time.Second) })
+	return &env{t: t, base: "http://" + ln.Addr().String(), store: st, users: us, keys: keys, keyDir: keyDir, srv: srv}
+}
+
+type resp struct {
+	status int
+	header http.Header
+	body   map[string]any
+	raw    []byte
+}
+
+// do sends a request; body is JSON-encoded unless it is a string or nil.
+func (e *env) do(method, path, token string, body any, hdr ...string) resp {
+	e.t.Helper()
+	return e.doWith(http.DefaultClient, method, path, token, body, hdr...)
+}
+
+func (e *env) doWith(client *http.Client, method, path, token string, body any, hdr ...string) resp {
+	e.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		data, _ := json.Marshal(b)
+		rd = bytes.NewReader(data)
+	}
+	req, err := http.NewRequest(method, e.base+path, rd)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	res, err := client.Do(req)
+	if err != nil {
+		e.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	r := resp{status: res.StatusCode, header: res.Header, raw: raw}
+	_ = json.Unmarshal(raw, &r.body)
+	return r
+}
+
+// login returns a token for email/password, failing the test otherwise.
+func (e *env) login(email, password string) string {
+	e.t.Helper()
+	r := e.do("POST", "/api/v1/auth/login", "", map[string]string{"email": email, "password": password})
+	if r.status != 200 {
+		e.t.Fatalf("login %s: %d %s", email, r.status, r.raw)
+	}
+	return r.body["token"].(string)
+}
+
+// user creates a user with roles and returns a token of theirs.
+func (e *env) user(email string, roles []string, access ...string) string {
+	e.t.Helper()
+	admin := e.login(adminEmail, adminPassword)
+	r := e.do("POST", "/api/v1/users", admin, map[string]any{
+		"email": email, "password": "password-of-" + email, "roles": roles, "gateway_access": access,
+	})
+	if r.status != 201 {
+		e.t.Fatalf("create %s: %d %s", email, r.status, r.raw)
+	}
+	return e.login(email, "password-of-"+email)
+}
+
+func wantStatus(t *testing.T, r resp, want int) {
+	t.Helper()
+	if r.status != want {
+		t.Fatalf("status %d, want %d: %s", r.status, want, r.raw)
+	}
+}
+
+func wantError(t *testing.T, r resp, status int, msg string) {
+	t.Helper()
+	wantStatus(t, r, status)
+	if got, _ := r.body["error"].(string); !strings.Contains(got, msg) {
+		t.Fatalf("error %q, want it to contain %q", got, msg)
+	}
+}

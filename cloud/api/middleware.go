@@ -1,0 +1,133 @@
+package api
+
+import (
+	"crypto/subtle"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"gorm.io/gorm"
+
+	"github.com/streamforge/streamforge/cloud/audit"
+	"github.com/streamforge/streamforge/cloud/auth"
+	"github.com/streamforge/streamforge/cloud/rbac"
+	"github.com/streamforge/streamforge/cloud/users"
+)
+
+// SessionCookie carries the browser's token: __Host- forces Secure, Path=/
+// and no Domain, so no other host or path can set or read it.
+const SessionCookie = "__Host-streamforge_session"
+
+// CSRFHeader must echo the session's CSRF token on state-changing requests
+// that authenticate by cookie.
+const CSRFHeader = "X-CSRF-Token"
+
+var (
+	httpRequests = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "streamforge_http_requests_total", Help: "HTTP requests by route, method and status.",
+	}, []string{"route", "method", "status"})
+	httpLatency = promauto.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "streamforge_http_request_duration_seconds", Help: "HTTP request latency by route.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+	}, []string{"route", "method"})
+)
+
+// observe renders errors, then counts and times the request by its route
+// pattern (never the raw path, whose values are unbounded).
+func (s *Server) observe(c *fiber.Ctx) error {
+	start := time.Now()
+	if err := c.Next(); err != nil {
+		if herr := s.handleError(c, err); herr != nil {
+			return herr
+		}
+	}
+	route := c.Route().Path
+	if route == "/" && c.Path() != "/" {
+		route = "unmatched"
+	}
+	status := strconv.Itoa(c.Response().StatusCode())
+	httpRequests.WithLabelValues(route, c.Method(), status).Inc()
+	httpLatency.WithLabelValues(route, c.Method()).Observe(time.Since(start).Seconds())
+	return nil
+}
+
+const claimsKey = "claims"
+
+func claimsOf(c *fiber.Ctx) *auth.Claims {
+	cl, _ := c.Locals(claimsKey).(*auth.Claims)
+	return cl
+}
+
+// meta describes the request for the audit trail.
+func (s *Server) meta(c *fiber.Ctx) users.Meta {
+	m := users.Meta{IP: s.clientIP(c), UserAgent: truncate(c.Get(fiber.HeaderUserAgent), 512)}
+	if cl := claimsOf(c); cl != nil {
+		m.Actor = cl.Subject
+	}
+	return m
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// authenticate accepts a Bearer token (API clients) or the session cookie
+// (browsers; then unsafe methods need the CSRF header).
+func (s *Server) authenticate(c *fiber.Ctx) error {
+	token, viaCookie := "", false
+	if h := c.Get(fiber.HeaderAuthorization); h != "" {
+		scheme, rest, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(rest) == "" {
+			return errorf(fiber.StatusUnauthorized, "Authorization header must be: Bearer <token>")
+		}
+		token = strings.TrimSpace(rest)
+	} else if ck := c.Cookies(SessionCookie); ck != "" {
+		token, viaCookie = ck, true
+	}
+	if token == "" {
+		return errAuthRequired
+	}
+	cl, err := s.users.Authenticate(c.UserContext(), token)
+	if err != nil {
+		return err
+	}
+	if viaCookie && !safeMethod(c.Method()) {
+		got := c.Get(CSRFHeader)
+		if got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(cl.CSRF)) != 1 {
+			return errCSRF
+		}
+	}
+	c.Locals(claimsKey, cl)
+	return c.Next()
+}
+
+func safeMethod(m string) bool {
+	return m == fiber.MethodGet || m == fiber.MethodHead || m == fiber.MethodOptions
+}
+
+// require answers 403 unless the caller's roles grant perm. A denial is
+// audited.
+func (s *Server) require(perm string) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		cl := claimsOf(c)
+		if cl != nil && slices.Contains(rbac.Permissions(cl.Roles), perm) {
+			return c.Next()
+		}
+		m := s.meta(c)
+		ev := audit.Event{
+			EventType: "authorization.denied", User: m.Actor, IPAddress: m.IP, UserAgent: m.UserAgent,
+			Resource: c.Route().Path, Action: c.Method(), Result: "denied", Reason: "missing permission " + perm,
+		}
+		if err := s.store.Tx(c.UserContext(), func(tx *gorm.DB) error { _, err := audit.Append(tx, ev); return err }); err != nil {
+			return err
+		}
+		return errorf(fiber.StatusForbidden, "Missing permission: "+perm)
+	}
+}

@@ -1,0 +1,88 @@
+// Package api is the control plane's HTTP surface: routing, middleware
+// (security headers, rate limits, metrics, authentication, RBAC) and the
+// handlers, which call the domain services.
+package api
+
+import (
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/helmet"
+	"github.com/gofiber/fiber/v2/middleware/limiter"
+	"github.com/gofiber/fiber/v2/middleware/recover"
+
+	"github.com/streamforge/streamforge/cloud/store"
+	"github.com/streamforge/streamforge/cloud/users"
+)
+
+// Options configure a Server.
+type Options struct {
+	TrustedProxies     []netip.Prefix
+	RateLimitPerMinute int
+	BodyLimit          int
+	MetricsToken       string
+	TLS                bool
+}
+
+// Server is the control plane's HTTP API.
+type Server struct {
+	app   *fiber.App
+	store *store.Store
+	users *users.Service
+	log   *slog.Logger
+	opts  Options
+}
+
+// New builds the API.
+func New(st *store.Store, us *users.Service, log *slog.Logger, opts Options) *Server {
+	s := &Server{store: st, users: us, log: log, opts: opts}
+	if opts.BodyLimit == 0 {
+		opts.BodyLimit = 1 << 20
+		s.opts.BodyLimit = opts.BodyLimit
+	}
+	s.app = fiber.New(fiber.Config{
+		AppName:               "streamforge-cloud",
+		DisableStartupMessage: true,
+		BodyLimit:             opts.BodyLimit,
+		ReadTimeout:           15 * time.Second,
+		WriteTimeout:          30 * time.Second,
+		IdleTimeout:           2 * time.Minute,
+		ErrorHandler:          s.handleError,
+		StrictRouting:         false,
+	})
+	s.app.Use(s.observe)
+	s.app.Use(recover.New())
+	hsts := 0
+	if opts.TLS {
+		hsts = 31536000
+	}
+	s.app.Use(helmet.New(helmet.Config{
+		ContentSecurityPolicy: "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+		HSTSMaxAge:            hsts,
+		ReferrerPolicy:        "no-referrer",
+	}))
+	s.app.Use(func(c *fiber.Ctx) error {
+		c.Set(fiber.HeaderCacheControl, "no-store")
+		return c.Next()
+	})
+	if opts.RateLimitPerMinute > 0 {
+		s.app.Use(limiter.New(limiter.Config{
+			Max:                opts.RateLimitPerMinute,
+			Expiration:         time.Minute,
+			KeyGenerator:       s.clientIP,
+			LimiterMiddleware:  limiter.SlidingWindow{},
+			SkipFailedRequests: false,
+			LimitReached: func(c *fiber.Ctx) error {
+				c.Set(fiber.HeaderRetryAfter, "60")
+				return errorf(fiber.StatusTooManyRequests, "rate limit exceeded")
+			},
+		}))
+	}
+	s.routes()
+	return s
+}
+
+// App returns the Fiber app (for Listen and tests).
+func (s *Server) App() *fiber.App { return s.app }

@@ -1,0 +1,156 @@
+package main_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// build compiles streamforge-cloud once per test binary run.
+func build(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "streamforge-cloud")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// serve starts `streamforge-cloud serve` and returns its address and the
+// lines it printed on stdout until it was ready.
+func serve(t *testing.T, bin string, env ...string) (string, []string) {
+	t.Helper()
+	addr := freeAddr(t)
+	cmd := exec.Command(bin, "serve", "--listen", addr)
+	cmd.Env = append(os.Environ(), env...)
+	stdout, _ := cmd.StdoutPipe()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+		if strings.Contains(stderr.String(), "correct horse") || strings.Contains(stderr.String(), "eyJ") {
+			t.Errorf("a secret reached the log:\n%s", stderr.String())
+		}
+	})
+	lines := make(chan string, 32)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	var got []string
+	deadline := time.After(20 * time.Second)
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("serve exited: %v\n%s", got, stderr.String())
+			}
+			got = append(got, l)
+			if strings.Contains(l, "listening on") {
+				waitHTTP(t, "http://"+addr+"/readyz")
+				return addr, got
+			}
+		case <-deadline:
+			t.Fatalf("serve not ready: %v\n%s", got, stderr.String())
+		}
+	}
+}
+
+func waitHTTP(t *testing.T, url string) {
+	t.Helper()
+	for i := 0; i < 100; i++ {
+		if res, err := http.Get(url); err == nil {
+			res.Body.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s never answered", url)
+}
+
+func login(t *testing.T, addr, email, password string) (int, map[string]any) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{"email": email, "password": password})
+	res, err := http.Post("http://"+addr+"/api/v1/auth/login", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var m map[string]any
+	data, _ := io.ReadAll(res.Body)
+	_ = json.Unmarshal(data, &m)
+	return res.StatusCode, m
+}
+
+// TestFirstStartPrintsOneTimeAdmin: with no users and no configured
+// password, serve prints a generated password once; it works, and a
+// restart prints none (there is no default account).
+func TestFirstStartPrintsOneTimeAdmin(t *testing.T) {
+	bin := build(t)
+	data := t.TempDir()
+	addr, out := serve(t, bin, "STREAMFORGE_DATA_DIR="+data, "STREAMFORGE_BOOTSTRAP_ADMIN_PASSWORD=", "STREAMFORGE_BOOTSTRAP_ADMIN_EMAIL=")
+	text := strings.Join(out, "\n")
+	m := regexp.MustCompile(`password: (\S{20,})`).FindStringSubmatch(text)
+	if m == nil || !strings.Contains(text, "admin@streamforge.local") {
+		t.Fatalf("no one-time credentials printed:\n%s", text)
+	}
+	if code, _ := login(t, addr, "admin@streamforge.local", m[1]); code != 200 {
+		t.Fatalf("printed credentials refused: %d", code)
+	}
+	if code, _ := login(t, addr, "admin@streamforge.local", "admin"); code != 401 {
+		t.Fatalf("weak default password accepted: %d", code)
+	}
+	if _, err := os.Stat(filepath.Join(data, "streamforge.db")); err != nil {
+		t.Fatalf("SQLite database not under the data dir: %v", err)
+	}
+	// A second process on the same data: no new admin, no password printed.
+	_, out2 := serve(t, bin, "STREAMFORGE_DATA_DIR="+data)
+	if strings.Contains(strings.Join(out2, "\n"), "password") {
+		t.Fatalf("restart printed credentials again: %v", out2)
+	}
+}
+
+func TestBadConfigNamesTheSetting(t *testing.T) {
+	bin := build(t)
+	for _, c := range []struct{ env, want string }{
+		{"STREAMFORGE_RATE_LIMIT=lots", "STREAMFORGE_RATE_LIMIT"},
+		{"STREAMFORGE_TRUSTED_PROXIES=not-an-ip", "STREAMFORGE_TRUSTED_PROXIES"},
+		{"STREAMFORGE_DATABASE_URL=mysql://x", "STREAMFORGE_DATABASE_URL"},
+		{"STREAMFORGE_BOOTSTRAP_ADMIN_PASSWORD=short", "STREAMFORGE_BOOTSTRAP_ADMIN_PASSWORD"},
+	} {
+		cmd := exec.Command(bin, "serve", "--listen", freeAddr(t))
+		cmd.Env = append(os.Environ(), "STREAMFORGE_DATA_DIR="+t.TempDir(), c.env)
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), c.want) {
+			t.Errorf("%s: err %v, output %q; want an error naming %s", c.env, err, out, c.want)
+		}
+	}
+}

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/streamforge/streamforge/cloud/api"
+	"github.com/streamforge/streamforge/cloud/auth"
+	"github.com/streamforge/streamforge/cloud/config"
+	"github.com/streamforge/streamforge/cloud/store"
+	"github.com/streamforge/streamforge/cloud/users"
+)
+
+func serve(ctx context.Context, log *slog.Logger, args []string) error {
+	cfg, err := config.Load(args)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, cfg.DatabaseURL, cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	keys, err := auth.LoadKeyRing(cfg.JWTKeyDir)
+	if err != nil {
+		return err
+	}
+	us := users.New(st, keys, log)
+	if err := bootstrap(ctx, us, cfg); err != nil {
+		return err
+	}
+	srv := api.New(st, us, log, api.Options{
+		TrustedProxies: cfg.TrustedProxies, RateLimitPerMinute: cfg.RateLimitPerMinute,
+		BodyLimit: cfg.BodyLimit, MetricsToken: cfg.MetricsToken, TLS: cfg.TLSCert != "",
+	})
+	go prune(ctx, us, log)
+
+	errc := make(chan error, 1)
+	go func() {
+		if cfg.TLSCert != "" {
+			errc <- srv.App().ListenTLS(cfg.Listen, cfg.TLSCert, cfg.TLSKey)
+		} else {
+			errc <- srv.App().Listen(cfg.Listen)
+		}
+	}()
+	scheme := "http"
+	if cfg.TLSCert != "" {
+		scheme = "https"
+	}
+	log.Info("serving", "url", scheme+"://"+cfg.Listen, "database", st.Dialect)
+	fmt.Printf("StreamForge control plane listening on %s://%s (database: %s)\n", scheme, cfg.Listen, st.Dialect)
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		log.Info("shutting down")
+		return srv.App().ShutdownWithTimeout(10 * time.Second)
+	}
+}
+
+// bootstrap creates the first admin when there are no users, printing a
+// generated password once, to the terminal only (never to the log).
+func bootstrap(ctx context.Context, us *users.Service, cfg *config.Config) error {
+	created, pw, err := us.Bootstrap(ctx, cfg.BootstrapAdminEmail, cfg.BootstrapAdminPassword)
+	if err != nil || !created {
+		return err
+	}
+	email := cfg.BootstrapAdminEmail
+	if email == "" {
+		email = users.DefaultBootstrapEmail
+	}
+	fmt.Fprintln(os.Stdout, "First admin created:")
+	fmt.Fprintf(os.Stdout, "  email:    %s\n", email)
+	if cfg.BootstrapAdminPassword == "" {
+		fmt.Fprintf(os.Stdout, "  password: %s\n  (shown once: store it now)\n", pw)
+	} else {
+		fmt.Fprintln(os.Stdout, "  password: the one given in STREAMFORGE_BOOTSTRAP_ADMIN_PASSWORD")
+	}
+	return nil
+}
+
+// prune deletes expired sessions and finished throttle windows.
+func prune(ctx context.Context, us *users.Service, log *slog.Logger) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := us.PruneSessions(ctx); err != nil {
+				log.Warn("prune sessions", "err", err)
+			}
+			if err := us.PruneThrottles(ctx); err != nil {
+				log.Warn("prune login throttles", "err", err)
+			}
+		}
+	}
+}
+
+func keysRotate(args []string) error {
+	cfg, err := config.Load(args)
+	if err != nil {
+		return err
+	}
+	keys, err := auth.LoadKeyRing(cfg.JWTKeyDir)
+	if err != nil {
+		return err
+	}
+	kid, err := keys.Rotate()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("new JWT signing key %s in %s; processes pick it up on the next token they see signed by it, or at restart\n", kid, cfg.JWTKeyDir)
+	return nil
+}
