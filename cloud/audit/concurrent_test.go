@@ -5,6 +5,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/glebarez/sqlite"
 	"gorm.io/gorm"
 )
 
@@ -60,4 +61,42 @@ func TestConcurrentAppendsKeepOneChain(t *testing.T) {
 			t.Fatalf("want a valid chain of %d, got %+v", workers*each, rep)
 		}
 	})
+}
+
+// TestSQLiteDeferredTransactionsQueue: even with SQLite's default deferred
+// transactions and several connections, appends do not fail with
+// SQLITE_BUSY, because the first statement of Append is a write: a
+// transaction never holds a read lock it must upgrade while others wait.
+func TestSQLiteDeferredTransactionsQueue(t *testing.T) {
+	const workers, each = 6, 30
+	path := backends[0].new(t)
+	db := openGorm(t, sqlite.Open("file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)"))
+	sqlDB, _ := db.DB()
+	sqlDB.SetMaxOpenConns(workers)
+	migrate(t, db)
+	var wg sync.WaitGroup
+	errs := make(chan error, workers*each)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				err := db.Transaction(func(tx *gorm.DB) error {
+					_, err := Append(tx, Event{EventType: "auth.refresh", User: fmt.Sprint(w)})
+					return err
+				})
+				if err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if rep := verify(t, db); !rep.OK || rep.Checked != workers*each {
+		t.Fatalf("want a valid chain of %d, got %+v", workers*each, rep)
+	}
 }
