@@ -60,7 +60,7 @@ func createAuditLog(tx *gorm.DB) error {
 	}
 	for _, s := range stmts {
 		if err := tx.Exec(s).Error; err != nil {
-			return fmt.Errorf("audit migration: %s: %w", strings.Fields(s)[0:3], err)
+			return fmt.Errorf("audit migration: %s: %w", strings.Join(strings.Fields(s)[:3], " "), err)
 		}
 	}
 	return nil
