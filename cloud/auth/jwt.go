@@ -25,6 +25,9 @@ const (
 	TokenLifetime = 24 * time.Hour
 	clockLeeway   = 5 * time.Second
 	keyReloadGap  = 2 * time.Second
+	// signerReload is how often Sign looks for a newer key, so that every
+	// replica moves to a rotated key without a restart.
+	signerReload = time.Minute
 )
 
 // Claims are a user token's claims: the spec's (sub, roles, permissions,
@@ -137,6 +140,14 @@ func (k *KeyRing) reload() error {
 
 // Sign signs claims with the active key, naming it in the kid header.
 func (k *KeyRing) Sign(c *Claims) (string, error) {
+	k.mu.RLock()
+	stale := time.Since(k.lastReload) > signerReload
+	k.mu.RUnlock()
+	if stale {
+		if err := k.reload(); err != nil {
+			return "", err
+		}
+	}
 	k.mu.RLock()
 	kid, key := k.active, k.keys[k.active]
 	k.mu.RUnlock()
