@@ -64,9 +64,10 @@ func Open(ctx context.Context, databaseURL, dataDir string) (*Store, error) {
 		return nil, err
 	}
 	if dialect == "sqlite" {
-		// One writer at a time is SQLite's model; a single connection
-		// serialises transactions instead of failing them with SQLITE_BUSY.
-		sqlDB.SetMaxOpenConns(1)
+		// WAL lets readers run beside the one writer. Every transaction
+		// begins IMMEDIATE (takes the write lock up front), so writers queue
+		// on busy_timeout instead of deadlocking on a lock upgrade.
+		sqlDB.SetMaxOpenConns(4)
 	} else {
 		sqlDB.SetMaxOpenConns(40)
 		sqlDB.SetMaxIdleConns(40)
