@@ -50,7 +50,9 @@ func New(st *store.Store, us *users.Service, log *slog.Logger, opts Options) *Se
 		WriteTimeout:          30 * time.Second,
 		IdleTimeout:           2 * time.Minute,
 		ErrorHandler:          s.handleError,
-		StrictRouting:         false,
+		// Values from the request outlive handlers (metric labels, audit
+		// records), so they must not alias fasthttp's reused buffers.
+		Immutable: true,
 	})
 	s.app.Use(s.observe)
 	s.app.Use(recover.New())

@@ -79,3 +79,29 @@ func TestAuditVerifyNamesTamperedRecord(t *testing.T) {
 		})
 	}
 }
+
+// TestComplianceCommands runs the three compliance queries from the CLI.
+func TestComplianceCommands(t *testing.T) {
+	bin := build(t)
+	data := t.TempDir()
+	addr, _ := serve(t, bin, "STREAMFORGE_DATA_DIR="+data, "STREAMFORGE_BOOTSTRAP_ADMIN_EMAIL=root@example.com",
+		"STREAMFORGE_BOOTSTRAP_ADMIN_PASSWORD=correct horse battery staple")
+	login(t, addr, "root@example.com", "correct horse battery staple")
+	for i := 0; i < 6; i++ {
+		login(t, addr, "eve@example.com", "wrong password number x")
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"gdpr", "--user", "root@example.com"}, "authentication.success"},
+		{[]string{"soc2"}, `"event_type": "user.create"`},
+		{[]string{"iso27001"}, `"user": "eve@example.com"`},
+	} {
+		args := append([]string{"audit", "compliance"}, c.args...)
+		out, err := exec.Command(bin, append(args, "--data-dir", data)...).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), c.want) {
+			t.Errorf("%v: %v\n%s", c.args, err, out)
+		}
+	}
+}
