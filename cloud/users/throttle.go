@@ -82,7 +82,7 @@ func (s *Service) throttled(ctx context.Context, email, ip string, now time.Time
 
 // recordFailure counts one failed login for the client IP and the account.
 func (s *Service) recordFailure(tx *gorm.DB, email, ip string, now time.Time) error {
-	if err := s.bump(tx, ipKey(ip), now, func(n int, start time.Time) time.Time {
+	if _, err := s.store.Bump(tx, ipKey(ip), now, ThrottleWindow, func(n int, start time.Time) time.Time {
 		if n <= ipFreeFailures {
 			return time.Time{}
 		}
@@ -94,12 +94,13 @@ func (s *Service) recordFailure(tx *gorm.DB, email, ip string, now time.Time) er
 	if email == "" {
 		return nil
 	}
-	return s.bump(tx, accountKey(email), now, func(n int, start time.Time) time.Time {
+	_, err := s.store.Bump(tx, accountKey(email), now, ThrottleWindow, func(n int, start time.Time) time.Time {
 		if n < AccountFailureLimit {
 			return time.Time{}
 		}
 		return start.Add(ThrottleWindow)
 	})
+	return err
 }
 
 // recordSuccess remembers that the account logs in from this client IP.
@@ -109,29 +110,6 @@ func (s *Service) recordSuccess(tx *gorm.DB, email, ip string, now time.Time) er
 		Columns:   []clause.Column{{Name: "key"}},
 		DoUpdates: clause.AssignmentColumns([]string{"window_start"}),
 	}).Create(&row).Error
-}
-
-// bump adds a failure to key's window (starting a new window when the old
-// one is over) and stores the block that until computes.
-func (s *Service) bump(tx *gorm.DB, key string, now time.Time, until func(n int, start time.Time) time.Time) error {
-	fresh := store.LoginThrottle{Key: key, WindowStart: now}
-	if err := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&fresh).Error; err != nil {
-		return err
-	}
-	q := tx
-	if s.store.Dialect == "postgres" {
-		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
-	}
-	var r store.LoginThrottle
-	if err := q.Where("key = ?", key).Take(&r).Error; err != nil {
-		return err
-	}
-	if now.Sub(r.WindowStart) >= ThrottleWindow {
-		r.Failures, r.WindowStart = 0, now
-	}
-	r.Failures++
-	r.BlockedUntil = until(r.Failures, r.WindowStart)
-	return tx.Save(&r).Error
 }
 
 // PruneThrottles forgets failure windows that are over and blocks that ended.

@@ -49,7 +49,9 @@ func TestAuditVerifyNamesTamperedRecord(t *testing.T) {
 		restore    func()
 	}{
 		{"edit", `"bad_seq": 3`, func() { exec1(`UPDATE audit_log SET reason = 'nothing happened' WHERE seq = 3`) },
-			func() { exec1(`UPDATE audit_log SET reason = (SELECT reason FROM audit_log_backup WHERE seq = 3) WHERE seq = 3`) }},
+			func() {
+				exec1(`UPDATE audit_log SET reason = (SELECT reason FROM audit_log_backup WHERE seq = 3) WHERE seq = 3`)
+			}},
 		{"delete", `"bad_seq": 4`, func() { exec1(`DELETE FROM audit_log WHERE seq = 3`) },
 			func() { exec1(`INSERT INTO audit_log SELECT * FROM audit_log_backup WHERE seq = 3`) }},
 		{"reorder", `"bad_seq": 3`, func() {
@@ -61,7 +63,9 @@ func TestAuditVerifyNamesTamperedRecord(t *testing.T) {
 			exec1(`INSERT INTO audit_log SELECT * FROM audit_log_backup WHERE seq IN (3, 4)`)
 		}},
 		{"delete-tail", `"kind": "head_mismatch"`, func() { exec1(`DELETE FROM audit_log WHERE seq = (SELECT MAX(seq) FROM audit_log_backup)`) },
-			func() { exec1(`INSERT INTO audit_log SELECT * FROM audit_log_backup WHERE seq = (SELECT MAX(seq) FROM audit_log_backup)`) }},
+			func() {
+				exec1(`INSERT INTO audit_log SELECT * FROM audit_log_backup WHERE seq = (SELECT MAX(seq) FROM audit_log_backup)`)
+			}},
 	}
 	// The server is idle from here on, so the chain does not grow under the test.
 	exec1(`CREATE TABLE audit_log_backup AS SELECT * FROM audit_log`)
