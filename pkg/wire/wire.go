@@ -1,0 +1,178 @@
+// Package wire holds what the agent and the control plane exchange: the
+// gateway API's request and response bodies, the messages a gateway signs
+// to prove it holds its identity key, and claim codes. It is the only
+// package both sides import.
+package wire
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Identity is the public half of a gateway's identity. Kind "key" is a
+// signing key the agent holds (in its TPM, or in software with
+// --insecure-software-identity); PublicKey is PEM "PUBLIC KEY".
+type Identity struct {
+	Kind      string `json:"kind"`
+	PublicKey string `json:"public_key"`
+}
+
+// EnrollRequest is POST /api/v1/gateways/enroll.
+type EnrollRequest struct {
+	GatewayID       string            `json:"gateway_id"`
+	EnrollmentToken string            `json:"enrollment_token"`
+	Hostname        string            `json:"hostname"`
+	HardwareInfo    map[string]string `json:"hardware_info"`
+	Identity        Identity          `json:"identity"`
+	// Proof signs EnrollMessage(GatewayID, EnrollmentToken) with the key.
+	Proof []byte `json:"proof"`
+}
+
+// EnrollResponse answers an enrollment.
+type EnrollResponse struct {
+	GatewayID      string    `json:"gateway_id"`
+	Status         string    `json:"status"`
+	Site           string    `json:"site"`
+	ClaimCode      string    `json:"claim_code"`
+	ClaimExpiresAt time.Time `json:"claim_expires_at"`
+}
+
+// ChallengeRequest asks for a nonce to sign (POST /api/v1/gateways/token/challenge).
+type ChallengeRequest struct {
+	GatewayID string `json:"gateway_id"`
+}
+
+// ChallengeResponse carries a single-use nonce.
+type ChallengeResponse struct {
+	Nonce     string    `json:"nonce"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// TokenRequest is POST /api/v1/gateways/token and .../token/renew: the
+// nonce signed with the identity key.
+type TokenRequest struct {
+	GatewayID string `json:"gateway_id"`
+	Nonce     string `json:"nonce"`
+	Signature []byte `json:"signature"`
+}
+
+// TokenResponse carries a gateway token.
+type TokenResponse struct {
+	GatewayID string    `json:"gateway_id"`
+	Token     string    `json:"token"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// AdapterState is one adapter device's health in a heartbeat.
+type AdapterState struct {
+	Name      string `json:"name"`
+	Device    string `json:"device"`
+	Connected bool   `json:"connected"`
+	LastError string `json:"last_error,omitempty"`
+}
+
+// Heartbeat is POST /api/v1/gateways/{id}/heartbeat.
+type Heartbeat struct {
+	Status        string         `json:"status"`
+	AgentVersion  string         `json:"agent_version"`
+	ConfigVersion int            `json:"config_version"`
+	BufferDepth   int64          `json:"buffer_depth"`
+	Adapters      []AdapterState `json:"adapters"`
+}
+
+// ConfigResponse is GET /api/v1/gateways/{id}/config/current.
+type ConfigResponse struct {
+	GatewayID string          `json:"gateway_id"`
+	Version   int             `json:"version"`
+	Config    json.RawMessage `json:"config"`
+}
+
+// EnrollMessage is what an enrolling gateway signs.
+func EnrollMessage(gatewayID, enrollmentToken string) []byte {
+	tok := sha256.Sum256([]byte(enrollmentToken))
+	return []byte("streamforge-enroll-v1\n" + gatewayID + "\n" + hex.EncodeToString(tok[:]))
+}
+
+// TokenMessage is what a gateway signs to get or renew its token.
+func TokenMessage(gatewayID, nonce string) []byte {
+	return []byte("streamforge-gateway-token-v1\n" + gatewayID + "\n" + nonce)
+}
+
+// Sign signs msg with signer (ECDSA and RSA sign its SHA-256; Ed25519 signs
+// it whole), as Verify expects.
+func Sign(signer crypto.Signer, msg []byte) ([]byte, error) {
+	if _, ok := signer.Public().(ed25519.PublicKey); ok {
+		return signer.Sign(rand.Reader, msg, crypto.Hash(0))
+	}
+	d := sha256.Sum256(msg)
+	return signer.Sign(rand.Reader, d[:], crypto.SHA256)
+}
+
+// ErrBadSignature means a proof did not verify.
+var ErrBadSignature = errors.New("signature does not verify with the gateway's identity key")
+
+// Verify checks sig over msg with pub (ECDSA ASN.1, RSA PKCS#1 v1.5 or
+// PSS, or Ed25519).
+func Verify(pub crypto.PublicKey, msg, sig []byte) error {
+	d := sha256.Sum256(msg)
+	ok := false
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		ok = ecdsa.VerifyASN1(k, d[:], sig)
+	case *rsa.PublicKey:
+		ok = rsa.VerifyPKCS1v15(k, crypto.SHA256, d[:], sig) == nil ||
+			rsa.VerifyPSS(k, crypto.SHA256, d[:], sig, nil) == nil
+	case ed25519.PublicKey:
+		ok = ed25519.Verify(k, msg, sig)
+	default:
+		return fmt.Errorf("unsupported identity key type %T", pub)
+	}
+	if !ok {
+		return ErrBadSignature
+	}
+	return nil
+}
+
+// PublicKeyPEM encodes pub as PEM "PUBLIC KEY".
+func PublicKeyPEM(pub crypto.PublicKey) (string, error) {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return "", err
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})), nil
+}
+
+// ParsePublicKeyPEM decodes a PEM "PUBLIC KEY" and returns the key and the
+// hex SHA-256 fingerprint of its DER encoding.
+func ParsePublicKeyPEM(s string) (crypto.PublicKey, string, error) {
+	block, _ := pem.Decode([]byte(s))
+	if block == nil || block.Type != "PUBLIC KEY" {
+		return nil, "", errors.New("public_key must be a PEM PUBLIC KEY")
+	}
+	pub, err := x509.ParsePKIXPublicKey(block.Bytes)
+	if err != nil {
+		return nil, "", fmt.Errorf("public_key: %w", err)
+	}
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		if k.N.BitLen() < 2048 {
+			return nil, "", errors.New("public_key: RSA keys must have at least 2048 bits")
+		}
+	case *ecdsa.PublicKey, ed25519.PublicKey:
+	default:
+		return nil, "", fmt.Errorf("public_key: unsupported key type %T", pub)
+	}
+	fp := sha256.Sum256(block.Bytes)
+	return pub, hex.EncodeToString(fp[:]), nil
+}
