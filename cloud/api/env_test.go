@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/streamforge/streamforge/cloud/api"
 	"github.com/streamforge/streamforge/cloud/auth"
+	"github.com/streamforge/streamforge/cloud/gateways"
 	"github.com/streamforge/streamforge/cloud/store"
 	"github.com/streamforge/streamforge/cloud/users"
 	"github.com/streamforge/streamforge/internal/testenv"
@@ -30,6 +32,7 @@ type env struct {
 	base   string
 	store  *store.Store
 	users  *users.Service
+	gw     *gateways.Service
 	keys   *auth.KeyRing
 	keyDir string
 	srv    *api.Server
@@ -64,7 +67,11 @@ func newEnv(t testing.TB, dbURL, keyDir string, opts ...envOpt) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var logOut io.Writer = io.Discard
+	if os.Getenv("STREAMFORGE_TEST_LOG") != "" {
+		logOut = os.Stderr
+	}
+	log := slog.New(slog.NewTextHandler(logOut, nil))
 	us := users.New(st, keys, log)
 	if _, _, err := us.Bootstrap(context.Background(), adminEmail, adminPassword); err != nil {
 		t.Fatal(err)
@@ -73,14 +80,15 @@ func newEnv(t testing.TB, dbURL, keyDir string, opts ...envOpt) *env {
 	for _, f := range opts {
 		f(&o)
 	}
-	srv := api.New(st, us, log, o)
+	gw := gateways.New(st, keys, log)
+	srv := api.New(st, us, gw, log, o)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	go srv.App().Listener(ln)
 	t.Cleanup(func() { _ = srv.App().ShutdownWithTimeout(5 * time.Second) })
-	return &env{t: t, base: "http://" + ln.Addr().String(), store: st, users: us, keys: keys, keyDir: keyDir, srv: srv}
+	return &env{t: t, base: "http://" + ln.Addr().String(), store: st, users: us, gw: gw, keys: keys, keyDir: keyDir, srv: srv}
 }
 
 type resp struct {

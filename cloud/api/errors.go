@@ -11,6 +11,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/streamforge/streamforge/cloud/auth"
+	"github.com/streamforge/streamforge/cloud/gateways"
 	"github.com/streamforge/streamforge/cloud/users"
 )
 
@@ -40,6 +41,8 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 		fiberErr  *fiber.Error
 		valErr    *users.ValidationError
 		throttled *users.ThrottledError
+		gwVal     *gateways.ValidationError
+		gwThrot   *gateways.ThrottledError
 	)
 	switch {
 	case errors.As(err, &apiErr):
@@ -49,6 +52,19 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	case errors.As(err, &throttled):
 		status, msg = fiber.StatusTooManyRequests, throttled.Error()
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(throttled.Seconds()))
+	case errors.As(err, &gwVal):
+		status, msg = fiber.StatusBadRequest, gwVal.Error()
+	case errors.As(err, &gwThrot):
+		status, msg = fiber.StatusTooManyRequests, gwThrot.Error()
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(max(1, int(gwThrot.RetryAfter.Seconds()+0.999))))
+	case errors.Is(err, gateways.ErrNotFound), errors.Is(err, gateways.ErrTokenNotFound), errors.Is(err, gateways.ErrNoConfig):
+		status, msg = fiber.StatusNotFound, err.Error()
+	case errors.Is(err, gateways.ErrBadEnrollment), errors.Is(err, gateways.ErrBadProof):
+		status, msg = fiber.StatusUnauthorized, rootMessage(err)
+	case errors.Is(err, gateways.ErrNotApproved), errors.Is(err, gateways.ErrBadClaim):
+		status, msg = fiber.StatusForbidden, err.Error()
+	case errors.Is(err, gateways.ErrIdentityTaken), errors.Is(err, gateways.ErrBadTransition):
+		status, msg = fiber.StatusConflict, err.Error()
 	case errors.Is(err, users.ErrInvalidCredentials):
 		status, msg = fiber.StatusUnauthorized, err.Error()
 	case errors.Is(err, auth.ErrInvalidToken):
@@ -63,6 +79,18 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 		s.log.Error("request failed", "method", c.Method(), "path", c.Path(), "err", err)
 	}
 	return c.Status(status).JSON(fiber.Map{"error": msg})
+}
+
+// rootMessage is the message of the sentinel at the bottom of err's chain
+// (our sentinels' texts are safe; wrapping adds detail only for logs).
+func rootMessage(err error) string {
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err.Error()
+		}
+		err = next
+	}
 }
 
 // decode reads a JSON request body into v, refusing other content types

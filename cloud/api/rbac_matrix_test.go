@@ -31,11 +31,34 @@ var protectedRoutes = []route{
 	{"GET", "/api/v1/audit/compliance/gdpr?user=target@example.com", rbac.AuditRead, nil},
 	{"GET", "/api/v1/audit/compliance/soc2", rbac.AuditRead, nil},
 	{"GET", "/api/v1/audit/compliance/iso27001", rbac.AuditRead, nil},
+	{"POST", "/api/v1/enrollment-tokens", rbac.GatewaysManage, map[string]any{"expires_in": "1h", "max_uses": 1}},
+	{"GET", "/api/v1/enrollment-tokens", rbac.GatewaysManage, nil},
+	{"DELETE", "/api/v1/enrollment-tokens/et_none", rbac.GatewaysManage, nil},
+	{"GET", "/api/v1/gateways", rbac.GatewaysRead, nil},
+	{"GET", "/api/v1/gateways/gw-target", rbac.GatewaysRead, nil},
+	{"GET", "/api/v1/gateways/gw-target/health", rbac.GatewaysRead, nil},
+	{"GET", "/api/v1/gateways/gw-target/config", rbac.ConfigsRead, nil},
+	{"PUT", "/api/v1/gateways/gw-target/config", rbac.ConfigsDeploy, map[string]any{"config": map[string]any{"a": 1}}},
+	{"POST", "/api/v1/gateways/gw-target/approve", rbac.GatewaysManage, nil},
+	{"POST", "/api/v1/gateways/gw-target/reject", rbac.GatewaysManage, nil},
+	{"POST", "/api/v1/gateways/gw-target/disable", rbac.GatewaysManage, nil},
+	{"POST", "/api/v1/gateways/gw-target/enable", rbac.GatewaysManage, nil},
+	{"DELETE", "/api/v1/gateways/gw-target", rbac.GatewaysManage, nil},
+	{"POST", "/api/v1/gateways/claim", rbac.GatewaysClaim, map[string]any{"gateway_id": "gw-target", "claim_code": "00000-00000-0", "site": "s"}},
 	{"POST", "/api/v1/auth/logout", "", nil},
 }
 
+// gatewayRoutes take a gateway token, never a user's.
+var gatewayRoutes = []route{
+	{"POST", "/api/v1/gateways/token/renew", "", map[string]any{"gateway_id": "gw-target", "nonce": "n", "signature": "c2ln"}},
+	{"GET", "/api/v1/gateways/gw-target/config/current", "", nil},
+	{"POST", "/api/v1/gateways/gw-target/heartbeat", "", map[string]any{"status": "ok"}},
+}
+
 // publicRoutes need no user token (metrics has its own guard).
-var publicRoutes = []string{"GET /healthz", "GET /readyz", "GET /metrics", "GET /api/v1/openapi.json", "POST /api/v1/auth/login"}
+var publicRoutes = []string{"GET /healthz", "GET /readyz", "GET /metrics", "GET /api/v1/openapi.json", "POST /api/v1/auth/login",
+	"POST /api/v1/gateways/register", "POST /api/v1/gateways/enroll", "POST /api/v1/gateways/token/challenge",
+	"POST /api/v1/gateways/token", "GET /claim", "GET /claim.js", "GET /claim.css"}
 
 // withBody fills a route's %s placeholders so each request is unique.
 func withBody(b any, tag string) any {
@@ -99,10 +122,17 @@ func TestRBACMatrix(t *testing.T) {
 				wantError(t, e.do(rt.method, rt.path, "", withBody(rt.body, "anon")), 401, "authentication required")
 			}
 		})
+		t.Run("user-token-refused-on-gateway-routes", func(t *testing.T) {
+			admin := e.login(adminEmail, adminPassword)
+			for _, rt := range gatewayRoutes {
+				wantError(t, e.do(rt.method, rt.path, admin, rt.body), 401, "invalid or expired token")
+			}
+		})
 		t.Run("every-route-is-in-the-matrix", func(t *testing.T) {
 			known := slices.Clone(publicRoutes)
-			for _, rt := range protectedRoutes {
-				known = append(known, rt.method+" "+strings.SplitN(strings.ReplaceAll(rt.path, "target@example.com", ":email"), "?", 2)[0])
+			pattern := strings.NewReplacer("target@example.com", ":email", "gw-target", ":id", "et_none", ":id")
+			for _, rt := range append(slices.Clone(protectedRoutes), gatewayRoutes...) {
+				known = append(known, rt.method+" "+strings.SplitN(pattern.Replace(rt.path), "?", 2)[0])
 			}
 			for _, r := range e.srv.App().GetRoutes(true) {
 				if r.Method == "HEAD" || r.Path == "/" {

@@ -4,11 +4,14 @@ import (
 	"crypto/subtle"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/gofiber/fiber/v2/middleware/limiter"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/streamforge/streamforge/cloud/gateways"
 	"github.com/streamforge/streamforge/cloud/rbac"
 )
 
@@ -45,7 +48,49 @@ func (s *Server) routes() {
 	v1.Get("/audit/compliance/soc2", au, ar, s.complianceSOC2)
 	v1.Get("/audit/compliance/iso27001", au, ar, s.complianceISO27001)
 
+	s.gatewayRoutes(v1)
+	app.Get("/claim", s.claimPage)
+	app.Get("/claim.js", s.claimScript)
+	app.Get("/claim.css", s.claimStyle)
+
 	app.Use(func(c *fiber.Ctx) error { return errorf(fiber.StatusNotFound, "no such route") })
+}
+
+// gatewayRoutes: the routes gateways call (enrollment, tokens, config,
+// heartbeat) and the ones users manage gateways with.
+func (s *Server) gatewayRoutes(v1 fiber.Router) {
+	au := s.authenticate
+	perIP := func(max int) fiber.Handler {
+		return limiter.New(limiter.Config{Max: max, Expiration: time.Minute, KeyGenerator: s.clientIP,
+			LimitReached: func(c *fiber.Ctx) error {
+				c.Set(fiber.HeaderRetryAfter, "60")
+				return errorf(fiber.StatusTooManyRequests, "rate limit exceeded")
+			}})
+	}
+	gw, own := s.gatewayAuth, s.ownGateway
+	v1.Post("/gateways/register", s.registerGone)
+	v1.Post("/gateways/enroll", perIP(30), s.enroll)
+	v1.Post("/gateways/token/challenge", perIP(120), s.challenge)
+	v1.Post("/gateways/token", perIP(120), s.gatewayToken)
+	v1.Post("/gateways/token/renew", gw, s.renewGatewayToken)
+	v1.Get("/gateways/:id/config/current", gw, own, s.currentConfig)
+	v1.Post("/gateways/:id/heartbeat", gw, own, s.heartbeat)
+
+	manage := s.require(rbac.GatewaysManage)
+	v1.Post("/enrollment-tokens", au, manage, s.createEnrollmentToken)
+	v1.Get("/enrollment-tokens", au, manage, s.listEnrollmentTokens)
+	v1.Delete("/enrollment-tokens/:id", au, manage, s.revokeEnrollmentToken)
+	read := s.require(rbac.GatewaysRead)
+	v1.Get("/gateways", au, read, s.listGateways)
+	v1.Get("/gateways/:id", au, read, s.getGateway)
+	v1.Get("/gateways/:id/health", au, read, s.gatewayHealth)
+	v1.Get("/gateways/:id/config", au, s.require(rbac.ConfigsRead), s.readGatewayConfig)
+	v1.Put("/gateways/:id/config", au, s.require(rbac.ConfigsDeploy), s.deployGatewayConfig)
+	for _, a := range []gateways.Action{gateways.Approve, gateways.Reject, gateways.Disable, gateways.Enable} {
+		v1.Post("/gateways/:id/"+string(a), au, manage, s.gatewayAction(a))
+	}
+	v1.Delete("/gateways/:id", au, manage, s.deleteGateway)
+	v1.Post("/gateways/claim", au, s.require(rbac.GatewaysClaim), s.claim)
 }
 
 func (s *Server) ready(c *fiber.Ctx) error {

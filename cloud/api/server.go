@@ -13,6 +13,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/limiter"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 
+	"github.com/streamforge/streamforge/cloud/gateways"
 	"github.com/streamforge/streamforge/cloud/store"
 	"github.com/streamforge/streamforge/cloud/users"
 )
@@ -28,16 +29,17 @@ type Options struct {
 
 // Server is the control plane's HTTP API.
 type Server struct {
-	app   *fiber.App
-	store *store.Store
-	users *users.Service
-	log   *slog.Logger
-	opts  Options
+	app      *fiber.App
+	store    *store.Store
+	users    *users.Service
+	gateways *gateways.Service
+	log      *slog.Logger
+	opts     Options
 }
 
 // New builds the API.
-func New(st *store.Store, us *users.Service, log *slog.Logger, opts Options) *Server {
-	s := &Server{store: st, users: us, log: log, opts: opts}
+func New(st *store.Store, us *users.Service, gw *gateways.Service, log *slog.Logger, opts Options) *Server {
+	s := &Server{store: st, users: us, gateways: gw, log: log, opts: opts}
 	if opts.BodyLimit == 0 {
 		opts.BodyLimit = 1 << 20
 		s.opts.BodyLimit = opts.BodyLimit

@@ -20,11 +20,13 @@ import (
 
 // Token constants from the security spec.
 const (
-	Issuer        = "streamforge-api"
-	AudienceUser  = "streamforge-user"
-	TokenLifetime = 24 * time.Hour
-	clockLeeway   = 5 * time.Second
-	keyReloadGap  = 2 * time.Second
+	Issuer       = "streamforge-api"
+	AudienceUser = "streamforge-user"
+	// AudienceGateway limits gateway tokens to the gateway routes.
+	AudienceGateway = "streamforge-gateway"
+	TokenLifetime   = 24 * time.Hour
+	clockLeeway     = 5 * time.Second
+	keyReloadGap    = 2 * time.Second
 	// signerReload is how often Sign looks for a newer key, so that every
 	// replica moves to a rotated key without a restart.
 	signerReload = time.Minute

@@ -57,6 +57,7 @@ func migrations() []*gormigrate.Migration {
 			},
 		},
 	}
+	ms = append(ms, &gormigrate.Migration{ID: "202611281400-gateways", Migrate: migrateGateways})
 	ms = append(ms, audit.Migrations()...)
 	slices.SortStableFunc(ms, func(a, b *gormigrate.Migration) int { return strings.Compare(a.ID, b.ID) })
 	return ms
@@ -88,6 +89,85 @@ func (s *Store) migrate(ctx context.Context) error {
 	}, migrations())
 	if err := m.Migrate(); err != nil {
 		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+func migrateGateways(tx *gorm.DB) error {
+	type gateway struct {
+		ID                  string `gorm:"primaryKey;size:64"`
+		Site                string `gorm:"size:255;not null;default:'';index"`
+		Status              string `gorm:"size:16;not null;index"`
+		Hostname            string `gorm:"size:255;not null;default:''"`
+		HardwareInfo        string `gorm:"type:text;not null"`
+		IdentityKind        string `gorm:"size:32;not null"`
+		IdentityKey         string `gorm:"type:text;not null"`
+		IdentityFingerprint string `gorm:"size:64;not null;index"`
+		EKVerified          bool   `gorm:"not null;default:false"`
+		EnrolledWith        string `gorm:"size:64;not null;default:''"`
+		EnrolledAt          time.Time
+		ClaimExpiresAt      time.Time
+		ClaimedAt           *time.Time
+		ApprovedBy          string `gorm:"size:255;not null;default:''"`
+		ApprovedAt          *time.Time
+		LastSeenAt          *time.Time
+		AgentVersion        string `gorm:"size:64;not null;default:''"`
+		AppliedConfig       int    `gorm:"not null;default:0"`
+		CreatedAt           time.Time
+		UpdatedAt           time.Time
+	}
+	type enrollmentToken struct {
+		ID        string `gorm:"primaryKey;size:32"`
+		TokenHash string `gorm:"size:64;not null;uniqueIndex"`
+		Site      string `gorm:"size:255;not null;default:''"`
+		MaxUses   int    `gorm:"not null"`
+		Uses      int    `gorm:"not null;default:0"`
+		ExpiresAt time.Time
+		RevokedAt *time.Time
+		CreatedBy string `gorm:"size:255;not null"`
+		CreatedAt time.Time
+	}
+	type gatewayToken struct {
+		JTI       string `gorm:"primaryKey;size:64"`
+		GatewayID string `gorm:"size:64;not null;index"`
+		IssuedAt  time.Time
+		ExpiresAt time.Time `gorm:"index"`
+		RevokedAt *time.Time
+	}
+	type gatewayChallenge struct {
+		Nonce     string    `gorm:"primaryKey;size:64"`
+		GatewayID string    `gorm:"size:64;not null"`
+		ExpiresAt time.Time `gorm:"index"`
+	}
+	type gatewayConfig struct {
+		GatewayID string `gorm:"primaryKey;size:64"`
+		Version   int    `gorm:"not null"`
+		Document  string `gorm:"type:text;not null"`
+		ETag      string `gorm:"size:80;not null"`
+		UpdatedBy string `gorm:"size:255;not null"`
+		UpdatedAt time.Time
+	}
+	type gatewayHeartbeat struct {
+		ID            uint64    `gorm:"primaryKey;autoIncrement"`
+		GatewayID     string    `gorm:"size:64;not null;index:idx_heartbeat_gw_time,priority:1"`
+		ReceivedAt    time.Time `gorm:"index:idx_heartbeat_gw_time,priority:2"`
+		Status        string    `gorm:"size:32;not null"`
+		AgentVersion  string    `gorm:"size:64;not null"`
+		ConfigVersion int       `gorm:"not null"`
+		BufferDepth   int64     `gorm:"not null"`
+		Adapters      string    `gorm:"type:text;not null"`
+	}
+	tables := []struct {
+		name  string
+		model any
+	}{
+		{"gateways", &gateway{}}, {"enrollment_tokens", &enrollmentToken{}}, {"gateway_tokens", &gatewayToken{}},
+		{"gateway_challenges", &gatewayChallenge{}}, {"gateway_configs", &gatewayConfig{}}, {"gateway_heartbeats", &gatewayHeartbeat{}},
+	}
+	for _, t := range tables {
+		if err := tx.Table(t.name).Migrator().CreateTable(t.model); err != nil {
+			return fmt.Errorf("create %s: %w", t.name, err)
+		}
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/streamforge/streamforge/cloud/api"
 	"github.com/streamforge/streamforge/cloud/auth"
 	"github.com/streamforge/streamforge/cloud/config"
+	"github.com/streamforge/streamforge/cloud/gateways"
 	"github.com/streamforge/streamforge/cloud/store"
 	"github.com/streamforge/streamforge/cloud/users"
 )
@@ -32,11 +33,12 @@ func serve(ctx context.Context, log *slog.Logger, args []string) error {
 	if err := bootstrap(ctx, us, cfg); err != nil {
 		return err
 	}
-	srv := api.New(st, us, log, api.Options{
+	gw := gateways.New(st, keys, log)
+	srv := api.New(st, us, gw, log, api.Options{
 		TrustedProxies: cfg.TrustedProxies, RateLimitPerMinute: cfg.RateLimitPerMinute,
 		BodyLimit: cfg.BodyLimit, MetricsToken: cfg.MetricsToken, TLS: cfg.TLSCert != "",
 	})
-	go prune(ctx, us, log)
+	go prune(ctx, us, gw, log)
 
 	errc := make(chan error, 1)
 	go func() {
@@ -83,7 +85,7 @@ func bootstrap(ctx context.Context, us *users.Service, cfg *config.Config) error
 }
 
 // prune deletes expired sessions and finished throttle windows.
-func prune(ctx context.Context, us *users.Service, log *slog.Logger) {
+func prune(ctx context.Context, us *users.Service, gw *gateways.Service, log *slog.Logger) {
 	t := time.NewTicker(10 * time.Minute)
 	defer t.Stop()
 	for {
@@ -96,6 +98,9 @@ func prune(ctx context.Context, us *users.Service, log *slog.Logger) {
 			}
 			if err := us.PruneThrottles(ctx); err != nil {
 				log.Warn("prune login throttles", "err", err)
+			}
+			if err := gw.Prune(ctx); err != nil {
+				log.Warn("prune gateway heartbeats", "err", err)
 			}
 		}
 	}

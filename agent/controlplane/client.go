@@ -1,0 +1,207 @@
+// Package controlplane is the agent's side of the gateway API: enrollment,
+// tokens obtained by proving possession of the identity key, config polls
+// with ETags, heartbeats, and the loop that runs them and keeps the
+// last-known-good config on disk while the control plane is away.
+package controlplane
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/streamforge/streamforge/pkg/wire"
+)
+
+// APIError is a non-2xx answer of the control plane.
+type APIError struct {
+	Status  int
+	Message string
+}
+
+func (e *APIError) Error() string { return fmt.Sprintf("control plane: %d %s", e.Status, e.Message) }
+
+// IsStatus reports whether err is an APIError with one of statuses.
+func IsStatus(err error, statuses ...int) bool {
+	var ae *APIError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	for _, s := range statuses {
+		if ae.Status == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Client talks to the control plane as one gateway.
+type Client struct {
+	BaseURL   string
+	GatewayID string
+	Signer    crypto.Signer
+	HTTP      *http.Client
+
+	mu       sync.Mutex
+	token    string
+	tokenExp time.Time
+	etag     string
+}
+
+// NewClient returns a client for gatewayID holding identity key signer.
+func NewClient(baseURL, gatewayID string, signer crypto.Signer) *Client {
+	return &Client{BaseURL: strings.TrimRight(baseURL, "/"), GatewayID: gatewayID, Signer: signer,
+		HTTP: &http.Client{Timeout: 30 * time.Second}}
+}
+
+// do sends a JSON request; out (if not nil) receives a 2xx JSON answer.
+func (c *Client) do(ctx context.Context, method, path string, body, out any, hdr map[string]string) (*http.Response, error) {
+	var rd io.Reader
+	if body != nil {
+		data, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		rd = bytes.NewReader(data)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	res, err := c.HTTP.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(res.Body, 4<<20))
+	if res.StatusCode >= 300 && res.StatusCode != http.StatusNotModified {
+		var e struct {
+			Error string `json:"error"`
+		}
+		_ = json.Unmarshal(data, &e)
+		return res, &APIError{Status: res.StatusCode, Message: e.Error}
+	}
+	if out != nil && res.StatusCode != http.StatusNotModified && len(data) > 0 {
+		if err := json.Unmarshal(data, out); err != nil {
+			return res, fmt.Errorf("decode %s answer: %w", path, err)
+		}
+	}
+	return res, nil
+}
+
+// Enroll registers this gateway (as pending) with an enrollment token.
+func (c *Client) Enroll(ctx context.Context, enrollmentToken, hostname string, hw map[string]string) (wire.EnrollResponse, error) {
+	pub, err := wire.PublicKeyPEM(c.Signer.Public())
+	if err != nil {
+		return wire.EnrollResponse{}, err
+	}
+	proof, err := wire.Sign(c.Signer, wire.EnrollMessage(c.GatewayID, enrollmentToken))
+	if err != nil {
+		return wire.EnrollResponse{}, fmt.Errorf("sign enrollment: %w", err)
+	}
+	req := wire.EnrollRequest{GatewayID: c.GatewayID, EnrollmentToken: enrollmentToken, Hostname: hostname,
+		HardwareInfo: hw, Identity: wire.Identity{Kind: "key", PublicKey: pub}, Proof: proof}
+	var out wire.EnrollResponse
+	_, err = c.do(ctx, http.MethodPost, "/api/v1/gateways/enroll", req, &out, nil)
+	return out, err
+}
+
+// proof fetches a nonce and signs it.
+func (c *Client) proof(ctx context.Context) (wire.TokenRequest, error) {
+	var ch wire.ChallengeResponse
+	if _, err := c.do(ctx, http.MethodPost, "/api/v1/gateways/token/challenge", wire.ChallengeRequest{GatewayID: c.GatewayID}, &ch, nil); err != nil {
+		return wire.TokenRequest{}, err
+	}
+	sig, err := wire.Sign(c.Signer, wire.TokenMessage(c.GatewayID, ch.Nonce))
+	if err != nil {
+		return wire.TokenRequest{}, fmt.Errorf("sign nonce: %w", err)
+	}
+	return wire.TokenRequest{GatewayID: c.GatewayID, Nonce: ch.Nonce, Signature: sig}, nil
+}
+
+// ObtainToken gets a gateway token; 403 means not approved (yet).
+func (c *Client) ObtainToken(ctx context.Context) (wire.TokenResponse, error) {
+	return c.tokenCall(ctx, "/api/v1/gateways/token", nil)
+}
+
+// RenewToken exchanges the current token (plus a fresh proof) for a new one.
+func (c *Client) RenewToken(ctx context.Context) (wire.TokenResponse, error) {
+	return c.tokenCall(ctx, "/api/v1/gateways/token/renew", c.auth())
+}
+
+func (c *Client) tokenCall(ctx context.Context, path string, hdr map[string]string) (wire.TokenResponse, error) {
+	req, err := c.proof(ctx)
+	if err != nil {
+		return wire.TokenResponse{}, err
+	}
+	var out wire.TokenResponse
+	if _, err := c.do(ctx, http.MethodPost, path, req, &out, hdr); err != nil {
+		return out, err
+	}
+	c.SetToken(out.Token, out.ExpiresAt)
+	return out, nil
+}
+
+// SetToken installs a token (for example one loaded from disk).
+func (c *Client) SetToken(token string, exp time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.token, c.tokenExp = token, exp
+}
+
+// Token returns the current token and its expiry.
+func (c *Client) Token() (string, time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.token, c.tokenExp
+}
+
+func (c *Client) auth() map[string]string {
+	tok, _ := c.Token()
+	return map[string]string{"Authorization": "Bearer " + tok}
+}
+
+// FetchConfig polls the deployed config. It returns nil when the config is
+// unchanged since the last fetch (304) or none is deployed.
+func (c *Client) FetchConfig(ctx context.Context) (*wire.ConfigResponse, error) {
+	hdr := c.auth()
+	c.mu.Lock()
+	if c.etag != "" {
+		hdr["If-None-Match"] = c.etag
+	}
+	c.mu.Unlock()
+	var out wire.ConfigResponse
+	res, err := c.do(ctx, http.MethodGet, "/api/v1/gateways/"+c.GatewayID+"/config/current", nil, &out, hdr)
+	if IsStatus(err, http.StatusNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if res.StatusCode == http.StatusNotModified {
+		return nil, nil
+	}
+	c.mu.Lock()
+	c.etag = res.Header.Get("ETag")
+	c.mu.Unlock()
+	return &out, nil
+}
+
+// Heartbeat reports health.
+func (c *Client) Heartbeat(ctx context.Context, hb wire.Heartbeat) error {
+	_, err := c.do(ctx, http.MethodPost, "/api/v1/gateways/"+c.GatewayID+"/heartbeat", hb, nil, c.auth())
+	return err
+}

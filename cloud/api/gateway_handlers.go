@@ -1,0 +1,244 @@
+package api
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"strconv"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+	"gorm.io/gorm"
+
+	"github.com/streamforge/streamforge/cloud/audit"
+	"github.com/streamforge/streamforge/cloud/gateways"
+	"github.com/streamforge/streamforge/pkg/wire"
+)
+
+const gatewayKey = "gateway_id"
+
+func (s *Server) gwMeta(c *fiber.Ctx) gateways.Meta {
+	m := s.meta(c)
+	return gateways.Meta{Actor: m.Actor, IP: m.IP, UserAgent: m.UserAgent}
+}
+
+func (s *Server) access(c *fiber.Ctx) []string { return claimsOf(c).GatewayAccess }
+
+// gatewayAuth accepts only a gateway token (Bearer, audience
+// streamforge-gateway) whose gateway is approved.
+func (s *Server) gatewayAuth(c *fiber.Ctx) error {
+	h := c.Get(fiber.HeaderAuthorization)
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
+		return errorf(fiber.StatusUnauthorized, "gateway routes need Authorization: Bearer <gateway token>")
+	}
+	id, err := s.gateways.Authenticate(c.UserContext(), strings.TrimSpace(tok))
+	if err != nil {
+		return err
+	}
+	c.Locals(gatewayKey, id)
+	return c.Next()
+}
+
+// ownGateway lets a gateway reach only the routes of its own id.
+func (s *Server) ownGateway(c *fiber.Ctx) error {
+	id, _ := c.Locals(gatewayKey).(string)
+	if subtle.ConstantTimeCompare([]byte(id), []byte(c.Params("id"))) == 1 {
+		return c.Next()
+	}
+	m := s.meta(c)
+	ev := audit.Event{EventType: "authorization.denied", User: "gateway:" + id, IPAddress: m.IP, UserAgent: m.UserAgent,
+		Resource: c.Route().Path, ResourceID: c.Params("id"), Action: c.Method(), Result: audit.ResultDenied,
+		Reason: "gateway reached for another gateway's route"}
+	if err := s.store.Tx(c.UserContext(), func(tx *gorm.DB) error { _, err := audit.Append(tx, ev); return err }); err != nil {
+		return err
+	}
+	return errorf(fiber.StatusForbidden, "a gateway may only reach its own routes")
+}
+
+func (s *Server) registerGone(c *fiber.Ctx) error {
+	return errorf(fiber.StatusGone, gateways.ErrRegisterClosed.Error())
+}
+
+func (s *Server) enroll(c *fiber.Ctx) error {
+	var req wire.EnrollRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	res, err := s.gateways.Enroll(c.UserContext(), s.gwMeta(c), req)
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusAccepted).JSON(res)
+}
+
+func (s *Server) challenge(c *fiber.Ctx) error {
+	var req wire.ChallengeRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	res, err := s.gateways.Challenge(c.UserContext(), req.GatewayID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(res)
+}
+
+func (s *Server) gatewayToken(c *fiber.Ctx) error { return s.issueGatewayToken(c, false) }
+
+func (s *Server) renewGatewayToken(c *fiber.Ctx) error { return s.issueGatewayToken(c, true) }
+
+func (s *Server) issueGatewayToken(c *fiber.Ctx, renewing bool) error {
+	var req wire.TokenRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	if renewing && req.GatewayID != c.Locals(gatewayKey) {
+		return errorf(fiber.StatusForbidden, "a gateway may only renew its own token")
+	}
+	if req.Nonce == "" || len(req.Signature) == 0 {
+		return errorf(fiber.StatusUnauthorized, "proof of possession required: sign a nonce from /api/v1/gateways/token/challenge")
+	}
+	res, err := s.gateways.IssueToken(c.UserContext(), s.gwMeta(c), req, renewing)
+	if err != nil {
+		return err
+	}
+	return c.JSON(res)
+}
+
+func (s *Server) currentConfig(c *fiber.Ctx) error {
+	id := c.Params("id")
+	etag, err := s.gateways.CurrentETag(c.UserContext(), id)
+	if err != nil {
+		return err
+	}
+	if etag != "" && c.Get(fiber.HeaderIfNoneMatch) == etag {
+		c.Set(fiber.HeaderETag, etag)
+		return c.SendStatus(fiber.StatusNotModified)
+	}
+	cfg, etag, err := s.gateways.Current(c.UserContext(), id)
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderETag, etag)
+	return c.JSON(cfg)
+}
+
+func (s *Server) heartbeat(c *fiber.Ctx) error {
+	var hb wire.Heartbeat
+	if err := decode(c, &hb); err != nil {
+		return err
+	}
+	if err := s.gateways.Heartbeat(c.UserContext(), c.Params("id"), hb); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+// User routes.
+
+func (s *Server) createEnrollmentToken(c *fiber.Ctx) error {
+	var in gateways.TokenInput
+	if err := decode(c, &in); err != nil {
+		return err
+	}
+	v, err := s.gateways.CreateToken(c.UserContext(), s.gwMeta(c), in)
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(v)
+}
+
+func (s *Server) listEnrollmentTokens(c *fiber.Ctx) error {
+	ts, err := s.gateways.ListTokens(c.UserContext())
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"enrollment_tokens": ts})
+}
+
+func (s *Server) revokeEnrollmentToken(c *fiber.Ctx) error {
+	if err := s.gateways.RevokeToken(c.UserContext(), s.gwMeta(c), c.Params("id")); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+func (s *Server) listGateways(c *fiber.Ctx) error {
+	gs, err := s.gateways.List(c.UserContext(), s.access(c), c.Query("status"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"gateways": gs})
+}
+
+func (s *Server) getGateway(c *fiber.Ctx) error {
+	g, err := s.gateways.Get(c.UserContext(), s.access(c), c.Params("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(g)
+}
+
+func (s *Server) gatewayHealth(c *fiber.Ctx) error {
+	limit, _ := strconv.Atoi(c.Query("limit"))
+	h, err := s.gateways.Health(c.UserContext(), s.access(c), c.Params("id"), limit)
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"gateway_id": c.Params("id"), "heartbeats": h})
+}
+
+func (s *Server) gatewayAction(a gateways.Action) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		g, err := s.gateways.Act(c.UserContext(), s.gwMeta(c), s.access(c), c.Params("id"), a)
+		if err != nil {
+			return err
+		}
+		return c.JSON(g)
+	}
+}
+
+func (s *Server) deleteGateway(c *fiber.Ctx) error {
+	if err := s.gateways.Delete(c.UserContext(), s.gwMeta(c), s.access(c), c.Params("id")); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+func (s *Server) readGatewayConfig(c *fiber.Ctx) error {
+	if err := s.gateways.CheckAccess(c.UserContext(), s.access(c), c.Params("id")); err != nil {
+		return err
+	}
+	cfg, etag, err := s.gateways.Current(c.UserContext(), c.Params("id"))
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderETag, etag)
+	return c.JSON(cfg)
+}
+
+func (s *Server) deployGatewayConfig(c *fiber.Ctx) error {
+	var body struct {
+		Config json.RawMessage `json:"config"`
+	}
+	if err := decode(c, &body); err != nil {
+		return err
+	}
+	cfg, err := s.gateways.Deploy(c.UserContext(), s.gwMeta(c), s.access(c), c.Params("id"), body.Config)
+	if err != nil {
+		return err
+	}
+	return c.JSON(cfg)
+}
+
+func (s *Server) claim(c *fiber.Ctx) error {
+	var in gateways.ClaimInput
+	if err := decode(c, &in); err != nil {
+		return err
+	}
+	g, err := s.gateways.Claim(c.UserContext(), s.gwMeta(c), s.access(c), in)
+	if err != nil {
+		return err
+	}
+	return c.JSON(g)
+}

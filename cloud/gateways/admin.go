@@ -1,0 +1,118 @@
+package gateways
+
+import (
+	"context"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/streamforge/streamforge/cloud/audit"
+	"github.com/streamforge/streamforge/cloud/rbac"
+	"github.com/streamforge/streamforge/cloud/store"
+)
+
+// Action is an admin decision on a gateway.
+type Action string
+
+// The admin actions and the statuses they move from and to.
+const (
+	Approve Action = "approve"
+	Reject  Action = "reject"
+	Disable Action = "disable"
+	Enable  Action = "enable"
+)
+
+var transitions = map[Action]struct {
+	from []string
+	to   string
+}{
+	Approve: {[]string{store.GatewayPending, store.GatewayRejected}, store.GatewayApproved},
+	Reject:  {[]string{store.GatewayPending}, store.GatewayRejected},
+	Disable: {[]string{store.GatewayPending, store.GatewayApproved}, store.GatewayDisabled},
+	Enable:  {[]string{store.GatewayDisabled}, store.GatewayApproved},
+}
+
+// Act applies an admin action to a gateway within access. Disabling
+// revokes every token of the gateway at once.
+func (s *Service) Act(ctx context.Context, m Meta, access []string, id string, a Action) (View, error) {
+	tr, ok := transitions[a]
+	if !ok {
+		return View{}, ErrBadTransition
+	}
+	var out *store.Gateway
+	err := s.store.Tx(ctx, func(tx *gorm.DB) error {
+		g, err := s.load(tx, id, true)
+		if err != nil {
+			return err
+		}
+		if !rbac.CanAccessGateway(access, g.ID, g.Site) {
+			return ErrNotFound
+		}
+		if !contains(tr.from, g.Status) {
+			return ErrBadTransition
+		}
+		now := s.Now()
+		old := g.Status
+		g.Status = tr.to
+		if a == Approve {
+			g.ApprovedBy, g.ApprovedAt = m.Actor, &now
+		}
+		if err := tx.Save(g).Error; err != nil {
+			return err
+		}
+		if a == Disable {
+			if err := s.revokeTokens(tx, g.ID, now); err != nil {
+				return err
+			}
+		}
+		ev := m.event("gateway."+string(a), g.ID, string(a), audit.ResultSuccess)
+		ev.Changes = map[string]audit.Change{"status": {Old: old, New: g.Status}}
+		if a == Approve {
+			ev.ApprovedBy = &m.Actor
+		}
+		out = g
+		return appendAudit(tx, ev)
+	})
+	if err != nil {
+		return View{}, err
+	}
+	return view(out, 0), nil
+}
+
+func (s *Service) revokeTokens(tx *gorm.DB, id string, now time.Time) error {
+	return tx.Model(&store.GatewayToken{}).Where("gateway_id = ? AND revoked_at IS NULL", id).
+		Update("revoked_at", now).Error
+}
+
+// Delete removes a gateway with its tokens, config and health history.
+func (s *Service) Delete(ctx context.Context, m Meta, access []string, id string) error {
+	return s.store.Tx(ctx, func(tx *gorm.DB) error {
+		g, err := s.load(tx, id, true)
+		if err != nil {
+			return err
+		}
+		if !rbac.CanAccessGateway(access, g.ID, g.Site) {
+			return ErrNotFound
+		}
+		for _, model := range []any{&store.GatewayToken{}, &store.GatewayConfig{}, &store.GatewayHeartbeat{}, &store.GatewayChallenge{}} {
+			if err := tx.Where("gateway_id = ?", id).Delete(model).Error; err != nil {
+				return err
+			}
+		}
+		if err := tx.Delete(g).Error; err != nil {
+			return err
+		}
+		ev := m.event("gateway.delete", id, "delete", audit.ResultSuccess)
+		ev.Changes = map[string]audit.Change{"status": {Old: g.Status, New: nil}}
+		return appendAudit(tx, ev)
+	})
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

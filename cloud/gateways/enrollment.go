@@ -1,0 +1,236 @@
+package gateways
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/streamforge/streamforge/cloud/audit"
+	"github.com/streamforge/streamforge/cloud/store"
+	"github.com/streamforge/streamforge/pkg/wire"
+)
+
+// EnrollmentTokenPrefix starts every enrollment token value.
+const EnrollmentTokenPrefix = "sfe_"
+
+// TokenInput creates an enrollment token.
+type TokenInput struct {
+	// ExpiresIn is a Go duration ("24h", "30m"); at most 90 days.
+	ExpiresIn string `json:"expires_in"`
+	MaxUses   int    `json:"max_uses"`
+	Site      string `json:"site"`
+}
+
+// TokenView is an enrollment token as listed; Token is set only once, in
+// the answer to its creation.
+type TokenView struct {
+	ID        string     `json:"id"`
+	Token     string     `json:"token,omitempty"`
+	Site      string     `json:"site"`
+	MaxUses   int        `json:"max_uses"`
+	Uses      int        `json:"uses"`
+	ExpiresAt time.Time  `json:"expires_at"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	CreatedBy string     `json:"created_by"`
+	CreatedAt time.Time  `json:"created_at"`
+}
+
+func tokenView(t *store.EnrollmentToken) TokenView {
+	return TokenView{ID: t.ID, Site: t.Site, MaxUses: t.MaxUses, Uses: t.Uses, ExpiresAt: t.ExpiresAt,
+		RevokedAt: t.RevokedAt, CreatedBy: t.CreatedBy, CreatedAt: t.CreatedAt}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func hashToken(v string) string {
+	h := sha256.Sum256([]byte(v))
+	return hex.EncodeToString(h[:])
+}
+
+// CreateToken makes an enrollment token. Its value is returned once and
+// stored only as a SHA-256 hash (it has 256 random bits, so a fast hash
+// is enough).
+func (s *Service) CreateToken(ctx context.Context, m Meta, in TokenInput) (TokenView, error) {
+	d, err := time.ParseDuration(in.ExpiresIn)
+	if err != nil || d <= 0 || d > 90*24*time.Hour {
+		return TokenView{}, &ValidationError{"expires_in", "a duration such as \"24h\", at most 2160h (90 days)"}
+	}
+	if in.MaxUses < 1 || in.MaxUses > 100000 {
+		return TokenView{}, &ValidationError{"max_uses", "between 1 and 100000"}
+	}
+	if len(in.Site) > 255 {
+		return TokenView{}, &ValidationError{"site", "at most 255 characters"}
+	}
+	value := EnrollmentTokenPrefix + randomHex(32)
+	t := &store.EnrollmentToken{ID: "et_" + randomHex(8), TokenHash: hashToken(value), Site: strings.TrimSpace(in.Site),
+		MaxUses: in.MaxUses, ExpiresAt: s.Now().Add(d).Truncate(time.Second), CreatedBy: m.Actor}
+	err = s.store.Tx(ctx, func(tx *gorm.DB) error {
+		if err := tx.Create(t).Error; err != nil {
+			return err
+		}
+		ev := m.event("enrollment.token.create", t.ID, "create", audit.ResultSuccess)
+		ev.Resource = "enrollment_token"
+		ev.Changes = map[string]audit.Change{"max_uses": {New: t.MaxUses}, "site": {New: t.Site}, "expires_at": {New: t.ExpiresAt}}
+		return appendAudit(tx, ev)
+	})
+	if err != nil {
+		return TokenView{}, err
+	}
+	v := tokenView(t)
+	v.Token = value
+	return v, nil
+}
+
+// ListTokens lists enrollment tokens (never their values).
+func (s *Service) ListTokens(ctx context.Context) ([]TokenView, error) {
+	var ts []store.EnrollmentToken
+	if err := s.store.DB.WithContext(ctx).Order("created_at DESC").Find(&ts).Error; err != nil {
+		return nil, err
+	}
+	out := make([]TokenView, len(ts))
+	for i := range ts {
+		out[i] = tokenView(&ts[i])
+	}
+	return out, nil
+}
+
+// RevokeToken stops a token from enrolling anything more.
+func (s *Service) RevokeToken(ctx context.Context, m Meta, id string) error {
+	return s.store.Tx(ctx, func(tx *gorm.DB) error {
+		res := tx.Model(&store.EnrollmentToken{}).Where("id = ? AND revoked_at IS NULL", id).Update("revoked_at", s.Now())
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			var n int64
+			if err := tx.Model(&store.EnrollmentToken{}).Where("id = ?", id).Count(&n).Error; err != nil || n > 0 {
+				return err // already revoked: nothing to do
+			}
+			return ErrTokenNotFound
+		}
+		ev := m.event("enrollment.token.revoke", id, "revoke", audit.ResultSuccess)
+		ev.Resource = "enrollment_token"
+		return appendAudit(tx, ev)
+	})
+}
+
+func validateEnroll(req *wire.EnrollRequest) error {
+	if err := ValidID(req.GatewayID); err != nil {
+		return err
+	}
+	if !strings.HasPrefix(req.EnrollmentToken, EnrollmentTokenPrefix) || len(req.EnrollmentToken) > 200 {
+		return &ValidationError{"enrollment_token", "must be an sfe_... token from an admin"}
+	}
+	if len(req.Hostname) > 255 {
+		return &ValidationError{"hostname", "at most 255 characters"}
+	}
+	if len(req.HardwareInfo) > 32 {
+		return &ValidationError{"hardware_info", "at most 32 entries"}
+	}
+	for k, v := range req.HardwareInfo {
+		if len(k) > 64 || len(v) > 255 {
+			return &ValidationError{"hardware_info", "keys up to 64 and values up to 255 characters"}
+		}
+	}
+	if req.Identity.Kind != "key" {
+		return &ValidationError{"identity.kind", `must be "key"`}
+	}
+	return nil
+}
+
+// Enroll creates a gateway as pending (or updates the one enrolled with
+// the same identity) when the token is good and the request is signed by
+// the identity key it carries. A gateway id bound to another identity
+// cannot be taken over.
+func (s *Service) Enroll(ctx context.Context, m Meta, req wire.EnrollRequest) (wire.EnrollResponse, error) {
+	m.Actor = "gateway:" + req.GatewayID
+	if err := validateEnroll(&req); err != nil {
+		return wire.EnrollResponse{}, err
+	}
+	pub, fp, err := wire.ParsePublicKeyPEM(req.Identity.PublicKey)
+	if err != nil {
+		return wire.EnrollResponse{}, &ValidationError{"identity.public_key", err.Error()}
+	}
+	if err := wire.Verify(pub, wire.EnrollMessage(req.GatewayID, req.EnrollmentToken), req.Proof); err != nil {
+		return wire.EnrollResponse{}, s.refuseEnroll(ctx, m, req.GatewayID, ErrBadProof, "bad_proof")
+	}
+	now := s.Now()
+	var out wire.EnrollResponse
+	err = s.store.Tx(ctx, func(tx *gorm.DB) error {
+		var t store.EnrollmentToken
+		res := tx.Model(&t).Where("token_hash = ? AND revoked_at IS NULL AND expires_at > ? AND uses < max_uses",
+			hashToken(req.EnrollmentToken), now).Update("uses", gorm.Expr("uses + 1"))
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return ErrBadEnrollment
+		}
+		if err := tx.Where("token_hash = ?", hashToken(req.EnrollmentToken)).Take(&t).Error; err != nil {
+			return err
+		}
+		g, err := s.load(tx, req.GatewayID, true)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			g = &store.Gateway{ID: req.GatewayID, Status: store.GatewayPending, Site: t.Site,
+				IdentityKind: req.Identity.Kind, IdentityKey: req.Identity.PublicKey, IdentityFingerprint: fp}
+		case err != nil:
+			return err
+		case g.IdentityFingerprint != fp:
+			return ErrIdentityTaken
+		}
+		if g.Status == store.GatewayRejected {
+			g.Status = store.GatewayPending
+		}
+		if g.Site == "" {
+			g.Site = t.Site
+		}
+		if req.HardwareInfo == nil {
+			req.HardwareInfo = map[string]string{}
+		}
+		g.Hostname, g.HardwareInfo, g.EnrolledWith, g.EnrolledAt = req.Hostname, req.HardwareInfo, t.ID, now
+		if g.Status == store.GatewayPending {
+			g.ClaimExpiresAt = now.Add(ClaimLifetime)
+		}
+		if err := tx.Save(g).Error; err != nil {
+			return err
+		}
+		ev := m.event("gateway.enroll", g.ID, "enroll", audit.ResultSuccess)
+		ev.Reason = "enrollment token " + t.ID
+		ev.Changes = map[string]audit.Change{"status": {New: g.Status}, "identity_fingerprint": {New: fp}, "site": {New: g.Site}}
+		if err := appendAudit(tx, ev); err != nil {
+			return err
+		}
+		out = wire.EnrollResponse{GatewayID: g.ID, Status: g.Status, Site: g.Site,
+			ClaimCode: wire.ClaimCode(fp), ClaimExpiresAt: g.ClaimExpiresAt}
+		return nil
+	})
+	if errors.Is(err, ErrBadEnrollment) || errors.Is(err, ErrIdentityTaken) {
+		reason := "bad_enrollment_token"
+		if errors.Is(err, ErrIdentityTaken) {
+			reason = "identity_mismatch"
+		}
+		return out, s.refuseEnroll(ctx, m, req.GatewayID, err, reason)
+	}
+	return out, err
+}
+
+// refuseEnroll audits a refused enrollment and returns err.
+func (s *Service) refuseEnroll(ctx context.Context, m Meta, id string, err error, reason string) error {
+	ev := m.event("gateway.enroll", id, "enroll", audit.ResultFailure)
+	ev.Reason = reason
+	if aerr := s.store.Tx(ctx, func(tx *gorm.DB) error { return appendAudit(tx, ev) }); aerr != nil {
+		return aerr
+	}
+	return err
+}

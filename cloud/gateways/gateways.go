@@ -1,0 +1,203 @@
+// Package gateways owns the edge gateways known to the control plane:
+// enrollment tokens and enrollment, admin approval and claim codes, the
+// gateway tokens issued on proof of possession of the enrolled identity,
+// config delivery and heartbeats. Every change is audited in the same
+// transaction.
+package gateways
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/streamforge/streamforge/cloud/audit"
+	"github.com/streamforge/streamforge/cloud/auth"
+	"github.com/streamforge/streamforge/cloud/rbac"
+	"github.com/streamforge/streamforge/cloud/store"
+)
+
+// Errors callers branch on; their messages are safe to show to clients.
+var (
+	ErrNotFound       = errors.New("gateway not found")
+	ErrTokenNotFound  = errors.New("enrollment token not found")
+	ErrBadEnrollment  = errors.New("enrollment token is invalid, expired, revoked or used up")
+	ErrIdentityTaken  = errors.New("this gateway id is enrolled with another identity")
+	ErrNotApproved    = errors.New("gateway is not approved")
+	ErrBadProof       = errors.New("proof of possession of the gateway identity failed")
+	ErrBadTransition  = errors.New("gateway is not in a state that allows this")
+	ErrBadClaim       = errors.New("claim code does not match, has expired or was already used")
+	ErrNoConfig       = errors.New("no config deployed for this gateway")
+	ErrRegisterClosed = errors.New("self-registration is disabled: enroll with an enrollment token (POST /api/v1/gateways/enroll)")
+)
+
+// ValidationError names a bad input field.
+type ValidationError struct{ Field, Msg string }
+
+func (e *ValidationError) Error() string { return e.Field + ": " + e.Msg }
+
+// ThrottledError asks the client to wait.
+type ThrottledError struct{ RetryAfter time.Duration }
+
+func (e *ThrottledError) Error() string { return "too many attempts; retry later" }
+
+// Lifetimes and limits.
+const (
+	GatewayTokenLifetime = 365 * 24 * time.Hour
+	ChallengeLifetime    = 2 * time.Minute
+	ClaimLifetime        = 7 * 24 * time.Hour
+	HeartbeatRetention   = 7 * 24 * time.Hour
+)
+
+var idPattern = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._-]{2,63}$`)
+
+// reservedIDs are path words of the gateway API.
+var reservedIDs = map[string]bool{"enroll": true, "register": true, "token": true, "claim": true}
+
+// ValidID reports whether id can name a gateway.
+func ValidID(id string) error {
+	if !idPattern.MatchString(id) || reservedIDs[id] {
+		return &ValidationError{"gateway_id", "3-64 characters of letters, digits, '.', '_' or '-', not a reserved word"}
+	}
+	return nil
+}
+
+// Meta says who asks and from where; it goes into the audit records.
+type Meta struct {
+	Actor     string
+	IP        string
+	UserAgent string
+}
+
+func (m Meta) event(eventType, resourceID, action, result string) audit.Event {
+	return audit.Event{EventType: eventType, User: m.Actor, IPAddress: m.IP, UserAgent: m.UserAgent,
+		Resource: "gateway", ResourceID: resourceID, Action: action, Result: result}
+}
+
+// Service is the gateways domain.
+type Service struct {
+	store *store.Store
+	keys  *auth.KeyRing
+	log   *slog.Logger
+	// Now is the clock; tests move it.
+	Now func() time.Time
+}
+
+// New returns the gateways service.
+func New(s *store.Store, keys *auth.KeyRing, log *slog.Logger) *Service {
+	return &Service{store: s, keys: keys, log: log, Now: func() time.Time { return time.Now().UTC() }}
+}
+
+// View is a gateway as the API shows it.
+type View struct {
+	ID             string            `json:"id"`
+	Site           string            `json:"site"`
+	Status         string            `json:"status"`
+	Hostname       string            `json:"hostname"`
+	HardwareInfo   map[string]string `json:"hardware_info"`
+	IdentityKind   string            `json:"identity_kind"`
+	Fingerprint    string            `json:"identity_fingerprint"`
+	EKVerified     bool              `json:"ek_verified"`
+	EnrolledAt     time.Time         `json:"enrolled_at"`
+	ApprovedBy     string            `json:"approved_by,omitempty"`
+	ApprovedAt     *time.Time        `json:"approved_at,omitempty"`
+	ClaimedAt      *time.Time        `json:"claimed_at,omitempty"`
+	LastSeenAt     *time.Time        `json:"last_seen_at,omitempty"`
+	AgentVersion   string            `json:"agent_version,omitempty"`
+	AppliedConfig  int               `json:"applied_config_version"`
+	DeployedConfig int               `json:"deployed_config_version"`
+}
+
+func view(g *store.Gateway, deployed int) View {
+	hw := g.HardwareInfo
+	if hw == nil {
+		hw = map[string]string{}
+	}
+	return View{ID: g.ID, Site: g.Site, Status: g.Status, Hostname: g.Hostname, HardwareInfo: hw,
+		IdentityKind: g.IdentityKind, Fingerprint: g.IdentityFingerprint, EKVerified: g.EKVerified,
+		EnrolledAt: g.EnrolledAt, ApprovedBy: g.ApprovedBy, ApprovedAt: g.ApprovedAt, ClaimedAt: g.ClaimedAt,
+		LastSeenAt: g.LastSeenAt, AgentVersion: g.AgentVersion, AppliedConfig: g.AppliedConfig, DeployedConfig: deployed}
+}
+
+func (s *Service) load(tx *gorm.DB, id string, lock bool) (*store.Gateway, error) {
+	q := tx
+	if lock && s.store.Dialect == "postgres" {
+		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+	}
+	var g store.Gateway
+	if err := q.Where("id = ?", id).Take(&g).Error; err != nil {
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return nil, ErrNotFound
+		}
+		return nil, err
+	}
+	return &g, nil
+}
+
+// List returns the gateways within access, optionally of one status.
+func (s *Service) List(ctx context.Context, access []string, status string) ([]View, error) {
+	var gs []store.Gateway
+	q := s.store.DB.WithContext(ctx).Order("id")
+	if status != "" {
+		q = q.Where("status = ?", status)
+	}
+	if err := q.Find(&gs).Error; err != nil {
+		return nil, err
+	}
+	deployed, err := s.deployedVersions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := []View{}
+	for i := range gs {
+		if rbac.CanAccessGateway(access, gs[i].ID, gs[i].Site) {
+			out = append(out, view(&gs[i], deployed[gs[i].ID]))
+		}
+	}
+	return out, nil
+}
+
+func (s *Service) deployedVersions(ctx context.Context) (map[string]int, error) {
+	var cs []store.GatewayConfig
+	if err := s.store.DB.WithContext(ctx).Select("gateway_id", "version").Find(&cs).Error; err != nil {
+		return nil, err
+	}
+	out := make(map[string]int, len(cs))
+	for _, c := range cs {
+		out[c.GatewayID] = c.Version
+	}
+	return out, nil
+}
+
+// Get returns one gateway, as ErrNotFound when it is outside access (so
+// that ids outside a user's reach are not revealed).
+func (s *Service) Get(ctx context.Context, access []string, id string) (View, error) {
+	g, err := s.load(s.store.DB.WithContext(ctx), id, false)
+	if err != nil {
+		return View{}, err
+	}
+	if !rbac.CanAccessGateway(access, g.ID, g.Site) {
+		return View{}, ErrNotFound
+	}
+	var c store.GatewayConfig
+	_ = s.store.DB.WithContext(ctx).Where("gateway_id = ?", id).Limit(1).Find(&c).Error
+	return view(g, c.Version), nil
+}
+
+// CheckAccess reports ErrNotFound when gateway id is outside access.
+func (s *Service) CheckAccess(ctx context.Context, access []string, id string) error {
+	_, err := s.Get(ctx, access, id)
+	return err
+}
+
+func appendAudit(tx *gorm.DB, ev audit.Event) error {
+	if _, err := audit.Append(tx, ev); err != nil {
+		return fmt.Errorf("audit %s: %w", ev.EventType, err)
+	}
+	return nil
+}

@@ -1,0 +1,145 @@
+package gateways
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"gorm.io/gorm"
+
+	"github.com/streamforge/streamforge/cloud/audit"
+	"github.com/streamforge/streamforge/cloud/auth"
+	"github.com/streamforge/streamforge/cloud/store"
+	"github.com/streamforge/streamforge/pkg/wire"
+)
+
+// Challenge returns a single-use nonce for gatewayID to sign. It answers
+// the same for unknown gateways, so it does not reveal which ids exist.
+func (s *Service) Challenge(ctx context.Context, gatewayID string) (wire.ChallengeResponse, error) {
+	if err := ValidID(gatewayID); err != nil {
+		return wire.ChallengeResponse{}, err
+	}
+	now := s.Now()
+	c := store.GatewayChallenge{Nonce: randomHex(32), GatewayID: gatewayID, ExpiresAt: now.Add(ChallengeLifetime)}
+	err := s.store.Tx(ctx, func(tx *gorm.DB) error {
+		if err := tx.Where("expires_at < ?", now).Delete(&store.GatewayChallenge{}).Error; err != nil {
+			return err
+		}
+		return tx.Create(&c).Error
+	})
+	return wire.ChallengeResponse{Nonce: c.Nonce, ExpiresAt: c.ExpiresAt}, err
+}
+
+// proven checks, inside tx, that req signs a live nonce issued to its
+// gateway with the gateway's identity key, consuming the nonce.
+func (s *Service) proven(tx *gorm.DB, g *store.Gateway, req wire.TokenRequest) error {
+	res := tx.Where("nonce = ? AND gateway_id = ? AND expires_at > ?", req.Nonce, req.GatewayID, s.Now()).
+		Delete(&store.GatewayChallenge{})
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("%w: unknown or expired nonce", ErrBadProof)
+	}
+	pub, _, err := wire.ParsePublicKeyPEM(g.IdentityKey)
+	if err != nil {
+		return err
+	}
+	if err := wire.Verify(pub, wire.TokenMessage(req.GatewayID, req.Nonce), req.Signature); err != nil {
+		return ErrBadProof
+	}
+	return nil
+}
+
+// IssueToken gives an approved gateway its long-lived token, on proof that
+// it holds the enrolled identity key. With renewing set (the caller has
+// authenticated with the current token) the tokens issued before are
+// revoked.
+func (s *Service) IssueToken(ctx context.Context, m Meta, req wire.TokenRequest, renewing bool) (wire.TokenResponse, error) {
+	m.Actor = "gateway:" + req.GatewayID
+	eventType := "gateway.token.issue"
+	if renewing {
+		eventType = "gateway.token.renew"
+	}
+	var out wire.TokenResponse
+	err := s.store.Tx(ctx, func(tx *gorm.DB) error {
+		g, err := s.load(tx, req.GatewayID, true)
+		if err != nil {
+			return ErrBadProof // unknown ids look like bad proofs
+		}
+		if err := s.proven(tx, g, req); err != nil {
+			return err
+		}
+		if g.Status != store.GatewayApproved {
+			return ErrNotApproved
+		}
+		now := s.Now()
+		if renewing {
+			if err := tx.Model(&store.GatewayToken{}).Where("gateway_id = ? AND revoked_at IS NULL", g.ID).
+				Update("revoked_at", now).Error; err != nil {
+				return err
+			}
+		}
+		if out, err = s.sign(tx, g.ID, now); err != nil {
+			return err
+		}
+		return appendAudit(tx, m.event(eventType, g.ID, "issue", audit.ResultSuccess))
+	})
+	if errors.Is(err, ErrBadProof) || errors.Is(err, ErrNotApproved) {
+		ev := m.event(eventType, req.GatewayID, "issue", audit.ResultDenied)
+		ev.Reason = err.Error()
+		if aerr := s.store.Tx(ctx, func(tx *gorm.DB) error { return appendAudit(tx, ev) }); aerr != nil {
+			return out, aerr
+		}
+	}
+	return out, err
+}
+
+func (s *Service) sign(tx *gorm.DB, id string, now time.Time) (wire.TokenResponse, error) {
+	now = now.Truncate(time.Second)
+	c := &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{
+		Subject: id, Issuer: auth.Issuer, Audience: jwt.ClaimStrings{auth.AudienceGateway},
+		IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now),
+		ExpiresAt: jwt.NewNumericDate(now.Add(GatewayTokenLifetime)), ID: auth.NewJTI(),
+	}}
+	row := store.GatewayToken{JTI: c.ID, GatewayID: id, IssuedAt: now, ExpiresAt: c.ExpiresAt.Time}
+	if err := tx.Create(&row).Error; err != nil {
+		return wire.TokenResponse{}, err
+	}
+	tok, err := s.keys.Sign(c)
+	if err != nil {
+		return wire.TokenResponse{}, err
+	}
+	return wire.TokenResponse{GatewayID: id, Token: tok, ExpiresAt: c.ExpiresAt.Time}, nil
+}
+
+// Authenticate verifies a gateway token and checks, in the database, that
+// it is not revoked and its gateway is approved: a disabled gateway's
+// token stops working at once. It returns the gateway id.
+func (s *Service) Authenticate(ctx context.Context, token string) (string, error) {
+	c, err := s.keys.Parse(token, auth.AudienceGateway)
+	if err != nil {
+		return "", err
+	}
+	var row struct {
+		RevokedAt *time.Time
+		Status    string
+	}
+	err = s.store.DB.WithContext(ctx).Table("gateway_tokens").
+		Select("gateway_tokens.revoked_at, gateways.status").
+		Joins("JOIN gateways ON gateways.id = gateway_tokens.gateway_id").
+		Where("gateway_tokens.jti = ? AND gateway_tokens.gateway_id = ?", c.ID, c.Subject).Take(&row).Error
+	switch {
+	case errors.Is(err, gorm.ErrRecordNotFound):
+		return "", fmt.Errorf("%w: unknown gateway token", auth.ErrInvalidToken)
+	case err != nil:
+		return "", err
+	case row.RevokedAt != nil:
+		return "", fmt.Errorf("%w: gateway token revoked", auth.ErrInvalidToken)
+	case row.Status != store.GatewayApproved:
+		return "", fmt.Errorf("%w: gateway is %s", auth.ErrInvalidToken, row.Status)
+	}
+	return c.Subject, nil
+}

@@ -1,0 +1,89 @@
+package store
+
+import "time"
+
+// Gateway statuses.
+const (
+	GatewayPending  = "pending"
+	GatewayApproved = "approved"
+	GatewayRejected = "rejected"
+	GatewayDisabled = "disabled"
+)
+
+// Gateway is an edge gateway known to the control plane.
+type Gateway struct {
+	ID           string `gorm:"primaryKey"`
+	Site         string
+	Status       string
+	Hostname     string
+	HardwareInfo map[string]string `gorm:"serializer:json"`
+	// IdentityKey is the PEM public key the gateway proves possession of;
+	// IdentityFingerprint is the hex SHA-256 of its DER form.
+	IdentityKind        string
+	IdentityKey         string
+	IdentityFingerprint string
+	EKVerified          bool
+	EnrolledWith        string
+	EnrolledAt          time.Time
+	ClaimExpiresAt      time.Time
+	ClaimedAt           *time.Time
+	ApprovedBy          string
+	ApprovedAt          *time.Time
+	LastSeenAt          *time.Time
+	AgentVersion        string
+	AppliedConfig       int
+	CreatedAt           time.Time
+	UpdatedAt           time.Time
+}
+
+// EnrollmentToken lets gateways enroll; only its hash is stored.
+type EnrollmentToken struct {
+	ID        string `gorm:"primaryKey"`
+	TokenHash string
+	Site      string
+	MaxUses   int
+	Uses      int
+	ExpiresAt time.Time
+	RevokedAt *time.Time
+	CreatedBy string
+	CreatedAt time.Time
+}
+
+// GatewayToken is one issued gateway JWT, named by its jti.
+type GatewayToken struct {
+	JTI       string `gorm:"primaryKey"`
+	GatewayID string
+	IssuedAt  time.Time
+	ExpiresAt time.Time
+	RevokedAt *time.Time
+}
+
+// GatewayChallenge is a single-use nonce a gateway signs to prove it holds
+// its identity key.
+type GatewayChallenge struct {
+	Nonce     string `gorm:"primaryKey"`
+	GatewayID string
+	ExpiresAt time.Time
+}
+
+// GatewayConfig is the config document deployed to a gateway.
+type GatewayConfig struct {
+	GatewayID string `gorm:"primaryKey"`
+	Version   int
+	Document  string
+	ETag      string
+	UpdatedBy string
+	UpdatedAt time.Time
+}
+
+// GatewayHeartbeat is one health report of a gateway.
+type GatewayHeartbeat struct {
+	ID            uint64 `gorm:"primaryKey"`
+	GatewayID     string
+	ReceivedAt    time.Time
+	Status        string
+	AgentVersion  string
+	ConfigVersion int
+	BufferDepth   int64
+	Adapters      string
+}
