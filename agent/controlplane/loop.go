@@ -1,0 +1,255 @@
+package controlplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/streamforge/streamforge/pkg/wire"
+)
+
+// Options configure Run.
+type Options struct {
+	Client          *Client
+	EnrollmentToken string
+	Hostname        string
+	HardwareInfo    map[string]string
+	StateDir        string
+	// PollInterval between config polls; HeartbeatInterval between heartbeats.
+	PollInterval      time.Duration
+	HeartbeatInterval time.Duration
+	// Apply puts a config into effect; an error keeps the previous one.
+	Apply func(ctx context.Context, cfg wire.ConfigResponse) error
+	// Health reports the data path's state for heartbeats.
+	Health func() wire.Heartbeat
+	// OnEnrolled is told the claim code once the gateway has enrolled.
+	OnEnrolled func(code string, expires time.Time)
+	Log        *slog.Logger
+}
+
+// Loop is the agent's control plane lifecycle.
+type Loop struct {
+	opts Options
+	mu   sync.Mutex
+	st   State
+}
+
+// NewLoop prepares the lifecycle and applies the last-known-good config,
+// if any, so the data path runs before the control plane answers.
+func NewLoop(ctx context.Context, o Options) (*Loop, error) {
+	if o.PollInterval <= 0 {
+		o.PollInterval = 10 * time.Second
+	}
+	if o.HeartbeatInterval <= 0 {
+		o.HeartbeatInterval = 30 * time.Second
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	st, err := LoadState(o.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	if st.GatewayID != "" && st.GatewayID != o.Client.GatewayID {
+		return nil, fmt.Errorf("state in %s belongs to gateway %s, not %s", o.StateDir, st.GatewayID, o.Client.GatewayID)
+	}
+	st.GatewayID = o.Client.GatewayID
+	l := &Loop{opts: o, st: st}
+	if st.Config != nil && o.Apply != nil {
+		if err := o.Apply(ctx, *st.Config); err != nil {
+			return nil, fmt.Errorf("apply last-known-good config v%d: %w", st.Config.Version, err)
+		}
+		o.Log.Info("running on last-known-good config", "version", st.Config.Version)
+	}
+	return l, nil
+}
+
+// State returns a copy of the current state.
+func (l *Loop) State() State {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.st
+}
+
+func (l *Loop) update(fn func(*State)) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fn(&l.st)
+	return l.st.Save(l.opts.StateDir)
+}
+
+// backoff sleeps for d (doubling up to max for the next call) or returns
+// false when ctx is done.
+func backoff(ctx context.Context, d *time.Duration, max time.Duration) bool {
+	t := time.NewTimer(*d)
+	defer t.Stop()
+	*d = min(*d*2, max)
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// Run enrolls (once), waits for approval, then polls config, sends
+// heartbeats and renews the token until ctx ends. Errors from the control
+// plane are retried with back-off; they never stop the data path.
+func (l *Loop) Run(ctx context.Context) error {
+	if err := l.enroll(ctx); err != nil {
+		return err
+	}
+	if err := l.obtainToken(ctx); err != nil {
+		return err
+	}
+	poll := time.NewTicker(l.opts.PollInterval)
+	defer poll.Stop()
+	beat := time.NewTicker(l.opts.HeartbeatInterval)
+	defer beat.Stop()
+	l.pollConfig(ctx)
+	l.heartbeat(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-poll.C:
+			l.pollConfig(ctx)
+			l.maybeRenew(ctx)
+		case <-beat.C:
+			l.heartbeat(ctx)
+		}
+	}
+}
+
+func (l *Loop) enroll(ctx context.Context) error {
+	if l.State().Enrolled {
+		l.announce()
+		return nil
+	}
+	wait := time.Second
+	for {
+		res, err := l.opts.Client.Enroll(ctx, l.opts.EnrollmentToken, l.opts.Hostname, l.opts.HardwareInfo)
+		if err == nil {
+			if err := l.update(func(s *State) {
+				s.Enrolled, s.Status, s.ClaimCode, s.ClaimExpiresAt = true, res.Status, res.ClaimCode, res.ClaimExpiresAt
+			}); err != nil {
+				return err
+			}
+			l.opts.Log.Info("enrolled", "gateway_id", res.GatewayID, "status", res.Status, "site", res.Site)
+			l.announce()
+			return nil
+		}
+		if IsStatus(err, http.StatusBadRequest, http.StatusUnauthorized, http.StatusConflict) {
+			// Needs a person: a new token or a fixed id. Retry slowly.
+			l.opts.Log.Error("enrollment refused; waiting for a fix", "err", err)
+			wait = max(wait, time.Minute)
+		} else {
+			l.opts.Log.Warn("enrollment failed; retrying", "err", err, "in", wait)
+		}
+		if !backoff(ctx, &wait, 5*time.Minute) {
+			return ctx.Err()
+		}
+	}
+}
+
+func (l *Loop) announce() {
+	st := l.State()
+	if l.opts.OnEnrolled != nil && st.ClaimCode != "" {
+		l.opts.OnEnrolled(st.ClaimCode, st.ClaimExpiresAt)
+	}
+}
+
+// obtainToken waits (with back-off) until the gateway is approved and
+// gets its token.
+func (l *Loop) obtainToken(ctx context.Context) error {
+	wait := time.Second
+	for {
+		_, err := l.opts.Client.ObtainToken(ctx)
+		if err == nil {
+			_ = l.update(func(s *State) { s.Status = "approved" })
+			l.opts.Log.Info("gateway token obtained")
+			return nil
+		}
+		if IsStatus(err, http.StatusForbidden) {
+			_ = l.update(func(s *State) { s.Status = "awaiting approval" })
+			l.opts.Log.Info("waiting for approval", "retry_in", wait)
+		} else {
+			l.opts.Log.Warn("token request failed", "err", err, "retry_in", wait)
+		}
+		if !backoff(ctx, &wait, time.Minute) {
+			return ctx.Err()
+		}
+	}
+}
+
+// reauth gets a new token after the old one was refused (revoked, or the
+// gateway disabled and enabled again).
+func (l *Loop) reauth(ctx context.Context, err error) {
+	if IsStatus(err, http.StatusUnauthorized) {
+		l.opts.Log.Warn("gateway token refused; obtaining a new one", "err", err)
+		if _, err := l.opts.Client.ObtainToken(ctx); err != nil {
+			l.opts.Log.Warn("new token refused", "err", err)
+		}
+	}
+}
+
+func (l *Loop) pollConfig(ctx context.Context) {
+	cfg, err := l.opts.Client.FetchConfig(ctx)
+	if err != nil {
+		l.opts.Log.Warn("config poll failed; keeping the current config", "err", err)
+		l.reauth(ctx, err)
+		return
+	}
+	if cfg == nil {
+		return
+	}
+	if cur := l.State().Config; cur != nil && cur.Version == cfg.Version {
+		return
+	}
+	if l.opts.Apply != nil {
+		if err := l.opts.Apply(ctx, *cfg); err != nil {
+			l.opts.Log.Error("config rejected; keeping the last-known-good", "version", cfg.Version, "err", err)
+			_ = l.update(func(s *State) { s.Status = fmt.Sprintf("config v%d rejected", cfg.Version) })
+			return
+		}
+	}
+	if err := l.update(func(s *State) { s.Config, s.Status = cfg, "approved" }); err != nil {
+		l.opts.Log.Error("persist config", "err", err)
+	}
+	l.opts.Log.Info("config applied", "version", cfg.Version)
+}
+
+func (l *Loop) heartbeat(ctx context.Context) {
+	hb := wire.Heartbeat{Status: "ok"}
+	if l.opts.Health != nil {
+		hb = l.opts.Health()
+	}
+	st := l.State()
+	if st.Config != nil {
+		hb.ConfigVersion = st.Config.Version
+	}
+	if st.Status != "approved" && st.Status != "" {
+		hb.Status = st.Status
+	}
+	if err := l.opts.Client.Heartbeat(ctx, hb); err != nil {
+		l.opts.Log.Warn("heartbeat failed", "err", err)
+		l.reauth(ctx, err)
+	}
+}
+
+// renewBefore is how long before expiry the token is renewed.
+const renewBefore = 30 * 24 * time.Hour
+
+func (l *Loop) maybeRenew(ctx context.Context) {
+	_, exp := l.opts.Client.Token()
+	if time.Until(exp) > renewBefore {
+		return
+	}
+	if _, err := l.opts.Client.RenewToken(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		l.opts.Log.Warn("token renewal failed", "err", err)
+	}
+}

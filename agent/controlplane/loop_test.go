@@ -1,0 +1,188 @@
+package controlplane_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"image"
+	_ "image/png"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/makiuchi-d/gozxing"
+	gzqr "github.com/makiuchi-d/gozxing/qrcode"
+
+	"github.com/streamforge/streamforge/agent/controlplane"
+	"github.com/streamforge/streamforge/internal/testenv"
+	"github.com/streamforge/streamforge/pkg/wire"
+)
+
+// applied records the configs the loop put into effect.
+type applied struct {
+	mu       sync.Mutex
+	versions []int
+}
+
+func (a *applied) apply(_ context.Context, c wire.ConfigResponse) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.versions = append(a.versions, c.Version)
+	return nil
+}
+
+func (a *applied) last() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.versions) == 0 {
+		return 0
+	}
+	return a.versions[len(a.versions)-1]
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+// decodeQR reads the URL out of the status page's QR code image.
+func decodeQR(t *testing.T, png []byte) string {
+	t.Helper()
+	img, _, err := image.Decode(bytes.NewReader(png))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := gzqr.NewQRCodeReader().Decode(bmp, nil)
+	if err != nil {
+		t.Fatalf("decode QR: %v", err)
+	}
+	return res.GetText()
+}
+
+func get(t *testing.T, u string) []byte {
+	t.Helper()
+	res, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return b
+}
+
+// TestLifecycleAgainstRealCloud runs the agent's control plane loop
+// against a streamforge-cloud process: enrollment, a claim through the URL
+// in the QR code of the status page, token, config and heartbeats, a cloud
+// restart mid-flow, and an agent restart on its last-known-good config
+// while the cloud is down.
+func TestLifecycleAgainstRealCloud(t *testing.T) {
+	cloud := testenv.StartCloud(t)
+	admin := cloud.Login(testenv.CloudAdminEmail, testenv.CloudAdminPassword)
+	var tok struct{ Token string }
+	if st := cloud.Call("POST", "/api/v1/enrollment-tokens", admin, map[string]any{"expires_in": "1h", "max_uses": 1}, &tok); st != 201 {
+		t.Fatalf("enrollment token: %d", st)
+	}
+	if st := cloud.Call("POST", "/api/v1/users", admin, map[string]any{"email": "tech@example.com",
+		"password": "field-tech-password", "roles": []string{"Engineer"}, "gateway_access": []string{"*"}}, nil); st != 201 {
+		t.Fatalf("create technician: %d", st)
+	}
+
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	stateDir := t.TempDir()
+	var got applied
+	newLoop := func(ctx context.Context) *controlplane.Loop {
+		client := controlplane.NewClient(cloud.URL, "gw-e2e-01", key)
+		l, err := controlplane.NewLoop(ctx, controlplane.Options{
+			Client: client, EnrollmentToken: tok.Token, Hostname: "edge", StateDir: stateDir,
+			PollInterval: 100 * time.Millisecond, HeartbeatInterval: 100 * time.Millisecond,
+			Apply: got.apply, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Health: func() wire.Heartbeat { return wire.Heartbeat{Status: "ok", AgentVersion: "test", BufferDepth: 7} },
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	loop := newLoop(ctx)
+	done := make(chan error, 1)
+	go func() { done <- loop.Run(ctx) }()
+
+	status := httptest.NewServer(controlplane.StatusHandler(loop, cloud.URL))
+	defer status.Close()
+	eventually(t, "enrollment", func() bool { return loop.State().ClaimCode != "" })
+	page := string(get(t, status.URL+"/"))
+	if !strings.Contains(page, loop.State().ClaimCode) {
+		t.Fatalf("status page lacks the claim code:\n%s", page)
+	}
+	claimURL := decodeQR(t, get(t, status.URL+"/claim-qr.png"))
+	u, err := url.Parse(claimURL)
+	if err != nil || !strings.HasPrefix(claimURL, cloud.URL+"/claim?") {
+		t.Fatalf("QR encodes %q", claimURL)
+	}
+	if res, err := http.Get(claimURL); err != nil || res.StatusCode != 200 {
+		t.Fatalf("claim page at the QR URL: %v %v", res, err)
+	}
+	tech := cloud.Login("tech@example.com", "field-tech-password")
+	var claimed map[string]any
+	if st := cloud.Call("POST", "/api/v1/gateways/claim", tech, map[string]string{"gateway_id": u.Query().Get("gateway"),
+		"claim_code": u.Query().Get("code"), "site": "Offshore Rig Alpha"}, &claimed); st != 200 || claimed["status"] != "approved" {
+		t.Fatalf("claim: %d %v", st, claimed)
+	}
+	eventually(t, "token after approval", func() bool { return loop.State().Status == "approved" })
+
+	deploy := func(v int) {
+		t.Helper()
+		if st := cloud.Call("PUT", "/api/v1/gateways/gw-e2e-01/config", admin, map[string]any{"config": map[string]any{"rev": v}}, nil); st != 200 {
+			t.Fatalf("deploy: %d", st)
+		}
+	}
+	deploy(1)
+	eventually(t, "config v1 applied", func() bool { return got.last() == 1 })
+	eventually(t, "heartbeat with v1", func() bool {
+		var g map[string]any
+		cloud.Call("GET", "/api/v1/gateways/gw-e2e-01", admin, nil, &g)
+		return g["applied_config_version"] == float64(1)
+	})
+
+	// Control plane restart mid-flow: the loop rides it out and picks up
+	// the next config.
+	cloud.Stop()
+	time.Sleep(300 * time.Millisecond)
+	cloud.Start()
+	admin = cloud.Login(testenv.CloudAdminEmail, testenv.CloudAdminPassword)
+	deploy(2)
+	eventually(t, "config v2 after cloud restart", func() bool { return got.last() == 2 })
+
+	// Agent restart while the cloud is down: the last-known-good config is
+	// applied before any contact.
+	cancel()
+	<-done
+	cloud.Stop()
+	got = applied{}
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	defer cancel2()
+	newLoop(ctx2)
+	if got.last() != 2 {
+		t.Fatalf("agent restarted offline applied %v, want last-known-good v2", got.versions)
+	}
+}

@@ -1,0 +1,73 @@
+package controlplane
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/streamforge/streamforge/pkg/wire"
+)
+
+// State is what the agent keeps on disk about the control plane: whether
+// it has enrolled, its claim code, and the last config it applied
+// successfully (the last-known-good, run again after a restart while the
+// control plane is away). Tokens are never stored: a new one is obtained
+// on proof of possession at each start.
+type State struct {
+	GatewayID      string               `json:"gateway_id"`
+	Enrolled       bool                 `json:"enrolled"`
+	Status         string               `json:"status"`
+	ClaimCode      string               `json:"claim_code,omitempty"`
+	ClaimExpiresAt time.Time            `json:"claim_expires_at,omitempty"`
+	Config         *wire.ConfigResponse `json:"config,omitempty"`
+}
+
+const stateFile = "controlplane.json"
+
+// LoadState reads the state in dir (an empty State if there is none).
+func LoadState(dir string) (State, error) {
+	data, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return State{}, nil
+	}
+	if err != nil {
+		return State{}, err
+	}
+	var s State
+	if err := json.Unmarshal(data, &s); err != nil {
+		return State{}, fmt.Errorf("%s: %w", stateFile, err)
+	}
+	return s, nil
+}
+
+// Save writes the state atomically (write, fsync, rename), so a crash
+// leaves the old or the new state, never half of one.
+func (s State) Save(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	data, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, ".controlplane-*.json")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), filepath.Join(dir, stateFile))
+}
