@@ -16,6 +16,7 @@ all: build
 deps:
 	@scripts/install-deps.sh
 	@$(GO) mod download
+	@npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
 
 build: cloud $(BUILD_TARGETS)
 

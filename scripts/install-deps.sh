@@ -13,6 +13,10 @@ packages=(
   chromium                               # dashboard browser tests
 )
 
+# Node.js runs the browser tests; use the machine's if it has one (Debian's
+# is older than playwright-core wants, but works as a fallback).
+command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -27,6 +31,4 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# Debian starts a cluster on install; the tests run their own, so keep the
-# packaged one from holding port 5432 only if it is not wanted.
 echo "install-deps: system packages ready"
