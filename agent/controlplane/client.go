@@ -205,3 +205,14 @@ func (c *Client) Heartbeat(ctx context.Context, hb wire.Heartbeat) error {
 	_, err := c.do(ctx, http.MethodPost, "/api/v1/gateways/"+c.GatewayID+"/heartbeat", hb, nil, c.auth())
 	return err
 }
+
+// Call sends a JSON request with a Bearer token (if any) and decodes a
+// JSON answer into out; other tools reuse the client's error handling.
+func (c *Client) Call(ctx context.Context, method, path, bearer string, body, out any) error {
+	var hdr map[string]string
+	if bearer != "" {
+		hdr = map[string]string{"Authorization": "Bearer " + bearer}
+	}
+	_, err := c.do(ctx, method, path, body, out, hdr)
+	return err
+}

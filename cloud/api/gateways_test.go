@@ -6,11 +6,13 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/streamforge/streamforge/agent/controlplane"
+	"github.com/streamforge/streamforge/cloud/api"
 	"github.com/streamforge/streamforge/cloud/rbac"
 	"github.com/streamforge/streamforge/pkg/wire"
 )
@@ -340,4 +342,20 @@ func TestGatewayAccessScopesUsers(t *testing.T) {
 	if !strings.Contains(string(all.raw), "gw-south") || strings.Contains(string(all.raw), "gw-north") {
 		t.Fatalf("admin pending list: %s", all.raw)
 	}
+}
+
+// TestEnrollmentIsRateLimited: enrollments and token requests per client
+// IP are bounded (STREAMFORGE_GATEWAY_RATE_LIMIT).
+func TestEnrollmentIsRateLimited(t *testing.T) {
+	e := newEnv(t, "", "", func(o *api.Options) { o.GatewayRateLimit = 3 })
+	ctx := context.Background()
+	admin := e.login(adminEmail, adminPassword)
+	_, value := e.enrollmentToken(admin, 10, "")
+	for i := 0; i < 3; i++ {
+		if _, err := e.gateway(fmt.Sprintf("gw-rate-%d", i)).Enroll(ctx, value, "h", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := e.gateway("gw-rate-3").Enroll(ctx, value, "h", nil)
+	wantAPIStatus(t, err, 429)
 }

@@ -60,18 +60,19 @@ func (s *Server) routes() {
 // heartbeat) and the ones users manage gateways with.
 func (s *Server) gatewayRoutes(v1 fiber.Router) {
 	au := s.authenticate
-	perIP := func(max int) fiber.Handler {
-		return limiter.New(limiter.Config{Max: max, Expiration: time.Minute, KeyGenerator: s.clientIP,
+	perIP := func(c *fiber.Ctx) error { return c.Next() }
+	if s.opts.GatewayRateLimit > 0 {
+		perIP = limiter.New(limiter.Config{Max: s.opts.GatewayRateLimit, Expiration: time.Minute, KeyGenerator: s.clientIP,
 			LimitReached: func(c *fiber.Ctx) error {
 				c.Set(fiber.HeaderRetryAfter, "60")
-				return errorf(fiber.StatusTooManyRequests, "rate limit exceeded")
+				return errorf(fiber.StatusTooManyRequests, "too many enrollment or token requests from this address")
 			}})
 	}
 	gw, own := s.gatewayAuth, s.ownGateway
 	v1.Post("/gateways/register", s.registerGone)
-	v1.Post("/gateways/enroll", perIP(30), s.enroll)
-	v1.Post("/gateways/token/challenge", perIP(120), s.challenge)
-	v1.Post("/gateways/token", perIP(120), s.gatewayToken)
+	v1.Post("/gateways/enroll", perIP, s.enroll)
+	v1.Post("/gateways/token/challenge", perIP, s.challenge)
+	v1.Post("/gateways/token", perIP, s.gatewayToken)
 	v1.Post("/gateways/token/renew", gw, s.renewGatewayToken)
 	v1.Get("/gateways/:id/config/current", gw, own, s.currentConfig)
 	v1.Post("/gateways/:id/heartbeat", gw, own, s.heartbeat)

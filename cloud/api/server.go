@@ -22,6 +22,9 @@ import (
 type Options struct {
 	TrustedProxies     []netip.Prefix
 	RateLimitPerMinute int
+	// GatewayRateLimit bounds enrollments and token requests per client IP
+	// per minute (0: off).
+	GatewayRateLimit int
 	BodyLimit          int
 	MetricsToken       string
 	TLS                bool

@@ -24,6 +24,7 @@ type Config struct {
 	JWTKeyDir              string
 	TrustedProxies         []netip.Prefix
 	RateLimitPerMinute     int
+	GatewayRateLimit       int
 	BodyLimit              int
 	MetricsToken           string
 	TLSCert, TLSKey        string
@@ -36,7 +37,7 @@ type setting struct {
 
 // Load reads the environment, then flags from args.
 func Load(args []string) (*Config, error) {
-	var raw struct{ listen, data, db, email, pw, keys, proxies, rate, body, metrics, cert, key string }
+	var raw struct{ listen, data, db, email, pw, keys, proxies, rate, gwRate, body, metrics, cert, key string }
 	settings := []setting{
 		{"STREAMFORGE_LISTEN", "listen", "127.0.0.1:8080", "address to serve the API and dashboard on", &raw.listen},
 		{"STREAMFORGE_DATA_DIR", "data-dir", "./data", "directory for the SQLite database and keys", &raw.data},
@@ -46,6 +47,7 @@ func Load(args []string) (*Config, error) {
 		{"STREAMFORGE_JWT_KEY_DIR", "jwt-key-dir", "", "directory of JWT signing keys (default DATA_DIR/keys/jwt); share it between replicas", &raw.keys},
 		{"STREAMFORGE_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated proxy IPs/CIDRs whose X-Forwarded-For is believed", &raw.proxies},
 		{"STREAMFORGE_RATE_LIMIT", "rate-limit", "6000", "requests per minute per client IP (0: off)", &raw.rate},
+		{"STREAMFORGE_GATEWAY_RATE_LIMIT", "gateway-rate-limit", "60", "enrollments and token requests per minute per client IP (0: off)", &raw.gwRate},
 		{"STREAMFORGE_BODY_LIMIT", "body-limit", "1048576", "largest request body in bytes", &raw.body},
 		{"STREAMFORGE_METRICS_TOKEN", "metrics-token", "", "bearer token for /metrics (empty: loopback clients only)", &raw.metrics},
 		{"STREAMFORGE_TLS_CERT", "tls-cert", "", "serve HTTPS with this certificate (PEM)", &raw.cert},
@@ -74,6 +76,9 @@ func Load(args []string) (*Config, error) {
 	}
 	var err error
 	if c.RateLimitPerMinute, err = nonNegative("STREAMFORGE_RATE_LIMIT", raw.rate); err != nil {
+		return nil, err
+	}
+	if c.GatewayRateLimit, err = nonNegative("STREAMFORGE_GATEWAY_RATE_LIMIT", raw.gwRate); err != nil {
 		return nil, err
 	}
 	if c.BodyLimit, err = nonNegative("STREAMFORGE_BODY_LIMIT", raw.body); err != nil || c.BodyLimit == 0 {

@@ -35,7 +35,7 @@ func serve(ctx context.Context, log *slog.Logger, args []string) error {
 	}
 	gw := gateways.New(st, keys, log)
 	srv := api.New(st, us, gw, log, api.Options{
-		TrustedProxies: cfg.TrustedProxies, RateLimitPerMinute: cfg.RateLimitPerMinute,
+		TrustedProxies: cfg.TrustedProxies, RateLimitPerMinute: cfg.RateLimitPerMinute, GatewayRateLimit: cfg.GatewayRateLimit,
 		BodyLimit: cfg.BodyLimit, MetricsToken: cfg.MetricsToken, TLS: cfg.TLSCert != "",
 	})
 	go prune(ctx, us, gw, log)

@@ -1,0 +1,197 @@
+// Command fleet simulates many gateways against one control plane: each
+// enrolls with its own identity key, is approved, obtains its token, then
+// polls its config and sends a heartbeat every interval. It reports the
+// requests per second and the latency percentiles of the steady phase.
+//
+//	go run ./tests/fleet -cloud http://127.0.0.1:8080 -gateways 10000 -interval 10s -duration 60s
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log"
+	"math"
+	"net/http"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/streamforge/streamforge/agent/controlplane"
+	"github.com/streamforge/streamforge/pkg/wire"
+)
+
+func main() {
+	cloud := flag.String("cloud", "http://127.0.0.1:8080", "control plane URL")
+	email := flag.String("admin-email", "admin@example.com", "admin email")
+	password := flag.String("admin-password", os.Getenv("FLEET_ADMIN_PASSWORD"), "admin password (or FLEET_ADMIN_PASSWORD)")
+	n := flag.Int("gateways", 10000, "simulated gateways")
+	interval := flag.Duration("interval", 10*time.Second, "each gateway polls config and sends a heartbeat this often")
+	duration := flag.Duration("duration", 60*time.Second, "length of the measured steady phase")
+	setupWorkers := flag.Int("setup-workers", 32, "concurrent enrollments during setup")
+	flag.Parse()
+
+	transport := &http.Transport{MaxIdleConns: 512, MaxIdleConnsPerHost: 512, IdleConnTimeout: time.Minute}
+	httpc := &http.Client{Transport: transport, Timeout: 30 * time.Second}
+	admin := newAdmin(*cloud, httpc)
+	if err := admin.login(*email, *password); err != nil {
+		log.Fatal(err)
+	}
+	start := time.Now()
+	gws, err := setup(admin, httpc, *n, *setupWorkers)
+	if err != nil {
+		log.Fatal(err)
+	}
+	log.Printf("setup: %d gateways enrolled, approved and holding tokens in %s", len(gws), time.Since(start).Round(time.Millisecond))
+	res := run(gws, *interval, *duration)
+	fmt.Printf("fleet: %d gateways, every %s, %s: %d requests, %.0f req/s, errors %d, p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
+		len(gws), *interval, *duration, res.count, float64(res.count)/duration.Seconds(), res.errors,
+		res.pct(0.50), res.pct(0.99), res.pct(1))
+}
+
+// setup enrolls, approves and authenticates n gateways.
+func setup(a *admin, httpc *http.Client, n, workers int) ([]*controlplane.Client, error) {
+	token, err := a.enrollmentToken(n)
+	if err != nil {
+		return nil, err
+	}
+	gws := make([]*controlplane.Client, n)
+	var next atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1)) - 1; i < n && firstErr.Load() == nil; i = int(next.Add(1)) - 1 {
+				key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+				c := controlplane.NewClient(a.url, fmt.Sprintf("fleet-%05d", i), key)
+				c.HTTP = httpc
+				ctx := context.Background()
+				if _, err := c.Enroll(ctx, token, "fleet", nil); err != nil {
+					firstErr.Store(fmt.Errorf("enroll %s: %w", c.GatewayID, err))
+					return
+				}
+				if err := a.approve(c.GatewayID); err != nil {
+					firstErr.Store(err)
+					return
+				}
+				if _, err := c.ObtainToken(ctx); err != nil {
+					firstErr.Store(fmt.Errorf("token %s: %w", c.GatewayID, err))
+					return
+				}
+				gws[i] = c
+			}
+		}()
+	}
+	wg.Wait()
+	if err, _ := firstErr.Load().(error); err != nil {
+		return nil, err
+	}
+	return gws, nil
+}
+
+type result struct {
+	count, errors int
+	lat           []time.Duration
+}
+
+func (r result) pct(p float64) float64 {
+	if len(r.lat) == 0 {
+		return math.NaN()
+	}
+	i := min(len(r.lat)-1, int(p*float64(len(r.lat))))
+	return float64(r.lat[i].Microseconds()) / 1000
+}
+
+// run spreads the gateways evenly over the interval (open loop: a slow
+// server does not slow the schedule) and measures every request.
+func run(gws []*controlplane.Client, interval, duration time.Duration) result {
+	ctx, cancel := context.WithTimeout(context.Background(), duration)
+	defer cancel()
+	var mu sync.Mutex
+	var res result
+	record := func(d time.Duration, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		res.count++
+		if err != nil {
+			res.errors++
+			return
+		}
+		res.lat = append(res.lat, d)
+	}
+	hb := wire.Heartbeat{Status: "ok", AgentVersion: "fleet", BufferDepth: 0}
+	var wg sync.WaitGroup
+	step := interval / time.Duration(len(gws))
+	for i, c := range gws {
+		wg.Add(1)
+		go func(c *controlplane.Client, offset time.Duration) {
+			defer wg.Done()
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(offset):
+			}
+			t := time.NewTicker(interval)
+			defer t.Stop()
+			for {
+				s := time.Now()
+				_, err := c.FetchConfig(context.Background())
+				record(time.Since(s), err)
+				s = time.Now()
+				err = c.Heartbeat(context.Background(), hb)
+				record(time.Since(s), err)
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+			}
+		}(c, time.Duration(i)*step)
+	}
+	wg.Wait()
+	slices.Sort(res.lat)
+	return res
+}
+
+// admin is the control plane API as the fleet's administrator.
+type admin struct {
+	url   string
+	httpc *http.Client
+	token string
+}
+
+func newAdmin(url string, httpc *http.Client) *admin { return &admin{url: url, httpc: httpc} }
+
+func (a *admin) call(method, path string, body, out any) error {
+	c := controlplane.NewClient(a.url, "", nil)
+	c.HTTP = a.httpc
+	return c.Call(context.Background(), method, path, a.token, body, out)
+}
+
+func (a *admin) login(email, password string) error {
+	var out struct{ Token string }
+	if err := a.call("POST", "/api/v1/auth/login", map[string]string{"email": email, "password": password}, &out); err != nil {
+		return fmt.Errorf("admin login: %w", err)
+	}
+	a.token = out.Token
+	return nil
+}
+
+func (a *admin) enrollmentToken(uses int) (string, error) {
+	var out struct{ Token string }
+	err := a.call("POST", "/api/v1/enrollment-tokens", map[string]any{"expires_in": "2h", "max_uses": uses}, &out)
+	return out.Token, err
+}
+
+func (a *admin) approve(id string) error {
+	var out json.RawMessage
+	return a.call("POST", "/api/v1/gateways/"+id+"/approve", nil, &out)
+}
