@@ -158,7 +158,10 @@ func TestEnrollmentRefusals(t *testing.T) {
 		enroll func() error
 		status int
 	}{
-		{"fail-unknown-token", func() error { _, err := e.gateway("gw-a").Enroll(ctx, "sfe_"+strings.Repeat("0", 64), "h", nil); return err }, 401},
+		{"fail-unknown-token", func() error {
+			_, err := e.gateway("gw-a").Enroll(ctx, "sfe_"+strings.Repeat("0", 64), "h", nil)
+			return err
+		}, 401},
 		{"fail-used-up-token", func() error { _, err := e.gateway("gw-b").Enroll(ctx, once, "h", nil); return err }, 401},
 		{"fail-revoked-token", func() error { _, err := e.gateway("gw-c").Enroll(ctx, revoked, "h", nil); return err }, 401},
 		{"fail-expired-token", func() error {

@@ -25,9 +25,9 @@ type Options struct {
 	// GatewayRateLimit bounds enrollments and token requests per client IP
 	// per minute (0: off).
 	GatewayRateLimit int
-	BodyLimit          int
-	MetricsToken       string
-	TLS                bool
+	BodyLimit        int
+	MetricsToken     string
+	TLS              bool
 }
 
 // Server is the control plane's HTTP API.
