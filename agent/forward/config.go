@@ -1,0 +1,183 @@
+package forward
+
+import (
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+)
+
+// Config is the forwarder's part of the agent configuration.
+type Config struct {
+	// Brokers is the comma-separated bootstrap list (host:port,...).
+	Brokers string `yaml:"brokers"`
+	// TelemetryTopic receives every reading (default telemetry.raw).
+	TelemetryTopic string `yaml:"telemetry_topic"`
+	// EventsTopic receives quality transitions (default events.raw).
+	EventsTopic string `yaml:"events_topic"`
+	// Compression is lz4 (default), zstd or none.
+	Compression string `yaml:"compression"`
+	// Linger is how long librdkafka waits to fill a batch (default 5ms).
+	Linger time.Duration `yaml:"linger"`
+	// BatchBytes caps a produce batch in bytes (default 1 MiB).
+	BatchBytes int `yaml:"batch_bytes"`
+	// Window caps the records produced but not yet acknowledged (default
+	// 20,000); it bounds librdkafka's memory during an outage.
+	Window int `yaml:"window"`
+	// ReadBatch is how many records one buffer read takes (default 2,000).
+	ReadBatch int `yaml:"read_batch"`
+	// DrainRate caps records produced per second (0: no cap). Set it above
+	// the live rate: it bounds how fast a backlog drains after an outage.
+	DrainRate float64 `yaml:"drain_rate"`
+	// DeliveryTimeout: when records are in flight and no delivery report has
+	// come for this long, the producer is recreated (default 2m).
+	DeliveryTimeout time.Duration `yaml:"delivery_timeout"`
+	// FlushTimeout bounds the flush on shutdown (default 10s).
+	FlushTimeout time.Duration `yaml:"flush_timeout"`
+	// RetryBackoff is the longest pause before a new producer (default 5s).
+	RetryBackoff time.Duration `yaml:"retry_backoff"`
+	// Security selects plaintext or SASL_SSL.
+	Security Security `yaml:"security"`
+	// Librdkafka holds extra librdkafka properties (for example "debug").
+	// Properties the forwarder's guarantees depend on cannot be overridden.
+	Librdkafka map[string]string `yaml:"librdkafka"`
+}
+
+// Security is the broker connection's protection. Password arrives already
+// resolved (from a ${secret:name} reference) and is never logged.
+type Security struct {
+	// Protocol is plaintext (default), ssl, sasl_plaintext or sasl_ssl.
+	Protocol string `yaml:"protocol"`
+	// Mechanism is the SASL mechanism (default SCRAM-SHA-512).
+	Mechanism string `yaml:"mechanism"`
+	Username  string `yaml:"username"`
+	Password  string `yaml:"password"`
+	// CAFile is a PEM bundle of the CAs that may sign the broker certificate.
+	CAFile string `yaml:"ca_file"`
+}
+
+// LogValue keeps the password out of structured logs.
+func (s Security) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("protocol", s.Protocol), slog.String("mechanism", s.Mechanism),
+		slog.String("username", s.Username), slog.String("ca_file", s.CAFile))
+}
+
+func (c *Config) setDefaults() {
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	def(&c.TelemetryTopic, "telemetry.raw")
+	def(&c.EventsTopic, "events.raw")
+	def(&c.Compression, "lz4")
+	def(&c.Security.Protocol, "plaintext")
+	def(&c.Security.Mechanism, "SCRAM-SHA-512")
+	defDur := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	defDur(&c.Linger, 5*time.Millisecond)
+	defDur(&c.DeliveryTimeout, 2*time.Minute)
+	defDur(&c.FlushTimeout, 10*time.Second)
+	defDur(&c.RetryBackoff, 5*time.Second)
+	if c.BatchBytes == 0 {
+		c.BatchBytes = 1 << 20
+	}
+	if c.Window == 0 {
+		c.Window = 20000
+	}
+	if c.ReadBatch == 0 {
+		c.ReadBatch = 2000
+	}
+}
+
+// protected are the properties the delivery guarantees rest on.
+var protected = map[string]bool{
+	"enable.idempotence": true, "acks": true, "message.timeout.ms": true,
+	"delivery.timeout.ms": true, "max.in.flight.requests.per.connection": true,
+	"max.in.flight": true, "retries": true, "message.send.max.retries": true,
+	"queue.buffering.max.messages": true, "sasl.password": true,
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.Brokers == "":
+		return fmt.Errorf("forward: brokers: empty")
+	case c.TelemetryTopic == c.EventsTopic:
+		return fmt.Errorf("forward: events_topic: must differ from telemetry_topic %q", c.TelemetryTopic)
+	case c.Window < 1 || c.ReadBatch < 1:
+		return fmt.Errorf("forward: window and read_batch: must be positive")
+	case c.DrainRate < 0:
+		return fmt.Errorf("forward: drain_rate: negative")
+	}
+	switch c.Compression {
+	case "lz4", "zstd", "none":
+	default:
+		return fmt.Errorf("forward: compression: %q (want lz4, zstd or none)", c.Compression)
+	}
+	switch strings.ToLower(c.Security.Protocol) {
+	case "plaintext", "ssl":
+	case "sasl_plaintext", "sasl_ssl":
+		if c.Security.Username == "" || c.Security.Password == "" {
+			return fmt.Errorf("forward: security: %s needs username and password", c.Security.Protocol)
+		}
+	default:
+		return fmt.Errorf("forward: security.protocol: %q", c.Security.Protocol)
+	}
+	for k := range c.Librdkafka {
+		if protected[k] {
+			return fmt.Errorf("forward: librdkafka.%s: cannot be overridden", k)
+		}
+	}
+	return nil
+}
+
+// producerConfig is the librdkafka configuration for one producer session.
+func (c *Config) producerConfig() *kafka.ConfigMap {
+	m := kafka.ConfigMap{
+		"bootstrap.servers":                     c.Brokers,
+		"client.id":                             "streamforge-agent",
+		"enable.idempotence":                    true,
+		"acks":                                  "all",
+		"max.in.flight.requests.per.connection": 5,
+		"message.timeout.ms":                    0, // infinite: see the package doc
+		"compression.type":                      c.Compression,
+		"linger.ms":                             strconv.FormatFloat(float64(c.Linger.Microseconds())/1000, 'f', -1, 64),
+		"batch.size":                            c.BatchBytes,
+		"batch.num.messages":                    100000,
+		// Two messages per record at most (telemetry and event): the queue
+		// never fills before the window does.
+		"queue.buffering.max.messages": 2*c.Window + 1000,
+		"queue.buffering.max.kbytes":   2097151,
+		"reconnect.backoff.ms":         100,
+		"reconnect.backoff.max.ms":     2000,
+		"go.logs.channel.enable":       true,
+		"security.protocol":            strings.ToLower(c.Security.Protocol),
+	}
+	if strings.HasPrefix(strings.ToLower(c.Security.Protocol), "sasl") {
+		m["sasl.mechanisms"] = c.Security.Mechanism
+		m["sasl.username"] = c.Security.Username
+		m["sasl.password"] = c.Security.Password
+	}
+	if c.Security.CAFile != "" {
+		m["ssl.ca.location"] = c.Security.CAFile
+	}
+	for k, v := range c.Librdkafka {
+		m[k] = v
+	}
+	return &m
+}
+
+// scrub removes the password from text that came from librdkafka.
+func (c *Config) scrub(s string) string {
+	if p := c.Security.Password; p != "" {
+		s = strings.ReplaceAll(s, p, "[redacted]")
+		s = strings.ReplaceAll(s, strconv.Quote(p), "[redacted]")
+	}
+	return s
+}

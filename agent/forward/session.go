@@ -1,0 +1,283 @@
+package forward
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/streamforge/streamforge/adapters"
+)
+
+// session is one producer's life: it reads the buffer from its oldest
+// record, produces, and acknowledges delivered records, until ctx ends or
+// something fails. Everything not acknowledged stays in the buffer for the
+// next session.
+type session struct {
+	f *Forwarder
+	p *kafka.Producer
+
+	messages atomic.Int64 // produced, report pending
+	records  atomic.Int64 // produced, not yet fully delivered
+	acked    atomic.Int64
+	progress atomic.Int64 // unix nanos of the last report (or first produce)
+	freed    chan struct{}
+
+	stop     chan struct{} // closed when the session must end
+	failOnce sync.Once
+	err      error
+
+	prevQuality map[string]adapters.Quality
+}
+
+// pending tracks one record's outstanding messages (telemetry, event).
+type pending struct {
+	id   uint64
+	left atomic.Int32
+}
+
+func newSession(f *Forwarder) (*session, error) {
+	p, err := kafka.NewProducer(f.cfg.producerConfig())
+	if err != nil {
+		return nil, fmt.Errorf("forward: create producer: %s", f.cfg.scrub(err.Error()))
+	}
+	return &session{
+		f: f, p: p, freed: make(chan struct{}, 1), stop: make(chan struct{}),
+		prevQuality: map[string]adapters.Quality{},
+	}, nil
+}
+
+func (s *session) fail(err error) {
+	s.failOnce.Do(func() {
+		s.err = err
+		close(s.stop)
+	})
+}
+
+func (s *session) run(ctx context.Context) error {
+	reports := make(chan struct{})
+	go func() { defer close(reports); s.handleEvents() }()
+	go s.handleLogs()
+	go s.watch()
+	go s.f.metrics.sampleRate(s.stop)
+
+	sctx, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-s.stop:
+		case <-sctx.Done():
+		}
+		cancel()
+	}()
+	produceErr := s.produceLoop(sctx)
+	cancel()
+	if ctx.Err() != nil && produceErr == nil {
+		s.awaitReports(s.f.cfg.FlushTimeout) // graceful: let in-flight records land
+	}
+	s.fail(produceErr) // no-op if already failed
+	if err := s.p.Purge(kafka.PurgeQueue | kafka.PurgeInFlight); err != nil {
+		s.f.log.Warn("purge producer", "err", s.f.cfg.scrub(err.Error()))
+	}
+	s.awaitReports(5 * time.Second)
+	s.p.Close()
+	<-reports
+	s.f.metrics.inFlight.Set(0)
+	return s.err
+}
+
+// awaitReports waits until every produced message has its report.
+func (s *session) awaitReports(limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for s.messages.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// produceLoop reads the buffer oldest first and produces, keeping at most
+// Window records in flight and at most DrainRate per second.
+func (s *session) produceLoop(ctx context.Context) error {
+	cfg := &s.f.cfg
+	var after uint64 // 0: the oldest record still in the buffer
+	var key, val, ev []byte
+	for ctx.Err() == nil {
+		room := cfg.Window - int(s.records.Load())
+		if room <= 0 {
+			select {
+			case <-s.freed:
+			case <-ctx.Done():
+			}
+			continue
+		}
+		recs, err := s.f.src.Read(after, min(room, cfg.ReadBatch))
+		if err != nil {
+			return fmt.Errorf("read buffer: %w", err)
+		}
+		if len(recs) == 0 {
+			if err := s.f.src.Wait(ctx, after); err != nil && ctx.Err() == nil {
+				return fmt.Errorf("wait for buffer: %w", err)
+			}
+			continue
+		}
+		if err := s.f.pace.wait(ctx, len(recs)); err != nil {
+			return nil
+		}
+		for i := range recs {
+			r := &recs[i].Reading
+			key = append(key[:0], r.StreamKey()...)
+			val = AppendReading(val[:0], r)
+			ev = ev[:0]
+			if prev, seen := s.prevQuality[string(key)]; !seen || prev != r.Quality {
+				ev = AppendEvent(ev, r, prevName(prev, seen))
+				s.prevQuality[string(key)] = r.Quality
+			}
+			if err := s.produce(recs[i].ID, key, val, ev); err != nil {
+				return err
+			}
+			after = recs[i].ID
+		}
+	}
+	return nil
+}
+
+func prevName(q adapters.Quality, seen bool) string {
+	if !seen {
+		return "unknown"
+	}
+	return q.String()
+}
+
+func (s *session) produce(id uint64, key, val, ev []byte) error {
+	pd := &pending{id: id}
+	n := int32(1)
+	if len(ev) > 0 {
+		n = 2
+	}
+	pd.left.Store(n)
+	if s.records.Add(1) == 1 {
+		s.progress.Store(time.Now().UnixNano())
+	}
+	s.f.metrics.inFlight.Inc()
+	topics := [2]string{s.f.cfg.TelemetryTopic, s.f.cfg.EventsTopic}
+	bodies := [2][]byte{val, ev}
+	for i := range n {
+		s.messages.Add(1)
+		err := s.p.Produce(&kafka.Message{
+			TopicPartition: kafka.TopicPartition{Topic: &topics[i], Partition: kafka.PartitionAny},
+			Key:            key, Value: bodies[i], Opaque: pd,
+		}, nil)
+		if err != nil {
+			s.messages.Add(-1)
+			return wrapKafka("produce", err)
+		}
+	}
+	return nil
+}
+
+// handleEvents takes delivery reports and errors until the producer closes,
+// acknowledging fully delivered records in batches.
+func (s *session) handleEvents() {
+	var ids []uint64
+	for ev := range s.p.Events() {
+		ids = s.handle(ev, ids[:0])
+	drain:
+		for len(ids) < 10000 {
+			select {
+			case ev, ok := <-s.p.Events():
+				if !ok {
+					break drain
+				}
+				ids = s.handle(ev, ids)
+			default:
+				break drain
+			}
+		}
+		s.ack(ids)
+	}
+}
+
+func (s *session) handle(ev kafka.Event, ids []uint64) []uint64 {
+	switch e := ev.(type) {
+	case *kafka.Message:
+		s.messages.Add(-1)
+		s.progress.Store(time.Now().UnixNano())
+		pd := e.Opaque.(*pending)
+		if err := e.TopicPartition.Error; err != nil {
+			s.deliveryFailed(err)
+			return ids
+		}
+		s.f.metrics.delivered.WithLabelValues(*e.TopicPartition.Topic).Inc()
+		if pd.left.Add(-1) == 0 {
+			ids = append(ids, pd.id)
+		}
+	case kafka.Error:
+		msg := s.f.cfg.scrub(e.Error())
+		if e.IsFatal() {
+			s.fail(fmt.Errorf("%w: %s", errFatal, msg))
+			return ids
+		}
+		s.f.setLastError(e)
+		s.f.log.Warn("kafka client error", "code", e.Code().String(), "err", msg)
+	}
+	return ids
+}
+
+func (s *session) deliveryFailed(err error) {
+	var kerr kafka.Error
+	code := "other"
+	if errors.As(err, &kerr) {
+		code = kerr.Code().String()
+		if kerr.Code() == kafka.ErrPurgeQueue || kerr.Code() == kafka.ErrPurgeInflight {
+			return // our own purge after the session already failed
+		}
+	}
+	s.f.metrics.failures.WithLabelValues(code).Inc()
+	s.fail(wrapKafka("delivery", err))
+}
+
+func (s *session) ack(ids []uint64) {
+	if len(ids) == 0 {
+		return
+	}
+	if err := s.f.src.Ack(ids...); err != nil {
+		s.fail(fmt.Errorf("ack: %w", err))
+		return
+	}
+	s.acked.Add(int64(len(ids)))
+	s.f.metrics.addAcked(len(ids))
+	s.f.metrics.inFlight.Sub(float64(len(ids)))
+	s.records.Add(-int64(len(ids)))
+	select {
+	case s.freed <- struct{}{}:
+	default:
+	}
+}
+
+// watch recreates a producer whose in-flight records see no report for
+// DeliveryTimeout (librdkafka itself never gives up on them).
+func (s *session) watch() {
+	limit := s.f.cfg.DeliveryTimeout
+	t := time.NewTicker(max(limit/10, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			if s.messages.Load() > 0 && time.Since(time.Unix(0, s.progress.Load())) > limit {
+				s.fail(errStalled)
+				return
+			}
+		}
+	}
+}
+
+// handleLogs forwards librdkafka's log lines, scrubbed, to slog.
+func (s *session) handleLogs() {
+	for l := range s.p.Logs() {
+		s.f.log.Debug("librdkafka", "tag", l.Tag, "msg", s.f.cfg.scrub(l.Message))
+	}
+}
