@@ -43,6 +43,7 @@ require (
 	github.com/rivo/uniseg v0.2.0 // indirect
 	github.com/simonvetter/modbus v1.6.4 // indirect
 	github.com/skip2/go-qrcode v0.0.0-20200617195104-da1b6568686e // indirect
+	github.com/tbrandon/mbserver v0.0.0-20231208015628-36eb59221ac2 // indirect
 	github.com/tinylib/msgp v1.2.5 // indirect
 	github.com/twmb/franz-go v1.22.3 // indirect
 	github.com/twmb/franz-go/pkg/kfake v0.0.0-20260918054303-01f206a7e32c // indirect

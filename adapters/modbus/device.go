@@ -1,0 +1,251 @@
+package modbus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	gmodbus "github.com/goburrow/modbus"
+
+	"github.com/streamforge/streamforge/adapters"
+)
+
+// handler is a goburrow client handler that can drop its connection.
+type handler interface {
+	gmodbus.ClientHandler
+	Close() error
+}
+
+// group is a poll group with its planned requests and next due time.
+type group struct {
+	cfg    *PollGroup
+	blocks []block
+	next   time.Time
+}
+
+// device polls one Modbus slave over its own connection in its own
+// goroutine, so a slow or dead device delays nobody else.
+type device struct {
+	cfg       *Device
+	gatewayID string
+	log       *slog.Logger
+	h         handler
+	client    gmodbus.Client
+	groups    []*group
+	last      map[*Tag]*exception
+
+	mu    sync.Mutex
+	state adapters.State
+}
+
+func newDevice(gatewayID string, cfg *Device, log *slog.Logger) *device {
+	d := &device{cfg: cfg, gatewayID: gatewayID, log: log.With("device", cfg.Name),
+		last: map[*Tag]*exception{}, state: adapters.State{Device: cfg.Name}}
+	d.h = newHandler(cfg)
+	d.client = gmodbus.NewClient(d.h)
+	for i := range cfg.PollGroups {
+		g := &cfg.PollGroups[i]
+		var tags []*Tag
+		for j := range cfg.Tags {
+			if t := &cfg.Tags[j]; t.Group == g.Name {
+				tags = append(tags, t)
+				d.last[t] = &exception{}
+			}
+		}
+		d.groups = append(d.groups, &group{cfg: g, blocks: plan(tags, cfg.MaxRegisters, cfg.MaxGap)})
+	}
+	return d
+}
+
+func newHandler(cfg *Device) handler {
+	if cfg.RTU == nil {
+		h := gmodbus.NewTCPClientHandler(cfg.TCP)
+		h.SlaveId, h.Timeout = cfg.UnitID, time.Duration(cfg.Timeout)
+		return h
+	}
+	h := gmodbus.NewRTUClientHandler(cfg.RTU.Device)
+	h.SlaveId, h.Timeout = cfg.UnitID, time.Duration(cfg.Timeout)
+	h.BaudRate, h.DataBits, h.Parity, h.StopBits = cfg.RTU.Baud, cfg.RTU.DataBits, cfg.RTU.Parity, cfg.RTU.StopBits
+	return h
+}
+
+// run polls every group on its interval until ctx is done. After a failed
+// poll it waits out a doubling back-off before talking to the device again.
+func (d *device) run(ctx context.Context, sink adapters.Sink) {
+	defer d.h.Close()
+	now := time.Now()
+	for _, g := range d.groups {
+		g.next = now
+	}
+	backoff := time.Duration(d.cfg.Backoff.Initial)
+	for {
+		g := d.groups[0]
+		for _, o := range d.groups[1:] {
+			if o.next.Before(g.next) {
+				g = o
+			}
+		}
+		if !sleep(ctx, time.Until(g.next)) {
+			return
+		}
+		g.next = g.next.Add(time.Duration(g.cfg.Interval))
+		if now := time.Now(); g.next.Before(now) {
+			g.next = now.Add(time.Duration(g.cfg.Interval)) // skip missed polls instead of bursting
+		}
+		readings, err := d.poll(g)
+		d.record(err)
+		if len(readings) > 0 {
+			if perr := sink.Put(ctx, readings); perr != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				d.log.Warn("sink refused readings; they will be re-emitted", "err", perr)
+				d.forget(g)
+			}
+		}
+		if err == nil {
+			backoff = time.Duration(d.cfg.Backoff.Initial)
+			continue
+		}
+		if !sleep(ctx, backoff) {
+			return
+		}
+		backoff = min(2*backoff, time.Duration(d.cfg.Backoff.Max))
+	}
+}
+
+// poll reads every block of g and returns the readings report-by-exception
+// lets through. A device-side exception spoils only its block; a transport
+// error marks the rest of the group bad and is returned.
+func (d *device) poll(g *group) ([]adapters.Reading, error) {
+	var out []adapters.Reading
+	var failed error
+	for i := range g.blocks {
+		b := &g.blocks[i]
+		var resp []byte
+		err := failed
+		if err == nil {
+			resp, err = d.read(b)
+		}
+		now := time.Now()
+		var mbErr *gmodbus.ModbusError
+		if err != nil && !errors.As(err, &mbErr) {
+			failed = err
+		}
+		for _, t := range b.tags {
+			v, q := d.value(b, t, resp, err)
+			if d.last[t].changed(v, q, now, t.Deadband, g.cfg) {
+				out = append(out, adapters.Reading{GatewayID: d.gatewayID, Device: d.cfg.Name, Tag: t.Name,
+					Type: readingType(t), Value: v, Quality: q, SourceTime: now})
+			}
+		}
+	}
+	return out, failed
+}
+
+func (d *device) value(b *block, t *Tag, resp []byte, err error) (any, adapters.Quality) {
+	if err != nil {
+		return nil, adapters.QualityBad
+	}
+	if b.register == Coil || b.register == DiscreteInput {
+		return bit(resp, int(t.Address-b.start)), adapters.QualityGood
+	}
+	v, derr := decodeRegisters(t, b.slice(resp, t))
+	if derr != nil {
+		return nil, adapters.QualityBad
+	}
+	return v, adapters.QualityGood
+}
+
+// read sends one request, retrying on transport errors. Each failure drops
+// the connection so a late answer cannot be taken for the next request's.
+func (d *device) read(b *block) ([]byte, error) {
+	var err error
+	for attempt := 0; attempt <= d.cfg.Retries; attempt++ {
+		var resp []byte
+		resp, err = d.request(b)
+		var mbErr *gmodbus.ModbusError
+		if err == nil || errors.As(err, &mbErr) {
+			return resp, err
+		}
+		d.h.Close()
+	}
+	return nil, err
+}
+
+func (d *device) request(b *block) ([]byte, error) {
+	n := uint16(b.count)
+	var resp []byte
+	var err error
+	switch b.register {
+	case Coil:
+		resp, err = d.client.ReadCoils(b.start, n)
+	case DiscreteInput:
+		resp, err = d.client.ReadDiscreteInputs(b.start, n)
+	case InputRegister:
+		resp, err = d.client.ReadInputRegisters(b.start, n)
+	default:
+		resp, err = d.client.ReadHoldingRegisters(b.start, n)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s %d+%d: %w", b.register, b.start, n, err)
+	}
+	want := 2 * b.count
+	if b.register == Coil || b.register == DiscreteInput {
+		want = (b.count + 7) / 8
+	}
+	if len(resp) < want {
+		return nil, fmt.Errorf("read %s %d+%d: short response of %d bytes", b.register, b.start, n, len(resp))
+	}
+	return resp, nil
+}
+
+// forget makes the next poll of g emit every tag again.
+func (d *device) forget(g *group) {
+	for _, b := range g.blocks {
+		for _, t := range b.tags {
+			*d.last[t] = exception{}
+		}
+	}
+}
+
+func (d *device) record(err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err == nil {
+		if !d.state.Connected && d.state.Errors > 0 {
+			d.log.Info("modbus device back")
+		}
+		d.state.Connected, d.state.LastError, d.state.LastRead = true, "", time.Now()
+		return
+	}
+	if d.state.Connected || d.state.Errors == 0 {
+		d.log.Warn("modbus device failing", "err", err)
+	}
+	d.state.Connected, d.state.LastError = false, err.Error()
+	d.state.Errors++
+}
+
+func (d *device) snapshot() adapters.State {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.state
+}
+
+// sleep waits for d or until ctx is done; it reports whether to go on.
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
