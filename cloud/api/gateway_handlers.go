@@ -14,7 +14,10 @@ import (
 	"github.com/streamforge/streamforge/pkg/wire"
 )
 
-const gatewayKey = "gateway_id"
+const (
+	gatewayKey     = "gateway_id"
+	gatewayETagKey = "gateway_config_etag"
+)
 
 func (s *Server) gwMeta(c *fiber.Ctx) gateways.Meta {
 	m := s.meta(c)
@@ -31,11 +34,12 @@ func (s *Server) gatewayAuth(c *fiber.Ctx) error {
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
 		return errorf(fiber.StatusUnauthorized, "gateway routes need Authorization: Bearer <gateway token>")
 	}
-	id, err := s.gateways.Authenticate(c.UserContext(), strings.TrimSpace(tok))
+	a, err := s.gateways.Authenticate(c.UserContext(), strings.TrimSpace(tok))
 	if err != nil {
 		return err
 	}
-	c.Locals(gatewayKey, id)
+	c.Locals(gatewayKey, a.GatewayID)
+	c.Locals(gatewayETagKey, a.ConfigETag)
 	return c.Next()
 }
 
@@ -107,10 +111,7 @@ func (s *Server) issueGatewayToken(c *fiber.Ctx, renewing bool) error {
 
 func (s *Server) currentConfig(c *fiber.Ctx) error {
 	id := c.Params("id")
-	etag, err := s.gateways.CurrentETag(c.UserContext(), id)
-	if err != nil {
-		return err
-	}
+	etag, _ := c.Locals(gatewayETagKey).(string)
 	if etag != "" && c.Get(fiber.HeaderIfNoneMatch) == etag {
 		c.Set(fiber.HeaderETag, etag)
 		return c.SendStatus(fiber.StatusNotModified)

@@ -1,6 +1,8 @@
 package auth
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -91,5 +93,48 @@ func TestKeyRotationKeepsOldTokensValid(t *testing.T) {
 	}
 	if _, err := a.Parse(fresh, "streamforge-gateway"); err == nil {
 		t.Error("token accepted for another audience")
+	}
+}
+
+// TestVerifiedCacheKeepsChecks: a token parsed once is served from the
+// cache, but expiry is checked again and a retired key's tokens stop
+// working.
+func TestVerifiedCacheKeepsChecks(t *testing.T) {
+	dir := t.TempDir()
+	k, err := LoadKeyRing(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := testClaims("u@example.com")
+	c.ExpiresAt = jwt.NewNumericDate(time.Now().Add(-clockLeeway + 1500*time.Millisecond)) // valid for 1.5 s more, counting the leeway
+	tok, _ := k.Sign(c)
+	for i := 0; i < 2; i++ {
+		if _, err := k.Parse(tok, AudienceUser); err != nil {
+			t.Fatalf("parse %d: %v", i, err)
+		}
+	}
+	if _, err := k.Parse(tok, "streamforge-gateway"); err == nil {
+		t.Fatal("cached token accepted for another audience")
+	}
+	time.Sleep(1600 * time.Millisecond)
+	if _, err := k.Parse(tok, AudienceUser); err == nil {
+		t.Fatal("expired token served from the cache")
+	}
+	live, _ := k.Sign(testClaims("u@example.com"))
+	if _, err := k.Parse(live, AudienceUser); err != nil {
+		t.Fatal(err)
+	}
+	old := k.active
+	time.Sleep(time.Millisecond)
+	if _, err := k.Rotate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, old+".pem")); err != nil {
+		t.Fatal(err)
+	}
+	k.reloadEvery = 10 * time.Millisecond
+	time.Sleep(20 * time.Millisecond)
+	if _, err := k.Parse(live, AudienceUser); err == nil {
+		t.Fatal("token of a retired key served from the cache")
 	}
 }

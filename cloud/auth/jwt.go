@@ -27,9 +27,10 @@ const (
 	TokenLifetime   = 24 * time.Hour
 	clockLeeway     = 5 * time.Second
 	keyReloadGap    = 2 * time.Second
-	// signerReload is how often Sign looks for a newer key, so that every
-	// replica moves to a rotated key without a restart.
-	signerReload = time.Minute
+	// ringReload is how often the ring rereads its directory, so that every
+	// replica signs with a rotated key and stops trusting a removed one
+	// without a restart.
+	ringReload = time.Minute
 )
 
 // Claims are a user token's claims: the spec's (sub, roles, permissions,
@@ -57,6 +58,10 @@ type KeyRing struct {
 	keys       map[string]ed25519.PrivateKey
 	active     string
 	lastReload time.Time
+	// reloadEvery is ringReload; tests shorten it.
+	reloadEvery time.Duration
+
+	verified verifiedCache
 }
 
 // LoadKeyRing reads the keys in dir, creating the directory and a first key
@@ -65,7 +70,7 @@ func LoadKeyRing(dir string) (*KeyRing, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("jwt key dir: %w", err)
 	}
-	k := &KeyRing{dir: dir}
+	k := &KeyRing{dir: dir, reloadEvery: ringReload}
 	if err := k.reload(); err != nil {
 		return nil, err
 	}
@@ -142,13 +147,8 @@ func (k *KeyRing) reload() error {
 
 // Sign signs claims with the active key, naming it in the kid header.
 func (k *KeyRing) Sign(c *Claims) (string, error) {
-	k.mu.RLock()
-	stale := time.Since(k.lastReload) > signerReload
-	k.mu.RUnlock()
-	if stale {
-		if err := k.reload(); err != nil {
-			return "", err
-		}
+	if err := k.refresh(); err != nil {
+		return "", err
 	}
 	k.mu.RLock()
 	kid, key := k.active, k.keys[k.active]
@@ -158,9 +158,22 @@ func (k *KeyRing) Sign(c *Claims) (string, error) {
 	return t.SignedString(key)
 }
 
+// refresh rereads the directory when the last read is older than
+// reloadEvery.
+func (k *KeyRing) refresh() error {
+	k.mu.RLock()
+	stale := time.Since(k.lastReload) > k.reloadEvery
+	k.mu.RUnlock()
+	if stale {
+		return k.reload()
+	}
+	return nil
+}
+
 // PublicKey returns the verification key of kid, reloading the ring (at
 // most every couple of seconds) when the kid is new to this process.
 func (k *KeyRing) PublicKey(kid string) (ed25519.PublicKey, bool) {
+	_ = k.refresh() // on failure keep verifying with the keys already loaded
 	k.mu.RLock()
 	key, ok := k.keys[kid]
 	stale := time.Since(k.lastReload) > keyReloadGap
@@ -180,6 +193,11 @@ func (k *KeyRing) PublicKey(kid string) (ed25519.PublicKey, bool) {
 // so "none" and HMAC-with-the-public-key are refused), a known kid, our
 // issuer, the audience, and exp/nbf/iat, and it requires sub and jti.
 func (k *KeyRing) Parse(token, audience string) (*Claims, error) {
+	if c, kid, ok := k.verified.get(token, audience, time.Now()); ok {
+		if _, known := k.PublicKey(kid); known {
+			return c, nil
+		}
+	}
 	parser := jwt.NewParser(
 		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
 		jwt.WithIssuer(Issuer),
@@ -189,8 +207,9 @@ func (k *KeyRing) Parse(token, audience string) (*Claims, error) {
 		jwt.WithLeeway(clockLeeway),
 	)
 	c := &Claims{}
+	var kid string
 	_, err := parser.ParseWithClaims(token, c, func(t *jwt.Token) (any, error) {
-		kid, _ := t.Header["kid"].(string)
+		kid, _ = t.Header["kid"].(string)
 		pub, ok := k.PublicKey(kid)
 		if !ok {
 			return nil, fmt.Errorf("unknown kid")
@@ -203,6 +222,7 @@ func (k *KeyRing) Parse(token, audience string) (*Claims, error) {
 	if c.Subject == "" || c.ID == "" {
 		return nil, fmt.Errorf("%w: missing sub or jti", ErrInvalidToken)
 	}
+	k.verified.put(token, audience, kid, c)
 	return c, nil
 }
 

@@ -70,14 +70,3 @@ func (s *Service) Current(ctx context.Context, id string) (wire.ConfigResponse, 
 	}
 	return wire.ConfigResponse{GatewayID: id, Version: c.Version, Config: json.RawMessage(c.Document)}, c.ETag, nil
 }
-
-// CurrentETag returns only the ETag of the deployed config ("" if none),
-// so that an unchanged poll costs one narrow query.
-func (s *Service) CurrentETag(ctx context.Context, id string) (string, error) {
-	var etags []string
-	err := s.store.DB.WithContext(ctx).Model(&store.GatewayConfig{}).Where("gateway_id = ?", id).Limit(1).Pluck("e_tag", &etags).Error
-	if err != nil || len(etags) == 0 {
-		return "", err
-	}
-	return etags[0], nil
-}

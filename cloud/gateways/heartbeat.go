@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"time"
 
-	"gorm.io/gorm"
-
 	"github.com/streamforge/streamforge/cloud/store"
 	"github.com/streamforge/streamforge/pkg/wire"
 )
@@ -31,16 +29,18 @@ func (s *Service) Heartbeat(ctx context.Context, id string, hb wire.Heartbeat) e
 		return err
 	}
 	now := s.Now()
-	return s.store.Tx(ctx, func(tx *gorm.DB) error {
-		row := store.GatewayHeartbeat{GatewayID: id, ReceivedAt: now, Status: hb.Status, AgentVersion: hb.AgentVersion,
-			ConfigVersion: hb.ConfigVersion, BufferDepth: hb.BufferDepth, Adapters: string(adapters)}
-		if err := tx.Create(&row).Error; err != nil {
-			return err
-		}
-		return tx.Model(&store.Gateway{}).Where("id = ?", id).Updates(map[string]any{
-			"last_seen_at": now, "agent_version": hb.AgentVersion, "applied_config": hb.ConfigVersion,
-		}).Error
-	})
+	// Two statements without a transaction: the history row and the
+	// gateway's summary need not change together, and heartbeats are the
+	// fleet's most frequent write.
+	db := s.store.DB.WithContext(ctx)
+	row := store.GatewayHeartbeat{GatewayID: id, ReceivedAt: now, Status: hb.Status, AgentVersion: hb.AgentVersion,
+		ConfigVersion: hb.ConfigVersion, BufferDepth: hb.BufferDepth, Adapters: string(adapters)}
+	if err := db.Create(&row).Error; err != nil {
+		return err
+	}
+	return db.Model(&store.Gateway{}).Where("id = ?", id).Updates(map[string]any{
+		"last_seen_at": now, "agent_version": hb.AgentVersion, "applied_config": hb.ConfigVersion,
+	}).Error
 }
 
 // Health returns the newest heartbeats of a gateway within access.
