@@ -1,0 +1,73 @@
+package forward
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/streamforge/streamforge/internal/testenv"
+	kafkatest "github.com/streamforge/streamforge/tests/kafka"
+)
+
+// feed puts 10 streams x 5 readings every 10ms (5,000 readings/s) until
+// the returned stop is called.
+func feed(src *memSource) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				src.Put(readings("plc1", 10, 5)...)
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+// outage stops the broker for longer than the delivery timeout while
+// readings keep coming, and checks that afterwards every reading is in Kafka
+// exactly once and in order per stream.
+func outage(t *testing.T, b *testenv.Broker) {
+	src := newMemSource()
+	f, _ := start(t, Config{Brokers: b.Addr, DeliveryTimeout: 2 * time.Second, Window: 5000}, src, quietLog(t))
+	stopFeed := feed(src)
+	time.Sleep(time.Second)
+	b.Stop()
+	down := time.Now()
+	time.Sleep(7 * time.Second)
+	backlog := src.Len()
+	b.Start()
+	t.Logf("broker down %s, backlog %d readings", time.Since(down).Round(time.Millisecond), backlog)
+	time.Sleep(2 * time.Second)
+	stopFeed()
+	if err := src.waitEmpty(90 * time.Second); err != nil {
+		t.Fatalf("%v (last error %q)", err, f.LastError())
+	}
+	rep := checkTopic(t, kafkatest.Conn{Brokers: b.Addr}, src, nil)
+	stalls := value(t, f.metrics.recreations.WithLabelValues("stalled"))
+	t.Logf("%d streams, %d readings, %d duplicates, %v stalled-producer recreations", rep.Streams, rep.Unique, rep.Duplicates, stalls)
+	if stalls < 1 {
+		t.Error("the outage was longer than the delivery timeout but no producer was recreated")
+	}
+	if rep.Duplicates != 0 {
+		t.Errorf("%d duplicates after an outage (no crash)", rep.Duplicates)
+	}
+}
+
+func TestOutageLongerThanDeliveryTimeoutLosesNothingKfake(t *testing.T) {
+	outage(t, testenv.StartKfake(t, testenv.KafkaOpts{Persist: true}))
+}
+
+func TestOutageLongerThanDeliveryTimeoutLosesNothingApacheKafka(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Apache Kafka (about 10 s)")
+	}
+	outage(t, testenv.StartKafka(t, testenv.KafkaOpts{}))
+}
