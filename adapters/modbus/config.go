@@ -72,16 +72,16 @@ type PollGroup struct {
 
 // Tag maps registers to one typed value.
 type Tag struct {
-	Name     string           `yaml:"name"`
-	Register string           `yaml:"register"`
-	Address  uint16           `yaml:"address"`
+	Name     string            `yaml:"name"`
+	Register string            `yaml:"register"`
+	Address  uint16            `yaml:"address"`
 	Type     adapters.DataType `yaml:"type"`
-	Length   int              `yaml:"length,omitempty"` // string length in bytes
-	Order    string           `yaml:"order,omitempty"`  // ABCD (default), CDAB, BADC, DCBA
-	Scale    float64          `yaml:"scale,omitempty"`  // 0 means 1
-	Offset   float64          `yaml:"offset,omitempty"`
-	Group    string           `yaml:"poll_group"`
-	Deadband float64          `yaml:"deadband,omitempty"` // absolute, on the scaled value
+	Length   int               `yaml:"length,omitempty"` // string length in bytes
+	Order    string            `yaml:"order,omitempty"`  // ABCD (default), CDAB, BADC, DCBA
+	Scale    float64           `yaml:"scale,omitempty"`  // 0 means 1
+	Offset   float64           `yaml:"offset,omitempty"`
+	Group    string            `yaml:"poll_group"`
+	Deadband float64           `yaml:"deadband,omitempty"` // absolute, on the scaled value
 }
 
 // Duration is a time.Duration written as "250ms" in YAML.
