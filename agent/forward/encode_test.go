@@ -1,0 +1,110 @@
+package forward
+
+import (
+	"encoding/json"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/streamforge/streamforge/adapters"
+)
+
+func TestAppendReadingIsValidJSONForEveryValue(t *testing.T) {
+	ts := time.Date(2026, 11, 28, 12, 0, 0, 123456789, time.FixedZone("CET", 3600))
+	tests := []struct {
+		name  string
+		value any
+		want  any // as decoded by encoding/json
+	}{
+		{"bool", true, true},
+		{"int64-negative", int64(-32768), float64(-32768)},
+		{"uint64-max-as-text", uint64(math.MaxUint64), "18446744073709551615"},
+		{"float", 21.5, 21.5},
+		{"nan", math.NaN(), "NaN"},
+		{"plus-inf", math.Inf(1), "+Inf"},
+		{"minus-inf", math.Inf(-1), "-Inf"},
+		{"string-escapes", "a\"b\\c\n\x01é", "a\"b\\c\n\x01é"},
+		{"string-invalid-utf8", "ok\xff", "ok\ufffd"},
+		{"nil", nil, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := adapters.Reading{GatewayID: "gw\"1", Device: "plc/1", Tag: "t", Type: adapters.TypeFloat64,
+				Value: tc.value, Quality: adapters.QualityUncertain, SourceTime: ts, Seq: 7}
+			b := AppendReading(nil, &r)
+			dec := json.NewDecoder(strings.NewReader(string(b)))
+			dec.UseNumber()
+			var m map[string]any
+			if err := dec.Decode(&m); err != nil {
+				t.Fatalf("%s: %v", b, err)
+			}
+			got := m["value"]
+			if n, ok := got.(json.Number); ok {
+				if s := n.String(); s == "18446744073709551615" {
+					got = s
+				} else {
+					got, _ = n.Float64()
+				}
+			}
+			if got != tc.want {
+				t.Errorf("value %#v, want %#v (%s)", got, tc.want, b)
+			}
+			if m["schema"] != ReadingSchema || m["gateway_id"] != "gw\"1" || m["quality"] != "uncertain" ||
+				m["source_time"] != "2026-11-28T11:00:00.123456789Z" || m["seq"] != json.Number("7") {
+				t.Errorf("fields %v", m)
+			}
+		})
+	}
+}
+
+func TestAppendEventCarriesPreviousQuality(t *testing.T) {
+	r := adapters.Reading{GatewayID: "g", Device: "d", Tag: "t", Value: int64(1), Quality: adapters.QualityBad, Seq: 3}
+	var m map[string]any
+	if err := json.Unmarshal(AppendEvent(nil, &r, "good"), &m); err != nil {
+		t.Fatal(err)
+	}
+	if m["schema"] != EventSchema || m["event"] != "quality_change" || m["prev_quality"] != "good" || m["quality"] != "bad" {
+		t.Errorf("event %v", m)
+	}
+}
+
+func TestConfigValidation(t *testing.T) {
+	ok := Config{Brokers: "127.0.0.1:9092"}
+	tests := []struct {
+		name   string
+		change func(*Config)
+		want   string
+	}{
+		{"ok", func(*Config) {}, ""},
+		{"ok-sasl-ssl", func(c *Config) { c.Security = Security{Protocol: "sasl_ssl", Username: "u", Password: "p"} }, ""},
+		{"fail-no-brokers", func(c *Config) { c.Brokers = "" }, "brokers"},
+		{"fail-same-topics", func(c *Config) { c.EventsTopic = "telemetry.raw" }, "events_topic"},
+		{"fail-compression", func(c *Config) { c.Compression = "snappy" }, "compression"},
+		{"fail-sasl-without-password", func(c *Config) { c.Security = Security{Protocol: "sasl_ssl", Username: "u"} }, "password"},
+		{"fail-protocol", func(c *Config) { c.Security.Protocol = "tls" }, "security.protocol"},
+		{"fail-negative-rate", func(c *Config) { c.DrainRate = -1 }, "drain_rate"},
+		{"fail-override-acks", func(c *Config) { c.Librdkafka = map[string]string{"acks": "1"} }, "librdkafka.acks"},
+		{"fail-override-timeout", func(c *Config) { c.Librdkafka = map[string]string{"message.timeout.ms": "5000"} }, "message.timeout.ms"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := ok
+			tc.change(&c)
+			_, err := New(c, newMemSource(), nil, nil)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("unexpected error %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("error %v, want one naming %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestScrubRemovesPassword(t *testing.T) {
+	c := Config{Security: Security{Password: "hunter2"}}
+	if got := c.scrub(`sasl.password="hunter2" and hunter2`); strings.Contains(got, "hunter2") {
+		t.Errorf("scrubbed %q", got)
+	}
+}
