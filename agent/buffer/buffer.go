@@ -1,0 +1,340 @@
+// Package buffer is the agent's durable FIFO of readings (bbolt): the store in
+// store-and-forward. Adapters write to it (it is their adapters.Sink), the
+// forwarder (agent/forward) reads from it and deletes what Kafka confirmed.
+//
+// Writing: Put returns only after its readings are committed and fsynced.
+// Concurrent Put calls are collected on a channel by one committer goroutine
+// and written in one transaction (group commit; bbolt's DB.Batch was measured
+// to do worse). The committer assigns each reading its Seq, one more than the
+// previous of its stream (Reading.StreamKey), and persists the counters in the
+// same transaction, so Seq keeps growing across restarts. Put writes the
+// assigned Seq back into the caller's slice (0 for a dropped reading).
+//
+// Bounds: the sum of stored records (body plus a fixed per-record overhead,
+// see Stats.Bytes) never exceeds Options.MaxBytes; the file itself is larger
+// (bbolt pages, free pages) and never shrinks, but stays steady at a steady
+// backlog. Each stream belongs to the first Rule that matches it (by device
+// or key prefix) or to the default rule, and a full buffer applies that
+// rule's Policy: block (Put waits for space), drop_oldest (the rule's oldest
+// records make room) or drop_newest (the new reading is dropped). Every drop
+// is counted per rule and policy. Records of a rule live in their own bucket,
+// so drop_oldest never deletes another rule's records; when a drop_oldest rule
+// has no records left to drop, the new reading is dropped instead.
+//
+// Reading (the forwarder's API):
+//
+//	type Record struct { ID uint64; Reading adapters.Reading } // ID: global FIFO order
+//	func (b *Buffer) Read(after uint64, max int) ([]Record, error) // oldest first, IDs > after
+//	func (b *Buffer) Ack(ids ...uint64) error                     // delete delivered records, one transaction
+//	func (b *Buffer) Wait(ctx context.Context, after uint64) error // until a record with ID > after exists
+//	func (b *Buffer) Stats() Stats
+//
+// IDs grow across restarts and are never reused. A crash loses nothing that
+// Put reported committed and reorders nothing; a record acknowledged just
+// before a crash may be read again only if its Ack had not committed.
+//
+// Stored records are versioned binary (see codec.go): 1 version byte, seq,
+// commit time, then the reading (about 40-60 bytes for a typical one).
+package buffer
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/streamforge/streamforge/adapters"
+)
+
+// Policy is what a full buffer does with a stream's new readings.
+type Policy string
+
+const (
+	Block      Policy = "block"
+	DropOldest Policy = "drop_oldest"
+	DropNewest Policy = "drop_newest"
+)
+
+func (p Policy) valid() bool { return p == Block || p == DropOldest || p == DropNewest }
+
+// Rule assigns streams to an overflow policy. A stream matches when its
+// device equals Device (if set) and its key (gateway/device/tag) starts with
+// KeyPrefix (if set); at least one must be set.
+type Rule struct {
+	Name      string `yaml:"name"`
+	Device    string `yaml:"device,omitempty"`
+	KeyPrefix string `yaml:"key_prefix,omitempty"`
+	Policy    Policy `yaml:"policy"`
+}
+
+func (r *Rule) matches(device, key string) bool {
+	if r.Device != "" && device != r.Device {
+		return false
+	}
+	return r.KeyPrefix == "" || strings.HasPrefix(key, r.KeyPrefix)
+}
+
+// Options configure a buffer; the zero value is usable.
+type Options struct {
+	// MaxBytes bounds the stored records (default 256 MiB).
+	MaxBytes int64
+	// DefaultPolicy applies to streams no rule matches (default block).
+	DefaultPolicy Policy
+	// Rules are tried in order; names must be unique and not "default".
+	Rules []Rule
+	// MaxBatch caps the readings of one commit (default 20,000).
+	MaxBatch int
+	// Registerer, when set, receives the buffer's Prometheus metrics.
+	Registerer prometheus.Registerer
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// DefaultRule names the rule of streams no configured rule matches.
+const DefaultRule = "default"
+
+// Validate checks the options and names the bad field.
+func (o *Options) Validate() error {
+	if o.MaxBytes < 0 {
+		return fmt.Errorf("max_bytes: %d is negative", o.MaxBytes)
+	}
+	if o.DefaultPolicy != "" && !o.DefaultPolicy.valid() {
+		return fmt.Errorf("default_policy: %q is not block, drop_oldest or drop_newest", o.DefaultPolicy)
+	}
+	seen := map[string]bool{DefaultRule: true}
+	for i, r := range o.Rules {
+		switch {
+		case r.Name == "" || strings.ContainsAny(r.Name, "/ "):
+			return fmt.Errorf("streams[%d].name: %q must be non-empty without '/' or spaces", i, r.Name)
+		case seen[r.Name]:
+			return fmt.Errorf("streams[%d].name: %q is used twice (or is the reserved %q)", i, r.Name, DefaultRule)
+		case r.Device == "" && r.KeyPrefix == "":
+			return fmt.Errorf("streams[%d]: set device or key_prefix", i)
+		case !r.Policy.valid():
+			return fmt.Errorf("streams[%d].policy: %q is not block, drop_oldest or drop_newest", i, r.Policy)
+		}
+		seen[r.Name] = true
+	}
+	return nil
+}
+
+func (o *Options) setDefaults() {
+	if o.MaxBytes == 0 {
+		o.MaxBytes = 256 << 20
+	}
+	if o.DefaultPolicy == "" {
+		o.DefaultPolicy = Block
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 20000
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Record is one buffered reading; ID is its place in the global FIFO order.
+type Record struct {
+	ID      uint64
+	Reading adapters.Reading
+}
+
+// Stats describe the backlog.
+type Stats struct {
+	Records   uint64
+	Bytes     int64         // stored bodies plus a fixed per-record overhead
+	MaxBytes  int64         // the configured bound on Bytes
+	OldestAge time.Duration // since the oldest record was committed; 0 when empty
+	Drops     map[string]uint64
+}
+
+// Errors callers may branch on.
+var (
+	ErrClosed   = errors.New("buffer closed")
+	ErrTooLarge = errors.New("readings larger than the buffer")
+)
+
+var (
+	metaBucket  = []byte("meta")
+	seqBucket   = []byte("seq")
+	rulesPrefix = "r/"
+	keyNext     = []byte("next")
+	keyBytes    = []byte("bytes")
+	keyRecords  = []byte("records")
+	keyVersion  = []byte("version")
+)
+
+// rule is a Rule resolved for use, with its bucket name.
+type rule struct {
+	Rule
+	bucket []byte
+}
+
+// Buffer is the durable FIFO. All methods are safe for concurrent use.
+type Buffer struct {
+	db      *bolt.DB
+	opts    Options
+	log     *slog.Logger
+	rules   []*rule // configured rules, then the default rule
+	buckets [][]byte
+	metrics *metrics
+
+	reqs   chan *request
+	quit   chan struct{}
+	closed bool
+	wg     sync.WaitGroup // in-flight Puts
+	done   chan struct{}  // committer exited
+
+	mu        sync.Mutex
+	committed int64 // bytes on disk (mirror of meta "bytes")
+	reserved  int64 // bytes reserved by blocking Puts not yet committed
+	records   uint64
+	drops     map[string]uint64
+	freed     chan struct{} // closed and replaced when space is freed
+	grown     chan struct{} // closed and replaced when records are added
+
+	lastID atomic.Uint64
+
+	seqs map[string]uint64 // last Seq per stream; committer goroutine only
+}
+
+// Open opens (creating if needed) the buffer file at path.
+func Open(path string, opts Options) (*Buffer, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, fmt.Errorf("buffer options: %w", err)
+	}
+	opts.setDefaults()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:         2 * time.Second,
+		NoFreelistSync:  true,
+		FreelistType:    bolt.FreelistMapType,
+		InitialMmapSize: int(min(2*opts.MaxBytes, 1<<30)),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open buffer %s: %w", path, err)
+	}
+	b := &Buffer{
+		db: db, opts: opts, log: opts.Logger.With("component", "buffer"),
+		reqs: make(chan *request, 4096), quit: make(chan struct{}), done: make(chan struct{}),
+		drops: map[string]uint64{}, freed: make(chan struct{}), grown: make(chan struct{}),
+		seqs: map[string]uint64{},
+	}
+	for _, r := range opts.Rules {
+		b.rules = append(b.rules, &rule{Rule: r, bucket: []byte(rulesPrefix + r.Name)})
+	}
+	b.rules = append(b.rules, &rule{Rule: Rule{Name: DefaultRule, Policy: opts.DefaultPolicy},
+		bucket: []byte(rulesPrefix + DefaultRule)})
+	if err := b.init(); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open buffer %s: %w", path, err)
+	}
+	if opts.Registerer != nil {
+		b.metrics = newMetrics(b)
+		if err := b.metrics.register(opts.Registerer); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("buffer metrics: %w", err)
+		}
+	}
+	go b.commitLoop()
+	return b, nil
+}
+
+// init creates the buckets and loads the persisted counters. Buckets of
+// rules no longer configured are kept: their records are still read and
+// acknowledged, and never dropped.
+func (b *Buffer) init() error {
+	return b.db.Update(func(tx *bolt.Tx) error {
+		meta, err := tx.CreateBucketIfNotExists(metaBucket)
+		if err != nil {
+			return err
+		}
+		if v := meta.Get(keyVersion); v != nil && getU64(v) != codecVersion {
+			return fmt.Errorf("file format version %d, this agent reads %d", getU64(v), codecVersion)
+		}
+		if err := meta.Put(keyVersion, putU64(codecVersion)); err != nil {
+			return err
+		}
+		if _, err := tx.CreateBucketIfNotExists(seqBucket); err != nil {
+			return err
+		}
+		for _, r := range b.rules {
+			if _, err := tx.CreateBucketIfNotExists(r.bucket); err != nil {
+				return err
+			}
+		}
+		err = tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+			if strings.HasPrefix(string(name), rulesPrefix) {
+				b.buckets = append(b.buckets, append([]byte(nil), name...))
+			}
+			return nil
+		})
+		b.committed = int64(getU64(meta.Get(keyBytes)))
+		b.records = getU64(meta.Get(keyRecords))
+		b.lastID.Store(getU64(meta.Get(keyNext)))
+		return err
+	})
+}
+
+// Close stops accepting readings, commits what was submitted, and closes
+// the file. Blocked Puts return ErrClosed.
+func (b *Buffer) Close() error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	close(b.quit)
+	b.mu.Unlock()
+	b.wg.Wait()
+	close(b.reqs)
+	<-b.done
+	if b.metrics != nil {
+		b.metrics.unregister()
+	}
+	return b.db.Close()
+}
+
+func (b *Buffer) ruleFor(device, key string) *rule {
+	for _, ru := range b.rules[:len(b.rules)-1] {
+		if ru.matches(device, key) {
+			return ru
+		}
+	}
+	return b.rules[len(b.rules)-1]
+}
+
+func (b *Buffer) countDrops(ru *rule, policy Policy, n uint64) {
+	if n == 0 {
+		return
+	}
+	label := ru.Name + "/" + string(policy)
+	b.drops[label] += n
+	if b.metrics != nil {
+		b.metrics.drops.WithLabelValues(ru.Name, string(policy)).Add(float64(n))
+	}
+}
+
+// signal closes *ch and replaces it; callers hold b.mu.
+func signal(ch *chan struct{}) {
+	close(*ch)
+	*ch = make(chan struct{})
+}
+
+func putU64(v uint64) []byte { return appendU64(nil, v) }
+
+func appendU64(b []byte, v uint64) []byte { return binary.BigEndian.AppendUint64(b, v) }
+
+func getU64(v []byte) uint64 {
+	if len(v) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(v)
+}

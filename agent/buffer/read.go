@@ -1,0 +1,166 @@
+package buffer
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"maps"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Read returns up to max records with IDs above after, oldest first. Pass 0
+// to start at the oldest record.
+func (b *Buffer) Read(after uint64, max int) ([]Record, error) {
+	if max <= 0 {
+		return nil, nil
+	}
+	var out []Record
+	err := b.db.View(func(tx *bolt.Tx) error {
+		heads := b.seekAll(tx, after+1)
+		for len(out) < max {
+			i := oldest(heads)
+			if i < 0 {
+				break
+			}
+			h := &heads[i]
+			out = append(out, Record{ID: getU64(h.k)})
+			if err := decodeRecord(h.v, &out[len(out)-1].Reading); err != nil {
+				return fmt.Errorf("record %d: %w", getU64(h.k), err)
+			}
+			h.k, h.v = h.c.Next()
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("buffer read: %w", err)
+	}
+	return out, nil
+}
+
+// head is a cursor over one rule's bucket and its current record.
+type head struct {
+	c    *bolt.Cursor
+	k, v []byte
+}
+
+func (b *Buffer) seekAll(tx *bolt.Tx, from uint64) []head {
+	heads := make([]head, len(b.buckets))
+	key := putU64(from)
+	for i, name := range b.buckets {
+		heads[i].c = tx.Bucket(name).Cursor()
+		heads[i].k, heads[i].v = heads[i].c.Seek(key)
+	}
+	return heads
+}
+
+// oldest returns the index of the head with the smallest key, or -1.
+func oldest(heads []head) int {
+	best := -1
+	for i := range heads {
+		if heads[i].k != nil && (best < 0 || bytes.Compare(heads[i].k, heads[best].k) < 0) {
+			best = i
+		}
+	}
+	return best
+}
+
+// Ack deletes delivered records in one transaction. IDs no longer present
+// (already acknowledged, or dropped by drop_oldest) are ignored.
+func (b *Buffer) Ack(ids ...uint64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	var freed int64
+	var n uint64
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		freed, n = 0, 0
+		cursors := make([]*bolt.Cursor, len(b.buckets))
+		for i, name := range b.buckets {
+			cursors[i] = tx.Bucket(name).Cursor()
+		}
+		key := make([]byte, 8)
+		for _, id := range ids {
+			key = appendU64(key[:0], id)
+			for _, c := range cursors {
+				k, v := c.Seek(key)
+				if !bytes.Equal(k, key) {
+					continue
+				}
+				freed += recordCharge(v)
+				n++
+				if err := c.Delete(); err != nil {
+					return err
+				}
+				break
+			}
+		}
+		return addCounters(tx.Bucket(metaBucket), -freed, -int64(n))
+	})
+	if err != nil {
+		return fmt.Errorf("buffer ack: %w", err)
+	}
+	b.mu.Lock()
+	b.committed -= freed
+	b.records -= n
+	if n > 0 {
+		signal(&b.freed)
+	}
+	b.mu.Unlock()
+	return nil
+}
+
+// Wait blocks until a record with an ID above after exists, ctx ends (its
+// error is returned) or the buffer closes (ErrClosed).
+func (b *Buffer) Wait(ctx context.Context, after uint64) error {
+	for {
+		b.mu.Lock()
+		grown := b.grown
+		b.mu.Unlock()
+		if b.lastID.Load() > after {
+			found, err := b.exists(after)
+			if err != nil || found {
+				return err
+			}
+		}
+		select {
+		case <-grown:
+		case <-b.quit:
+			return ErrClosed
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// exists reports whether a record with an ID above after is stored: the
+// records above it may all have been dropped or acknowledged.
+func (b *Buffer) exists(after uint64) (bool, error) {
+	found := false
+	err := b.db.View(func(tx *bolt.Tx) error {
+		found = oldest(b.seekAll(tx, after+1)) >= 0
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("buffer wait: %w", err)
+	}
+	return found, nil
+}
+
+// Stats describes the backlog now.
+func (b *Buffer) Stats() Stats {
+	b.mu.Lock()
+	s := Stats{Records: b.records, Bytes: b.committed, MaxBytes: b.opts.MaxBytes, Drops: maps.Clone(b.drops)}
+	b.mu.Unlock()
+	_ = b.db.View(func(tx *bolt.Tx) error {
+		heads := b.seekAll(tx, 0)
+		if i := oldest(heads); i >= 0 {
+			if t, err := storedAt(heads[i].v); err == nil {
+				s.OldestAge = max(time.Since(t), 0)
+			}
+		}
+		return nil
+	})
+	return s
+}
