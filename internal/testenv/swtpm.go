@@ -1,0 +1,91 @@
+package testenv
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// SwTPM is a software TPM manufactured for one test, with an RSA EK and an
+// EK certificate signed by its own local CA.
+type SwTPM struct {
+	// Path is the command socket as agent/tpm.Config.Path takes it.
+	Path string
+	// CADir holds the local CA's root and intermediate certificates (PEM):
+	// the "TPM manufacturer roots" for this TPM's EK certificate.
+	CADir string
+}
+
+// StartSwTPM manufactures a TPM (swtpm_setup with an EK certificate,
+// platform certificate and locked NV) and serves it on a unix socket until
+// the test ends. Each test gets its own: swtpm has no resource manager, and
+// handles left by one test would exhaust it for the next.
+func StartSwTPM(t testing.TB) *SwTPM {
+	t.Helper()
+	for _, p := range []string{"swtpm", "swtpm_setup", "swtpm_localca"} {
+		if _, err := exec.LookPath(p); err != nil {
+			Missing(t, "%s not installed (Debian packages swtpm, swtpm-tools)", p)
+		}
+	}
+	dir := t.TempDir()
+	state, ca := filepath.Join(dir, "state"), filepath.Join(dir, "ca")
+	for _, d := range []string{state, ca} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	localca := write("localca.conf", fmt.Sprintf("statedir = %[1]s\nsigningkey = %[1]s/signkey.pem\nissuercert = %[1]s/issuercert.pem\ncertserial = %[1]s/certserial\n", ca))
+	opts := write("localca.options", "--platform-manufacturer StreamForge\n--platform-version 2.1\n--platform-model swtpm\n")
+	setup := write("setup.conf", fmt.Sprintf("create_certs_tool = /usr/bin/swtpm_localca\ncreate_certs_tool_config = %s\ncreate_certs_tool_options = %s\nactive_pcr_banks = sha256\n", localca, opts))
+	out, err := exec.Command("swtpm_setup", "--tpm2", "--tpmstate", state, "--config", setup,
+		"--create-ek-cert", "--create-platform-cert", "--lock-nvram", "--overwrite").CombinedOutput()
+	if err != nil {
+		t.Fatalf("swtpm_setup: %v\n%s", err, out)
+	}
+	roots := filepath.Join(dir, "ek-roots")
+	if err := os.Mkdir(roots, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"swtpm-localca-rootca-cert.pem", "issuercert.pem"} {
+		b, err := os.ReadFile(filepath.Join(ca, f))
+		if err != nil {
+			t.Fatalf("swtpm local CA: %v", err)
+		}
+		if err := os.WriteFile(filepath.Join(roots, f), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sock := filepath.Join(dir, "tpm.sock")
+	cmd := exec.Command("swtpm", "socket", "--tpm2", "--tpmstate", "dir="+state,
+		"--server", "type=unixio,path="+sock, "--ctrl", "type=unixio,path="+filepath.Join(dir, "ctrl.sock"),
+		"--flags", "startup-clear")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start swtpm: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("swtpm socket did not appear within 5s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return &SwTPM{Path: "unix:" + sock, CADir: roots}
+}
