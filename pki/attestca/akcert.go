@@ -1,0 +1,140 @@
+package attestca
+
+import (
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// DefaultAKCertLifetime bounds how long a gateway can obtain TLS
+// certificates from step-ca without coming back to the cloud; the
+// authorizing webhook still refuses a disabled gateway at every issuance.
+const DefaultAKCertLifetime = 365 * 24 * time.Hour
+
+// ErrTPMDetails means the AK certificate would lack the TPM manufacturer,
+// model or version, which step-ca requires.
+var ErrTPMDetails = errors.New("TPM manufacturer, model and version are required")
+
+// AKCertRequest is an approved gateway's AK, as proven by credential
+// activation.
+type AKCertRequest struct {
+	// Challenge is the state whose Verify succeeded.
+	Challenge ChallengeState
+	// GatewayID becomes the permanentIdentifier: step-ca issues only for
+	// ACME orders naming this identifier.
+	GatewayID string
+	// TPM comes from the EK certificate (EKResult.TPM) or, for an EK an
+	// admin approved without one, from what the agent reported.
+	TPM      TPMDetails
+	Lifetime time.Duration
+}
+
+// IssueAKCert signs the AK certificate step-ca's device-attest-01 "tpm"
+// format expects (WebAuthn TPM attestation rules): v3, empty subject, a
+// critical SAN with the TPM directoryName and the permanentIdentifier,
+// EKU tcg-kp-AIKCertificate, not a CA. It returns DER.
+func (c *CA) IssueAKCert(r AKCertRequest) ([]byte, error) {
+	if r.GatewayID == "" {
+		return nil, errors.New("AK certificate: gateway id is required")
+	}
+	if !r.TPM.complete() {
+		return nil, fmt.Errorf("AK certificate: %w", ErrTPMDetails)
+	}
+	akPub, err := r.Challenge.AKPublicKey()
+	if err != nil {
+		return nil, fmt.Errorf("AK certificate: %w", err)
+	}
+	san, err := akSAN(r.TPM, r.GatewayID)
+	if err != nil {
+		return nil, fmt.Errorf("AK certificate SAN: %w", err)
+	}
+	if r.Lifetime <= 0 {
+		r.Lifetime = DefaultAKCertLifetime
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber:          randomSerial(),
+		NotBefore:             now.Add(-time.Minute),
+		NotAfter:              now.Add(r.Lifetime),
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		UnknownExtKeyUsage:    []asn1.ObjectIdentifier{oidTCGKpAIKCert},
+		BasicConstraintsValid: true,
+		ExtraExtensions:       []pkix.Extension{{Id: oidSubjectAltName, Critical: true, Value: san}},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.cert, akPub, c.key)
+	if err != nil {
+		return nil, fmt.Errorf("sign AK certificate: %w", err)
+	}
+	return der, nil
+}
+
+// akSAN encodes GeneralNames { directoryName (TPM details),
+// otherName permanentIdentifier { identifierValue UTF8String } }.
+func akSAN(d TPMDetails, gatewayID string) ([]byte, error) {
+	dir, err := asn1.Marshal(pkix.RDNSequence{
+		{{Type: oidTPMManufacturer, Value: utf8(d.Manufacturer)}},
+		{{Type: oidTPMModel, Value: utf8(d.Model)}},
+		{{Type: oidTPMVersion, Value: utf8(d.Version)}},
+	})
+	if err != nil {
+		return nil, err
+	}
+	pid, err := asn1.Marshal(struct {
+		IdentifierValue string `asn1:"utf8"`
+	}{gatewayID})
+	if err != nil {
+		return nil, err
+	}
+	other, err := asn1.Marshal(struct {
+		TypeID asn1.ObjectIdentifier
+		Value  asn1.RawValue
+	}{oidPermanentID, asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, IsCompound: true, Bytes: pid}})
+	if err != nil {
+		return nil, err
+	}
+	names := []asn1.RawValue{
+		{Class: asn1.ClassContextSpecific, Tag: 4, IsCompound: true, Bytes: dir},
+		// otherName is [0] IMPLICIT: the SEQUENCE's tag is replaced.
+		{Class: asn1.ClassContextSpecific, Tag: 0, IsCompound: true, Bytes: innerBytes(other)},
+	}
+	return asn1.Marshal(names)
+}
+
+func utf8(s string) asn1.RawValue {
+	return asn1.RawValue{Tag: asn1.TagUTF8String, Bytes: []byte(s)}
+}
+
+// innerBytes strips the outer tag and length of a DER value.
+func innerBytes(der []byte) []byte {
+	var v asn1.RawValue
+	_, _ = asn1.Unmarshal(der, &v)
+	return v.Bytes
+}
+
+// AKCert is a parsed AK certificate.
+type AKCert struct {
+	Cert      *x509.Certificate
+	GatewayID string
+	TPM       TPMDetails
+}
+
+// ParseAKCert parses an AK certificate and reads its gateway id
+// (permanentIdentifier) and TPM details.
+func ParseAKCert(der []byte) (AKCert, error) {
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		return AKCert{}, fmt.Errorf("parse AK certificate: %w", err)
+	}
+	d, ids, err := parseTPMSAN(c)
+	if err != nil {
+		return AKCert{}, fmt.Errorf("AK certificate: %w", err)
+	}
+	if len(ids) != 1 {
+		return AKCert{}, fmt.Errorf("AK certificate names %d gateway ids, want 1", len(ids))
+	}
+	return AKCert{Cert: c, GatewayID: ids[0], TPM: d}, nil
+}

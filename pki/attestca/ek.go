@@ -1,0 +1,220 @@
+package attestca
+
+import (
+	"crypto"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+)
+
+var (
+	oidSubjectAltName   = asn1.ObjectIdentifier{2, 5, 29, 17}
+	oidTPMManufacturer  = asn1.ObjectIdentifier{2, 23, 133, 2, 1}
+	oidTPMModel         = asn1.ObjectIdentifier{2, 23, 133, 2, 2}
+	oidTPMVersion       = asn1.ObjectIdentifier{2, 23, 133, 2, 3}
+	oidPermanentID      = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 8, 3}
+	oidTCGKpAIKCert     = asn1.ObjectIdentifier{2, 23, 133, 8, 3}
+	errEKMismatch       = errors.New("EK certificate does not certify the EK the gateway presented")
+	errNoEKRootsInDir   = errors.New("no certificates found")
+	errUnsupportedEKKey = errors.New("EK is not an RSA or ECDSA key")
+)
+
+// TPMDetails are the TPM manufacturer, model and version that the AK
+// certificate names (TCG EK profile directoryName attributes).
+type TPMDetails struct {
+	Manufacturer string `json:"manufacturer"`
+	Model        string `json:"model"`
+	Version      string `json:"version"`
+}
+
+func (d TPMDetails) complete() bool {
+	return d.Manufacturer != "" && d.Model != "" && d.Version != ""
+}
+
+// EKResult is the outcome of checking an EK. An EK whose certificate does
+// not chain to a configured manufacturer root is not refused: Verified is
+// false and Reason says why, so the cloud can hold the gateway for an admin.
+type EKResult struct {
+	Verified    bool       `json:"verified"`
+	Reason      string     `json:"reason,omitempty"`
+	Fingerprint string     `json:"fingerprint"`
+	TPM         TPMDetails `json:"tpm"`
+}
+
+// EKRoots are the TPM manufacturers' CA certificates.
+type EKRoots struct {
+	roots, intermediates *x509.CertPool
+}
+
+// LoadEKRoots reads every PEM certificate in dir: self-signed ones are
+// roots, the others intermediates.
+func LoadEKRoots(dir string) (*EKRoots, error) {
+	r := &EKRoots{roots: x509.NewCertPool(), intermediates: x509.NewCertPool()}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("EK roots: %w", err)
+	}
+	n := 0
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		raw, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, fmt.Errorf("EK roots: %w", err)
+		}
+		for b, rest := pem.Decode(raw); b != nil; b, rest = pem.Decode(rest) {
+			if b.Type != "CERTIFICATE" {
+				continue
+			}
+			c, err := x509.ParseCertificate(b.Bytes)
+			if err != nil {
+				return nil, fmt.Errorf("EK roots: %s: %w", e.Name(), err)
+			}
+			if c.CheckSignatureFrom(c) == nil {
+				r.roots.AddCert(c)
+			} else {
+				r.intermediates.AddCert(c)
+			}
+			n++
+		}
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("EK roots in %s: %w", dir, errNoEKRootsInDir)
+	}
+	return r, nil
+}
+
+// VerifyEK checks that certDER (may be empty: not every TPM has an EK
+// certificate) certifies ekPub and chains to a manufacturer root. It errors
+// only on evidence that is wrong, never on evidence that is merely unknown.
+func (r *EKRoots) VerifyEK(ekPub crypto.PublicKey, certDER []byte) (EKResult, error) {
+	fp, err := EKFingerprint(ekPub)
+	if err != nil {
+		return EKResult{}, err
+	}
+	res := EKResult{Fingerprint: fp}
+	if len(certDER) == 0 {
+		res.Reason = "TPM has no EK certificate"
+		return res, nil
+	}
+	cert, err := x509.ParseCertificate(certDER)
+	if err != nil {
+		return EKResult{}, fmt.Errorf("parse EK certificate: %w", err)
+	}
+	if !publicEqual(ekPub, cert.PublicKey) {
+		return EKResult{}, errEKMismatch
+	}
+	res.TPM, _, err = parseTPMSAN(cert)
+	if err != nil {
+		return EKResult{}, fmt.Errorf("EK certificate: %w", err)
+	}
+	// EK certificates carry a critical SAN with only a directoryName, which
+	// Go does not handle; it was parsed above.
+	cert.UnhandledCriticalExtensions = slices.DeleteFunc(slices.Clone(cert.UnhandledCriticalExtensions),
+		func(o asn1.ObjectIdentifier) bool { return o.Equal(oidSubjectAltName) })
+	_, err = cert.Verify(x509.VerifyOptions{
+		Roots:         r.roots,
+		Intermediates: r.intermediates,
+		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
+	})
+	if err != nil {
+		res.Reason = "EK certificate does not chain to a known TPM manufacturer root: " + err.Error()
+		return res, nil
+	}
+	res.Verified = true
+	return res, nil
+}
+
+// EKFingerprint is the hex SHA-256 of the EK's PKIX encoding: the gateway's
+// hardware identity, from which its claim code is derived
+// (wire.ClaimCode(EKFingerprint(ek))).
+func EKFingerprint(ekPub crypto.PublicKey) (string, error) {
+	der, err := x509.MarshalPKIXPublicKey(ekPub)
+	if err != nil {
+		return "", fmt.Errorf("EK public key: %w: %v", errUnsupportedEKKey, err)
+	}
+	h := sha256.Sum256(der)
+	return hex.EncodeToString(h[:]), nil
+}
+
+// parseTPMSAN reads the TPM manufacturer, model and version from a
+// certificate's directoryName SAN, where the TCG EK profile puts them, and
+// the permanentIdentifier otherNames.
+func parseTPMSAN(c *x509.Certificate) (d TPMDetails, permanentIDs []string, err error) {
+	for _, ext := range c.Extensions {
+		if !ext.Id.Equal(oidSubjectAltName) {
+			continue
+		}
+		var names []asn1.RawValue
+		if _, err := asn1.Unmarshal(ext.Value, &names); err != nil {
+			return d, nil, fmt.Errorf("subject alternative name: %w", err)
+		}
+		for _, gn := range names {
+			if gn.Class != asn1.ClassContextSpecific {
+				continue
+			}
+			if gn.Tag == 0 {
+				id, err := parsePermanentID(gn.FullBytes)
+				if err != nil {
+					return d, nil, err
+				}
+				if id != "" {
+					permanentIDs = append(permanentIDs, id)
+				}
+				continue
+			}
+			if gn.Tag != 4 {
+				continue
+			}
+			var rdns pkix.RDNSequence
+			if _, err := asn1.Unmarshal(gn.Bytes, &rdns); err != nil {
+				return d, nil, fmt.Errorf("directoryName: %w", err)
+			}
+			for _, rdn := range rdns {
+				for _, atv := range rdn {
+					s, _ := atv.Value.(string)
+					switch {
+					case atv.Type.Equal(oidTPMManufacturer):
+						d.Manufacturer = s
+					case atv.Type.Equal(oidTPMModel):
+						d.Model = s
+					case atv.Type.Equal(oidTPMVersion):
+						d.Version = s
+					}
+				}
+			}
+		}
+	}
+	return d, permanentIDs, nil
+}
+
+// parsePermanentID reads the identifierValue of an otherName general name
+// when it is a permanentIdentifier, or "".
+func parsePermanentID(der []byte) (string, error) {
+	var on struct {
+		TypeID asn1.ObjectIdentifier
+		Value  asn1.RawValue
+	}
+	if _, err := asn1.UnmarshalWithParams(der, &on, "tag:0"); err != nil {
+		return "", fmt.Errorf("otherName: %w", err)
+	}
+	if !on.TypeID.Equal(oidPermanentID) {
+		return "", nil
+	}
+	var pid struct {
+		IdentifierValue string `asn1:"utf8,optional"`
+	}
+	if _, err := asn1.UnmarshalWithParams(on.Value.FullBytes, &pid, "explicit,tag:0"); err != nil {
+		return "", fmt.Errorf("permanentIdentifier: %w", err)
+	}
+	return pid.IdentifierValue, nil
+}
