@@ -32,6 +32,7 @@ type session struct {
 	err      error
 
 	prevQuality map[string]adapters.Quality
+	clientErr   atomic.Pointer[string] // last (scrubbed) client error
 }
 
 // pending tracks one record's outstanding messages (telemetry, event).
@@ -219,7 +220,10 @@ func (s *session) handle(ev kafka.Event, ids []uint64) []uint64 {
 			s.fail(fmt.Errorf("%w: %s", errFatal, msg))
 			return ids
 		}
-		s.f.setLastError(e)
+		if e.Code() != kafka.ErrAllBrokersDown { // keep the cause, not its consequence
+			s.clientErr.Store(&msg)
+			s.f.setLastError(e)
+		}
 		s.f.log.Warn("kafka client error", "code", e.Code().String(), "err", msg)
 	}
 	return ids
@@ -268,7 +272,11 @@ func (s *session) watch() {
 			return
 		case <-t.C:
 			if s.messages.Load() > 0 && time.Since(time.Unix(0, s.progress.Load())) > limit {
-				s.fail(errStalled)
+				if msg := s.clientErr.Load(); msg != nil {
+					s.fail(fmt.Errorf("%w (last client error: %s)", errStalled, *msg))
+				} else {
+					s.fail(errStalled)
+				}
 				return
 			}
 		}
