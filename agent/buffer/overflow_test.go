@@ -171,4 +171,3 @@ func TestBlockPolicyWaitsForSpaceAndHonoursTheContext(t *testing.T) {
 		t.Errorf("Put larger than the buffer: %v, want ErrTooLarge", err)
 	}
 }
-
