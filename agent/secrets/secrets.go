@@ -1,0 +1,189 @@
+// Package secrets resolves `${secret:name}` references in the agent's
+// configuration from a local secrets file or the environment, and carries
+// the values in a Secret type that never prints, logs or marshals them.
+//
+// Lookup order: the environment variable STREAMFORGE_SECRET_<NAME> (NAME
+// upper-cased, '-' and '.' as '_'), then the secrets file. A file named
+// *.yaml or *.yml is a YAML map of names to strings; any other file holds
+// `name=value` lines (blank lines and lines starting with '#' are skipped,
+// the value is everything after the first '=', untrimmed).
+//
+// The file must not be readable or writable by others, nor writable by its
+// group (mode 0600 or 0640): a secret that anyone on the gateway can read is
+// not one, and the agent refuses to start rather than trust it. Errors name
+// the reference, the file and the variable, never a value.
+package secrets
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Secret is a resolved value. Printing, logging or marshalling it shows
+// "[redacted]"; only Reveal returns the value.
+type Secret struct{ v string }
+
+const redacted = "[redacted]"
+
+// Reveal returns the value, for the one place that hands it to a library.
+func (s Secret) Reveal() string { return s.v }
+
+// IsZero reports whether no value is set.
+func (s Secret) IsZero() bool { return s.v == "" }
+
+func (Secret) String() string               { return redacted }
+func (Secret) GoString() string             { return redacted }
+func (Secret) LogValue() slog.Value         { return slog.StringValue(redacted) }
+func (Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `"`), nil }
+func (Secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
+func (Secret) MarshalYAML() (any, error)    { return redacted, nil }
+
+// EnvPrefix starts the environment variable that holds a secret.
+const EnvPrefix = "STREAMFORGE_SECRET_"
+
+var (
+	refRE  = regexp.MustCompile(`^\$\{secret:([A-Za-z0-9_.-]+)\}$`)
+	nameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+	// ErrNotFound is returned (wrapped) for a reference nothing defines.
+	ErrNotFound = errors.New("secret not defined")
+)
+
+// ParseRef returns the name in a `${secret:name}` reference.
+func ParseRef(s string) (name string, ok bool) {
+	m := refRE.FindStringSubmatch(s)
+	if m == nil {
+		return "", false
+	}
+	return m[1], true
+}
+
+// EnvName is the environment variable that may hold the named secret.
+func EnvName(name string) string {
+	return EnvPrefix + strings.NewReplacer("-", "_", ".", "_").Replace(strings.ToUpper(name))
+}
+
+// Store resolves references. The zero value resolves from the environment only.
+type Store struct {
+	path   string
+	values map[string]string
+	getenv func(string) (string, bool)
+}
+
+// Load reads the secrets file at path; an empty path means environment only.
+func Load(path string) (*Store, error) {
+	s := &Store{path: path, values: map[string]string{}, getenv: os.LookupEnv}
+	if path == "" {
+		return s, nil
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("secrets file: %w", err)
+	}
+	if perm := fi.Mode().Perm(); perm&0o027 != 0 {
+		return nil, fmt.Errorf("secrets file %s: mode %04o lets others read it or its group write it; chmod 0600 (or 0640)", path, perm)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("secrets file: %w", err)
+	}
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".yaml", ".yml":
+		err = parseYAML(data, s.values)
+	default:
+		err = parseLines(data, s.values)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("secrets file %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// parseYAML reads a map of names to strings. yaml's own errors can quote
+// the document, so they are replaced by one that cannot.
+func parseYAML(data []byte, into map[string]string) error {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return errors.New("not valid YAML")
+	}
+	if len(doc.Content) == 0 {
+		return nil
+	}
+	m := doc.Content[0]
+	if m.Kind != yaml.MappingNode {
+		return errors.New("not a YAML map of names to values")
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i], m.Content[i+1]
+		if !nameRE.MatchString(k.Value) {
+			return fmt.Errorf("line %d: name %q is not [A-Za-z0-9_.-]+", k.Line, k.Value)
+		}
+		if v.Kind != yaml.ScalarNode {
+			return fmt.Errorf("line %d: %s is not a string", k.Line, k.Value)
+		}
+		into[k.Value] = v.Value
+	}
+	return nil
+}
+
+func parseLines(data []byte, into map[string]string) error {
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSuffix(sc.Text(), "\r")
+		if strings.TrimSpace(line) == "" || strings.HasPrefix(strings.TrimSpace(line), "#") {
+			continue
+		}
+		name, value, ok := strings.Cut(line, "=")
+		name = strings.TrimSpace(name)
+		if !ok || !nameRE.MatchString(name) {
+			return fmt.Errorf("line %d: want name=value with a name of [A-Za-z0-9_.-]+", n)
+		}
+		into[name] = value
+	}
+	return sc.Err()
+}
+
+// Lookup returns the named secret.
+func (s *Store) Lookup(name string) (Secret, error) {
+	getenv := s.getenv
+	if getenv == nil {
+		getenv = os.LookupEnv
+	}
+	if v, ok := getenv(EnvName(name)); ok {
+		return Secret{v}, nil
+	}
+	if v, ok := s.values[name]; ok {
+		return Secret{v}, nil
+	}
+	where := "environment " + EnvName(name)
+	if s.path != "" {
+		where = "secrets file " + s.path + " or " + where
+	}
+	return Secret{}, fmt.Errorf("${secret:%s}: %w (looked in %s)", name, ErrNotFound, where)
+}
+
+// Resolve takes a configuration value that must be a `${secret:name}`
+// reference (or empty: no secret) and returns the secret. field names the
+// setting in errors.
+func (s *Store) Resolve(field, ref string) (Secret, error) {
+	if ref == "" {
+		return Secret{}, nil
+	}
+	name, ok := ParseRef(ref)
+	if !ok {
+		return Secret{}, fmt.Errorf("%s: must be a ${secret:name} reference, not a literal value", field)
+	}
+	sec, err := s.Lookup(name)
+	if err != nil {
+		return Secret{}, fmt.Errorf("%s: %w", field, err)
+	}
+	return sec, nil
+}
