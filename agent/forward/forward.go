@@ -28,16 +28,13 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
-	"github.com/streamforge/streamforge/adapters"
+	"github.com/streamforge/streamforge/agent/buffer"
 )
 
 // Record is one buffered reading; ID is its place in the buffer's FIFO.
-type Record struct {
-	ID      uint64
-	Reading adapters.Reading
-}
+type Record = buffer.Record
 
-// Source is the durable FIFO the forwarder drains (agent/buffer).
+// Source is the durable FIFO the forwarder drains; *buffer.Buffer is one.
 type Source interface {
 	// Read returns up to max records with IDs above after, oldest first.
 	Read(after uint64, max int) ([]Record, error)

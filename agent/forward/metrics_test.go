@@ -23,11 +23,11 @@ func value(t *testing.T, m prometheus.Metric) float64 {
 }
 
 // quietLog sends the forwarder's log to the test log.
-func quietLog(t *testing.T) *slog.Logger {
+func quietLog(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
