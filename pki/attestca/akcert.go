@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/streamforge/streamforge/pki/internal/tcgsan"
 )
 
 // DefaultAKCertLifetime bounds how long a gateway can obtain TLS
@@ -41,14 +43,14 @@ func (c *CA) IssueAKCert(r AKCertRequest) ([]byte, error) {
 	if r.GatewayID == "" {
 		return nil, errors.New("AK certificate: gateway id is required")
 	}
-	if !r.TPM.complete() {
+	if !complete(r.TPM) {
 		return nil, fmt.Errorf("AK certificate: %w", ErrTPMDetails)
 	}
 	akPub, err := r.Challenge.AKPublicKey()
 	if err != nil {
 		return nil, fmt.Errorf("AK certificate: %w", err)
 	}
-	san, err := akSAN(r.TPM, r.GatewayID)
+	san, err := tcgsan.Marshal(r.TPM, r.GatewayID)
 	if err != nil {
 		return nil, fmt.Errorf("AK certificate SAN: %w", err)
 	}
@@ -61,58 +63,15 @@ func (c *CA) IssueAKCert(r AKCertRequest) ([]byte, error) {
 		NotBefore:             now.Add(-time.Minute),
 		NotAfter:              now.Add(r.Lifetime),
 		KeyUsage:              x509.KeyUsageDigitalSignature,
-		UnknownExtKeyUsage:    []asn1.ObjectIdentifier{oidTCGKpAIKCert},
+		UnknownExtKeyUsage:    []asn1.ObjectIdentifier{{2, 23, 133, 8, 3}}, // tcg-kp-AIKCertificate
 		BasicConstraintsValid: true,
-		ExtraExtensions:       []pkix.Extension{{Id: oidSubjectAltName, Critical: true, Value: san}},
+		ExtraExtensions:       []pkix.Extension{{Id: tcgsan.OIDSubjectAltName, Critical: true, Value: san}},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.cert, akPub, c.key)
 	if err != nil {
 		return nil, fmt.Errorf("sign AK certificate: %w", err)
 	}
 	return der, nil
-}
-
-// akSAN encodes GeneralNames { directoryName (TPM details),
-// otherName permanentIdentifier { identifierValue UTF8String } }.
-func akSAN(d TPMDetails, gatewayID string) ([]byte, error) {
-	dir, err := asn1.Marshal(pkix.RDNSequence{
-		{{Type: oidTPMManufacturer, Value: utf8(d.Manufacturer)}},
-		{{Type: oidTPMModel, Value: utf8(d.Model)}},
-		{{Type: oidTPMVersion, Value: utf8(d.Version)}},
-	})
-	if err != nil {
-		return nil, err
-	}
-	pid, err := asn1.Marshal(struct {
-		IdentifierValue string `asn1:"utf8"`
-	}{gatewayID})
-	if err != nil {
-		return nil, err
-	}
-	other, err := asn1.Marshal(struct {
-		TypeID asn1.ObjectIdentifier
-		Value  asn1.RawValue
-	}{oidPermanentID, asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, IsCompound: true, Bytes: pid}})
-	if err != nil {
-		return nil, err
-	}
-	names := []asn1.RawValue{
-		{Class: asn1.ClassContextSpecific, Tag: 4, IsCompound: true, Bytes: dir},
-		// otherName is [0] IMPLICIT: the SEQUENCE's tag is replaced.
-		{Class: asn1.ClassContextSpecific, Tag: 0, IsCompound: true, Bytes: innerBytes(other)},
-	}
-	return asn1.Marshal(names)
-}
-
-func utf8(s string) asn1.RawValue {
-	return asn1.RawValue{Tag: asn1.TagUTF8String, Bytes: []byte(s)}
-}
-
-// innerBytes strips the outer tag and length of a DER value.
-func innerBytes(der []byte) []byte {
-	var v asn1.RawValue
-	_, _ = asn1.Unmarshal(der, &v)
-	return v.Bytes
 }
 
 // AKCert is a parsed AK certificate.
@@ -129,7 +88,7 @@ func ParseAKCert(der []byte) (AKCert, error) {
 	if err != nil {
 		return AKCert{}, fmt.Errorf("parse AK certificate: %w", err)
 	}
-	d, ids, err := parseTPMSAN(c)
+	d, ids, err := tcgsan.Parse(c)
 	if err != nil {
 		return AKCert{}, fmt.Errorf("AK certificate: %w", err)
 	}

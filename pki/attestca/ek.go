@@ -4,7 +4,6 @@ import (
 	"crypto"
 	"crypto/sha256"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/hex"
 	"encoding/pem"
@@ -13,15 +12,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+
+	"github.com/streamforge/streamforge/pki/internal/tcgsan"
 )
 
 var (
-	oidSubjectAltName   = asn1.ObjectIdentifier{2, 5, 29, 17}
-	oidTPMManufacturer  = asn1.ObjectIdentifier{2, 23, 133, 2, 1}
-	oidTPMModel         = asn1.ObjectIdentifier{2, 23, 133, 2, 2}
-	oidTPMVersion       = asn1.ObjectIdentifier{2, 23, 133, 2, 3}
-	oidPermanentID      = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 8, 3}
-	oidTCGKpAIKCert     = asn1.ObjectIdentifier{2, 23, 133, 8, 3}
 	errEKMismatch       = errors.New("EK certificate does not certify the EK the gateway presented")
 	errNoEKRootsInDir   = errors.New("no certificates found")
 	errUnsupportedEKKey = errors.New("EK is not an RSA or ECDSA key")
@@ -29,13 +24,9 @@ var (
 
 // TPMDetails are the TPM manufacturer, model and version that the AK
 // certificate names (TCG EK profile directoryName attributes).
-type TPMDetails struct {
-	Manufacturer string `json:"manufacturer"`
-	Model        string `json:"model"`
-	Version      string `json:"version"`
-}
+type TPMDetails = tcgsan.TPM
 
-func (d TPMDetails) complete() bool {
+func complete(d TPMDetails) bool {
 	return d.Manufacturer != "" && d.Model != "" && d.Version != ""
 }
 
@@ -113,14 +104,14 @@ func (r *EKRoots) VerifyEK(ekPub crypto.PublicKey, certDER []byte) (EKResult, er
 	if !publicEqual(ekPub, cert.PublicKey) {
 		return EKResult{}, errEKMismatch
 	}
-	res.TPM, _, err = parseTPMSAN(cert)
+	res.TPM, _, err = tcgsan.Parse(cert)
 	if err != nil {
 		return EKResult{}, fmt.Errorf("EK certificate: %w", err)
 	}
 	// EK certificates carry a critical SAN with only a directoryName, which
 	// Go does not handle; it was parsed above.
 	cert.UnhandledCriticalExtensions = slices.DeleteFunc(slices.Clone(cert.UnhandledCriticalExtensions),
-		func(o asn1.ObjectIdentifier) bool { return o.Equal(oidSubjectAltName) })
+		func(o asn1.ObjectIdentifier) bool { return o.Equal(tcgsan.OIDSubjectAltName) })
 	_, err = cert.Verify(x509.VerifyOptions{
 		Roots:         r.roots,
 		Intermediates: r.intermediates,
@@ -144,77 +135,4 @@ func EKFingerprint(ekPub crypto.PublicKey) (string, error) {
 	}
 	h := sha256.Sum256(der)
 	return hex.EncodeToString(h[:]), nil
-}
-
-// parseTPMSAN reads the TPM manufacturer, model and version from a
-// certificate's directoryName SAN, where the TCG EK profile puts them, and
-// the permanentIdentifier otherNames.
-func parseTPMSAN(c *x509.Certificate) (d TPMDetails, permanentIDs []string, err error) {
-	for _, ext := range c.Extensions {
-		if !ext.Id.Equal(oidSubjectAltName) {
-			continue
-		}
-		var names []asn1.RawValue
-		if _, err := asn1.Unmarshal(ext.Value, &names); err != nil {
-			return d, nil, fmt.Errorf("subject alternative name: %w", err)
-		}
-		for _, gn := range names {
-			if gn.Class != asn1.ClassContextSpecific {
-				continue
-			}
-			if gn.Tag == 0 {
-				id, err := parsePermanentID(gn.FullBytes)
-				if err != nil {
-					return d, nil, err
-				}
-				if id != "" {
-					permanentIDs = append(permanentIDs, id)
-				}
-				continue
-			}
-			if gn.Tag != 4 {
-				continue
-			}
-			var rdns pkix.RDNSequence
-			if _, err := asn1.Unmarshal(gn.Bytes, &rdns); err != nil {
-				return d, nil, fmt.Errorf("directoryName: %w", err)
-			}
-			for _, rdn := range rdns {
-				for _, atv := range rdn {
-					s, _ := atv.Value.(string)
-					switch {
-					case atv.Type.Equal(oidTPMManufacturer):
-						d.Manufacturer = s
-					case atv.Type.Equal(oidTPMModel):
-						d.Model = s
-					case atv.Type.Equal(oidTPMVersion):
-						d.Version = s
-					}
-				}
-			}
-		}
-	}
-	return d, permanentIDs, nil
-}
-
-// parsePermanentID reads the identifierValue of an otherName general name
-// when it is a permanentIdentifier, or "".
-func parsePermanentID(der []byte) (string, error) {
-	var on struct {
-		TypeID asn1.ObjectIdentifier
-		Value  asn1.RawValue
-	}
-	if _, err := asn1.UnmarshalWithParams(der, &on, "tag:0"); err != nil {
-		return "", fmt.Errorf("otherName: %w", err)
-	}
-	if !on.TypeID.Equal(oidPermanentID) {
-		return "", nil
-	}
-	var pid struct {
-		IdentifierValue string `asn1:"utf8,optional"`
-	}
-	if _, err := asn1.UnmarshalWithParams(on.Value.FullBytes, &pid, "explicit,tag:0"); err != nil {
-		return "", fmt.Errorf("permanentIdentifier: %w", err)
-	}
-	return pid.IdentifierValue, nil
 }
