@@ -1,0 +1,146 @@
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/streamforge/streamforge/adapters"
+	"github.com/streamforge/streamforge/adapters/modbus"
+	"github.com/streamforge/streamforge/adapters/opcua"
+	"github.com/streamforge/streamforge/agent/secrets"
+)
+
+// Adapter is one entry of the adapters list: `type: modbus` or
+// `type: opcua`, and that adapter's own configuration beside it (see
+// adapters/modbus and adapters/opcua).
+type Adapter struct {
+	Type   string
+	Modbus *modbus.Config
+	OPCUA  *opcua.Config
+}
+
+// UnmarshalYAML decodes the type, then the rest strictly into its config.
+func (a *Adapter) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("line %d: an adapter is a map with a type", n.Line)
+	}
+	rest := *n
+	rest.Content = nil
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == "type" {
+			a.Type = n.Content[i+1].Value
+			continue
+		}
+		rest.Content = append(rest.Content, n.Content[i], n.Content[i+1])
+	}
+	switch a.Type {
+	case "modbus":
+		a.Modbus = &modbus.Config{}
+		return decodeStrict(&rest, a.Modbus)
+	case "opcua":
+		a.OPCUA = &opcua.Config{}
+		return decodeStrict(&rest, a.OPCUA)
+	default:
+		return fmt.Errorf("line %d: adapter type %q is not modbus or opcua", n.Line, a.Type)
+	}
+}
+
+// MarshalYAML writes the type and the adapter's configuration.
+func (a Adapter) MarshalYAML() (any, error) {
+	var body any = a.Modbus
+	if a.OPCUA != nil {
+		body = a.OPCUA
+	}
+	var n yaml.Node
+	if err := n.Encode(body); err != nil {
+		return nil, err
+	}
+	typ := []*yaml.Node{{Kind: yaml.ScalarNode, Value: "type"}, {Kind: yaml.ScalarNode, Value: a.Type}}
+	n.Content = append(typ, n.Content...)
+	return &n, nil
+}
+
+// decodeStrict decodes n into v rejecting unknown fields, which a node's
+// own Decode does not do.
+func decodeStrict(n *yaml.Node, v any) error {
+	data, err := yaml.Marshal(n)
+	if err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("adapter starting line %d: %w", n.Line, err)
+	}
+	return nil
+}
+
+// Name is the adapter instance's configured name.
+func (a *Adapter) Name() string {
+	if a.OPCUA != nil {
+		return a.OPCUA.Name
+	}
+	if a.Modbus != nil {
+		return a.Modbus.Name
+	}
+	return ""
+}
+
+// New builds the adapter; it validates the adapter's configuration.
+func (a *Adapter) New(gatewayID string, log *slog.Logger) (adapters.Adapter, error) {
+	if a.OPCUA != nil {
+		return opcua.New(gatewayID, *a.OPCUA, log)
+	}
+	return modbus.New(gatewayID, *a.Modbus, log)
+}
+
+// validateAdapters builds every adapter once so that a bad device or tag is
+// a load error naming it (the adapters validate their own configuration).
+func (c *Config) validateAdapters() error {
+	names := map[string]bool{}
+	for i := range c.Adapters {
+		a := &c.Adapters[i]
+		if a.Name() == "" || names[a.Name()] {
+			return fmt.Errorf("adapters[%d].name: %q must be set and unique", i, a.Name())
+		}
+		names[a.Name()] = true
+		probe := *a
+		if probe.OPCUA != nil { // a password reference is not a password yet
+			probe.OPCUA = placeholderPasswords(a.OPCUA)
+		}
+		if _, err := probe.New(c.GatewayID, slog.New(slog.DiscardHandler)); err != nil {
+			return fmt.Errorf("adapters[%d]: %w", i, err)
+		}
+	}
+	return nil
+}
+
+func placeholderPasswords(c *opcua.Config) *opcua.Config {
+	cp := *c
+	cp.Servers = append([]opcua.Server(nil), c.Servers...)
+	for i := range cp.Servers {
+		if cp.Servers[i].Identity.Password != "" {
+			cp.Servers[i].Identity.Password = "placeholder"
+		}
+	}
+	return &cp
+}
+
+// resolve replaces OPC UA identity password references with their values.
+func (a *Adapter) resolve(field string, store *secrets.Store) error {
+	if a.OPCUA == nil {
+		return nil
+	}
+	for i := range a.OPCUA.Servers {
+		id := &a.OPCUA.Servers[i].Identity
+		sec, err := store.Resolve(fmt.Sprintf("%s.servers[%d].identity.password", field, i), id.Password)
+		if err != nil {
+			return err
+		}
+		id.Password = sec.Reveal()
+	}
+	return nil
+}

@@ -1,0 +1,207 @@
+// Package config loads agent.yaml, the agent's one configuration document
+// (the same document the control plane will deliver later): it applies
+// defaults, resolves `${secret:name}` references through agent/secrets, and
+// validates everything at load with errors that name the field. The file
+// format is documented in docs/agent-config.md; agent/agent.example.yaml is
+// a complete sample.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/streamforge/streamforge/agent/buffer"
+	"github.com/streamforge/streamforge/agent/forward"
+	"github.com/streamforge/streamforge/agent/secrets"
+)
+
+// Config is agent.yaml.
+type Config struct {
+	// GatewayID is stamped on every reading and is its streams' key prefix.
+	GatewayID string `yaml:"gateway_id"`
+	// DataDir holds the buffer file (default /var/lib/streamforge).
+	DataDir string `yaml:"data_dir"`
+	// SecretsFile resolves ${secret:name} references; empty: environment only.
+	SecretsFile string `yaml:"secrets_file"`
+	// LogLevel is debug, info (default), warn or error.
+	LogLevel     string          `yaml:"log_level"`
+	Buffer       Buffer          `yaml:"buffer"`
+	Kafka        forward.Config  `yaml:"kafka"`
+	Adapters     []Adapter       `yaml:"adapters"`
+	Metrics      Metrics         `yaml:"metrics"`
+	ControlPlane ControlPlane    `yaml:"control_plane"`
+	Secrets      ResolvedSecrets `yaml:"-"`
+}
+
+// Buffer configures agent/buffer.
+type Buffer struct {
+	// MaxBytes bounds the buffered records: a number of bytes or a size such
+	// as "512MiB" or "2GB" (default 256MiB).
+	MaxBytes ByteSize `yaml:"max_bytes"`
+	// DefaultPolicy applies to streams no rule in Streams matches.
+	DefaultPolicy buffer.Policy `yaml:"default_policy"`
+	Streams       []buffer.Rule `yaml:"streams"`
+}
+
+// Metrics is the Prometheus endpoint.
+type Metrics struct {
+	// Listen is host:port (default 127.0.0.1:9090); "off" disables it.
+	Listen string `yaml:"listen"`
+}
+
+// ControlPlane is where the agent enrolls and fetches its configuration.
+// Parsed and validated now; the agent process does not contact it yet.
+type ControlPlane struct {
+	URL string `yaml:"url"`
+	// EnrollmentToken must be a ${secret:name} reference.
+	EnrollmentToken   string        `yaml:"enrollment_token"`
+	PollInterval      time.Duration `yaml:"poll_interval"`
+	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
+}
+
+// ResolvedSecrets holds the values the references resolved to.
+type ResolvedSecrets struct {
+	EnrollmentToken secrets.Secret
+}
+
+// Defaults.
+const (
+	DefaultDataDir       = "/var/lib/streamforge"
+	DefaultMetricsListen = "127.0.0.1:9090"
+	DefaultMaxBytes      = 256 << 20
+)
+
+// BufferFile is the buffer's path inside DataDir.
+func (c *Config) BufferFile() string { return filepath.Join(c.DataDir, "buffer.db") }
+
+// BufferOptions returns agent/buffer's options (without metrics and logger).
+func (c *Config) BufferOptions() buffer.Options {
+	return buffer.Options{MaxBytes: int64(c.Buffer.MaxBytes), DefaultPolicy: c.Buffer.DefaultPolicy, Rules: c.Buffer.Streams}
+}
+
+// Load reads, resolves and validates the file at path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse decodes, resolves and validates a document. Unknown fields are errors.
+func Parse(data []byte) (*Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		return nil, err
+	}
+	c.setDefaults()
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	store, err := secrets.Load(c.SecretsFile)
+	if err != nil {
+		return nil, fmt.Errorf("secrets_file: %w", err)
+	}
+	if err := c.resolve(store); err != nil {
+		return nil, err
+	}
+	// The forwarder checks its own settings; New connects to nothing.
+	if _, err := forward.New(c.Kafka, nil, slog.New(slog.DiscardHandler), nil); err != nil {
+		return nil, fmt.Errorf("kafka: %w", err)
+	}
+	return &c, nil
+}
+
+func (c *Config) setDefaults() {
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir
+	}
+	if c.LogLevel == "" {
+		c.LogLevel = "info"
+	}
+	if c.Buffer.MaxBytes == 0 {
+		c.Buffer.MaxBytes = DefaultMaxBytes
+	}
+	if c.Buffer.DefaultPolicy == "" {
+		c.Buffer.DefaultPolicy = buffer.Block
+	}
+	if c.Metrics.Listen == "" {
+		c.Metrics.Listen = DefaultMetricsListen
+	}
+}
+
+var idRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$`)
+
+func (c *Config) validate() error {
+	if !idRE.MatchString(c.GatewayID) {
+		return fmt.Errorf("gateway_id: %q must be 1-128 of [A-Za-z0-9_.:-] without '/'", c.GatewayID)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log_level: %q is not debug, info, warn or error", c.LogLevel)
+	}
+	opts := c.BufferOptions()
+	if err := opts.Validate(); err != nil {
+		return fmt.Errorf("buffer.%w", err)
+	}
+	if c.Kafka.Brokers == "" {
+		return errors.New("kafka.brokers: empty (host:port,...)")
+	}
+	if c.Metrics.Listen != "off" {
+		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
+			return fmt.Errorf("metrics.listen: %q is not host:port or off", c.Metrics.Listen)
+		}
+	}
+	if err := c.validateAdapters(); err != nil {
+		return err
+	}
+	if u := c.ControlPlane.URL; u != "" {
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
+			return fmt.Errorf("control_plane.url: %q is not an http(s) URL", u)
+		}
+	}
+	return nil
+}
+
+// resolve replaces secret references with their values.
+func (c *Config) resolve(store *secrets.Store) error {
+	sec := &c.Kafka.Security
+	if name, ok := secrets.ParseRef(sec.Username); ok {
+		v, err := store.Lookup(name)
+		if err != nil {
+			return fmt.Errorf("kafka.security.username: %w", err)
+		}
+		sec.Username = v.Reveal()
+	}
+	pw, err := store.Resolve("kafka.security.password", sec.Password)
+	if err != nil {
+		return err
+	}
+	sec.Password = pw.Reveal()
+	if c.Secrets.EnrollmentToken, err = store.Resolve("control_plane.enrollment_token", c.ControlPlane.EnrollmentToken); err != nil {
+		return err
+	}
+	for i := range c.Adapters {
+		if err := c.Adapters[i].resolve(fmt.Sprintf("adapters[%d]", i), store); err != nil {
+			return err
+		}
+	}
+	return nil
+}

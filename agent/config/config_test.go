@@ -1,0 +1,133 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/streamforge/streamforge/agent/buffer"
+)
+
+const minimal = `
+gateway_id: gw1
+kafka: {brokers: "127.0.0.1:9092"}
+`
+
+func TestExampleFileLoads(t *testing.T) {
+	c, err := Load("../agent.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Adapters) != 2 || c.Adapters[0].Modbus == nil || c.Adapters[1].OPCUA == nil {
+		t.Fatalf("adapters %+v", c.Adapters)
+	}
+	if c.Buffer.MaxBytes != 256<<20 || len(c.Buffer.Streams) != 2 || c.Buffer.Streams[0].Policy != buffer.DropOldest {
+		t.Errorf("buffer %+v", c.Buffer)
+	}
+	if c.Kafka.TelemetryTopic != "telemetry.raw" || c.Kafka.Linger.Milliseconds() != 20 {
+		t.Errorf("kafka %+v", c.Kafka)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := Parse([]byte(minimal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DataDir != DefaultDataDir || c.Metrics.Listen != DefaultMetricsListen || c.Buffer.MaxBytes != DefaultMaxBytes ||
+		c.Buffer.DefaultPolicy != buffer.Block || c.LogLevel != "info" {
+		t.Errorf("defaults not applied: %+v", c)
+	}
+	if c.BufferFile() != filepath.Join(DefaultDataDir, "buffer.db") {
+		t.Errorf("buffer file %s", c.BufferFile())
+	}
+}
+
+func TestSecretsResolveIntoTheForwarderAndAdapters(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "secrets")
+	if err := os.WriteFile(file, []byte("kafka-password=pw1\nopc-pw=pw2\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("STREAMFORGE_SECRET_ENROLL", "tok")
+	doc := `
+gateway_id: gw1
+secrets_file: ` + file + `
+kafka:
+  brokers: 127.0.0.1:9092
+  security: {protocol: sasl_ssl, username: agent, password: "${secret:kafka-password}"}
+adapters:
+  - type: opcua
+    name: ua
+    servers:
+      - name: s1
+        endpoint: opc.tcp://127.0.0.1:4840
+        security_policy: None
+        insecure: true
+        identity: {type: username, username: op, password: "${secret:opc-pw}"}
+        poll_groups: [{name: p, interval: 1s}]
+        nodes: [{name: n, node_id: "ns=1;s=x", poll_group: p}]
+control_plane: {url: "https://cloud.example:8443", enrollment_token: "${secret:enroll}"}
+`
+	c, err := Parse([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Kafka.Security.Password != "pw1" || c.Adapters[0].OPCUA.Servers[0].Identity.Password != "pw2" ||
+		c.Secrets.EnrollmentToken.Reveal() != "tok" {
+		t.Errorf("secrets not resolved: kafka %q opc %q token %q", c.Kafka.Security.Password,
+			c.Adapters[0].OPCUA.Servers[0].Identity.Password, c.Secrets.EnrollmentToken.Reveal())
+	}
+}
+
+const validModbus = `{type: modbus, name: x, devices: [{name: d, tcp: "h:1", poll_groups: [{name: g, interval: 1s}],
+  tags: [{name: t, register: coil, address: 0, type: bool, poll_group: g}]}]}`
+
+func TestInvalidConfigNamesTheField(t *testing.T) {
+	cases := []struct{ name, doc, want string }{
+		{"fail-no-gateway", `kafka: {brokers: "b:1"}`, "gateway_id"},
+		{"fail-gateway-slash", "gateway_id: a/b\nkafka: {brokers: \"b:1\"}", "gateway_id"},
+		{"fail-unknown-field", minimal + "colour: blue\n", "field colour not found"},
+		{"fail-max-bytes", minimal + "buffer: {max_bytes: 12 apples}\n", "256MiB"},
+		{"fail-policy", minimal + "buffer: {default_policy: drop_all}\n", "buffer.default_policy"},
+		{"fail-stream-rule", minimal + "buffer: {streams: [{name: a, policy: block}]}\n", "buffer.streams[0]: set device or key_prefix"},
+		{"fail-no-brokers", "gateway_id: gw1\n", "kafka.brokers"},
+		{"fail-compression", "gateway_id: gw1\nkafka: {brokers: \"b:1\", compression: gzip2}\n", "compression"},
+		{"fail-literal-password", "gateway_id: gw1\nkafka: {brokers: \"b:1\", security: {protocol: sasl_ssl, username: u, password: hunter2}}\n",
+			"kafka.security.password: must be a ${secret:name} reference"},
+		{"fail-unknown-secret", "gateway_id: gw1\nkafka: {brokers: \"b:1\", security: {protocol: sasl_ssl, username: u, password: \"${secret:nope-x}\"}}\n",
+			"${secret:nope-x}: secret not defined (looked in environment STREAMFORGE_SECRET_NOPE_X)"},
+		{"fail-metrics-listen", minimal + "metrics: {listen: 9090}\n", "metrics.listen"},
+		{"fail-log-level", minimal + "log_level: loud\n", "log_level"},
+		{"fail-adapter-type", minimal + "adapters: [{type: s7, name: x}]\n", `adapter type "s7"`},
+		{"fail-adapter-unknown-field", minimal + "adapters: [{type: modbus, name: x, devicez: []}]\n", "field devicez not found"},
+		{"fail-adapter-invalid", minimal + "adapters: [{type: modbus, name: x, devices: [{name: d, tcp: \"h:1\"}]}]\n", "adapters[0]: modbus adapter \"x\": devices[0].tags"},
+		{"fail-adapter-duplicate", minimal + "adapters: [" + validModbus + ", " + validModbus + "]\n", `adapters[1].name: "x" must be set and unique`},
+		{"fail-control-plane-url", minimal + "control_plane: {url: \"ftp://x\"}\n", "control_plane.url"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse([]byte(c.doc))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %v, want one containing %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestByteSize(t *testing.T) {
+	cases := map[string]int64{"1024": 1024, "64KiB": 64 << 10, "256MiB": 256 << 20, "2GB": 2e9, "1 GiB": 1 << 30, "10B": 10}
+	for in, want := range cases {
+		var b ByteSize
+		if err := b.UnmarshalText([]byte(in)); err != nil || int64(b) != want {
+			t.Errorf("%q: %d, %v; want %d", in, b, err, want)
+		}
+	}
+	for _, bad := range []string{"", "-1", "1.5GB", "12 apples", "99999999999TiB"} {
+		var b ByteSize
+		if err := b.UnmarshalText([]byte(bad)); err == nil {
+			t.Errorf("%q accepted as %d", bad, b)
+		}
+	}
+}
