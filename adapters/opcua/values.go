@@ -1,0 +1,98 @@
+package opcua
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/gopcua/opcua/ua"
+
+	"github.com/streamforge/streamforge/adapters"
+)
+
+func parseNodeID(s string) (*ua.NodeID, error) {
+	id, err := ua.ParseNodeID(s)
+	if err != nil {
+		return nil, fmt.Errorf("parse node id %q: %w", s, err)
+	}
+	return id, nil
+}
+
+// quality maps an OPC UA status code by its severity bits (Part 4, 7.34.1):
+// 00 good, 01 uncertain, 10 and 11 bad.
+func quality(s ua.StatusCode) adapters.Quality {
+	switch uint32(s) >> 30 {
+	case 0:
+		return adapters.QualityGood
+	case 1:
+		return adapters.QualityUncertain
+	default:
+		return adapters.QualityBad
+	}
+}
+
+// value converts a variant's scalar to a reading value and its type. Types
+// without a reading counterpart (dates, localized text, ...) become strings.
+func value(v *ua.Variant) (any, adapters.DataType) {
+	if v == nil {
+		return nil, ""
+	}
+	switch x := v.Value().(type) {
+	case nil:
+		return nil, ""
+	case bool:
+		return x, adapters.TypeBool
+	case int8:
+		return int64(x), adapters.TypeInt16
+	case int16:
+		return int64(x), adapters.TypeInt16
+	case int32:
+		return int64(x), adapters.TypeInt32
+	case int64:
+		return x, adapters.TypeInt64
+	case uint8:
+		return uint64(x), adapters.TypeUint16
+	case uint16:
+		return uint64(x), adapters.TypeUint16
+	case uint32:
+		return uint64(x), adapters.TypeUint32
+	case uint64:
+		return x, adapters.TypeUint64
+	case float32:
+		return float64(x), adapters.TypeFloat32
+	case float64:
+		return x, adapters.TypeFloat64
+	case string:
+		return x, adapters.TypeString
+	case time.Time:
+		return x.UTC().Format(time.RFC3339Nano), adapters.TypeString
+	case *ua.LocalizedText:
+		return x.Text, adapters.TypeString
+	default:
+		return fmt.Sprint(x), adapters.TypeString
+	}
+}
+
+// reading builds a reading from a data value; a bad status carries no value.
+func reading(gatewayID, device, tag string, dv *ua.DataValue) adapters.Reading {
+	r := adapters.Reading{GatewayID: gatewayID, Device: device, Tag: tag, Quality: quality(dv.Status)}
+	if r.Quality != adapters.QualityBad {
+		r.Value, r.Type = value(dv.Value)
+	}
+	r.SourceTime = dv.SourceTimestamp
+	if r.SourceTime.IsZero() {
+		r.SourceTime = dv.ServerTimestamp
+	}
+	if r.SourceTime.IsZero() {
+		r.SourceTime = time.Now()
+	}
+	return r
+}
+
+// badReadings marks every node of a server bad, as when the session is lost.
+func badReadings(gatewayID string, s *Server, now time.Time) []adapters.Reading {
+	out := make([]adapters.Reading, len(s.Nodes))
+	for i, n := range s.Nodes {
+		out[i] = adapters.Reading{GatewayID: gatewayID, Device: s.Name, Tag: n.Name, Quality: adapters.QualityBad, SourceTime: now}
+	}
+	return out
+}
