@@ -157,6 +157,7 @@ func (c *Config) producerConfig() *kafka.ConfigMap {
 		"reconnect.backoff.ms":         100,
 		"reconnect.backoff.max.ms":     2000,
 		"go.logs.channel.enable":       true,
+		"go.delivery.report.fields":    "none", // reports need no copy of key and value
 		"security.protocol":            strings.ToLower(c.Security.Protocol),
 	}
 	if strings.HasPrefix(strings.ToLower(c.Security.Protocol), "sasl") {

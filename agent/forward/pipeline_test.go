@@ -110,3 +110,26 @@ func BenchmarkPipeline(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(writers*streams*cycles)/time.Since(began).Seconds(), "readings/s")
 }
+
+// BenchmarkBacklogDrain: readings/s while a backlog of b.N readings (an
+// outage's worth: 6,000,000x is ten minutes at 10,000 readings/s) drains from
+// the durable buffer to a kfake broker process, with no drain-rate cap.
+func BenchmarkBacklogDrain(b *testing.B) {
+	broker := testenv.StartKfake(b, testenv.KafkaOpts{})
+	buf := openBuffer(b)
+	const writers, streams = 4, 500
+	put(b, buf, writers, streams, max(b.N/(writers*streams), 1))
+	backlog := buf.Stats().Records
+	f, err := New(Config{Brokers: broker.Addr, Window: 100000, ReadBatch: 10000}, buf, quietLog(b), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b.ResetTimer()
+	began := time.Now()
+	go func() { _ = f.Run(ctx) }()
+	waitDrained(b, buf, 30*time.Minute)
+	b.StopTimer()
+	b.ReportMetric(float64(backlog)/time.Since(began).Seconds(), "readings/s")
+}

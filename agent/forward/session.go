@@ -178,27 +178,37 @@ func (s *session) produce(id uint64, key, val, ev []byte) error {
 	return nil
 }
 
-// handleEvents takes delivery reports and errors until the producer closes,
-// acknowledging fully delivered records in batches.
+// handleEvents takes delivery reports and errors until the producer closes.
+// Fully delivered records are acknowledged in batches (every ackEvery or
+// ackBatch records): each Ack is a buffer transaction with an fsync, which
+// competes with the adapters' commits.
 func (s *session) handleEvents() {
 	var ids []uint64
-	for ev := range s.p.Events() {
-		ids = s.handle(ev, ids[:0])
-	drain:
-		for len(ids) < 10000 {
-			select {
-			case ev, ok := <-s.p.Events():
-				if !ok {
-					break drain
-				}
-				ids = s.handle(ev, ids)
-			default:
-				break drain
+	tick := time.NewTicker(ackEvery)
+	defer tick.Stop()
+	events := s.p.Events()
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				s.ack(ids)
+				return
 			}
+			if ids = s.handle(ev, ids); len(ids) >= ackBatch {
+				s.ack(ids)
+				ids = ids[:0]
+			}
+		case <-tick.C:
+			s.ack(ids)
+			ids = ids[:0]
 		}
-		s.ack(ids)
 	}
 }
+
+const (
+	ackEvery = 10 * time.Millisecond
+	ackBatch = 20000
+)
 
 func (s *session) handle(ev kafka.Event, ids []uint64) []uint64 {
 	switch e := ev.(type) {
