@@ -46,9 +46,19 @@ func StepCABinary(t testing.TB) string {
 	return path
 }
 
+// StepCA is a running step-ca.
+type StepCA struct{ logPath string }
+
+// Log returns what step-ca has logged so far; it names reasons that its
+// ACME answers leave out.
+func (s *StepCA) Log() string {
+	b, _ := os.ReadFile(s.logPath)
+	return string(b)
+}
+
 // StartStepCA runs step-ca with config until the test ends, and waits
 // until it answers /health over TLS verified with rootFile.
-func StartStepCA(t testing.TB, config, addr, rootFile string) {
+func StartStepCA(t testing.TB, config, addr, rootFile string) *StepCA {
 	t.Helper()
 	bin := StepCABinary(t)
 	logf, err := os.Create(filepath.Join(t.TempDir(), "step-ca.log"))
@@ -84,10 +94,11 @@ func StartStepCA(t testing.TB, config, addr, rootFile string) {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return
+				return &StepCA{logPath: logf.Name()}
 			}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("step-ca did not become healthy at %s within 20s", addr)
+	return nil
 }
