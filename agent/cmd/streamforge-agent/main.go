@@ -1,0 +1,71 @@
+// Command streamforge-agent is the edge runtime: it reads PLCs through the
+// configured adapters, keeps every reading in a durable buffer and forwards
+// it to Kafka.
+//
+//	streamforge-agent run   --config agent.yaml   run until SIGTERM or SIGINT
+//	streamforge-agent check --config agent.yaml   load and validate, then exit
+//
+// The configuration is documented in docs/agent-config.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/streamforge/streamforge/agent/config"
+	"github.com/streamforge/streamforge/agent/run"
+)
+
+const usage = `usage: streamforge-agent <command> --config FILE
+
+commands:
+  run     run the data path until SIGTERM or SIGINT
+  check   load and validate the configuration (secrets included), then exit
+`
+
+func main() {
+	if err := mainErr(os.Args[1:], os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "streamforge-agent:", err)
+		os.Exit(1)
+	}
+}
+
+func mainErr(args []string, stderr io.Writer) error {
+	if len(args) == 0 || (args[0] != "run" && args[0] != "check") {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command")
+	}
+	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "agent.yaml", "configuration file")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		return err
+	}
+	if args[0] == "check" {
+		fmt.Fprintf(stderr, "%s: ok (%d adapters)\n", *path, len(cfg.Adapters))
+		return nil
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		return fmt.Errorf("log_level: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	agent, err := run.New(cfg, log)
+	if err != nil {
+		return err
+	}
+	return agent.Run(ctx)
+}

@@ -1,0 +1,42 @@
+package run
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/streamforge/streamforge/adapters"
+)
+
+var (
+	descConnected = prometheus.NewDesc("streamforge_adapter_device_connected",
+		"1 while the device answers, 0 while it fails.", []string{"adapter", "device"}, nil)
+	descErrors = prometheus.NewDesc("streamforge_adapter_device_errors_total",
+		"Failed reads or sessions of the device.", []string{"adapter", "device"}, nil)
+	descLastRead = prometheus.NewDesc("streamforge_adapter_device_last_read_timestamp_seconds",
+		"When the device last delivered a value (unix seconds; 0: never).", []string{"adapter", "device"}, nil)
+)
+
+// stateCollector reports each adapter's device states at scrape time.
+type stateCollector struct{ adapters []adapters.Adapter }
+
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descConnected
+	ch <- descErrors
+	ch <- descLastRead
+}
+
+func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, a := range c.adapters {
+		for _, s := range a.States() {
+			connected, last := 0.0, 0.0
+			if s.Connected {
+				connected = 1
+			}
+			if !s.LastRead.IsZero() {
+				last = float64(s.LastRead.UnixNano()) / 1e9
+			}
+			ch <- prometheus.MustNewConstMetric(descConnected, prometheus.GaugeValue, connected, a.Name(), s.Device)
+			ch <- prometheus.MustNewConstMetric(descErrors, prometheus.CounterValue, float64(s.Errors), a.Name(), s.Device)
+			ch <- prometheus.MustNewConstMetric(descLastRead, prometheus.GaugeValue, last, a.Name(), s.Device)
+		}
+	}
+}
