@@ -59,6 +59,14 @@ type Security struct {
 	CAFile string `yaml:"ca_file"`
 }
 
+// String and GoString keep the password out of fmt output.
+func (s Security) String() string {
+	return fmt.Sprintf("{%s %s %s %s}", s.Protocol, s.Mechanism, s.Username, s.CAFile)
+}
+
+// GoString is String for %#v.
+func (s Security) GoString() string { return s.String() }
+
 // LogValue keeps the password out of structured logs.
 func (s Security) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("protocol", s.Protocol), slog.String("mechanism", s.Mechanism),

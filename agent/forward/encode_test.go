@@ -2,6 +2,8 @@ package forward
 
 import (
 	"encoding/json"
+	"fmt"
+	"log/slog"
 	"math"
 	"strings"
 	"testing"
@@ -106,5 +108,17 @@ func TestScrubRemovesPassword(t *testing.T) {
 	c := Config{Security: Security{Password: "hunter2"}}
 	if got := c.scrub(`sasl.password="hunter2" and hunter2`); strings.Contains(got, "hunter2") {
 		t.Errorf("scrubbed %q", got)
+	}
+}
+
+func TestSecurityNeverFormatsPassword(t *testing.T) {
+	c := Config{Brokers: "b:1", Security: Security{Protocol: "sasl_ssl", Username: "u", Password: "hunter2"}}
+	var logs strings.Builder
+	slog.New(slog.NewTextHandler(&logs, nil)).Info("cfg", "security", c.Security, "config", c)
+	for name, s := range map[string]string{"%v": fmt.Sprintf("%v", c), "%+v": fmt.Sprintf("%+v", c),
+		"%#v": fmt.Sprintf("%#v", c), "slog": logs.String()} {
+		if strings.Contains(s, "hunter2") {
+			t.Errorf("%s shows the password: %s", name, s)
+		}
 	}
 }

@@ -109,7 +109,8 @@ func (b *Broker) start(port int, ready func(line string) (string, bool)) {
 		}
 	}
 	cmd.Stderr = b.log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pdeathsig: a crashed test binary must not leave brokers behind.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		b.t.Fatalf("start broker: %v", err)
 	}
