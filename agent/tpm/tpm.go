@@ -42,6 +42,8 @@ type TPM struct {
 	ek   attest.EK
 	info attest.TPMInfo
 	ak   *attest.AK
+	// loaded is the one Key loaded in the TPM (see Key).
+	loaded *Key
 }
 
 // Open opens the TPM at cfg.Path and reads its RSA endorsement key.
@@ -93,6 +95,7 @@ func (t *TPM) readIdentity() error {
 func (t *TPM) Close() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.unloadKeys()
 	if t.ak != nil {
 		_ = t.ak.Close(t.at)
 		t.ak = nil

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -116,5 +117,42 @@ func TestSoftwareIdentityIsKeptAcrossOpens(t *testing.T) {
 	st, _ := os.Stat(filepath.Join(dir, "insecure-software-identity.pem"))
 	if st.Mode().Perm() != 0o600 {
 		t.Fatalf("key file mode %v", st.Mode().Perm())
+	}
+}
+
+// swtpm holds three objects; keys take turns in the TPM and concurrent
+// signers are serialised.
+func TestKeysTakeTurnsAndSignConcurrently(t *testing.T) {
+	tp, _ := openSwTPM(t, t.TempDir())
+	if err := tp.LoadOrCreateAK(); err != nil {
+		t.Fatal(err)
+	}
+	var keys []*tpm.Key
+	for i := 0; i < 4; i++ {
+		k, err := tp.NewKey(nil)
+		if err != nil {
+			t.Fatalf("key %d: %v", i, err)
+		}
+		keys = append(keys, k)
+	}
+	d := sha256.Sum256([]byte("msg"))
+	errs := make(chan error, 40)
+	for i := 0; i < 40; i++ {
+		go func(k *tpm.Key) {
+			sig, err := k.Sign(rand.Reader, d[:], crypto.SHA256)
+			if err == nil && !ecdsa.VerifyASN1(k.Public().(*ecdsa.PublicKey), d[:], sig) {
+				err = errors.New("bad signature")
+			}
+			errs <- err
+		}(keys[i%len(keys)])
+	}
+	for i := 0; i < 40; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	keys[0].Close()
+	if _, err := keys[0].Sign(rand.Reader, d[:], crypto.SHA256); !errors.Is(err, tpm.ErrKeyClosed) {
+		t.Fatalf("closed key signed: %v", err)
 	}
 }

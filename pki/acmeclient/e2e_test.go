@@ -60,7 +60,10 @@ type world struct {
 
 const gatewayID = "gw-e2e-1"
 
-func newWorld(t testing.TB) *world {
+func newWorld(t testing.TB) *world { return newWorldWith(t, stepca.InitOptions{}) }
+
+// newWorldWith starts the world with opts' lifetime and backdate.
+func newWorldWith(t testing.TB, opts stepca.InitOptions) *world {
 	t.Helper()
 	w := &world{auth: &authorizer{allowed: map[string]bool{gatewayID: true}}}
 	sw := testenv.StartSwTPM(t)
@@ -80,13 +83,12 @@ func newWorld(t testing.TB) *world {
 	hook := httptest.NewUnstartedServer(stepca.WebhookHandler(w.auth.authorize, stepca.WebhookOptions{CANames: []string{"127.0.0.1"}}))
 	t.Cleanup(hook.Close)
 	addr := testenv.FreeAddr(t)
-	w.layout, err = stepca.Init(stepca.InitOptions{
-		Dir:                 filepath.Join(t.TempDir(), "step"),
-		Address:             addr,
-		DNSNames:            []string{"127.0.0.1"},
-		AttestationRootsPEM: w.ca.CertificatePEM(),
-		WebhookURL:          "https://" + hook.Listener.Addr().String() + "/webhook",
-	})
+	opts.Dir = filepath.Join(t.TempDir(), "step")
+	opts.Address = addr
+	opts.DNSNames = []string{"127.0.0.1"}
+	opts.AttestationRootsPEM = w.ca.CertificatePEM()
+	opts.WebhookURL = "https://" + hook.Listener.Addr().String() + "/webhook"
+	w.layout, err = stepca.Init(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

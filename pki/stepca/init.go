@@ -53,6 +53,8 @@ type InitOptions struct {
 	WebhookHosts []string
 	// CertLifetime of gateway certificates; default 24h.
 	CertLifetime time.Duration
+	// Backdate moves NotBefore back against clock skew; default 1m (step-ca's).
+	Backdate time.Duration
 }
 
 // Layout says where Init put things.
@@ -163,6 +165,9 @@ func (o *InitOptions) validate() error {
 	if o.CertLifetime <= 0 {
 		o.CertLifetime = DefaultCertLifetime
 	}
+	if o.Backdate <= 0 {
+		o.Backdate = time.Minute
+	}
 	return nil
 }
 
@@ -189,6 +194,7 @@ func (o *InitOptions) caJSON(p func(...string) string, webhookID string) map[str
 		"logger":   map[string]any{"format": "text"},
 		"db":       map[string]any{"type": "badgerv2", "dataSource": p("db")},
 		"authority": map[string]any{
+			"backdate": o.Backdate.String(),
 			"provisioners": []any{map[string]any{
 				"type":               "ACME",
 				"name":               ProvisionerName,
@@ -196,7 +202,7 @@ func (o *InitOptions) caJSON(p func(...string) string, webhookID string) map[str
 				"attestationFormats": []string{"tpm"},
 				"attestationRoots":   o.AttestationRootsPEM,
 				"claims": map[string]any{
-					"minTLSCertDuration":     "5m",
+					"minTLSCertDuration":     min(5*time.Minute, o.CertLifetime).String(),
 					"maxTLSCertDuration":     life,
 					"defaultTLSCertDuration": life,
 					"disableRenewal":         true,

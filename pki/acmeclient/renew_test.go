@@ -1,0 +1,90 @@
+package acmeclient_test
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/streamforge/streamforge/pki/acmeclient"
+	"github.com/streamforge/streamforge/pki/stepca"
+)
+
+func TestRenewerReplacesCertificateAndStopsForDisabledGateway(t *testing.T) {
+	w := newWorldWith(t, stepca.InitOptions{CertLifetime: 3 * time.Second, Backdate: time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := w.client(t, w.akCert(t, w.ca, gatewayID))
+	first, err := c.Obtain(ctx, w.tpm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &acmeclient.Store{Dir: t.TempDir()}
+	var holder acmeclient.Holder
+	holder.Set(first)
+	certs, errs := make(chan *acmeclient.Certificate, 10), make(chan error, 10)
+	r := &acmeclient.Renewer{
+		Client: c, Keys: w.tpm, Store: store,
+		OnCert:   func(c *acmeclient.Certificate) { holder.Set(c); certs <- c },
+		OnError:  func(err error) { errs <- err },
+		RetryMin: 200 * time.Millisecond,
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx, first) }()
+
+	var renewed *acmeclient.Certificate
+	select {
+	case renewed = <-certs:
+	case err := <-errs:
+		t.Fatalf("renewal failed: %v", err)
+	case <-ctx.Done():
+		t.Fatal("no renewal")
+	}
+	if renewed.Leaf.SerialNumber.Cmp(first.Leaf.SerialNumber) == 0 {
+		t.Fatal("renewal returned the same certificate")
+	}
+	if at := acmeclient.RenewAt(first.Leaf); time.Now().Before(at) {
+		t.Fatalf("renewed before 2/3 of the lifetime (%v)", at)
+	}
+	// The renewed certificate is kept and reloads with its TPM key.
+	loaded, err := store.Load(w.tpm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if loaded.Leaf.SerialNumber.Cmp(renewed.Leaf.SerialNumber) != 0 {
+		t.Fatal("store holds another certificate")
+	}
+	loaded.Key.Close()
+	// The holder serves the renewed certificate over mTLS.
+	srv := w.mtlsServer(t)
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
+		RootCAs: w.roots, GetClientCertificate: holder.GetClientCertificate, MinVersion: tls.VersionTLS13,
+	}}}
+	resp, err := hc.Get(srv.URL)
+	if err != nil {
+		t.Fatalf("mTLS with renewed certificate: %v", err)
+	}
+	resp.Body.Close()
+
+	// Once the gateway is disabled, renewal fails (and keeps failing).
+	w.auth.set(gatewayID, false)
+	for {
+		select {
+		case <-certs:
+			continue // a renewal that started before the gateway was disabled
+		case err := <-errs:
+			if err == nil {
+				t.Fatal("nil error")
+			}
+		case <-ctx.Done():
+			t.Fatal("disabled gateway: no failed renewal reported")
+		}
+		break
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run ended with %v", err)
+	}
+}
