@@ -22,7 +22,9 @@ const crashEnv = "STREAMFORGE_BUFFER_CRASH_DIR"
 
 // TestCrashChild is the process TestSIGKILLLosesAndReordersNothing kills: it
 // puts readings from four writers as fast as it can and prints
-// "<stream> <seq>" for every reading once its Put has returned.
+// "put <stream> <seq>" for every reading once its Put has returned, while a
+// consumer acknowledges dev0's readings oldest first, printing
+// "ack <stream> <seq>" before and "del <stream> <seq>" after each Ack.
 func TestCrashChild(t *testing.T) {
 	dir := os.Getenv(crashEnv)
 	if dir == "" {
@@ -36,6 +38,7 @@ func TestCrashChild(t *testing.T) {
 	var mu sync.Mutex
 	out := bufio.NewWriter(os.Stdout)
 	var wg sync.WaitGroup
+	wg.Go(func() { consumeDev0(b, &mu, out) })
 	for w := range 4 {
 		wg.Go(func() {
 			tags := []string{"a", "b", "c"}
@@ -53,7 +56,7 @@ func TestCrashChild(t *testing.T) {
 				}
 				mu.Lock()
 				for _, r := range batch {
-					fmt.Fprintf(out, "%s %d\n", r.StreamKey(), r.Seq)
+					fmt.Fprintf(out, "put %s %d\n", r.StreamKey(), r.Seq)
 				}
 				_ = out.Flush()
 				mu.Unlock()
@@ -63,22 +66,66 @@ func TestCrashChild(t *testing.T) {
 	wg.Wait()
 }
 
-// TestSIGKILLLosesAndReordersNothing kills a writing process again and
-// again. After every kill it reopens the buffer and checks that every
-// reading the child saw committed is stored, that each stream's Seqs run
-// without gaps in ID order, and then acknowledges (deletes) a prefix of the
-// records, so deletes are checked across restarts too.
+// consumeDev0 acknowledges dev0's records in FIFO order, as the forwarder
+// would, so that kills also land inside Ack transactions.
+func consumeDev0(b *Buffer, mu *sync.Mutex, out *bufio.Writer) {
+	var after uint64
+	for {
+		if err := b.Wait(context.Background(), after); err != nil {
+			os.Exit(4)
+		}
+		recs, err := b.Read(after, 500)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(4)
+		}
+		var ids []uint64
+		var dels []Record
+		for _, r := range recs {
+			if r.Reading.Device == "dev0" {
+				ids = append(ids, r.ID)
+				dels = append(dels, r)
+			}
+			after = r.ID
+		}
+		report(mu, out, "ack", dels)
+		if err := b.Ack(ids...); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(4)
+		}
+		report(mu, out, "del", dels)
+	}
+}
+
+func report(mu *sync.Mutex, out *bufio.Writer, what string, recs []Record) {
+	mu.Lock()
+	defer mu.Unlock()
+	for _, r := range recs {
+		fmt.Fprintf(out, "%s %s %d\n", what, r.Reading.StreamKey(), r.Reading.Seq)
+	}
+	_ = out.Flush()
+}
+
+// TestSIGKILLLosesAndReordersNothing kills a writing and acknowledging
+// process again and again. After every kill it reopens the buffer and checks
+// that every reading the child saw committed is stored unless acknowledged,
+// that each stream's Seqs run without gaps in ID order from just after the
+// last acknowledged one, and that the persisted counters match the records;
+// then it acknowledges (deletes) a prefix of the records itself.
 func TestSIGKILLLosesAndReordersNothing(t *testing.T) {
 	dir := t.TempDir()
 	rounds := 15
 	if testing.Short() {
 		rounds = 4
 	}
-	acked := map[string]uint64{}   // highest Seq per stream the child saw committed
-	deleted := map[string]uint64{} // highest Seq per stream this test acknowledged
+	acked := map[string]uint64{}    // highest Seq per stream the child saw committed
+	deleted := map[string]uint64{}  // highest Seq per stream this test acknowledged
+	childDel := map[string]uint64{} // highest Seq per stream the child acknowledged
+	childAck := map[string]uint64{} // highest Seq per stream the child asked to acknowledge
 	total := 0
 	for round := range rounds {
-		n := runAndKill(t, dir, time.Duration(40+rand.IntN(160))*time.Millisecond, acked)
+		n := runAndKill(t, dir, time.Duration(40+rand.IntN(160))*time.Millisecond,
+			map[string]map[string]uint64{"put": acked, "ack": childAck, "del": childDel})
 		total += n
 		b, err := Open(filepath.Join(dir, "buffer.db"), Options{})
 		if err != nil {
@@ -92,14 +139,17 @@ func TestSIGKILLLosesAndReordersNothing(t *testing.T) {
 			}
 		}
 		last := checkOrder(t, recs)
+		// The child's last Ack may have committed without its "del" line:
+		// its deletes lie between what it reported done and what it asked.
 		for k, s := range acked {
-			if last[k] < s && deleted[k] < s {
+			if last[k] < s && max(deleted[k], childAck[k]) < s {
 				t.Fatalf("round %d: stream %s: committed seq %d lost (stored up to %d)", round, k, s, last[k])
 			}
 		}
 		for k, f := range first {
-			if f != deleted[k]+1 {
-				t.Fatalf("round %d: stream %s starts at seq %d after deleting up to %d", round, k, f, deleted[k])
+			lo, hi := max(deleted[k], childDel[k]), max(deleted[k], childAck[k])
+			if f < lo+1 || f > hi+1 {
+				t.Fatalf("round %d: stream %s starts at seq %d; deleted up to %d (child asked %d)", round, k, f, lo, hi)
 			}
 		}
 		if s := b.Stats(); s.Records != uint64(len(recs)) || s.Bytes != sumCharges(t, b) {
@@ -117,15 +167,19 @@ func TestSIGKILLLosesAndReordersNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	t.Logf("%d rounds, %d readings reported committed", rounds, total)
-	if total == 0 {
-		t.Fatal("the child committed nothing")
+	var childAcked uint64
+	for _, s := range childDel {
+		childAcked += s
+	}
+	t.Logf("%d rounds, %d readings reported committed, dev0 acknowledged by the child up to %v", rounds, total, childDel)
+	if total == 0 || childAcked == 0 {
+		t.Fatal("the child committed or acknowledged nothing")
 	}
 }
 
-// runAndKill runs the child for d, SIGKILLs it, and records the Seqs it
-// reported; it returns how many readings were reported.
-func runAndKill(t *testing.T, dir string, d time.Duration, acked map[string]uint64) int {
+// runAndKill runs the child for d, SIGKILLs it, and records the highest Seq
+// per stream of each kind of line it printed; it returns the count of puts.
+func runAndKill(t *testing.T, dir string, d time.Duration, seen map[string]map[string]uint64) int {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
 	cmd.Env = append(os.Environ(), crashEnv+"="+dir)
@@ -149,12 +203,14 @@ func runAndKill(t *testing.T, dir string, d time.Duration, acked map[string]uint
 			}
 			f := strings.Fields(line)
 			seq, perr := strconv.ParseUint(f[len(f)-1], 10, 64)
-			if len(f) != 2 || perr != nil || seq == 0 {
+			if len(f) != 3 || perr != nil || seq == 0 || seen[f[0]] == nil {
 				t.Errorf("child printed %q", line)
 				continue
 			}
-			acked[f[0]] = max(acked[f[0]], seq)
-			n++
+			seen[f[0]][f[1]] = max(seen[f[0]][f[1]], seq)
+			if f[0] == "put" {
+				n++
+			}
 		}
 	}()
 	time.Sleep(d)
