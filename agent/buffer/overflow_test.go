@@ -171,3 +171,25 @@ func TestBlockPolicyWaitsForSpaceAndHonoursTheContext(t *testing.T) {
 		t.Errorf("Put larger than the buffer: %v, want ErrTooLarge", err)
 	}
 }
+
+func TestRecordsOfARemovedRuleAreStillReadAndAcked(t *testing.T) {
+	dir := t.TempDir()
+	b := open(t, dir, Options{Rules: []Rule{{Name: "alarms", Device: "alarm", Policy: DropNewest}}})
+	putOne(t, b, "alarm", 1)
+	putOne(t, b, "other", 2)
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b = open(t, dir, Options{})
+	putOne(t, b, "alarm", 3)
+	recs := readAll(t, b)
+	if len(recs) != 3 || recs[0].Reading.Device != "alarm" || recs[2].Reading.Seq != 2 {
+		t.Fatalf("after removing the rule: %+v", recs)
+	}
+	if err := b.Ack(recs[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if s := b.Stats(); s.Records != 2 || s.Bytes != 2*charge(t, "alarm") {
+		t.Errorf("stats after acking the orphaned record: %+v", s)
+	}
+}

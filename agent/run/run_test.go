@@ -1,0 +1,104 @@
+package run
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/streamforge/streamforge/adapters/sim"
+	"github.com/streamforge/streamforge/agent/buffer"
+	"github.com/streamforge/streamforge/agent/config"
+)
+
+// stopWatcher is a forwarder that delivers nothing and notes how many
+// records the buffer held when its context ended.
+type stopWatcher struct {
+	buf     *buffer.Buffer
+	atStop  chan uint64
+	started chan struct{}
+}
+
+func (w *stopWatcher) Run(ctx context.Context) error {
+	close(w.started)
+	<-ctx.Done()
+	w.atStop <- w.buf.Stats().Records
+	return nil
+}
+
+// TestShutdownStopsAdaptersBeforeTheForwarder runs the agent against the
+// Modbus simulator and checks that nothing was written to the buffer after
+// the forwarder was told to stop, and that everything stays on disk.
+func TestShutdownStopsAdaptersBeforeTheForwarder(t *testing.T) {
+	mb, err := sim.StartModbus("127.0.0.1:0", sim.Signals(4), 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = mb.Close() })
+	dir := t.TempDir()
+	cfg, err := config.Parse([]byte(fmt.Sprintf(`gateway_id: gw1
+data_dir: %s
+kafka: {brokers: "127.0.0.1:1"}
+metrics: {listen: "127.0.0.1:0"}
+adapters:
+  - type: modbus
+    name: m
+    devices:
+      - name: plc1
+        tcp: %s
+        poll_groups: [{name: g, interval: 10ms, always: true}]
+        tags: [{name: counter, register: holding_register, address: 2, type: uint32, poll_group: g}]
+`, dir, mb.Addr())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &stopWatcher{buf: a.Buffer(), atStop: make(chan uint64, 1), started: make(chan struct{})}
+	a.SetForwarder(w)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	<-w.started
+	deadline := time.Now().Add(20 * time.Second)
+	for a.Buffer().Stats().Records < 20 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	body := get(t, "http://"+a.MetricsAddr()+"/metrics")
+	for _, want := range []string{`streamforge_adapter_device_connected{adapter="m",device="plc1"} 1`, "streamforge_buffer_records "} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	atStop := <-w.atStop
+	b, err := buffer.Open(filepath.Join(dir, "buffer.db"), buffer.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if n := b.Stats().Records; n < 20 || n != atStop {
+		t.Fatalf("%d records on disk, %d when the forwarder stopped: adapters wrote after it", n, atStop)
+	}
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
