@@ -1,0 +1,43 @@
+// An independent OPC UA server (node-opcua) for the adapter tests.
+// Usage: node opcua_server.mjs PORT PKI_DIR
+// Variables ns=1;s=Temperature (Double, sine), ns=1;s=Counter (UInt32) and
+// ns=1;s=Alarm (Boolean) change every 50 ms. Endpoints: None and
+// Basic256Sha256 Sign/SignAndEncrypt; anonymous and username tokens, with
+// the one user "operator" / password from OPCUA_PEER_PASSWORD.
+// Prints "certificate <file>" and "listening <url>" once ready.
+import { OPCUAServer } from "node-opcua-server";
+import { OPCUACertificateManager } from "node-opcua-certificate-manager";
+import { MessageSecurityMode, SecurityPolicy } from "node-opcua-secure-channel";
+import { Variant, DataType } from "node-opcua-variant";
+
+const [port, pki] = [parseInt(process.argv[2], 10), process.argv[3]];
+const password = process.env.OPCUA_PEER_PASSWORD;
+const server = new OPCUAServer({
+  port,
+  hostname: "127.0.0.1",
+  serverCertificateManager: new OPCUACertificateManager({ automaticallyAcceptUnknownCertificate: true, rootFolder: pki }),
+  securityPolicies: [SecurityPolicy.None, SecurityPolicy.Basic256Sha256],
+  securityModes: [MessageSecurityMode.None, MessageSecurityMode.Sign, MessageSecurityMode.SignAndEncrypt],
+  allowAnonymous: true,
+  userManager: { isValidUser: (user, pass) => user === "operator" && pass === password },
+});
+await server.initialize();
+const ns = server.engine.addressSpace.getOwnNamespace();
+const line = ns.addObject({ organizedBy: server.engine.addressSpace.rootFolder.objects, browseName: "Line" });
+const vars = {
+  Temperature: ns.addVariable({ componentOf: line, browseName: "Temperature", nodeId: "s=Temperature", dataType: "Double" }),
+  Counter: ns.addVariable({ componentOf: line, browseName: "Counter", nodeId: "s=Counter", dataType: "UInt32" }),
+  Alarm: ns.addVariable({ componentOf: line, browseName: "Alarm", nodeId: "s=Alarm", dataType: "Boolean" }),
+};
+let tick = 0;
+setInterval(() => {
+  tick++;
+  const sine = Math.sin(tick / 20);
+  vars.Temperature.setValueFromSource(new Variant({ dataType: DataType.Double, value: 20 + 5 * sine }));
+  vars.Counter.setValueFromSource(new Variant({ dataType: DataType.UInt32, value: tick }));
+  vars.Alarm.setValueFromSource(new Variant({ dataType: DataType.Boolean, value: sine > 0.8 }));
+}, 50);
+await server.start();
+console.log("certificate " + server.certificateFile);
+console.log("listening " + server.getEndpointUrl());
+process.on("SIGTERM", async () => { await server.shutdown(0); process.exit(0); });
