@@ -41,6 +41,7 @@ type Agent struct {
 	adapters []adapters.Adapter
 	fwd      Forwarder
 	metrics  net.Listener // nil when metrics are off
+	mounts   map[string]http.Handler
 }
 
 // New opens the buffer, builds the adapters and the forwarder, and binds
@@ -74,7 +75,7 @@ func (a *Agent) build() error {
 		a.adapters = append(a.adapters, ad)
 	}
 	a.reg.MustRegister(&stateCollector{adapters: a.adapters})
-	fwd, err := forward.New(a.cfg.Kafka, source{a.buf}, a.log, forward.NewMetrics(a.reg))
+	fwd, err := forward.New(a.cfg.Kafka, a.buf, a.log, forward.NewMetrics(a.reg))
 	if err != nil {
 		return fmt.Errorf("kafka: %w", err)
 	}
@@ -169,6 +170,9 @@ func (a *Agent) serveMetrics() *http.Server {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	for pattern, h := range a.mounts {
+		mux.Handle(pattern, h)
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(a.metrics); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -185,19 +189,3 @@ func (a *Agent) Close() error {
 	}
 	return a.buf.Close()
 }
-
-// source lets the forwarder read the buffer: the two packages declare the
-// same record type separately.
-type source struct{ b *buffer.Buffer }
-
-func (s source) Read(after uint64, max int) ([]forward.Record, error) {
-	recs, err := s.b.Read(after, max)
-	out := make([]forward.Record, len(recs))
-	for i := range recs {
-		out[i] = forward.Record(recs[i])
-	}
-	return out, err
-}
-
-func (s source) Ack(ids ...uint64) error                      { return s.b.Ack(ids...) }
-func (s source) Wait(ctx context.Context, after uint64) error { return s.b.Wait(ctx, after) }

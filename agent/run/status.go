@@ -1,0 +1,30 @@
+package run
+
+import (
+	"net/http"
+
+	"github.com/streamforge/streamforge/pkg/wire"
+)
+
+// Mount serves h at pattern on the metrics listener (for example the
+// control plane status page); call it before Run.
+func (a *Agent) Mount(pattern string, h http.Handler) {
+	if a.mounts == nil {
+		a.mounts = map[string]http.Handler{}
+	}
+	a.mounts[pattern] = h
+}
+
+// Health is the data path's state for control plane heartbeats.
+func (a *Agent) Health() wire.Heartbeat {
+	hb := wire.Heartbeat{Status: "ok", BufferDepth: int64(a.buf.Stats().Records)}
+	for _, ad := range a.adapters {
+		for _, s := range ad.States() {
+			hb.Adapters = append(hb.Adapters, wire.AdapterState{Name: ad.Name(), Device: s.Device, Connected: s.Connected, LastError: s.LastError})
+			if !s.Connected {
+				hb.Status = "degraded"
+			}
+		}
+	}
+	return hb
+}
