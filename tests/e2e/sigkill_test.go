@@ -1,0 +1,87 @@
+package e2e
+
+import (
+	"context"
+	"math/rand/v2"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/streamforge/streamforge/adapters"
+	"github.com/streamforge/streamforge/agent/buffer"
+
+	"github.com/streamforge/streamforge/internal/testenv"
+	kafkatest "github.com/streamforge/streamforge/tests/kafka"
+)
+
+// The agent is killed with SIGKILL again and again while it ingests; in the
+// end Kafka holds every reading of every stream from seq 1 on, the first copy
+// of each in order, and the only duplicates are repeated seqs.
+func TestAgentKilledRepeatedlyDuringIngestLosesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the agent for about half a minute")
+	}
+	const tags = 20
+	mb := startSim(t, tags, 50)
+	broker := testenv.StartKfake(t, testenv.KafkaOpts{Persist: true})
+	dir := t.TempDir()
+	bin := build(t, dir, nil)
+	cfg := writeConfig(t, dir, broker.Addr, mb.Addr(), tags, 20*time.Millisecond) // 1,000 readings/s
+
+	for i := range 5 {
+		a := startAgent(t, cfg, bin)
+		a.waitMetric(t, "streamforge_forward_acked_records_total", 30*time.Second, func(v float64) bool { return v > 0 })
+		time.Sleep(time.Duration(500+rand.IntN(1500)) * time.Millisecond)
+		a.kill()
+		t.Logf("kill %d: agent SIGKILLed", i+1)
+	}
+	// Stop the readings, then let a last agent drain the buffer and exit cleanly.
+	_ = mb.Close()
+	a := startAgent(t, cfg, bin)
+	a.waitMetric(t, "streamforge_buffer_records", 60*time.Second, func(v float64) bool { return v == 0 })
+	a.stop(t)
+
+	recs, err := kafkatest.Read(context.Background(), kafkatest.Conn{Brokers: broker.Addr}, "telemetry.raw",
+		15*time.Second, func([]kafkatest.Record) bool { return false })
+	if len(recs) == 0 {
+		t.Fatalf("nothing in Kafka: %v", err)
+	}
+	want := committedSeqs(t, dir, recs)
+	rep, err := kafkatest.Check(recs, want, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Streams != tags {
+		t.Errorf("%d streams, want %d", rep.Streams, tags)
+	}
+	t.Logf("%d streams, %d readings, %d duplicates (revealed by seq) after 5 SIGKILLs", rep.Streams, rep.Unique, rep.Duplicates)
+}
+
+// committedSeqs returns, per stream seen in recs, the last seq the agent's
+// buffer committed: the buffer persists its counters, so a reading put now
+// gets the next one. Kafka must hold every seq up to it.
+func committedSeqs(t *testing.T, dir string, recs []kafkatest.Record) map[string]uint64 {
+	t.Helper()
+	buf, err := buffer.Open(filepath.Join(dir, "data", "buffer.db"), buffer.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer buf.Close()
+	if n := buf.Stats().Records; n != 0 {
+		t.Fatalf("%d readings left in the buffer after the drain", n)
+	}
+	probe := map[string]adapters.Reading{}
+	for _, r := range recs {
+		probe[r.Key] = adapters.Reading{GatewayID: r.Body.GatewayID, Device: r.Body.Device, Tag: r.Body.Tag,
+			Type: adapters.TypeFloat32, Value: 0.0, SourceTime: time.Now()}
+	}
+	want := map[string]uint64{}
+	for key, r := range probe {
+		rs := []adapters.Reading{r}
+		if err := buf.Put(context.Background(), rs); err != nil {
+			t.Fatal(err)
+		}
+		want[key] = rs[0].Seq - 1
+	}
+	return want
+}
