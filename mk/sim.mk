@@ -6,6 +6,7 @@ sim:
 	$(GO) build $(GOFLAGS) -o $(BIN)/streamforge-sim ./adapters/cmd/streamforge-sim
 
 # node-opcua-server, the independent OPC UA peer of the adapter tests.
-opcua-peer:
-	@npm install --prefix tests/peers --no-audit --no-fund --loglevel=error
+opcua-peer: tests/peers/node_modules/.package-lock.json
+tests/peers/node_modules/.package-lock.json: tests/peers/package-lock.json
+	@npm ci --prefix tests/peers --no-audit --no-fund --loglevel=error
 TEST_PREREQS += opcua-peer

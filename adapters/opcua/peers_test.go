@@ -1,0 +1,83 @@
+package opcua_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/streamforge/streamforge/adapters"
+	"github.com/streamforge/streamforge/adapters/opcua"
+	"github.com/streamforge/streamforge/internal/testenv"
+)
+
+func TestAgainstNodeOPCUA(t *testing.T) {
+	peer := testenv.StartNodeOPCUA(t, "s3cret")
+	server := func(mutate func(*opcua.Server)) opcua.Server {
+		s := opcua.Server{
+			Name: "node", Endpoint: peer.Endpoint, Policy: "Basic256Sha256", Mode: "SignAndEncrypt",
+			Trust: []string{peer.Certificate}, Timeout: 5000 * ms, Keepalive: 500 * ms,
+			Identity:      opcua.Identity{Type: "username", Username: "operator", Password: "s3cret"},
+			Backoff:       opcua.Backoff{Initial: 200 * ms, Max: 1000 * ms},
+			Subscriptions: []opcua.Subscription{{Name: "fast", PublishingInterval: 100 * ms, SamplingInterval: 50 * ms, QueueSize: 5}},
+			PollGroups:    []opcua.PollGroup{{Name: "slow", Interval: 200 * ms}},
+			Nodes: []opcua.Node{
+				{Name: "temp", NodeID: "ns=1;s=Temperature", Subscription: "fast", Deadband: &opcua.Deadband{Type: "absolute", Value: 0.01}},
+				{Name: "count", NodeID: "ns=1;s=Counter", Subscription: "fast"},
+				{Name: "alarm", NodeID: "ns=1;s=Alarm", PollGroup: "slow"},
+				{Name: "missing", NodeID: "ns=1;s=NoSuchNode", Subscription: "fast"},
+			},
+		}
+		mutate(&s)
+		return s
+	}
+	cases := []struct {
+		name      string
+		mutate    func(*opcua.Server)
+		wantError string // in the server's state; "" means readings flow
+	}{
+		{"ok-username-signandencrypt", func(*opcua.Server) {}, ""},
+		{"ok-anonymous-sign", func(s *opcua.Server) { s.Mode, s.Identity = "Sign", opcua.Identity{} }, ""},
+		{"ok-anonymous-none", func(s *opcua.Server) { s.Policy, s.Mode, s.Insecure, s.Identity = "None", "None", true, opcua.Identity{} }, ""},
+		{"fail-wrong-password", func(s *opcua.Server) { s.Identity.Password = "wrong" }, "UserAccessDenied"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			a, sink := run(t, server(c.mutate))
+			if c.wantError == "" {
+				for _, tag := range []string{"temp", "count", "alarm"} {
+					if !sink.WaitFor(2, good("node", tag, time.Time{}), 20*time.Second) {
+						t.Fatalf("%s: no readings; state %+v", tag, a.States())
+					}
+				}
+				if r := lastOf(sink.Readings(), "count"); r.Type != adapters.TypeUint32 {
+					t.Errorf("count: %+v", r)
+				}
+				// An unknown node is reported bad without taking the session down.
+				if r := lastOf(sink.Readings(), "missing"); r.Quality != adapters.QualityBad || !a.States()[0].Connected {
+					t.Errorf("missing node: %+v, state %+v", r, a.States()[0])
+				}
+				return
+			}
+			deadline := time.Now().Add(20 * time.Second)
+			for a.States()[0].Errors == 0 && time.Now().Before(deadline) {
+				time.Sleep(50 * time.Millisecond)
+			}
+			if st := a.States()[0]; st.Connected || !strings.Contains(st.LastError, c.wantError) {
+				t.Fatalf("state %+v, want error containing %s", st, c.wantError)
+			}
+			if n := sink.Count(good("node", "", time.Time{})); n != 0 {
+				t.Fatalf("%d good readings despite the refused login", n)
+			}
+		})
+	}
+}
+
+func lastOf(rs []adapters.Reading, tag string) adapters.Reading {
+	var out adapters.Reading
+	for _, r := range rs {
+		if r.Tag == tag {
+			out = r
+		}
+	}
+	return out
+}
