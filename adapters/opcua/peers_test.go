@@ -1,6 +1,10 @@
 package opcua_test
 
 import (
+	"crypto/x509"
+	"encoding/pem"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +16,7 @@ import (
 
 func TestAgainstNodeOPCUA(t *testing.T) {
 	peer := testenv.StartNodeOPCUA(t, "s3cret")
+	userCert, userKey := writeKeyPair(t, "urn:streamforge:test-user")
 	server := func(mutate func(*opcua.Server)) opcua.Server {
 		s := opcua.Server{
 			Name: "node", Endpoint: peer.Endpoint, Policy: "Basic256Sha256", Mode: "SignAndEncrypt",
@@ -37,7 +42,12 @@ func TestAgainstNodeOPCUA(t *testing.T) {
 	}{
 		{"ok-username-signandencrypt", func(*opcua.Server) {}, ""},
 		{"ok-anonymous-sign", func(s *opcua.Server) { s.Mode, s.Identity = "Sign", opcua.Identity{} }, ""},
-		{"ok-anonymous-none", func(s *opcua.Server) { s.Policy, s.Mode, s.Insecure, s.Identity = "None", "None", true, opcua.Identity{} }, ""},
+		{"ok-anonymous-none", func(s *opcua.Server) {
+			s.Policy, s.Mode, s.Insecure, s.Identity = "None", "None", true, opcua.Identity{}
+		}, ""},
+		{"ok-certificate-identity", func(s *opcua.Server) {
+			s.Identity = opcua.Identity{Type: "certificate", Certificate: userCert, Key: userKey}
+		}, ""},
 		{"fail-wrong-password", func(s *opcua.Server) { s.Identity.Password = "wrong" }, "UserAccessDenied"},
 	}
 	for _, c := range cases {
@@ -80,4 +90,23 @@ func lastOf(rs []adapters.Reading, tag string) adapters.Reading {
 		}
 	}
 	return out
+}
+
+// writeKeyPair writes a fresh self-signed certificate and its key as PEM files.
+func writeKeyPair(t *testing.T, uri string) (string, string) {
+	t.Helper()
+	der, key, err := opcua.SelfSigned(uri, []string{"localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cert, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	block := &pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cert, keyFile
 }

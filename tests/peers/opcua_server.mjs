@@ -2,8 +2,9 @@
 // Usage: node opcua_server.mjs PORT PKI_DIR
 // Variables ns=1;s=Temperature (Double, sine), ns=1;s=Counter (UInt32) and
 // ns=1;s=Alarm (Boolean) change every 50 ms. Endpoints: None and
-// Basic256Sha256 Sign/SignAndEncrypt; anonymous and username tokens, with
-// the one user "operator" / password from OPCUA_PEER_PASSWORD.
+// Basic256Sha256 Sign/SignAndEncrypt; anonymous, username (the one user
+// "operator", password from OPCUA_PEER_PASSWORD) and X.509 user tokens
+// (any certificate is accepted on first use).
 // Prints "certificate <file>" and "listening <url>" once ready.
 import { OPCUAServer } from "node-opcua-server";
 import { OPCUACertificateManager } from "node-opcua-certificate-manager";
@@ -16,6 +17,7 @@ const server = new OPCUAServer({
   port,
   hostname: "127.0.0.1",
   serverCertificateManager: new OPCUACertificateManager({ automaticallyAcceptUnknownCertificate: true, rootFolder: pki }),
+  userCertificateManager: new OPCUACertificateManager({ automaticallyAcceptUnknownCertificate: true, rootFolder: pki + "/users" }),
   securityPolicies: [SecurityPolicy.None, SecurityPolicy.Basic256Sha256],
   securityModes: [MessageSecurityMode.None, MessageSecurityMode.Sign, MessageSecurityMode.SignAndEncrypt],
   allowAnonymous: true,
