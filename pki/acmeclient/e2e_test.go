@@ -44,13 +44,20 @@ func (a *authorizer) set(id string, ok bool) {
 	a.allowed[id] = ok
 }
 
-// world is one gateway TPM, the cloud's attestation CA and webhook, and a
-// running step-ca trusting them.
+// device is a gateway's TPM as the cloud saw it at enrollment.
+type device struct {
+	tpm   *tpm.TPM
+	ekRes attestca.EKResult
+	chal  attestca.ChallengeState
+	// ekRootsDir holds the swtpm's EK CA: the cloud's manufacturer roots.
+	ekRootsDir string
+}
+
+// world is a gateway device, the cloud's attestation CA and webhook, and
+// a running step-ca trusting them.
 type world struct {
-	tpm     *tpm.TPM
+	*device
 	ca      *attestca.CA
-	ekRes   attestca.EKResult
-	chal    attestca.ChallengeState
 	auth    *authorizer
 	layout  *stepca.Layout
 	roots   *x509.CertPool
@@ -65,20 +72,11 @@ func newWorld(t testing.TB) *world { return newWorldWith(t, stepca.InitOptions{}
 // newWorldWith starts the world with opts' lifetime and backdate.
 func newWorldWith(t testing.TB, opts stepca.InitOptions) *world {
 	t.Helper()
-	w := &world{auth: &authorizer{allowed: map[string]bool{gatewayID: true}}}
-	sw := testenv.StartSwTPM(t)
+	w := &world{auth: &authorizer{allowed: map[string]bool{gatewayID: true}}, device: newDevice(t)}
 	var err error
-	if w.tpm, err = tpm.Open(tpm.Config{Path: sw.Path, DataDir: t.TempDir()}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.tpm.Close() })
-	if err := w.tpm.LoadOrCreateAK(); err != nil {
-		t.Fatal(err)
-	}
 	if w.ca, err = attestca.Init(filepath.Join(t.TempDir(), "attest")); err != nil {
 		t.Fatal(err)
 	}
-	w.enroll(t, sw.CADir)
 
 	hook := httptest.NewUnstartedServer(stepca.WebhookHandler(w.auth.authorize, stepca.WebhookOptions{CANames: []string{"127.0.0.1"}}))
 	t.Cleanup(hook.Close)
@@ -104,11 +102,28 @@ func newWorldWith(t testing.TB, opts stepca.InitOptions) *world {
 	return w
 }
 
+// newDevice manufactures a TPM and enrolls it.
+func newDevice(t testing.TB) *device {
+	t.Helper()
+	sw := testenv.StartSwTPM(t)
+	tp, err := tpm.Open(tpm.Config{Path: sw.Path, DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tp.Close() })
+	if err := tp.LoadOrCreateAK(); err != nil {
+		t.Fatal(err)
+	}
+	d := &device{tpm: tp, ekRootsDir: sw.CADir}
+	d.enroll(t)
+	return d
+}
+
 // enroll is what the cloud does at enrollment: EK check, credential
 // activation.
-func (w *world) enroll(t testing.TB, ekRoots string) {
+func (w *device) enroll(t testing.TB) {
 	t.Helper()
-	roots, err := attestca.LoadEKRoots(ekRoots)
+	roots, err := attestca.LoadEKRoots(w.ekRootsDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +149,7 @@ func (w *world) enroll(t testing.TB, ekRoots string) {
 	w.chal = st
 }
 
-func (w *world) akCert(t testing.TB, ca *attestca.CA, id string) [][]byte {
+func (w *device) akCert(t testing.TB, ca *attestca.CA, id string) [][]byte {
 	t.Helper()
 	der, err := ca.IssueAKCert(attestca.AKCertRequest{Challenge: w.chal, GatewayID: id, TPM: w.ekRes.TPM})
 	if err != nil {
@@ -144,11 +159,15 @@ func (w *world) akCert(t testing.TB, ca *attestca.CA, id string) [][]byte {
 }
 
 func (w *world) client(t testing.TB, akChain [][]byte) *acmeclient.Client {
+	return w.clientFor(t, gatewayID, akChain)
+}
+
+func (w *world) clientFor(t testing.TB, id string, akChain [][]byte) *acmeclient.Client {
 	t.Helper()
 	c, err := acmeclient.New(acmeclient.Config{
 		DirectoryURL: w.layout.ACMEDirectory,
 		Roots:        w.roots,
-		GatewayID:    gatewayID,
+		GatewayID:    id,
 		AKChain:      akChain,
 		Timeout:      20 * time.Second,
 	})
@@ -169,11 +188,15 @@ func (w *world) mtlsServer(t testing.TB) *httptest.Server {
 		}
 		io.WriteString(rw, id)
 	}))
-	srv.TLS = stepca.ServerTLSConfig(w.webhook, w.roots)
+	srv.TLS = w.mtlsConfig()
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	return srv
 }
+
+// mtlsConfig is the cloud's gateway listener: TLS 1.3, client
+// certificates from step-ca's root.
+func (w *world) mtlsConfig() *tls.Config { return stepca.ServerTLSConfig(w.webhook, w.roots) }
 
 func mtlsClient(roots *x509.CertPool, cert tls.Certificate) *http.Client {
 	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{

@@ -18,7 +18,9 @@ type gateway struct {
 	sw  *testenv.SwTPM
 }
 
-func newGateway(t *testing.T) gateway {
+func newGateway(t *testing.T) gateway { return newGatewayB(t) }
+
+func newGatewayB(t testing.TB) gateway {
 	t.Helper()
 	sw := testenv.StartSwTPM(t)
 	tp, err := tpm.Open(tpm.Config{Path: sw.Path, DataDir: t.TempDir()})
