@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -119,34 +120,47 @@ func newDevice(t testing.TB) *device {
 	return d
 }
 
-// enroll is what the cloud does at enrollment: EK check, credential
-// activation.
+// enroll is the enrollment exchange as the agent and cloud run it, through
+// JSON: evidence, EK check and challenge, activation, answer check.
 func (w *device) enroll(t testing.TB) {
 	t.Helper()
 	roots, err := attestca.LoadEKRoots(w.ekRootsDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ek, ekCert := w.tpm.EK()
-	if w.ekRes, err = roots.VerifyEK(ek, ekCert.Raw); err != nil || !w.ekRes.Verified {
-		t.Fatalf("EK: %+v %v", w.ekRes, err)
-	}
-	params, err := w.tpm.AttestationParameters()
+	ev, err := w.tpm.Evidence()
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, cred, err := attestca.NewChallenge(ek, params, time.Minute)
+	var sent attestca.Evidence
+	roundTrip(t, ev, &sent)
+	en, err := roots.Enroll(sent, time.Minute)
+	if err != nil || !en.EK.Verified {
+		t.Fatalf("enroll: %+v %v", en.EK, err)
+	}
+	var cred attestca.Credential
+	roundTrip(t, en.Credential, &cred)
+	secret, err := w.tpm.ActivateCredential(cred.Encrypted())
 	if err != nil {
 		t.Fatal(err)
 	}
-	secret, err := w.tpm.ActivateCredential(cred)
+	var kept attestca.ChallengeState
+	roundTrip(t, en.State, &kept)
+	if err := kept.Verify(secret, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	w.ekRes, w.chal = en.EK, kept
+}
+
+func roundTrip(t testing.TB, in, out any) {
+	t.Helper()
+	raw, err := json.Marshal(in)
+	if err == nil {
+		err = json.Unmarshal(raw, out)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Verify(secret, time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	w.chal = st
 }
 
 func (w *device) akCert(t testing.TB, ca *attestca.CA, id string) [][]byte {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/streamforge/streamforge/agent/tpm"
 	"github.com/streamforge/streamforge/internal/testenv"
+	"github.com/streamforge/streamforge/pkg/wire"
 	"github.com/streamforge/streamforge/pki/attestca"
 )
 
@@ -172,4 +173,65 @@ func TestCAInitLoadAndAKCertificate(t *testing.T) {
 	if _, err := ca.IssueAKCert(attestca.AKCertRequest{Challenge: chal, GatewayID: "gw-7"}); !errors.Is(err, attestca.ErrTPMDetails) {
 		t.Fatalf("missing TPM details: %v", err)
 	}
+}
+
+func TestEnrollFromEvidence(t *testing.T) {
+	a, b := newGateway(t), newGateway(t)
+	rootsA, err := attestca.LoadEKRoots(a.sw.CADir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evA, err := a.tpm.Evidence()
+	if err != nil {
+		t.Fatal(err)
+	}
+	evB, _ := b.tpm.Evidence()
+
+	t.Run("ok-verified", func(t *testing.T) {
+		en, err := rootsA.Enroll(evA, 0)
+		if err != nil || !en.EK.Verified {
+			t.Fatalf("%+v %v", en.EK, err)
+		}
+		if en.TPM != en.EK.TPM {
+			t.Fatalf("AK certificate details %+v not from the verified EK certificate %+v", en.TPM, en.EK.TPM)
+		}
+		secret, err := a.tpm.ActivateCredential(en.Credential.Encrypted())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := en.State.Verify(secret, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("unverified-unknown-root-goes-to-review", func(t *testing.T) {
+		en, err := rootsA.Enroll(evB, 0)
+		if err != nil || en.EK.Verified || en.EK.Reason == "" {
+			t.Fatalf("%+v %v", en.EK, err)
+		}
+		if en.TPM != evB.TPM {
+			t.Fatal("unverified EK: TPM details must be the agent's claim")
+		}
+	})
+	t.Run("fail-ek-certificate-of-another-tpm", func(t *testing.T) {
+		ev := evB
+		ev.EKCertificate = evA.EKCertificate
+		if _, err := rootsA.Enroll(ev, 0); err == nil {
+			t.Fatal("accepted another TPM's EK certificate")
+		}
+	})
+	t.Run("fail-garbage-ak", func(t *testing.T) {
+		ev := evA
+		ev.AK.CreateSignature = []byte("short")
+		if _, err := rootsA.Enroll(ev, 0); err == nil {
+			t.Fatal("accepted malformed AK parameters")
+		}
+	})
+	t.Run("claim-code-bound-to-ek", func(t *testing.T) {
+		fa, _ := a.tpm.ClaimFingerprint()
+		fb, _ := b.tpm.ClaimFingerprint()
+		en, _ := rootsA.Enroll(evA, 0)
+		if fa != en.EK.Fingerprint || wire.ClaimCode(fa) == wire.ClaimCode(fb) {
+			t.Fatalf("claim codes %s %s", wire.ClaimCode(fa), wire.ClaimCode(fb))
+		}
+	})
 }
