@@ -16,7 +16,9 @@ type CountingSink struct {
 }
 
 // NewCountingSink returns a counter that signals after target readings.
-func NewCountingSink(target int64) *CountingSink { return &CountingSink{Target: target, Done: make(chan struct{})} }
+func NewCountingSink(target int64) *CountingSink {
+	return &CountingSink{Target: target, Done: make(chan struct{})}
+}
 
 // Put counts the readings.
 func (c *CountingSink) Put(_ context.Context, rs []adapters.Reading) error {
