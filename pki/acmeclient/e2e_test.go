@@ -1,12 +1,16 @@
 package acmeclient_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -63,6 +67,7 @@ type world struct {
 	layout  *stepca.Layout
 	roots   *x509.CertPool
 	webhook tls.Certificate
+	hookURL string
 	stepCA  *testenv.StepCA
 }
 
@@ -86,7 +91,8 @@ func newWorldWith(t testing.TB, opts stepca.InitOptions) *world {
 	opts.Address = addr
 	opts.DNSNames = []string{"127.0.0.1"}
 	opts.AttestationRootsPEM = w.ca.CertificatePEM()
-	opts.WebhookURL = "https://" + hook.Listener.Addr().String() + "/webhook"
+	w.hookURL = "https://" + hook.Listener.Addr().String() + "/webhook"
+	opts.WebhookURL = w.hookURL
 	w.layout, err = stepca.Init(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -256,6 +262,24 @@ func TestTPMToMTLSHappyPath(t *testing.T) {
 	t.Run("fail-no-client-certificate", func(t *testing.T) {
 		if _, err := mtlsClient(w.roots, tls.Certificate{}).Get(srv.URL); err == nil {
 			t.Fatal("listener accepted a client without certificate")
+		}
+	})
+	t.Run("fail-webhook-called-by-a-gateway", func(t *testing.T) {
+		// A gateway's certificate chains to the same root as step-ca's,
+		// and step-ca signs with an empty HMAC key (see WebhookOptions),
+		// so only the CA name in the client certificate tells them apart.
+		body := []byte(`{"timestamp":"` + time.Now().Format(time.RFC3339) + `","attestationData":{"permanentIdentifier":"` + gatewayID + `"}}`)
+		m := hmac.New(sha256.New, nil)
+		m.Write(body)
+		req, _ := http.NewRequest(http.MethodPost, w.hookURL, bytes.NewReader(body))
+		req.Header.Set(stepca.SignatureHeader, hex.EncodeToString(m.Sum(nil)))
+		resp, err := mtlsClient(w.roots, cert.TLSCertificate()).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("webhook answered a gateway with %d", resp.StatusCode)
 		}
 	})
 	t.Run("fail-step-ca-renew-endpoint", func(t *testing.T) {

@@ -219,6 +219,22 @@ func TestEnrollFromEvidence(t *testing.T) {
 			t.Fatal("accepted another TPM's EK certificate")
 		}
 	})
+	t.Run("fail-replayed-activation-answer", func(t *testing.T) {
+		// Evidence and an answer captured from one enrollment do not pass
+		// another: every enrollment draws a new secret.
+		first, _ := rootsA.Enroll(evA, 0)
+		secret, err := a.tpm.ActivateCredential(first.Credential.Encrypted())
+		if err != nil {
+			t.Fatal(err)
+		}
+		replay, err := rootsA.Enroll(evA, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := replay.State.Verify(secret, time.Now()); !errors.Is(err, attestca.ErrActivationFailed) {
+			t.Fatalf("replayed answer: %v", err)
+		}
+	})
 	t.Run("fail-garbage-ak", func(t *testing.T) {
 		ev := evA
 		ev.AK.CreateSignature = []byte("short")
