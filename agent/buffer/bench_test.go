@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/streamforge/streamforge/adapters"
 )
 
@@ -86,4 +88,84 @@ func BenchmarkDrain(b *testing.B) {
 		drained += len(recs)
 	}
 	b.ReportMetric(float64(drained)/time.Since(start).Seconds(), "readings/s")
+}
+
+// BenchmarkPutWhileDraining is the buffer's share of the data path: four
+// adapter-like writers each put 500 streams per cycle while a consumer
+// reads and acknowledges in the forwarder's way; it reports readings/s end
+// to end and the mean commit (one transaction, two fsyncs) duration.
+//
+//	go test -run '^$' -bench BenchmarkPutWhileDraining -benchtime 600000x ./agent/buffer/
+func BenchmarkPutWhileDraining(b *testing.B) {
+	reg := prometheus.NewRegistry()
+	buf := open(b, b.TempDir(), Options{MaxBytes: 4 << 30, Registerer: reg})
+	const writers, streams = 4, 500
+	cycles := max(b.N/(writers*streams), 1)
+	total := writers * streams * cycles
+	drained := make(chan error, 1)
+	go func() { drained <- drain(buf, total) }()
+	b.ResetTimer()
+	began := time.Now()
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			tmpl := make([]adapters.Reading, streams)
+			for s := range tmpl {
+				tmpl[s] = reading(fmt.Sprint("plc", w), fmt.Sprintf("t%03d", s), 0.0)
+			}
+			batch := make([]adapters.Reading, streams)
+			for range cycles {
+				copy(batch, tmpl)
+				if err := buf.Put(context.Background(), batch); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := <-drained; err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(total)/time.Since(began).Seconds(), "readings/s")
+	commits := metric(b, reg, "streamforge_buffer_commit_seconds", nil)
+	b.ReportMetric(histogramSum(b, reg, "streamforge_buffer_commit_seconds")/commits*1000, "ms/commit")
+}
+
+// drain reads and acknowledges until n records went through.
+func drain(buf *Buffer, n int) error {
+	var after uint64
+	for done := 0; done < n; {
+		if err := buf.Wait(context.Background(), after); err != nil {
+			return err
+		}
+		recs, err := buf.Read(after, 10000)
+		if err != nil {
+			return err
+		}
+		ids := make([]uint64, len(recs))
+		for i, r := range recs {
+			ids[i] = r.ID
+		}
+		if err := buf.Ack(ids...); err != nil {
+			return err
+		}
+		after = ids[len(ids)-1]
+		done += len(recs)
+	}
+	return nil
+}
+
+func histogramSum(b *testing.B, reg *prometheus.Registry, name string) float64 {
+	mfs, err := reg.Gather()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetMetric()[0].GetHistogram().GetSampleSum()
+		}
+	}
+	b.Fatalf("no histogram %s", name)
+	return 0
 }

@@ -3,9 +3,10 @@
 // forwarder (agent/forward) reads from it and deletes what Kafka confirmed.
 //
 // Writing: Put returns only after its readings are committed and fsynced.
-// Concurrent Put calls are collected on a channel by one committer goroutine
-// and written in one transaction (group commit; bbolt's DB.Batch was measured
-// to do worse). The committer assigns each reading its Seq, one more than the
+// Concurrent Put and Ack calls are collected on a channel by one committer
+// goroutine and written in one transaction (group commit; bbolt's DB.Batch
+// was measured to do worse), so the forwarder's deletes ride along with the
+// adapters' writes instead of costing fsyncs of their own. The committer assigns each reading its Seq, one more than the
 // previous of its stream (Reading.StreamKey), and persists the counters in the
 // same transaction, so Seq keeps growing across restarts. Put writes the
 // assigned Seq back into the caller's slice (0 for a dropped reading).
@@ -89,7 +90,8 @@ type Options struct {
 	DefaultPolicy Policy
 	// Rules are tried in order; names must be unique and not "default".
 	Rules []Rule
-	// MaxBatch caps the readings of one commit (default 20,000).
+	// MaxBatch caps the readings and acknowledged IDs of one commit
+	// (default 20,000); a single larger Put or Ack is still one commit.
 	MaxBatch int
 	// Registerer, when set, receives the buffer's Prometheus metrics.
 	Registerer prometheus.Registerer

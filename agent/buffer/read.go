@@ -66,51 +66,6 @@ func oldest(heads []head) int {
 	return best
 }
 
-// Ack deletes delivered records in one transaction. IDs no longer present
-// (already acknowledged, or dropped by drop_oldest) are ignored.
-func (b *Buffer) Ack(ids ...uint64) error {
-	if len(ids) == 0 {
-		return nil
-	}
-	var freed int64
-	var n uint64
-	err := b.db.Update(func(tx *bolt.Tx) error {
-		freed, n = 0, 0
-		cursors := make([]*bolt.Cursor, len(b.buckets))
-		for i, name := range b.buckets {
-			cursors[i] = tx.Bucket(name).Cursor()
-		}
-		key := make([]byte, 8)
-		for _, id := range ids {
-			key = appendU64(key[:0], id)
-			for _, c := range cursors {
-				k, v := c.Seek(key)
-				if !bytes.Equal(k, key) {
-					continue
-				}
-				freed += recordCharge(v)
-				n++
-				if err := c.Delete(); err != nil {
-					return err
-				}
-				break
-			}
-		}
-		return addCounters(tx.Bucket(metaBucket), -freed, -int64(n))
-	})
-	if err != nil {
-		return fmt.Errorf("buffer ack: %w", err)
-	}
-	b.mu.Lock()
-	b.committed -= freed
-	b.records -= n
-	if n > 0 {
-		signal(&b.freed)
-	}
-	b.mu.Unlock()
-	return nil
-}
-
 // Wait blocks until a record with an ID above after exists, ctx ends (its
 // error is returned) or the buffer closes (ErrClosed).
 func (b *Buffer) Wait(ctx context.Context, after uint64) error {

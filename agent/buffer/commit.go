@@ -1,0 +1,257 @@
+package buffer
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// commitLoop is the one writer: it takes every Put and Ack waiting, commits
+// them in one transaction, and answers them all.
+func (b *Buffer) commitLoop() {
+	defer close(b.done)
+	var batch []*request
+	for req := range b.reqs {
+		batch = append(batch[:0], req)
+		n := len(req.items) + len(req.acks)
+	drain:
+		for n < b.opts.MaxBatch {
+			select {
+			case r, ok := <-b.reqs:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, r)
+				n += len(r.items) + len(r.acks)
+			default:
+				break drain
+			}
+		}
+		err := b.commit(batch)
+		if err != nil {
+			b.log.Error("commit failed", "requests", len(batch), "err", err)
+		}
+		for _, r := range batch {
+			r.done <- err
+		}
+		clear(batch)
+	}
+}
+
+// txResult is what one commit changed, applied to memory after it succeeds.
+type txResult struct {
+	added, removed uint64 // records written; records acknowledged or dropped
+	readings       int    // readings put, dropped or not
+	bytes          int64  // net change of the stored bytes
+	freed          bool
+	lastID         uint64
+	touched        map[string]uint64
+	drops          map[*rule]uint64
+}
+
+func (b *Buffer) commit(batch []*request) error {
+	start := time.Now()
+	var reserved int64
+	size := 0
+	res := txResult{touched: map[string]uint64{}, drops: map[*rule]uint64{}}
+	for _, r := range batch {
+		reserved += r.reserved
+		size += len(r.arena) + len(r.items)*headerLen
+		res.readings += len(r.items)
+	}
+	b.mu.Lock()
+	used := b.committed + b.reserved
+	b.mu.Unlock()
+	vals := make([]byte, 0, size) // never grows: bbolt keeps the slices until commit
+	keys := make([]byte, 0, 8*res.readings)
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		meta, seqs := tx.Bucket(metaBucket), tx.Bucket(seqBucket)
+		next := getU64(meta.Get(keyNext))
+		freed, acked, err := b.deleteAcked(tx, batch)
+		if err != nil {
+			return err
+		}
+		used, res.bytes, res.removed, res.freed = used-freed, -freed, acked, acked > 0
+		bkts := map[*rule]*bolt.Bucket{}
+		for _, req := range batch {
+			for i := range req.items {
+				it := &req.items[i]
+				bk := bkts[it.rule]
+				if bk == nil {
+					bk = tx.Bucket(it.rule.bucket)
+					bk.FillPercent = 0.95 // keys only ever append
+					bkts[it.rule] = bk
+				}
+				charge := it.charge()
+				if it.rule.Policy != Block {
+					if used+charge > b.opts.MaxBytes && it.rule.Policy == DropOldest {
+						freed, cnt, err := dropOldest(bk, used+charge-b.opts.MaxBytes)
+						if err != nil {
+							return err
+						}
+						used, res.bytes, res.removed = used-freed, res.bytes-freed, res.removed+cnt
+						res.drops[it.rule] += cnt
+						res.freed = res.freed || cnt > 0
+					}
+					if used+charge > b.opts.MaxBytes {
+						res.drops[it.rule]++
+						it.seq = 0
+						continue
+					}
+					used += charge
+				}
+				it.seq = b.nextSeq(seqs, it.key, res.touched)
+				next++
+				off := len(vals)
+				vals = appendRecord(vals, it.seq, start, req.arena[it.start:it.end])
+				koff := len(keys)
+				keys = appendU64(keys, next)
+				if err := bk.Put(keys[koff:], vals[off:]); err != nil {
+					return err
+				}
+				res.bytes += charge
+				res.added++
+			}
+		}
+		res.lastID = next
+		return b.writeCounters(meta, seqs, &res)
+	})
+	b.apply(err, reserved, &res, batch, start)
+	if err != nil {
+		return fmt.Errorf("buffer commit: %w", err)
+	}
+	return nil
+}
+
+// nextSeq returns the stream's next Seq, looking in this commit, then the
+// cache, then the file.
+func (b *Buffer) nextSeq(seqs *bolt.Bucket, key string, touched map[string]uint64) uint64 {
+	last, ok := touched[key]
+	if !ok {
+		if last, ok = b.seqs[key]; !ok {
+			last = getU64(seqs.Get([]byte(key)))
+		}
+	}
+	touched[key] = last + 1
+	return last + 1
+}
+
+func (b *Buffer) writeCounters(meta, seqs *bolt.Bucket, res *txResult) error {
+	keys := make([]string, 0, len(res.touched))
+	for k := range res.touched {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys) // sequential puts touch each page once
+	size := 0
+	for _, k := range keys {
+		size += len(k) + 8
+	}
+	arena := make([]byte, 0, size) // never grows: bbolt keeps the slices until commit
+	for _, k := range keys {
+		off := len(arena)
+		arena = append(arena, k...)
+		mid := len(arena)
+		arena = appendU64(arena, res.touched[k])
+		if err := seqs.Put(arena[off:mid:mid], arena[mid:]); err != nil {
+			return err
+		}
+	}
+	if err := meta.Put(keyNext, putU64(res.lastID)); err != nil {
+		return err
+	}
+	return addCounters(meta, res.bytes, int64(res.added)-int64(res.removed))
+}
+
+// addCounters adds to the persisted byte and record counts.
+func addCounters(meta *bolt.Bucket, bytes, records int64) error {
+	nb := int64(getU64(meta.Get(keyBytes))) + bytes
+	nr := int64(getU64(meta.Get(keyRecords))) + records
+	if nb < 0 || nr < 0 {
+		return fmt.Errorf("counters would go negative (bytes %d, records %d): %w", nb, nr, errCorrupt)
+	}
+	if err := meta.Put(keyBytes, putU64(uint64(nb))); err != nil {
+		return err
+	}
+	return meta.Put(keyRecords, putU64(uint64(nr)))
+}
+
+// apply publishes a commit's effects in memory and answers nothing itself.
+func (b *Buffer) apply(err error, reserved int64, res *txResult, batch []*request, start time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.reserved -= reserved
+	if err != nil {
+		if reserved > 0 {
+			signal(&b.freed)
+		}
+		return
+	}
+	for k, v := range res.touched {
+		b.seqs[k] = v
+	}
+	for _, req := range batch {
+		for i := range req.items {
+			req.readings[i].Seq = req.items[i].seq
+		}
+	}
+	b.committed += res.bytes
+	b.records = b.records + res.added - res.removed
+	for ru, cnt := range res.drops {
+		b.countDrops(ru, ru.Policy, cnt)
+	}
+	if res.freed {
+		signal(&b.freed)
+	}
+	if res.added > 0 {
+		b.lastID.Store(res.lastID)
+		signal(&b.grown)
+	}
+	if b.metrics != nil && res.readings > 0 {
+		b.metrics.batch.Observe(float64(res.readings))
+		b.metrics.commit.Observe(time.Since(start).Seconds())
+	}
+}
+
+// dropOldest deletes a bucket's oldest records until need bytes are freed
+// or the bucket is empty.
+func dropOldest(bk *bolt.Bucket, need int64) (freed int64, n uint64, err error) {
+	c := bk.Cursor()
+	for k, v := c.First(); k != nil && freed < need; k, v = c.First() {
+		freed += recordCharge(v)
+		n++
+		if err := c.Delete(); err != nil {
+			return freed, n, err
+		}
+	}
+	return freed, n, nil
+}
+
+// deleteAcked deletes the records the batch's Acks name.
+func (b *Buffer) deleteAcked(tx *bolt.Tx, batch []*request) (freed int64, n uint64, err error) {
+	var cursors []*bolt.Cursor
+	key := make([]byte, 0, 8)
+	for _, req := range batch {
+		if len(req.acks) > 0 && cursors == nil {
+			for _, name := range b.buckets {
+				cursors = append(cursors, tx.Bucket(name).Cursor())
+			}
+		}
+		for _, id := range req.acks {
+			key = appendU64(key[:0], id)
+			for _, c := range cursors {
+				if k, v := c.Seek(key); bytes.Equal(k, key) {
+					freed += recordCharge(v)
+					n++
+					if err := c.Delete(); err != nil {
+						return freed, n, err
+					}
+					break
+				}
+			}
+		}
+	}
+	return freed, n, nil
+}
