@@ -208,3 +208,12 @@ func (s *Server) validate(p string) error {
 	}
 	return nil
 }
+
+// String hides the password, so printing a config never leaks it.
+func (i Identity) String() string {
+	pw := ""
+	if i.Password != "" {
+		pw = "[redacted]"
+	}
+	return fmt.Sprintf("{type:%s username:%s password:%s certificate:%s}", i.Type, i.Username, pw, i.Certificate)
+}

@@ -2,6 +2,7 @@ package opcua
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -125,5 +126,14 @@ func TestNewValidation(t *testing.T) {
 				t.Fatalf("got %v, want %q", err, c.want)
 			}
 		})
+	}
+}
+
+func TestIdentityPrintsNoPassword(t *testing.T) {
+	s := Server{Name: "s", Identity: Identity{Type: "username", Username: "op", Password: "hunter2"}}
+	for _, out := range []string{fmt.Sprintf("%v", s), fmt.Sprintf("%+v", s), s.Identity.String()} {
+		if strings.Contains(out, "hunter2") || !strings.Contains(out, "op") {
+			t.Fatalf("printed %q", out)
+		}
 	}
 }
