@@ -32,6 +32,8 @@ type session struct {
 	err      error
 
 	prevQuality map[string]adapters.Quality
+	topics      [2]string // telemetry, events
+	msg         kafka.Message
 	clientErr   atomic.Pointer[string] // last (scrubbed) client error
 }
 
@@ -49,6 +51,7 @@ func newSession(f *Forwarder) (*session, error) {
 	return &session{
 		f: f, p: p, freed: make(chan struct{}, 1), stop: make(chan struct{}),
 		prevQuality: map[string]adapters.Quality{},
+		topics:      [2]string{f.cfg.TelemetryTopic, f.cfg.EventsTopic},
 	}, nil
 }
 
@@ -162,15 +165,16 @@ func (s *session) produce(id uint64, key, val, ev []byte) error {
 		s.progress.Store(time.Now().UnixNano())
 	}
 	s.f.metrics.inFlight.Inc()
-	topics := [2]string{s.f.cfg.TelemetryTopic, s.f.cfg.EventsTopic}
 	bodies := [2][]byte{val, ev}
 	for i := range n {
 		s.messages.Add(1)
-		err := s.p.Produce(&kafka.Message{
-			TopicPartition: kafka.TopicPartition{Topic: &topics[i], Partition: kafka.PartitionAny},
+		// librdkafka copies key and value (RD_KAFKA_MSG_F_COPY), so one
+		// Message is reused for every produce call.
+		s.msg = kafka.Message{
+			TopicPartition: kafka.TopicPartition{Topic: &s.topics[i], Partition: kafka.PartitionAny},
 			Key:            key, Value: bodies[i], Opaque: pd,
-		}, nil)
-		if err != nil {
+		}
+		if err := s.p.Produce(&s.msg, nil); err != nil {
 			s.messages.Add(-1)
 			return wrapKafka("produce", err)
 		}
