@@ -204,7 +204,10 @@ func (c *Client) Attest(ctx context.Context, o *Order, cp attest.CertificationPa
 		return fmt.Errorf("acme: device-attest-01 refused: %w", err)
 	}
 	if got.Status == acme.StatusInvalid {
-		return fmt.Errorf("acme: device-attest-01 refused: %w", got.Error)
+		if got.Error != nil {
+			return fmt.Errorf("acme: device-attest-01 refused: %w", got.Error)
+		}
+		return errors.New("acme: device-attest-01 refused (challenge invalid)")
 	}
 	if _, err := c.acme.WaitAuthorization(ctx, o.authz); err != nil {
 		return fmt.Errorf("acme: device-attest-01 not accepted: %w", err)
