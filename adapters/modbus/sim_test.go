@@ -97,7 +97,16 @@ func TestAdapterDecodesSimRegisters(t *testing.T) {
 	}
 }
 
-func TestHungDeviceDoesNotStallOthers(t *testing.T) {
+func TestBrokenDeviceDoesNotStallOthers(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		fault sim.Fault
+	}{{"hang", sim.Hang}, {"drop", sim.Drop}} {
+		t.Run(c.name, func(t *testing.T) { brokenDevice(t, c.fault) })
+	}
+}
+
+func brokenDevice(t *testing.T, fault sim.Fault) {
 	s := startSim(t, 8)
 	proxy, err := sim.NewProxy(s.Addr())
 	if err != nil {
@@ -105,23 +114,23 @@ func TestHungDeviceDoesNotStallOthers(t *testing.T) {
 	}
 	t.Cleanup(func() { proxy.Close() })
 	a, sink := run(t, modbus.Config{Name: "mb", Devices: []modbus.Device{
-		fixtureDevice("healthy", s.Addr()), fixtureDevice("hung", proxy.Addr())}})
+		fixtureDevice("healthy", s.Addr()), fixtureDevice("broken", proxy.Addr())}})
 	good := func(dev string, since time.Time) func(adapters.Reading) bool {
 		return sim.Since(dev, "u16", adapters.QualityGood, since)
 	}
-	if !sink.WaitFor(1, good("hung", time.Time{}), 5*time.Second) {
+	if !sink.WaitFor(1, good("broken", time.Time{}), 5*time.Second) {
 		t.Fatal("the proxied device never answered")
 	}
 
-	proxy.Set(sim.Hang)
-	hungAt := time.Now()
-	if !sink.WaitFor(1, sim.Since("hung", "u16", adapters.QualityBad, hungAt), 5*time.Second) {
-		t.Fatal("hung device never reported bad quality")
+	proxy.Set(fault)
+	brokenAt := time.Now()
+	if !sink.WaitFor(1, sim.Since("broken", "u16", adapters.QualityBad, brokenAt), 5*time.Second) {
+		t.Fatal("broken device never reported bad quality")
 	}
 	time.Sleep(time.Second)
-	// 50 ms polls for ~1 s: the healthy device must keep its pace while the other hangs.
-	if n := sink.Count(good("healthy", hungAt)); n < 15 {
-		t.Errorf("healthy device got %d readings during the hang, want >= 15", n)
+	// 50 ms polls for over a second: the healthy device must keep its pace.
+	if n := sink.Count(good("healthy", brokenAt)); n < 15 {
+		t.Errorf("healthy device got %d readings while the other was broken, want >= 15", n)
 	}
 	st := a.States()
 	if !st[0].Connected || st[1].Connected || st[1].Errors == 0 || st[1].LastError == "" {
@@ -129,8 +138,8 @@ func TestHungDeviceDoesNotStallOthers(t *testing.T) {
 	}
 
 	proxy.Set(sim.Pass)
-	if !sink.WaitFor(1, good("hung", time.Now()), 5*time.Second) {
-		t.Fatal("device did not recover after the hang ended")
+	if !sink.WaitFor(1, good("broken", time.Now()), 5*time.Second) {
+		t.Fatal("device did not recover")
 	}
 	if st := a.States(); !st[1].Connected {
 		t.Errorf("recovered device still reported down: %+v", st[1])

@@ -2,8 +2,6 @@ package opcua_test
 
 import (
 	"context"
-	"io"
-	"log"
 	"log/slog"
 	"testing"
 
@@ -18,7 +16,6 @@ import (
 // rate is items x publishes per second. One op is one reading; the time
 // includes connecting and creating the monitored items.
 func BenchmarkSubscription(b *testing.B) {
-	log.SetOutput(io.Discard) // gopcua's server logs its node set import
 	const items = 10000
 	s := startSim(b, items, 10)
 	nodes := make([]opcua.Node, items)
