@@ -154,7 +154,10 @@ type Stats struct {
 	Bytes     int64         // stored bodies plus a fixed per-record overhead
 	MaxBytes  int64         // the configured bound on Bytes
 	OldestAge time.Duration // since the oldest record was committed; 0 when empty
-	Drops     map[string]uint64
+	// Drops counts readings dropped by a full buffer, by "rule/policy".
+	Drops map[string]uint64
+	// Corrupt counts undecodable records Read deleted (since Open).
+	Corrupt uint64
 }
 
 // Errors callers may branch on.
@@ -199,6 +202,7 @@ type Buffer struct {
 	reserved  int64 // bytes reserved by blocking Puts not yet committed
 	records   uint64
 	drops     map[string]uint64
+	corrupt   uint64
 	freed     chan struct{} // closed and replaced when space is freed
 	grown     chan struct{} // closed and replaced when records are added
 

@@ -5,6 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/streamforge/streamforge/adapters"
 )
 
@@ -58,5 +61,31 @@ func TestEncodeWidensNarrowGoTypes(t *testing.T) {
 				t.Errorf("got %#v (%v), want %#v", out.Value, err, c.want)
 			}
 		})
+	}
+}
+
+func TestReadDeletesAnUndecodableRecordInsteadOfStalling(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	b := open(t, t.TempDir(), Options{Registerer: reg})
+	for i := range 3 {
+		putOne(t, b, "d", float64(i))
+	}
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket([]byte(rulesPrefix + DefaultRule))
+		v := bk.Get(putU64(2))
+		return bk.Put(putU64(2), append([]byte{codecVersion}, v[1:len(v)-3]...))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := readAll(t, b)
+	if len(recs) != 2 || recs[0].ID != 1 || recs[1].ID != 3 {
+		t.Fatalf("read %+v, want records 1 and 3", recs)
+	}
+	if s := b.Stats(); s.Corrupt != 1 || s.Records != 2 {
+		t.Errorf("stats %+v, want 1 corrupt and 2 records left", s)
+	}
+	if v := metric(t, reg, "streamforge_buffer_corrupt_records_total", nil); v != 1 {
+		t.Errorf("corrupt metric %v", v)
 	}
 }

@@ -165,13 +165,12 @@ func (b *Buffer) writeCounters(meta, seqs *bolt.Bucket, res *txResult) error {
 	return addCounters(meta, res.bytes, int64(res.added)-int64(res.removed))
 }
 
-// addCounters adds to the persisted byte and record counts.
+// addCounters adds to the persisted byte and record counts. They cannot go
+// below zero unless a damaged record was deleted (its charge is computed
+// from its length); then they stop at zero rather than stall every commit.
 func addCounters(meta *bolt.Bucket, bytes, records int64) error {
-	nb := int64(getU64(meta.Get(keyBytes))) + bytes
-	nr := int64(getU64(meta.Get(keyRecords))) + records
-	if nb < 0 || nr < 0 {
-		return fmt.Errorf("counters would go negative (bytes %d, records %d): %w", nb, nr, errCorrupt)
-	}
+	nb := max(int64(getU64(meta.Get(keyBytes)))+bytes, 0)
+	nr := max(int64(getU64(meta.Get(keyRecords)))+records, 0)
 	if err := meta.Put(keyBytes, putU64(uint64(nb))); err != nil {
 		return err
 	}
@@ -197,7 +196,7 @@ func (b *Buffer) apply(err error, reserved int64, res *txResult, batch []*reques
 			req.readings[i].Seq = req.items[i].seq
 		}
 	}
-	b.committed += res.bytes
+	b.committed = max(b.committed+res.bytes, 0)
 	b.records = b.records + res.added - res.removed
 	for ru, cnt := range res.drops {
 		b.countDrops(ru, ru.Policy, cnt)

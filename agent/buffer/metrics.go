@@ -11,6 +11,7 @@ type metrics struct {
 	batch   prometheus.Histogram
 	commit  prometheus.Histogram
 	blocked prometheus.Counter
+	corrupt prometheus.Counter
 	all     []prometheus.Collector
 }
 
@@ -35,11 +36,15 @@ func newMetrics(b *Buffer) *metrics {
 			Name: "streamforge_buffer_put_blocked_seconds_total",
 			Help: "Time writers waited for space under the block policy.",
 		}),
+		corrupt: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "streamforge_buffer_corrupt_records_total",
+			Help: "Undecodable records found and deleted (lost readings: investigate the disk).",
+		}),
 	}
 	for _, r := range b.rules {
 		m.drops.WithLabelValues(r.Name, string(r.Policy))
 	}
-	m.all = []prometheus.Collector{m.backlog, m.drops, m.batch, m.commit, m.blocked}
+	m.all = []prometheus.Collector{m.backlog, m.drops, m.batch, m.commit, m.blocked, m.corrupt}
 	return m
 }
 

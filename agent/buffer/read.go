@@ -11,12 +11,15 @@ import (
 )
 
 // Read returns up to max records with IDs above after, oldest first. Pass 0
-// to start at the oldest record.
+// to start at the oldest record. A record that cannot be decoded (a damaged
+// disk, a bug) is logged, counted in Stats.Corrupt and deleted, so that it
+// cannot stall delivery of everything behind it.
 func (b *Buffer) Read(after uint64, max int) ([]Record, error) {
 	if max <= 0 {
 		return nil, nil
 	}
 	var out []Record
+	var corrupt []uint64
 	err := b.db.View(func(tx *bolt.Tx) error {
 		heads := b.seekAll(tx, after+1)
 		for len(out) < max {
@@ -27,7 +30,8 @@ func (b *Buffer) Read(after uint64, max int) ([]Record, error) {
 			h := &heads[i]
 			out = append(out, Record{ID: getU64(h.k)})
 			if err := decodeRecord(h.v, &out[len(out)-1].Reading); err != nil {
-				return fmt.Errorf("record %d: %w", getU64(h.k), err)
+				corrupt = append(corrupt, getU64(h.k))
+				out = out[:len(out)-1]
 			}
 			h.k, h.v = h.c.Next()
 		}
@@ -36,7 +40,27 @@ func (b *Buffer) Read(after uint64, max int) ([]Record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("buffer read: %w", err)
 	}
+	if len(corrupt) > 0 {
+		if err := b.discard(corrupt); err != nil {
+			return nil, err
+		}
+	}
 	return out, nil
+}
+
+// discard deletes undecodable records.
+func (b *Buffer) discard(ids []uint64) error {
+	b.log.Error("deleting undecodable buffer records", "count", len(ids), "first_id", ids[0])
+	if err := b.Ack(ids...); err != nil {
+		return fmt.Errorf("buffer read: delete corrupt records: %w", err)
+	}
+	b.mu.Lock()
+	b.corrupt += uint64(len(ids))
+	b.mu.Unlock()
+	if b.metrics != nil {
+		b.metrics.corrupt.Add(float64(len(ids)))
+	}
+	return nil
 }
 
 // head is a cursor over one rule's bucket and its current record.
@@ -106,7 +130,7 @@ func (b *Buffer) exists(after uint64) (bool, error) {
 // Stats describes the backlog now.
 func (b *Buffer) Stats() Stats {
 	b.mu.Lock()
-	s := Stats{Records: b.records, Bytes: b.committed, MaxBytes: b.opts.MaxBytes, Drops: maps.Clone(b.drops)}
+	s := Stats{Records: b.records, Bytes: b.committed, MaxBytes: b.opts.MaxBytes, Drops: maps.Clone(b.drops), Corrupt: b.corrupt}
 	b.mu.Unlock()
 	_ = b.db.View(func(tx *bolt.Tx) error {
 		heads := b.seekAll(tx, 0)
