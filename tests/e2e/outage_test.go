@@ -1,0 +1,52 @@
+package e2e
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/streamforge/streamforge/internal/testenv"
+	kafkatest "github.com/streamforge/streamforge/tests/kafka"
+)
+
+// Apache Kafka is down for longer than the agent's delivery timeout while
+// the simulator keeps producing: afterwards every reading is in Kafka exactly
+// once (no duplicates: nothing crashed) and in order per tag.
+func TestAgentThroughApacheKafkaOutageDeliversEveryReadingOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs Apache Kafka and the agent for about 40 s")
+	}
+	const tags = 20
+	mb := startSim(t, tags, 50)
+	broker := testenv.StartKafka(t, testenv.KafkaOpts{})
+	dir := t.TempDir()
+	bin := build(t, dir, nil)
+	cfg := writeConfig(t, dir, broker.Addr, mb.Addr(), tags, 20*time.Millisecond) // delivery_timeout 5s
+	a := startAgent(t, cfg, bin)
+	a.waitMetric(t, "streamforge_forward_acked_records_total", 60*time.Second, func(v float64) bool { return v >= 1000 })
+
+	broker.Stop()
+	time.Sleep(12 * time.Second)
+	backlog := a.metric(t, "streamforge_buffer_records")
+	broker.Start()
+	a.waitMetric(t, `streamforge_forward_producer_recreations_total{reason="stalled"}`, 5*time.Second,
+		func(v float64) bool { return v >= 1 })
+	time.Sleep(3 * time.Second)
+	_ = mb.Close()
+	a.waitMetric(t, "streamforge_buffer_records", 60*time.Second, func(v float64) bool { return v == 0 })
+	a.stop(t)
+
+	recs, err := kafkatest.Read(context.Background(), kafkatest.Conn{Brokers: broker.Addr}, "telemetry.raw",
+		15*time.Second, func([]kafkatest.Record) bool { return false })
+	if len(recs) == 0 {
+		t.Fatalf("nothing in Kafka: %v", err)
+	}
+	rep, err := kafkatest.Check(recs, committedSeqs(t, dir, recs), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("backlog during the outage %v readings; %d readings of %d streams in Kafka, %d duplicates", backlog, rep.Unique, rep.Streams, rep.Duplicates)
+	if rep.Duplicates != 0 {
+		t.Errorf("%d duplicates without a crash", rep.Duplicates)
+	}
+}
