@@ -156,3 +156,18 @@ func TestKeysTakeTurnsAndSignConcurrently(t *testing.T) {
 		t.Fatalf("closed key signed: %v", err)
 	}
 }
+
+func TestOpenOverTCP(t *testing.T) {
+	sw := testenv.StartSwTPMTCP(t)
+	tp, err := tpm.Open(tpm.Config{Path: sw.Path, DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("open %s: %v", sw.Path, err)
+	}
+	defer tp.Close()
+	if err := tp.LoadOrCreateAK(); err != nil {
+		t.Fatal(err)
+	}
+	if _, cert := tp.EK(); cert == nil {
+		t.Fatal("no EK certificate over TCP")
+	}
+}

@@ -2,9 +2,11 @@ package testenv
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -23,7 +25,12 @@ type SwTPM struct {
 // platform certificate and locked NV) and serves it on a unix socket until
 // the test ends. Each test gets its own: swtpm has no resource manager, and
 // handles left by one test would exhaust it for the next.
-func StartSwTPM(t testing.TB) *SwTPM {
+func StartSwTPM(t testing.TB) *SwTPM { return startSwTPM(t, false) }
+
+// StartSwTPMTCP is StartSwTPM serving on a 127.0.0.1 TCP port.
+func StartSwTPMTCP(t testing.TB) *SwTPM { return startSwTPM(t, true) }
+
+func startSwTPM(t testing.TB, tcp bool) *SwTPM {
 	t.Helper()
 	for _, p := range []string{"swtpm", "swtpm_setup", "swtpm_localca"} {
 		if _, err := exec.LookPath(p); err != nil {
@@ -66,8 +73,14 @@ func StartSwTPM(t testing.TB) *SwTPM {
 		}
 	}
 	sock := filepath.Join(dir, "tpm.sock")
+	server, path := "type=unixio,path="+sock, "unix:"+sock
+	if tcp {
+		addr := FreeAddr(t)
+		_, port, _ := net.SplitHostPort(addr)
+		server, path = "type=tcp,bindaddr=127.0.0.1,port="+port, "tcp:"+addr
+	}
 	cmd := exec.Command("swtpm", "socket", "--tpm2", "--tpmstate", "dir="+state,
-		"--server", "type=unixio,path="+sock, "--ctrl", "type=unixio,path="+filepath.Join(dir, "ctrl.sock"),
+		"--server", server, "--ctrl", "type=unixio,path="+filepath.Join(dir, "ctrl.sock"),
 		"--flags", "startup-clear")
 	logf, err := os.Create(filepath.Join(dir, "swtpm.log"))
 	if err != nil {
@@ -82,15 +95,17 @@ func StartSwTPM(t testing.TB) *SwTPM {
 		_ = cmd.Wait()
 		logf.Close()
 	})
+	network, addr, _ := strings.Cut(path, ":")
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		if _, err := os.Stat(sock); err == nil {
+		if c, err := net.Dial(network, addr); err == nil {
+			c.Close()
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("swtpm socket did not appear within 5s")
+			t.Fatal("swtpm sockets did not appear within 5s")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	return &SwTPM{Path: "unix:" + sock, CADir: roots}
+	return &SwTPM{Path: path, CADir: roots}
 }
