@@ -88,3 +88,35 @@ func TestRenewerReplacesCertificateAndStopsForDisabledGateway(t *testing.T) {
 		t.Fatalf("Run ended with %v", err)
 	}
 }
+
+// A gateway that was offline past its certificate's expiry re-attests: the
+// AK certificate is all a new order needs.
+func TestRenewerRecoversAfterExpiry(t *testing.T) {
+	w := newWorldWith(t, stepca.InitOptions{CertLifetime: 2 * time.Second, Backdate: time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c := w.client(t, w.akCert(t, w.ca, gatewayID))
+	old, err := c.Obtain(ctx, w.tpm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Until(old.Leaf.NotAfter) + 100*time.Millisecond)
+	got := make(chan *acmeclient.Certificate, 1)
+	r := &acmeclient.Renewer{Client: c, Keys: w.tpm, OnCert: func(c *acmeclient.Certificate) {
+		select {
+		case got <- c:
+		default:
+		}
+	}}
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx, old) }()
+	defer func() { cancel(); <-done }()
+	select {
+	case c := <-got:
+		if !time.Now().Before(c.Leaf.NotAfter) {
+			t.Fatal("recovered certificate already expired")
+		}
+	case <-ctx.Done():
+		t.Fatal("no certificate after expiry")
+	}
+}
