@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/google/go-attestation/attest"
 )
@@ -143,4 +144,12 @@ func (k *Key) Sign(rand io.Reader, digest []byte, opts crypto.SignerOpts) ([]byt
 		return nil, err
 	}
 	return k.signer.Sign(rand, digest, opts)
+}
+
+func readBlob(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read key blob: %w", err)
+	}
+	return b, nil
 }

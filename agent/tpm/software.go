@@ -71,11 +71,3 @@ func parseSoftwareKey(raw []byte) (crypto.Signer, error) {
 	}
 	return s, nil
 }
-
-func readBlob(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read key blob: %w", err)
-	}
-	return b, nil
-}
