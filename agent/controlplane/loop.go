@@ -36,6 +36,11 @@ type Loop struct {
 	opts Options
 	mu   sync.Mutex
 	st   State
+	// A refused token is replaced at most once per reauthWait, which
+	// doubles while the control plane keeps refusing (a disabled gateway
+	// must not hammer it).
+	reauthAt   time.Time
+	reauthWait time.Duration
 }
 
 // NewLoop prepares the lifecycle and applies the last-known-good config,
@@ -189,12 +194,21 @@ func (l *Loop) obtainToken(ctx context.Context) error {
 // reauth gets a new token after the old one was refused (revoked, or the
 // gateway disabled and enabled again).
 func (l *Loop) reauth(ctx context.Context, err error) {
-	if IsStatus(err, http.StatusUnauthorized) {
-		l.opts.Log.Warn("gateway token refused; obtaining a new one", "err", err)
-		if _, err := l.opts.Client.ObtainToken(ctx); err != nil {
-			l.opts.Log.Warn("new token refused", "err", err)
-		}
+	if !IsStatus(err, http.StatusUnauthorized) || time.Now().Before(l.reauthAt) {
+		return
 	}
+	l.opts.Log.Warn("gateway token refused; obtaining a new one", "err", err)
+	if _, err := l.opts.Client.ObtainToken(ctx); err != nil {
+		l.reauthWait = min(max(2*l.reauthWait, time.Second), 5*time.Minute)
+		l.reauthAt = time.Now().Add(l.reauthWait)
+		l.opts.Log.Warn("new token refused", "err", err, "retry_in", l.reauthWait)
+		if IsStatus(err, http.StatusForbidden) {
+			_ = l.update(func(s *State) { s.Status = "not approved (disabled or rejected)" })
+		}
+		return
+	}
+	l.reauthWait, l.reauthAt = 0, time.Time{}
+	_ = l.update(func(s *State) { s.Status = "approved" })
 }
 
 func (l *Loop) pollConfig(ctx context.Context) {

@@ -154,11 +154,23 @@ adapters:
 }
 
 type agentProc struct {
-	cmd     *exec.Cmd
-	metrics string
-	done    chan error
-	mu      sync.Mutex
-	log     bytes.Buffer
+	cmd         *exec.Cmd
+	metrics     string
+	done        chan error
+	mu          sync.Mutex
+	log         bytes.Buffer
+	lastMetrics string // the data path restarts on a new config, on a new port if listen is :0
+}
+
+// refreshMetrics follows the metrics endpoint to where the newest data
+// path serves it.
+func (a *agentProc) refreshMetrics(t *testing.T) {
+	t.Helper()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.lastMetrics != "" {
+		a.metrics = a.lastMetrics
+	}
 }
 
 var metricsRE = regexp.MustCompile(`metrics=(127\.0\.0\.1:\d+)`)
@@ -166,6 +178,12 @@ var metricsRE = regexp.MustCompile(`metrics=(127\.0\.0\.1:\d+)`)
 func startAgent(t *testing.T, bin, cfg string) *agentProc {
 	t.Helper()
 	a := &agentProc{cmd: exec.Command(bin, "run", "--config", cfg), done: make(chan error, 1)}
+	return a.start(t)
+}
+
+// start runs the prepared command and waits for its metrics address.
+func (a *agentProc) start(t *testing.T) *agentProc {
+	t.Helper()
 	stderr, err := a.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -181,7 +199,13 @@ func startAgent(t *testing.T, bin, cfg string) *agentProc {
 			a.log.WriteString(sc.Text() + "\n")
 			a.mu.Unlock()
 			if m := metricsRE.FindStringSubmatch(sc.Text()); m != nil {
-				addr <- m[1]
+				select {
+				case addr <- m[1]:
+				default:
+				}
+				a.mu.Lock()
+				a.lastMetrics = m[1]
+				a.mu.Unlock()
 			}
 		}
 		a.done <- a.cmd.Wait()
@@ -192,6 +216,11 @@ func startAgent(t *testing.T, bin, cfg string) *agentProc {
 		}
 		if t.Failed() {
 			t.Logf("agent log:\n%s", a.logTail())
+			if d := os.Getenv("STREAMFORGE_TEST_LOG_DIR"); d != "" {
+				a.mu.Lock()
+				_ = os.WriteFile(filepath.Join(d, "agent-"+strconv.Itoa(a.cmd.Process.Pid)+".log"), a.log.Bytes(), 0o600)
+				a.mu.Unlock()
+			}
 		}
 	})
 	select {
@@ -245,6 +274,7 @@ func waitFor(t *testing.T, a *agentProc, series, op string, want float64, ok fun
 	deadline := time.Now().Add(60 * time.Second)
 	var got float64
 	for time.Now().Before(deadline) {
+		a.refreshMetrics(t)
 		if got = scrape(t, a.metrics, series); ok(got) {
 			return
 		}

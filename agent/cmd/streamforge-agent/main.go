@@ -21,6 +21,7 @@ import (
 
 	"github.com/streamforge/streamforge/agent/config"
 	"github.com/streamforge/streamforge/agent/run"
+	"github.com/streamforge/streamforge/agent/tpm"
 )
 
 const usage = `usage: streamforge-agent <command> --config FILE
@@ -45,6 +46,12 @@ func mainErr(args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "agent.yaml", "configuration file")
+	var cp cpFlags
+	fs.StringVar(&cp.url, "control-plane-url", "", "control plane URL (CONTROL_PLANE_URL; default: control_plane.url)")
+	fs.StringVar(&cp.gatewayID, "gateway-id", "", "gateway id (CONTROL_PLANE_GATEWAY_ID; default: gateway_id)")
+	fs.StringVar(&cp.enrollmentToken, "enrollment-token", "", "enrollment token (CONTROL_PLANE_ENROLLMENT_TOKEN; default: control_plane.enrollment_token)")
+	fs.StringVar(&cp.tpmPath, "tpm", tpm.DefaultPath, "TPM device or swtpm socket (unix:PATH, tcp:HOST:PORT) holding the gateway identity")
+	fs.BoolVar(&cp.insecureSoftwareIdentity, tpm.InsecureSoftwareIdentityFlag, false, "use a software identity key instead of a TPM (INSECURE; for laptops)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -63,6 +70,19 @@ func mainErr(args []string, stderr io.Writer) error {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	cp.fromEnv()
+	if cp.url == "" {
+		cp.url = cfg.ControlPlane.URL
+	}
+	if cp.gatewayID == "" {
+		cp.gatewayID = cfg.GatewayID
+	}
+	if cp.enrollmentToken == "" {
+		cp.enrollmentToken = cfg.Secrets.EnrollmentToken.Reveal()
+	}
+	if cp.url != "" {
+		return runManaged(ctx, cp, *path, cfg, log)
+	}
 	agent, err := run.New(cfg, log)
 	if err != nil {
 		return err

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"crypto"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/streamforge/streamforge/agent/config"
+	"github.com/streamforge/streamforge/agent/controlplane"
+	"github.com/streamforge/streamforge/agent/run"
+	"github.com/streamforge/streamforge/agent/tpm"
+	"github.com/streamforge/streamforge/pkg/wire"
+)
+
+// version is reported in heartbeats; set with -ldflags "-X main.version=...".
+var version = "dev"
+
+// cpFlags say how the agent reaches its control plane. The environment
+// variables of the spec (CONTROL_PLANE_URL, CONTROL_PLANE_GATEWAY_ID,
+// CONTROL_PLANE_ENROLLMENT_TOKEN) fill what the flags leave empty; the
+// config file's control_plane section comes last.
+type cpFlags struct {
+	url, gatewayID, enrollmentToken, tpmPath string
+	insecureSoftwareIdentity                 bool
+}
+
+func (f *cpFlags) fromEnv() {
+	for _, v := range []struct {
+		dst *string
+		env string
+	}{{&f.url, "CONTROL_PLANE_URL"}, {&f.gatewayID, "CONTROL_PLANE_GATEWAY_ID"}, {&f.enrollmentToken, "CONTROL_PLANE_ENROLLMENT_TOKEN"}} {
+		if *v.dst == "" {
+			*v.dst = os.Getenv(v.env)
+		}
+	}
+}
+
+// identity opens the key the gateway proves itself with: a key inside the
+// TPM, or (only when asked for explicitly) a software key.
+func identity(f cpFlags, dataDir string, log *slog.Logger) (crypto.Signer, func(), error) {
+	dir := filepath.Join(dataDir, "identity")
+	if f.insecureSoftwareIdentity {
+		s, err := tpm.OpenSoftwareIdentity(dir, log)
+		return s, func() {}, err
+	}
+	t, err := tpm.Open(tpm.Config{Path: f.tpmPath, DataDir: dir, Logger: log})
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w (a machine without a TPM may run with --%s)", err, tpm.InsecureSoftwareIdentityFlag)
+	}
+	if err := t.LoadOrCreateAK(); err != nil {
+		t.Close()
+		return nil, nil, err
+	}
+	key, err := t.LoadKey("identity-key.blob")
+	if err != nil {
+		if key, err = t.NewKey(nil); err == nil {
+			err = key.Save("identity-key.blob")
+		}
+	}
+	if err != nil {
+		t.Close()
+		return nil, nil, fmt.Errorf("TPM identity key: %w", err)
+	}
+	return key, func() { key.Close(); t.Close() }, nil
+}
+
+// runManaged runs the data path under the control plane: the loop enrolls,
+// waits for approval and polls config; each new config (merged over the
+// local file) restarts the data path, whose buffer keeps every reading.
+func runManaged(ctx context.Context, f cpFlags, localPath string, cfg *config.Config, log *slog.Logger) error {
+	if cfg.GatewayID != f.gatewayID {
+		return fmt.Errorf("gateway id %q (CONTROL_PLANE_GATEWAY_ID) differs from gateway_id %q in %s", f.gatewayID, cfg.GatewayID, localPath)
+	}
+	local, err := os.ReadFile(localPath)
+	if err != nil {
+		return err
+	}
+	signer, closeID, err := identity(f, cfg.DataDir, log)
+	if err != nil {
+		return err
+	}
+	defer closeID()
+
+	next := make(chan *config.Config, 1)
+	offer := func(c *config.Config) {
+		select {
+		case <-next:
+		default:
+		}
+		next <- c
+	}
+	var (
+		mu      sync.Mutex
+		current *run.Agent
+	)
+	health := func() wire.Heartbeat {
+		mu.Lock()
+		defer mu.Unlock()
+		if current == nil {
+			return wire.Heartbeat{Status: "starting"}
+		}
+		hb := current.Health()
+		hb.AgentVersion = version
+		return hb
+	}
+	apply := func(_ context.Context, rc wire.ConfigResponse) error {
+		merged, err := config.Merge(local, rc.Config)
+		if err != nil {
+			return err
+		}
+		c, err := config.Parse(merged)
+		if err != nil {
+			return fmt.Errorf("config v%d: %w", rc.Version, err)
+		}
+		offer(c)
+		return nil
+	}
+	client := controlplane.NewClient(f.url, f.gatewayID, signer)
+	loop, err := controlplane.NewLoop(ctx, controlplane.Options{
+		Client: client, EnrollmentToken: f.enrollmentToken, Hostname: hostname(), StateDir: filepath.Join(cfg.DataDir, "controlplane"),
+		PollInterval: cfg.ControlPlane.PollInterval, HeartbeatInterval: cfg.ControlPlane.HeartbeatInterval,
+		Apply: apply, Health: health, Log: log,
+		OnEnrolled: func(code string, _ time.Time) {
+			if err := controlplane.PrintClaim(os.Stderr, f.url, f.gatewayID, code); err != nil {
+				log.Warn("print claim code", "err", err)
+			}
+		},
+	})
+	if err != nil {
+		return err
+	}
+	if len(next) == 0 {
+		offer(cfg) // no last-known-good yet: run on the local file
+	}
+	loopDone := make(chan error, 1)
+	go func() { loopDone <- loop.Run(ctx) }()
+	status := controlplane.StatusHandler(loop, f.url)
+
+	for c := range next {
+		a, err := run.New(c, log)
+		if err != nil {
+			return err
+		}
+		a.Mount("GET /{$}", status)
+		a.Mount("GET /claim-qr.png", status)
+		mu.Lock()
+		current = a
+		mu.Unlock()
+		actx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- a.Run(actx) }()
+		select {
+		case <-ctx.Done():
+			stop()
+			err := <-done
+			<-loopDone
+			return err
+		case c2 := <-next:
+			log.Info("restarting the data path with a new config")
+			stop()
+			if err := <-done; err != nil {
+				log.Warn("data path stopped with an error", "err", err)
+			}
+			offer(c2)
+		case err := <-done:
+			stop()
+			if err != nil {
+				return err
+			}
+			return errors.New("data path stopped")
+		}
+	}
+	return nil
+}
+
+func hostname() string {
+	h, _ := os.Hostname()
+	return h
+}

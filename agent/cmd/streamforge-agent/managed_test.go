@@ -1,0 +1,184 @@
+package main
+
+import (
+	"bytes"
+	"image"
+	_ "image/png"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/makiuchi-d/gozxing"
+	gzqr "github.com/makiuchi-d/gozxing/qrcode"
+
+	"github.com/streamforge/streamforge/adapters/sim"
+	"github.com/streamforge/streamforge/internal/testenv"
+)
+
+// startManaged runs the agent binary against the control plane, with its
+// identity key inside a swtpm.
+func startManaged(t *testing.T, bin, cfg string, cloud *testenv.Cloud, tpmPath, token string) *agentProc {
+	t.Helper()
+	a := &agentProc{cmd: exec.Command(bin, "run", "--config", cfg, "--tpm", tpmPath), done: make(chan error, 1)}
+	a.cmd.Env = append(os.Environ(), "CONTROL_PLANE_URL="+cloud.URL, "CONTROL_PLANE_GATEWAY_ID=gw-test",
+		"CONTROL_PLANE_ENROLLMENT_TOKEN="+token)
+	return a.start(t)
+}
+
+func get(t *testing.T, u string) []byte {
+	t.Helper()
+	res, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return b
+}
+
+func decodeQR(t *testing.T, png []byte) string {
+	t.Helper()
+	img, _, err := image.Decode(bytes.NewReader(png))
+	if err != nil {
+		t.Fatalf("status page QR: %v", err)
+	}
+	bmp, _ := gozxing.NewBinaryBitmapFromImage(img)
+	res, err := gzqr.NewQRCodeReader().Decode(bmp, nil)
+	if err != nil {
+		t.Fatalf("decode QR: %v", err)
+	}
+	return res.GetText()
+}
+
+func eventually(t *testing.T, a *agentProc, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s\n%s", what, a.logTail())
+}
+
+var claimRE = regexp.MustCompile(`claim code ([0-9A-Z]{5}-[0-9A-Z]{5}-\S)`)
+
+// TestManagedAgentLifecycle runs the real processes together: the control
+// plane, the agent (identity key in a swtpm), the Modbus and OPC UA
+// simulators and a Kafka-protocol broker. The agent enrolls and prints its
+// claim code; a technician claims it through the URL in the QR code on the
+// agent's status page; the agent gets its token, sends heartbeats and
+// applies deployed configs (restarting its data path); it rides out a
+// control plane restart, keeps forwarding while disabled, and restarts on
+// its last-known-good config while the control plane is down.
+func TestManagedAgentLifecycle(t *testing.T) {
+	bin := buildAgent(t)
+	tpm := testenv.StartSwTPM(t)
+	cloud := testenv.StartCloud(t)
+	admin := cloud.Login(testenv.CloudAdminEmail, testenv.CloudAdminPassword)
+	var tok struct{ Token string }
+	cloud.Call("POST", "/api/v1/enrollment-tokens", admin, map[string]any{"expires_in": "1h", "max_uses": 1, "site": "Plant"}, &tok)
+	cloud.Call("POST", "/api/v1/users", admin, map[string]any{"email": "tech@example.com", "password": "field-tech-password",
+		"roles": []string{"Engineer"}, "gateway_access": []string{"*"}}, nil)
+
+	signals := sim.Signals(8)
+	mb, err := sim.StartModbus("127.0.0.1:0", signals, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = mb.Close() })
+	ua, err := sim.StartOPCUA("127.0.0.1:0", signals, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ua.Stop)
+	broker := testenv.StartKfake(t, testenv.KafkaOpts{})
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "agent.yaml")
+	writeConfig(t, cfgPath, dir, broker.Addr, mb.Addr(), ua.Endpoint())
+	if err := appendFile(cfgPath, "control_plane: {poll_interval: 200ms, heartbeat_interval: 200ms}\n"); err != nil {
+		t.Fatal(err)
+	}
+
+	agent := startManaged(t, bin, cfgPath, cloud, tpm.Path, tok.Token)
+	eventually(t, agent, "the claim code on the console", func() bool { return claimRE.MatchString(agent.logTail()) })
+	code := claimRE.FindStringSubmatch(agent.logTail())[1]
+	page := string(get(t, "http://"+agent.metrics+"/"))
+	if !strings.Contains(page, code) {
+		t.Fatalf("status page lacks claim code %s:\n%s", code, page)
+	}
+	claimURL := decodeQR(t, get(t, "http://"+agent.metrics+"/claim-qr.png"))
+	u, err := url.Parse(claimURL)
+	if err != nil || !strings.HasPrefix(claimURL, cloud.URL+"/claim?") || u.Query().Get("code") != code {
+		t.Fatalf("QR code holds %q", claimURL)
+	}
+	tech := cloud.Login("tech@example.com", "field-tech-password")
+	var claimed map[string]any
+	if st := cloud.Call("POST", "/api/v1/gateways/claim", tech, map[string]string{"gateway_id": u.Query().Get("gateway"),
+		"claim_code": u.Query().Get("code"), "site": "Offshore Rig Alpha"}, &claimed); st != 200 {
+		t.Fatalf("claim: %d %v", st, claimed)
+	}
+	gateway := func() map[string]any {
+		var g map[string]any
+		cloud.Call("GET", "/api/v1/gateways/gw-test", admin, nil, &g)
+		return g
+	}
+	eventually(t, agent, "a heartbeat", func() bool { return gateway()["last_seen_at"] != nil })
+	waitMetric(t, agent, "streamforge_forward_acked_records_total", 50)
+
+	deploy := func(logLevel string) {
+		t.Helper()
+		body := map[string]any{"config": map[string]any{"log_level": logLevel, "buffer": map[string]any{"max_bytes": "32MiB"}}}
+		if st := cloud.Call("PUT", "/api/v1/gateways/gw-test/config", admin, body, nil); st != 200 {
+			t.Fatalf("deploy: %d", st)
+		}
+	}
+	deploy("info")
+	eventually(t, agent, "config v1 applied", func() bool { return gateway()["applied_config_version"] == float64(1) })
+
+	cloud.Stop()
+	time.Sleep(500 * time.Millisecond)
+	cloud.Start()
+	admin = cloud.Login(testenv.CloudAdminEmail, testenv.CloudAdminPassword)
+	deploy("debug")
+	eventually(t, agent, "config v2 after the control plane restart", func() bool { return gateway()["applied_config_version"] == float64(2) })
+
+	if st := cloud.Call("POST", "/api/v1/gateways/gw-test/disable", admin, nil, nil); st != 200 {
+		t.Fatalf("disable: %d", st)
+	}
+	before := gateway()["last_seen_at"]
+	waitMetric(t, agent, "streamforge_forward_acked_records_total", 1)
+	acked := scrape(t, agent.metrics, "streamforge_forward_acked_records_total")
+	waitMetric(t, agent, "streamforge_forward_acked_records_total", acked+50) // the data path goes on
+	time.Sleep(time.Second)
+	if after := gateway()["last_seen_at"]; after != before {
+		t.Fatalf("disabled gateway still reports: %v -> %v", before, after)
+	}
+	agent.stop(t)
+
+	cloud.Stop()
+	agent = startManaged(t, bin, cfgPath, cloud, tpm.Path, tok.Token)
+	eventually(t, agent, "start on the last-known-good config", func() bool {
+		return strings.Contains(agent.logTail(), "running on last-known-good config") && strings.Contains(agent.logTail(), "version=2")
+	})
+	waitMetric(t, agent, "streamforge_forward_acked_records_total", 20)
+	agent.stop(t)
+}
+
+func appendFile(path, text string) error {
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = f.WriteString(text)
+	return err
+}
