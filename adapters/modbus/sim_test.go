@@ -108,7 +108,7 @@ func TestBrokenDeviceDoesNotStallOthers(t *testing.T) {
 
 func brokenDevice(t *testing.T, fault sim.Fault) {
 	s := startSim(t, 8)
-	proxy, err := sim.NewProxy(s.Addr())
+	proxy, err := sim.NewProxy("127.0.0.1:0", s.Addr())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/streamforge/streamforge/adapters"
 	"github.com/streamforge/streamforge/adapters/opcua"
 	"github.com/streamforge/streamforge/adapters/sim"
+	"github.com/streamforge/streamforge/internal/testenv"
 )
 
 const ms = opcua.Duration(time.Millisecond)
@@ -155,26 +156,49 @@ func TestReconnectAndResubscribeAfterServerRestart(t *testing.T) {
 	}
 }
 
-func TestDeadServerDoesNotAffectAnother(t *testing.T) {
-	live, dead := startSim(t, 4, 20), startSim(t, 4, 20)
-	a, sink := run(t, simServer("live", live.Endpoint()), simServer("dead", dead.Endpoint()))
-	if !sink.WaitFor(3, good("dead", "temp", time.Time{}), 10*time.Second) {
-		t.Fatal("second server never answered")
+func TestBrokenServerDoesNotAffectAnother(t *testing.T) {
+	cases := []struct {
+		name  string
+		fault func(t *testing.T, s *sim.OPCUA, p *sim.Proxy)
+	}{
+		{"dead", func(_ *testing.T, s *sim.OPCUA, _ *sim.Proxy) { s.Stop() }},
+		{"hung", func(_ *testing.T, _ *sim.OPCUA, p *sim.Proxy) { p.Set(sim.Hang) }},
 	}
-	since := time.Now()
-	dead.Stop()
-	// A server that vanishes mid-session is noticed by the keepalive read
-	// within the request timeout; meanwhile the other session carries on.
-	if !sink.WaitFor(1, sim.Since("dead", "temp", adapters.QualityBad, since), 10*time.Second) {
-		t.Fatalf("dead server never reported: %+v", a.States())
-	}
-	time.Sleep(500 * time.Millisecond)
-	elapsed := time.Since(since).Seconds()
-	// 20 updates/s published every 50 ms: at least 10 readings per second.
-	if n := sink.Count(good("live", "temp", since)); float64(n) < 10*elapsed {
-		t.Errorf("live server: %d readings in the %.1f s after the other died", n, elapsed)
-	}
-	if st := a.States(); !st[0].Connected || st[1].Connected {
-		t.Errorf("states: %+v", st)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			live := startSim(t, 4, 20)
+			proxyAddr := testenv.FreeAddr(t)
+			broken, err := sim.StartOPCUA("127.0.0.1:0", sim.Signals(4), 20, proxyAddr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(broken.Stop)
+			proxy, err := sim.NewProxy(proxyAddr, broken.Addr())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { proxy.Close() })
+			a, sink := run(t, simServer("live", live.Endpoint()), simServer("broken", "opc.tcp://"+proxy.Addr()))
+			if !sink.WaitFor(3, good("broken", "temp", time.Time{}), 10*time.Second) {
+				t.Fatalf("second server never answered: %+v", a.States())
+			}
+			since := time.Now()
+			c.fault(t, broken, proxy)
+			// A server that dies or hangs mid-session is noticed by the
+			// keepalive read within the request timeout; meanwhile the other
+			// session carries on.
+			if !sink.WaitFor(1, sim.Since("broken", "temp", adapters.QualityBad, since), 10*time.Second) {
+				t.Fatalf("broken server never reported: %+v", a.States())
+			}
+			time.Sleep(500 * time.Millisecond)
+			elapsed := time.Since(since).Seconds()
+			// 20 updates/s published every 50 ms: at least 10 readings per second.
+			if n := sink.Count(good("live", "temp", since)); float64(n) < 10*elapsed {
+				t.Errorf("live server: %d readings in the %.1f s after the other broke", n, elapsed)
+			}
+			if st := a.States(); !st[0].Connected || st[1].Connected {
+				t.Errorf("states: %+v", st)
+			}
+		})
 	}
 }

@@ -26,9 +26,9 @@ type Proxy struct {
 	conns map[net.Conn]bool
 }
 
-// NewProxy listens on a free loopback port and forwards to target.
-func NewProxy(target string) (*Proxy, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+// NewProxy listens on listen ("127.0.0.1:0" picks a free port) and forwards to target.
+func NewProxy(listen, target string) (*Proxy, error) {
+	l, err := net.Listen("tcp", listen)
 	if err != nil {
 		return nil, err
 	}

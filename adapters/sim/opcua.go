@@ -32,6 +32,7 @@ type OPCUA struct {
 	cert    []byte
 	key     *rsa.PrivateKey
 	start   time.Time
+	aliases []string
 
 	mu     sync.RWMutex
 	values []*ua.DataValue
@@ -41,8 +42,11 @@ type OPCUA struct {
 }
 
 // StartOPCUA serves signals on addr ("127.0.0.1:0" picks a free port) with a
-// fresh self-signed server certificate; rate is updates per second.
-func StartOPCUA(addr string, signals []Signal, rate float64) (*OPCUA, error) {
+// fresh self-signed server certificate; rate is updates per second. gopcua's
+// server only lists endpoints whose URL matches the one a client asks for,
+// so a client reaching it through a Proxy needs the proxy's host:port among
+// aliases.
+func StartOPCUA(addr string, signals []Signal, rate float64, aliases ...string) (*OPCUA, error) {
 	addr, err := resolvePort(addr)
 	if err != nil {
 		return nil, err
@@ -52,7 +56,7 @@ func StartOPCUA(addr string, signals []Signal, rate float64) (*OPCUA, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opcua sim certificate: %w", err)
 	}
-	o := &OPCUA{addr: addr, signals: signals, rate: rate, cert: cert, key: key, start: time.Now(),
+	o := &OPCUA{addr: addr, signals: signals, rate: rate, cert: cert, key: key, start: time.Now(), aliases: aliases,
 		values: make([]*ua.DataValue, len(signals))}
 	o.update()
 	return o, o.Start()
@@ -60,10 +64,13 @@ func StartOPCUA(addr string, signals []Signal, rate float64) (*OPCUA, error) {
 
 // Start (re)starts the server on the same address and certificate.
 func (o *OPCUA) Start() error {
-	host, portStr, _ := net.SplitHostPort(o.addr)
-	port, _ := strconv.Atoi(portStr)
-	srv := server.New(
-		server.EndPoint(host, port),
+	var opts []server.Option
+	for _, a := range append([]string{o.addr}, o.aliases...) {
+		host, port, _ := net.SplitHostPort(a)
+		p, _ := strconv.Atoi(port)
+		opts = append(opts, server.EndPoint(host, p))
+	}
+	srv := server.New(append(opts,
 		server.Certificate(o.cert), server.PrivateKey(o.key),
 		server.EnableSecurity("None", ua.MessageSecurityModeNone),
 		server.EnableSecurity("Basic256Sha256", ua.MessageSecurityModeSign),
@@ -71,7 +78,7 @@ func (o *OPCUA) Start() error {
 		server.EnableAuthMode(ua.UserTokenTypeAnonymous),
 		server.EnableAuthMode(ua.UserTokenTypeUserName),
 		server.SetLogger(slog.New(slog.DiscardHandler)),
-	)
+	)...)
 	ns := server.NewNodeNameSpace(srv, "urn:streamforge:sim")
 	for i, s := range o.signals {
 		n := server.NewVariableNode(ua.NewStringNodeID(ns.ID(), s.Name), s.Name, func() *ua.DataValue {
