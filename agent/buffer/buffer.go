@@ -168,7 +168,6 @@ var (
 
 var (
 	metaBucket  = []byte("meta")
-	seqBucket   = []byte("seq")
 	rulesPrefix = "r/"
 	keyNext     = []byte("next")
 	keyBytes    = []byte("bytes")
@@ -208,7 +207,7 @@ type Buffer struct {
 
 	lastID atomic.Uint64
 
-	seqs map[string]uint64 // last Seq per stream; committer goroutine only
+	seqs *streamSeqs // committer goroutine only
 }
 
 // Open opens (creating if needed) the buffer file at path.
@@ -230,7 +229,6 @@ func Open(path string, opts Options) (*Buffer, error) {
 		db: db, opts: opts, log: opts.Logger.With("component", "buffer"),
 		reqs: make(chan *request, 4096), quit: make(chan struct{}), done: make(chan struct{}),
 		drops: map[string]uint64{}, freed: make(chan struct{}), grown: make(chan struct{}),
-		seqs: map[string]uint64{},
 	}
 	for _, r := range opts.Rules {
 		b.rules = append(b.rules, &rule{Rule: r, bucket: []byte(rulesPrefix + r.Name)})
@@ -267,8 +265,8 @@ func (b *Buffer) init() error {
 		if err := meta.Put(keyVersion, putU64(codecVersion)); err != nil {
 			return err
 		}
-		if _, err := tx.CreateBucketIfNotExists(seqBucket); err != nil {
-			return err
+		if b.seqs, err = loadSeqs(tx); err != nil {
+			return fmt.Errorf("stream counters: %w", err)
 		}
 		for _, r := range b.rules {
 			if _, err := tx.CreateBucketIfNotExists(r.bucket); err != nil {

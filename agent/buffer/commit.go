@@ -3,7 +3,6 @@ package buffer
 import (
 	"bytes"
 	"fmt"
-	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -48,7 +47,7 @@ type txResult struct {
 	bytes          int64  // net change of the stored bytes
 	freed          bool
 	lastID         uint64
-	touched        map[string]uint64
+	seqs           *seqTx
 	drops          map[*rule]uint64
 }
 
@@ -56,7 +55,7 @@ func (b *Buffer) commit(batch []*request) error {
 	start := time.Now()
 	var reserved int64
 	size := 0
-	res := txResult{touched: map[string]uint64{}, drops: map[*rule]uint64{}}
+	res := txResult{seqs: b.seqs.begin(), drops: map[*rule]uint64{}}
 	for _, r := range batch {
 		reserved += r.reserved
 		size += len(r.arena) + len(r.items)*headerLen
@@ -68,7 +67,7 @@ func (b *Buffer) commit(batch []*request) error {
 	vals := make([]byte, 0, size) // never grows: bbolt keeps the slices until commit
 	keys := make([]byte, 0, 8*res.readings)
 	err := b.db.Update(func(tx *bolt.Tx) error {
-		meta, seqs := tx.Bucket(metaBucket), tx.Bucket(seqBucket)
+		meta := tx.Bucket(metaBucket)
 		next := getU64(meta.Get(keyNext))
 		freed, acked, err := b.deleteAcked(tx, batch)
 		if err != nil {
@@ -103,7 +102,7 @@ func (b *Buffer) commit(batch []*request) error {
 					}
 					used += charge
 				}
-				it.seq = b.nextSeq(seqs, it.key, res.touched)
+				it.seq = res.seqs.next(it.key)
 				next++
 				off := len(vals)
 				vals = appendRecord(vals, it.seq, start, req.arena[it.start:it.end])
@@ -117,7 +116,7 @@ func (b *Buffer) commit(batch []*request) error {
 			}
 		}
 		res.lastID = next
-		return b.writeCounters(meta, seqs, &res)
+		return b.writeCounters(tx, meta, &res)
 	})
 	b.apply(err, reserved, &res, batch, start)
 	if err != nil {
@@ -126,38 +125,9 @@ func (b *Buffer) commit(batch []*request) error {
 	return nil
 }
 
-// nextSeq returns the stream's next Seq, looking in this commit, then the
-// cache, then the file.
-func (b *Buffer) nextSeq(seqs *bolt.Bucket, key string, touched map[string]uint64) uint64 {
-	last, ok := touched[key]
-	if !ok {
-		if last, ok = b.seqs[key]; !ok {
-			last = getU64(seqs.Get([]byte(key)))
-		}
-	}
-	touched[key] = last + 1
-	return last + 1
-}
-
-func (b *Buffer) writeCounters(meta, seqs *bolt.Bucket, res *txResult) error {
-	keys := make([]string, 0, len(res.touched))
-	for k := range res.touched {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys) // sequential puts touch each page once
-	size := 0
-	for _, k := range keys {
-		size += len(k) + 8
-	}
-	arena := make([]byte, 0, size) // never grows: bbolt keeps the slices until commit
-	for _, k := range keys {
-		off := len(arena)
-		arena = append(arena, k...)
-		mid := len(arena)
-		arena = appendU64(arena, res.touched[k])
-		if err := seqs.Put(arena[off:mid:mid], arena[mid:]); err != nil {
-			return err
-		}
+func (b *Buffer) writeCounters(tx *bolt.Tx, meta *bolt.Bucket, res *txResult) error {
+	if err := res.seqs.write(tx); err != nil {
+		return err
 	}
 	if err := meta.Put(keyNext, putU64(res.lastID)); err != nil {
 		return err
@@ -188,9 +158,7 @@ func (b *Buffer) apply(err error, reserved int64, res *txResult, batch []*reques
 		}
 		return
 	}
-	for k, v := range res.touched {
-		b.seqs[k] = v
-	}
+	res.seqs.commit()
 	for _, req := range batch {
 		for i := range req.items {
 			req.readings[i].Seq = req.items[i].seq
