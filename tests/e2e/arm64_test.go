@@ -58,7 +58,7 @@ func TestArm64AgentUnderQemu(t *testing.T) {
 			if out, err := exec.Command("file", bin).Output(); err == nil {
 				t.Logf("%s", out)
 			}
-			cfg := writeConfig(t, dir, broker.Addr, mb.Addr(), tags, 50*time.Millisecond)
+			cfg := writeConfig(t, dir, broker.Addr, mb.Addr(), tags, 50*time.Millisecond, defaultBuffer, "")
 			a := startAgent(t, cfg, tc.run(bin)...)
 			a.waitMetric(t, "streamforge_forward_acked_records_total", 60*time.Second, func(v float64) bool { return v >= 500 })
 			a.stop(t)

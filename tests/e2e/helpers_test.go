@@ -47,17 +47,21 @@ func startSim(t testing.TB, n int, rate float64) *sim.Modbus {
 	return mb
 }
 
+// defaultBuffer is the buffer section most tests use.
+const defaultBuffer = "{max_bytes: 256MiB}"
+
 // writeConfig writes an agent config that polls tags float32 holding
 // registers of the Modbus device at modbusAddr every interval, reporting
-// every poll (tags readings per interval).
-func writeConfig(t testing.TB, dir, brokers, modbusAddr string, tags int, interval time.Duration) string {
+// every poll (tags readings per interval), with the given buffer section
+// and extra kafka settings (", key: value" pairs or "").
+func writeConfig(t testing.TB, dir, brokers, modbusAddr string, tags int, interval time.Duration, buffer, kafka string) string {
 	t.Helper()
 	var b strings.Builder
 	fmt.Fprintf(&b, `gateway_id: gw-e2e
 data_dir: %s
 log_level: info
-buffer: {max_bytes: 256MiB}
-kafka: {brokers: "%s", linger: 5ms, flush_timeout: 2s, retry_backoff: 500ms, delivery_timeout: 5s}
+buffer: %s
+kafka: {brokers: "%s", linger: 5ms, flush_timeout: 2s, retry_backoff: 500ms, delivery_timeout: 5s%s}
 metrics: {listen: "127.0.0.1:0"}
 adapters:
   - type: modbus
@@ -68,7 +72,7 @@ adapters:
         timeout: 500ms
         poll_groups: [{name: fast, interval: %s, always: true}]
         tags:
-`, filepath.Join(dir, "data"), brokers, modbusAddr, interval)
+`, filepath.Join(dir, "data"), buffer, brokers, kafka, modbusAddr, interval)
 	for i := range tags {
 		fmt.Fprintf(&b, "          - {name: s%03d, register: holding_register, address: %d, type: float32, poll_group: fast}\n", i, 2*i)
 	}

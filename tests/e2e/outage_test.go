@@ -21,7 +21,7 @@ func TestAgentThroughApacheKafkaOutageDeliversEveryReadingOnce(t *testing.T) {
 	broker := testenv.StartKafka(t, testenv.KafkaOpts{})
 	dir := t.TempDir()
 	bin := build(t, dir, nil)
-	cfg := writeConfig(t, dir, broker.Addr, mb.Addr(), tags, 20*time.Millisecond) // delivery_timeout 5s
+	cfg := writeConfig(t, dir, broker.Addr, mb.Addr(), tags, 20*time.Millisecond, defaultBuffer, "") // delivery_timeout 5s
 	a := startAgent(t, cfg, bin)
 	a.waitMetric(t, "streamforge_forward_acked_records_total", 60*time.Second, func(v float64) bool { return v >= 1000 })
 

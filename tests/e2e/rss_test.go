@@ -22,7 +22,7 @@ func BenchmarkAgentRSSAt10kReadingsPerSecond(b *testing.B) {
 	broker := testenv.StartKfake(b, testenv.KafkaOpts{Persist: true})
 	dir := b.TempDir()
 	bin := build(b, dir, nil)
-	cfg := writeConfig(b, dir, broker.Addr, mb.Addr(), tags, 10*time.Millisecond)
+	cfg := writeConfig(b, dir, broker.Addr, mb.Addr(), tags, 10*time.Millisecond, defaultBuffer, "")
 	a := startAgent(b, cfg, bin)
 	b.ResetTimer()
 	time.Sleep(5 * time.Second) // warm up

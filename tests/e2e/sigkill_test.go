@@ -26,7 +26,7 @@ func TestAgentKilledRepeatedlyDuringIngestLosesNothing(t *testing.T) {
 	broker := testenv.StartKfake(t, testenv.KafkaOpts{Persist: true})
 	dir := t.TempDir()
 	bin := build(t, dir, nil)
-	cfg := writeConfig(t, dir, broker.Addr, mb.Addr(), tags, 20*time.Millisecond) // 1,000 readings/s
+	cfg := writeConfig(t, dir, broker.Addr, mb.Addr(), tags, 20*time.Millisecond, defaultBuffer, "") // 1,000 readings/s
 
 	for i := range 5 {
 		a := startAgent(t, cfg, bin)

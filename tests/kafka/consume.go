@@ -188,3 +188,34 @@ func Unique(recs []Record) int {
 	}
 	return n
 }
+
+// Order is Check for lossy buffer policies: the first copy of each stream's
+// readings must be in increasing seq order, but seqs may be missing (the
+// buffer dropped them). It returns how many are missing below each stream's
+// highest seq.
+func Order(recs []Record) (rep Report, missing int, err error) {
+	last := map[string]uint64{}
+	seen := map[string]map[uint64]bool{}
+	for _, r := range recs {
+		s := seen[r.Key]
+		if s == nil {
+			s = map[uint64]bool{}
+			seen[r.Key] = s
+		}
+		seq := r.Body.Seq
+		switch {
+		case s[seq]:
+			rep.Duplicates++
+		case seq < last[r.Key]:
+			return rep, missing, fmt.Errorf("stream %s: seq %d at %s/%d@%d after %d (reorder)",
+				r.Key, seq, r.Topic, r.Partition, r.Offset, last[r.Key])
+		default:
+			missing += int(seq - last[r.Key] - 1)
+			last[r.Key] = seq
+			s[seq] = true
+			rep.Unique++
+		}
+	}
+	rep.Streams = len(last)
+	return rep, missing, nil
+}
