@@ -92,6 +92,62 @@ adapters:
 	}
 }
 
+// TestFullBufferAppliesTheConfiguredPolicy: with nothing delivered, a small
+// buffer fills; the drop_oldest rule from agent.yaml keeps it within bounds
+// and the drops show on the metrics endpoint.
+func TestFullBufferAppliesTheConfiguredPolicy(t *testing.T) {
+	mb, err := sim.StartModbus("127.0.0.1:0", sim.Signals(8), 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = mb.Close() })
+	cfg, err := config.Parse([]byte(fmt.Sprintf(`gateway_id: gw1
+data_dir: %s
+kafka: {brokers: "127.0.0.1:1"}
+metrics: {listen: "127.0.0.1:0"}
+buffer:
+  max_bytes: 4KiB
+  streams: [{name: plc, device: plc1, policy: drop_oldest}]
+adapters:
+  - type: modbus
+    name: m
+    devices:
+      - name: plc1
+        tcp: %s
+        poll_groups: [{name: g, interval: 5ms, always: true}]
+        tags:
+          - {name: a, register: holding_register, address: 0, type: float32, poll_group: g}
+          - {name: b, register: holding_register, address: 2, type: uint32, poll_group: g}
+`, t.TempDir(), mb.Addr())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.SetForwarder(&stopWatcher{buf: a.Buffer(), atStop: make(chan uint64, 1), started: make(chan struct{})})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for a.Buffer().Stats().Drops["plc/drop_oldest"] < 50 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	st := a.Buffer().Stats()
+	body := get(t, "http://"+a.MetricsAddr()+"/metrics")
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if st.Drops["plc/drop_oldest"] < 50 || st.Bytes > 4096 {
+		t.Fatalf("stats %+v: want drops and at most 4096 bytes", st)
+	}
+	if !strings.Contains(body, `streamforge_buffer_dropped_readings_total{policy="drop_oldest",stream="plc"}`) {
+		t.Error("drop counter missing from /metrics")
+	}
+}
+
 func get(t *testing.T, url string) string {
 	t.Helper()
 	resp, err := http.Get(url)
