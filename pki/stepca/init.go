@@ -64,8 +64,48 @@ type Layout struct {
 	WebhookCert    string // the cloud's webhook listener certificate
 	WebhookKey     string
 	ACMEDirectory  string // the ACME directory URL, as DNSNames[0] reaches it
-	WebhookID      string
 	ProvisionerURL string
+	// DNSNames are step-ca's names: its webhook client certificate carries
+	// them (WebhookOptions.CANames).
+	DNSNames []string
+}
+
+// webhookID names the webhook in step-ca's X-Smallstep-Webhook-ID header.
+const webhookID = "streamforge-gateway-authorization"
+
+func layout(dir, address, dnsName string) *Layout {
+	p := func(parts ...string) string { return filepath.Join(append([]string{dir}, parts...)...) }
+	_, port, _ := net.SplitHostPort(address)
+	prov := "https://" + net.JoinHostPort(dnsName, port) + "/acme/" + ProvisionerName
+	return &Layout{
+		Config:         p("config", "ca.json"),
+		RootCert:       p("certs", "root_ca.crt"),
+		WebhookCert:    p("webhook", "webhook.crt"),
+		WebhookKey:     p("webhook", "webhook.key"),
+		ProvisionerURL: prov,
+		ACMEDirectory:  prov + "/directory",
+	}
+}
+
+// ReadLayout finds the files of a CA that Init wrote in dir.
+func ReadLayout(dir string) (*Layout, error) {
+	raw, err := os.ReadFile(filepath.Join(dir, "config", "ca.json"))
+	if err != nil {
+		return nil, fmt.Errorf("step-ca config: %w", err)
+	}
+	var cfg struct {
+		Address  string   `json:"address"`
+		DNSNames []string `json:"dnsNames"`
+	}
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		return nil, fmt.Errorf("step-ca config: %w", err)
+	}
+	if len(cfg.DNSNames) == 0 {
+		return nil, errors.New("step-ca config: no dnsNames")
+	}
+	l := layout(dir, cfg.Address, cfg.DNSNames[0])
+	l.DNSNames = cfg.DNSNames
+	return l, nil
 }
 
 // Init writes a new CA (root, intermediate, ca.json, webhook listener
@@ -84,16 +124,8 @@ func Init(opts InitOptions) (*Layout, error) {
 		}
 	}
 	p := func(parts ...string) string { return filepath.Join(append([]string{opts.Dir}, parts...)...) }
-	l := &Layout{
-		Config:      p("config", "ca.json"),
-		RootCert:    p("certs", "root_ca.crt"),
-		WebhookCert: p("webhook", "webhook.crt"),
-		WebhookKey:  p("webhook", "webhook.key"),
-		WebhookID:   "streamforge-gateway-authorization",
-	}
-	_, port, _ := net.SplitHostPort(opts.Address)
-	l.ProvisionerURL = "https://" + net.JoinHostPort(opts.DNSNames[0], port) + "/acme/" + ProvisionerName
-	l.ACMEDirectory = l.ProvisionerURL + "/directory"
+	l := layout(opts.Dir, opts.Address, opts.DNSNames[0])
+	l.DNSNames = opts.DNSNames
 
 	now := time.Now()
 	root, rootKey, err := issue(&x509.Certificate{
@@ -133,7 +165,7 @@ func Init(opts InitOptions) (*Layout, error) {
 			return nil, fmt.Errorf("write %s: %w", f.path, err)
 		}
 	}
-	cfg, err := json.MarshalIndent(opts.caJSON(p, l.WebhookID), "", "  ")
+	cfg, err := json.MarshalIndent(opts.caJSON(p), "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("encode ca.json: %w", err)
 	}
@@ -183,7 +215,7 @@ func (o *InitOptions) webhookHosts() []string {
 // device-attest-01/tpm. disableRenewal closes step-ca's /renew endpoint
 // for these certificates, so every new certificate goes through attestation
 // and the webhook: a disabled gateway cannot renew.
-func (o *InitOptions) caJSON(p func(...string) string, webhookID string) map[string]any {
+func (o *InitOptions) caJSON(p func(...string) string) map[string]any {
 	life := o.CertLifetime.String()
 	return map[string]any{
 		"root":     p("certs", "root_ca.crt"),

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/streamforge/streamforge/pki/stepca"
 )
 
 func TestInitWritesAttestationCAAndStepCAConfig(t *testing.T) {
@@ -54,6 +56,10 @@ func TestInitWritesAttestationCAAndStepCAConfig(t *testing.T) {
 		if err != nil || st.Mode().Perm() != 0o600 {
 			t.Fatalf("%s: %v %v", key, st.Mode(), err)
 		}
+	}
+	l, err := stepca.ReadLayout(filepath.Join(dir, "step-ca"))
+	if err != nil || l.ACMEDirectory != "https://127.0.0.1:9443/acme/gateways/directory" || l.DNSNames[0] != "127.0.0.1" {
+		t.Fatalf("layout %+v %v", l, err)
 	}
 	if err := run([]string{"init", "--dir", dir, "--webhook-url", "https://x/"}, &out); err == nil {
 		t.Fatal("init overwrote an existing PKI")
