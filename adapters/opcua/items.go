@@ -11,10 +11,13 @@ import (
 	"github.com/streamforge/streamforge/adapters"
 )
 
-// subscribe creates each configured subscription and its monitored items.
-// A node the server refuses (unknown id, bad filter) is reported bad and
-// skipped; it does not take the session down.
-func (s *session) subscribe(ctx context.Context, c *opcua.Client, sink adapters.Sink, notifs chan *opcua.PublishNotificationData) error {
+// subscribe creates each configured subscription and its monitored items,
+// and returns when each must have delivered its first values. A node the
+// server refuses (unknown id, bad filter) is reported bad and skipped; it
+// does not take the session down.
+func (s *session) subscribe(ctx context.Context, c *opcua.Client, sink adapters.Sink,
+	notifs chan *opcua.PublishNotificationData) (map[uint32]time.Time, error) {
+	firstBy := map[uint32]time.Time{}
 	for _, sc := range s.cfg.Subscriptions {
 		var reqs []*ua.MonitoredItemCreateRequest
 		var handles []int
@@ -29,12 +32,13 @@ func (s *session) subscribe(ctx context.Context, c *opcua.Client, sink adapters.
 		}
 		sub, err := c.Subscribe(ctx, &opcua.SubscriptionParameters{Interval: time.Duration(sc.PublishingInterval)}, notifs)
 		if err != nil {
-			return fmt.Errorf("subscription %s: %w", sc.Name, err)
+			return nil, fmt.Errorf("subscription %s: %w", sc.Name, err)
 		}
 		res, err := sub.Monitor(ctx, ua.TimestampsToReturnBoth, reqs...)
 		if err != nil {
-			return fmt.Errorf("subscription %s: monitor: %w", sc.Name, err)
+			return nil, fmt.Errorf("subscription %s: monitor: %w", sc.Name, err)
 		}
+		firstBy[sub.SubscriptionID] = time.Now().Add(3*sub.RevisedPublishingInterval + time.Duration(s.cfg.Timeout))
 		var refused []adapters.Reading
 		for k, r := range res.Results {
 			if quality(r.StatusCode) == adapters.QualityBad {
@@ -45,10 +49,10 @@ func (s *session) subscribe(ctx context.Context, c *opcua.Client, sink adapters.
 			}
 		}
 		if err := s.put(ctx, sink, refused); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return firstBy, nil
 }
 
 func (s *session) itemRequest(i int, sc *Subscription) *ua.MonitoredItemCreateRequest {

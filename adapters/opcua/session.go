@@ -89,7 +89,12 @@ func (s *session) serve(ctx context.Context, sink adapters.Sink) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	notifs := make(chan *opcua.PublishNotificationData, 64)
-	if err := s.subscribe(ctx, c, sink, notifs); err != nil {
+	// gopcua v0.9.0's publish loop can stay paused for good when Subscribe
+	// races its start (a random select between its pause and resume
+	// channels); a subscription that never delivers its first values is
+	// therefore treated as a lost session.
+	firstBy, err := s.subscribe(ctx, c, sink, notifs)
+	if err != nil {
 		return err
 	}
 	errc := make(chan error, len(s.cfg.PollGroups))
@@ -108,10 +113,16 @@ func (s *session) serve(ctx context.Context, sink adapters.Sink) error {
 		case err := <-errc:
 			return err
 		case n := <-notifs:
+			delete(firstBy, n.SubscriptionID)
 			if err := s.notified(ctx, sink, n); err != nil {
 				return err
 			}
 		case <-keepalive.C:
+			for id, by := range firstBy {
+				if time.Now().After(by) {
+					return fmt.Errorf("subscription %d delivered nothing since it was created", id)
+				}
+			}
 			if err := s.alive(ctx, c); err != nil {
 				return err
 			}
