@@ -154,7 +154,8 @@ type Stats struct {
 	Bytes     int64         // stored bodies plus a fixed per-record overhead
 	MaxBytes  int64         // the configured bound on Bytes
 	OldestAge time.Duration // since the oldest record was committed; 0 when empty
-	// Drops counts readings dropped by a full buffer, by "rule/policy".
+	// Drops counts readings dropped by a full buffer since Open, by
+	// "rule/policy".
 	Drops map[string]uint64
 	// Corrupt counts undecodable records Read deleted (since Open).
 	Corrupt uint64
