@@ -82,6 +82,24 @@ func TestAgainstNodeOPCUA(t *testing.T) {
 	}
 }
 
+// TestAgainstNodeOPCUA's peer samples for real, so a deadband shows: the
+// temperature moves by less than 10 per 50 ms step and is reported once.
+func TestDeadbandFiltersOnNodeOPCUA(t *testing.T) {
+	peer := testenv.StartNodeOPCUA(t, "unused")
+	fast := []opcua.Subscription{{Name: "fast", PublishingInterval: 100 * ms, SamplingInterval: 50 * ms}}
+	_, sink := run(t, opcua.Server{Name: "node", Endpoint: peer.Endpoint, Insecure: true, Timeout: 5000 * ms,
+		Subscriptions: fast, Nodes: []opcua.Node{
+			{Name: "temp", NodeID: "ns=1;s=Temperature", Subscription: "fast", Deadband: &opcua.Deadband{Type: "absolute", Value: 100}},
+			{Name: "count", NodeID: "ns=1;s=Counter", Subscription: "fast"},
+		}})
+	if !sink.WaitFor(20, good("node", "count", time.Time{}), 20*time.Second) {
+		t.Fatalf("counter: %v", sink.Readings())
+	}
+	if n := sink.Count(good("node", "temp", time.Time{})); n != 1 {
+		t.Fatalf("temperature reported %d times, want once (initial value only)", n)
+	}
+}
+
 func lastOf(rs []adapters.Reading, tag string) adapters.Reading {
 	var out adapters.Reading
 	for _, r := range rs {
