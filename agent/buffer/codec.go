@@ -135,24 +135,25 @@ func storedAt(value []byte) (time.Time, error) {
 }
 
 // decodeRecord decodes a stored record into r; strings are copied, so r
-// stays valid after the transaction.
-func decodeRecord(value []byte, r *adapters.Reading) error {
+// stays valid after the transaction. Names (gateway, device, tag, type) are
+// shared through names when it is not nil: a batch of records repeats them.
+func decodeRecord(value []byte, r *adapters.Reading, names map[string]string) error {
 	if len(value) < headerLen || value[0] != codecVersion {
 		return errCorrupt
 	}
-	d := decoder{b: value[headerLen:]}
+	d := decoder{b: value[headerLen:], names: names}
 	r.Seq = binary.BigEndian.Uint64(value[1:9])
 	r.Quality = adapters.Quality(d.byte())
 	code := d.byte()
 	switch {
 	case code == typeOther:
-		r.Type = adapters.DataType(d.string())
+		r.Type = adapters.DataType(d.name())
 	case int(code) < len(typeCodes):
 		r.Type = typeCodes[code]
 	default:
 		d.err = errCorrupt
 	}
-	r.GatewayID, r.Device, r.Tag = d.string(), d.string(), d.string()
+	r.GatewayID, r.Device, r.Tag = d.name(), d.name(), d.name()
 	r.SourceTime = time.Time{}
 	if d.byte() == 1 {
 		r.SourceTime = time.Unix(0, d.varint()).UTC()
@@ -182,8 +183,9 @@ func decodeRecord(value []byte, r *adapters.Reading) error {
 }
 
 type decoder struct {
-	b   []byte
-	err error
+	b     []byte
+	err   error
+	names map[string]string
 }
 
 func (d *decoder) fail() { d.err, d.b = errCorrupt, nil }
@@ -226,6 +228,26 @@ func (d *decoder) fixed64() uint64 {
 	v := binary.BigEndian.Uint64(d.b)
 	d.b = d.b[8:]
 	return v
+}
+
+// name is string for values that repeat across records.
+func (d *decoder) name() string {
+	if d.names == nil {
+		return d.string()
+	}
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		d.fail()
+		return ""
+	}
+	raw := d.b[:n]
+	d.b = d.b[n:]
+	if s, ok := d.names[string(raw)]; ok {
+		return s
+	}
+	s := string(raw)
+	d.names[s] = s
+	return s
 }
 
 func (d *decoder) string() string {

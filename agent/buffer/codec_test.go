@@ -19,7 +19,7 @@ func TestDecodeRejectsDamagedRecords(t *testing.T) {
 	}
 	good := appendRecord(nil, 7, time.Now(), body)
 	var out adapters.Reading
-	if err := decodeRecord(good, &out); err != nil || out.Seq != 7 {
+	if err := decodeRecord(good, &out, nil); err != nil || out.Seq != 7 {
 		t.Fatalf("good record: %v, seq %d", err, out.Seq)
 	}
 	cases := map[string][]byte{
@@ -32,7 +32,7 @@ func TestDecodeRejectsDamagedRecords(t *testing.T) {
 	}
 	for name, v := range cases {
 		t.Run(name, func(t *testing.T) {
-			if err := decodeRecord(v, &out); !errors.Is(err, errCorrupt) {
+			if err := decodeRecord(v, &out, nil); !errors.Is(err, errCorrupt) {
 				t.Errorf("decode: %v, want errCorrupt", err)
 			}
 		})
@@ -57,7 +57,7 @@ func TestEncodeWidensNarrowGoTypes(t *testing.T) {
 				t.Fatal(err)
 			}
 			var out adapters.Reading
-			if err := decodeRecord(appendRecord(nil, 1, time.Now(), body), &out); err != nil || out.Value != c.want {
+			if err := decodeRecord(appendRecord(nil, 1, time.Now(), body), &out, nil); err != nil || out.Value != c.want {
 				t.Errorf("got %#v (%v), want %#v", out.Value, err, c.want)
 			}
 		})

@@ -20,6 +20,7 @@ func (b *Buffer) Read(after uint64, max int) ([]Record, error) {
 	}
 	var out []Record
 	var corrupt []uint64
+	names := map[string]string{}
 	err := b.db.View(func(tx *bolt.Tx) error {
 		heads := b.seekAll(tx, after+1)
 		for len(out) < max {
@@ -29,7 +30,7 @@ func (b *Buffer) Read(after uint64, max int) ([]Record, error) {
 			}
 			h := &heads[i]
 			out = append(out, Record{ID: getU64(h.k)})
-			if err := decodeRecord(h.v, &out[len(out)-1].Reading); err != nil {
+			if err := decodeRecord(h.v, &out[len(out)-1].Reading, names); err != nil {
 				corrupt = append(corrupt, getU64(h.k))
 				out = out[:len(out)-1]
 			}
