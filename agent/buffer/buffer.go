@@ -34,7 +34,10 @@
 // Put reported committed and reorders nothing; a record acknowledged just
 // before a crash may be read again only if its Ack had not committed.
 //
-// Stored records are versioned binary (see codec.go): 1 version byte, seq,
+// File layout (bbolt buckets): "meta" holds the format version, the last ID
+// and the byte and record counts; "r/<rule>" holds a rule's records keyed by
+// 8-byte big-endian ID; "streams" and "seqc" hold the per-stream counters
+// (seqs.go). Records are versioned binary (codec.go): a version byte, seq,
 // commit time, then the reading (about 40-60 bytes for a typical one).
 package buffer
 
