@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rsa"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -191,7 +190,7 @@ func (s *session) record(err error) {
 		s.state.Connected, s.state.LastError = true, ""
 		return
 	}
-	if s.state.Connected || s.state.Errors == 0 || !errors.Is(err, ErrUntrusted) {
+	if s.state.Connected || s.state.LastError != err.Error() { // once per outage and cause, not per retry
 		s.log.Warn("opcua session down", "endpoint", s.cfg.Endpoint, "err", err)
 	}
 	s.state.Connected, s.state.LastError = false, err.Error()

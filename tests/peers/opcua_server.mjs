@@ -1,7 +1,8 @@
 // An independent OPC UA server (node-opcua) for the adapter tests.
 // Usage: node opcua_server.mjs PORT PKI_DIR
 // Variables ns=1;s=Temperature (Double, sine), ns=1;s=Counter (UInt32) and
-// ns=1;s=Alarm (Boolean) change every 50 ms. Endpoints: None and
+// ns=1;s=Alarm (Boolean) change every 50 ms, and so does ns=1;s=Level, an
+// AnalogItem (Double, 50 ± 20) with an EU range of 0..100 for percent deadbands. Endpoints: None and
 // Basic256Sha256 Sign/SignAndEncrypt; anonymous, username (the one user
 // "operator", password from OPCUA_PEER_PASSWORD) and X.509 user tokens
 // (any certificate is accepted on first use).
@@ -30,6 +31,8 @@ const vars = {
   Temperature: ns.addVariable({ componentOf: line, browseName: "Temperature", nodeId: "s=Temperature", dataType: "Double" }),
   Counter: ns.addVariable({ componentOf: line, browseName: "Counter", nodeId: "s=Counter", dataType: "UInt32" }),
   Alarm: ns.addVariable({ componentOf: line, browseName: "Alarm", nodeId: "s=Alarm", dataType: "Boolean" }),
+  Level: ns.addAnalogDataItem({ componentOf: line, browseName: "Level", nodeId: "s=Level", dataType: "Double",
+    engineeringUnitsRange: { low: 0, high: 100 } }),
 };
 let tick = 0;
 setInterval(() => {
@@ -38,6 +41,7 @@ setInterval(() => {
   vars.Temperature.setValueFromSource(new Variant({ dataType: DataType.Double, value: 20 + 5 * sine }));
   vars.Counter.setValueFromSource(new Variant({ dataType: DataType.UInt32, value: tick }));
   vars.Alarm.setValueFromSource(new Variant({ dataType: DataType.Boolean, value: sine > 0.8 }));
+  vars.Level.setValueFromSource(new Variant({ dataType: DataType.Double, value: 50 + 20 * sine }));
 }, 50);
 await server.start();
 console.log("certificate " + server.certificateFile);
