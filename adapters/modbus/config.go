@@ -3,6 +3,7 @@ package modbus
 import (
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/streamforge/streamforge/adapters"
@@ -144,7 +145,7 @@ func (c *Config) validate() error {
 	if len(c.Devices) == 0 {
 		return errors.New("devices: at least one required")
 	}
-	seen := map[string]bool{}
+	seen, lines := map[string]bool{}, map[string]bool{}
 	for i := range c.Devices {
 		d := &c.Devices[i]
 		p := fmt.Sprintf("devices[%d]", i)
@@ -152,6 +153,13 @@ func (c *Config) validate() error {
 			return fmt.Errorf("%s.name: required and unique, got %q", p, d.Name)
 		}
 		seen[d.Name] = true
+		if d.RTU != nil {
+			// Each device opens its own port; two on one line would fight over it.
+			if lines[d.RTU.Device] {
+				return fmt.Errorf("%s.rtu.device: %s is already used by another device (one device per serial line)", p, d.RTU.Device)
+			}
+			lines[d.RTU.Device] = true
+		}
 		if err := d.validate(p); err != nil {
 			return err
 		}
@@ -163,6 +171,8 @@ func (d *Device) validate(p string) error {
 	switch {
 	case (d.TCP == "") == (d.RTU == nil):
 		return fmt.Errorf("%s: exactly one of tcp or rtu required", p)
+	case d.TCP != "" && !validHostPort(d.TCP):
+		return fmt.Errorf("%s.tcp: want host:port, got %q", p, d.TCP)
 	case d.RTU != nil && d.RTU.Device == "":
 		return fmt.Errorf("%s.rtu.device: required", p)
 	case d.RTU != nil && d.RTU.Parity != "N" && d.RTU.Parity != "E" && d.RTU.Parity != "O":
@@ -224,6 +234,11 @@ func (t *Tag) validate(p string) error {
 		return fmt.Errorf("%s.address: %d plus its size passes 65535", p, t.Address)
 	}
 	return nil
+}
+
+func validHostPort(s string) bool {
+	host, port, err := net.SplitHostPort(s)
+	return err == nil && host != "" && port != ""
 }
 
 // count is how many registers (or bits) the tag occupies.

@@ -25,6 +25,14 @@ func TestNewValidation(t *testing.T) {
 		{"ok", func(*Config) {}, ""},
 		{"fail-no-name", func(c *Config) { c.Name = "" }, "name: required"},
 		{"fail-both-transports", func(c *Config) { c.Devices[0].RTU = &Serial{Device: "/dev/x"} }, "devices[0]: exactly one of tcp or rtu"},
+		{"fail-tcp-address", func(c *Config) { c.Devices[0].TCP = "127.0.0.1" }, "devices[0].tcp"},
+		{"fail-shared-serial-line", func(c *Config) {
+			d := c.Devices[0]
+			d.TCP, d.RTU = "", &Serial{Device: "/dev/ttyS0"}
+			e := d
+			e.Name = "plc2"
+			c.Devices = []Device{d, e}
+		}, "devices[1].rtu.device"},
 		{"fail-parity", func(c *Config) { c.Devices[0].TCP = ""; c.Devices[0].RTU = &Serial{Device: "/dev/x", Parity: "X"} }, "devices[0].rtu.parity"},
 		{"fail-max-registers", func(c *Config) { c.Devices[0].MaxRegisters = 126 }, "devices[0].max_registers"},
 		{"fail-group-interval", func(c *Config) { c.Devices[0].PollGroups[0].Interval = 0 }, "devices[0].poll_groups[0].interval"},
