@@ -182,7 +182,8 @@ var (
 // rule is a Rule resolved for use, with its bucket name.
 type rule struct {
 	Rule
-	bucket []byte
+	bucket  []byte
+	lastLog time.Time // of a drop warning; guarded by Buffer.mu
 }
 
 // Buffer is the durable FIFO. All methods are safe for concurrent use.
@@ -328,7 +329,15 @@ func (b *Buffer) countDrops(ru *rule, policy Policy, n uint64) {
 	if b.metrics != nil {
 		b.metrics.drops.WithLabelValues(ru.Name, string(policy)).Add(float64(n))
 	}
+	// Drops are never silent, but a full buffer must not flood the log.
+	if now := time.Now(); now.Sub(ru.lastLog) >= dropLogEvery {
+		b.log.Warn("buffer full: dropping readings", "stream", ru.Name, "policy", policy,
+			"dropped_total", b.drops[label], "max_bytes", b.opts.MaxBytes)
+		ru.lastLog = now
+	}
 }
+
+const dropLogEvery = 10 * time.Second
 
 // signal closes *ch and replaces it; callers hold b.mu.
 func signal(ch *chan struct{}) {
