@@ -85,6 +85,8 @@ func (s *session) serve(ctx context.Context, sink adapters.Sink) error {
 		c.Close(cctx)
 	}()
 
+	var polls sync.WaitGroup
+	defer polls.Wait() // after cancel below: no poll may outlive its client
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	notifs := make(chan *opcua.PublishNotificationData, 64)
@@ -98,7 +100,7 @@ func (s *session) serve(ctx context.Context, sink adapters.Sink) error {
 	}
 	errc := make(chan error, len(s.cfg.PollGroups))
 	for i := range s.cfg.PollGroups {
-		go func() { errc <- s.poll(ctx, c, sink, &s.cfg.PollGroups[i]) }()
+		polls.Go(func() { errc <- s.poll(ctx, c, sink, &s.cfg.PollGroups[i]) })
 	}
 	s.record(nil)
 	s.log.Info("opcua session up", "endpoint", s.cfg.Endpoint, "policy", s.cfg.Policy, "mode", s.cfg.Mode)
