@@ -48,21 +48,6 @@ func (a *Adapter) UnmarshalYAML(n *yaml.Node) error {
 	}
 }
 
-// MarshalYAML writes the type and the adapter's configuration.
-func (a Adapter) MarshalYAML() (any, error) {
-	var body any = a.Modbus
-	if a.OPCUA != nil {
-		body = a.OPCUA
-	}
-	var n yaml.Node
-	if err := n.Encode(body); err != nil {
-		return nil, err
-	}
-	typ := []*yaml.Node{{Kind: yaml.ScalarNode, Value: "type"}, {Kind: yaml.ScalarNode, Value: a.Type}}
-	n.Content = append(typ, n.Content...)
-	return &n, nil
-}
-
 // decodeStrict decodes n into v rejecting unknown fields, which a node's
 // own Decode does not do.
 func decodeStrict(n *yaml.Node, v any) error {
