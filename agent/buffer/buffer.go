@@ -227,6 +227,9 @@ func Open(path string, opts Options) (*Buffer, error) {
 		FreelistType:    bolt.FreelistMapType,
 		InitialMmapSize: int(min(2*opts.MaxBytes, 1<<30)),
 	})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("open buffer %s: locked by another process (is another agent running on this data_dir?)", path)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open buffer %s: %w", path, err)
 	}

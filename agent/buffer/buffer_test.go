@@ -286,3 +286,11 @@ func metric(t testing.TB, reg *prometheus.Registry, name string, want map[string
 	t.Fatalf("metric %s %v not found", name, want)
 	return 0
 }
+
+func TestSecondOpenOfTheSameFileFailsClearly(t *testing.T) {
+	dir := t.TempDir()
+	open(t, dir, Options{})
+	if _, err := Open(filepath.Join(dir, "buffer.db"), Options{}); err == nil || !strings.Contains(err.Error(), "locked by another process") {
+		t.Fatalf("second open: %v", err)
+	}
+}
