@@ -60,7 +60,7 @@ type Metrics struct {
 }
 
 // ControlPlane is where the agent enrolls and fetches its configuration.
-// Parsed and validated now; the agent process does not contact it yet.
+// Flags and CONTROL_PLANE_* variables of the agent command override it.
 type ControlPlane struct {
 	URL string `yaml:"url"`
 	// EnrollmentToken must be a ${secret:name} reference.
