@@ -32,8 +32,9 @@ type Config struct {
 	// DrainRate caps records produced per second (0: no cap). Set it above
 	// the live rate: it bounds how fast a backlog drains after an outage.
 	DrainRate float64 `yaml:"drain_rate"`
-	// DeliveryTimeout: when records are in flight and no delivery report has
-	// come for this long, the producer is recreated (default 2m).
+	// DeliveryTimeout: when records are in flight, a broker is reachable and
+	// no delivery report has come for this long, the producer is recreated
+	// (default 2m). While no broker is reachable the producer is kept.
 	DeliveryTimeout time.Duration `yaml:"delivery_timeout"`
 	// FlushTimeout bounds the flush on shutdown (default 10s).
 	FlushTimeout time.Duration `yaml:"flush_timeout"`

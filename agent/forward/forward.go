@@ -11,8 +11,9 @@
 // librdkafka never times a message out here (message.timeout.ms=0): a finite
 // timeout would let later messages of a partition be written after an earlier
 // one failed, and re-sending the failed one would put it behind them. A
-// stalled producer is instead recreated by the forwarder's own watchdog
-// (DeliveryTimeout). Re-sent records can duplicate ones whose report was lost
+// producer that gets no reports although a broker is reachable is instead
+// recreated by the forwarder's own watchdog (DeliveryTimeout); while no
+// broker is reachable the producer is kept, so an outage causes no duplicates. Re-sent records can duplicate ones whose report was lost
 // (a crash, a fatal error, a recreation); they are recognisable by their
 // per-stream sequence number, and the first copy of every record is in order.
 // See docs/record-schema.md.

@@ -90,7 +90,7 @@ func TestSASLSSLWithSCRAMAndCA(t *testing.T) {
 		log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		bad := sec
 		bad.Password = "wrong-" + pass
-		f, stop := start(t, Config{Brokers: b.Addr, Security: bad, DeliveryTimeout: time.Second,
+		f, stop := start(t, Config{Brokers: b.Addr, Security: bad, DeliveryTimeout: time.Second, FlushTimeout: 100 * time.Millisecond,
 			Librdkafka: map[string]string{"debug": "security,broker,protocol"}}, src, log)
 		deadline := time.Now().Add(15 * time.Second)
 		for f.LastError() == "" && time.Now().Before(deadline) {

@@ -35,6 +35,7 @@ type session struct {
 	topics      [2]string // telemetry, events
 	msg         kafka.Message
 	clientErr   atomic.Pointer[string] // last (scrubbed) client error
+	brokersDown atomic.Bool            // librdkafka reported all brokers down, no report since
 }
 
 // pending tracks one record's outstanding messages (telemetry, event).
@@ -224,6 +225,7 @@ func (s *session) handle(ev kafka.Event, ids []uint64) []uint64 {
 			s.deliveryFailed(err)
 			return ids
 		}
+		s.brokersDown.Store(false)
 		s.f.metrics.delivered.WithLabelValues(*e.TopicPartition.Topic).Inc()
 		if pd.left.Add(-1) == 0 {
 			ids = append(ids, pd.id)
@@ -234,7 +236,9 @@ func (s *session) handle(ev kafka.Event, ids []uint64) []uint64 {
 			s.fail(fmt.Errorf("%w: %s", errFatal, msg))
 			return ids
 		}
-		if e.Code() != kafka.ErrAllBrokersDown { // keep the cause, not its consequence
+		if e.Code() == kafka.ErrAllBrokersDown {
+			s.brokersDown.Store(true)
+		} else { // keep the cause, not its consequence
 			s.clientErr.Store(&msg)
 			s.f.setLastError(e)
 		}
@@ -275,7 +279,11 @@ func (s *session) ack(ids []uint64) {
 }
 
 // watch recreates a producer whose in-flight records see no report for
-// DeliveryTimeout (librdkafka itself never gives up on them).
+// DeliveryTimeout although a broker is reachable: a wedged producer or a
+// hung broker. While no broker is reachable it only waits, since librdkafka
+// resumes with the same producer id and sequence numbers when one is back,
+// and that keeps the outage free of duplicates; a new producer would re-send
+// whatever the broker wrote just before it went away.
 func (s *session) watch() {
 	limit := s.f.cfg.DeliveryTimeout
 	t := time.NewTicker(max(limit/10, 10*time.Millisecond))
@@ -285,14 +293,18 @@ func (s *session) watch() {
 		case <-s.stop:
 			return
 		case <-t.C:
-			if s.messages.Load() > 0 && time.Since(time.Unix(0, s.progress.Load())) > limit {
-				if msg := s.clientErr.Load(); msg != nil {
-					s.fail(fmt.Errorf("%w (last client error: %s)", errStalled, *msg))
-				} else {
-					s.fail(errStalled)
-				}
-				return
+			if s.messages.Load() == 0 || time.Since(time.Unix(0, s.progress.Load())) <= limit {
+				continue
 			}
+			if s.brokersDown.Load() {
+				continue
+			}
+			if msg := s.clientErr.Load(); msg != nil {
+				s.fail(fmt.Errorf("%w (last client error: %s)", errStalled, *msg))
+			} else {
+				s.fail(errStalled)
+			}
+			return
 		}
 	}
 }

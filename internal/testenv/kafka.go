@@ -176,6 +176,21 @@ func (b *Broker) Start() {
 // Stop ends the broker gracefully (SIGTERM), waiting for it to exit.
 func (b *Broker) Stop() { b.signal(syscall.SIGTERM) }
 
+// Pause freezes the broker (SIGSTOP): connections stay open, nothing is
+// answered. Resume (SIGCONT) lets it go on.
+func (b *Broker) Pause() { b.signalRunning(syscall.SIGSTOP) }
+
+// Resume continues a paused broker.
+func (b *Broker) Resume() { b.signalRunning(syscall.SIGCONT) }
+
+func (b *Broker) signalRunning(sig syscall.Signal) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cmd != nil {
+		_ = syscall.Kill(-b.cmd.Process.Pid, sig)
+	}
+}
+
 // Kill ends the broker with SIGKILL.
 func (b *Broker) Kill() { b.signal(syscall.SIGKILL) }
 
@@ -187,6 +202,7 @@ func (b *Broker) signal(sig syscall.Signal) {
 	if cmd == nil {
 		return
 	}
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGCONT) // a paused broker cannot exit
 	_ = syscall.Kill(-cmd.Process.Pid, sig)
 	select {
 	case <-done:

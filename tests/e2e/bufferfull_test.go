@@ -45,6 +45,7 @@ func TestBufferFullAppliesPolicyAndCountsDrops(t *testing.T) {
 			if len(recs) == 0 {
 				t.Fatalf("nothing in Kafka: %v", err)
 			}
+			recs = append(recs, leftovers(t, dir, recs)...)
 			rep, missing, err := kafkatest.Order(recs)
 			if err != nil {
 				t.Fatal(err)
