@@ -122,3 +122,10 @@ func TestSecurityNeverFormatsPassword(t *testing.T) {
 		}
 	}
 }
+
+func TestAppendKeyIsStreamKey(t *testing.T) {
+	r := adapters.Reading{GatewayID: "gw", Device: "plc/1", Tag: "t"}
+	if got := string(appendKey(nil, &r)); got != r.StreamKey() {
+		t.Errorf("appendKey %q, StreamKey %q", got, r.StreamKey())
+	}
+}

@@ -132,7 +132,7 @@ func (s *session) produceLoop(ctx context.Context) error {
 		}
 		for i := range recs {
 			r := &recs[i].Reading
-			key = append(key[:0], r.StreamKey()...)
+			key = appendKey(key[:0], r)
 			val = AppendReading(val[:0], r)
 			ev = ev[:0]
 			if prev, seen := s.prevQuality[string(key)]; !seen || prev != r.Quality {
@@ -146,6 +146,15 @@ func (s *session) produceLoop(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// appendKey appends r.StreamKey() without building the string.
+func appendKey(dst []byte, r *adapters.Reading) []byte {
+	dst = append(dst, r.GatewayID...)
+	dst = append(dst, '/')
+	dst = append(dst, r.Device...)
+	dst = append(dst, '/')
+	return append(dst, r.Tag...)
 }
 
 func prevName(q adapters.Quality, seen bool) string {
