@@ -42,12 +42,22 @@ func IsStatus(err error, statuses ...int) bool {
 	return false
 }
 
+// Attestor proves that the identity key lives in a TPM: it supplies the
+// TPM's evidence (EK, AK) with the AK's certification of the key, and
+// answers the credential activation challenge with the TPM.
+type Attestor interface {
+	Evidence() (json.RawMessage, *wire.KeyCertification, error)
+	ActivateCredential(credential json.RawMessage) ([]byte, error)
+}
+
 // Client talks to the control plane as one gateway.
 type Client struct {
 	BaseURL   string
 	GatewayID string
 	Signer    crypto.Signer
 	HTTP      *http.Client
+	// Attestor, when set, makes enrollment a TPM enrollment.
+	Attestor Attestor
 
 	mu       sync.Mutex
 	token    string
@@ -114,9 +124,26 @@ func (c *Client) Enroll(ctx context.Context, enrollmentToken, hostname string, h
 	}
 	req := wire.EnrollRequest{GatewayID: c.GatewayID, EnrollmentToken: enrollmentToken, Hostname: hostname,
 		HardwareInfo: hw, Identity: wire.Identity{Kind: "key", PublicKey: pub}, Proof: proof}
+	if c.Attestor != nil {
+		req.Identity.Kind = "tpm"
+		if req.Identity.Evidence, req.Identity.Certification, err = c.Attestor.Evidence(); err != nil {
+			return wire.EnrollResponse{}, fmt.Errorf("TPM evidence: %w", err)
+		}
+	}
 	var out wire.EnrollResponse
-	_, err = c.do(ctx, http.MethodPost, "/api/v1/gateways/enroll", req, &out, nil)
-	return out, err
+	if _, err = c.do(ctx, http.MethodPost, "/api/v1/gateways/enroll", req, &out, nil); err != nil || out.Status != "activating" {
+		return out, err
+	}
+	if c.Attestor == nil {
+		return out, errors.New("control plane asks for TPM credential activation, but this gateway has no TPM")
+	}
+	secret, err := c.Attestor.ActivateCredential(out.Credential)
+	if err != nil {
+		return out, fmt.Errorf("TPM credential activation: %w", err)
+	}
+	var act wire.EnrollResponse
+	_, err = c.do(ctx, http.MethodPost, "/api/v1/gateways/activate", wire.ActivateRequest{GatewayID: c.GatewayID, Secret: secret}, &act, nil)
+	return act, err
 }
 
 // proof fetches a nonce and signs it.

@@ -75,6 +75,18 @@ func (s *Server) enroll(c *fiber.Ctx) error {
 	return c.Status(fiber.StatusAccepted).JSON(res)
 }
 
+func (s *Server) activate(c *fiber.Ctx) error {
+	var req wire.ActivateRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	res, err := s.gateways.Activate(c.UserContext(), s.gwMeta(c), req)
+	if err != nil {
+		return err
+	}
+	return c.JSON(res)
+}
+
 func (s *Server) challenge(c *fiber.Ctx) error {
 	var req wire.ChallengeRequest
 	if err := decode(c, &req); err != nil {

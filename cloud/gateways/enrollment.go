@@ -142,8 +142,8 @@ func validateEnroll(req *wire.EnrollRequest) error {
 			return &ValidationError{"hardware_info", "keys up to 64 and values up to 255 characters"}
 		}
 	}
-	if req.Identity.Kind != "key" {
-		return &ValidationError{"identity.kind", `must be "key"`}
+	if req.Identity.Kind != "key" && req.Identity.Kind != "tpm" {
+		return &ValidationError{"identity.kind", `must be "tpm" or "key"`}
 	}
 	return nil
 }
@@ -164,6 +164,10 @@ func (s *Service) Enroll(ctx context.Context, m Meta, req wire.EnrollRequest) (w
 	if err := wire.Verify(pub, wire.EnrollMessage(req.GatewayID, req.EnrollmentToken), req.Proof); err != nil {
 		return wire.EnrollResponse{}, s.refuseEnroll(ctx, m, req.GatewayID, ErrBadProof, "bad_proof")
 	}
+	id, err := s.identityOf(&req, fp)
+	if err != nil {
+		return wire.EnrollResponse{}, s.refuseEnroll(ctx, m, req.GatewayID, err, "bad_tpm_evidence")
+	}
 	now := s.Now()
 	var out wire.EnrollResponse
 	err = s.store.Tx(ctx, func(tx *gorm.DB) error {
@@ -182,24 +186,33 @@ func (s *Service) Enroll(ctx context.Context, m Meta, req wire.EnrollRequest) (w
 		g, err := s.load(tx, req.GatewayID, true)
 		switch {
 		case errors.Is(err, ErrNotFound):
-			g = &store.Gateway{ID: req.GatewayID, Status: store.GatewayPending, Site: t.Site,
-				IdentityKind: req.Identity.Kind, IdentityKey: req.Identity.PublicKey, IdentityFingerprint: fp}
+			g = &store.Gateway{ID: req.GatewayID, Status: store.GatewayPending, Site: t.Site, IdentityKind: req.Identity.Kind}
 		case err != nil:
 			return err
-		case g.IdentityFingerprint != fp:
+		case g.IdentityFingerprint != id.fingerprint || g.IdentityKind != req.Identity.Kind || g.IdentityKey != req.Identity.PublicKey:
+			// Another TPM, or another key claiming this TPM: an admin
+			// must delete the gateway before it can enroll anew.
 			return ErrIdentityTaken
 		}
 		if g.Status == store.GatewayRejected {
 			g.Status = store.GatewayPending
 		}
-		if g.Site == "" {
-			g.Site = t.Site
+		// Identity and activation are set only until the TPM has answered;
+		// a replayed enrollment of an activated gateway changes neither.
+		if g.IdentityFingerprint == "" || g.Status == store.GatewayActivating {
+			g.IdentityKey, g.IdentityFingerprint, g.EKVerified, g.EKReason = req.Identity.PublicKey, id.fingerprint, id.ekVerified, id.ekReason
+			g.TPMInfo, g.KeyCertification, g.ActivationState = id.tpmInfo, id.cert, id.state
+			if id.state != "" {
+				g.Status = store.GatewayActivating
+			}
+		} else {
+			id.credential = nil
 		}
 		if req.HardwareInfo == nil {
 			req.HardwareInfo = map[string]string{}
 		}
 		g.Hostname, g.HardwareInfo, g.EnrolledWith, g.EnrolledAt = req.Hostname, req.HardwareInfo, t.ID, now
-		if g.Status == store.GatewayPending {
+		if g.Status == store.GatewayPending || g.Status == store.GatewayActivating {
 			g.ClaimExpiresAt = now.Add(ClaimLifetime)
 		}
 		if err := tx.Save(g).Error; err != nil {
@@ -207,12 +220,13 @@ func (s *Service) Enroll(ctx context.Context, m Meta, req wire.EnrollRequest) (w
 		}
 		ev := m.event("gateway.enroll", g.ID, "enroll", audit.ResultSuccess)
 		ev.Reason = "enrollment token " + t.ID
-		ev.Changes = map[string]audit.Change{"status": {New: g.Status}, "identity_fingerprint": {New: fp}, "site": {New: g.Site}}
+		ev.Changes = map[string]audit.Change{"status": {New: g.Status}, "identity_fingerprint": {New: id.fingerprint},
+			"identity_kind": {New: g.IdentityKind}, "ek_verified": {New: g.EKVerified}, "ek_reason": {New: g.EKReason}, "site": {New: g.Site}}
 		if err := appendAudit(tx, ev); err != nil {
 			return err
 		}
-		out = wire.EnrollResponse{GatewayID: g.ID, Status: g.Status, Site: g.Site,
-			ClaimCode: wire.ClaimCode(fp), ClaimExpiresAt: g.ClaimExpiresAt}
+		out = wire.EnrollResponse{GatewayID: g.ID, Status: g.Status, Site: g.Site, EKVerified: g.EKVerified,
+			ClaimCode: wire.ClaimCode(id.fingerprint), ClaimExpiresAt: g.ClaimExpiresAt, Credential: id.credential}
 		return nil
 	})
 	if errors.Is(err, ErrBadEnrollment) || errors.Is(err, ErrIdentityTaken) {

@@ -20,6 +20,7 @@ import (
 	"github.com/streamforge/streamforge/cloud/auth"
 	"github.com/streamforge/streamforge/cloud/rbac"
 	"github.com/streamforge/streamforge/cloud/store"
+	"github.com/streamforge/streamforge/pki/attestca"
 )
 
 // Errors callers branch on; their messages are safe to show to clients.
@@ -84,6 +85,9 @@ type Service struct {
 	store *store.Store
 	keys  *auth.KeyRing
 	log   *slog.Logger
+	// EKRoots are the TPM manufacturers' roots; nil knows none, so every
+	// EK is flagged for review.
+	EKRoots *attestca.EKRoots
 	// Now is the clock; tests move it.
 	Now func() time.Time
 }
@@ -103,6 +107,7 @@ type View struct {
 	IdentityKind   string            `json:"identity_kind"`
 	Fingerprint    string            `json:"identity_fingerprint"`
 	EKVerified     bool              `json:"ek_verified"`
+	EKReason       string            `json:"ek_reason,omitempty"`
 	EnrolledAt     time.Time         `json:"enrolled_at"`
 	ApprovedBy     string            `json:"approved_by,omitempty"`
 	ApprovedAt     *time.Time        `json:"approved_at,omitempty"`
@@ -119,7 +124,7 @@ func view(g *store.Gateway, deployed int) View {
 		hw = map[string]string{}
 	}
 	return View{ID: g.ID, Site: g.Site, Status: g.Status, Hostname: g.Hostname, HardwareInfo: hw,
-		IdentityKind: g.IdentityKind, Fingerprint: g.IdentityFingerprint, EKVerified: g.EKVerified,
+		IdentityKind: g.IdentityKind, Fingerprint: g.IdentityFingerprint, EKVerified: g.EKVerified, EKReason: g.EKReason,
 		EnrolledAt: g.EnrolledAt, ApprovedBy: g.ApprovedBy, ApprovedAt: g.ApprovedAt, ClaimedAt: g.ClaimedAt,
 		LastSeenAt: g.LastSeenAt, AgentVersion: g.AgentVersion, AppliedConfig: g.AppliedConfig, DeployedConfig: deployed}
 }

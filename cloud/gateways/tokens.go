@@ -72,7 +72,7 @@ func (s *Service) IssueToken(ctx context.Context, m Meta, req wire.TokenRequest,
 		if err := s.proven(tx, g, req); err != nil {
 			return err
 		}
-		if g.Status != store.GatewayApproved {
+		if g.Status != store.GatewayApproved || g.ActivationState != "" {
 			return ErrNotApproved
 		}
 		now := s.Now()

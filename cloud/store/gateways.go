@@ -2,12 +2,14 @@ package store
 
 import "time"
 
-// Gateway statuses.
+// Gateway statuses. A TPM gateway is "activating" until it has proved, by
+// credential activation, that its AK lives in the TPM of its EK.
 const (
-	GatewayPending  = "pending"
-	GatewayApproved = "approved"
-	GatewayRejected = "rejected"
-	GatewayDisabled = "disabled"
+	GatewayActivating = "activating"
+	GatewayPending    = "pending"
+	GatewayApproved   = "approved"
+	GatewayRejected   = "rejected"
+	GatewayDisabled   = "disabled"
 )
 
 // Gateway is an edge gateway known to the control plane.
@@ -23,17 +25,27 @@ type Gateway struct {
 	IdentityKey         string
 	IdentityFingerprint string
 	EKVerified          bool
-	EnrolledWith        string
-	EnrolledAt          time.Time
-	ClaimExpiresAt      time.Time
-	ClaimedAt           *time.Time
-	ApprovedBy          string
-	ApprovedAt          *time.Time
-	LastSeenAt          *time.Time
-	AgentVersion        string
-	AppliedConfig       int
-	CreatedAt           time.Time
-	UpdatedAt           time.Time
+	// EKReason says why an EK is not verified (shown to the reviewing admin).
+	EKReason string
+	// TPMInfo is the TPM's manufacturer, model and version (JSON).
+	TPMInfo string
+	// KeyCertification is the AK's certification of the identity key (JSON),
+	// checked at credential activation.
+	KeyCertification string
+	// ActivationState is the outstanding credential activation challenge
+	// (JSON, the secret only hashed); empty once the TPM has answered.
+	ActivationState string
+	EnrolledWith    string
+	EnrolledAt      time.Time
+	ClaimExpiresAt  time.Time
+	ClaimedAt       *time.Time
+	ApprovedBy      string
+	ApprovedAt      *time.Time
+	LastSeenAt      *time.Time
+	AgentVersion    string
+	AppliedConfig   int
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
 }
 
 // EnrollmentToken lets gateways enroll; only its hash is stored.

@@ -57,7 +57,8 @@ func migrations() []*gormigrate.Migration {
 			},
 		},
 	}
-	ms = append(ms, &gormigrate.Migration{ID: "202611281400-gateways", Migrate: migrateGateways})
+	ms = append(ms, &gormigrate.Migration{ID: "202611281400-gateways", Migrate: migrateGateways},
+		&gormigrate.Migration{ID: "202611281500-gateway-tpm-attestation", Migrate: migrateGatewayTPM})
 	ms = append(ms, audit.Migrations()...)
 	slices.SortStableFunc(ms, func(a, b *gormigrate.Migration) int { return strings.Compare(a.ID, b.ID) })
 	return ms
@@ -167,6 +168,22 @@ func migrateGateways(tx *gorm.DB) error {
 	for _, t := range tables {
 		if err := tx.Table(t.name).Migrator().CreateTable(t.model); err != nil {
 			return fmt.Errorf("create %s: %w", t.name, err)
+		}
+	}
+	return nil
+}
+
+func migrateGatewayTPM(tx *gorm.DB) error {
+	type gateway struct {
+		EKReason         string `gorm:"size:512;not null;default:''"`
+		TPMInfo          string `gorm:"type:text;not null;default:''"`
+		KeyCertification string `gorm:"type:text;not null;default:''"`
+		ActivationState  string `gorm:"type:text;not null;default:''"`
+	}
+	m := tx.Table("gateways").Migrator()
+	for _, col := range []string{"EKReason", "TPMInfo", "KeyCertification", "ActivationState"} {
+		if err := m.AddColumn(&gateway{}, col); err != nil {
+			return fmt.Errorf("gateways.%s: %w", col, err)
 		}
 	}
 	return nil

@@ -20,12 +20,35 @@ import (
 	"time"
 )
 
-// Identity is the public half of a gateway's identity. Kind "key" is a
-// signing key the agent holds (in its TPM, or in software with
-// --insecure-software-identity); PublicKey is PEM "PUBLIC KEY".
+// Identity is the public half of a gateway's identity. PublicKey (PEM
+// "PUBLIC KEY") is the signing key the gateway proves possession with.
+//
+// Kind "tpm": the key lives in a TPM. Evidence carries the TPM's EK (and
+// EK certificate) and AK parameters (pki/attestca.Evidence), and
+// Certification the AK's certification of the key; the gateway is bound to
+// its EK and must pass credential activation. Kind "key": a software key
+// (--insecure-software-identity), bound to that key alone.
 type Identity struct {
-	Kind      string `json:"kind"`
-	PublicKey string `json:"public_key"`
+	Kind          string            `json:"kind"`
+	PublicKey     string            `json:"public_key"`
+	Evidence      json.RawMessage   `json:"evidence,omitempty"`
+	Certification *KeyCertification `json:"certification,omitempty"`
+}
+
+// KeyCertification is go-attestation's CertificationParameters of the
+// identity key, as certified by the AK.
+type KeyCertification struct {
+	Public            []byte `json:"public"`
+	CreateData        []byte `json:"create_data"`
+	CreateAttestation []byte `json:"create_attestation"`
+	CreateSignature   []byte `json:"create_signature"`
+}
+
+// ActivateRequest answers a TPM enrollment's credential activation
+// challenge (POST /api/v1/gateways/activate).
+type ActivateRequest struct {
+	GatewayID string `json:"gateway_id"`
+	Secret    []byte `json:"secret"`
 }
 
 // EnrollRequest is POST /api/v1/gateways/enroll.
@@ -46,6 +69,12 @@ type EnrollResponse struct {
 	Site           string    `json:"site"`
 	ClaimCode      string    `json:"claim_code"`
 	ClaimExpiresAt time.Time `json:"claim_expires_at"`
+	// EKVerified is false for a TPM whose EK certificate chains to no
+	// known manufacturer: the gateway waits for an admin's review.
+	EKVerified bool `json:"ek_verified"`
+	// Credential is the activation challenge (status "activating"): the
+	// agent decrypts it with its TPM and answers with ActivateRequest.
+	Credential json.RawMessage `json:"credential,omitempty"`
 }
 
 // ChallengeRequest asks for a nonce to sign (POST /api/v1/gateways/token/challenge).

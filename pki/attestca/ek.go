@@ -136,3 +136,9 @@ func EKFingerprint(ekPub crypto.PublicKey) (string, error) {
 	h := sha256.Sum256(der)
 	return hex.EncodeToString(h[:]), nil
 }
+
+// NoEKRoots knows no manufacturer: every EK is "unverified" and goes to an
+// admin for review (the control plane's default until roots are configured).
+func NoEKRoots() *EKRoots {
+	return &EKRoots{roots: x509.NewCertPool(), intermediates: x509.NewCertPool()}
+}

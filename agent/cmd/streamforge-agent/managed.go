@@ -43,19 +43,19 @@ func (f *cpFlags) fromEnv() {
 
 // identity opens the key the gateway proves itself with: a key inside the
 // TPM, or (only when asked for explicitly) a software key.
-func identity(f cpFlags, dataDir string, log *slog.Logger) (crypto.Signer, func(), error) {
+func identity(f cpFlags, dataDir string, log *slog.Logger) (crypto.Signer, controlplane.Attestor, func(), error) {
 	dir := filepath.Join(dataDir, "identity")
 	if f.insecureSoftwareIdentity {
 		s, err := tpm.OpenSoftwareIdentity(dir, log)
-		return s, func() {}, err
+		return s, nil, func() {}, err
 	}
 	t, err := tpm.Open(tpm.Config{Path: f.tpmPath, DataDir: dir, Logger: log})
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w (a machine without a TPM may run with --%s)", err, tpm.InsecureSoftwareIdentityFlag)
+		return nil, nil, nil, fmt.Errorf("%w (a machine without a TPM may run with --%s)", err, tpm.InsecureSoftwareIdentityFlag)
 	}
 	if err := t.LoadOrCreateAK(); err != nil {
 		t.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	key, err := t.LoadKey("identity-key.blob")
 	if err != nil {
@@ -65,9 +65,9 @@ func identity(f cpFlags, dataDir string, log *slog.Logger) (crypto.Signer, func(
 	}
 	if err != nil {
 		t.Close()
-		return nil, nil, fmt.Errorf("TPM identity key: %w", err)
+		return nil, nil, nil, fmt.Errorf("TPM identity key: %w", err)
 	}
-	return key, func() { key.Close(); t.Close() }, nil
+	return key, tpm.Attestor{TPM: t, Key: key}, func() { key.Close(); t.Close() }, nil
 }
 
 // runManaged runs the data path under the control plane: the loop enrolls,
@@ -81,7 +81,7 @@ func runManaged(ctx context.Context, f cpFlags, localPath string, cfg *config.Co
 	if err != nil {
 		return err
 	}
-	signer, closeID, err := identity(f, cfg.DataDir, log)
+	signer, attestor, closeID, err := identity(f, cfg.DataDir, log)
 	if err != nil {
 		return err
 	}
@@ -122,6 +122,7 @@ func runManaged(ctx context.Context, f cpFlags, localPath string, cfg *config.Co
 		return nil
 	}
 	client := controlplane.NewClient(f.url, f.gatewayID, signer)
+	client.Attestor = attestor
 	loop, err := controlplane.NewLoop(ctx, controlplane.Options{
 		Client: client, EnrollmentToken: f.enrollmentToken, Hostname: hostname(), StateDir: filepath.Join(cfg.DataDir, "controlplane"),
 		PollInterval: cfg.ControlPlane.PollInterval, HeartbeatInterval: cfg.ControlPlane.HeartbeatInterval,

@@ -82,7 +82,7 @@ var claimRE = regexp.MustCompile(`claim code ([0-9A-Z]{5}-[0-9A-Z]{5}-\S)`)
 func TestManagedAgentLifecycle(t *testing.T) {
 	bin := buildAgent(t)
 	tpm := testenv.StartSwTPM(t)
-	cloud := testenv.StartCloud(t)
+	cloud := testenv.StartCloud(t, "STREAMFORGE_TPM_ROOTS_DIR="+tpm.CADir)
 	admin := cloud.Login(testenv.CloudAdminEmail, testenv.CloudAdminPassword)
 	var tok struct{ Token string }
 	cloud.Call("POST", "/api/v1/enrollment-tokens", admin, map[string]any{"expires_in": "1h", "max_uses": 1, "site": "Plant"}, &tok)
@@ -132,6 +132,9 @@ func TestManagedAgentLifecycle(t *testing.T) {
 		return g
 	}
 	eventually(t, agent, "a heartbeat", func() bool { return gateway()["last_seen_at"] != nil })
+	if g := gateway(); g["identity_kind"] != "tpm" || g["ek_verified"] != true {
+		t.Fatalf("gateway not enrolled with a verified TPM: %v", g)
+	}
 	waitMetric(t, agent, "streamforge_forward_acked_records_total", 50)
 
 	deploy := func(logLevel string) {

@@ -13,6 +13,7 @@ import (
 	"github.com/streamforge/streamforge/cloud/gateways"
 	"github.com/streamforge/streamforge/cloud/store"
 	"github.com/streamforge/streamforge/cloud/users"
+	"github.com/streamforge/streamforge/pki/attestca"
 )
 
 func serve(ctx context.Context, log *slog.Logger, args []string) error {
@@ -34,6 +35,11 @@ func serve(ctx context.Context, log *slog.Logger, args []string) error {
 		return err
 	}
 	gw := gateways.New(st, keys, log)
+	if cfg.TPMRootsDir != "" {
+		if gw.EKRoots, err = attestca.LoadEKRoots(cfg.TPMRootsDir); err != nil {
+			return fmt.Errorf("STREAMFORGE_TPM_ROOTS_DIR: %w", err)
+		}
+	}
 	srv := api.New(st, us, gw, log, api.Options{
 		TrustedProxies: cfg.TrustedProxies, RateLimitPerMinute: cfg.RateLimitPerMinute, GatewayRateLimit: cfg.GatewayRateLimit,
 		BodyLimit: cfg.BodyLimit, MetricsToken: cfg.MetricsToken, TLS: cfg.TLSCert != "",
