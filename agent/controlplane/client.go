@@ -243,3 +243,16 @@ func (c *Client) Call(ctx context.Context, method, path, bearer string, body, ou
 	_, err := c.do(ctx, method, path, body, out, hdr)
 	return err
 }
+
+// AKCertificate fetches the attestation CA's certificate of this approved
+// gateway's AK, then the CA's own (DER), for ACME device-attest-01.
+func (c *Client) AKCertificate(ctx context.Context) ([][]byte, error) {
+	var out struct {
+		Certificate []byte   `json:"certificate"`
+		Chain       [][]byte `json:"chain"`
+	}
+	if _, err := c.do(ctx, http.MethodPost, "/api/v1/gateways/"+c.GatewayID+"/ak-certificate", nil, &out, c.auth()); err != nil {
+		return nil, err
+	}
+	return append([][]byte{out.Certificate}, out.Chain...), nil
+}

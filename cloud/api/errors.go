@@ -61,6 +61,8 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 		status, msg = fiber.StatusNotFound, err.Error()
 	case errors.Is(err, gateways.ErrBadEnrollment), errors.Is(err, gateways.ErrBadProof):
 		status, msg = fiber.StatusUnauthorized, rootMessage(err)
+	case errors.Is(err, gateways.ErrNoAttestationCA):
+		status, msg = fiber.StatusServiceUnavailable, err.Error()
 	case errors.Is(err, gateways.ErrActivation):
 		status, msg = fiber.StatusUnauthorized, err.Error()
 	case errors.Is(err, gateways.ErrNotApproved), errors.Is(err, gateways.ErrBadClaim):

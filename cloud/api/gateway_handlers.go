@@ -136,6 +136,14 @@ func (s *Server) currentConfig(c *fiber.Ctx) error {
 	return c.JSON(cfg)
 }
 
+func (s *Server) akCertificate(c *fiber.Ctx) error {
+	chain, err := s.gateways.AKCertificate(c.UserContext(), s.gwMeta(c), c.Params("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"certificate": chain[0], "chain": chain[1:]})
+}
+
 func (s *Server) heartbeat(c *fiber.Ctx) error {
 	var hb wire.Heartbeat
 	if err := decode(c, &hb); err != nil {

@@ -53,6 +53,7 @@ var gatewayRoutes = []route{
 	{"POST", "/api/v1/gateways/token/renew", "", map[string]any{"gateway_id": "gw-target", "nonce": "n", "signature": "c2ln"}},
 	{"GET", "/api/v1/gateways/gw-target/config/current", "", nil},
 	{"POST", "/api/v1/gateways/gw-target/heartbeat", "", map[string]any{"status": "ok"}},
+	{"POST", "/api/v1/gateways/gw-target/ak-certificate", "", nil},
 }
 
 // publicRoutes need no user token (metrics has its own guard).

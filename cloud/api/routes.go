@@ -77,6 +77,7 @@ func (s *Server) gatewayRoutes(v1 fiber.Router) {
 	v1.Post("/gateways/token/renew", gw, s.renewGatewayToken)
 	v1.Get("/gateways/:id/config/current", gw, own, s.currentConfig)
 	v1.Post("/gateways/:id/heartbeat", gw, own, s.heartbeat)
+	v1.Post("/gateways/:id/ak-certificate", gw, own, s.akCertificate)
 
 	manage := s.require(rbac.GatewaysManage)
 	v1.Post("/enrollment-tokens", au, manage, s.createEnrollmentToken)

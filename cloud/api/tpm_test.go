@@ -1,7 +1,9 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/rsa"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -94,6 +96,27 @@ func TestTPMEnrollment(t *testing.T) {
 		}
 		if got := e.records(admin, "event_type=gateway.attest&resource_id=gw-tpm-1"); len(got) != 1 || got[0]["result"] != "success" {
 			t.Fatalf("attestation evidence not audited: %v", got)
+		}
+		client := gw.client(e, "gw-tpm-1")
+		if _, err := client.ObtainToken(ctx); err != nil {
+			t.Fatal(err)
+		}
+		_, err = client.AKCertificate(ctx)
+		wantAPIStatus(t, err, 503) // no attestation CA configured yet
+		if e.gw.AttestCA, err = attestca.Init(t.TempDir()); err != nil {
+			t.Fatal(err)
+		}
+		chain, err := client.AKCertificate(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ak, err := attestca.ParseAKCert(chain[0])
+		if err != nil || ak.GatewayID != "gw-tpm-1" || ak.Cert.CheckSignatureFrom(e.gw.AttestCA.Certificate()) != nil {
+			t.Fatalf("AK certificate: %+v %v", ak, err)
+		}
+		params, _ := gw.tpm.AttestationParameters()
+		if !bytes.Contains(params.Public, ak.Cert.PublicKey.(*rsa.PublicKey).N.Bytes()) {
+			t.Fatal("the AK certificate is not for this TPM's AK")
 		}
 	})
 	t.Run("fail-replayed-enrollment-changes-nothing", func(t *testing.T) {

@@ -29,6 +29,7 @@ type Config struct {
 	MetricsToken           string
 	TLSCert, TLSKey        string
 	TPMRootsDir            string
+	AttestationCADir       string
 }
 
 type setting struct {
@@ -38,7 +39,7 @@ type setting struct {
 
 // Load reads the environment, then flags from args.
 func Load(args []string) (*Config, error) {
-	var raw struct{ listen, data, db, email, pw, keys, proxies, rate, gwRate, body, metrics, cert, key, tpmRoots string }
+	var raw struct{ listen, data, db, email, pw, keys, proxies, rate, gwRate, body, metrics, cert, key, tpmRoots, attestCA string }
 	settings := []setting{
 		{"STREAMFORGE_LISTEN", "listen", "127.0.0.1:8080", "address to serve the API and dashboard on", &raw.listen},
 		{"STREAMFORGE_DATA_DIR", "data-dir", "./data", "directory for the SQLite database and keys", &raw.data},
@@ -52,6 +53,7 @@ func Load(args []string) (*Config, error) {
 		{"STREAMFORGE_BODY_LIMIT", "body-limit", "1048576", "largest request body in bytes", &raw.body},
 		{"STREAMFORGE_METRICS_TOKEN", "metrics-token", "", "bearer token for /metrics (empty: loopback clients only)", &raw.metrics},
 		{"STREAMFORGE_TPM_ROOTS_DIR", "tpm-roots-dir", "", "PEM certificates of TPM manufacturers; EKs chaining to none are flagged for review", &raw.tpmRoots},
+		{"STREAMFORGE_ATTESTATION_CA_DIR", "attestation-ca-dir", "", "attestation CA (from streamforge-pki init) that certifies approved gateways' AKs", &raw.attestCA},
 		{"STREAMFORGE_TLS_CERT", "tls-cert", "", "serve HTTPS with this certificate (PEM)", &raw.cert},
 		{"STREAMFORGE_TLS_KEY", "tls-key", "", "key of --tls-cert (PEM)", &raw.key},
 	}
@@ -68,7 +70,7 @@ func Load(args []string) (*Config, error) {
 	}
 	c := &Config{
 		Listen: raw.listen, DataDir: raw.data, DatabaseURL: raw.db, BootstrapAdminEmail: raw.email,
-		BootstrapAdminPassword: raw.pw, JWTKeyDir: raw.keys, MetricsToken: raw.metrics, TLSCert: raw.cert, TLSKey: raw.key, TPMRootsDir: raw.tpmRoots,
+		BootstrapAdminPassword: raw.pw, JWTKeyDir: raw.keys, MetricsToken: raw.metrics, TLSCert: raw.cert, TLSKey: raw.key, TPMRootsDir: raw.tpmRoots, AttestationCADir: raw.attestCA,
 	}
 	if c.JWTKeyDir == "" {
 		c.JWTKeyDir = filepath.Join(c.DataDir, "keys", "jwt")

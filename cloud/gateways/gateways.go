@@ -88,6 +88,8 @@ type Service struct {
 	// EKRoots are the TPM manufacturers' roots; nil knows none, so every
 	// EK is flagged for review.
 	EKRoots *attestca.EKRoots
+	// AttestCA certifies approved gateways' AKs; nil: not configured.
+	AttestCA *attestca.CA
 	// Now is the clock; tests move it.
 	Now func() time.Time
 }

@@ -84,6 +84,9 @@ func (s *Service) Activate(ctx context.Context, m Meta, req wire.ActivateRequest
 			return nil
 		}
 		failure = checkActivation(g, req.Secret, s.Now())
+		if failure == nil {
+			g.AttestedState = g.ActivationState
+		}
 		g.ActivationState = ""
 		ev := m.event("gateway.attest", g.ID, "activate", audit.ResultSuccess)
 		ev.Changes = map[string]audit.Change{"ek_fingerprint": {New: g.IdentityFingerprint}, "ek_verified": {New: g.EKVerified},
@@ -159,4 +162,43 @@ func sameKey(tpmPublic []byte, identityPEM string) error {
 		return errors.New("the identity key is not the key the TPM certified")
 	}
 	return nil
+}
+
+// ErrNoAttestationCA means the control plane has no attestation CA.
+var ErrNoAttestationCA = errors.New("no attestation CA configured (STREAMFORGE_ATTESTATION_CA_DIR)")
+
+// AKCertificate issues the AK certificate of an approved TPM gateway whose
+// AK passed credential activation: permanentIdentifier = the gateway id,
+// for step-ca's device-attest-01. It returns the certificate and the
+// attestation CA's certificate (DER).
+func (s *Service) AKCertificate(ctx context.Context, m Meta, id string) ([][]byte, error) {
+	if s.AttestCA == nil {
+		return nil, ErrNoAttestationCA
+	}
+	m.Actor = "gateway:" + id
+	g, err := s.load(s.store.DB.WithContext(ctx), id, false)
+	if err != nil {
+		return nil, err
+	}
+	if g.Status != store.GatewayApproved || g.AttestedState == "" {
+		return nil, ErrNotApproved
+	}
+	var st attestca.ChallengeState
+	var details attestca.TPMDetails
+	if err := json.Unmarshal([]byte(g.AttestedState), &st); err != nil {
+		return nil, fmt.Errorf("attested state of %s: %w", id, err)
+	}
+	if err := json.Unmarshal([]byte(g.TPMInfo), &details); err != nil {
+		return nil, fmt.Errorf("TPM details of %s: %w", id, err)
+	}
+	der, err := s.AttestCA.IssueAKCert(attestca.AKCertRequest{Challenge: st, GatewayID: id, TPM: details})
+	if err != nil {
+		return nil, err
+	}
+	err = s.store.Tx(ctx, func(tx *gorm.DB) error {
+		ev := m.event("gateway.ak_certificate.issue", id, "issue", audit.ResultSuccess)
+		ev.Changes = map[string]audit.Change{"ek_fingerprint": {New: g.IdentityFingerprint}, "tpm": {New: g.TPMInfo}}
+		return appendAudit(tx, ev)
+	})
+	return [][]byte{der, s.AttestCA.Certificate().Raw}, err
 }

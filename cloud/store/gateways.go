@@ -35,17 +35,20 @@ type Gateway struct {
 	// ActivationState is the outstanding credential activation challenge
 	// (JSON, the secret only hashed); empty once the TPM has answered.
 	ActivationState string
-	EnrolledWith    string
-	EnrolledAt      time.Time
-	ClaimExpiresAt  time.Time
-	ClaimedAt       *time.Time
-	ApprovedBy      string
-	ApprovedAt      *time.Time
-	LastSeenAt      *time.Time
-	AgentVersion    string
-	AppliedConfig   int
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
+	// AttestedState is the challenge the TPM answered: it holds the AK that
+	// the attestation CA certifies once the gateway is approved.
+	AttestedState  string
+	EnrolledWith   string
+	EnrolledAt     time.Time
+	ClaimExpiresAt time.Time
+	ClaimedAt      *time.Time
+	ApprovedBy     string
+	ApprovedAt     *time.Time
+	LastSeenAt     *time.Time
+	AgentVersion   string
+	AppliedConfig  int
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
 }
 
 // EnrollmentToken lets gateways enroll; only its hash is stored.

@@ -58,7 +58,13 @@ func migrations() []*gormigrate.Migration {
 		},
 	}
 	ms = append(ms, &gormigrate.Migration{ID: "202611281400-gateways", Migrate: migrateGateways},
-		&gormigrate.Migration{ID: "202611281500-gateway-tpm-attestation", Migrate: migrateGatewayTPM})
+		&gormigrate.Migration{ID: "202611281500-gateway-tpm-attestation", Migrate: migrateGatewayTPM},
+		&gormigrate.Migration{ID: "202611281600-gateway-attested-ak", Migrate: func(tx *gorm.DB) error {
+			type gateway struct {
+				AttestedState string `gorm:"type:text;not null;default:''"`
+			}
+			return tx.Table("gateways").Migrator().AddColumn(&gateway{}, "AttestedState")
+		}})
 	ms = append(ms, audit.Migrations()...)
 	slices.SortStableFunc(ms, func(a, b *gormigrate.Migration) int { return strings.Compare(a.ID, b.ID) })
 	return ms

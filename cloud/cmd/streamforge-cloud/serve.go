@@ -40,6 +40,11 @@ func serve(ctx context.Context, log *slog.Logger, args []string) error {
 			return fmt.Errorf("STREAMFORGE_TPM_ROOTS_DIR: %w", err)
 		}
 	}
+	if cfg.AttestationCADir != "" {
+		if gw.AttestCA, err = attestca.Load(cfg.AttestationCADir); err != nil {
+			return fmt.Errorf("STREAMFORGE_ATTESTATION_CA_DIR: %w", err)
+		}
+	}
 	srv := api.New(st, us, gw, log, api.Options{
 		TrustedProxies: cfg.TrustedProxies, RateLimitPerMinute: cfg.RateLimitPerMinute, GatewayRateLimit: cfg.GatewayRateLimit,
 		BodyLimit: cfg.BodyLimit, MetricsToken: cfg.MetricsToken, TLS: cfg.TLSCert != "",
