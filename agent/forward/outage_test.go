@@ -37,7 +37,9 @@ func feed(src *memSource) (stop func()) {
 // producer is kept, so librdkafka's idempotent retries resolve everything.
 func outage(t *testing.T, b *testenv.Broker) {
 	src := newMemSource()
-	f, _ := start(t, Config{Brokers: b.Addr, DeliveryTimeout: 2 * time.Second, Window: 5000}, src, quietLog(t))
+	// Apache Kafka accepts connections for a few seconds while it shuts down
+	// and starts: the delivery timeout must outlast those phases.
+	f, _ := start(t, Config{Brokers: b.Addr, DeliveryTimeout: 5 * time.Second, Window: 5000}, src, quietLog(t))
 	stopFeed := feed(src)
 	time.Sleep(time.Second)
 	b.Stop()
