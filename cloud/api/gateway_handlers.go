@@ -38,6 +38,9 @@ func (s *Server) gatewayAuth(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if err := s.peerMatches(c, a.GatewayID); err != nil {
+		return err
+	}
 	c.Locals(gatewayKey, a.GatewayID)
 	c.Locals(gatewayETagKey, a.ConfigETag)
 	return c.Next()

@@ -38,11 +38,13 @@ type Server struct {
 	gateways *gateways.Service
 	log      *slog.Logger
 	opts     Options
+	// peerSecret marks requests forwarded by the gateway listener.
+	peerSecret string
 }
 
 // New builds the API.
 func New(st *store.Store, us *users.Service, gw *gateways.Service, log *slog.Logger, opts Options) *Server {
-	s := &Server{store: st, users: us, gateways: gw, log: log, opts: opts}
+	s := &Server{store: st, users: us, gateways: gw, log: log, opts: opts, peerSecret: newPeerSecret()}
 	if opts.BodyLimit == 0 {
 		opts.BodyLimit = 1 << 20
 		s.opts.BodyLimit = opts.BodyLimit

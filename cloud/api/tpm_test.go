@@ -3,10 +3,10 @@ package api_test
 import (
 	"bytes"
 	"context"
-	"crypto/rsa"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"encoding/json"
 	"io"
 	"log/slog"

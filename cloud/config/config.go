@@ -30,6 +30,8 @@ type Config struct {
 	TLSCert, TLSKey        string
 	TPMRootsDir            string
 	AttestationCADir       string
+	GatewayListen          string
+	StepCADir              string
 }
 
 type setting struct {
@@ -39,7 +41,7 @@ type setting struct {
 
 // Load reads the environment, then flags from args.
 func Load(args []string) (*Config, error) {
-	var raw struct{ listen, data, db, email, pw, keys, proxies, rate, gwRate, body, metrics, cert, key, tpmRoots, attestCA string }
+	var raw struct{ listen, data, db, email, pw, keys, proxies, rate, gwRate, body, metrics, cert, key, tpmRoots, attestCA, gwListen, stepDir string }
 	settings := []setting{
 		{"STREAMFORGE_LISTEN", "listen", "127.0.0.1:8080", "address to serve the API and dashboard on", &raw.listen},
 		{"STREAMFORGE_DATA_DIR", "data-dir", "./data", "directory for the SQLite database and keys", &raw.data},
@@ -54,6 +56,8 @@ func Load(args []string) (*Config, error) {
 		{"STREAMFORGE_METRICS_TOKEN", "metrics-token", "", "bearer token for /metrics (empty: loopback clients only)", &raw.metrics},
 		{"STREAMFORGE_TPM_ROOTS_DIR", "tpm-roots-dir", "", "PEM certificates of TPM manufacturers; EKs chaining to none are flagged for review", &raw.tpmRoots},
 		{"STREAMFORGE_ATTESTATION_CA_DIR", "attestation-ca-dir", "", "attestation CA (from streamforge-pki init) that certifies approved gateways' AKs", &raw.attestCA},
+		{"STREAMFORGE_GATEWAY_LISTEN", "gateway-listen", "", "address of the gateways' mTLS listener (TLS 1.3, step-ca client certificates) and step-ca's webhook; needs STREAMFORGE_STEPCA_DIR", &raw.gwListen},
+		{"STREAMFORGE_STEPCA_DIR", "stepca-dir", "", "the step-ca directory made by streamforge-pki init (its root and the webhook listener certificate)", &raw.stepDir},
 		{"STREAMFORGE_TLS_CERT", "tls-cert", "", "serve HTTPS with this certificate (PEM)", &raw.cert},
 		{"STREAMFORGE_TLS_KEY", "tls-key", "", "key of --tls-cert (PEM)", &raw.key},
 	}
@@ -70,7 +74,7 @@ func Load(args []string) (*Config, error) {
 	}
 	c := &Config{
 		Listen: raw.listen, DataDir: raw.data, DatabaseURL: raw.db, BootstrapAdminEmail: raw.email,
-		BootstrapAdminPassword: raw.pw, JWTKeyDir: raw.keys, MetricsToken: raw.metrics, TLSCert: raw.cert, TLSKey: raw.key, TPMRootsDir: raw.tpmRoots, AttestationCADir: raw.attestCA,
+		BootstrapAdminPassword: raw.pw, JWTKeyDir: raw.keys, MetricsToken: raw.metrics, TLSCert: raw.cert, TLSKey: raw.key, TPMRootsDir: raw.tpmRoots, AttestationCADir: raw.attestCA, GatewayListen: raw.gwListen, StepCADir: raw.stepDir,
 	}
 	if c.JWTKeyDir == "" {
 		c.JWTKeyDir = filepath.Join(c.DataDir, "keys", "jwt")
@@ -90,6 +94,9 @@ func Load(args []string) (*Config, error) {
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return nil, fmt.Errorf("STREAMFORGE_TLS_CERT and STREAMFORGE_TLS_KEY must be given together")
+	}
+	if (c.GatewayListen == "") != (c.StepCADir == "") {
+		return nil, fmt.Errorf("STREAMFORGE_GATEWAY_LISTEN and STREAMFORGE_STEPCA_DIR must be given together")
 	}
 	if c.TrustedProxies, err = ParsePrefixes(raw.proxies); err != nil {
 		return nil, fmt.Errorf("STREAMFORGE_TRUSTED_PROXIES: %w", err)

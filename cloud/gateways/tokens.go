@@ -157,3 +157,43 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Auth, error) 
 	}
 	return a, nil
 }
+
+// TokenForCertificate gives a gateway its token on a step-ca certificate
+// (verified by the mTLS listener) naming it: the certificate is the proof.
+func (s *Service) TokenForCertificate(ctx context.Context, m Meta, id string) (wire.TokenResponse, error) {
+	m.Actor = "gateway:" + id
+	var out wire.TokenResponse
+	err := s.store.Tx(ctx, func(tx *gorm.DB) error {
+		g, err := s.load(tx, id, true)
+		if err != nil || g.Status != store.GatewayApproved {
+			return ErrNotApproved
+		}
+		if out, err = s.sign(tx, id, s.Now()); err != nil {
+			return err
+		}
+		ev := m.event("gateway.token.issue", id, "issue", audit.ResultSuccess)
+		ev.Reason = "proven by mTLS certificate"
+		return appendAudit(tx, ev)
+	})
+	return out, err
+}
+
+// Authorize answers step-ca's webhook: may gateway id get a certificate
+// now? Only an approved gateway whose TPM passed credential activation.
+func (s *Service) Authorize(ctx context.Context, id string) (bool, error) {
+	g, err := s.load(s.store.DB.WithContext(ctx), id, false)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	ok := g.Status == store.GatewayApproved && g.AttestedState != ""
+	result, reason := audit.ResultSuccess, ""
+	if !ok {
+		result, reason = audit.ResultDenied, "gateway is "+g.Status
+	}
+	ev := Meta{Actor: "step-ca"}.event("gateway.certificate.authorize", id, "authorize", result)
+	ev.Reason = reason
+	return ok, s.store.Tx(ctx, func(tx *gorm.DB) error { return appendAudit(tx, ev) })
+}

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/streamforge/streamforge/cloud/store"
 	"github.com/streamforge/streamforge/cloud/users"
 	"github.com/streamforge/streamforge/pki/attestca"
+	"github.com/streamforge/streamforge/pki/stepca"
 )
 
 func serve(ctx context.Context, log *slog.Logger, args []string) error {
@@ -50,6 +53,19 @@ func serve(ctx context.Context, log *slog.Logger, args []string) error {
 		BodyLimit: cfg.BodyLimit, MetricsToken: cfg.MetricsToken, TLS: cfg.TLSCert != "",
 	})
 	go prune(ctx, us, gw, log)
+	if cfg.GatewayListen != "" {
+		gwSrv, err := gatewayListener(srv, cfg)
+		if err != nil {
+			return err
+		}
+		go func() {
+			if err := gwSrv.ListenAndServeTLS("", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("gateway listener", "err", err)
+			}
+		}()
+		defer gwSrv.Close()
+		log.Info("gateway mTLS listener", "addr", cfg.GatewayListen)
+	}
 
 	errc := make(chan error, 1)
 	go func() {
@@ -132,4 +148,14 @@ func keysRotate(args []string) error {
 	}
 	fmt.Printf("new JWT signing key %s in %s; processes pick it up on the next token they see signed by it, or at restart\n", kid, cfg.JWTKeyDir)
 	return nil
+}
+
+// gatewayListener is the gateways' mTLS listener, with step-ca's webhook.
+func gatewayListener(srv *api.Server, cfg *config.Config) (*http.Server, error) {
+	tlsCfg, layout, err := api.GatewayTLSConfig(cfg.StepCADir)
+	if err != nil {
+		return nil, fmt.Errorf("STREAMFORGE_STEPCA_DIR: %w", err)
+	}
+	h := srv.GatewayListener(stepca.WebhookOptions{CANames: layout.DNSNames})
+	return &http.Server{Addr: cfg.GatewayListen, Handler: h, TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second}, nil
 }
