@@ -15,10 +15,10 @@ import (
 
 	"github.com/streamforge/streamforge/cloud/api"
 	"github.com/streamforge/streamforge/internal/testenv"
+	"github.com/streamforge/streamforge/pkg/wire"
 	"github.com/streamforge/streamforge/pki/acmeclient"
 	"github.com/streamforge/streamforge/pki/attestca"
 	"github.com/streamforge/streamforge/pki/stepca"
-	"github.com/streamforge/streamforge/pkg/wire"
 )
 
 // mtlsCall sends a JSON request over the gateway listener with a client
