@@ -67,6 +67,20 @@ type ControlPlane struct {
 	EnrollmentToken   string        `yaml:"enrollment_token"`
 	PollInterval      time.Duration `yaml:"poll_interval"`
 	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
+	// MTLS moves an approved TPM gateway to the control plane's mTLS
+	// listener, with a certificate from step-ca (ACME device-attest-01).
+	MTLS MTLS `yaml:"mtls"`
+}
+
+// MTLS says where the gateway gets and uses its step-ca certificate.
+type MTLS struct {
+	// GatewayURL is the control plane's mTLS listener (https://...).
+	GatewayURL string `yaml:"gateway_url"`
+	// ACMEDirectory is step-ca's ACME directory of the gateways provisioner.
+	ACMEDirectory string `yaml:"acme_directory"`
+	// StepCARoot is step-ca's root certificate (PEM file): it verifies
+	// step-ca and the mTLS listener.
+	StepCARoot string `yaml:"stepca_root"`
 }
 
 // ResolvedSecrets holds the values the references resolved to.
@@ -171,6 +185,9 @@ func (c *Config) validate() error {
 	}
 	if err := c.validateAdapters(); err != nil {
 		return err
+	}
+	if m := c.ControlPlane.MTLS; m != (MTLS{}) && (m.GatewayURL == "" || m.ACMEDirectory == "" || m.StepCARoot == "") {
+		return fmt.Errorf("control_plane.mtls: gateway_url, acme_directory and stepca_root go together")
 	}
 	if u := c.ControlPlane.URL; u != "" {
 		if p, err := url.Parse(u); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {

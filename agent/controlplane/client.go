@@ -60,6 +60,7 @@ type Client struct {
 	Attestor Attestor
 
 	mu       sync.Mutex
+	mtls     bool
 	token    string
 	tokenExp time.Time
 	etag     string
@@ -81,7 +82,10 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any, hdr
 		}
 		rd = bytes.NewReader(data)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+path, rd)
+	c.mu.Lock()
+	base, httpc := c.BaseURL, c.HTTP
+	c.mu.Unlock()
+	req, err := http.NewRequestWithContext(ctx, method, base+path, rd)
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +95,7 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any, hdr
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
-	res, err := c.HTTP.Do(req)
+	res, err := httpc.Do(req)
 	if err != nil {
 		return nil, err
 	}
@@ -159,6 +163,15 @@ func (c *Client) proof(ctx context.Context) (wire.TokenRequest, error) {
 	return wire.TokenRequest{GatewayID: c.GatewayID, Nonce: ch.Nonce, Signature: sig}, nil
 }
 
+// UseMTLS sends every later call to the control plane's mTLS listener at
+// baseURL through httpc (which presents the gateway's certificate); tokens
+// are then proven by the certificate.
+func (c *Client) UseMTLS(baseURL string, httpc *http.Client) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.BaseURL, c.HTTP, c.mtls = strings.TrimRight(baseURL, "/"), httpc, true
+}
+
 // ObtainToken gets a gateway token; 403 means not approved (yet).
 func (c *Client) ObtainToken(ctx context.Context) (wire.TokenResponse, error) {
 	return c.tokenCall(ctx, "/api/v1/gateways/token", nil)
@@ -166,16 +179,29 @@ func (c *Client) ObtainToken(ctx context.Context) (wire.TokenResponse, error) {
 
 // RenewToken exchanges the current token (plus a fresh proof) for a new one.
 func (c *Client) RenewToken(ctx context.Context) (wire.TokenResponse, error) {
+	if c.onMTLS() {
+		return c.ObtainToken(ctx) // the certificate is the proof; it renews itself
+	}
 	return c.tokenCall(ctx, "/api/v1/gateways/token/renew", c.auth())
 }
 
+func (c *Client) onMTLS() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.mtls
+}
+
 func (c *Client) tokenCall(ctx context.Context, path string, hdr map[string]string) (wire.TokenResponse, error) {
-	req, err := c.proof(ctx)
-	if err != nil {
-		return wire.TokenResponse{}, err
+	var body any = wire.ChallengeRequest{GatewayID: c.GatewayID}
+	if !c.onMTLS() {
+		req, err := c.proof(ctx)
+		if err != nil {
+			return wire.TokenResponse{}, err
+		}
+		body = req
 	}
 	var out wire.TokenResponse
-	if _, err := c.do(ctx, http.MethodPost, path, req, &out, hdr); err != nil {
+	if _, err := c.do(ctx, http.MethodPost, path, body, &out, hdr); err != nil {
 		return out, err
 	}
 	c.SetToken(out.Token, out.ExpiresAt)

@@ -28,7 +28,12 @@ type Options struct {
 	Health func() wire.Heartbeat
 	// OnEnrolled is told the claim code once the gateway has enrolled.
 	OnEnrolled func(code string, expires time.Time)
-	Log        *slog.Logger
+	// MTLS, when set, gets the approved gateway's certificate for its AK
+	// certificate chain (and keeps it renewed until ctx ends), returning an
+	// HTTP client that presents it; the loop then talks to MTLSURL.
+	MTLS    func(ctx context.Context, akChain [][]byte) (*http.Client, error)
+	MTLSURL string
+	Log     *slog.Logger
 }
 
 // Loop is the agent's control plane lifecycle.
@@ -41,6 +46,7 @@ type Loop struct {
 	// must not hammer it).
 	reauthAt   time.Time
 	reauthWait time.Duration
+	onMTLS     bool
 }
 
 // NewLoop prepares the lifecycle and applies the last-known-good config,
@@ -115,6 +121,7 @@ func (l *Loop) Run(ctx context.Context) error {
 	defer poll.Stop()
 	beat := time.NewTicker(l.opts.HeartbeatInterval)
 	defer beat.Stop()
+	l.upgrade(ctx)
 	l.pollConfig(ctx)
 	l.heartbeat(ctx)
 	for {
@@ -122,6 +129,7 @@ func (l *Loop) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-poll.C:
+			l.upgrade(ctx)
 			l.pollConfig(ctx)
 			l.maybeRenew(ctx)
 		case <-beat.C:
@@ -266,4 +274,29 @@ func (l *Loop) maybeRenew(ctx context.Context) {
 	if _, err := l.opts.Client.RenewToken(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		l.opts.Log.Warn("token renewal failed", "err", err)
 	}
+}
+
+// upgrade moves an approved gateway to mTLS: its AK certificate from the
+// control plane, a certificate from step-ca, then calls over the mTLS
+// listener. On failure the plain API goes on and the next poll retries.
+func (l *Loop) upgrade(ctx context.Context) {
+	if l.opts.MTLS == nil || l.onMTLS {
+		return
+	}
+	chain, err := l.opts.Client.AKCertificate(ctx)
+	if err != nil {
+		l.opts.Log.Warn("AK certificate not available yet", "err", err)
+		return
+	}
+	httpc, err := l.opts.MTLS(ctx, chain)
+	if err != nil {
+		l.opts.Log.Warn("gateway certificate not obtained; staying on the token API", "err", err)
+		return
+	}
+	l.opts.Client.UseMTLS(l.opts.MTLSURL, httpc)
+	if _, err := l.opts.Client.ObtainToken(ctx); err != nil {
+		l.opts.Log.Warn("token by certificate refused", "err", err)
+	}
+	l.onMTLS = true
+	l.opts.Log.Info("talking to the control plane over mTLS", "url", l.opts.MTLSURL)
 }

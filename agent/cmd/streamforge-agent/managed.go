@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -123,10 +124,18 @@ func runManaged(ctx context.Context, f cpFlags, localPath string, cfg *config.Co
 	}
 	client := controlplane.NewClient(f.url, f.gatewayID, signer)
 	client.Attestor = attestor
+	var mtls func(context.Context, [][]byte) (*http.Client, error)
+	if m := cfg.ControlPlane.MTLS; m.GatewayURL != "" {
+		a, ok := attestor.(tpm.Attestor)
+		if !ok {
+			return fmt.Errorf("control_plane.mtls needs a TPM: a software identity cannot be attested")
+		}
+		mtls = stepcaMTLS(a.TPM, m, f.gatewayID, cfg.DataDir, log)
+	}
 	loop, err := controlplane.NewLoop(ctx, controlplane.Options{
 		Client: client, EnrollmentToken: f.enrollmentToken, Hostname: hostname(), StateDir: filepath.Join(cfg.DataDir, "controlplane"),
 		PollInterval: cfg.ControlPlane.PollInterval, HeartbeatInterval: cfg.ControlPlane.HeartbeatInterval,
-		Apply: apply, Health: health, Log: log,
+		Apply: apply, Health: health, Log: log, MTLS: mtls, MTLSURL: cfg.ControlPlane.MTLS.GatewayURL,
 		OnEnrolled: func(code string, _ time.Time) {
 			if err := controlplane.PrintClaim(os.Stderr, f.url, f.gatewayID, code); err != nil {
 				log.Warn("print claim code", "err", err)

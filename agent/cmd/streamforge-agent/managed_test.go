@@ -20,6 +20,8 @@ import (
 
 	"github.com/streamforge/streamforge/adapters/sim"
 	"github.com/streamforge/streamforge/internal/testenv"
+	"github.com/streamforge/streamforge/pki/attestca"
+	"github.com/streamforge/streamforge/pki/stepca"
 )
 
 // startManaged runs the agent binary against the control plane, with its
@@ -184,4 +186,75 @@ func appendFile(path, text string) error {
 	defer f.Close()
 	_, err = f.WriteString(text)
 	return err
+}
+
+// TestManagedAgentOverMTLS: the agent, approved, gets its AK certificate
+// from the cloud's attestation CA, its TLS certificate from the real
+// step-ca program (ACME device-attest-01, key inside the swtpm; step-ca asks
+// the cloud's webhook), and then talks to the cloud's mTLS listener only.
+func TestManagedAgentOverMTLS(t *testing.T) {
+	bin := buildAgent(t)
+	sw := testenv.StartSwTPM(t)
+	pkiDir := t.TempDir()
+	ca, err := attestca.Init(filepath.Join(pkiDir, "attestation-ca"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gwAddr, caAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
+	layout, err := stepca.Init(stepca.InitOptions{Dir: filepath.Join(pkiDir, "step-ca"), Address: caAddr,
+		DNSNames: []string{"127.0.0.1"}, AttestationRootsPEM: ca.CertificatePEM(),
+		WebhookURL: "https://" + gwAddr + "/internal/step-ca/authorize"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cloud := testenv.StartCloud(t, "STREAMFORGE_TPM_ROOTS_DIR="+sw.CADir, "STREAMFORGE_ATTESTATION_CA_DIR="+filepath.Join(pkiDir, "attestation-ca"),
+		"STREAMFORGE_GATEWAY_LISTEN="+gwAddr, "STREAMFORGE_STEPCA_DIR="+filepath.Join(pkiDir, "step-ca"))
+	step := testenv.StartStepCA(t, layout.Config, caAddr, layout.RootCert)
+	admin := cloud.Login(testenv.CloudAdminEmail, testenv.CloudAdminPassword)
+	var tok struct{ Token string }
+	cloud.Call("POST", "/api/v1/enrollment-tokens", admin, map[string]any{"expires_in": "1h", "max_uses": 1}, &tok)
+
+	mb, err := sim.StartModbus("127.0.0.1:0", sim.Signals(4), 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = mb.Close() })
+	ua, err := sim.StartOPCUA("127.0.0.1:0", sim.Signals(4), 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ua.Stop)
+	broker := testenv.StartKfake(t, testenv.KafkaOpts{})
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "agent.yaml")
+	writeConfig(t, cfgPath, dir, broker.Addr, mb.Addr(), ua.Endpoint())
+	if err := appendFile(cfgPath, "control_plane:\n  poll_interval: 200ms\n  heartbeat_interval: 200ms\n  mtls:\n"+
+		"    gateway_url: https://"+gwAddr+"\n    acme_directory: "+layout.ACMEDirectory+"\n    stepca_root: "+layout.RootCert+"\n"); err != nil {
+		t.Fatal(err)
+	}
+	agent := startManaged(t, bin, cfgPath, cloud, sw.Path, tok.Token)
+	eventually(t, agent, "enrollment", func() bool { return claimRE.MatchString(agent.logTail()) })
+	if st := cloud.Call("POST", "/api/v1/gateways/gw-test/approve", admin, nil, nil); st != 200 {
+		t.Fatalf("approve: %d", st)
+	}
+	eventually(t, agent, "the switch to mTLS", func() bool { return strings.Contains(agent.logTail(), "talking to the control plane over mTLS") })
+	if st := cloud.Call("PUT", "/api/v1/gateways/gw-test/config", admin, map[string]any{"config": map[string]any{"log_level": "info"}}, nil); st != 200 {
+		t.Fatalf("deploy: %d", st)
+	}
+	gateway := func() map[string]any {
+		var g map[string]any
+		cloud.Call("GET", "/api/v1/gateways/gw-test", admin, nil, &g)
+		return g
+	}
+	eventually(t, agent, "config applied over mTLS", func() bool { return gateway()["applied_config_version"] == float64(1) })
+	var audit struct{ Records []map[string]any }
+	cloud.Call("GET", "/api/v1/audit?event_type=gateway.token.issue&resource_id=gw-test", admin, nil, &audit)
+	byCert := false
+	for _, r := range audit.Records {
+		byCert = byCert || r["reason"] == "proven by mTLS certificate"
+	}
+	if !byCert {
+		t.Fatalf("no token proven by the certificate: %v\nstep-ca:\n%s", audit.Records, step.Log())
+	}
+	agent.stop(t)
 }

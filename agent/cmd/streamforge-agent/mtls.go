@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/streamforge/streamforge/agent/config"
+	"github.com/streamforge/streamforge/agent/tpm"
+	"github.com/streamforge/streamforge/pki/acmeclient"
+	"github.com/streamforge/streamforge/pki/stepca"
+)
+
+// stepcaMTLS obtains the gateway's certificate from step-ca with ACME
+// device-attest-01 (its key made inside the TPM, certified by the AK),
+// keeps it on disk and renewed at 2/3 of its lifetime, and presents it on
+// the control plane's mTLS listener.
+func stepcaMTLS(t *tpm.TPM, cfg config.MTLS, gatewayID, dataDir string, log *slog.Logger) func(context.Context, [][]byte) (*http.Client, error) {
+	return func(ctx context.Context, akChain [][]byte) (*http.Client, error) {
+		roots, err := stepca.LoadRoots(cfg.StepCARoot)
+		if err != nil {
+			return nil, fmt.Errorf("control_plane.mtls.stepca_root: %w", err)
+		}
+		ac, err := acmeclient.New(acmeclient.Config{DirectoryURL: cfg.ACMEDirectory, Roots: roots, GatewayID: gatewayID, AKChain: akChain})
+		if err != nil {
+			return nil, err
+		}
+		dir := filepath.Join(dataDir, "identity", "certificate")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, err
+		}
+		store := &acmeclient.Store{Dir: dir}
+		cert, err := store.Load(t)
+		if err != nil || time.Now().After(cert.Leaf.NotAfter) {
+			if cert, err = ac.Obtain(ctx, t); err != nil {
+				return nil, fmt.Errorf("device-attest-01 at step-ca: %w", err)
+			}
+			if err := store.Save(cert); err != nil {
+				return nil, err
+			}
+		}
+		log.Info("gateway certificate", "not_after", cert.Leaf.NotAfter, "renew_at", acmeclient.RenewAt(cert.Leaf))
+		holder := &acmeclient.Holder{}
+		holder.Set(cert)
+		renewer := &acmeclient.Renewer{Client: ac, Keys: t, Store: store, OnCert: holder.Set,
+			OnError: func(err error) { log.Warn("certificate renewal failed; retrying", "err", err) }}
+		go func() { _ = renewer.Run(ctx, cert) }()
+		return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
+			RootCAs: roots, MinVersion: tls.VersionTLS13, GetClientCertificate: holder.GetClientCertificate}}}, nil
+	}
+}
