@@ -27,7 +27,9 @@ type swGateway struct {
 	attestor tpm.Attestor
 }
 
-func newSwGateway(t *testing.T) *swGateway {
+func newSwGateway(t *testing.T) *swGateway { return newSwGatewayTB(t) }
+
+func newSwGatewayTB(t testing.TB) *swGateway {
 	t.Helper()
 	sw := testenv.StartSwTPM(t)
 	tp, err := tpm.Open(tpm.Config{Path: sw.Path, DataDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
