@@ -9,6 +9,7 @@ packages=(
   swtpm swtpm-tools tpm2-tools           # TPM 2.0 emulator for identity tests
   mbpoll libmodbus-dev socat             # independent Modbus peers, serial pty pairs
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static  # agent-arm64
+  musl-dev:arm64                         # static musl build of the arm64 agent
   maven default-jre-headless             # Apache Kafka broker jars for integration tests
   chromium                               # dashboard browser tests
 )
@@ -27,6 +28,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   export DEBIAN_FRONTEND=noninteractive
+  # musl-dev:arm64 comes from the arm64 architecture of the same archive.
+  dpkg --print-foreign-architectures | grep -qx arm64 || $SUDO dpkg --add-architecture arm64
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
