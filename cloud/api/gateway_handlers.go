@@ -19,10 +19,7 @@ const (
 	gatewayETagKey = "gateway_config_etag"
 )
 
-func (s *Server) gwMeta(c *fiber.Ctx) gateways.Meta {
-	m := s.meta(c)
-	return gateways.Meta{Actor: m.Actor, IP: m.IP, UserAgent: m.UserAgent}
-}
+func (s *Server) gwMeta(c *fiber.Ctx) gateways.Meta { return s.meta(c) }
 
 func (s *Server) access(c *fiber.Ctx) []string { return claimsOf(c).GatewayAccess }
 

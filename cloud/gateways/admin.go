@@ -65,7 +65,7 @@ func (s *Service) Act(ctx context.Context, m Meta, access []string, id string, a
 				return err
 			}
 		}
-		ev := m.event("gateway."+string(a), g.ID, string(a), audit.ResultSuccess)
+		ev := m.Event("gateway."+string(a), "gateway", g.ID, string(a), audit.ResultSuccess)
 		ev.Changes = map[string]audit.Change{"status": {Old: old, New: g.Status}}
 		if a == Approve {
 			ev.ApprovedBy = &m.Actor
@@ -102,7 +102,7 @@ func (s *Service) Delete(ctx context.Context, m Meta, access []string, id string
 		if err := tx.Delete(g).Error; err != nil {
 			return err
 		}
-		ev := m.event("gateway.delete", id, "delete", audit.ResultSuccess)
+		ev := m.Event("gateway.delete", "gateway", id, "delete", audit.ResultSuccess)
 		ev.Changes = map[string]audit.Change{"status": {Old: g.Status, New: nil}}
 		return appendAudit(tx, ev)
 	})

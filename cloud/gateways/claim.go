@@ -69,7 +69,7 @@ func (s *Service) Claim(ctx context.Context, m Meta, access []string, in ClaimIn
 		if err := tx.Save(g).Error; err != nil {
 			return err
 		}
-		ev := m.event("gateway.claim", g.ID, "claim", audit.ResultSuccess)
+		ev := m.Event("gateway.claim", "gateway", g.ID, "claim", audit.ResultSuccess)
 		ev.Changes = map[string]audit.Change{"status": {Old: store.GatewayPending, New: g.Status}, "site": {New: site}}
 		ev.ApprovedBy = &m.Actor
 		out = g
@@ -100,7 +100,7 @@ func (s *Service) claimFailed(ctx context.Context, m Meta, id, gwKey, userKey st
 		if _, err := s.store.Bump(tx, userKey, now, ClaimWindow, limit(ClaimFailuresPerUsr)); err != nil {
 			return err
 		}
-		ev := m.event("gateway.claim", id, "claim", audit.ResultFailure)
+		ev := m.Event("gateway.claim", "gateway", id, "claim", audit.ResultFailure)
 		ev.Reason = "wrong, expired or used claim code"
 		return appendAudit(tx, ev)
 	})

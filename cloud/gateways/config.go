@@ -49,7 +49,7 @@ func (s *Service) Deploy(ctx context.Context, m Meta, access []string, id string
 		if err := tx.Save(&next).Error; err != nil {
 			return err
 		}
-		ev := m.event("config.deploy", id, "deploy", audit.ResultSuccess)
+		ev := m.Event("config.deploy", "gateway", id, "deploy", audit.ResultSuccess)
 		ev.Resource = "gateway_config"
 		ev.Changes = map[string]audit.Change{"version": {Old: cur.Version, New: next.Version}, "sha256": {New: hex.EncodeToString(sum[:])}}
 		out = wire.ConfigResponse{GatewayID: id, Version: next.Version, Config: json.RawMessage(next.Document)}

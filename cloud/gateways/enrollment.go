@@ -78,7 +78,7 @@ func (s *Service) CreateToken(ctx context.Context, m Meta, in TokenInput) (Token
 		if err := tx.Create(t).Error; err != nil {
 			return err
 		}
-		ev := m.event("enrollment.token.create", t.ID, "create", audit.ResultSuccess)
+		ev := m.Event("enrollment.token.create", "gateway", t.ID, "create", audit.ResultSuccess)
 		ev.Resource = "enrollment_token"
 		ev.Changes = map[string]audit.Change{"max_uses": {New: t.MaxUses}, "site": {New: t.Site}, "expires_at": {New: t.ExpiresAt}}
 		return appendAudit(tx, ev)
@@ -118,7 +118,7 @@ func (s *Service) RevokeToken(ctx context.Context, m Meta, id string) error {
 			}
 			return ErrTokenNotFound
 		}
-		ev := m.event("enrollment.token.revoke", id, "revoke", audit.ResultSuccess)
+		ev := m.Event("enrollment.token.revoke", "gateway", id, "revoke", audit.ResultSuccess)
 		ev.Resource = "enrollment_token"
 		return appendAudit(tx, ev)
 	})
@@ -218,7 +218,7 @@ func (s *Service) Enroll(ctx context.Context, m Meta, req wire.EnrollRequest) (w
 		if err := tx.Save(g).Error; err != nil {
 			return err
 		}
-		ev := m.event("gateway.enroll", g.ID, "enroll", audit.ResultSuccess)
+		ev := m.Event("gateway.enroll", "gateway", g.ID, "enroll", audit.ResultSuccess)
 		ev.Reason = "enrollment token " + t.ID
 		ev.Changes = map[string]audit.Change{"status": {New: g.Status}, "identity_fingerprint": {New: id.fingerprint},
 			"identity_kind": {New: g.IdentityKind}, "ek_verified": {New: g.EKVerified}, "ek_reason": {New: g.EKReason}, "site": {New: g.Site}}
@@ -241,7 +241,7 @@ func (s *Service) Enroll(ctx context.Context, m Meta, req wire.EnrollRequest) (w
 
 // refuseEnroll audits a refused enrollment and returns err.
 func (s *Service) refuseEnroll(ctx context.Context, m Meta, id string, err error, reason string) error {
-	ev := m.event("gateway.enroll", id, "enroll", audit.ResultFailure)
+	ev := m.Event("gateway.enroll", "gateway", id, "enroll", audit.ResultFailure)
 	ev.Reason = reason
 	if aerr := s.store.Tx(ctx, func(tx *gorm.DB) error { return appendAudit(tx, ev) }); aerr != nil {
 		return aerr

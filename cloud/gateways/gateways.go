@@ -69,16 +69,7 @@ func ValidID(id string) error {
 }
 
 // Meta says who asks and from where; it goes into the audit records.
-type Meta struct {
-	Actor     string
-	IP        string
-	UserAgent string
-}
-
-func (m Meta) event(eventType, resourceID, action, result string) audit.Event {
-	return audit.Event{EventType: eventType, User: m.Actor, IPAddress: m.IP, UserAgent: m.UserAgent,
-		Resource: "gateway", ResourceID: resourceID, Action: action, Result: result}
-}
+type Meta = audit.Origin
 
 // Service is the gateways domain.
 type Service struct {

@@ -85,10 +85,10 @@ func (s *Service) IssueToken(ctx context.Context, m Meta, req wire.TokenRequest,
 		if out, err = s.sign(tx, g.ID, now); err != nil {
 			return err
 		}
-		return appendAudit(tx, m.event(eventType, g.ID, "issue", audit.ResultSuccess))
+		return appendAudit(tx, m.Event(eventType, "gateway", g.ID, "issue", audit.ResultSuccess))
 	})
 	if errors.Is(err, ErrBadProof) || errors.Is(err, ErrNotApproved) {
-		ev := m.event(eventType, req.GatewayID, "issue", audit.ResultDenied)
+		ev := m.Event(eventType, "gateway", req.GatewayID, "issue", audit.ResultDenied)
 		ev.Reason = err.Error()
 		if aerr := s.store.Tx(ctx, func(tx *gorm.DB) error { return appendAudit(tx, ev) }); aerr != nil {
 			return out, aerr
@@ -171,7 +171,7 @@ func (s *Service) TokenForCertificate(ctx context.Context, m Meta, id string) (w
 		if out, err = s.sign(tx, id, s.Now()); err != nil {
 			return err
 		}
-		ev := m.event("gateway.token.issue", id, "issue", audit.ResultSuccess)
+		ev := m.Event("gateway.token.issue", "gateway", id, "issue", audit.ResultSuccess)
 		ev.Reason = "proven by mTLS certificate"
 		return appendAudit(tx, ev)
 	})
@@ -193,7 +193,7 @@ func (s *Service) Authorize(ctx context.Context, id string) (bool, error) {
 	if !ok {
 		result, reason = audit.ResultDenied, "gateway is "+g.Status
 	}
-	ev := Meta{Actor: "step-ca"}.event("gateway.certificate.authorize", id, "authorize", result)
+	ev := Meta{Actor: "step-ca"}.Event("gateway.certificate.authorize", "gateway", id, "authorize", result)
 	ev.Reason = reason
 	return ok, s.store.Tx(ctx, func(tx *gorm.DB) error { return appendAudit(tx, ev) })
 }

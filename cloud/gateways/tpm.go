@@ -88,7 +88,7 @@ func (s *Service) Activate(ctx context.Context, m Meta, req wire.ActivateRequest
 			g.AttestedState = g.ActivationState
 		}
 		g.ActivationState = ""
-		ev := m.event("gateway.attest", g.ID, "activate", audit.ResultSuccess)
+		ev := m.Event("gateway.attest", "gateway", g.ID, "activate", audit.ResultSuccess)
 		ev.Changes = map[string]audit.Change{"ek_fingerprint": {New: g.IdentityFingerprint}, "ek_verified": {New: g.EKVerified},
 			"ek_reason": {New: g.EKReason}, "tpm": {New: g.TPMInfo}}
 		if failure != nil {
@@ -196,7 +196,7 @@ func (s *Service) AKCertificate(ctx context.Context, m Meta, id string) ([][]byt
 		return nil, err
 	}
 	err = s.store.Tx(ctx, func(tx *gorm.DB) error {
-		ev := m.event("gateway.ak_certificate.issue", id, "issue", audit.ResultSuccess)
+		ev := m.Event("gateway.ak_certificate.issue", "gateway", id, "issue", audit.ResultSuccess)
 		ev.Changes = map[string]audit.Change{"ek_fingerprint": {New: g.IdentityFingerprint}, "tpm": {New: g.TPMInfo}}
 		return appendAudit(tx, ev)
 	})

@@ -85,7 +85,7 @@ func (s *Service) Update(ctx context.Context, m Meta, email string, in UpdateInp
 		if err := revokeAll(tx, u.ID, s.Now()); err != nil {
 			return err
 		}
-		ev := m.event("user.update", u.Email, "update", "success")
+		ev := m.Event("user.update", "user", u.Email, "update", "success")
 		ev.Changes = changes
 		_, err = audit.Append(tx, ev)
 		return err
@@ -127,7 +127,7 @@ func (s *Service) SetDisabled(ctx context.Context, m Meta, email string, disable
 				return err
 			}
 		}
-		ev := m.event(eventType, u.Email, action, "success")
+		ev := m.Event(eventType, "user", u.Email, action, "success")
 		ev.Changes = map[string]audit.Change{"disabled": {Old: !disabled, New: disabled}}
 		_, err = audit.Append(tx, ev)
 		return err
@@ -159,7 +159,7 @@ func (s *Service) Delete(ctx context.Context, m Meta, email string) error {
 		if err := tx.Delete(u).Error; err != nil {
 			return err
 		}
-		ev := m.event("user.delete", u.Email, "delete", "success")
+		ev := m.Event("user.delete", "user", u.Email, "delete", "success")
 		ev.Changes = map[string]audit.Change{"roles": {Old: u.Roles, New: nil}}
 		_, err = audit.Append(tx, ev)
 		return err

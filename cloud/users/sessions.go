@@ -36,7 +36,7 @@ func (s *Service) Login(ctx context.Context, m Meta, email, password string) (Se
 		m.Actor = "(invalid)"
 	}
 	if wait := s.throttled(ctx, norm, m.IP, now); wait > 0 {
-		ev := m.event("authentication.failure", norm, "login", "blocked")
+		ev := m.Event("authentication.failure", "user", norm, "login", "blocked")
 		ev.Resource, ev.Reason = "/api/v1/auth/login", "throttled"
 		_ = s.store.Tx(ctx, func(tx *gorm.DB) error { _, err := audit.Append(tx, ev); return err })
 		return Session{}, &ThrottledError{RetryAfter: wait}
@@ -66,7 +66,7 @@ func (s *Service) Login(ctx context.Context, m Meta, email, password string) (Se
 			if err := s.recordFailure(tx, norm, m.IP, now); err != nil {
 				return err
 			}
-			ev := m.event("authentication.failure", norm, "login", "failure")
+			ev := m.Event("authentication.failure", "user", norm, "login", "failure")
 			ev.Resource, ev.Reason = "/api/v1/auth/login", reason
 			_, err := audit.Append(tx, ev)
 			return err
@@ -85,7 +85,7 @@ func (s *Service) Login(ctx context.Context, m Meta, email, password string) (Se
 		if sess, err = s.issue(tx, u, now); err != nil {
 			return err
 		}
-		ev := m.event("authentication.success", u.Email, "login", "success")
+		ev := m.Event("authentication.success", "user", u.Email, "login", "success")
 		ev.Resource = "/api/v1/auth/login"
 		_, err := audit.Append(tx, ev)
 		return err
@@ -169,7 +169,7 @@ func (s *Service) Refresh(ctx context.Context, m Meta, c *auth.Claims) (Session,
 		if sess, err = s.issue(tx, u, now); err != nil {
 			return err
 		}
-		ev := m.event("auth.refresh", u.Email, "refresh", "success")
+		ev := m.Event("auth.refresh", "user", u.Email, "refresh", "success")
 		ev.Resource = "/api/v1/auth/refresh"
 		_, err = audit.Append(tx, ev)
 		return err
@@ -184,7 +184,7 @@ func (s *Service) Logout(ctx context.Context, m Meta, c *auth.Claims) error {
 			Update("revoked_at", s.Now()).Error; err != nil {
 			return err
 		}
-		ev := m.event("auth.logout", c.Subject, "logout", "success")
+		ev := m.Event("auth.logout", "user", c.Subject, "logout", "success")
 		ev.Resource = "/api/v1/auth/logout"
 		_, err := audit.Append(tx, ev)
 		return err

@@ -37,18 +37,7 @@ type ValidationError struct{ Field, Msg string }
 func (e *ValidationError) Error() string { return e.Field + ": " + e.Msg }
 
 // Meta says who asks and from where; it goes into the audit records.
-type Meta struct {
-	Actor     string
-	IP        string
-	UserAgent string
-}
-
-func (m Meta) event(eventType, resourceID, action, result string) audit.Event {
-	return audit.Event{
-		EventType: eventType, User: m.Actor, IPAddress: m.IP, UserAgent: m.UserAgent,
-		Resource: "user", ResourceID: resourceID, Action: action, Result: result,
-	}
-}
+type Meta = audit.Origin
 
 // Service is the users domain.
 type Service struct {
@@ -158,7 +147,7 @@ func (s *Service) Create(ctx context.Context, m Meta, in CreateInput) (View, err
 			}
 			return err
 		}
-		ev := m.event("user.create", email, "create", "success")
+		ev := m.Event("user.create", "user", email, "create", "success")
 		ev.Changes = map[string]audit.Change{
 			"roles":          {Old: nil, New: u.Roles},
 			"gateway_access": {Old: nil, New: nonNil(u.GatewayAccess)},
