@@ -17,6 +17,7 @@ import (
 const (
 	gatewayKey     = "gateway_id"
 	gatewayETagKey = "gateway_config_etag"
+	gatewayAuthKey = "gateway_auth"
 )
 
 func (s *Server) gwMeta(c *fiber.Ctx) gateways.Meta { return s.meta(c) }
@@ -40,6 +41,7 @@ func (s *Server) gatewayAuth(c *fiber.Ctx) error {
 	}
 	c.Locals(gatewayKey, a.GatewayID)
 	c.Locals(gatewayETagKey, a.ConfigETag)
+	c.Locals(gatewayAuthKey, a)
 	return c.Next()
 }
 
@@ -149,7 +151,8 @@ func (s *Server) heartbeat(c *fiber.Ctx) error {
 	if err := decode(c, &hb); err != nil {
 		return err
 	}
-	if err := s.gateways.Heartbeat(c.UserContext(), c.Params("id"), hb); err != nil {
+	a, _ := c.Locals(gatewayAuthKey).(gateways.Auth)
+	if err := s.gateways.Heartbeat(c.UserContext(), a, hb); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)

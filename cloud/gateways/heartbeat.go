@@ -19,8 +19,15 @@ type HealthView struct {
 	Adapters      []wire.AdapterState `json:"adapters"`
 }
 
-// Heartbeat records a gateway's health report and when it was last seen.
-func (s *Service) Heartbeat(ctx context.Context, id string, hb wire.Heartbeat) error {
+// lastSeenPrecision is how stale a gateway's last_seen_at may grow before
+// a heartbeat updates it (the heartbeat history keeps exact times): most
+// heartbeats then cost one INSERT.
+const lastSeenPrecision = 30 * time.Second
+
+// Heartbeat records a gateway's health report, and its summary (last seen,
+// agent and applied config versions) when that changed or grew stale. a is
+// the request's authentication, which read the summary already.
+func (s *Service) Heartbeat(ctx context.Context, a Auth, hb wire.Heartbeat) error {
 	if len(hb.Status) > 32 || len(hb.AgentVersion) > 64 || len(hb.Adapters) > 256 || hb.BufferDepth < 0 || hb.ConfigVersion < 0 {
 		return &ValidationError{"heartbeat", "status up to 32 characters, agent_version up to 64, at most 256 adapters, no negative numbers"}
 	}
@@ -29,16 +36,15 @@ func (s *Service) Heartbeat(ctx context.Context, id string, hb wire.Heartbeat) e
 		return err
 	}
 	now := s.Now()
-	// Two statements without a transaction: the history row and the
-	// gateway's summary need not change together, and heartbeats are the
-	// fleet's most frequent write.
 	db := s.store.DB.WithContext(ctx)
-	row := store.GatewayHeartbeat{GatewayID: id, ReceivedAt: now, Status: hb.Status, AgentVersion: hb.AgentVersion,
-		ConfigVersion: hb.ConfigVersion, BufferDepth: hb.BufferDepth, Adapters: string(adapters)}
-	if err := db.Create(&row).Error; err != nil {
+	if err := db.Exec(`INSERT INTO gateway_heartbeats (gateway_id, received_at, status, agent_version, config_version, buffer_depth, adapters)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, a.GatewayID, now, hb.Status, hb.AgentVersion, hb.ConfigVersion, hb.BufferDepth, string(adapters)).Error; err != nil {
 		return err
 	}
-	return db.Model(&store.Gateway{}).Where("id = ?", id).Updates(map[string]any{
+	if a.LastSeen != nil && now.Sub(*a.LastSeen) < lastSeenPrecision && a.AgentVersion == hb.AgentVersion && a.AppliedConfig == hb.ConfigVersion {
+		return nil
+	}
+	return db.Model(&store.Gateway{}).Where("id = ?", a.GatewayID).Updates(map[string]any{
 		"last_seen_at": now, "agent_version": hb.AgentVersion, "applied_config": hb.ConfigVersion,
 	}).Error
 }

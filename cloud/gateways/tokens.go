@@ -121,6 +121,10 @@ func (s *Service) sign(tx *gorm.DB, id string, now time.Time) (wire.TokenRespons
 type Auth struct {
 	GatewayID  string
 	ConfigETag string
+	// The gateway's summary, as its last heartbeat left it.
+	LastSeen      *time.Time
+	AgentVersion  string
+	AppliedConfig int
 }
 
 // Authenticate verifies a gateway token and checks, in the database, that
@@ -132,12 +136,15 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Auth, error) 
 		return Auth{}, err
 	}
 	var row struct {
-		RevokedAt *time.Time
-		Status    string
-		ETag      *string
+		RevokedAt     *time.Time
+		Status        string
+		ETag          *string
+		LastSeenAt    *time.Time
+		AgentVersion  string
+		AppliedConfig int
 	}
 	err = s.store.DB.WithContext(ctx).Table("gateway_tokens").
-		Select("gateway_tokens.revoked_at, gateways.status, gateway_configs.e_tag AS e_tag").
+		Select("gateway_tokens.revoked_at, gateways.status, gateway_configs.e_tag AS e_tag, gateways.last_seen_at, gateways.agent_version, gateways.applied_config").
 		Joins("JOIN gateways ON gateways.id = gateway_tokens.gateway_id").
 		Joins("LEFT JOIN gateway_configs ON gateway_configs.gateway_id = gateway_tokens.gateway_id").
 		Where("gateway_tokens.jti = ? AND gateway_tokens.gateway_id = ?", c.ID, c.Subject).Take(&row).Error
@@ -151,7 +158,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Auth, error) 
 	case row.Status != store.GatewayApproved:
 		return Auth{}, fmt.Errorf("%w: gateway is %s", auth.ErrInvalidToken, row.Status)
 	}
-	a := Auth{GatewayID: c.Subject}
+	a := Auth{GatewayID: c.Subject, LastSeen: row.LastSeenAt, AgentVersion: row.AgentVersion, AppliedConfig: row.AppliedConfig}
 	if row.ETag != nil {
 		a.ConfigETag = *row.ETag
 	}
