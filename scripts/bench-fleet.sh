@@ -20,4 +20,4 @@ STREAMFORGE_DATABASE_URL="${STREAMFORGE_TEST_POSTGRES_URL%/*}/$db?sslmode=disabl
 cloud_pid=$!
 for _ in $(seq 100); do curl -sf "http://$addr/readyz" >/dev/null && break; sleep 0.1; done
 FLEET_ADMIN_PASSWORD="$pw" bin/streamforge-fleet -cloud "http://$addr" -gateways "${GATEWAYS:-10000}" \
-  -interval "${INTERVAL:-10s}" -duration "${DURATION:-60s}"
+  -interval "${INTERVAL:-10s}" -duration "${DURATION:-60s}" ${FLEET_FLAGS:-}

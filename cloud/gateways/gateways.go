@@ -83,6 +83,8 @@ type Service struct {
 	AttestCA *attestca.CA
 	// Now is the clock; tests move it.
 	Now func() time.Time
+
+	hb hbWriter
 }
 
 // New returns the gateways service.

@@ -37,8 +37,7 @@ func (s *Service) Heartbeat(ctx context.Context, a Auth, hb wire.Heartbeat) erro
 	}
 	now := s.Now()
 	db := s.store.DB.WithContext(ctx)
-	if err := db.Exec(`INSERT INTO gateway_heartbeats (gateway_id, received_at, status, agent_version, config_version, buffer_depth, adapters)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`, a.GatewayID, now, hb.Status, hb.AgentVersion, hb.ConfigVersion, hb.BufferDepth, string(adapters)).Error; err != nil {
+	if err := s.insertHeartbeat(ctx, a.GatewayID, now, hb.Status, hb.AgentVersion, hb.ConfigVersion, hb.BufferDepth, string(adapters)); err != nil {
 		return err
 	}
 	if a.LastSeen != nil && now.Sub(*a.LastSeen) < lastSeenPrecision && a.AgentVersion == hb.AgentVersion && a.AppliedConfig == hb.ConfigVersion {

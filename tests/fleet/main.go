@@ -18,6 +18,7 @@ import (
 	"math"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -35,6 +36,7 @@ func main() {
 	interval := flag.Duration("interval", 10*time.Second, "each gateway polls config and sends a heartbeat this often")
 	duration := flag.Duration("duration", 60*time.Second, "length of the measured steady phase")
 	setupWorkers := flag.Int("setup-workers", 32, "concurrent enrollments during setup")
+	cpuProfile := flag.String("cpuprofile", "", "write the simulator's CPU profile of the steady phase here")
 	flag.Parse()
 
 	transport := &http.Transport{MaxIdleConns: 512, MaxIdleConnsPerHost: 512, IdleConnTimeout: time.Minute}
@@ -49,6 +51,14 @@ func main() {
 		log.Fatal(err)
 	}
 	log.Printf("setup: %d gateways enrolled, approved and holding tokens in %s", len(gws), time.Since(start).Round(time.Millisecond))
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		_ = pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 	res := run(gws, *interval, *duration)
 	fmt.Printf("fleet: %d gateways, every %s, %s: %d requests, %.0f req/s, errors %d, p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
 		len(gws), *interval, *duration, res.count, float64(res.count)/duration.Seconds(), res.errors,
