@@ -29,21 +29,7 @@ import (
 // drains them.
 func TestAgentProcessForwardsBuffersAndKeepsBacklogOnSIGTERM(t *testing.T) {
 	bin := buildAgent(t)
-	signals := sim.Signals(8)
-	mb, err := sim.StartModbus("127.0.0.1:0", signals, 20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = mb.Close() })
-	ua, err := sim.StartOPCUA("127.0.0.1:0", signals, 20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ua.Stop)
-	broker := testenv.StartKfake(t, testenv.KafkaOpts{})
-	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "agent.yaml")
-	writeConfig(t, cfgPath, dir, broker.Addr, mb.Addr(), ua.Endpoint())
+	cfgPath, dir, broker := startDataPath(t)
 
 	agent := startAgent(t, bin, cfgPath)
 	waitMetric(t, agent, `streamforge_adapter_device_connected{adapter="line1",device="plc1"}`, 1)
@@ -115,6 +101,29 @@ func buildAgent(t *testing.T) string {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	return bin
+}
+
+// startDataPath starts the Modbus and OPC UA simulators and a kfake broker,
+// and writes an agent.yaml reading the one into the other. It returns the
+// config's path, its directory and the broker.
+func startDataPath(t *testing.T) (cfgPath, dir string, broker *testenv.Broker) {
+	t.Helper()
+	signals := sim.Signals(8)
+	mb, err := sim.StartModbus("127.0.0.1:0", signals, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = mb.Close() })
+	ua, err := sim.StartOPCUA("127.0.0.1:0", signals, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ua.Stop)
+	broker = testenv.StartKfake(t, testenv.KafkaOpts{})
+	dir = t.TempDir()
+	cfgPath = filepath.Join(dir, "agent.yaml")
+	writeConfig(t, cfgPath, dir, broker.Addr, mb.Addr(), ua.Endpoint())
+	return cfgPath, dir, broker
 }
 
 func writeConfig(t *testing.T, path, dir, brokers, modbusAddr, uaEndpoint string) {

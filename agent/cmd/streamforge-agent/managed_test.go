@@ -18,7 +18,6 @@ import (
 	"github.com/makiuchi-d/gozxing"
 	gzqr "github.com/makiuchi-d/gozxing/qrcode"
 
-	"github.com/streamforge/streamforge/adapters/sim"
 	"github.com/streamforge/streamforge/internal/testenv"
 	"github.com/streamforge/streamforge/pki/attestca"
 	"github.com/streamforge/streamforge/pki/stepca"
@@ -91,21 +90,7 @@ func TestManagedAgentLifecycle(t *testing.T) {
 	cloud.Call("POST", "/api/v1/users", admin, map[string]any{"email": "tech@example.com", "password": "field-tech-password",
 		"roles": []string{"Engineer"}, "gateway_access": []string{"*"}}, nil)
 
-	signals := sim.Signals(8)
-	mb, err := sim.StartModbus("127.0.0.1:0", signals, 20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = mb.Close() })
-	ua, err := sim.StartOPCUA("127.0.0.1:0", signals, 20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ua.Stop)
-	broker := testenv.StartKfake(t, testenv.KafkaOpts{})
-	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "agent.yaml")
-	writeConfig(t, cfgPath, dir, broker.Addr, mb.Addr(), ua.Endpoint())
+	cfgPath, _, _ := startDataPath(t)
 	if err := appendFile(cfgPath, "control_plane: {poll_interval: 200ms, heartbeat_interval: 200ms}\n"); err != nil {
 		t.Fatal(err)
 	}
@@ -214,20 +199,7 @@ func TestManagedAgentOverMTLS(t *testing.T) {
 	var tok struct{ Token string }
 	cloud.Call("POST", "/api/v1/enrollment-tokens", admin, map[string]any{"expires_in": "1h", "max_uses": 1}, &tok)
 
-	mb, err := sim.StartModbus("127.0.0.1:0", sim.Signals(4), 20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = mb.Close() })
-	ua, err := sim.StartOPCUA("127.0.0.1:0", sim.Signals(4), 20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ua.Stop)
-	broker := testenv.StartKfake(t, testenv.KafkaOpts{})
-	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "agent.yaml")
-	writeConfig(t, cfgPath, dir, broker.Addr, mb.Addr(), ua.Endpoint())
+	cfgPath, _, _ := startDataPath(t)
 	if err := appendFile(cfgPath, "control_plane:\n  poll_interval: 200ms\n  heartbeat_interval: 200ms\n  mtls:\n"+
 		"    gateway_url: https://"+gwAddr+"\n    acme_directory: "+layout.ACMEDirectory+"\n    stepca_root: "+layout.RootCert+"\n"); err != nil {
 		t.Fatal(err)
