@@ -68,9 +68,11 @@ func BenchmarkDrain(b *testing.B) {
 	b.ResetTimer()
 	start := time.Now()
 	var after uint64
+	var recs []Record
 	drained := 0
 	for {
-		recs, err := buf.Read(after, 2000)
+		var err error
+		recs, err = buf.Read(recs, after, 2000)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -135,11 +137,13 @@ func BenchmarkPutWhileDraining(b *testing.B) {
 // drain reads and acknowledges until n records went through.
 func drain(buf *Buffer, n int) error {
 	var after uint64
+	var recs []Record
 	for done := 0; done < n; {
 		if err := buf.Wait(context.Background(), after); err != nil {
 			return err
 		}
-		recs, err := buf.Read(after, 10000)
+		var err error
+		recs, err = buf.Read(recs, after, 10000)
 		if err != nil {
 			return err
 		}

@@ -25,7 +25,7 @@
 // Reading (the forwarder's API):
 //
 //	type Record struct { ID uint64; Reading adapters.Reading } // ID: global FIFO order
-//	func (b *Buffer) Read(after uint64, max int) ([]Record, error) // oldest first, IDs > after
+//	func (b *Buffer) Read(dst []Record, after uint64, max int) ([]Record, error) // oldest first, IDs > after
 //	func (b *Buffer) Ack(ids ...uint64) error                     // delete delivered records, one transaction
 //	func (b *Buffer) Wait(ctx context.Context, after uint64) error // until a record with ID > after exists
 //	func (b *Buffer) Stats() Stats
@@ -212,6 +212,9 @@ type Buffer struct {
 
 	lastID atomic.Uint64
 
+	namesMu sync.Mutex        // serialises Reads over names
+	names   map[string]string // interned names of decoded records
+
 	seqs *streamSeqs // committer goroutine only
 }
 
@@ -237,6 +240,7 @@ func Open(path string, opts Options) (*Buffer, error) {
 		db: db, opts: opts, log: opts.Logger.With("component", "buffer"),
 		reqs: make(chan *request, 4096), quit: make(chan struct{}), done: make(chan struct{}),
 		drops: map[string]uint64{}, freed: make(chan struct{}), grown: make(chan struct{}),
+		names: map[string]string{},
 	}
 	for _, r := range opts.Rules {
 		b.rules = append(b.rules, &rule{Rule: r, bucket: []byte(rulesPrefix + r.Name)})

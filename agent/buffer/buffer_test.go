@@ -33,7 +33,7 @@ func reading(device, tag string, v any) adapters.Reading {
 
 func readAll(t testing.TB, b *Buffer) []Record {
 	t.Helper()
-	recs, err := b.Read(0, 1<<30)
+	recs, err := b.Read(nil, 0, 1<<30)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,8 +89,13 @@ func TestPutReadRoundTripKeepsEveryFieldAndAssignsSeq(t *testing.T) {
 			t.Errorf("record %d: got %d %+v, want %+v", i, r.ID, r.Reading, in[i])
 		}
 	}
-	if got, _ := b.Read(3, 2); len(got) != 2 || got[0].ID != 4 || got[1].ID != 5 {
+	if got, _ := b.Read(nil, 3, 2); len(got) != 2 || got[0].ID != 4 || got[1].ID != 5 {
 		t.Errorf("Read(3, 2) = %+v, want IDs 4 and 5", got)
+	}
+	// A reused result is overwritten from its start, never appended to.
+	reused, err := b.Read(recs, 4, 1)
+	if err != nil || len(reused) != 1 || reused[0].ID != 5 || !reflect.DeepEqual(reused[0].Reading, in[4]) {
+		t.Errorf("Read(recs, 4, 1) = %+v, %v; want record 5 only", reused, err)
 	}
 }
 

@@ -74,7 +74,7 @@ func consumeDev0(b *Buffer, mu *sync.Mutex, out *bufio.Writer) {
 		if err := b.Wait(context.Background(), after); err != nil {
 			os.Exit(4)
 		}
-		recs, err := b.Read(after, 500)
+		recs, err := b.Read(nil, after, 500)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(4)

@@ -10,17 +10,24 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Read returns up to max records with IDs above after, oldest first. Pass 0
-// to start at the oldest record. A record that cannot be decoded (a damaged
-// disk, a bug) is logged, counted in Stats.Corrupt and deleted, so that it
-// cannot stall delivery of everything behind it.
-func (b *Buffer) Read(after uint64, max int) ([]Record, error) {
+// Read appends to dst[:0] up to max records with IDs above after, oldest
+// first, and returns the result; passing the previous result as dst reuses
+// its memory. Pass after 0 to start at the oldest record. A record that
+// cannot be decoded (a damaged disk, a bug) is logged, counted in
+// Stats.Corrupt and deleted, so that it cannot stall delivery of everything
+// behind it.
+func (b *Buffer) Read(dst []Record, after uint64, max int) ([]Record, error) {
+	out := dst[:0]
 	if max <= 0 {
-		return nil, nil
+		return out, nil
 	}
-	var out []Record
 	var corrupt []uint64
-	names := map[string]string{}
+	b.namesMu.Lock()
+	defer b.namesMu.Unlock()
+	if len(b.names) > maxInterned {
+		clear(b.names)
+	}
+	names := b.names
 	err := b.db.View(func(tx *bolt.Tx) error {
 		heads := b.seekAll(tx, after+1)
 		for len(out) < max {
@@ -39,15 +46,19 @@ func (b *Buffer) Read(after uint64, max int) ([]Record, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("buffer read: %w", err)
+		return out[:0], fmt.Errorf("buffer read: %w", err)
 	}
 	if len(corrupt) > 0 {
 		if err := b.discard(corrupt); err != nil {
-			return nil, err
+			return out[:0], err
 		}
 	}
 	return out, nil
 }
+
+// maxInterned bounds Read's table of gateway, device and tag names (one
+// string per distinct name instead of one per record).
+const maxInterned = 100_000
 
 // discard deletes undecodable records.
 func (b *Buffer) discard(ids []uint64) error {

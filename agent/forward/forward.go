@@ -37,8 +37,9 @@ type Record = buffer.Record
 
 // Source is the durable FIFO the forwarder drains; *buffer.Buffer is one.
 type Source interface {
-	// Read returns up to max records with IDs above after, oldest first.
-	Read(after uint64, max int) ([]Record, error)
+	// Read appends to dst[:0] up to max records with IDs above after,
+	// oldest first.
+	Read(dst []Record, after uint64, max int) ([]Record, error)
 	// Ack deletes delivered records.
 	Ack(ids ...uint64) error
 	// Wait blocks until a record with an ID above after exists.

@@ -27,19 +27,25 @@ func openBuffer(t testing.TB) *buffer.Buffer {
 }
 
 // put writes n readings for each of streams streams, in batches as an
-// adapter's poll cycle would, from writers goroutines.
+// adapter's poll cycle would, from writers goroutines. Device and tag names
+// are built once, as an adapter holds them in its configuration.
 func put(t testing.TB, buf *buffer.Buffer, writers, streams, n int) {
 	var wg sync.WaitGroup
 	for w := range writers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			device := fmt.Sprintf("plc%d", w)
+			tags := make([]string, streams)
+			for s := range tags {
+				tags[s] = fmt.Sprintf("t%03d", s)
+			}
 			batch := make([]adapters.Reading, streams)
 			for i := range n {
+				now := time.Now()
 				for s := range batch {
-					batch[s] = adapters.Reading{GatewayID: "gw1", Device: fmt.Sprintf("plc%d", w),
-						Tag: fmt.Sprintf("t%03d", s), Type: adapters.TypeFloat32, Value: float64(i) / 4,
-						SourceTime: time.Now()}
+					batch[s] = adapters.Reading{GatewayID: "gw1", Device: device, Tag: tags[s],
+						Type: adapters.TypeFloat32, Value: float64(i) / 4, SourceTime: now}
 				}
 				if err := buf.Put(context.Background(), batch); err != nil {
 					t.Error(err)

@@ -108,6 +108,7 @@ func (s *session) produceLoop(ctx context.Context) error {
 	cfg := &s.f.cfg
 	var after uint64 // 0: the oldest record still in the buffer
 	var key, val, ev []byte
+	var recs []Record // reused: librdkafka copies what it keeps
 	for ctx.Err() == nil {
 		room := cfg.Window - int(s.records.Load())
 		if room <= 0 {
@@ -117,7 +118,8 @@ func (s *session) produceLoop(ctx context.Context) error {
 			}
 			continue
 		}
-		recs, err := s.f.src.Read(after, min(room, cfg.ReadBatch))
+		var err error
+		recs, err = s.f.src.Read(recs, after, min(room, cfg.ReadBatch))
 		if err != nil {
 			return fmt.Errorf("read buffer: %w", err)
 		}

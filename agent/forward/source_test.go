@@ -40,12 +40,12 @@ func (m *memSource) Put(rs ...adapters.Reading) {
 	m.changed = make(chan struct{})
 }
 
-func (m *memSource) Read(after uint64, max int) ([]Record, error) {
+func (m *memSource) Read(dst []Record, after uint64, max int) ([]Record, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.reads++
 	i := sort.Search(len(m.recs), func(i int) bool { return m.recs[i].ID > after })
-	var out []Record
+	out := dst[:0]
 	for ; i < len(m.recs) && len(out) < max; i++ {
 		if !m.acked[m.recs[i].ID] {
 			out = append(out, m.recs[i])

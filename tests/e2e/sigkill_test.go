@@ -68,7 +68,7 @@ func leftovers(t *testing.T, dir string, recs []kafkatest.Record) []kafkatest.Re
 		t.Fatal(err)
 	}
 	defer buf.Close()
-	left, err := buf.Read(0, 1<<20)
+	left, err := buf.Read(nil, 0, 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}

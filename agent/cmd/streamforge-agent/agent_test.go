@@ -44,7 +44,7 @@ func TestAgentProcessForwardsBuffersAndKeepsBacklogOnSIGTERM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	recs, err := b.Read(0, 1<<30)
+	recs, err := b.Read(nil, 0, 1<<30)
 	if err != nil {
 		t.Fatal(err)
 	}
