@@ -207,11 +207,10 @@ func (c *Config) resolve(store *secrets.Store) error {
 		}
 		sec.Username = v.Reveal()
 	}
-	pw, err := store.Resolve("kafka.security.password", sec.Password)
-	if err != nil {
+	var err error
+	if sec.Password, err = store.Resolve("kafka.security.password", sec.PasswordRef); err != nil {
 		return err
 	}
-	sec.Password = pw.Reveal()
 	if c.Secrets.EnrollmentToken, err = store.Resolve("control_plane.enrollment_token", c.ControlPlane.EnrollmentToken); err != nil {
 		return err
 	}

@@ -74,9 +74,9 @@ control_plane: {url: "https://cloud.example:8443", enrollment_token: "${secret:e
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Kafka.Security.Password != "pw1" || c.Adapters[0].OPCUA.Servers[0].Identity.Password != "pw2" ||
+	if c.Kafka.Security.Password.Reveal() != "pw1" || c.Adapters[0].OPCUA.Servers[0].Identity.Password != "pw2" ||
 		c.Secrets.EnrollmentToken.Reveal() != "tok" {
-		t.Errorf("secrets not resolved: kafka %q opc %q token %q", c.Kafka.Security.Password,
+		t.Errorf("secrets not resolved: kafka %q opc %q token %q", c.Kafka.Security.Password.Reveal(),
 			c.Adapters[0].OPCUA.Servers[0].Identity.Password, c.Secrets.EnrollmentToken.Reveal())
 	}
 }

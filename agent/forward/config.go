@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/streamforge/streamforge/agent/secrets"
 )
 
 // Config is the forwarder's part of the agent configuration.
@@ -47,15 +49,19 @@ type Config struct {
 	Librdkafka map[string]string `yaml:"librdkafka"`
 }
 
-// Security is the broker connection's protection. Password arrives already
-// resolved (from a ${secret:name} reference) and is never logged.
+// Security is the broker connection's protection. The configuration file
+// holds a ${secret:name} reference (PasswordRef); agent/config resolves it
+// into Password, a secrets.Secret that never prints, logs or marshals.
 type Security struct {
 	// Protocol is plaintext (default), ssl, sasl_plaintext or sasl_ssl.
 	Protocol string `yaml:"protocol"`
 	// Mechanism is the SASL mechanism (default SCRAM-SHA-512).
 	Mechanism string `yaml:"mechanism"`
 	Username  string `yaml:"username"`
-	Password  string `yaml:"password"`
+	// PasswordRef is the reference as written in the configuration.
+	PasswordRef string `yaml:"password"`
+	// Password is the resolved value.
+	Password secrets.Secret `yaml:"-"`
 	// CAFile is a PEM bundle of the CAs that may sign the broker certificate.
 	CAFile string `yaml:"ca_file"`
 }
@@ -132,7 +138,7 @@ func (c *Config) validate() error {
 	switch strings.ToLower(c.Security.Protocol) {
 	case "plaintext", "ssl":
 	case "sasl_plaintext", "sasl_ssl":
-		if c.Security.Username == "" || c.Security.Password == "" {
+		if c.Security.Username == "" || c.Security.Password.IsZero() {
 			return fmt.Errorf("forward: security: %s needs username and password", c.Security.Protocol)
 		}
 	default:
@@ -172,7 +178,7 @@ func (c *Config) producerConfig() *kafka.ConfigMap {
 	if strings.HasPrefix(strings.ToLower(c.Security.Protocol), "sasl") {
 		m["sasl.mechanisms"] = c.Security.Mechanism
 		m["sasl.username"] = c.Security.Username
-		m["sasl.password"] = c.Security.Password
+		m["sasl.password"] = c.Security.Password.Reveal()
 	}
 	if c.Security.CAFile != "" {
 		m["ssl.ca.location"] = c.Security.CAFile
@@ -185,7 +191,7 @@ func (c *Config) producerConfig() *kafka.ConfigMap {
 
 // scrub removes the password from text that came from librdkafka.
 func (c *Config) scrub(s string) string {
-	if p := c.Security.Password; p != "" {
+	if p := c.Security.Password.Reveal(); p != "" {
 		s = strings.ReplaceAll(s, p, "[redacted]")
 		s = strings.ReplaceAll(s, strconv.Quote(p), "[redacted]")
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/streamforge/streamforge/adapters"
+	"github.com/streamforge/streamforge/agent/secrets"
 )
 
 func TestAppendReadingIsValidJSONForEveryValue(t *testing.T) {
@@ -79,7 +80,9 @@ func TestConfigValidation(t *testing.T) {
 		want   string
 	}{
 		{"ok", func(*Config) {}, ""},
-		{"ok-sasl-ssl", func(c *Config) { c.Security = Security{Protocol: "sasl_ssl", Username: "u", Password: "p"} }, ""},
+		{"ok-sasl-ssl", func(c *Config) {
+			c.Security = Security{Protocol: "sasl_ssl", Username: "u", Password: secrets.New("p")}
+		}, ""},
 		{"fail-no-brokers", func(c *Config) { c.Brokers = "" }, "brokers"},
 		{"fail-same-topics", func(c *Config) { c.EventsTopic = "telemetry.raw" }, "events_topic"},
 		{"fail-compression", func(c *Config) { c.Compression = "snappy" }, "compression"},
@@ -105,14 +108,14 @@ func TestConfigValidation(t *testing.T) {
 }
 
 func TestScrubRemovesPassword(t *testing.T) {
-	c := Config{Security: Security{Password: "hunter2"}}
+	c := Config{Security: Security{Password: secrets.New("hunter2")}}
 	if got := c.scrub(`sasl.password="hunter2" and hunter2`); strings.Contains(got, "hunter2") {
 		t.Errorf("scrubbed %q", got)
 	}
 }
 
 func TestSecurityNeverFormatsPassword(t *testing.T) {
-	c := Config{Brokers: "b:1", Security: Security{Protocol: "sasl_ssl", Username: "u", Password: "hunter2"}}
+	c := Config{Brokers: "b:1", Security: Security{Protocol: "sasl_ssl", Username: "u", Password: secrets.New("hunter2")}}
 	var logs strings.Builder
 	slog.New(slog.NewTextHandler(&logs, nil)).Info("cfg", "security", c.Security, "config", c)
 	for name, s := range map[string]string{"%v": fmt.Sprintf("%v", c), "%+v": fmt.Sprintf("%+v", c),

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamforge/streamforge/agent/secrets"
 	"github.com/streamforge/streamforge/internal/testenv"
 	kafkatest "github.com/streamforge/streamforge/tests/kafka"
 )
@@ -89,7 +90,7 @@ func TestSASLSSLWithSCRAMAndCA(t *testing.T) {
 		var logs syncBuffer
 		log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		bad := sec
-		bad.Password = "wrong-" + pass
+		bad.Password = secrets.New("wrong-" + pass)
 		f, stop := start(t, Config{Brokers: b.Addr, Security: bad, DeliveryTimeout: time.Second, FlushTimeout: 100 * time.Millisecond,
 			Librdkafka: map[string]string{"debug": "security,broker,protocol"}}, src, log)
 		deadline := time.Now().Add(15 * time.Second)
@@ -105,7 +106,7 @@ func TestSASLSSLWithSCRAMAndCA(t *testing.T) {
 			t.Fatalf("%d of 500 readings left in the buffer", src.Len())
 		}
 		for _, s := range []string{logs.String(), f.LastError()} {
-			if strings.Contains(s, bad.Password) || strings.Contains(s, pass) {
+			if strings.Contains(s, bad.Password.Reveal()) || strings.Contains(s, pass) {
 				t.Fatal("password in the log or error")
 			}
 		}
@@ -114,7 +115,7 @@ func TestSASLSSLWithSCRAMAndCA(t *testing.T) {
 
 	t.Run("ok", func(t *testing.T) {
 		good := sec
-		good.Password = pass
+		good.Password = secrets.New(pass)
 		start(t, Config{Brokers: b.Addr, Security: good}, src, quietLog(t))
 		if err := src.waitEmpty(30 * time.Second); err != nil {
 			t.Fatal(err)

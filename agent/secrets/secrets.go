@@ -37,6 +37,10 @@ const redacted = "[redacted]"
 // Reveal returns the value, for the one place that hands it to a library.
 func (s Secret) Reveal() string { return s.v }
 
+// New wraps a value that came from somewhere other than a Store (a test, a
+// value delivered by the control plane).
+func New(v string) Secret { return Secret{v} }
+
 // IsZero reports whether no value is set.
 func (s Secret) IsZero() bool { return s.v == "" }
 
