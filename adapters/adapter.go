@@ -44,6 +44,13 @@ const (
 	TypeString  DataType = "string"
 )
 
+// MaxStringValue is the longest string value a reading may carry, in bytes.
+// It keeps every record far below a broker's default message size limit
+// (1 MB, even with JSON escaping), so one reading can never block delivery
+// of those behind it. Adapters report a longer value as a Bad reading
+// without a value; the buffer refuses it.
+const MaxStringValue = 64 << 10
+
 // Reading is one value of one tag of one device at one instant.
 //
 // Value holds bool, int64, uint64, float64 or string; Type keeps the

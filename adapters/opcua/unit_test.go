@@ -72,6 +72,18 @@ func TestBadStatusCarriesNoValue(t *testing.T) {
 	}
 }
 
+func TestOversizedStringIsBadWithoutValue(t *testing.T) {
+	long := strings.Repeat("x", adapters.MaxStringValue+1)
+	r := reading("gw", "d", "t", &ua.DataValue{Value: ua.MustVariant(long), Status: ua.StatusOK})
+	if r.Quality != adapters.QualityBad || r.Value != nil || r.Type != adapters.TypeString {
+		t.Fatalf("quality %v, value of %T, type %s; want bad, no value, string", r.Quality, r.Value, r.Type)
+	}
+	atLimit := long[1:]
+	if r := reading("gw", "d", "t", &ua.DataValue{Value: ua.MustVariant(atLimit), Status: ua.StatusOK}); r.Value != atLimit {
+		t.Fatal("a string at the limit lost its value")
+	}
+}
+
 func TestTrust(t *testing.T) {
 	der, _, err := SelfSigned("urn:a", []string{"localhost"})
 	if err != nil {

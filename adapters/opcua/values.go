@@ -72,11 +72,16 @@ func value(v *ua.Variant) (any, adapters.DataType) {
 	}
 }
 
-// reading builds a reading from a data value; a bad status carries no value.
+// reading builds a reading from a data value; a bad status carries no
+// value, and neither does a string longer than adapters.MaxStringValue
+// (the reading is Bad: the value cannot be delivered whole).
 func reading(gatewayID, device, tag string, dv *ua.DataValue) adapters.Reading {
 	r := adapters.Reading{GatewayID: gatewayID, Device: device, Tag: tag, Quality: quality(dv.Status)}
 	if r.Quality != adapters.QualityBad {
 		r.Value, r.Type = value(dv.Value)
+		if s, ok := r.Value.(string); ok && len(s) > adapters.MaxStringValue {
+			r.Value, r.Quality = nil, adapters.QualityBad
+		}
 	}
 	r.SourceTime = dv.SourceTimestamp
 	if r.SourceTime.IsZero() {

@@ -167,7 +167,7 @@ type Stats struct {
 // Errors callers may branch on.
 var (
 	ErrClosed   = errors.New("buffer closed")
-	ErrTooLarge = errors.New("readings larger than the buffer")
+	ErrTooLarge = errors.New("readings too large")
 )
 
 var (

@@ -110,6 +110,19 @@ func TestPutRejectsUnsupportedValueAndStoresNothing(t *testing.T) {
 	}
 }
 
+func TestPutRefusesOversizedStringAndStoresNothing(t *testing.T) {
+	b := open(t, t.TempDir(), Options{})
+	long := reading("d", "blob", strings.Repeat("x", adapters.MaxStringValue+1))
+	long.Type = adapters.TypeString
+	err := b.Put(context.Background(), []adapters.Reading{reading("d", "ok", 1.0), long})
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "gw1/d/blob") {
+		t.Fatalf("Put of a %d-byte string: %v, want ErrTooLarge naming the stream", adapters.MaxStringValue+1, err)
+	}
+	if n := len(readAll(t, b)); n != 0 {
+		t.Errorf("%d records stored after a refused Put", n)
+	}
+}
+
 func TestSeqAndIDsContinueAcrossReopenAfterAck(t *testing.T) {
 	dir := t.TempDir()
 	b := open(t, dir, Options{})

@@ -106,6 +106,10 @@ func encodeBody(dst []byte, r *adapters.Reading) ([]byte, error) {
 	case float32:
 		dst = binary.BigEndian.AppendUint64(append(dst, kindFloat), math.Float64bits(float64(v)))
 	case string:
+		if len(v) > adapters.MaxStringValue {
+			return dst, fmt.Errorf("reading %s: string value of %d bytes, limit %d: %w",
+				r.StreamKey(), len(v), adapters.MaxStringValue, ErrTooLarge)
+		}
 		dst = appendString(append(dst, kindString), v)
 	default:
 		return dst, fmt.Errorf("reading %s: unsupported value type %T", r.StreamKey(), r.Value)
