@@ -16,7 +16,6 @@ import (
 
 const (
 	gatewayKey     = "gateway_id"
-	gatewayETagKey = "gateway_config_etag"
 	gatewayAuthKey = "gateway_auth"
 )
 
@@ -40,7 +39,6 @@ func (s *Server) gatewayAuth(c *fiber.Ctx) error {
 		return err
 	}
 	c.Locals(gatewayKey, a.GatewayID)
-	c.Locals(gatewayETagKey, a.ConfigETag)
 	c.Locals(gatewayAuthKey, a)
 	return c.Next()
 }
@@ -125,8 +123,12 @@ func (s *Server) issueGatewayToken(c *fiber.Ctx, renewing bool) error {
 
 func (s *Server) currentConfig(c *fiber.Ctx) error {
 	id := c.Params("id")
-	etag, _ := c.Locals(gatewayETagKey).(string)
-	if etag != "" && c.Get(fiber.HeaderIfNoneMatch) == etag {
+	a, _ := c.Locals(gatewayAuthKey).(gateways.Auth)
+	if !a.HasConfig { // as of the token check, which read the config's ETag
+		return gateways.ErrNoConfig
+	}
+	etag := a.ConfigETag
+	if c.Get(fiber.HeaderIfNoneMatch) == etag {
 		c.Set(fiber.HeaderETag, etag)
 		return c.SendStatus(fiber.StatusNotModified)
 	}

@@ -362,3 +362,53 @@ func TestEnrollmentIsRateLimited(t *testing.T) {
 	_, err := e.gateway("gw-rate-3").Enroll(ctx, value, "h", nil)
 	wantAPIStatus(t, err, 429)
 }
+
+// TestConcurrentTokenChecksAnswerEachGateway: token checks that arrive
+// together share one database query; each request must still get its own
+// gateway's answer (a disabled gateway's requests 401, the others 200).
+func TestConcurrentTokenChecksAnswerEachGateway(t *testing.T) {
+	databases(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL, "")
+		ctx := context.Background()
+		admin := e.login(adminEmail, adminPassword)
+		_, value := e.enrollmentToken(admin, 40, "")
+		var gws []*controlplane.Client
+		for i := range 40 {
+			gw := e.gateway(fmt.Sprintf("gw-batch-%02d", i))
+			if _, err := gw.Enroll(ctx, value, "h", nil); err != nil {
+				t.Fatal(err)
+			}
+			wantStatus(t, e.do("POST", "/api/v1/gateways/"+gw.GatewayID+"/approve", admin, nil), 200)
+			if _, err := gw.ObtainToken(ctx); err != nil {
+				t.Fatal(err)
+			}
+			gws = append(gws, gw)
+		}
+		for i := 0; i < len(gws); i += 3 {
+			wantStatus(t, e.do("POST", "/api/v1/gateways/"+gws[i].GatewayID+"/disable", admin, nil), 200)
+		}
+		errs := make([]error, len(gws)*5)
+		done := make(chan struct{})
+		for round := range 5 {
+			for i, gw := range gws {
+				go func() {
+					defer func() { done <- struct{}{} }()
+					errs[round*len(gws)+i] = gw.Heartbeat(ctx, wire.Heartbeat{Status: "ok"})
+				}()
+			}
+		}
+		for range errs {
+			<-done
+		}
+		for k, err := range errs {
+			i := k % len(gws)
+			if i%3 == 0 {
+				if !controlplane.IsStatus(err, 401) {
+					t.Errorf("disabled %s: %v, want 401", gws[i].GatewayID, err)
+				}
+			} else if err != nil {
+				t.Errorf("approved %s: %v", gws[i].GatewayID, err)
+			}
+		}
+	})
+}

@@ -84,7 +84,8 @@ type Service struct {
 	// Now is the clock; tests move it.
 	Now func() time.Time
 
-	hb hbWriter
+	hb   hbWriter
+	auth authBatcher
 }
 
 // New returns the gateways service.

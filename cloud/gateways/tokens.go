@@ -119,7 +119,9 @@ func (s *Service) sign(tx *gorm.DB, id string, now time.Time) (wire.TokenRespons
 // of its deployed config ("" if none), read in the same query so that an
 // unchanged config poll costs one database round trip.
 type Auth struct {
-	GatewayID  string
+	GatewayID string
+	// HasConfig tells whether a config is deployed, ConfigETag its ETag.
+	HasConfig  bool
 	ConfigETag string
 	// The gateway's summary, as its last heartbeat left it.
 	LastSeen      *time.Time
@@ -135,30 +137,19 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Auth, error) 
 	if err != nil {
 		return Auth{}, err
 	}
-	var row struct {
-		RevokedAt     *time.Time
-		Status        string
-		ETag          *string
-		LastSeenAt    *time.Time
-		AgentVersion  string
-		AppliedConfig int
-	}
-	err = s.store.DB.WithContext(ctx).Table("gateway_tokens").
-		Select("gateway_tokens.revoked_at, gateways.status, gateway_configs.e_tag AS e_tag, gateways.last_seen_at, gateways.agent_version, gateways.applied_config").
-		Joins("JOIN gateways ON gateways.id = gateway_tokens.gateway_id").
-		Joins("LEFT JOIN gateway_configs ON gateway_configs.gateway_id = gateway_tokens.gateway_id").
-		Where("gateway_tokens.jti = ? AND gateway_tokens.gateway_id = ?", c.ID, c.Subject).Take(&row).Error
+	row, found, err := s.lookupToken(ctx, c.ID, c.Subject)
 	switch {
-	case errors.Is(err, gorm.ErrRecordNotFound):
-		return Auth{}, fmt.Errorf("%w: unknown gateway token", auth.ErrInvalidToken)
 	case err != nil:
 		return Auth{}, err
+	case !found:
+		return Auth{}, fmt.Errorf("%w: unknown gateway token", auth.ErrInvalidToken)
 	case row.RevokedAt != nil:
 		return Auth{}, fmt.Errorf("%w: gateway token revoked", auth.ErrInvalidToken)
 	case row.Status != store.GatewayApproved:
 		return Auth{}, fmt.Errorf("%w: gateway is %s", auth.ErrInvalidToken, row.Status)
 	}
-	a := Auth{GatewayID: c.Subject, LastSeen: row.LastSeenAt, AgentVersion: row.AgentVersion, AppliedConfig: row.AppliedConfig}
+	a := Auth{GatewayID: c.Subject, LastSeen: row.LastSeenAt, AgentVersion: row.AgentVersion, AppliedConfig: row.AppliedConfig,
+		HasConfig: row.ETag != nil}
 	if row.ETag != nil {
 		a.ConfigETag = *row.ETag
 	}
