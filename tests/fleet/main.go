@@ -1,6 +1,8 @@
 // Command fleet simulates many gateways against one control plane: each
-// enrolls with its own identity key, is approved, obtains its token, then
-// polls its config and sends a heartbeat every interval. It reports the
+// enrolls with its own identity key, is approved, gets a config deployed,
+// obtains its token and downloads its config; then, in the measured steady
+// phase, it polls its config (If-None-Match, as the agent does) and sends a
+// heartbeat every interval. It reports the
 // requests per second and the latency percentiles of the steady phase.
 //
 //	go run ./tests/fleet -cloud http://127.0.0.1:8080 -gateways 10000 -interval 10s -duration 60s
@@ -92,8 +94,18 @@ func setup(a *admin, httpc *http.Client, n, workers int) ([]*controlplane.Client
 					firstErr.Store(err)
 					return
 				}
+				if err := a.deploy(c.GatewayID); err != nil {
+					firstErr.Store(err)
+					return
+				}
 				if _, err := c.ObtainToken(ctx); err != nil {
 					firstErr.Store(fmt.Errorf("token %s: %w", c.GatewayID, err))
+					return
+				}
+				// The agent's first poll after start downloads the config;
+				// the measured phase is the steady state after it.
+				if cfg, err := c.FetchConfig(ctx); err != nil || cfg == nil {
+					firstErr.Store(fmt.Errorf("first config poll of %s: %v %v", c.GatewayID, cfg, err))
 					return
 				}
 				gws[i] = c
@@ -199,6 +211,19 @@ func (a *admin) enrollmentToken(uses int) (string, error) {
 	var out struct{ Token string }
 	err := a.call("POST", "/api/v1/enrollment-tokens", map[string]any{"expires_in": "2h", "max_uses": uses}, &out)
 	return out.Token, err
+}
+
+// deploy gives the gateway a small config (a Modbus device with a few tags).
+func (a *admin) deploy(id string) error {
+	cfg := map[string]any{"adapters": []any{map[string]any{"type": "modbus", "name": "plc", "devices": []any{map[string]any{
+		"name": "plc-1", "tcp": "127.0.0.1:5020", "poll_groups": []any{map[string]any{"name": "fast", "interval": "1s"}},
+		"tags": []any{map[string]any{"name": "temp", "register": "holding", "address": 0, "type": "float32", "poll_group": "fast"}},
+	}}}}}
+	var out json.RawMessage
+	if err := a.call("PUT", "/api/v1/gateways/"+id+"/config", map[string]any{"config": cfg}, &out); err != nil {
+		return fmt.Errorf("deploy config to %s: %w", id, err)
+	}
+	return nil
 }
 
 func (a *admin) approve(id string) error {
