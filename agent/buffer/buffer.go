@@ -24,10 +24,11 @@
 //
 // Reading (the forwarder's API):
 //
-//	type Record struct { ID uint64; Reading adapters.Reading } // ID: global FIFO order
+//	type Record struct { ID uint64; Reading adapters.Reading; Stored time.Time } // ID: global FIFO order
 //	func (b *Buffer) Read(dst []Record, after uint64, max int) ([]Record, error) // oldest first, IDs > after
 //	func (b *Buffer) Ack(ids ...uint64) error                     // delete delivered records, one transaction
 //	func (b *Buffer) Wait(ctx context.Context, after uint64) error // until a record with ID > after exists
+//	func (b *Buffer) LastID() uint64                               // the newest record's ID (it may be gone)
 //	func (b *Buffer) Stats() Stats
 //
 // IDs grow across restarts and are never reused. A crash loses nothing that
@@ -149,6 +150,8 @@ func (o *Options) setDefaults() {
 type Record struct {
 	ID      uint64
 	Reading adapters.Reading
+	// Stored is when the record was committed.
+	Stored time.Time
 }
 
 // Stats describe the backlog.

@@ -36,7 +36,8 @@ func (b *Buffer) Read(dst []Record, after uint64, max int) ([]Record, error) {
 				break
 			}
 			h := &heads[i]
-			out = append(out, Record{ID: getU64(h.k)})
+			stored, _ := storedAt(h.v) // an undecodable record is caught below
+			out = append(out, Record{ID: getU64(h.k), Stored: stored})
 			if err := decodeRecord(h.v, &out[len(out)-1].Reading, names); err != nil {
 				corrupt = append(corrupt, getU64(h.k))
 				out = out[:len(out)-1]
@@ -101,6 +102,10 @@ func oldest(heads []head) int {
 	}
 	return best
 }
+
+// LastID returns the ID of the newest record committed (it may have been
+// acknowledged or dropped since); 0 before the first.
+func (b *Buffer) LastID() uint64 { return b.lastID.Load() }
 
 // Wait blocks until a record with an ID above after exists, ctx ends (its
 // error is returned) or the buffer closes (ErrClosed).

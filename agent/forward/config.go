@@ -12,6 +12,12 @@ import (
 	"github.com/streamforge/streamforge/agent/secrets"
 )
 
+// Drain orders (Config.DrainOrder).
+const (
+	FIFO      = "fifo"
+	LiveFirst = "live_first"
+)
+
 // Config is the forwarder's part of the agent configuration.
 type Config struct {
 	// Brokers is the comma-separated bootstrap list (host:port,...).
@@ -31,9 +37,19 @@ type Config struct {
 	Window int `yaml:"window"`
 	// ReadBatch is how many records one buffer read takes (default 2,000).
 	ReadBatch int `yaml:"read_batch"`
-	// DrainRate caps records produced per second (0: no cap). Set it above
-	// the live rate: it bounds how fast a backlog drains after an outage.
+	// DrainRate caps records produced per second (0: no cap). With
+	// DrainOrder fifo it caps everything, so set it above the live rate;
+	// with live_first it caps the backlog only.
 	DrainRate float64 `yaml:"drain_rate"`
+	// DrainOrder is fifo (default: strictly oldest first, so every stream
+	// keeps its order in Kafka; live data waits behind a backlog) or
+	// live_first (live data goes at once and a backlog drains behind it,
+	// flagged "backlog": true; see docs/record-schema.md).
+	DrainOrder string `yaml:"drain_order"`
+	// LiveLag: with live_first, a record that waited longer than this to be
+	// sent means the forwarder is behind, and what is stored becomes backlog
+	// (default 10s).
+	LiveLag time.Duration `yaml:"live_lag"`
 	// DeliveryTimeout: when records are in flight, a broker is reachable and
 	// no delivery report has come for this long, the producer is recreated
 	// (default 2m). While no broker is reachable the producer is kept.
@@ -89,6 +105,7 @@ func (c *Config) setDefaults() {
 	def(&c.TelemetryTopic, "telemetry.raw")
 	def(&c.EventsTopic, "events.raw")
 	def(&c.Compression, "lz4")
+	def(&c.DrainOrder, FIFO)
 	def(&c.Security.Protocol, "plaintext")
 	def(&c.Security.Mechanism, "SCRAM-SHA-512")
 	defDur := func(d *time.Duration, v time.Duration) {
@@ -97,6 +114,7 @@ func (c *Config) setDefaults() {
 		}
 	}
 	defDur(&c.Linger, 5*time.Millisecond)
+	defDur(&c.LiveLag, 10*time.Second)
 	defDur(&c.DeliveryTimeout, 2*time.Minute)
 	defDur(&c.FlushTimeout, 10*time.Second)
 	defDur(&c.RetryBackoff, 5*time.Second)
@@ -129,6 +147,12 @@ func (c *Config) validate() error {
 		return fmt.Errorf("forward: window and read_batch: must be positive")
 	case c.DrainRate < 0:
 		return fmt.Errorf("forward: drain_rate: negative")
+	}
+	if c.DrainOrder != FIFO && c.DrainOrder != LiveFirst {
+		return fmt.Errorf("forward: drain_order: %q (want fifo or live_first)", c.DrainOrder)
+	}
+	if c.LiveLag < 0 {
+		return fmt.Errorf("forward: live_lag: negative")
 	}
 	switch c.Compression {
 	case "lz4", "zstd", "none":

@@ -33,6 +33,13 @@ func AppendEvent(dst []byte, r *adapters.Reading, prev string) []byte {
 	return append(dst, '}')
 }
 
+// markBacklog adds "backlog":true to an encoded record (it ends with '}'):
+// the record was set aside while the forwarder was behind and arrives after
+// newer live records of its stream (forward.drain_order live_first).
+func markBacklog(rec []byte) []byte {
+	return append(rec[:len(rec)-1], `,"backlog":true}`...)
+}
+
 func appendFields(dst []byte, r *adapters.Reading) []byte {
 	dst = append(dst, `"gateway_id":`...)
 	dst = appendString(dst, r.GatewayID)

@@ -44,6 +44,8 @@ type Source interface {
 	Ack(ids ...uint64) error
 	// Wait blocks until a record with an ID above after exists.
 	Wait(ctx context.Context, after uint64) error
+	// LastID is the newest record's ID (the record may be gone).
+	LastID() uint64
 }
 
 // Forwarder moves records from a Source to Kafka until its context ends.

@@ -35,11 +35,14 @@ func feed(src *memSource) (stop func()) {
 // readings keep coming, and checks that afterwards every reading is in Kafka
 // exactly once and in order per stream: with no broker reachable the
 // producer is kept, so librdkafka's idempotent retries resolve everything.
-func outage(t *testing.T, b *testenv.Broker) {
+// With drain order live_first, the order holds within the live and the
+// backlog flow, and the readings taken after the outage overtake the backlog.
+func outage(t *testing.T, b *testenv.Broker, order string) {
 	src := newMemSource()
 	// Apache Kafka accepts connections for a few seconds while it shuts down
 	// and starts: the delivery timeout must outlast those phases.
-	f, _ := start(t, Config{Brokers: b.Addr, DeliveryTimeout: 5 * time.Second, Window: 5000}, src, quietLog(t))
+	f, _ := start(t, Config{Brokers: b.Addr, DeliveryTimeout: 5 * time.Second, Window: 5000,
+		DrainOrder: order, LiveLag: 2 * time.Second, DrainRate: 10000}, src, quietLog(t))
 	stopFeed := feed(src)
 	time.Sleep(time.Second)
 	b.Stop()
@@ -53,26 +56,45 @@ func outage(t *testing.T, b *testenv.Broker) {
 	if err := src.waitEmpty(90 * time.Second); err != nil {
 		t.Fatalf("%v (last error %q)", err, f.LastError())
 	}
-	rep := checkTopic(t, kafkatest.Conn{Brokers: b.Addr}, src, nil)
 	stalls := value(t, f.metrics.recreations.WithLabelValues("stalled"))
-	t.Logf("%d streams, %d readings, %d duplicates, %v stalled-producer recreations", rep.Streams, rep.Unique, rep.Duplicates, stalls)
 	if stalls != 0 {
 		t.Errorf("%v producer recreations while no broker was reachable", stalls)
 	}
+	if order == LiveFirst {
+		backlog, ahead := 0, 0
+		streams := checkFlows(t, kafkatest.Conn{Brokers: b.Addr}, src) // exactly once, each flow in order
+		for _, st := range streams {
+			backlog += st.backlog
+			if st.liveAhead {
+				ahead++
+			}
+		}
+		t.Logf("%d streams, %d readings sent as backlog; live data overtook the backlog in %d streams", len(streams), backlog, ahead)
+		if backlog == 0 || ahead != len(streams) {
+			t.Errorf("after the outage %d readings went as backlog and live data overtook it in %d of %d streams", backlog, ahead, len(streams))
+		}
+		return
+	}
+	rep := checkTopic(t, kafkatest.Conn{Brokers: b.Addr}, src, nil)
+	t.Logf("%d streams, %d readings, %d duplicates, %v stalled-producer recreations", rep.Streams, rep.Unique, rep.Duplicates, stalls)
 	if rep.Duplicates != 0 {
 		t.Errorf("%d duplicates after an outage (no crash)", rep.Duplicates)
 	}
 }
 
 func TestOutageLongerThanDeliveryTimeoutLosesNothingKfake(t *testing.T) {
-	outage(t, testenv.StartKfake(t, testenv.KafkaOpts{Persist: true}))
+	outage(t, testenv.StartKfake(t, testenv.KafkaOpts{Persist: true}), FIFO)
+}
+
+func TestOutageWithLiveFirstSendsLiveDataAheadKfake(t *testing.T) {
+	outage(t, testenv.StartKfake(t, testenv.KafkaOpts{Persist: true}), LiveFirst)
 }
 
 func TestOutageLongerThanDeliveryTimeoutLosesNothingApacheKafka(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Apache Kafka (about 10 s)")
 	}
-	outage(t, testenv.StartKafka(t, testenv.KafkaOpts{}))
+	outage(t, testenv.StartKafka(t, testenv.KafkaOpts{}), FIFO)
 }
 
 // A hung broker (SIGSTOP: connections open, no answers) for longer than the

@@ -14,6 +14,20 @@ type pacer struct {
 
 func newPacer(rate float64) *pacer { return &pacer{rate: rate} }
 
+// take lets up to n records go now without waiting: all n if the pacer
+// allows any, else none and how long until it will.
+func (p *pacer) take(n int) (int, time.Duration) {
+	if p.rate <= 0 {
+		return n, 0
+	}
+	now := time.Now()
+	if d := p.next.Sub(now); d > 0 {
+		return 0, d
+	}
+	p.next = now.Add(time.Duration(float64(n) / p.rate * float64(time.Second)))
+	return n, 0
+}
+
 // wait blocks until n more records may go, or ctx ends.
 func (p *pacer) wait(ctx context.Context, n int) error {
 	if p.rate <= 0 {

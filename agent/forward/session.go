@@ -31,11 +31,13 @@ type session struct {
 	failOnce sync.Once
 	err      error
 
-	prevQuality map[string]adapters.Quality
-	topics      [2]string // telemetry, events
-	msg         kafka.Message
-	clientErr   atomic.Pointer[string] // last (scrubbed) client error
-	brokersDown atomic.Bool            // librdkafka reported all brokers down, no report since
+	prevQuality    map[string]adapters.Quality // per stream, as last produced
+	backlogQuality map[string]adapters.Quality // the same for the backlog (live_first)
+	key, val, ev   []byte                      // encoding scratch
+	topics         [2]string                   // telemetry, events
+	msg            kafka.Message
+	clientErr      atomic.Pointer[string] // last (scrubbed) client error
+	brokersDown    atomic.Bool            // librdkafka reported all brokers down, no report since
 }
 
 // pending tracks one record's outstanding messages (telemetry, event).
@@ -51,8 +53,8 @@ func newSession(f *Forwarder) (*session, error) {
 	}
 	return &session{
 		f: f, p: p, freed: make(chan struct{}, 1), stop: make(chan struct{}),
-		prevQuality: map[string]adapters.Quality{},
-		topics:      [2]string{f.cfg.TelemetryTopic, f.cfg.EventsTopic},
+		prevQuality: map[string]adapters.Quality{}, backlogQuality: map[string]adapters.Quality{},
+		topics: [2]string{f.cfg.TelemetryTopic, f.cfg.EventsTopic},
 	}, nil
 }
 
@@ -106,8 +108,10 @@ func (s *session) awaitReports(limit time.Duration) {
 // Window records in flight and at most DrainRate per second.
 func (s *session) produceLoop(ctx context.Context) error {
 	cfg := &s.f.cfg
-	var after uint64 // 0: the oldest record still in the buffer
-	var key, val, ev []byte
+	if cfg.DrainOrder == LiveFirst {
+		return s.produceLiveFirst(ctx)
+	}
+	var after uint64  // 0: the oldest record still in the buffer
 	var recs []Record // reused: librdkafka copies what it keeps
 	for ctx.Err() == nil {
 		room := cfg.Window - int(s.records.Load())
@@ -132,19 +136,124 @@ func (s *session) produceLoop(ctx context.Context) error {
 		if err := s.f.pace.wait(ctx, len(recs)); err != nil {
 			return nil
 		}
-		for i := range recs {
-			r := &recs[i].Reading
-			key = appendKey(key[:0], r)
-			val = AppendReading(val[:0], r)
-			ev = ev[:0]
-			if prev, seen := s.prevQuality[string(key)]; !seen || prev != r.Quality {
-				ev = AppendEvent(ev, r, prevName(prev, seen))
-				s.prevQuality[string(key)] = r.Quality
+		if err := s.produceRecords(recs, false); err != nil {
+			return err
+		}
+		after = recs[len(recs)-1].ID
+	}
+	return nil
+}
+
+// span is a stretch of the buffer set aside as backlog: IDs in (after, until].
+type span struct{ after, until uint64 }
+
+// produceLiveFirst sends what the adapters store now ahead of a backlog.
+// When the oldest record not yet sent has waited longer than LiveLag (an
+// outage, a slow uplink, a new session over a full buffer), everything
+// stored up to now is set aside as backlog; from then on new records go at
+// once, and the backlog drains behind them, oldest first, at most DrainRate
+// per second, each record flagged "backlog": true.
+func (s *session) produceLiveFirst(ctx context.Context) error {
+	cfg := &s.f.cfg
+	var live uint64 // the last record sent live; 0: start at the oldest
+	var backlog []span
+	var recs []Record
+	for ctx.Err() == nil {
+		room := cfg.Window - int(s.records.Load())
+		if room <= 0 {
+			select {
+			case <-s.freed:
+			case <-ctx.Done():
 			}
-			if err := s.produce(recs[i].ID, key, val, ev); err != nil {
+			continue
+		}
+		var err error
+		if recs, err = s.f.src.Read(recs, live, min(room, cfg.ReadBatch)); err != nil {
+			return fmt.Errorf("read buffer: %w", err)
+		}
+		if len(recs) > 0 && time.Since(recs[0].Stored) > cfg.LiveLag {
+			last := max(s.f.src.LastID(), recs[len(recs)-1].ID)
+			backlog = append(backlog, span{after: live, until: last})
+			s.f.log.Info("forwarder behind: what is stored now drains as backlog behind live data",
+				"oldest_waiting", time.Since(recs[0].Stored).Round(time.Millisecond).String(), "backlog_last_id", last)
+			live = last
+			continue
+		}
+		busy := len(recs) > 0
+		if busy {
+			if err := s.produceRecords(recs, false); err != nil {
 				return err
 			}
-			after = recs[i].ID
+			live = recs[len(recs)-1].ID
+			room -= len(recs)
+		}
+		var retry time.Duration
+		if len(backlog) > 0 && room > 0 {
+			n, delay := s.f.pace.take(min(room, cfg.ReadBatch))
+			if n == 0 {
+				retry = delay
+			} else {
+				sp := &backlog[0]
+				if recs, err = s.f.src.Read(recs, sp.after, n); err != nil {
+					return fmt.Errorf("read buffer: %w", err)
+				}
+				k := 0
+				for k < len(recs) && recs[k].ID <= sp.until {
+					k++
+				}
+				if k > 0 {
+					if err := s.produceRecords(recs[:k], true); err != nil {
+						return err
+					}
+					sp.after = recs[k-1].ID
+				}
+				if k < len(recs) || len(recs) == 0 || sp.after >= sp.until {
+					backlog = backlog[1:] // this span is drained
+				}
+				busy = true
+			}
+		}
+		if busy {
+			continue
+		}
+		wctx, cancel := ctx, context.CancelFunc(func() {})
+		if retry > 0 {
+			wctx, cancel = context.WithTimeout(ctx, retry)
+		}
+		err = s.f.src.Wait(wctx, live)
+		cancel()
+		if err != nil && ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("wait for buffer: %w", err)
+		}
+	}
+	return nil
+}
+
+// produceRecords produces records (and their quality events) in order.
+// Backlog records carry "backlog": true and have their own quality history,
+// so that a late record is not compared with the live ones.
+func (s *session) produceRecords(recs []Record, backlog bool) error {
+	prevQuality := s.prevQuality
+	if backlog {
+		prevQuality = s.backlogQuality
+	}
+	for i := range recs {
+		r := &recs[i].Reading
+		s.key = appendKey(s.key[:0], r)
+		s.val = AppendReading(s.val[:0], r)
+		s.ev = s.ev[:0]
+		if prev, seen := prevQuality[string(s.key)]; !seen || prev != r.Quality {
+			s.ev = AppendEvent(s.ev, r, prevName(prev, seen))
+			prevQuality[string(s.key)] = r.Quality
+		}
+		if backlog {
+			s.val = markBacklog(s.val)
+			if len(s.ev) > 0 {
+				s.ev = markBacklog(s.ev)
+			}
+		}
+		if err := s.produce(recs[i].ID, s.key, s.val, s.ev); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -34,7 +34,7 @@ func (m *memSource) Put(rs ...adapters.Reading) {
 		k := r.StreamKey()
 		m.seq[k]++
 		r.Seq = m.seq[k]
-		m.recs = append(m.recs, Record{ID: m.nextID, Reading: r})
+		m.recs = append(m.recs, Record{ID: m.nextID, Reading: r, Stored: time.Now()})
 	}
 	close(m.changed)
 	m.changed = make(chan struct{})
@@ -68,6 +68,12 @@ func (m *memSource) Ack(ids ...uint64) error {
 		m.recs = m.recs[1:]
 	}
 	return nil
+}
+
+func (m *memSource) LastID() uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.nextID
 }
 
 func (m *memSource) Wait(ctx context.Context, after uint64) error {

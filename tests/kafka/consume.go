@@ -42,6 +42,7 @@ type Body struct {
 	Quality     string    `json:"quality"`
 	SourceTime  time.Time `json:"source_time"`
 	Seq         uint64    `json:"seq"`
+	Backlog     bool      `json:"backlog"`
 }
 
 // Conn says how to reach the broker.
