@@ -94,6 +94,8 @@ func TestInvalidConfigNamesTheField(t *testing.T) {
 		{"fail-stream-rule", minimal + "buffer: {streams: [{name: a, policy: block}]}\n", "buffer.streams[0]: set device or key_prefix"},
 		{"fail-no-brokers", "gateway_id: gw1\n", "kafka.brokers"},
 		{"fail-compression", "gateway_id: gw1\nkafka: {brokers: \"b:1\", compression: gzip2}\n", "compression"},
+		{"fail-drain-order", "gateway_id: gw1\nkafka: {brokers: \"b:1\", drain_order: newest}\n", "drain_order"},
+		{"ok-drain-order-live-first", "gateway_id: gw1\nkafka: {brokers: \"b:1\", drain_order: live_first, live_lag: 30s}\n", ""},
 		{"fail-literal-password", "gateway_id: gw1\nkafka: {brokers: \"b:1\", security: {protocol: sasl_ssl, username: u, password: hunter2}}\n",
 			"kafka.security.password: must be a ${secret:name} reference"},
 		{"fail-unknown-secret", "gateway_id: gw1\nkafka: {brokers: \"b:1\", security: {protocol: sasl_ssl, username: u, password: \"${secret:nope-x}\"}}\n",
@@ -109,7 +111,10 @@ func TestInvalidConfigNamesTheField(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := Parse([]byte(c.doc))
-			if err == nil || !strings.Contains(err.Error(), c.want) {
+			switch {
+			case c.want == "" && err != nil:
+				t.Fatalf("valid config refused: %v", err)
+			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
 				t.Fatalf("error %v, want one containing %q", err, c.want)
 			}
 		})
