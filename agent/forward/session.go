@@ -113,19 +113,10 @@ func (s *session) produceLoop(ctx context.Context) error {
 	}
 	var after uint64  // 0: the oldest record still in the buffer
 	var recs []Record // reused: librdkafka copies what it keeps
-	for ctx.Err() == nil {
-		room := cfg.Window - int(s.records.Load())
-		if room <= 0 {
-			select {
-			case <-s.freed:
-			case <-ctx.Done():
-			}
-			continue
-		}
+	for room := s.room(ctx); room > 0; room = s.room(ctx) {
 		var err error
-		recs, err = s.f.src.Read(recs, after, min(room, cfg.ReadBatch))
-		if err != nil {
-			return fmt.Errorf("read buffer: %w", err)
+		if recs, err = s.read(recs, after, room); err != nil {
+			return err
 		}
 		if len(recs) == 0 {
 			if err := s.f.src.Wait(ctx, after); err != nil && ctx.Err() == nil {
@@ -144,6 +135,30 @@ func (s *session) produceLoop(ctx context.Context) error {
 	return nil
 }
 
+// room waits until fewer than Window records are in flight and returns how
+// many more may go; 0 once ctx ends.
+func (s *session) room(ctx context.Context) int {
+	for ctx.Err() == nil {
+		if room := s.f.cfg.Window - int(s.records.Load()); room > 0 {
+			return room
+		}
+		select {
+		case <-s.freed:
+		case <-ctx.Done():
+		}
+	}
+	return 0
+}
+
+// read reads up to max (at most ReadBatch) records after an ID into dst.
+func (s *session) read(dst []Record, after uint64, max int) ([]Record, error) {
+	recs, err := s.f.src.Read(dst, after, min(max, s.f.cfg.ReadBatch))
+	if err != nil {
+		return recs, fmt.Errorf("read buffer: %w", err)
+	}
+	return recs, nil
+}
+
 // span is a stretch of the buffer set aside as backlog: IDs in (after, until].
 type span struct{ after, until uint64 }
 
@@ -158,18 +173,10 @@ func (s *session) produceLiveFirst(ctx context.Context) error {
 	var live uint64 // the last record sent live; 0: start at the oldest
 	var backlog []span
 	var recs []Record
-	for ctx.Err() == nil {
-		room := cfg.Window - int(s.records.Load())
-		if room <= 0 {
-			select {
-			case <-s.freed:
-			case <-ctx.Done():
-			}
-			continue
-		}
+	for room := s.room(ctx); room > 0; room = s.room(ctx) {
 		var err error
-		if recs, err = s.f.src.Read(recs, live, min(room, cfg.ReadBatch)); err != nil {
-			return fmt.Errorf("read buffer: %w", err)
+		if recs, err = s.read(recs, live, room); err != nil {
+			return err
 		}
 		if len(recs) > 0 && time.Since(recs[0].Stored) > cfg.LiveLag {
 			last := max(s.f.src.LastID(), recs[len(recs)-1].ID)
@@ -194,8 +201,8 @@ func (s *session) produceLiveFirst(ctx context.Context) error {
 				retry = delay
 			} else {
 				sp := &backlog[0]
-				if recs, err = s.f.src.Read(recs, sp.after, n); err != nil {
-					return fmt.Errorf("read buffer: %w", err)
+				if recs, err = s.read(recs, sp.after, n); err != nil {
+					return err
 				}
 				k := 0
 				for k < len(recs) && recs[k].ID <= sp.until {
