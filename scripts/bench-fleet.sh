@@ -4,6 +4,11 @@
 #   GATEWAYS=10000 INTERVAL=10s DURATION=60s scripts/bench-fleet.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Its own PostgreSQL cluster with production durability (fsync on), not the
+# test suite's (fsync off).
+export STREAMFORGE_TEST_STATE=${STREAMFORGE_BENCH_STATE:-/tmp/streamforge-bench}
+export STREAMFORGE_TEST_PGPORT=${STREAMFORGE_BENCH_PGPORT:-55434}
+export STREAMFORGE_TEST_PG_DURABLE=1
 eval "$(scripts/test-services.sh start)"
 db="sf_fleet_$$"
 psql "$STREAMFORGE_TEST_POSTGRES_URL" -qc "CREATE DATABASE $db"

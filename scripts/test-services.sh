@@ -3,6 +3,9 @@
 # as shell assignments (eval "$(scripts/test-services.sh start)").
 #   start  - a private PostgreSQL cluster (Debian's server) on 127.0.0.1:$PGPORT
 #   stop   - stops it
+# The test cluster runs with fsync=off (its data is thrown away); set
+# STREAMFORGE_TEST_PG_DURABLE=1 for production durability settings, as the
+# benchmarks do (with their own STREAMFORGE_TEST_STATE and port).
 # Other real parts (swtpm, step-ca, Kafka brokers, protocol simulators) are
 # started per test by the helpers in internal/testenv.
 set -euo pipefail
@@ -11,6 +14,8 @@ STATE_DIR=${STREAMFORGE_TEST_STATE:-/tmp/streamforge-test}
 PGPORT=${STREAMFORGE_TEST_PGPORT:-55432}
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 PGDATA=$STATE_DIR/pg
+PGOPTS="-c listen_addresses=127.0.0.1 -c max_connections=300"
+[ "${STREAMFORGE_TEST_PG_DURABLE:-0}" = 1 ] || PGOPTS="$PGOPTS -c fsync=off"
 
 as_postgres() {
   if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
@@ -24,7 +29,7 @@ start_pg() {
   fi
   if ! as_postgres "$PGBIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then
     as_postgres "$PGBIN/pg_ctl" -D "$PGDATA" -l "$STATE_DIR/pg.log" -w \
-      -o "-p $PGPORT -k $STATE_DIR -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off" start >/dev/null
+      -o "-p $PGPORT -k $STATE_DIR $PGOPTS" start >/dev/null
   fi
   echo "export STREAMFORGE_TEST_POSTGRES_URL='postgres://postgres@127.0.0.1:$PGPORT/postgres?sslmode=disable'"
 }
