@@ -56,27 +56,20 @@ func TestLiveFirstSendsLiveDataAheadOfTheBacklog(t *testing.T) {
 	}
 	streams := checkFlows(t, kafkatest.Conn{Brokers: b.Addr}, src)
 	for key, st := range streams {
-		if st.firstLive != 0 && st.firstLive <= backlogPerStream {
+		if st.FirstLive != 0 && st.FirstLive <= backlogPerStream {
 			t.Fatalf("stream %s: a reading of the stored backlog was sent as live", key)
 		}
-		if !st.liveAhead {
+		if !st.LiveAhead {
 			t.Errorf("stream %s: no live reading was written while its backlog drained", key)
 		}
 	}
 	t.Logf("%d streams; backlog of %d drained behind live data in %s", len(streams), 10*backlogPerStream, took.Round(time.Millisecond))
 }
 
-// flows is what checkFlows saw of one stream.
-type flows struct {
-	firstLive, firstBacklog uint64 // lowest seq of each flow (0: none)
-	backlog                 int    // backlog readings
-	liveAhead               bool   // a live reading was written before the backlog's last one
-}
-
-// checkFlows reads telemetry.raw and checks a live_first delivery: every
-// reading of src exactly once, and within each flow (live, backlog) every
-// stream in increasing seq order.
-func checkFlows(t *testing.T, conn kafkatest.Conn, src *memSource) map[string]*flows {
+// checkFlows reads telemetry.raw and checks a live_first delivery without
+// failures: every reading of src exactly once, and within each flow (live,
+// backlog) every stream in increasing seq order.
+func checkFlows(t *testing.T, conn kafkatest.Conn, src *memSource) map[string]*kafkatest.Flows {
 	t.Helper()
 	last := src.Last()
 	total := 0
@@ -88,50 +81,12 @@ func checkFlows(t *testing.T, conn kafkatest.Conn, src *memSource) map[string]*f
 	if err != nil {
 		t.Fatal(err)
 	}
-	type state struct {
-		flows
-		prev       [2]uint64 // last seq: live, backlog
-		seen       map[uint64]bool
-		liveBefore bool
+	rep, streams, err := kafkatest.CheckFlows(recs, last)
+	if err != nil {
+		t.Fatal(err)
 	}
-	streams := map[string]*state{}
-	for _, r := range recs {
-		st := streams[r.Key]
-		if st == nil {
-			st = &state{seen: map[uint64]bool{}}
-			streams[r.Key] = st
-		}
-		seq := r.Body.Seq
-		if st.seen[seq] {
-			t.Fatalf("stream %s: seq %d twice", r.Key, seq)
-		}
-		st.seen[seq] = true
-		flow, first := 0, &st.firstLive
-		if r.Body.Backlog {
-			flow, first = 1, &st.firstBacklog
-			st.backlog++
-			st.liveAhead = st.liveAhead || st.liveBefore
-		} else {
-			st.liveBefore = true
-		}
-		if *first == 0 {
-			*first = seq
-		}
-		if seq <= st.prev[flow] {
-			t.Fatalf("stream %s: seq %d after %d in the %s flow", r.Key, seq, st.prev[flow], map[int]string{0: "live", 1: "backlog"}[flow])
-		}
-		st.prev[flow] = seq
+	if rep.Duplicates != 0 {
+		t.Errorf("%d duplicates without any failure", rep.Duplicates)
 	}
-	out := map[string]*flows{}
-	for key, want := range last {
-		st := streams[key]
-		if st == nil || len(st.seen) != int(want) {
-			t.Fatalf("stream %s: not every reading in Kafka (want %d)", key, want)
-		}
-		out[key] = &st.flows
-	}
-	if len(streams) != len(last) {
-		t.Fatalf("%d streams in Kafka, want %d", len(streams), len(last))
-	}
-	return out
+	return streams
 }

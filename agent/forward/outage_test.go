@@ -64,8 +64,8 @@ func outage(t *testing.T, b *testenv.Broker, order string) {
 		backlog, ahead := 0, 0
 		streams := checkFlows(t, kafkatest.Conn{Brokers: b.Addr}, src) // exactly once, each flow in order
 		for _, st := range streams {
-			backlog += st.backlog
-			if st.liveAhead {
+			backlog += st.Backlog
+			if st.LiveAhead {
 				ahead++
 			}
 		}

@@ -220,3 +220,79 @@ func Order(recs []Record) (rep Report, missing int, err error) {
 	rep.Streams = len(last)
 	return rep, missing, nil
 }
+
+// Flows is what CheckFlows found of one stream delivered with drain order
+// live_first.
+type Flows struct {
+	FirstLive uint64 // lowest seq sent live (0: none)
+	Backlog   int    // first copies flagged "backlog"
+	// LiveAhead: a live reading was written before one of the backlog's,
+	// that is, live data overtook the backlog.
+	LiveAhead bool
+}
+
+// CheckFlows is Check for drain order live_first: every seq of want present
+// (from 1), the stream on one partition, and the first copies in increasing
+// seq order within each flow (live, and "backlog": true) rather than overall.
+func CheckFlows(recs []Record, want map[string]uint64) (Report, map[string]*Flows, error) {
+	type state struct {
+		Flows
+		partition  int32
+		last       [2]uint64 // last first-copy seq: live, backlog
+		seen       map[uint64]bool
+		liveBefore bool
+	}
+	streams := map[string]*state{}
+	var rep Report
+	for _, r := range recs {
+		st := streams[r.Key]
+		if st == nil {
+			st = &state{partition: r.Partition, seen: map[uint64]bool{}}
+			streams[r.Key] = st
+		}
+		if r.Partition != st.partition {
+			return rep, nil, fmt.Errorf("stream %s on partitions %d and %d", r.Key, st.partition, r.Partition)
+		}
+		seq := r.Body.Seq
+		if st.seen[seq] {
+			rep.Duplicates++
+			continue
+		}
+		st.seen[seq] = true
+		rep.Unique++
+		flow := 0
+		if r.Body.Backlog {
+			flow = 1
+			st.Backlog++
+			st.LiveAhead = st.LiveAhead || st.liveBefore
+		} else {
+			st.liveBefore = true
+			if st.FirstLive == 0 {
+				st.FirstLive = seq
+			}
+		}
+		if seq <= st.last[flow] {
+			return rep, nil, fmt.Errorf("stream %s: seq %d at %s/%d@%d after %d in the %s flow (reorder)",
+				r.Key, seq, r.Topic, r.Partition, r.Offset, st.last[flow], [2]string{"live", "backlog"}[flow])
+		}
+		st.last[flow] = seq
+	}
+	out := make(map[string]*Flows, len(streams))
+	for key, max := range want {
+		st := streams[key]
+		if st == nil {
+			return rep, nil, fmt.Errorf("stream %s: nothing in Kafka, want seq 1..%d", key, max)
+		}
+		for seq := uint64(1); seq <= max; seq++ {
+			if !st.seen[seq] {
+				return rep, nil, fmt.Errorf("stream %s: seq %d missing (want 1..%d)", key, seq, max)
+			}
+		}
+		out[key] = &st.Flows
+	}
+	if len(streams) != len(want) {
+		return rep, nil, fmt.Errorf("%d streams in Kafka, want %d", len(streams), len(want))
+	}
+	rep.Streams = len(streams)
+	return rep, out, nil
+}
