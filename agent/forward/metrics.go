@@ -16,6 +16,8 @@ type Metrics struct {
 	recreations *prometheus.CounterVec
 	drainRate   prometheus.Gauge
 	rateLimit   prometheus.Gauge
+	backlog     prometheus.Counter
+	setAside    prometheus.Counter
 
 	ackedCount atomic.Uint64
 }
@@ -52,9 +54,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "streamforge_forward_drain_rate_limit",
 			Help: "Configured cap on records produced per second (0: none).",
 		}),
+		backlog: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "streamforge_forward_backlog_records_total",
+			Help: "Records produced from a backlog drained behind live data (drain_order live_first).",
+		}),
+		setAside: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "streamforge_forward_backlog_set_aside_total",
+			Help: "Times the forwarder fell behind by more than live_lag and set what was stored aside as backlog (drain_order live_first).",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.delivered, m.acked, m.failures, m.inFlight, m.recreations, m.drainRate, m.rateLimit)
+		reg.MustRegister(m.delivered, m.acked, m.failures, m.inFlight, m.recreations, m.drainRate, m.rateLimit, m.backlog, m.setAside)
 	}
 	return m
 }

@@ -181,6 +181,7 @@ func (s *session) produceLiveFirst(ctx context.Context) error {
 		if len(recs) > 0 && time.Since(recs[0].Stored) > cfg.LiveLag {
 			last := max(s.f.src.LastID(), recs[len(recs)-1].ID)
 			backlog = append(backlog, span{after: live, until: last})
+			s.f.metrics.setAside.Inc()
 			s.f.log.Info("forwarder behind: what is stored now drains as backlog behind live data",
 				"oldest_waiting", time.Since(recs[0].Stored).Round(time.Millisecond).String(), "backlog_last_id", last)
 			live = last
@@ -213,6 +214,7 @@ func (s *session) produceLiveFirst(ctx context.Context) error {
 						return err
 					}
 					sp.after = recs[k-1].ID
+					s.f.metrics.backlog.Add(float64(k))
 				}
 				if k < len(recs) || len(recs) == 0 || sp.after >= sp.until {
 					backlog = backlog[1:] // this span is drained
