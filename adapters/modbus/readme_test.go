@@ -2,25 +2,18 @@ package modbus_test
 
 import (
 	"log/slog"
-	"os"
-	"strings"
 	"testing"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/streamforge/streamforge/adapters/modbus"
+	"github.com/streamforge/streamforge/internal/testenv"
 )
 
 func TestReadmeSampleIsValid(t *testing.T) {
-	b, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, rest, _ := strings.Cut(string(b), "```yaml\n")
-	sample, _, _ := strings.Cut(rest, "```")
 	var cfg modbus.Config
-	if err := yaml.Unmarshal([]byte(sample), &cfg); err != nil {
+	if err := yaml.Unmarshal(testenv.READMEYAML(t), &cfg); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := modbus.New("gw", cfg, slog.New(slog.DiscardHandler)); err != nil {

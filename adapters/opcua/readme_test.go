@@ -2,25 +2,18 @@ package opcua_test
 
 import (
 	"log/slog"
-	"os"
-	"strings"
 	"testing"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/streamforge/streamforge/adapters/opcua"
+	"github.com/streamforge/streamforge/internal/testenv"
 )
 
 func TestReadmeSampleIsValid(t *testing.T) {
-	b, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, rest, _ := strings.Cut(string(b), "```yaml\n")
-	sample, _, _ := strings.Cut(rest, "```")
 	var cfg opcua.Config
-	if err := yaml.Unmarshal([]byte(sample), &cfg); err != nil {
+	if err := yaml.Unmarshal(testenv.READMEYAML(t), &cfg); err != nil {
 		t.Fatal(err)
 	}
 	// The sample's files do not exist here; check everything New checks but them.
