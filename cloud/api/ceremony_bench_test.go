@@ -70,7 +70,7 @@ func BenchmarkEnrollmentCeremony(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		cert, err := ac.Obtain(ctx, gw.tpm)
+		cert, err := ac.Obtain(ctx, acmeclient.TPMKeys(gw.tpm))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -96,7 +96,7 @@ func TestStepCAIssuesOnlyToApprovedTPMGateways(t *testing.T) {
 		if err != nil {
 			return nil, err
 		}
-		return ac.Obtain(ctx, gw.tpm)
+		return ac.Obtain(ctx, acmeclient.TPMKeys(gw.tpm))
 	}
 	wantStatus(t, e.do("POST", "/api/v1/gateways/gw-mtls-1/approve", admin, nil), 200)
 	if _, err := client.ObtainToken(ctx); err != nil {

@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/streamforge/streamforge/pki/acmeclient"
 )
 
 // BenchmarkFullCeremony is one gateway's whole path against one cloud and
@@ -65,7 +67,7 @@ func BenchmarkFullCeremonyParallel(b *testing.B) {
 // obtains its TLS certificate.
 func (w *world) ceremony(b *testing.B, ctx context.Context, d *device, id string) {
 	d.enroll(b)
-	cert, err := w.clientFor(b, id, d.akCert(b, w.ca, id)).Obtain(ctx, d.tpm)
+	cert, err := w.clientFor(b, id, d.akCert(b, w.ca, id)).Obtain(ctx, acmeclient.TPMKeys(d.tpm))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -76,7 +78,7 @@ func (w *world) ceremony(b *testing.B, ctx context.Context, d *device, id string
 // a client certificate, its key in the TPM or in software.
 func BenchmarkMTLSHandshake(b *testing.B) {
 	w := newWorld(b)
-	tpmCert, err := w.client(b, w.akCert(b, w.ca, gatewayID)).Obtain(context.Background(), w.tpm)
+	tpmCert, err := w.client(b, w.akCert(b, w.ca, gatewayID)).Obtain(context.Background(), acmeclient.TPMKeys(w.tpm))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -26,8 +26,6 @@ import (
 	"github.com/fxamacker/cbor/v2"
 	"github.com/google/go-attestation/attest"
 	"golang.org/x/crypto/acme"
-
-	"github.com/streamforge/streamforge/agent/tpm"
 )
 
 // coseAlgRS256 is the COSE id of RSASSA-PKCS1-v1_5 with SHA-256: how an RSA
@@ -85,15 +83,55 @@ func New(cfg Config) (*Client, error) {
 	return &Client{cfg: cfg, acme: &acme.Client{Key: cfg.AccountKey, DirectoryURL: cfg.DirectoryURL, HTTPClient: hc, UserAgent: "streamforge-agent"}}, nil
 }
 
+// Key is a TLS key that lives in a TPM: it signs there, carries the AK's
+// certification of itself, and can be kept (as a TPM-wrapped blob) under a
+// name and unloaded.
+type Key interface {
+	crypto.Signer
+	CertificationParameters() attest.CertificationParameters
+	Save(name string) error
+	Close() error
+}
+
 // KeySource makes TLS keys inside the TPM, certified by the AK over the
-// qualifying data (*tpm.TPM is one).
+// qualifying data, and reloads kept ones. The agent's TPM is one, through
+// TPMKeys: pki stays below the agent and does not import it.
 type KeySource interface {
-	NewKey(qualifyingData []byte) (*tpm.Key, error)
+	NewKey(qualifyingData []byte) (Key, error)
+	LoadKey(name string) (Key, error)
+}
+
+// keyMaker is a TPM whose key methods return its own concrete key type.
+type keyMaker[K Key] interface {
+	NewKey(qualifyingData []byte) (K, error)
+	LoadKey(name string) (K, error)
+}
+
+// TPMKeys adapts a TPM whose NewKey and LoadKey return a concrete key type
+// (as *tpm.TPM does) to a KeySource.
+func TPMKeys[K Key](t keyMaker[K]) KeySource { return tpmKeys[K]{t} }
+
+type tpmKeys[K Key] struct{ t keyMaker[K] }
+
+func (a tpmKeys[K]) NewKey(q []byte) (Key, error) {
+	k, err := a.t.NewKey(q)
+	if err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+func (a tpmKeys[K]) LoadKey(name string) (Key, error) {
+	k, err := a.t.LoadKey(name)
+	if err != nil {
+		return nil, err
+	}
+	return k, nil
 }
 
 // Certificate is an issued gateway certificate and its TPM key.
 type Certificate struct {
-	Key   *tpm.Key
+	Key   Key
 	Chain [][]byte
 	Leaf  *x509.Certificate
 }
@@ -125,7 +163,7 @@ func (c *Client) Obtain(ctx context.Context, src KeySource) (*Certificate, error
 	return cert, nil
 }
 
-func (c *Client) complete(ctx context.Context, o *Order, key *tpm.Key) (*Certificate, error) {
+func (c *Client) complete(ctx context.Context, o *Order, key Key) (*Certificate, error) {
 	if err := c.Attest(ctx, o, key.CertificationParameters()); err != nil {
 		return nil, err
 	}

@@ -227,7 +227,7 @@ func mtlsClient(roots *x509.CertPool, cert tls.Certificate) *http.Client {
 func TestTPMToMTLSHappyPath(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
-	cert, err := w.client(t, w.akCert(t, w.ca, gatewayID)).Obtain(ctx, w.tpm)
+	cert, err := w.client(t, w.akCert(t, w.ca, gatewayID)).Obtain(ctx, acmeclient.TPMKeys(w.tpm))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -311,11 +311,11 @@ func TestStepCARefuses(t *testing.T) {
 		wants string // in the error the agent gets, or else in step-ca's log
 	}{
 		{"fail-ak-certificate-from-wrong-ca", func(t *testing.T) error {
-			_, err := w.client(t, w.akCert(t, wrongCA, gatewayID)).Obtain(ctx, w.tpm)
+			_, err := w.client(t, w.akCert(t, wrongCA, gatewayID)).Obtain(ctx, acmeclient.TPMKeys(w.tpm))
 			return err
 		}, "x5c is not valid"},
 		{"fail-wrong-permanent-identifier", func(t *testing.T) error {
-			_, err := w.client(t, w.akCert(t, w.ca, "gw-someone-else")).Obtain(ctx, w.tpm)
+			_, err := w.client(t, w.akCert(t, w.ca, "gw-someone-else")).Obtain(ctx, acmeclient.TPMKeys(w.tpm))
 			return err
 		}, "permanent identifier does not match"},
 		{"fail-csr-key-outside-tpm", func(t *testing.T) error {
@@ -357,7 +357,7 @@ func TestStepCARefuses(t *testing.T) {
 		{"fail-webhook-denies-disabled-gateway", func(t *testing.T) error {
 			w.auth.set(gatewayID, false)
 			defer w.auth.set(gatewayID, true)
-			_, err := w.client(t, w.akCert(t, w.ca, gatewayID)).Obtain(ctx, w.tpm)
+			_, err := w.client(t, w.akCert(t, w.ca, gatewayID)).Obtain(ctx, acmeclient.TPMKeys(w.tpm))
 			return err
 		}, "gateway-not-authorized"},
 	}
@@ -377,7 +377,7 @@ func TestStepCARefuses(t *testing.T) {
 		})
 	}
 	// The gateway still gets a certificate once nothing is wrong.
-	cert, err := w.client(t, w.akCert(t, w.ca, gatewayID)).Obtain(ctx, w.tpm)
+	cert, err := w.client(t, w.akCert(t, w.ca, gatewayID)).Obtain(ctx, acmeclient.TPMKeys(w.tpm))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,8 +12,6 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"time"
-
-	"github.com/streamforge/streamforge/agent/tpm"
 )
 
 // RenewAt is when a certificate should be replaced: at 2/3 of its
@@ -54,7 +52,7 @@ func (s Store) Save(c *Certificate) error {
 var ErrNoCertificate = errors.New("no stored gateway certificate")
 
 // Load reads the stored certificate and loads its key into the TPM.
-func (s Store) Load(t *tpm.TPM) (*Certificate, error) {
+func (s Store) Load(t KeySource) (*Certificate, error) {
 	raw, err := os.ReadFile(filepath.Join(s.Dir, certFile))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, ErrNoCertificate

@@ -17,7 +17,7 @@ func TestRenewerReplacesCertificateAndStopsForDisabledGateway(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c := w.client(t, w.akCert(t, w.ca, gatewayID))
-	first, err := c.Obtain(ctx, w.tpm)
+	first, err := c.Obtain(ctx, acmeclient.TPMKeys(w.tpm))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,7 +26,7 @@ func TestRenewerReplacesCertificateAndStopsForDisabledGateway(t *testing.T) {
 	holder.Set(first)
 	certs, errs := make(chan *acmeclient.Certificate, 10), make(chan error, 10)
 	r := &acmeclient.Renewer{
-		Client: c, Keys: w.tpm, Store: store,
+		Client: c, Keys: acmeclient.TPMKeys(w.tpm), Store: store,
 		OnCert:   func(c *acmeclient.Certificate) { holder.Set(c); certs <- c },
 		OnError:  func(err error) { errs <- err },
 		RetryMin: 200 * time.Millisecond,
@@ -49,7 +49,7 @@ func TestRenewerReplacesCertificateAndStopsForDisabledGateway(t *testing.T) {
 		t.Fatalf("renewed before 2/3 of the lifetime (%v)", at)
 	}
 	// The renewed certificate is kept and reloads with its TPM key.
-	loaded, err := store.Load(w.tpm)
+	loaded, err := store.Load(acmeclient.TPMKeys(w.tpm))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,13 +96,13 @@ func TestRenewerRecoversAfterExpiry(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	c := w.client(t, w.akCert(t, w.ca, gatewayID))
-	old, err := c.Obtain(ctx, w.tpm)
+	old, err := c.Obtain(ctx, acmeclient.TPMKeys(w.tpm))
 	if err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(time.Until(old.Leaf.NotAfter) + 100*time.Millisecond)
 	got := make(chan *acmeclient.Certificate, 1)
-	r := &acmeclient.Renewer{Client: c, Keys: w.tpm, OnCert: func(c *acmeclient.Certificate) {
+	r := &acmeclient.Renewer{Client: c, Keys: acmeclient.TPMKeys(w.tpm), OnCert: func(c *acmeclient.Certificate) {
 		select {
 		case got <- c:
 		default:

@@ -35,9 +35,10 @@ func stepcaMTLS(t *tpm.TPM, cfg config.MTLS, gatewayID, dataDir string, log *slo
 			return nil, err
 		}
 		store := &acmeclient.Store{Dir: dir}
-		cert, err := store.Load(t)
+		keys := acmeclient.TPMKeys(t)
+		cert, err := store.Load(keys)
 		if err != nil || time.Now().After(cert.Leaf.NotAfter) {
-			if cert, err = ac.Obtain(ctx, t); err != nil {
+			if cert, err = ac.Obtain(ctx, keys); err != nil {
 				return nil, fmt.Errorf("device-attest-01 at step-ca: %w", err)
 			}
 			if err := store.Save(cert); err != nil {
@@ -47,7 +48,7 @@ func stepcaMTLS(t *tpm.TPM, cfg config.MTLS, gatewayID, dataDir string, log *slo
 		log.Info("gateway certificate", "not_after", cert.Leaf.NotAfter, "renew_at", acmeclient.RenewAt(cert.Leaf))
 		holder := &acmeclient.Holder{}
 		holder.Set(cert)
-		renewer := &acmeclient.Renewer{Client: ac, Keys: t, Store: store, OnCert: holder.Set,
+		renewer := &acmeclient.Renewer{Client: ac, Keys: keys, Store: store, OnCert: holder.Set,
 			OnError: func(err error) { log.Warn("certificate renewal failed; retrying", "err", err) }}
 		go func() { _ = renewer.Run(ctx, cert) }()
 		return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
