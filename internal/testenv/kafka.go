@@ -98,6 +98,13 @@ func kfakeBinary(t testing.TB) string {
 // one of its stdout lines (nil: b.Addr is known) and it accepts connections.
 func (b *Broker) start(port int, ready func(line string) (string, bool)) {
 	b.t.Helper()
+	b.await(b.spawn(port, ready))
+}
+
+// spawn launches the process without waiting for it: the nodes of a
+// cluster must all run before any of them listens (they need a quorum).
+func (b *Broker) spawn(port int, ready func(line string) (string, bool)) (<-chan struct{}, <-chan string) {
+	b.t.Helper()
 	cmd := b.launch(port)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -115,7 +122,10 @@ func (b *Broker) start(port int, ready func(line string) (string, bool)) {
 		b.t.Fatalf("start broker: %v", err)
 	}
 	done := make(chan struct{})
-	addr := make(chan string, 1)
+	var addr chan string
+	if ready != nil {
+		addr = make(chan string, 1)
+	}
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
@@ -132,7 +142,14 @@ func (b *Broker) start(port int, ready func(line string) (string, bool)) {
 	b.mu.Lock()
 	b.cmd, b.done = cmd, done
 	b.mu.Unlock()
-	if ready == nil { // address known in advance
+	return done, addr
+}
+
+// await waits until the spawned broker reports its address (when addr is
+// not nil) and accepts connections.
+func (b *Broker) await(done <-chan struct{}, addr <-chan string) {
+	b.t.Helper()
+	if addr == nil { // address known in advance
 		waitListening(b.t, b.Addr, done)
 		return
 	}

@@ -21,41 +21,85 @@ const KafkaVersion = "4.4.0"
 // (it always persists).
 func StartKafka(t testing.TB, _ KafkaOpts) *Broker {
 	t.Helper()
+	return StartKafkaCluster(t, 1).Nodes[0]
+}
+
+// KafkaCluster is Apache Kafka nodes in KRaft mode, each a combined broker
+// and controller (node.id i+1 is Nodes[i]), that can be killed and started
+// one by one. With three nodes, topics are created with replication factor
+// 3 and min.insync.replicas 2, as production runs them; a lone node has 1
+// and 1.
+type KafkaCluster struct {
+	Nodes []*Broker
+}
+
+// Addrs is the bootstrap list of every node.
+func (c *KafkaCluster) Addrs() string {
+	addrs := make([]string, len(c.Nodes))
+	for i, n := range c.Nodes {
+		addrs[i] = n.Addr
+	}
+	return strings.Join(addrs, ",")
+}
+
+// StartKafkaCluster starts n nodes and returns once every one listens.
+func StartKafkaCluster(t testing.TB, n int) *KafkaCluster {
+	t.Helper()
 	java, err := exec.LookPath("java")
 	if err != nil {
 		Missing(t, "java (default-jre-headless) for Apache Kafka")
 	}
 	libs := kafkaLibs(t)
-	dir := t.TempDir()
-	bport, cport := freePort(t), freePort(t)
-	props := filepath.Join(dir, "server.properties")
-	writeFile(t, props, fmt.Sprintf(`process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:%[2]d
-listeners=PLAINTEXT://127.0.0.1:%[1]d,CONTROLLER://127.0.0.1:%[2]d
-advertised.listeners=PLAINTEXT://127.0.0.1:%[1]d
+	rf, isr := min(n, 3), max(1, min(n, 3)-1)
+	bports, cports := make([]int, n), make([]int, n)
+	voters := make([]string, n)
+	for i := range n {
+		bports[i], cports[i] = freePort(t), freePort(t)
+		voters[i] = fmt.Sprintf("%d@127.0.0.1:%d", i+1, cports[i])
+	}
+	// A small heap and the C1 compiler only: three brokers share two cores
+	// with the agent.
+	jvm := []string{"-Xms256m", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", filepath.Join(libs, "*")}
+	c := &KafkaCluster{}
+	waits := make([]func(), n)
+	for i := range n {
+		dir := t.TempDir()
+		props := filepath.Join(dir, "server.properties")
+		writeFile(t, props, fmt.Sprintf(`process.roles=broker,controller
+node.id=%[1]d
+controller.quorum.voters=%[2]s
+listeners=PLAINTEXT://127.0.0.1:%[3]d,CONTROLLER://127.0.0.1:%[4]d
+advertised.listeners=PLAINTEXT://127.0.0.1:%[3]d
 controller.listener.names=CONTROLLER
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-log.dirs=%[3]s
+log.dirs=%[5]s
 num.partitions=3
-offsets.topic.replication.factor=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
+default.replication.factor=%[6]d
+min.insync.replicas=%[7]d
+unclean.leader.election.enable=false
+offsets.topic.replication.factor=%[6]d
+transaction.state.log.replication.factor=%[6]d
+transaction.state.log.min.isr=%[7]d
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=true
-`, bport, cport, filepath.Join(dir, "data")))
-	jvm := []string{"-Xms256m", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", filepath.Join(libs, "*")}
-	format := exec.Command(java, append(jvm, "kafka.tools.StorageTool", "format", "-t", "MkU3OEVBNTcwNTJENDM2Qg", "-c", props)...)
-	if out, err := format.CombinedOutput(); err != nil {
-		t.Fatalf("format Kafka storage: %v\n%s", err, out)
+`, i+1, strings.Join(voters, ","), bports[i], cports[i], filepath.Join(dir, "data"), rf, isr))
+		format := exec.Command(java, append(jvm, "kafka.tools.StorageTool", "format", "-t", "MkU3OEVBNTcwNTJENDM2Qg", "-c", props)...)
+		if out, err := format.CombinedOutput(); err != nil {
+			t.Fatalf("format Kafka storage of node %d: %v\n%s", i+1, err, out)
+		}
+		b := &Broker{t: t, Addr: fmt.Sprintf("127.0.0.1:%d", bports[i])}
+		b.launch = func(int) *exec.Cmd {
+			return exec.Command(java, append(jvm, "kafka.Kafka", props)...)
+		}
+		done, addr := b.spawn(bports[i], nil)
+		waits[i] = func() { b.await(done, addr) }
+		t.Cleanup(b.Stop)
+		c.Nodes = append(c.Nodes, b)
 	}
-	b := &Broker{t: t, Addr: fmt.Sprintf("127.0.0.1:%d", bport)}
-	b.launch = func(int) *exec.Cmd {
-		return exec.Command(java, append(jvm, "kafka.Kafka", props)...)
+	for _, w := range waits {
+		w()
 	}
-	b.start(bport, nil)
-	t.Cleanup(b.Stop)
-	return b
+	return c
 }
 
 var kafkaJarsMu sync.Mutex
