@@ -12,6 +12,7 @@ packages=(
   musl-dev:arm64                         # static musl build of the arm64 agent
   maven default-jre-headless             # Apache Kafka broker jars for integration tests
   chromium                               # dashboard browser tests
+  iproute2 iptables                      # network fault suite (namespaces, packet drops)
 )
 
 # Node.js runs the browser tests; use the machine's if it has one (Debian's
