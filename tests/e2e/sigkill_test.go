@@ -88,7 +88,7 @@ func killRepeatedly(t *testing.T, kafka string) {
 // leftovers returns the readings still in the agent's buffer (committed
 // during the last shutdown, after the drain) as records of the partitions
 // their streams use in recs.
-func leftovers(t *testing.T, dir string, recs []kafkatest.Record) []kafkatest.Record {
+func leftovers(t testing.TB, dir string, recs []kafkatest.Record) []kafkatest.Record {
 	t.Helper()
 	buf, err := buffer.Open(filepath.Join(dir, "data", "buffer.db"), buffer.Options{})
 	if err != nil {
@@ -118,7 +118,7 @@ func leftovers(t *testing.T, dir string, recs []kafkatest.Record) []kafkatest.Re
 // committedSeqs returns, per stream seen in recs, the last seq the agent's
 // buffer committed: the buffer persists its counters, so a reading put now
 // gets the next one. Kafka must hold every seq up to it.
-func committedSeqs(t *testing.T, dir string, recs []kafkatest.Record) map[string]uint64 {
+func committedSeqs(t testing.TB, dir string, recs []kafkatest.Record) map[string]uint64 {
 	t.Helper()
 	buf, err := buffer.Open(filepath.Join(dir, "data", "buffer.db"), buffer.Options{})
 	if err != nil {

@@ -72,42 +72,62 @@ func (c Conn) opts() ([]kgo.Opt, error) {
 // Read consumes topic from the start until done(records so far) is true or
 // the timeout passes, and returns what it read in partition order.
 func Read(ctx context.Context, c Conn, topic string, timeout time.Duration, done func([]Record) bool) ([]Record, error) {
+	var out []Record
+	if done(out) {
+		return out, nil
+	}
+	err := Scan(ctx, c, topic, timeout, func(batch []Record) bool {
+		out = append(out, batch...)
+		return done(out)
+	})
+	return out, err
+}
+
+// Scan consumes topic from the start and hands each fetched batch to fn
+// (which must not keep it) until fn returns true or the timeout passes: for
+// topics too large to hold in memory.
+func Scan(ctx context.Context, c Conn, topic string, timeout time.Duration, fn func([]Record) bool) error {
 	opts, err := c.opts()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	cl, err := kgo.NewClient(append(opts, kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
 	if err != nil {
-		return nil, fmt.Errorf("consumer: %w", err)
+		return fmt.Errorf("consumer: %w", err)
 	}
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	var out []Record
-	for !done(out) {
+	var batch []Record
+	n := 0
+	for {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
-			return out, fmt.Errorf("read %s: %d records after %s: %w", topic, len(out), timeout, ctx.Err())
+			return fmt.Errorf("read %s: %d records after %s: %w", topic, n, timeout, ctx.Err())
 		}
 		for _, e := range fs.Errors() {
 			if e.Err != context.Canceled {
-				return out, fmt.Errorf("fetch %s/%d: %w", e.Topic, e.Partition, e.Err)
+				return fmt.Errorf("fetch %s/%d: %w", e.Topic, e.Partition, e.Err)
 			}
 		}
 		var derr error
+		batch = batch[:0]
 		fs.EachRecord(func(r *kgo.Record) {
 			rec := Record{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: string(r.Key)}
 			if err := json.Unmarshal(r.Value, &rec.Body); err != nil && derr == nil {
 				derr = fmt.Errorf("decode %s/%d@%d: %w", r.Topic, r.Partition, r.Offset, err)
 			}
-			out = append(out, rec)
+			batch = append(batch, rec)
 		})
 		if derr != nil {
-			return out, derr
+			return derr
+		}
+		n += len(batch)
+		if fn(batch) {
+			return nil
 		}
 	}
-	return out, nil
 }
 
 // Report is what Check found.
@@ -122,41 +142,77 @@ type Report struct {
 // every sequence present, the first copy of each in increasing order within
 // its stream, a stream on one partition, and nothing unexpected.
 func Check(recs []Record, want map[string]uint64, first map[string]uint64) (Report, error) {
-	type state struct {
-		next      uint64
-		partition int32
-		seen      map[uint64]bool
-	}
-	streams := map[string]*state{}
-	var rep Report
+	ck := NewChecker(first)
 	for _, r := range recs {
-		st := streams[r.Key]
-		if st == nil {
-			start := first[r.Key]
-			if start == 0 {
-				start = 1
-			}
-			st = &state{next: start, partition: r.Partition, seen: map[uint64]bool{}}
-			streams[r.Key] = st
-		}
-		if r.Partition != st.partition {
-			return rep, fmt.Errorf("stream %s on partitions %d and %d", r.Key, st.partition, r.Partition)
-		}
-		seq := r.Body.Seq
-		switch {
-		case st.seen[seq]:
-			rep.Duplicates++
-		case seq == st.next:
-			st.seen[seq] = true
-			st.next++
-			rep.Unique++
-		default:
-			return rep, fmt.Errorf("stream %s: seq %d at %s/%d@%d, want %d next (gap or reorder)",
-				r.Key, seq, r.Topic, r.Partition, r.Offset, st.next)
+		if err := ck.Add(r); err != nil {
+			return ck.rep, err
 		}
 	}
+	return ck.Done(want)
+}
+
+// Checker is Check one record at a time, in memory per stream, not per
+// record: since first copies must come in order, a seq below the next one
+// expected has been seen, so it is a duplicate.
+type Checker struct {
+	first   map[string]uint64
+	streams map[string]*streamState
+	rep     Report
+}
+
+type streamState struct {
+	start, next uint64
+	partition   int32
+}
+
+// NewChecker starts a check; first is as for Check.
+func NewChecker(first map[string]uint64) *Checker {
+	return &Checker{first: first, streams: map[string]*streamState{}}
+}
+
+// Add checks the next record of the topic.
+func (ck *Checker) Add(r Record) error {
+	st := ck.streams[r.Key]
+	if st == nil {
+		start := ck.first[r.Key]
+		if start == 0 {
+			start = 1
+		}
+		st = &streamState{start: start, next: start, partition: r.Partition}
+		ck.streams[r.Key] = st
+	}
+	if r.Partition != st.partition {
+		return fmt.Errorf("stream %s on partitions %d and %d", r.Key, st.partition, r.Partition)
+	}
+	seq := r.Body.Seq
+	switch {
+	case seq >= st.start && seq < st.next:
+		ck.rep.Duplicates++
+	case seq == st.next:
+		st.next++
+		ck.rep.Unique++
+	default:
+		return fmt.Errorf("stream %s: seq %d at %s/%d@%d, want %d next (gap or reorder)",
+			r.Key, seq, r.Topic, r.Partition, r.Offset, st.next)
+	}
+	return nil
+}
+
+// Last is the highest seq seen in order per stream.
+func (ck *Checker) Last() map[string]uint64 {
+	out := make(map[string]uint64, len(ck.streams))
+	for k, st := range ck.streams {
+		out[k] = st.next - 1
+	}
+	return out
+}
+
+// Done checks that every stream of want reached its last seq, and no other
+// stream appeared.
+func (ck *Checker) Done(want map[string]uint64) (Report, error) {
+	rep := ck.rep
 	for key, max := range want {
-		st := streams[key]
+		st := ck.streams[key]
 		if st == nil || st.next != max+1 {
 			got := uint64(0)
 			if st != nil {
@@ -165,10 +221,10 @@ func Check(recs []Record, want map[string]uint64, first map[string]uint64) (Repo
 			return rep, fmt.Errorf("stream %s: last seq %d, want %d", key, got, max)
 		}
 	}
-	if len(streams) != len(want) {
-		return rep, fmt.Errorf("%d streams in Kafka, want %d", len(streams), len(want))
+	if len(ck.streams) != len(want) {
+		return rep, fmt.Errorf("%d streams in Kafka, want %d", len(ck.streams), len(want))
 	}
-	rep.Streams = len(streams)
+	rep.Streams = len(ck.streams)
 	return rep, nil
 }
 
