@@ -147,6 +147,7 @@ func (c *Client) Enroll(ctx context.Context, enrollmentToken, hostname string, h
 	}
 	var act wire.EnrollResponse
 	_, err = c.do(ctx, http.MethodPost, "/api/v1/gateways/activate", wire.ActivateRequest{GatewayID: c.GatewayID, Secret: secret}, &act, nil)
+	act.ClaimCode = out.ClaimCode // only the enrollment answer carries it
 	return act, err
 }
 

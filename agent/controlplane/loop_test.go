@@ -145,8 +145,12 @@ func TestLifecycleAgainstRealCloud(t *testing.T) {
 	tech := cloud.Login("tech@example.com", "field-tech-password")
 	var claimed map[string]any
 	if st := cloud.Call("POST", "/api/v1/gateways/claim", tech, map[string]string{"gateway_id": u.Query().Get("gateway"),
-		"claim_code": u.Query().Get("code"), "site": "Offshore Rig Alpha"}, &claimed); st != 200 || claimed["status"] != "approved" {
+		"claim_code": u.Query().Get("code"), "site": "Offshore Rig Alpha"}, &claimed); st != 202 || claimed["status"] != "pending" {
 		t.Fatalf("claim: %d %v", st, claimed)
+	}
+	// A software identity has no verified EK: the claim leaves it to an admin.
+	if st := cloud.Call("POST", "/api/v1/gateways/gw-e2e-01/approve", admin, nil, nil); st != 200 {
+		t.Fatalf("approve: %d", st)
 	}
 	eventually(t, "token after approval", func() bool { return loop.State().Status == "approved" })
 

@@ -285,13 +285,18 @@ func TestClaimCodes(t *testing.T) {
 	gw, code := enroll("gw-claim-1")
 	typed := strings.ToLower(strings.ReplaceAll(code, "-", ""))
 	wantError(t, claim(viewer, "gw-claim-1", code, "Rig"), 403, "Missing permission: gateways:claim")
+	// A software identity has no verified EK: the claim binds the site and
+	// records the claimer, and an admin approves.
 	r := claim(engineer, "gw-claim-1", typed, "Offshore Rig Alpha")
-	wantStatus(t, r, 200)
-	if r.body["status"] != "approved" || r.body["site"] != "Offshore Rig Alpha" {
+	wantStatus(t, r, 202)
+	if r.body["status"] != "pending" || r.body["site"] != "Offshore Rig Alpha" || r.body["claimed_by"] != "tech@example.com" {
 		t.Fatalf("claimed gateway: %s", r.raw)
 	}
+	_, err := gw.ObtainToken(ctx)
+	wantAPIStatus(t, err, 403)
+	wantStatus(t, e.do("POST", "/api/v1/gateways/gw-claim-1/approve", admin, nil), 200)
 	if _, err := gw.ObtainToken(ctx); err != nil {
-		t.Fatalf("claimed gateway gets no token: %v", err)
+		t.Fatalf("approved gateway gets no token: %v", err)
 	}
 	wantError(t, claim(engineer, "gw-claim-1", code, "Elsewhere"), 403, "already used")
 

@@ -212,7 +212,14 @@ func (s *Service) Enroll(ctx context.Context, m Meta, req wire.EnrollRequest) (w
 			req.HardwareInfo = map[string]string{}
 		}
 		g.Hostname, g.HardwareInfo, g.EnrolledWith, g.EnrolledAt = req.Hostname, req.HardwareInfo, t.ID, now
+		// A gateway waiting for approval gets a new claim code with each
+		// enrollment (the answer to the last one may have been lost). It is
+		// returned here once and kept only as a hash.
+		var code string
 		if g.Status == store.GatewayPending || g.Status == store.GatewayActivating {
+			if code, g.ClaimCodeHash, err = newClaimCode(); err != nil {
+				return err
+			}
 			g.ClaimExpiresAt = now.Add(ClaimLifetime)
 		}
 		if err := tx.Save(g).Error; err != nil {
@@ -226,7 +233,7 @@ func (s *Service) Enroll(ctx context.Context, m Meta, req wire.EnrollRequest) (w
 			return err
 		}
 		out = wire.EnrollResponse{GatewayID: g.ID, Status: g.Status, Site: g.Site, EKVerified: g.EKVerified,
-			ClaimCode: wire.ClaimCode(id.fingerprint), ClaimExpiresAt: g.ClaimExpiresAt, Credential: id.credential}
+			ClaimCode: code, ClaimExpiresAt: g.ClaimExpiresAt, Credential: id.credential}
 		return nil
 	})
 	if errors.Is(err, ErrBadEnrollment) || errors.Is(err, ErrIdentityTaken) {

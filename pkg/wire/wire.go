@@ -64,10 +64,14 @@ type EnrollRequest struct {
 
 // EnrollResponse answers an enrollment.
 type EnrollResponse struct {
-	GatewayID      string    `json:"gateway_id"`
-	Status         string    `json:"status"`
-	Site           string    `json:"site"`
-	ClaimCode      string    `json:"claim_code"`
+	GatewayID string `json:"gateway_id"`
+	Status    string `json:"status"`
+	Site      string `json:"site"`
+	// ClaimCode is the gateway's secret claim code, in the answer to an
+	// enrollment of a gateway not yet approved, and nowhere else: the
+	// control plane keeps only its hash. The agent shows it on its console
+	// and status page, for a technician at the device.
+	ClaimCode      string    `json:"claim_code,omitempty"`
 	ClaimExpiresAt time.Time `json:"claim_expires_at"`
 	// EKVerified is false for a TPM whose EK certificate chains to no
 	// known manufacturer: the gateway waits for an admin's review.

@@ -12,13 +12,12 @@ import (
 )
 
 func TestClaimCodeRoundTripAndChecks(t *testing.T) {
-	fp := strings.Repeat("ab", 32)
-	code := ClaimCode(fp)
-	if len(code) != 13 || code[5] != '-' || code[11] != '-' {
-		t.Fatalf("code %q is not XXXXX-XXXXX-C", code)
+	code, err := NewClaimCode()
+	if err != nil || len(code) != 13 || code[5] != '-' || code[11] != '-' {
+		t.Fatalf("code %q (%v) is not XXXXX-XXXXX-C", code, err)
 	}
-	if ClaimCode(strings.Repeat("cd", 32)) == code {
-		t.Fatal("two identities share a code")
+	if again, _ := NewClaimCode(); again == code {
+		t.Fatal("two draws gave the same code")
 	}
 	typed := strings.ToLower(strings.ReplaceAll(code, "-", " "))
 	typed = strings.NewReplacer("0", "o", "1", "l").Replace(typed)
