@@ -38,6 +38,16 @@ func (e *env) enrollmentToken(admin string, maxUses int, site string) (id, value
 	return r.body["id"].(string), r.body["token"].(string)
 }
 
+// enrollNonce asks for a nonce to sign an enrollment of id with.
+func (e *env) enrollNonce(id string) string {
+	e.t.Helper()
+	r := e.do("POST", "/api/v1/gateways/enroll/challenge", "", wire.ChallengeRequest{GatewayID: id})
+	if r.status != 200 {
+		e.t.Fatalf("enrollment nonce: %d %s", r.status, r.raw)
+	}
+	return r.body["nonce"].(string)
+}
+
 func wantAPIStatus(t *testing.T, err error, status int) {
 	t.Helper()
 	if !controlplane.IsStatus(err, status) {
@@ -181,8 +191,10 @@ func TestEnrollmentRefusals(t *testing.T) {
 		gw := e.gateway("gw-e")
 		pub, _ := wire.PublicKeyPEM(gw.Signer.Public())
 		other := e.gateway("gw-e")
-		proof, _ := wire.Sign(other.Signer, wire.EnrollMessage("gw-e", good))
-		body := wire.EnrollRequest{GatewayID: "gw-e", EnrollmentToken: good, Identity: wire.Identity{Kind: "key", PublicKey: pub}, Proof: proof}
+		body := wire.EnrollRequest{GatewayID: "gw-e", EnrollmentToken: good, Identity: wire.Identity{Kind: "key", PublicKey: pub}, Nonce: e.enrollNonce("gw-e")}
+		if err := wire.SignEnroll(other.Signer, &body); err != nil {
+			t.Fatal(err)
+		}
 		wantError(t, e.do("POST", "/api/v1/gateways/enroll", "", body), 401, "proof")
 	})
 	t.Run("register-is-gone", func(t *testing.T) {
@@ -353,9 +365,10 @@ func TestGatewayAccessScopesUsers(t *testing.T) {
 }
 
 // TestEnrollmentIsRateLimited: enrollments and token requests per client
-// IP are bounded (STREAMFORGE_GATEWAY_RATE_LIMIT).
+// IP are bounded (STREAMFORGE_GATEWAY_RATE_LIMIT). An enrollment is two
+// requests: its nonce, then the signed request.
 func TestEnrollmentIsRateLimited(t *testing.T) {
-	e := newEnv(t, "", "", func(o *api.Options) { o.GatewayRateLimit = 3 })
+	e := newEnv(t, "", "", func(o *api.Options) { o.GatewayRateLimit = 6 })
 	ctx := context.Background()
 	admin := e.login(adminEmail, adminPassword)
 	_, value := e.enrollmentToken(admin, 10, "")

@@ -62,9 +62,12 @@ func rawEnroll(t *testing.T, e *env, id, token string, signer *swGateway) resp {
 		t.Fatal(err)
 	}
 	pub, _ := wire.PublicKeyPEM(signer.key.Public())
-	proof, _ := wire.Sign(signer.key, wire.EnrollMessage(id, token))
-	return e.do("POST", "/api/v1/gateways/enroll", "", wire.EnrollRequest{GatewayID: id, EnrollmentToken: token,
-		Identity: wire.Identity{Kind: "tpm", PublicKey: pub, Evidence: ev, Certification: cert}, Proof: proof})
+	req := wire.EnrollRequest{GatewayID: id, EnrollmentToken: token, Nonce: e.enrollNonce(id),
+		Identity: wire.Identity{Kind: "tpm", PublicKey: pub, Evidence: ev, Certification: cert}}
+	if err := wire.SignEnroll(signer.key, &req); err != nil {
+		t.Fatal(err)
+	}
+	return e.do("POST", "/api/v1/gateways/enroll", "", req)
 }
 
 // TestTPMEnrollment: enrollment with TPM evidence against swtpm. The EK
@@ -122,7 +125,7 @@ func TestTPMEnrollment(t *testing.T) {
 			t.Fatal("the AK certificate is not for this TPM's AK")
 		}
 	})
-	t.Run("fail-replayed-enrollment-changes-nothing", func(t *testing.T) {
+	t.Run("re-enrollment-keeps-the-attestation", func(t *testing.T) {
 		r := rawEnroll(t, e, "gw-tpm-1", token, gw)
 		if r.status != 202 || r.body["status"] != "approved" || r.body["credential"] != nil {
 			t.Fatalf("replay: %d %s", r.status, r.raw)

@@ -142,6 +142,9 @@ func validateEnroll(req *wire.EnrollRequest) error {
 			return &ValidationError{"hardware_info", "keys up to 64 and values up to 255 characters"}
 		}
 	}
+	if req.Nonce == "" || len(req.Nonce) > 128 {
+		return &ValidationError{"nonce", "a nonce from POST /api/v1/gateways/enroll/challenge is required"}
+	}
 	if req.Identity.Kind != "key" && req.Identity.Kind != "tpm" {
 		return &ValidationError{"identity.kind", `must be "tpm" or "key"`}
 	}
@@ -149,8 +152,8 @@ func validateEnroll(req *wire.EnrollRequest) error {
 }
 
 // Enroll creates a gateway as pending (or updates the one enrolled with
-// the same identity) when the token is good and the request is signed by
-// the identity key it carries. A gateway id bound to another identity
+// the same identity) when the token is good and the whole request, with a
+// fresh single-use nonce, is signed by the identity key it carries. A gateway id bound to another identity
 // cannot be taken over.
 func (s *Service) Enroll(ctx context.Context, m Meta, req wire.EnrollRequest) (wire.EnrollResponse, error) {
 	m.Actor = "gateway:" + req.GatewayID
@@ -161,8 +164,21 @@ func (s *Service) Enroll(ctx context.Context, m Meta, req wire.EnrollRequest) (w
 	if err != nil {
 		return wire.EnrollResponse{}, &ValidationError{"identity.public_key", err.Error()}
 	}
-	if err := wire.Verify(pub, wire.EnrollMessage(req.GatewayID, req.EnrollmentToken), req.Proof); err != nil {
+	msg, err := wire.EnrollMessage(&req)
+	if err != nil {
+		return wire.EnrollResponse{}, &ValidationError{"identity.evidence", "must be JSON"}
+	}
+	if err := wire.Verify(pub, msg, req.Proof); err != nil {
 		return wire.EnrollResponse{}, s.refuseEnroll(ctx, m, req.GatewayID, ErrBadProof, "bad_proof")
+	}
+	// The nonce is used up whatever follows: a captured request, replayed
+	// or not, changes nothing (no new activation challenge, no rewritten
+	// hostname, no token use).
+	if err := s.store.Tx(ctx, func(tx *gorm.DB) error { return s.useNonce(tx, req.GatewayID, req.Nonce) }); err != nil {
+		if errors.Is(err, ErrBadProof) {
+			return wire.EnrollResponse{}, s.refuseEnroll(ctx, m, req.GatewayID, err, "replayed_or_stale_nonce")
+		}
+		return wire.EnrollResponse{}, err
 	}
 	id, err := s.identityOf(&req, fp)
 	if err != nil {

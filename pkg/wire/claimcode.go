@@ -58,7 +58,7 @@ func formatClaimCode(v uint64) string {
 // dashes or spaces, O for 0, I or L for 1) and returns its canonical form,
 // or ErrClaimCode when it is malformed or fails its check.
 func NormalizeClaimCode(s string) (string, error) {
-	s = strings.ToUpper(strings.NewReplacer("-", "", " ", "", "O", "0", "I", "1", "L", "1").Replace(s))
+	s = strings.NewReplacer("-", "", " ", "", "O", "0", "I", "1", "L", "1").Replace(strings.ToUpper(s))
 	if len(s) != codeChars+1 {
 		return "", ErrClaimCode
 	}

@@ -82,3 +82,51 @@ func TestProofSignVerifyEveryKeyType(t *testing.T) {
 		t.Fatal("1024-bit RSA accepted")
 	}
 }
+
+// TestEnrollProofCoversEveryField: changing any field of a signed
+// enrollment request, or moving bytes from one field to the next, breaks
+// its proof.
+func TestEnrollProofCoversEveryField(t *testing.T) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	pub, _ := PublicKeyPEM(key.Public())
+	base := func() EnrollRequest {
+		return EnrollRequest{GatewayID: "gw-1", EnrollmentToken: "sfe_x", Hostname: "edge", Nonce: "n1",
+			HardwareInfo: map[string]string{"model": "A", "serial": "7"},
+			Identity: Identity{Kind: "tpm", PublicKey: pub, Evidence: []byte(`{"ek": "AA"}`),
+				Certification: &KeyCertification{Public: []byte{1}, CreateData: []byte{2}, CreateAttestation: []byte{3}, CreateSignature: []byte{4}}}}
+	}
+	signed := base()
+	if err := SignEnroll(key, &signed); err != nil {
+		t.Fatal(err)
+	}
+	check := func(r EnrollRequest) error {
+		msg, err := EnrollMessage(&r)
+		if err != nil {
+			return err
+		}
+		return Verify(key.Public(), msg, signed.Proof)
+	}
+	if err := check(signed); err != nil {
+		t.Fatalf("own request: %v", err)
+	}
+	for name, change := range map[string]func(*EnrollRequest){
+		"gateway_id":         func(r *EnrollRequest) { r.GatewayID = "gw-2" },
+		"enrollment_token":   func(r *EnrollRequest) { r.EnrollmentToken = "sfe_y" },
+		"hostname":           func(r *EnrollRequest) { r.Hostname = "evil" },
+		"nonce":              func(r *EnrollRequest) { r.Nonce = "n2" },
+		"hardware_info":      func(r *EnrollRequest) { r.HardwareInfo["model"] = "B" },
+		"hardware_info-key":  func(r *EnrollRequest) { r.HardwareInfo = map[string]string{"model": "A", "serial7": ""} },
+		"hostname-shift":     func(r *EnrollRequest) { r.Nonce, r.Hostname = "n1e", "dge" },
+		"identity.kind":      func(r *EnrollRequest) { r.Identity.Kind = "key" },
+		"identity.evidence":  func(r *EnrollRequest) { r.Identity.Evidence = []byte(`{"ek":"AB"}`) },
+		"certification":      func(r *EnrollRequest) { r.Identity.Certification.CreateData = []byte{9} },
+		"certification-gone": func(r *EnrollRequest) { r.Identity.Certification = nil },
+	} {
+		r := base()
+		r.Identity.Evidence = signed.Identity.Evidence
+		change(&r)
+		if err := check(r); err == nil {
+			t.Errorf("%s changed, proof still verifies", name)
+		}
+	}
+}
