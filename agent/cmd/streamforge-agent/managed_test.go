@@ -99,7 +99,7 @@ func TestManagedAgentLifecycle(t *testing.T) {
 	eventually(t, agent, "the claim code on the console", func() bool { return claimRE.MatchString(agent.logTail()) })
 	code := claimRE.FindStringSubmatch(agent.logTail())[1]
 	// The claim code is a secret of the device: on disk only sealed to its TPM.
-	statePath := filepath.Join(dataDir, "controlplane", "controlplane.json")
+	statePath := filepath.Join(dataDir, "data", "controlplane", "controlplane.json")
 	state, err := os.ReadFile(statePath)
 	if fi, _ := os.Stat(statePath); err != nil || fi.Mode().Perm() != 0o600 || !strings.Contains(string(state), "sealed_claim_code") ||
 		strings.Contains(string(state), code) || strings.Contains(string(state), strings.ReplaceAll(code, "-", "")) {
