@@ -38,49 +38,52 @@ func claimReq(e *env, tok, id, code, site string) resp {
 // TestClaimCodeIsASecretOfTheDevice: an Engineer who reads the gateway list
 // and the audit trail cannot compute the claim code (the old derivation
 // from the identity fingerprint is refused), and the real code appears in
-// no API answer, audit record or database column; only its hash is kept.
+// no API answer, audit record or database column; only its hash is kept
+// (on SQLite and PostgreSQL).
 func TestClaimCodeIsASecretOfTheDevice(t *testing.T) {
-	e := newEnv(t, "", "")
-	ctx := context.Background()
-	admin := e.login(adminEmail, adminPassword)
-	engineer := e.user("eng@example.com", []string{rbac.Engineer}, "*")
-	_, value := e.enrollmentToken(admin, 1, "Plant")
-	res, err := e.gateway("gw-secret").Enroll(ctx, value, "edge", nil)
-	if err != nil || res.ClaimCode == "" {
-		t.Fatalf("enroll: %+v %v", res, err)
-	}
-
-	list := e.do("GET", "/api/v1/gateways", engineer, nil)
-	var fp string
-	if gws, _ := list.body["gateways"].([]any); len(gws) == 1 {
-		fp, _ = gws[0].(map[string]any)["identity_fingerprint"].(string)
-	}
-	if len(fp) != 64 {
-		t.Fatalf("fingerprint not found in %s", list.raw)
-	}
-	wantError(t, claimReq(e, engineer, "gw-secret", derivedClaimCode(fp), "Plant"), 403, "does not match")
-
-	plain := strings.ReplaceAll(res.ClaimCode, "-", "")
-	seen := map[string][]byte{
-		"gateway list":  list.raw,
-		"gateway":       e.do("GET", "/api/v1/gateways/gw-secret", admin, nil).raw,
-		"audit records": e.do("GET", "/api/v1/audit?resource_id=gw-secret", admin, nil).raw,
-	}
-	var row map[string]any
-	if err := e.store.DB.Table("gateways").Where("id = ?", "gw-secret").Take(&row).Error; err != nil {
-		t.Fatal(err)
-	}
-	seen["gateways row"] = []byte(fmt.Sprint(row))
-	for where, raw := range seen {
-		if strings.Contains(string(raw), res.ClaimCode) || strings.Contains(string(raw), plain) {
-			t.Errorf("the claim code appears in the %s", where)
+	databases(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL, "")
+		ctx := context.Background()
+		admin := e.login(adminEmail, adminPassword)
+		engineer := e.user("eng@example.com", []string{rbac.Engineer}, "*")
+		_, value := e.enrollmentToken(admin, 1, "Plant")
+		res, err := e.gateway("gw-secret").Enroll(ctx, value, "edge", nil)
+		if err != nil || res.ClaimCode == "" {
+			t.Fatalf("enroll: %+v %v", res, err)
 		}
-	}
-	if h, _ := row["claim_code_hash"].(string); !strings.HasPrefix(h, "$argon2id$") {
-		t.Errorf("stored claim code hash %q is not argon2id", h)
-	}
-	// The code read off the device still works.
-	wantStatus(t, claimReq(e, engineer, "gw-secret", res.ClaimCode, "Plant"), 202)
+
+		list := e.do("GET", "/api/v1/gateways", engineer, nil)
+		var fp string
+		if gws, _ := list.body["gateways"].([]any); len(gws) == 1 {
+			fp, _ = gws[0].(map[string]any)["identity_fingerprint"].(string)
+		}
+		if len(fp) != 64 {
+			t.Fatalf("fingerprint not found in %s", list.raw)
+		}
+		wantError(t, claimReq(e, engineer, "gw-secret", derivedClaimCode(fp), "Plant"), 403, "does not match")
+
+		plain := strings.ReplaceAll(res.ClaimCode, "-", "")
+		seen := map[string][]byte{
+			"gateway list":  list.raw,
+			"gateway":       e.do("GET", "/api/v1/gateways/gw-secret", admin, nil).raw,
+			"audit records": e.do("GET", "/api/v1/audit?resource_id=gw-secret", admin, nil).raw,
+		}
+		var row map[string]any
+		if err := e.store.DB.Table("gateways").Where("id = ?", "gw-secret").Take(&row).Error; err != nil {
+			t.Fatal(err)
+		}
+		seen["gateways row"] = []byte(fmt.Sprint(row))
+		for where, raw := range seen {
+			if strings.Contains(string(raw), res.ClaimCode) || strings.Contains(string(raw), plain) {
+				t.Errorf("the claim code appears in the %s", where)
+			}
+		}
+		if h, _ := row["claim_code_hash"].(string); !strings.HasPrefix(h, "$argon2id$") {
+			t.Errorf("stored claim code hash %q is not argon2id", h)
+		}
+		// The code read off the device still works.
+		wantStatus(t, claimReq(e, engineer, "gw-secret", res.ClaimCode, "Plant"), 202)
+	})
 }
 
 // TestClaimNeedsAccessToTheGatewaysCurrentSite: access to the target site
