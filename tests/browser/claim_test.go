@@ -60,7 +60,7 @@ func TestClaimOnAPhone(t *testing.T) {
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "CLAIM_URL="+wire.ClaimURL(cloud.URL, "gw-phone-01", res.ClaimCode),
 		"EMAIL=tech@example.com", "PASSWORD=field-tech-password", "SITE=Offshore Rig Alpha", "SCREENSHOT="+shot)
-	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "claimed and bound to site Offshore Rig Alpha; it waits for an admin's review (software key") {
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "claimed and bound to site Offshore Rig Alpha; it waits for an admin's review (identity: software key, no TPM)") {
 		t.Fatalf("claim in the browser: %v\n%s", err, out)
 	}
 	var g map[string]any

@@ -40,16 +40,18 @@ async function showClaim() {
 // ekText says whether the gateway's TPM is known genuine: only then does a
 // claim approve it; otherwise an admin reviews it after the claim.
 function ekText(g) {
-  if (g.identity_kind === "tpm" && g.ek_verified) return "TPM verified (manufacturer EK certificate)";
-  if (g.identity_kind === "tpm") return "TPM not verified" + (g.ek_reason ? ` (${g.ek_reason})` : "") + ": an admin reviews it after the claim";
-  return "software key, no TPM: an admin reviews it after the claim";
+  if (g.identity_kind === "tpm" && g.ek_verified) return "TPM, EK verified";
+  if (g.identity_kind === "tpm") return "TPM, EK not verified" + (g.ek_reason ? ` (${g.ek_reason})` : "");
+  return "software key, no TPM";
 }
 
 // showEK shows the EK state of a gateway the user can see.
 async function showEK(id) {
   if (!id) return;
   const r = await call("GET", "/api/v1/gateways/" + encodeURIComponent(id));
-  $("ek").textContent = r.status === 200 ? ekText(r.data) : "unknown until claimed";
+  if (r.status !== 200) { $("ek").textContent = "unknown until claimed"; return; }
+  $("ek").textContent = ekText(r.data) +
+    (r.data.identity_kind === "tpm" && r.data.ek_verified ? "" : ": an admin reviews it after the claim");
 }
 
 $("login").addEventListener("submit", async (ev) => {
@@ -69,7 +71,7 @@ $("claim").addEventListener("submit", async (ev) => {
   if (r.data.status === "approved") {
     say(`Gateway ${r.data.id} is approved and bound to site ${r.data.site}.`, true);
   } else {
-    say(`Gateway ${r.data.id} is claimed and bound to site ${r.data.site}; it waits for an admin's review (${ekText(r.data)}).`, true);
+    say(`Gateway ${r.data.id} is claimed and bound to site ${r.data.site}; it waits for an admin's review (identity: ${ekText(r.data)}).`, true);
   }
   $("claim").querySelector("button").disabled = true;
 });
