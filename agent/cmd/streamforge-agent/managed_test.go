@@ -105,6 +105,10 @@ func TestManagedAgentLifecycle(t *testing.T) {
 		strings.Contains(string(state), code) || strings.Contains(string(state), strings.ReplaceAll(code, "-", "")) {
 		t.Fatalf("agent state (%v) keeps the claim code unsealed:\n%s", err, state)
 	}
+	// Restarted before its claim, the agent unseals the code and shows it again.
+	agent.stop(t)
+	agent = startManaged(t, bin, cfgPath, cloud, tpm.Path, tok.Token)
+	eventually(t, agent, "the claim code after a restart", func() bool { return strings.Contains(agent.logTail(), "claim code "+code) })
 	page := string(get(t, "http://"+agent.metrics+"/"))
 	if !strings.Contains(page, code) {
 		t.Fatalf("status page lacks claim code %s:\n%s", code, page)
