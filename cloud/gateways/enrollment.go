@@ -153,8 +153,8 @@ func validateEnroll(req *wire.EnrollRequest) error {
 
 // Enroll creates a gateway as pending (or updates the one enrolled with
 // the same identity) when the token is good and the whole request, with a
-// fresh single-use nonce, is signed by the identity key it carries. A gateway id bound to another identity
-// cannot be taken over.
+// fresh single-use nonce, is signed by the identity key it carries. A
+// gateway id bound to another identity cannot be taken over.
 func (s *Service) Enroll(ctx context.Context, m Meta, req wire.EnrollRequest) (wire.EnrollResponse, error) {
 	m.Actor = "gateway:" + req.GatewayID
 	if err := validateEnroll(&req); err != nil {
@@ -183,6 +183,14 @@ func (s *Service) Enroll(ctx context.Context, m Meta, req wire.EnrollRequest) (w
 	id, err := s.identityOf(&req, fp)
 	if err != nil {
 		return wire.EnrollResponse{}, s.refuseEnroll(ctx, m, req.GatewayID, err, "bad_tpm_evidence")
+	}
+	// A gateway waiting for approval gets a new claim code with each
+	// enrollment (the answer to the last one may have been lost). It is
+	// returned once and kept only as a hash, made before the transaction:
+	// argon2id must not hold the token's row lock.
+	code, codeHash, err := newClaimCode()
+	if err != nil {
+		return wire.EnrollResponse{}, err
 	}
 	now := s.Now()
 	var out wire.EnrollResponse
@@ -228,15 +236,9 @@ func (s *Service) Enroll(ctx context.Context, m Meta, req wire.EnrollRequest) (w
 			req.HardwareInfo = map[string]string{}
 		}
 		g.Hostname, g.HardwareInfo, g.EnrolledWith, g.EnrolledAt = req.Hostname, req.HardwareInfo, t.ID, now
-		// A gateway waiting for approval gets a new claim code with each
-		// enrollment (the answer to the last one may have been lost). It is
-		// returned here once and kept only as a hash.
-		var code string
-		if g.Status == store.GatewayPending || g.Status == store.GatewayActivating {
-			if code, g.ClaimCodeHash, err = newClaimCode(); err != nil {
-				return err
-			}
-			g.ClaimExpiresAt = now.Add(ClaimLifetime)
+		claimable := g.Status == store.GatewayPending || g.Status == store.GatewayActivating
+		if claimable {
+			g.ClaimCodeHash, g.ClaimExpiresAt = codeHash, now.Add(ClaimLifetime)
 		}
 		if err := tx.Save(g).Error; err != nil {
 			return err
@@ -249,7 +251,10 @@ func (s *Service) Enroll(ctx context.Context, m Meta, req wire.EnrollRequest) (w
 			return err
 		}
 		out = wire.EnrollResponse{GatewayID: g.ID, Status: g.Status, Site: g.Site, EKVerified: g.EKVerified,
-			ClaimCode: code, ClaimExpiresAt: g.ClaimExpiresAt, Credential: id.credential}
+			ClaimExpiresAt: g.ClaimExpiresAt, Credential: id.credential}
+		if claimable {
+			out.ClaimCode = code
+		}
 		return nil
 	})
 	if errors.Is(err, ErrBadEnrollment) || errors.Is(err, ErrIdentityTaken) {
