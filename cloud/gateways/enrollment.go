@@ -186,13 +186,20 @@ func (s *Service) Enroll(ctx context.Context, m Meta, req wire.EnrollRequest) (w
 	}
 	// A gateway waiting for approval gets a new claim code with each
 	// enrollment (the answer to the last one may have been lost). It is
-	// returned once and kept only as a hash, made before the transaction:
-	// argon2id must not hold the token's row lock.
+	// returned once and kept only as a hash, made before the transaction
+	// (argon2id must not hold the token's row lock) and only for a usable
+	// token (nobody without one can make the server hash).
+	now := s.Now()
+	if ok, err := s.tokenUsable(ctx, req.EnrollmentToken, now); err != nil || !ok {
+		if err == nil {
+			err = s.refuseEnroll(ctx, m, req.GatewayID, ErrBadEnrollment, "bad_enrollment_token")
+		}
+		return wire.EnrollResponse{}, err
+	}
 	code, codeHash, err := newClaimCode()
 	if err != nil {
 		return wire.EnrollResponse{}, err
 	}
-	now := s.Now()
 	var out wire.EnrollResponse
 	err = s.store.Tx(ctx, func(tx *gorm.DB) error {
 		var t store.EnrollmentToken
@@ -265,6 +272,15 @@ func (s *Service) Enroll(ctx context.Context, m Meta, req wire.EnrollRequest) (w
 		return out, s.refuseEnroll(ctx, m, req.GatewayID, err, reason)
 	}
 	return out, err
+}
+
+// tokenUsable reports whether an enrollment token could be used now; the
+// enrollment's transaction uses it up atomically.
+func (s *Service) tokenUsable(ctx context.Context, token string, now time.Time) (bool, error) {
+	var n int64
+	err := s.store.DB.WithContext(ctx).Model(&store.EnrollmentToken{}).
+		Where("token_hash = ? AND revoked_at IS NULL AND expires_at > ? AND uses < max_uses", hashToken(token), now).Count(&n).Error
+	return n > 0, err
 }
 
 // refuseEnroll audits a refused enrollment and returns err.
