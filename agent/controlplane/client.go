@@ -116,23 +116,28 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any, hdr
 	return res, nil
 }
 
-// Enroll registers this gateway (as pending) with an enrollment token.
+// Enroll registers this gateway (as pending) with an enrollment token: the
+// whole request, with a fresh nonce from the control plane, is signed by
+// the identity key, so it cannot be replayed or altered.
 func (c *Client) Enroll(ctx context.Context, enrollmentToken, hostname string, hw map[string]string) (wire.EnrollResponse, error) {
 	pub, err := wire.PublicKeyPEM(c.Signer.Public())
 	if err != nil {
 		return wire.EnrollResponse{}, err
 	}
-	proof, err := wire.Sign(c.Signer, wire.EnrollMessage(c.GatewayID, enrollmentToken))
-	if err != nil {
-		return wire.EnrollResponse{}, fmt.Errorf("sign enrollment: %w", err)
+	var ch wire.ChallengeResponse
+	if _, err := c.do(ctx, http.MethodPost, "/api/v1/gateways/enroll/challenge", wire.ChallengeRequest{GatewayID: c.GatewayID}, &ch, nil); err != nil {
+		return wire.EnrollResponse{}, err
 	}
 	req := wire.EnrollRequest{GatewayID: c.GatewayID, EnrollmentToken: enrollmentToken, Hostname: hostname,
-		HardwareInfo: hw, Identity: wire.Identity{Kind: "key", PublicKey: pub}, Proof: proof}
+		HardwareInfo: hw, Identity: wire.Identity{Kind: "key", PublicKey: pub}, Nonce: ch.Nonce}
 	if c.Attestor != nil {
 		req.Identity.Kind = "tpm"
 		if req.Identity.Evidence, req.Identity.Certification, err = c.Attestor.Evidence(); err != nil {
 			return wire.EnrollResponse{}, fmt.Errorf("TPM evidence: %w", err)
 		}
+	}
+	if err := wire.SignEnroll(c.Signer, &req); err != nil {
+		return wire.EnrollResponse{}, err
 	}
 	var out wire.EnrollResponse
 	if _, err = c.do(ctx, http.MethodPost, "/api/v1/gateways/enroll", req, &out, nil); err != nil || out.Status != "activating" {
@@ -147,6 +152,7 @@ func (c *Client) Enroll(ctx context.Context, enrollmentToken, hostname string, h
 	}
 	var act wire.EnrollResponse
 	_, err = c.do(ctx, http.MethodPost, "/api/v1/gateways/activate", wire.ActivateRequest{GatewayID: c.GatewayID, Secret: secret}, &act, nil)
+	act.ClaimCode = out.ClaimCode // only the enrollment answer carries it
 	return act, err
 }
 

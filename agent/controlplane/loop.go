@@ -28,6 +28,8 @@ type Options struct {
 	Health func() wire.Heartbeat
 	// OnEnrolled is told the claim code once the gateway has enrolled.
 	OnEnrolled func(code string, expires time.Time)
+	// Sealer, when set (a TPM), keeps the claim code sealed on disk.
+	Sealer Sealer
 	// MTLS, when set, gets the approved gateway's certificate for its AK
 	// certificate chain (and keeps it renewed until ctx ends), returning an
 	// HTTP client that presents it; the loop then talks to MTLSURL.
@@ -36,11 +38,19 @@ type Options struct {
 	Log     *slog.Logger
 }
 
+// Sealer seals data to a TPM: only that TPM opens the blob.
+type Sealer interface {
+	Seal(data []byte) ([]byte, error)
+	Unseal(blob []byte) ([]byte, error)
+}
+
 // Loop is the agent's control plane lifecycle.
 type Loop struct {
 	opts Options
 	mu   sync.Mutex
 	st   State
+	// sealed is st.ClaimCode sealed by opts.Sealer, made once per code.
+	sealed, sealedFor []byte
 	// A refused token is replaced at most once per reauthWait, which
 	// doubles while the control plane keeps refusing (a disabled gateway
 	// must not hammer it).
@@ -70,6 +80,15 @@ func NewLoop(ctx context.Context, o Options) (*Loop, error) {
 	}
 	st.GatewayID = o.Client.GatewayID
 	l := &Loop{opts: o, st: st}
+	if o.Sealer != nil && len(st.SealedClaimCode) > 0 {
+		code, err := o.Sealer.Unseal(st.SealedClaimCode)
+		if err != nil {
+			// A cleared TPM: the code is lost, an admin can still approve.
+			o.Log.Warn("claim code cannot be unsealed; an admin must approve this gateway", "err", err)
+		} else {
+			l.st.ClaimCode, l.sealed, l.sealedFor = string(code), st.SealedClaimCode, code
+		}
+	}
 	if st.Config != nil && o.Apply != nil {
 		if err := o.Apply(ctx, *st.Config); err != nil {
 			return nil, fmt.Errorf("apply last-known-good config v%d: %w", st.Config.Version, err)
@@ -90,7 +109,19 @@ func (l *Loop) update(fn func(*State)) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	fn(&l.st)
-	return l.st.Save(l.opts.StateDir)
+	disk := l.st
+	disk.SealedClaimCode = nil
+	if l.opts.Sealer != nil && disk.ClaimCode != "" {
+		if string(l.sealedFor) != disk.ClaimCode {
+			blob, err := l.opts.Sealer.Seal([]byte(disk.ClaimCode))
+			if err != nil {
+				return fmt.Errorf("seal the claim code: %w", err)
+			}
+			l.sealed, l.sealedFor = blob, []byte(disk.ClaimCode)
+		}
+		disk.ClaimCode, disk.SealedClaimCode = "", l.sealed
+	}
+	return disk.Save(l.opts.StateDir)
 }
 
 // backoff sleeps for d (doubling up to max for the next call) or returns
@@ -183,7 +214,8 @@ func (l *Loop) obtainToken(ctx context.Context) error {
 	for {
 		_, err := l.opts.Client.ObtainToken(ctx)
 		if err == nil {
-			_ = l.update(func(s *State) { s.Status = "approved" })
+			// Approved: the claim code has served and is forgotten.
+			_ = l.update(func(s *State) { s.Status, s.ClaimCode = "approved", "" })
 			l.opts.Log.Info("gateway token obtained")
 			return nil
 		}

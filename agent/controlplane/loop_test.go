@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"fmt"
 	"image"
 	_ "image/png"
 	"io"
@@ -145,8 +146,23 @@ func TestLifecycleAgainstRealCloud(t *testing.T) {
 	tech := cloud.Login("tech@example.com", "field-tech-password")
 	var claimed map[string]any
 	if st := cloud.Call("POST", "/api/v1/gateways/claim", tech, map[string]string{"gateway_id": u.Query().Get("gateway"),
-		"claim_code": u.Query().Get("code"), "site": "Offshore Rig Alpha"}, &claimed); st != 200 || claimed["status"] != "approved" {
+		"claim_code": u.Query().Get("code"), "site": "Offshore Rig Alpha"}, &claimed); st != 202 || claimed["status"] != "pending" {
 		t.Fatalf("claim: %d %v", st, claimed)
+	}
+	// The code was in the enrollment answer only: the control plane's log,
+	// gateway view and audit trail do not hold it.
+	code := u.Query().Get("code")
+	var view, records map[string]any
+	cloud.Call("GET", "/api/v1/gateways/gw-e2e-01", admin, nil, &view)
+	cloud.Call("GET", "/api/v1/audit?resource_id=gw-e2e-01", admin, nil, &records)
+	for where, text := range map[string]string{"log": cloud.Log(), "gateway": fmt.Sprint(view), "audit": fmt.Sprint(records)} {
+		if len(text) < 10 || strings.Contains(text, code) || strings.Contains(text, strings.ReplaceAll(code, "-", "")) {
+			t.Errorf("control plane %s holds the claim code (or is empty): %.300s", where, text)
+		}
+	}
+	// A software identity has no verified EK: the claim leaves it to an admin.
+	if st := cloud.Call("POST", "/api/v1/gateways/gw-e2e-01/approve", admin, nil, nil); st != 200 {
+		t.Fatalf("approve: %d", st)
 	}
 	eventually(t, "token after approval", func() bool { return loop.State().Status == "approved" })
 

@@ -12,17 +12,22 @@ import (
 )
 
 // State is what the agent keeps on disk about the control plane: whether
-// it has enrolled, its claim code, and the last config it applied
-// successfully (the last-known-good, run again after a restart while the
-// control plane is away). Tokens are never stored: a new one is obtained
-// on proof of possession at each start.
+// it has enrolled, its claim code until it is approved, and the last config
+// it applied successfully (the last-known-good, run again after a restart
+// while the control plane is away). Tokens are never stored: a new one is
+// obtained on proof of possession at each start.
+//
+// The claim code is a secret: with a TPM (Options.Sealer) the file holds
+// it only sealed to the TPM (SealedClaimCode); without one, in ClaimCode,
+// in a file only the agent's user can read (0600 in a 0700 directory).
 type State struct {
-	GatewayID      string               `json:"gateway_id"`
-	Enrolled       bool                 `json:"enrolled"`
-	Status         string               `json:"status"`
-	ClaimCode      string               `json:"claim_code,omitempty"`
-	ClaimExpiresAt time.Time            `json:"claim_expires_at,omitempty"`
-	Config         *wire.ConfigResponse `json:"config,omitempty"`
+	GatewayID       string               `json:"gateway_id"`
+	Enrolled        bool                 `json:"enrolled"`
+	Status          string               `json:"status"`
+	ClaimCode       string               `json:"claim_code,omitempty"`
+	SealedClaimCode []byte               `json:"sealed_claim_code,omitempty"`
+	ClaimExpiresAt  time.Time            `json:"claim_expires_at,omitempty"`
+	Config          *wire.ConfigResponse `json:"config,omitempty"`
 }
 
 const stateFile = "controlplane.json"
@@ -44,7 +49,7 @@ func LoadState(dir string) (State, error) {
 }
 
 // Save writes the state atomically (write, fsync, rename), so a crash
-// leaves the old or the new state, never half of one.
+// leaves the old or the new state, never half of one. The file is 0600.
 func (s State) Save(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err

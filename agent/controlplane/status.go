@@ -1,11 +1,16 @@
 package controlplane
 
 import (
+	"bytes"
 	"fmt"
 	"html/template"
+	"image"
+	"image/png"
 	"io"
 	"net/http"
 
+	"github.com/makiuchi-d/gozxing"
+	gzqr "github.com/makiuchi-d/gozxing/qrcode"
 	qrcode "github.com/skip2/go-qrcode"
 
 	"github.com/streamforge/streamforge/pkg/wire"
@@ -15,7 +20,7 @@ import (
 // for a technician at the gateway's console.
 func PrintClaim(w io.Writer, cloudURL, gatewayID, code string) error {
 	url := wire.ClaimURL(cloudURL, gatewayID, code)
-	q, err := qrcode.New(url, qrcode.Medium)
+	q, err := claimQR(url)
 	if err != nil {
 		return err
 	}
@@ -31,7 +36,7 @@ var statusPage = template.Must(template.New("status").Parse(`<!doctype html>
 <h1>Gateway {{.ID}}</h1>
 <p>Status: <strong id="status">{{.Status}}</strong></p>
 {{if .Code}}<p>Claim code: <code id="claim-code" style="font-size: 1.6rem">{{.Code}}</code></p>
-<p><img id="claim-qr" src="/claim-qr.png" alt="QR code of {{.URL}}" width="256" height="256"></p>
+<p><img id="claim-qr" src="/claim-qr.png" alt="QR code of {{.URL}}" style="image-rendering: pixelated"></p>
 <p><a id="claim-url" href="{{.URL}}">{{.URL}}</a></p>{{end}}
 </body></html>`))
 
@@ -54,7 +59,7 @@ func StatusHandler(l *Loop, cloudURL string) http.Handler {
 			http.Error(w, "not enrolled yet", http.StatusNotFound)
 			return
 		}
-		png, err := qrcode.Encode(wire.ClaimURL(cloudURL, st.GatewayID, st.ClaimCode), qrcode.Medium, 256)
+		png, err := ClaimQRPNG(wire.ClaimURL(cloudURL, st.GatewayID, st.ClaimCode))
 		if err != nil {
 			http.Error(w, "qr encode failed", http.StatusInternalServerError)
 			return
@@ -63,4 +68,61 @@ func StatusHandler(l *Loop, cloudURL string) http.Handler {
 		_, _ = w.Write(png)
 	})
 	return mux
+}
+
+// qrTargetPixels is about how wide the claim QR image is.
+const qrTargetPixels = 256
+
+// claimQR encodes url as the QR symbol the agent shows, checked with a
+// ZXing decoder (gozxing, the detector most scanner apps derive from):
+// that detector misreads about 1 in 300 perfectly drawn Medium-level
+// symbols (the symbol is right, the finder/alignment search goes astray),
+// so a symbol that does not read back is replaced by the one of the next
+// error correction level, which has another size and mask. Every code
+// shown then decodes.
+func claimQR(url string) (*qrcode.QRCode, error) {
+	var first *qrcode.QRCode
+	for _, level := range []qrcode.RecoveryLevel{qrcode.Medium, qrcode.High, qrcode.Low, qrcode.Highest} {
+		q, err := qrcode.New(url, level)
+		if err != nil {
+			return nil, err
+		}
+		if first == nil {
+			first = q
+		}
+		if readsBack(qrImage(q), url) {
+			return q, nil
+		}
+	}
+	return first, nil
+}
+
+// qrImage draws q with each module a whole number of pixels (a fixed
+// image size scales modules unevenly, some a pixel wider than others) and
+// the symbol's 4-module quiet zone.
+func qrImage(q *qrcode.QRCode) image.Image {
+	modules := len(q.Bitmap()) // the symbol with its quiet zone
+	return q.Image(-max(4, qrTargetPixels/modules))
+}
+
+func readsBack(img image.Image, url string) bool {
+	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
+	if err != nil {
+		return false
+	}
+	res, err := gzqr.NewQRCodeReader().Decode(bmp, nil)
+	return err == nil && res.GetText() == url
+}
+
+// ClaimQRPNG is the claim QR image of url as a PNG.
+func ClaimQRPNG(url string) ([]byte, error) {
+	q, err := claimQR(url)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, qrImage(q)); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }

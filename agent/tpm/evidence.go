@@ -39,8 +39,8 @@ func (t *TPM) Details() attestca.TPMDetails {
 	}
 }
 
-// ClaimFingerprint is the hex SHA-256 of the EK (attestca.EKFingerprint):
-// wire.ClaimCode of it is the claim code the agent shows.
-func (t *TPM) ClaimFingerprint() (string, error) {
+// EKFingerprint is the hex SHA-256 of the EK (attestca.EKFingerprint):
+// what the control plane binds the gateway to.
+func (t *TPM) EKFingerprint() (string, error) {
 	return attestca.EKFingerprint(t.ek.Public)
 }

@@ -37,6 +37,7 @@ const DefaultPath = "/dev/tpmrm0"
 type TPM struct {
 	mu   sync.Mutex
 	at   *attest.TPM
+	ch   *channel // the same channel, for commands go-attestation lacks (Seal)
 	dir  string
 	log  *slog.Logger
 	ek   attest.EK
@@ -66,7 +67,7 @@ func Open(cfg Config) (*TPM, error) {
 		ch.Close()
 		return nil, fmt.Errorf("open TPM %s: %w", cfg.Path, err)
 	}
-	t := &TPM{at: at, dir: cfg.DataDir, log: cfg.Logger}
+	t := &TPM{at: at, ch: ch, dir: cfg.DataDir, log: cfg.Logger}
 	if err := t.readIdentity(); err != nil {
 		at.Close()
 		return nil, err

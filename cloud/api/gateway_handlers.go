@@ -11,6 +11,7 @@ import (
 
 	"github.com/streamforge/streamforge/cloud/audit"
 	"github.com/streamforge/streamforge/cloud/gateways"
+	"github.com/streamforge/streamforge/cloud/store"
 	"github.com/streamforge/streamforge/pkg/wire"
 )
 
@@ -265,6 +266,10 @@ func (s *Server) claim(c *fiber.Ctx) error {
 	g, err := s.gateways.Claim(c.UserContext(), s.gwMeta(c), s.access(c), in)
 	if err != nil {
 		return err
+	}
+	if g.Status != store.GatewayApproved {
+		// Claimed, but its EK is not verified: an admin decides.
+		c.Status(fiber.StatusAccepted)
 	}
 	return c.JSON(g)
 }

@@ -38,6 +38,16 @@ func (e *env) enrollmentToken(admin string, maxUses int, site string) (id, value
 	return r.body["id"].(string), r.body["token"].(string)
 }
 
+// enrollNonce asks for a nonce to sign an enrollment of id with.
+func (e *env) enrollNonce(id string) string {
+	e.t.Helper()
+	r := e.do("POST", "/api/v1/gateways/enroll/challenge", "", wire.ChallengeRequest{GatewayID: id})
+	if r.status != 200 {
+		e.t.Fatalf("enrollment nonce: %d %s", r.status, r.raw)
+	}
+	return r.body["nonce"].(string)
+}
+
 func wantAPIStatus(t *testing.T, err error, status int) {
 	t.Helper()
 	if !controlplane.IsStatus(err, status) {
@@ -181,8 +191,10 @@ func TestEnrollmentRefusals(t *testing.T) {
 		gw := e.gateway("gw-e")
 		pub, _ := wire.PublicKeyPEM(gw.Signer.Public())
 		other := e.gateway("gw-e")
-		proof, _ := wire.Sign(other.Signer, wire.EnrollMessage("gw-e", good))
-		body := wire.EnrollRequest{GatewayID: "gw-e", EnrollmentToken: good, Identity: wire.Identity{Kind: "key", PublicKey: pub}, Proof: proof}
+		body := wire.EnrollRequest{GatewayID: "gw-e", EnrollmentToken: good, Identity: wire.Identity{Kind: "key", PublicKey: pub}, Nonce: e.enrollNonce("gw-e")}
+		if err := wire.SignEnroll(other.Signer, &body); err != nil {
+			t.Fatal(err)
+		}
 		wantError(t, e.do("POST", "/api/v1/gateways/enroll", "", body), 401, "proof")
 	})
 	t.Run("register-is-gone", func(t *testing.T) {
@@ -285,13 +297,18 @@ func TestClaimCodes(t *testing.T) {
 	gw, code := enroll("gw-claim-1")
 	typed := strings.ToLower(strings.ReplaceAll(code, "-", ""))
 	wantError(t, claim(viewer, "gw-claim-1", code, "Rig"), 403, "Missing permission: gateways:claim")
+	// A software identity has no verified EK: the claim binds the site and
+	// records the claimer, and an admin approves.
 	r := claim(engineer, "gw-claim-1", typed, "Offshore Rig Alpha")
-	wantStatus(t, r, 200)
-	if r.body["status"] != "approved" || r.body["site"] != "Offshore Rig Alpha" {
+	wantStatus(t, r, 202)
+	if r.body["status"] != "pending" || r.body["site"] != "Offshore Rig Alpha" || r.body["claimed_by"] != "tech@example.com" {
 		t.Fatalf("claimed gateway: %s", r.raw)
 	}
+	_, err := gw.ObtainToken(ctx)
+	wantAPIStatus(t, err, 403)
+	wantStatus(t, e.do("POST", "/api/v1/gateways/gw-claim-1/approve", admin, nil), 200)
 	if _, err := gw.ObtainToken(ctx); err != nil {
-		t.Fatalf("claimed gateway gets no token: %v", err)
+		t.Fatalf("approved gateway gets no token: %v", err)
 	}
 	wantError(t, claim(engineer, "gw-claim-1", code, "Elsewhere"), 403, "already used")
 
@@ -348,9 +365,10 @@ func TestGatewayAccessScopesUsers(t *testing.T) {
 }
 
 // TestEnrollmentIsRateLimited: enrollments and token requests per client
-// IP are bounded (STREAMFORGE_GATEWAY_RATE_LIMIT).
+// IP are bounded (STREAMFORGE_GATEWAY_RATE_LIMIT). An enrollment is two
+// requests: its nonce, then the signed request.
 func TestEnrollmentIsRateLimited(t *testing.T) {
-	e := newEnv(t, "", "", func(o *api.Options) { o.GatewayRateLimit = 3 })
+	e := newEnv(t, "", "", func(o *api.Options) { o.GatewayRateLimit = 6 })
 	ctx := context.Background()
 	admin := e.login(adminEmail, adminPassword)
 	_, value := e.enrollmentToken(admin, 10, "")

@@ -58,7 +58,7 @@ var gatewayRoutes = []route{
 
 // publicRoutes need no user token (metrics has its own guard).
 var publicRoutes = []string{"GET /healthz", "GET /readyz", "GET /metrics", "GET /api/v1/openapi.json", "POST /api/v1/auth/login",
-	"POST /api/v1/gateways/register", "POST /api/v1/gateways/enroll", "POST /api/v1/gateways/activate",
+	"POST /api/v1/gateways/register", "POST /api/v1/gateways/enroll", "POST /api/v1/gateways/enroll/challenge", "POST /api/v1/gateways/activate",
 	"POST /api/v1/gateways/token/challenge",
 	"POST /api/v1/gateways/token", "GET /claim", "GET /claim.js", "GET /claim.css"}
 

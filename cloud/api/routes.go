@@ -70,6 +70,7 @@ func (s *Server) gatewayRoutes(v1 fiber.Router) {
 	}
 	gw, own := s.gatewayAuth, s.ownGateway
 	v1.Post("/gateways/register", s.registerGone)
+	v1.Post("/gateways/enroll/challenge", perIP, s.challenge)
 	v1.Post("/gateways/enroll", perIP, s.enroll)
 	v1.Post("/gateways/activate", perIP, s.activate)
 	v1.Post("/gateways/token/challenge", perIP, s.challenge)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/streamforge/streamforge/agent/controlplane"
 	"github.com/streamforge/streamforge/agent/tpm"
+	"github.com/streamforge/streamforge/cloud/rbac"
 	"github.com/streamforge/streamforge/internal/testenv"
 	"github.com/streamforge/streamforge/pkg/wire"
 	"github.com/streamforge/streamforge/pki/attestca"
@@ -61,9 +62,12 @@ func rawEnroll(t *testing.T, e *env, id, token string, signer *swGateway) resp {
 		t.Fatal(err)
 	}
 	pub, _ := wire.PublicKeyPEM(signer.key.Public())
-	proof, _ := wire.Sign(signer.key, wire.EnrollMessage(id, token))
-	return e.do("POST", "/api/v1/gateways/enroll", "", wire.EnrollRequest{GatewayID: id, EnrollmentToken: token,
-		Identity: wire.Identity{Kind: "tpm", PublicKey: pub, Evidence: ev, Certification: cert}, Proof: proof})
+	req := wire.EnrollRequest{GatewayID: id, EnrollmentToken: token, Nonce: e.enrollNonce(id),
+		Identity: wire.Identity{Kind: "tpm", PublicKey: pub, Evidence: ev, Certification: cert}}
+	if err := wire.SignEnroll(signer.key, &req); err != nil {
+		t.Fatal(err)
+	}
+	return e.do("POST", "/api/v1/gateways/enroll", "", req)
 }
 
 // TestTPMEnrollment: enrollment with TPM evidence against swtpm. The EK
@@ -88,11 +92,11 @@ func TestTPMEnrollment(t *testing.T) {
 		if err != nil || res.Status != "pending" || !res.EKVerified {
 			t.Fatalf("%+v %v", res, err)
 		}
-		fp, _ := gw.tpm.ClaimFingerprint()
-		if res.ClaimCode != wire.ClaimCode(fp) {
-			t.Fatalf("claim code %s is not bound to the EK", res.ClaimCode)
+		// A verified EK: the claim code read off the device approves it.
+		claimed := e.do("POST", "/api/v1/gateways/claim", admin, map[string]string{"gateway_id": "gw-tpm-1", "claim_code": res.ClaimCode, "site": "Rig"})
+		if claimed.status != 200 || claimed.body["status"] != "approved" {
+			t.Fatalf("claim of a verified TPM: %d %s", claimed.status, claimed.raw)
 		}
-		wantStatus(t, e.do("POST", "/api/v1/gateways/gw-tpm-1/approve", admin, nil), 200)
 		if _, err := gw.client(e, "gw-tpm-1").ObtainToken(ctx); err != nil {
 			t.Fatalf("token for the TPM key: %v", err)
 		}
@@ -121,7 +125,7 @@ func TestTPMEnrollment(t *testing.T) {
 			t.Fatal("the AK certificate is not for this TPM's AK")
 		}
 	})
-	t.Run("fail-replayed-enrollment-changes-nothing", func(t *testing.T) {
+	t.Run("re-enrollment-keeps-the-attestation", func(t *testing.T) {
 		r := rawEnroll(t, e, "gw-tpm-1", token, gw)
 		if r.status != 202 || r.body["status"] != "approved" || r.body["credential"] != nil {
 			t.Fatalf("replay: %d %s", r.status, r.raw)
@@ -171,6 +175,18 @@ func TestTPMEnrollment(t *testing.T) {
 		v := e2.do("GET", "/api/v1/gateways/gw-tpm-review", admin2, nil)
 		if v.body["ek_verified"] != false || v.body["ek_reason"] == "" {
 			t.Fatalf("review flag missing: %s", v.raw)
+		}
+		// Its claim code binds the site and records the claimer, but an
+		// unknown EK root is never approved by a claim.
+		tech := e2.user("tech@example.com", []string{rbac.Engineer}, "*")
+		claimed := e2.do("POST", "/api/v1/gateways/claim", tech, map[string]string{"gateway_id": "gw-tpm-review", "claim_code": res.ClaimCode, "site": "Rig"})
+		if claimed.status != 202 || claimed.body["status"] != "pending" || claimed.body["claimed_by"] != "tech@example.com" || claimed.body["ek_verified"] != false {
+			t.Fatalf("claim of an unverified EK: %d %s", claimed.status, claimed.raw)
+		}
+		_, err = gw.client(e2, "gw-tpm-review").ObtainToken(ctx)
+		wantAPIStatus(t, err, 403)
+		if got := e2.records(admin2, "event_type=gateway.claim&resource_id=gw-tpm-review"); len(got) != 1 || got[0]["approved_by"] != nil {
+			t.Fatalf("claim audit: %v", got)
 		}
 	})
 }

@@ -55,7 +55,8 @@ func (s *Service) Act(ctx context.Context, m Meta, access []string, id string, a
 		old := g.Status
 		g.Status = tr.to
 		if a == Approve {
-			g.ApprovedBy, g.ApprovedAt = m.Actor, &now
+			// An approved gateway's claim code has no more use.
+			g.ApprovedBy, g.ApprovedAt, g.ClaimCodeHash = m.Actor, &now, ""
 		}
 		if err := tx.Save(g).Error; err != nil {
 			return err

@@ -2,19 +2,25 @@ package gateways
 
 import (
 	"context"
-	"crypto/subtle"
 	"strings"
 	"time"
 
 	"gorm.io/gorm"
 
 	"github.com/streamforge/streamforge/cloud/audit"
+	"github.com/streamforge/streamforge/cloud/auth"
 	"github.com/streamforge/streamforge/cloud/rbac"
 	"github.com/streamforge/streamforge/cloud/store"
 	"github.com/streamforge/streamforge/pkg/wire"
 )
 
 // Claim attempt limits: wrong codes per gateway and per user per window.
+//
+// A code has wire.ClaimCodeBits (50) random bits and lives ClaimLifetime
+// (7 days), so the per-gateway limit allows at most 5 x 168 = 840 guesses
+// in a code's life: a chance of 840 / 2^50, below 1e-12, of hitting it.
+// Only users who can see the gateway can spend its guesses. Offline, the
+// argon2id hash (19 MiB, 2 passes) makes trying 2^50 codes infeasible.
 const (
 	ClaimWindow         = time.Hour
 	ClaimFailuresPerGW  = 5
@@ -28,9 +34,22 @@ type ClaimInput struct {
 	Site      string `json:"site"`
 }
 
-// Claim checks the code a technician read off a pending gateway, binds the
-// gateway to site and approves it. A code works once, until it expires;
-// wrong codes are limited per gateway and per user.
+// newClaimCode draws a gateway's claim code and its stored hash.
+func newClaimCode() (code, hash string, err error) {
+	if code, err = wire.NewClaimCode(); err != nil {
+		return "", "", err
+	}
+	hash, err = auth.HashPassword(code)
+	return code, hash, err
+}
+
+// Claim checks the code a technician read off a pending gateway and binds
+// the gateway to site. The claimer needs access to the gateway as it is
+// and to the target site. A gateway whose TPM's EK chains to a known
+// manufacturer is approved; any other (unknown EK root, software key)
+// stays pending for an admin's review, with the claimer recorded. A code
+// works once, until it expires; wrong codes are limited per gateway (only
+// from users who can see it) and per user.
 func (s *Service) Claim(ctx context.Context, m Meta, access []string, in ClaimInput) (View, error) {
 	site := strings.TrimSpace(in.Site)
 	if site == "" || len(site) > 255 {
@@ -44,35 +63,49 @@ func (s *Service) Claim(ctx context.Context, m Meta, access []string, in ClaimIn
 	}
 	now := s.Now()
 	gwKey, userKey := "claim-gw:"+in.GatewayID, "claim-user:"+m.Actor
-	for _, k := range []string{gwKey, userKey} {
-		wait, err := s.store.BlockedFor(s.store.DB.WithContext(ctx), k, now)
-		if err != nil {
-			return View{}, err
-		}
-		if wait > 0 {
-			return View{}, &ThrottledError{RetryAfter: wait}
-		}
+	if err := s.throttled(ctx, userKey, now); err != nil {
+		return View{}, err
+	}
+	g, err := s.load(s.store.DB.WithContext(ctx), in.GatewayID, false)
+	if err != nil && err != ErrNotFound {
+		return View{}, err
+	}
+	if g == nil || !rbac.CanAccessGateway(access, g.ID, g.Site) {
+		// Unknown, or outside the user's reach: the gateway's own limit
+		// is not touched, so nobody can lock out a gateway they cannot see.
+		return View{}, s.claimFailed(ctx, m, in.GatewayID, "", userKey, now)
+	}
+	if err := s.throttled(ctx, gwKey, now); err != nil {
+		return View{}, err
 	}
 	code, codeErr := wire.NormalizeClaimCode(in.ClaimCode)
+	if codeErr != nil || !claimable(g, now) || !codeMatches(g.ClaimCodeHash, code) {
+		return View{}, s.claimFailed(ctx, m, in.GatewayID, gwKey, userKey, now)
+	}
 	var out *store.Gateway
-	err := s.store.Tx(ctx, func(tx *gorm.DB) error {
-		g, err := s.load(tx, in.GatewayID, true)
-		if err != nil && err != ErrNotFound {
-			return err
-		}
-		ok := codeErr == nil && g != nil && g.Status == store.GatewayPending && now.Before(g.ClaimExpiresAt) &&
-			subtle.ConstantTimeCompare([]byte(code), []byte(wire.ClaimCode(g.IdentityFingerprint))) == 1
-		if !ok {
+	err = s.store.Tx(ctx, func(tx *gorm.DB) error {
+		// The code was checked outside the transaction (argon2id is slow);
+		// it counts only if it is still the gateway's unused code.
+		cur, err := s.load(tx, in.GatewayID, true)
+		if err != nil || cur.ClaimCodeHash != g.ClaimCodeHash || !claimable(cur, now) ||
+			!rbac.CanAccessGateway(access, cur.ID, cur.Site) {
 			return ErrBadClaim
 		}
-		g.Status, g.Site, g.ClaimedAt, g.ApprovedBy, g.ApprovedAt = store.GatewayApproved, site, &now, m.Actor, &now
-		if err := tx.Save(g).Error; err != nil {
+		old := cur.Status
+		cur.Site, cur.ClaimedAt, cur.ClaimedBy, cur.ClaimCodeHash = site, &now, m.Actor, ""
+		ev := m.Event("gateway.claim", "gateway", cur.ID, "claim", audit.ResultSuccess)
+		if cur.IdentityKind == "tpm" && cur.EKVerified {
+			cur.Status, cur.ApprovedBy, cur.ApprovedAt = store.GatewayApproved, m.Actor, &now
+			ev.ApprovedBy = &m.Actor
+		} else {
+			ev.Reason = "EK not verified: left for an admin's review"
+		}
+		if err := tx.Save(cur).Error; err != nil {
 			return err
 		}
-		ev := m.Event("gateway.claim", "gateway", g.ID, "claim", audit.ResultSuccess)
-		ev.Changes = map[string]audit.Change{"status": {Old: store.GatewayPending, New: g.Status}, "site": {New: site}}
-		ev.ApprovedBy = &m.Actor
-		out = g
+		ev.Changes = map[string]audit.Change{"status": {Old: old, New: cur.Status}, "site": {Old: g.Site, New: site},
+			"claimed_by": {New: m.Actor}, "ek_verified": {New: cur.EKVerified}}
+		out = cur
 		return appendAudit(tx, ev)
 	})
 	if err == ErrBadClaim {
@@ -84,6 +117,29 @@ func (s *Service) Claim(ctx context.Context, m Meta, access []string, in ClaimIn
 	return view(out, 0), nil
 }
 
+// claimable reports whether g has an unused, unexpired code.
+func claimable(g *store.Gateway, now time.Time) bool {
+	return g.Status == store.GatewayPending && g.ClaimCodeHash != "" && now.Before(g.ClaimExpiresAt)
+}
+
+func codeMatches(hash, code string) bool {
+	ok, err := auth.VerifyPassword(hash, code)
+	return err == nil && ok
+}
+
+func (s *Service) throttled(ctx context.Context, key string, now time.Time) error {
+	wait, err := s.store.BlockedFor(s.store.DB.WithContext(ctx), key, now)
+	if err != nil {
+		return err
+	}
+	if wait > 0 {
+		return &ThrottledError{RetryAfter: wait}
+	}
+	return nil
+}
+
+// claimFailed counts a wrong claim against the user and, when gwKey is
+// set, against the gateway; it audits the attempt and returns ErrBadClaim.
 func (s *Service) claimFailed(ctx context.Context, m Meta, id, gwKey, userKey string, now time.Time) error {
 	limit := func(max int) func(int, time.Time) time.Time {
 		return func(n int, start time.Time) time.Time {
@@ -94,8 +150,10 @@ func (s *Service) claimFailed(ctx context.Context, m Meta, id, gwKey, userKey st
 		}
 	}
 	err := s.store.Tx(ctx, func(tx *gorm.DB) error {
-		if _, err := s.store.Bump(tx, gwKey, now, ClaimWindow, limit(ClaimFailuresPerGW)); err != nil {
-			return err
+		if gwKey != "" {
+			if _, err := s.store.Bump(tx, gwKey, now, ClaimWindow, limit(ClaimFailuresPerGW)); err != nil {
+				return err
+			}
 		}
 		if _, err := s.store.Bump(tx, userKey, now, ClaimWindow, limit(ClaimFailuresPerUsr)); err != nil {
 			return err

@@ -142,6 +142,9 @@ func validateEnroll(req *wire.EnrollRequest) error {
 			return &ValidationError{"hardware_info", "keys up to 64 and values up to 255 characters"}
 		}
 	}
+	if req.Nonce == "" || len(req.Nonce) > 128 {
+		return &ValidationError{"nonce", "a nonce from POST /api/v1/gateways/enroll/challenge is required"}
+	}
 	if req.Identity.Kind != "key" && req.Identity.Kind != "tpm" {
 		return &ValidationError{"identity.kind", `must be "tpm" or "key"`}
 	}
@@ -149,9 +152,9 @@ func validateEnroll(req *wire.EnrollRequest) error {
 }
 
 // Enroll creates a gateway as pending (or updates the one enrolled with
-// the same identity) when the token is good and the request is signed by
-// the identity key it carries. A gateway id bound to another identity
-// cannot be taken over.
+// the same identity) when the token is good and the whole request, with a
+// fresh single-use nonce, is signed by the identity key it carries. A
+// gateway id bound to another identity cannot be taken over.
 func (s *Service) Enroll(ctx context.Context, m Meta, req wire.EnrollRequest) (wire.EnrollResponse, error) {
 	m.Actor = "gateway:" + req.GatewayID
 	if err := validateEnroll(&req); err != nil {
@@ -161,14 +164,42 @@ func (s *Service) Enroll(ctx context.Context, m Meta, req wire.EnrollRequest) (w
 	if err != nil {
 		return wire.EnrollResponse{}, &ValidationError{"identity.public_key", err.Error()}
 	}
-	if err := wire.Verify(pub, wire.EnrollMessage(req.GatewayID, req.EnrollmentToken), req.Proof); err != nil {
+	msg, err := wire.EnrollMessage(&req)
+	if err != nil {
+		return wire.EnrollResponse{}, &ValidationError{"identity.evidence", "must be JSON"}
+	}
+	if err := wire.Verify(pub, msg, req.Proof); err != nil {
 		return wire.EnrollResponse{}, s.refuseEnroll(ctx, m, req.GatewayID, ErrBadProof, "bad_proof")
+	}
+	// The nonce is used up whatever follows: a captured request, replayed
+	// or not, changes nothing (no new activation challenge, no rewritten
+	// hostname, no token use).
+	if err := s.store.Tx(ctx, func(tx *gorm.DB) error { return s.useNonce(tx, req.GatewayID, req.Nonce) }); err != nil {
+		if errors.Is(err, ErrBadProof) {
+			return wire.EnrollResponse{}, s.refuseEnroll(ctx, m, req.GatewayID, err, "replayed_or_stale_nonce")
+		}
+		return wire.EnrollResponse{}, err
 	}
 	id, err := s.identityOf(&req, fp)
 	if err != nil {
 		return wire.EnrollResponse{}, s.refuseEnroll(ctx, m, req.GatewayID, err, "bad_tpm_evidence")
 	}
+	// A gateway waiting for approval gets a new claim code with each
+	// enrollment (the answer to the last one may have been lost). It is
+	// returned once and kept only as a hash, made before the transaction
+	// (argon2id must not hold the token's row lock) and only for a usable
+	// token (nobody without one can make the server hash).
 	now := s.Now()
+	if ok, err := s.tokenUsable(ctx, req.EnrollmentToken, now); err != nil || !ok {
+		if err == nil {
+			err = s.refuseEnroll(ctx, m, req.GatewayID, ErrBadEnrollment, "bad_enrollment_token")
+		}
+		return wire.EnrollResponse{}, err
+	}
+	code, codeHash, err := newClaimCode()
+	if err != nil {
+		return wire.EnrollResponse{}, err
+	}
 	var out wire.EnrollResponse
 	err = s.store.Tx(ctx, func(tx *gorm.DB) error {
 		var t store.EnrollmentToken
@@ -212,8 +243,9 @@ func (s *Service) Enroll(ctx context.Context, m Meta, req wire.EnrollRequest) (w
 			req.HardwareInfo = map[string]string{}
 		}
 		g.Hostname, g.HardwareInfo, g.EnrolledWith, g.EnrolledAt = req.Hostname, req.HardwareInfo, t.ID, now
-		if g.Status == store.GatewayPending || g.Status == store.GatewayActivating {
-			g.ClaimExpiresAt = now.Add(ClaimLifetime)
+		claimable := g.Status == store.GatewayPending || g.Status == store.GatewayActivating
+		if claimable {
+			g.ClaimCodeHash, g.ClaimExpiresAt = codeHash, now.Add(ClaimLifetime)
 		}
 		if err := tx.Save(g).Error; err != nil {
 			return err
@@ -226,7 +258,10 @@ func (s *Service) Enroll(ctx context.Context, m Meta, req wire.EnrollRequest) (w
 			return err
 		}
 		out = wire.EnrollResponse{GatewayID: g.ID, Status: g.Status, Site: g.Site, EKVerified: g.EKVerified,
-			ClaimCode: wire.ClaimCode(id.fingerprint), ClaimExpiresAt: g.ClaimExpiresAt, Credential: id.credential}
+			ClaimExpiresAt: g.ClaimExpiresAt, Credential: id.credential}
+		if claimable {
+			out.ClaimCode = code
+		}
 		return nil
 	})
 	if errors.Is(err, ErrBadEnrollment) || errors.Is(err, ErrIdentityTaken) {
@@ -237,6 +272,15 @@ func (s *Service) Enroll(ctx context.Context, m Meta, req wire.EnrollRequest) (w
 		return out, s.refuseEnroll(ctx, m, req.GatewayID, err, reason)
 	}
 	return out, err
+}
+
+// tokenUsable reports whether an enrollment token could be used now; the
+// enrollment's transaction uses it up atomically.
+func (s *Service) tokenUsable(ctx context.Context, token string, now time.Time) (bool, error) {
+	var n int64
+	err := s.store.DB.WithContext(ctx).Model(&store.EnrollmentToken{}).
+		Where("token_hash = ? AND revoked_at IS NULL AND expires_at > ? AND uses < max_uses", hashToken(token), now).Count(&n).Error
+	return n > 0, err
 }
 
 // refuseEnroll audits a refused enrollment and returns err.

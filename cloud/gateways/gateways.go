@@ -108,6 +108,7 @@ type View struct {
 	ApprovedBy     string            `json:"approved_by,omitempty"`
 	ApprovedAt     *time.Time        `json:"approved_at,omitempty"`
 	ClaimedAt      *time.Time        `json:"claimed_at,omitempty"`
+	ClaimedBy      string            `json:"claimed_by,omitempty"`
 	LastSeenAt     *time.Time        `json:"last_seen_at,omitempty"`
 	AgentVersion   string            `json:"agent_version,omitempty"`
 	AppliedConfig  int               `json:"applied_config_version"`
@@ -121,7 +122,7 @@ func view(g *store.Gateway, deployed int) View {
 	}
 	return View{ID: g.ID, Site: g.Site, Status: g.Status, Hostname: g.Hostname, HardwareInfo: hw,
 		IdentityKind: g.IdentityKind, Fingerprint: g.IdentityFingerprint, EKVerified: g.EKVerified, EKReason: g.EKReason,
-		EnrolledAt: g.EnrolledAt, ApprovedBy: g.ApprovedBy, ApprovedAt: g.ApprovedAt, ClaimedAt: g.ClaimedAt,
+		EnrolledAt: g.EnrolledAt, ApprovedBy: g.ApprovedBy, ApprovedAt: g.ApprovedAt, ClaimedAt: g.ClaimedAt, ClaimedBy: g.ClaimedBy,
 		LastSeenAt: g.LastSeenAt, AgentVersion: g.AgentVersion, AppliedConfig: g.AppliedConfig, DeployedConfig: deployed}
 }
 

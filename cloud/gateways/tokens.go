@@ -32,16 +32,25 @@ func (s *Service) Challenge(ctx context.Context, gatewayID string) (wire.Challen
 	return wire.ChallengeResponse{Nonce: c.Nonce, ExpiresAt: c.ExpiresAt}, err
 }
 
-// proven checks, inside tx, that req signs a live nonce issued to its
-// gateway with the gateway's identity key, consuming the nonce.
-func (s *Service) proven(tx *gorm.DB, g *store.Gateway, req wire.TokenRequest) error {
-	res := tx.Where("nonce = ? AND gateway_id = ? AND expires_at > ?", req.Nonce, req.GatewayID, s.Now()).
+// useNonce consumes a live nonce issued to gatewayID, or fails with
+// ErrBadProof: a signed request that carries it is good once.
+func (s *Service) useNonce(tx *gorm.DB, gatewayID, nonce string) error {
+	res := tx.Where("nonce = ? AND gateway_id = ? AND expires_at > ?", nonce, gatewayID, s.Now()).
 		Delete(&store.GatewayChallenge{})
 	if res.Error != nil {
 		return res.Error
 	}
 	if res.RowsAffected == 0 {
-		return fmt.Errorf("%w: unknown or expired nonce", ErrBadProof)
+		return fmt.Errorf("%w: unknown, used or expired nonce", ErrBadProof)
+	}
+	return nil
+}
+
+// proven checks, inside tx, that req signs a live nonce issued to its
+// gateway with the gateway's identity key, consuming the nonce.
+func (s *Service) proven(tx *gorm.DB, g *store.Gateway, req wire.TokenRequest) error {
+	if err := s.useNonce(tx, req.GatewayID, req.Nonce); err != nil {
+		return err
 	}
 	pub, _, err := wire.ParsePublicKeyPEM(g.IdentityKey)
 	if err != nil {

@@ -99,8 +99,9 @@ func (s *Service) Activate(ctx context.Context, m Meta, req wire.ActivateRequest
 		if err := tx.Save(g).Error; err != nil {
 			return err
 		}
+		// The claim code was returned by the enrollment and is not kept.
 		out = wire.EnrollResponse{GatewayID: g.ID, Status: g.Status, Site: g.Site, EKVerified: g.EKVerified,
-			ClaimCode: wire.ClaimCode(g.IdentityFingerprint), ClaimExpiresAt: g.ClaimExpiresAt}
+			ClaimExpiresAt: g.ClaimExpiresAt}
 		return appendAudit(tx, ev)
 	})
 	if err != nil {

@@ -37,18 +37,24 @@ type Gateway struct {
 	ActivationState string
 	// AttestedState is the challenge the TPM answered: it holds the AK that
 	// the attestation CA certifies once the gateway is approved.
-	AttestedState  string
-	EnrolledWith   string
-	EnrolledAt     time.Time
+	AttestedState string
+	EnrolledWith  string
+	EnrolledAt    time.Time
+	// ClaimCodeHash is the argon2id hash of the gateway's claim code (the
+	// code itself is returned once, to the enrolling gateway); empty once
+	// the code is used or the gateway no longer pending.
+	ClaimCodeHash  string
 	ClaimExpiresAt time.Time
 	ClaimedAt      *time.Time
-	ApprovedBy     string
-	ApprovedAt     *time.Time
-	LastSeenAt     *time.Time
-	AgentVersion   string
-	AppliedConfig  int
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	// ClaimedBy is who claimed the gateway with its code.
+	ClaimedBy     string
+	ApprovedBy    string
+	ApprovedAt    *time.Time
+	LastSeenAt    *time.Time
+	AgentVersion  string
+	AppliedConfig int
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
 }
 
 // EnrollmentToken lets gateways enroll; only its hash is stored.

@@ -64,6 +64,22 @@ func migrations() []*gormigrate.Migration {
 				AttestedState string `gorm:"type:text;not null;default:''"`
 			}
 			return tx.Table("gateways").Migrator().AddColumn(&gateway{}, "AttestedState")
+		}},
+		// Claim codes stop being derived from the identity fingerprint: the
+		// code is random and only its hash is kept. Codes issued before are
+		// void (an empty hash matches nothing), so pending gateways get a
+		// new one when they enroll again.
+		&gormigrate.Migration{ID: "202611292300-gateway-claim-secret", Migrate: func(tx *gorm.DB) error {
+			type gateway struct {
+				ClaimCodeHash string `gorm:"size:255;not null;default:''"`
+				ClaimedBy     string `gorm:"size:255;not null;default:''"`
+			}
+			for _, col := range []string{"ClaimCodeHash", "ClaimedBy"} {
+				if err := tx.Table("gateways").Migrator().AddColumn(&gateway{}, col); err != nil {
+					return fmt.Errorf("gateways.%s: %w", col, err)
+				}
+			}
+			return nil
 		}})
 	ms = append(ms, audit.Migrations()...)
 	slices.SortStableFunc(ms, func(a, b *gormigrate.Migration) int { return strings.Compare(a.ID, b.ID) })

@@ -1,38 +1,47 @@
 package wire
 
 import (
-	"crypto/sha256"
+	"crypto/rand"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/url"
 	"strings"
 )
 
 // Claim codes let a field technician bind a gateway by scanning or typing
-// a short code that the gateway shows. The code is derived from the
-// gateway's identity key, so it can only claim the gateway holding that
-// key: 50 bits of SHA-256("streamforge-claim-v1" || fingerprint) written as
-// 10 Crockford base32 characters, plus Crockford's mod-37 check character,
-// shown as XXXXX-XXXXX-C. Crockford's alphabet has no I, L, O or U, and
-// reading accepts O for 0 and I/L for 1, so the common misreadings still
-// decode, and the check character catches any single wrong character and
-// any swap of two neighbouring code characters.
+// a short code that only the gateway shows. The code is a secret: the
+// control plane draws it at random for each enrollment, returns it once in
+// the enrollment answer and keeps only a slow hash of it, so nothing the
+// API or the audit trail shows lets anyone compute it. It is 50 random bits
+// written as 10 Crockford base32 characters, plus Crockford's mod-37 check
+// character, shown as XXXXX-XXXXX-C. Crockford's alphabet has no I, L, O or
+// U, and reading accepts O for 0 and I/L for 1, so the common misreadings
+// still decode, and the check character catches any single wrong character
+// and any swap of two neighbouring code characters.
 
 const (
 	crockford   = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 	checkSymbol = crockford + "*~$=U"
 	codeChars   = 10
+	// ClaimCodeBits is the code's entropy.
+	ClaimCodeBits = 5 * codeChars
 )
 
 // ErrClaimCode means a typed claim code is malformed or its check fails.
 var ErrClaimCode = errors.New("claim code is not valid: check it for typing errors")
 
-// ClaimCode derives the claim code of the identity with hex fingerprint fp.
-func ClaimCode(fingerprint string) string {
-	raw, _ := hex.DecodeString(fingerprint)
-	h := sha256.Sum256(append([]byte("streamforge-claim-v1"), raw...))
-	v := binary.BigEndian.Uint64(h[:8]) >> (64 - 5*codeChars)
+// NewClaimCode draws a random claim code.
+func NewClaimCode() (string, error) {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("claim code: %w", err)
+	}
+	return formatClaimCode(binary.BigEndian.Uint64(b[:]) >> (64 - ClaimCodeBits)), nil
+}
+
+// formatClaimCode writes the low ClaimCodeBits of v as XXXXX-XXXXX-C.
+func formatClaimCode(v uint64) string {
 	var b strings.Builder
 	for i := codeChars - 1; i >= 0; i-- {
 		b.WriteByte(crockford[(v>>(5*uint(i)))&31])
@@ -49,7 +58,7 @@ func ClaimCode(fingerprint string) string {
 // dashes or spaces, O for 0, I or L for 1) and returns its canonical form,
 // or ErrClaimCode when it is malformed or fails its check.
 func NormalizeClaimCode(s string) (string, error) {
-	s = strings.ToUpper(strings.NewReplacer("-", "", " ", "", "O", "0", "I", "1", "L", "1").Replace(s))
+	s = strings.NewReplacer("-", "", " ", "", "O", "0", "I", "1", "L", "1").Replace(strings.ToUpper(s))
 	if len(s) != codeChars+1 {
 		return "", ErrClaimCode
 	}

@@ -5,6 +5,7 @@
 package wire
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -12,11 +13,14 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"sort"
+	"strconv"
 	"time"
 )
 
@@ -58,16 +62,24 @@ type EnrollRequest struct {
 	Hostname        string            `json:"hostname"`
 	HardwareInfo    map[string]string `json:"hardware_info"`
 	Identity        Identity          `json:"identity"`
-	// Proof signs EnrollMessage(GatewayID, EnrollmentToken) with the key.
+	// Nonce is a fresh single-use nonce for GatewayID from POST
+	// /api/v1/gateways/enroll/challenge: a request can be used once.
+	Nonce string `json:"nonce"`
+	// Proof signs EnrollMessage of the request (every field above) with
+	// the identity key; SignEnroll sets it.
 	Proof []byte `json:"proof"`
 }
 
 // EnrollResponse answers an enrollment.
 type EnrollResponse struct {
-	GatewayID      string    `json:"gateway_id"`
-	Status         string    `json:"status"`
-	Site           string    `json:"site"`
-	ClaimCode      string    `json:"claim_code"`
+	GatewayID string `json:"gateway_id"`
+	Status    string `json:"status"`
+	Site      string `json:"site"`
+	// ClaimCode is the gateway's secret claim code, in the answer to an
+	// enrollment of a gateway not yet approved, and nowhere else: the
+	// control plane keeps only its hash. The agent shows it on its console
+	// and status page, for a technician at the device.
+	ClaimCode      string    `json:"claim_code,omitempty"`
 	ClaimExpiresAt time.Time `json:"claim_expires_at"`
 	// EKVerified is false for a TPM whose EK certificate chains to no
 	// known manufacturer: the gateway waits for an admin's review.
@@ -127,10 +139,70 @@ type ConfigResponse struct {
 	Config    json.RawMessage `json:"config"`
 }
 
-// EnrollMessage is what an enrolling gateway signs.
-func EnrollMessage(gatewayID, enrollmentToken string) []byte {
-	tok := sha256.Sum256([]byte(enrollmentToken))
-	return []byte("streamforge-enroll-v1\n" + gatewayID + "\n" + hex.EncodeToString(tok[:]))
+// EnrollMessage is what an enrolling gateway signs: a digest of every
+// field of req but the proof, each length-prefixed (hardware_info in key
+// order, the evidence JSON compacted), so no field can be changed or moved
+// into another without breaking the signature, and the nonce makes each
+// signed request single-use.
+func EnrollMessage(req *EnrollRequest) ([]byte, error) {
+	var evidence bytes.Buffer
+	if len(req.Identity.Evidence) > 0 {
+		if err := json.Compact(&evidence, req.Identity.Evidence); err != nil {
+			return nil, fmt.Errorf("identity.evidence: %w", err)
+		}
+	}
+	h := sha256.New()
+	put := func(b []byte) {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(b)))
+		h.Write(n[:])
+		h.Write(b)
+	}
+	tok := sha256.Sum256([]byte(req.EnrollmentToken))
+	for _, f := range []string{req.GatewayID, hex.EncodeToString(tok[:]), req.Nonce, req.Hostname,
+		req.Identity.Kind, req.Identity.PublicKey, strconv.Itoa(len(req.HardwareInfo))} {
+		put([]byte(f))
+	}
+	keys := make([]string, 0, len(req.HardwareInfo))
+	for k := range req.HardwareInfo {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		put([]byte(k))
+		put([]byte(req.HardwareInfo[k]))
+	}
+	put(evidence.Bytes())
+	if c := req.Identity.Certification; c != nil {
+		put([]byte{1})
+		for _, b := range [][]byte{c.Public, c.CreateData, c.CreateAttestation, c.CreateSignature} {
+			put(b)
+		}
+	} else {
+		put([]byte{0})
+	}
+	return []byte("streamforge-enroll-v2\n" + hex.EncodeToString(h.Sum(nil))), nil
+}
+
+// SignEnroll sets req.Proof: req signed with the identity key signer.
+func SignEnroll(signer crypto.Signer, req *EnrollRequest) error {
+	if len(req.Identity.Evidence) > 0 {
+		// The evidence as encoding/json will send it (compact, HTML
+		// escaped), so that the control plane hashes the same bytes.
+		ev, err := json.Marshal(req.Identity.Evidence)
+		if err != nil {
+			return fmt.Errorf("identity.evidence: %w", err)
+		}
+		req.Identity.Evidence = ev
+	}
+	msg, err := EnrollMessage(req)
+	if err != nil {
+		return err
+	}
+	if req.Proof, err = Sign(signer, msg); err != nil {
+		return fmt.Errorf("sign enrollment: %w", err)
+	}
+	return nil
 }
 
 // TokenMessage is what a gateway signs to get or renew its token.

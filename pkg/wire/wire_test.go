@@ -12,13 +12,12 @@ import (
 )
 
 func TestClaimCodeRoundTripAndChecks(t *testing.T) {
-	fp := strings.Repeat("ab", 32)
-	code := ClaimCode(fp)
-	if len(code) != 13 || code[5] != '-' || code[11] != '-' {
-		t.Fatalf("code %q is not XXXXX-XXXXX-C", code)
+	code, err := NewClaimCode()
+	if err != nil || len(code) != 13 || code[5] != '-' || code[11] != '-' {
+		t.Fatalf("code %q (%v) is not XXXXX-XXXXX-C", code, err)
 	}
-	if ClaimCode(strings.Repeat("cd", 32)) == code {
-		t.Fatal("two identities share a code")
+	if again, _ := NewClaimCode(); again == code {
+		t.Fatal("two draws gave the same code")
 	}
 	typed := strings.ToLower(strings.ReplaceAll(code, "-", " "))
 	typed = strings.NewReplacer("0", "o", "1", "l").Replace(typed)
@@ -81,5 +80,53 @@ func TestProofSignVerifyEveryKeyType(t *testing.T) {
 	p, _ := PublicKeyPEM(small.Public())
 	if _, _, err := ParsePublicKeyPEM(p); err == nil {
 		t.Fatal("1024-bit RSA accepted")
+	}
+}
+
+// TestEnrollProofCoversEveryField: changing any field of a signed
+// enrollment request, or moving bytes from one field to the next, breaks
+// its proof.
+func TestEnrollProofCoversEveryField(t *testing.T) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	pub, _ := PublicKeyPEM(key.Public())
+	base := func() EnrollRequest {
+		return EnrollRequest{GatewayID: "gw-1", EnrollmentToken: "sfe_x", Hostname: "edge", Nonce: "n1",
+			HardwareInfo: map[string]string{"model": "A", "serial": "7"},
+			Identity: Identity{Kind: "tpm", PublicKey: pub, Evidence: []byte(`{"ek": "AA"}`),
+				Certification: &KeyCertification{Public: []byte{1}, CreateData: []byte{2}, CreateAttestation: []byte{3}, CreateSignature: []byte{4}}}}
+	}
+	signed := base()
+	if err := SignEnroll(key, &signed); err != nil {
+		t.Fatal(err)
+	}
+	check := func(r EnrollRequest) error {
+		msg, err := EnrollMessage(&r)
+		if err != nil {
+			return err
+		}
+		return Verify(key.Public(), msg, signed.Proof)
+	}
+	if err := check(signed); err != nil {
+		t.Fatalf("own request: %v", err)
+	}
+	for name, change := range map[string]func(*EnrollRequest){
+		"gateway_id":         func(r *EnrollRequest) { r.GatewayID = "gw-2" },
+		"enrollment_token":   func(r *EnrollRequest) { r.EnrollmentToken = "sfe_y" },
+		"hostname":           func(r *EnrollRequest) { r.Hostname = "evil" },
+		"nonce":              func(r *EnrollRequest) { r.Nonce = "n2" },
+		"hardware_info":      func(r *EnrollRequest) { r.HardwareInfo["model"] = "B" },
+		"hardware_info-key":  func(r *EnrollRequest) { r.HardwareInfo = map[string]string{"model": "A", "serial7": ""} },
+		"hostname-shift":     func(r *EnrollRequest) { r.Nonce, r.Hostname = "n1e", "dge" },
+		"identity.kind":      func(r *EnrollRequest) { r.Identity.Kind = "key" },
+		"identity.evidence":  func(r *EnrollRequest) { r.Identity.Evidence = []byte(`{"ek":"AB"}`) },
+		"certification":      func(r *EnrollRequest) { r.Identity.Certification.CreateData = []byte{9} },
+		"certification-gone": func(r *EnrollRequest) { r.Identity.Certification = nil },
+	} {
+		r := base()
+		r.Identity.Evidence = signed.Identity.Evidence
+		change(&r)
+		if err := check(r); err == nil {
+			t.Errorf("%s changed, proof still verifies", name)
+		}
 	}
 }

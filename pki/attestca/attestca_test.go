@@ -10,7 +10,6 @@ import (
 
 	"github.com/streamforge/streamforge/agent/tpm"
 	"github.com/streamforge/streamforge/internal/testenv"
-	"github.com/streamforge/streamforge/pkg/wire"
 	"github.com/streamforge/streamforge/pki/attestca"
 )
 
@@ -242,12 +241,12 @@ func TestEnrollFromEvidence(t *testing.T) {
 			t.Fatal("accepted malformed AK parameters")
 		}
 	})
-	t.Run("claim-code-bound-to-ek", func(t *testing.T) {
-		fa, _ := a.tpm.ClaimFingerprint()
-		fb, _ := b.tpm.ClaimFingerprint()
+	t.Run("gateway-bound-to-ek", func(t *testing.T) {
+		fa, _ := a.tpm.EKFingerprint()
+		fb, _ := b.tpm.EKFingerprint()
 		en, _ := rootsA.Enroll(evA, 0)
-		if fa != en.EK.Fingerprint || wire.ClaimCode(fa) == wire.ClaimCode(fb) {
-			t.Fatalf("claim codes %s %s", wire.ClaimCode(fa), wire.ClaimCode(fb))
+		if fa != en.EK.Fingerprint || fa == fb {
+			t.Fatalf("EK fingerprints %s %s, enrolled %s", fa, fb, en.EK.Fingerprint)
 		}
 	})
 }

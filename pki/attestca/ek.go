@@ -126,8 +126,7 @@ func (r *EKRoots) VerifyEK(ekPub crypto.PublicKey, certDER []byte) (EKResult, er
 }
 
 // EKFingerprint is the hex SHA-256 of the EK's PKIX encoding: the gateway's
-// hardware identity, from which its claim code is derived
-// (wire.ClaimCode(EKFingerprint(ek))).
+// hardware identity, which the control plane binds the gateway to.
 func EKFingerprint(ekPub crypto.PublicKey) (string, error) {
 	der, err := x509.MarshalPKIXPublicKey(ekPub)
 	if err != nil {

@@ -35,7 +35,9 @@ func requireBrowser(t *testing.T) string {
 
 // TestClaimOnAPhone: a technician opens the URL a gateway's QR code
 // encodes on a phone-sized screen, logs in, names the site and claims;
-// the gateway is then approved and bound to that site.
+// the gateway is then bound to that site and, as its identity is a
+// software key (no verified EK), waits for an admin's review; the page
+// says so.
 func TestClaimOnAPhone(t *testing.T) {
 	dir := requireBrowser(t)
 	cloud := testenv.StartCloud(t)
@@ -58,12 +60,12 @@ func TestClaimOnAPhone(t *testing.T) {
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "CLAIM_URL="+wire.ClaimURL(cloud.URL, "gw-phone-01", res.ClaimCode),
 		"EMAIL=tech@example.com", "PASSWORD=field-tech-password", "SITE=Offshore Rig Alpha", "SCREENSHOT="+shot)
-	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "approved and bound to site Offshore Rig Alpha") {
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "claimed and bound to site Offshore Rig Alpha; it waits for an admin's review (identity: software key, no TPM)") {
 		t.Fatalf("claim in the browser: %v\n%s", err, out)
 	}
 	var g map[string]any
 	cloud.Call("GET", "/api/v1/gateways/gw-phone-01", admin, nil, &g)
-	if g["status"] != "approved" || g["site"] != "Offshore Rig Alpha" {
+	if g["status"] != "pending" || g["site"] != "Offshore Rig Alpha" || g["claimed_by"] != "tech@example.com" {
 		t.Fatalf("after the browser claim: %v", g)
 	}
 	if st, err := os.Stat(shot); err != nil || st.Size() == 0 {

@@ -124,6 +124,10 @@ func runManaged(ctx context.Context, f cpFlags, localPath string, cfg *config.Co
 	}
 	client := controlplane.NewClient(f.url, f.gatewayID, signer)
 	client.Attestor = attestor
+	var sealer controlplane.Sealer // with a TPM, the claim code is sealed to it
+	if a, ok := attestor.(tpm.Attestor); ok {
+		sealer = a.TPM
+	}
 	var mtls func(context.Context, [][]byte) (*http.Client, error)
 	if m := cfg.ControlPlane.MTLS; m.GatewayURL != "" {
 		a, ok := attestor.(tpm.Attestor)
@@ -135,7 +139,7 @@ func runManaged(ctx context.Context, f cpFlags, localPath string, cfg *config.Co
 	loop, err := controlplane.NewLoop(ctx, controlplane.Options{
 		Client: client, EnrollmentToken: f.enrollmentToken, Hostname: hostname(), StateDir: filepath.Join(cfg.DataDir, "controlplane"),
 		PollInterval: cfg.ControlPlane.PollInterval, HeartbeatInterval: cfg.ControlPlane.HeartbeatInterval,
-		Apply: apply, Health: health, Log: log, MTLS: mtls, MTLSURL: cfg.ControlPlane.MTLS.GatewayURL,
+		Apply: apply, Health: health, Log: log, MTLS: mtls, MTLSURL: cfg.ControlPlane.MTLS.GatewayURL, Sealer: sealer,
 		OnEnrolled: func(code string, _ time.Time) {
 			if err := controlplane.PrintClaim(os.Stderr, f.url, f.gatewayID, code); err != nil {
 				log.Warn("print claim code", "err", err)

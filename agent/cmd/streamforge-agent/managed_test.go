@@ -90,7 +90,7 @@ func TestManagedAgentLifecycle(t *testing.T) {
 	cloud.Call("POST", "/api/v1/users", admin, map[string]any{"email": "tech@example.com", "password": "field-tech-password",
 		"roles": []string{"Engineer"}, "gateway_access": []string{"*"}}, nil)
 
-	cfgPath, _, _ := startDataPath(t)
+	cfgPath, dataDir, _ := startDataPath(t)
 	if err := appendFile(cfgPath, "control_plane: {poll_interval: 200ms, heartbeat_interval: 200ms}\n"); err != nil {
 		t.Fatal(err)
 	}
@@ -98,6 +98,17 @@ func TestManagedAgentLifecycle(t *testing.T) {
 	agent := startManaged(t, bin, cfgPath, cloud, tpm.Path, tok.Token)
 	eventually(t, agent, "the claim code on the console", func() bool { return claimRE.MatchString(agent.logTail()) })
 	code := claimRE.FindStringSubmatch(agent.logTail())[1]
+	// The claim code is a secret of the device: on disk only sealed to its TPM.
+	statePath := filepath.Join(dataDir, "data", "controlplane", "controlplane.json")
+	state, err := os.ReadFile(statePath)
+	if fi, _ := os.Stat(statePath); err != nil || fi.Mode().Perm() != 0o600 || !strings.Contains(string(state), "sealed_claim_code") ||
+		strings.Contains(string(state), code) || strings.Contains(string(state), strings.ReplaceAll(code, "-", "")) {
+		t.Fatalf("agent state (%v) keeps the claim code unsealed:\n%s", err, state)
+	}
+	// Restarted before its claim, the agent unseals the code and shows it again.
+	agent.stop(t)
+	agent = startManaged(t, bin, cfgPath, cloud, tpm.Path, tok.Token)
+	eventually(t, agent, "the claim code after a restart", func() bool { return strings.Contains(agent.logTail(), "claim code "+code) })
 	page := string(get(t, "http://"+agent.metrics+"/"))
 	if !strings.Contains(page, code) {
 		t.Fatalf("status page lacks claim code %s:\n%s", code, page)

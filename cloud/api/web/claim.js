@@ -34,6 +34,24 @@ async function showClaim() {
   if (!me.data.permissions.includes("gateways:claim")) {
     say("Your account may not claim gateways (it needs gateways:claim).", false);
   }
+  await showEK(params.get("gateway"));
+}
+
+// ekText says whether the gateway's TPM is known genuine: only then does a
+// claim approve it; otherwise an admin reviews it after the claim.
+function ekText(g) {
+  if (g.identity_kind === "tpm" && g.ek_verified) return "TPM, EK verified";
+  if (g.identity_kind === "tpm") return "TPM, EK not verified" + (g.ek_reason ? ` (${g.ek_reason})` : "");
+  return "software key, no TPM";
+}
+
+// showEK shows the EK state of a gateway the user can see.
+async function showEK(id) {
+  if (!id) return;
+  const r = await call("GET", "/api/v1/gateways/" + encodeURIComponent(id));
+  if (r.status !== 200) { $("ek").textContent = "unknown until claimed"; return; }
+  $("ek").textContent = ekText(r.data) +
+    (r.data.identity_kind === "tpm" && r.data.ek_verified ? "" : ": an admin reviews it after the claim");
 }
 
 $("login").addEventListener("submit", async (ev) => {
@@ -48,8 +66,13 @@ $("claim").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const r = await call("POST", "/api/v1/gateways/claim", {
     gateway_id: $("gateway_id").value.trim(), claim_code: $("claim_code").value.trim(), site: $("site").value.trim() });
-  if (r.status !== 200) { say(r.data.error || "Claim failed", false); return; }
-  say(`Gateway ${r.data.id} is approved and bound to site ${r.data.site}.`, true);
+  if (r.status !== 200 && r.status !== 202) { say(r.data.error || "Claim failed", false); return; }
+  $("ek").textContent = ekText(r.data);
+  if (r.data.status === "approved") {
+    say(`Gateway ${r.data.id} is approved and bound to site ${r.data.site}.`, true);
+  } else {
+    say(`Gateway ${r.data.id} is claimed and bound to site ${r.data.site}; it waits for an admin's review (identity: ${ekText(r.data)}).`, true);
+  }
   $("claim").querySelector("button").disabled = true;
 });
 
