@@ -35,7 +35,7 @@ func (s *Server) gatewayAuth(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := s.peerMatches(c, a.GatewayID); err != nil {
+	if err := s.peerMatches(c, a); err != nil {
 		return err
 	}
 	c.Locals(gatewayKey, a.GatewayID)

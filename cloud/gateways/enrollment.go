@@ -157,6 +157,10 @@ func (s *Service) Enroll(ctx context.Context, m Meta, req wire.EnrollRequest) (w
 	if err := validateEnroll(&req); err != nil {
 		return wire.EnrollResponse{}, err
 	}
+	if req.Identity.Kind == "key" && !s.AllowKeyIdentity {
+		return wire.EnrollResponse{}, s.refuseEnroll(ctx, m, req.GatewayID,
+			&ValidationError{"identity.kind", ErrKeyIdentity.Error()}, "key_identity_not_allowed")
+	}
 	pub, fp, err := wire.ParsePublicKeyPEM(req.Identity.PublicKey)
 	if err != nil {
 		return wire.EnrollResponse{}, &ValidationError{"identity.public_key", err.Error()}
@@ -186,7 +190,8 @@ func (s *Service) Enroll(ctx context.Context, m Meta, req wire.EnrollRequest) (w
 		g, err := s.load(tx, req.GatewayID, true)
 		switch {
 		case errors.Is(err, ErrNotFound):
-			g = &store.Gateway{ID: req.GatewayID, Status: store.GatewayPending, Site: t.Site, IdentityKind: req.Identity.Kind}
+			g = &store.Gateway{ID: req.GatewayID, Status: store.GatewayPending, Site: t.Site, IdentityKind: req.Identity.Kind,
+				EnrollmentID: store.NewEnrollmentID()}
 		case err != nil:
 			return err
 		case g.IdentityFingerprint != id.fingerprint || g.IdentityKind != req.Identity.Kind || g.IdentityKey != req.Identity.PublicKey:

@@ -37,7 +37,11 @@ type Gateway struct {
 	ActivationState string
 	// AttestedState is the challenge the TPM answered: it holds the AK that
 	// the attestation CA certifies once the gateway is approved.
-	AttestedState  string
+	AttestedState string
+	// EnrollmentID names this enrollment of this identity. Every
+	// certificate names it, so a deleted (or re-enrolled) gateway's old
+	// credentials name an enrollment that no longer exists.
+	EnrollmentID   string
 	EnrolledWith   string
 	EnrolledAt     time.Time
 	ClaimExpiresAt time.Time
@@ -71,6 +75,9 @@ type GatewayToken struct {
 	IssuedAt  time.Time
 	ExpiresAt time.Time
 	RevokedAt *time.Time
+	// CertThumbprint is the SHA-256 (base64url) of the client certificate
+	// the token is bound to (RFC 8705 cnf x5t#S256); empty: not bound.
+	CertThumbprint string
 }
 
 // GatewayChallenge is a single-use nonce a gateway signs to prove it holds

@@ -66,6 +66,7 @@ func migrations() []*gormigrate.Migration {
 			return tx.Table("gateways").Migrator().AddColumn(&gateway{}, "AttestedState")
 		}})
 	ms = append(ms, audit.Migrations()...)
+	ms = append(ms, identityMigrations()...)
 	slices.SortStableFunc(ms, func(a, b *gormigrate.Migration) int { return strings.Compare(a.ID, b.ID) })
 	return ms
 }
