@@ -7,6 +7,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/streamforge/streamforge/cloud/audit"
+	"github.com/streamforge/streamforge/cloud/gateways"
 )
 
 func timeParam(c *fiber.Ctx, name string) (time.Time, error) {
@@ -22,7 +23,8 @@ func timeParam(c *fiber.Ctx, name string) (time.Time, error) {
 }
 
 func (s *Server) listAudit(c *fiber.Ctx) error {
-	f := audit.Filter{User: c.Query("user"), EventTypePrefix: c.Query("event_type"), ResourceID: c.Query("resource_id")}
+	f := audit.Filter{User: c.Query("user"), EventTypePrefix: c.Query("event_type"), ResourceID: c.Query("resource_id"),
+		Within: gateways.AuditScope(s.access(c))}
 	var err error
 	if f.From, err = timeParam(c, "from"); err != nil {
 		return err
@@ -82,7 +84,11 @@ func (s *Server) complianceSOC2(c *fiber.Ctx) error {
 	if from.IsZero() {
 		from = to.AddDate(-1, 0, 0)
 	}
-	recs, err := audit.SOC2ConfigChanges(s.store.DB.WithContext(c.UserContext()), from, to)
+	db := s.store.DB.WithContext(c.UserContext())
+	if within := gateways.AuditScope(s.access(c)); within != nil {
+		db = within(db)
+	}
+	recs, err := audit.SOC2ConfigChanges(db, from, to)
 	if err != nil {
 		return err
 	}

@@ -167,7 +167,7 @@ func (s *Server) createEnrollmentToken(c *fiber.Ctx) error {
 	if err := decode(c, &in); err != nil {
 		return err
 	}
-	v, err := s.gateways.CreateToken(c.UserContext(), s.gwMeta(c), in)
+	v, err := s.gateways.CreateToken(c.UserContext(), s.gwMeta(c), s.access(c), in)
 	if err != nil {
 		return err
 	}
@@ -175,7 +175,7 @@ func (s *Server) createEnrollmentToken(c *fiber.Ctx) error {
 }
 
 func (s *Server) listEnrollmentTokens(c *fiber.Ctx) error {
-	ts, err := s.gateways.ListTokens(c.UserContext())
+	ts, err := s.gateways.ListTokens(c.UserContext(), s.access(c))
 	if err != nil {
 		return err
 	}
@@ -183,7 +183,7 @@ func (s *Server) listEnrollmentTokens(c *fiber.Ctx) error {
 }
 
 func (s *Server) revokeEnrollmentToken(c *fiber.Ctx) error {
-	if err := s.gateways.RevokeToken(c.UserContext(), s.gwMeta(c), c.Params("id")); err != nil {
+	if err := s.gateways.RevokeToken(c.UserContext(), s.gwMeta(c), s.access(c), c.Params("id")); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
