@@ -31,7 +31,9 @@ func TestGatewayAccessConfinesAdmins(t *testing.T) {
 
 		// mentions reports whether an answer names any of the other site's
 		// gateway or token.
-		mentions := func(r resp) bool { return strings.Contains(string(r.raw), "gw-b1") || strings.Contains(string(r.raw), tokB) }
+		mentions := func(r resp) bool {
+			return strings.Contains(string(r.raw), "gw-b1") || strings.Contains(string(r.raw), tokB)
+		}
 		cases := []struct {
 			name         string
 			token        string
