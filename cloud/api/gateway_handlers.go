@@ -206,12 +206,24 @@ func (s *Server) getGateway(c *fiber.Ctx) error {
 }
 
 func (s *Server) gatewayHealth(c *fiber.Ctx) error {
-	limit, _ := strconv.Atoi(c.Query("limit"))
-	h, err := s.gateways.Health(c.UserContext(), s.access(c), c.Params("id"), limit)
+	var limit int
+	var cursor uint64
+	var err error
+	if v := c.Query("limit"); v != "" {
+		if limit, err = strconv.Atoi(v); err != nil || limit < 1 {
+			return errorf(fiber.StatusBadRequest, "limit: want a positive integer (at most 100)")
+		}
+	}
+	if v := c.Query("cursor"); v != "" {
+		if cursor, err = strconv.ParseUint(v, 10, 64); err != nil || cursor == 0 {
+			return errorf(fiber.StatusBadRequest, "cursor: want the next_cursor of a previous page")
+		}
+	}
+	page, err := s.gateways.Health(c.UserContext(), s.access(c), c.Params("id"), limit, cursor)
 	if err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"gateway_id": c.Params("id"), "heartbeats": h})
+	return c.JSON(fiber.Map{"gateway_id": c.Params("id"), "heartbeats": page.Heartbeats, "next_cursor": page.NextCursor})
 }
 
 func (s *Server) gatewayAction(a gateways.Action) fiber.Handler {

@@ -89,6 +89,9 @@ type Service struct {
 	AllowKeyIdentity bool
 	// Now is the clock; tests move it.
 	Now func() time.Time
+	// HistoryRows and HistoryBytes bound each gateway's heartbeat history
+	// (DefaultHistoryRows, DefaultHistoryBytes when 0).
+	HistoryRows, HistoryBytes int
 
 	hb   hbWriter
 	auth authBatcher
