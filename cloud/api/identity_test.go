@@ -28,7 +28,8 @@ func TestDeletedGatewayIsCutOffEverywhere(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantStatus(t, e.do("POST", "/api/v1/gateways/gw-a/approve", admin, nil), 200)
-	if _, err := oldClient.ObtainToken(ctx); err != nil {
+	oldToken, err := oldClient.ObtainToken(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
 	oldAK, err := oldClient.AKCertificate(ctx)
@@ -56,6 +57,10 @@ func TestDeletedGatewayIsCutOffEverywhere(t *testing.T) {
 	if st, body := mtlsCall(t, oldMTLS, "POST", w.base+"/api/v1/gateways/token", "", wire.ChallengeRequest{GatewayID: "gw-a"}); st != 0 {
 		t.Fatalf("old device's certificate after the delete: %d %v", st, body)
 	}
+	// Its token and its TPM key proof on the plain listener: refused.
+	wantStatus(t, e.do("POST", "/api/v1/gateways/gw-a/heartbeat", oldToken.Token, wire.Heartbeat{Status: "ok"}), 401)
+	_, err = oldClient.ObtainToken(ctx)
+	wantAPIStatus(t, err, 401)
 	// The old AK certificate: step-ca asks the webhook, which refuses the
 	// old enrollment.
 	if _, err := w.obtain(ctx, oldDev, "gw-a", oldAK); err == nil {
