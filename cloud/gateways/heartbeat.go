@@ -3,6 +3,7 @@ package gateways
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/streamforge/streamforge/cloud/store"
@@ -41,8 +42,11 @@ const lastSeenPrecision = 30 * time.Second
 // the request's authentication, which read the summary already.
 func (s *Service) Heartbeat(ctx context.Context, a Auth, hb wire.Heartbeat) error {
 	if err := hb.Check(); err != nil {
-		he := err.(*wire.HeartbeatError)
-		return &ValidationError{he.Field, he.Limit}
+		var he *wire.HeartbeatError
+		if errors.As(err, &he) {
+			return &ValidationError{he.Field, he.Limit}
+		}
+		return err
 	}
 	adapters, err := json.Marshal(hb.Adapters)
 	if err != nil {
