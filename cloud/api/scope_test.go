@@ -52,6 +52,8 @@ func TestGatewayAccessConfinesAdmins(t *testing.T) {
 				func(r resp) bool { return !mentions(r) && strings.Contains(string(r.raw), "gw-a1") }},
 			{"fail-soc2-report-of-other-site", siteAdmin, "GET", "/api/v1/audit/compliance/soc2", nil, 200,
 				func(r resp) bool { return !mentions(r) && strings.Contains(string(r.raw), "gw-a1") }},
+			{"fail-gdpr-report-of-other-site", siteAdmin, "GET", "/api/v1/audit/compliance/gdpr?user=" + adminEmail, nil, 200,
+				func(r resp) bool { return !mentions(r) && strings.Contains(string(r.raw), "gw-a1") }},
 			{"ok-unrestricted-admin-reads-other-site", admin, "GET", "/api/v1/audit?resource_id=gw-b1", nil, 200,
 				func(r resp) bool { return len(r.body["records"].([]any)) > 0 }},
 			{"fail-list-other-sites-tokens", siteAdmin, "GET", "/api/v1/enrollment-tokens", nil, 200,
