@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/streamforge/streamforge/cloud/store"
 	"github.com/streamforge/streamforge/pkg/wire"
 	"github.com/streamforge/streamforge/pki/stepca"
 )
@@ -223,4 +224,40 @@ func TestKeyIdentityNeedsTheSetting(t *testing.T) {
 	if _, err := dev.client(e, "gw-tpm-1").Enroll(ctx, token, "edge", nil); err != nil {
 		t.Fatalf("TPM enrollment with key identity off: %v", err)
 	}
+}
+
+// TestGatewayTokensNameTheirEnrollment: a gateway token names the
+// enrollment it was issued to. Even if its row survived the gateway's
+// deletion (restored from a backup, say), it does not work for the gateway
+// that enrolled under the same id afterwards.
+func TestGatewayTokensNameTheirEnrollment(t *testing.T) {
+	e := newEnv(t, "", "")
+	ctx := context.Background()
+	admin := e.login(adminEmail, adminPassword)
+	_, value := e.enrollmentToken(admin, 2, "")
+	enroll := func() (string, store.GatewayToken) {
+		t.Helper()
+		gw := e.gateway("gw-k")
+		if _, err := gw.Enroll(ctx, value, "edge", nil); err != nil {
+			t.Fatal(err)
+		}
+		wantStatus(t, e.do("POST", "/api/v1/gateways/gw-k/approve", admin, nil), 200)
+		tok, err := gw.ObtainToken(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var row store.GatewayToken
+		if err := e.store.DB.Where("gateway_id = ? AND revoked_at IS NULL", "gw-k").Take(&row).Error; err != nil {
+			t.Fatal(err)
+		}
+		return tok.Token, row
+	}
+	oldToken, oldRow := enroll()
+	wantStatus(t, e.do("DELETE", "/api/v1/gateways/gw-k", admin, nil), 204)
+	newToken, _ := enroll()
+	if err := e.store.DB.Create(&oldRow).Error; err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, e.do("POST", "/api/v1/gateways/gw-k/heartbeat", oldToken, wire.Heartbeat{Status: "ok"}), 401)
+	wantStatus(t, e.do("POST", "/api/v1/gateways/gw-k/heartbeat", newToken, wire.Heartbeat{Status: "ok"}), 204)
 }

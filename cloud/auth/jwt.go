@@ -44,6 +44,10 @@ type Claims struct {
 	// Cnf binds a gateway token to the client certificate it was issued
 	// on (RFC 8705): the token is good only over mTLS with that certificate.
 	Cnf *Confirmation `json:"cnf,omitempty"`
+	// Enrollment names the enrollment of the gateway a gateway token was
+	// issued to: the token is refused once the gateway id belongs to
+	// another enrollment.
+	Enrollment string `json:"enr,omitempty"`
 	jwt.RegisteredClaims
 }
 

@@ -87,7 +87,7 @@ func (s *Service) IssueToken(ctx context.Context, m Meta, req wire.TokenRequest,
 				return err
 			}
 		}
-		if out, err = s.sign(tx, g.ID, now, ""); err != nil {
+		if out, err = s.sign(tx, g, now, ""); err != nil {
 			return err
 		}
 		return appendAudit(tx, m.Event(eventType, "gateway", g.ID, "issue", audit.ResultSuccess))
@@ -102,15 +102,16 @@ func (s *Service) IssueToken(ctx context.Context, m Meta, req wire.TokenRequest,
 	return out, err
 }
 
-// sign issues a gateway token; a thumbprint binds it to that client
-// certificate (RFC 8705 cnf x5t#S256).
-func (s *Service) sign(tx *gorm.DB, id string, now time.Time, thumbprint string) (wire.TokenResponse, error) {
+// sign issues a gateway token naming g's enrollment; a thumbprint binds it
+// to that client certificate (RFC 8705 cnf x5t#S256).
+func (s *Service) sign(tx *gorm.DB, g *store.Gateway, now time.Time, thumbprint string) (wire.TokenResponse, error) {
+	id := g.ID
 	now = now.Truncate(time.Second)
 	c := &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{
 		Subject: id, Issuer: auth.Issuer, Audience: jwt.ClaimStrings{auth.AudienceGateway},
 		IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now),
 		ExpiresAt: jwt.NewNumericDate(now.Add(GatewayTokenLifetime)), ID: auth.NewJTI(),
-	}}
+	}, Enrollment: g.EnrollmentID}
 	if thumbprint != "" {
 		c.Cnf = &auth.Confirmation{X5tS256: thumbprint}
 	}
@@ -160,6 +161,8 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Auth, error) 
 		return Auth{}, fmt.Errorf("%w: gateway token revoked", auth.ErrInvalidToken)
 	case row.Status != store.GatewayApproved:
 		return Auth{}, fmt.Errorf("%w: gateway is %s", auth.ErrInvalidToken, row.Status)
+	case c.Enrollment != "" && c.Enrollment != row.EnrollmentID:
+		return Auth{}, fmt.Errorf("%w: %w", auth.ErrInvalidToken, ErrStaleEnrollment)
 	case row.IdentityKind == "key" && !s.AllowKeyIdentity:
 		return Auth{}, fmt.Errorf("%w: %w", auth.ErrInvalidToken, ErrKeyIdentity)
 	}
@@ -226,7 +229,7 @@ func (s *Service) TokenForCertificate(ctx context.Context, m Meta, p PeerCert) (
 		if err := s.revokeTokens(tx, g.ID, now); err != nil {
 			return err
 		}
-		if out, err = s.sign(tx, g.ID, now, p.Thumbprint); err != nil {
+		if out, err = s.sign(tx, g, now, p.Thumbprint); err != nil {
 			return err
 		}
 		ev := m.Event("gateway.token.issue", "gateway", g.ID, "issue", audit.ResultSuccess)
