@@ -144,8 +144,10 @@ type Auth struct {
 }
 
 // Authenticate verifies a gateway token and checks, in the database, that
-// it is not revoked and its gateway is approved: a disabled gateway's
-// token stops working at once.
+// it is not revoked, its gateway is approved and still of the enrollment
+// the token names: a disabled, deleted or re-enrolled gateway's token stops
+// working at once. The caller checks a certificate-bound token's
+// certificate (Auth.CertThumbprint).
 func (s *Service) Authenticate(ctx context.Context, token string) (Auth, error) {
 	c, err := s.keys.Parse(token, auth.AudienceGateway)
 	if err != nil {
