@@ -19,7 +19,7 @@ go build -o bin/streamforge-fleet ./tests/fleet
 addr=127.0.0.1:18080
 pw="fleet-admin-password-$$"
 STREAMFORGE_DATABASE_URL="${STREAMFORGE_TEST_POSTGRES_URL%/*}/$db?sslmode=disable" STREAMFORGE_DATA_DIR="$data" \
-  STREAMFORGE_LISTEN=$addr STREAMFORGE_RATE_LIMIT=0 STREAMFORGE_GATEWAY_RATE_LIMIT=0 \
+  STREAMFORGE_LISTEN=$addr STREAMFORGE_RATE_LIMIT=0 STREAMFORGE_GATEWAY_RATE_LIMIT=0 STREAMFORGE_ALLOW_KEY_IDENTITY=true \
   STREAMFORGE_BOOTSTRAP_ADMIN_EMAIL=admin@example.com STREAMFORGE_BOOTSTRAP_ADMIN_PASSWORD="$pw" \
   bin/streamforge-cloud serve >/dev/null 2>"$data/cloud.log" &
 cloud_pid=$!

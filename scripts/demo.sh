@@ -102,6 +102,7 @@ if ! timeout 30 bin/streamforge-consume -brokers "$KAFKA" -topic telemetry.raw,e
 fi
 echo "demo: the agent keeps forwarding; follow it with: bin/streamforge-consume -brokers $KAFKA"
 echo "demo: starting the control plane (Ctrl-C stops everything)"
-bin/streamforge-cloud serve &
+# The demo's gateways may use a software key: allowed here, never by default.
+STREAMFORGE_ALLOW_KEY_IDENTITY=${STREAMFORGE_ALLOW_KEY_IDENTITY:-true} bin/streamforge-cloud serve &
 pids+=($!)
 wait "${pids[-1]}"

@@ -289,6 +289,7 @@ func (l *Loop) heartbeat(ctx context.Context) {
 	if st.Status != "approved" && st.Status != "" {
 		hb.Status = st.Status
 	}
+	hb.Fit() // the control plane refuses a heartbeat past its limits
 	if err := l.opts.Client.Heartbeat(ctx, hb); err != nil {
 		l.opts.Log.Warn("heartbeat failed", "err", err)
 		l.reauth(ctx, err)

@@ -96,7 +96,7 @@ func get(t *testing.T, u string) []byte {
 // restart mid-flow, and an agent restart on its last-known-good config
 // while the cloud is down.
 func TestLifecycleAgainstRealCloud(t *testing.T) {
-	cloud := testenv.StartCloud(t)
+	cloud := testenv.StartCloud(t, "STREAMFORGE_ALLOW_KEY_IDENTITY=true") // its gateway has a software key
 	admin := cloud.Login(testenv.CloudAdminEmail, testenv.CloudAdminPassword)
 	var tok struct{ Token string }
 	if st := cloud.Call("POST", "/api/v1/enrollment-tokens", admin, map[string]any{"expires_in": "1h", "max_uses": 1}, &tok); st != 201 {

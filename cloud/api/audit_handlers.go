@@ -5,8 +5,10 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"gorm.io/gorm"
 
 	"github.com/streamforge/streamforge/cloud/audit"
+	"github.com/streamforge/streamforge/cloud/gateways"
 )
 
 func timeParam(c *fiber.Ctx, name string) (time.Time, error) {
@@ -21,8 +23,19 @@ func timeParam(c *fiber.Ctx, name string) (time.Time, error) {
 	return t.UTC(), nil
 }
 
+// scopedAudit is the database as an audit reader may see it: without the
+// records about gateways and enrollment tokens outside its gateway_access.
+func (s *Server) scopedAudit(c *fiber.Ctx) *gorm.DB {
+	db := s.store.DB.WithContext(c.UserContext())
+	if within := gateways.AuditScope(s.access(c)); within != nil {
+		db = within(db)
+	}
+	return db
+}
+
 func (s *Server) listAudit(c *fiber.Ctx) error {
-	f := audit.Filter{User: c.Query("user"), EventTypePrefix: c.Query("event_type"), ResourceID: c.Query("resource_id")}
+	f := audit.Filter{User: c.Query("user"), EventTypePrefix: c.Query("event_type"), ResourceID: c.Query("resource_id"),
+		Within: gateways.AuditScope(s.access(c))}
 	var err error
 	if f.From, err = timeParam(c, "from"); err != nil {
 		return err
@@ -60,7 +73,7 @@ func (s *Server) complianceGDPR(c *fiber.Ctx) error {
 	if user == "" {
 		return errorf(fiber.StatusBadRequest, "user: the email whose events to list is required")
 	}
-	recs, err := audit.GDPRUserEvents(s.store.DB.WithContext(c.UserContext()), user, time.Now())
+	recs, err := audit.GDPRUserEvents(s.scopedAudit(c), user, time.Now())
 	if err != nil {
 		return err
 	}
@@ -82,7 +95,7 @@ func (s *Server) complianceSOC2(c *fiber.Ctx) error {
 	if from.IsZero() {
 		from = to.AddDate(-1, 0, 0)
 	}
-	recs, err := audit.SOC2ConfigChanges(s.store.DB.WithContext(c.UserContext()), from, to)
+	recs, err := audit.SOC2ConfigChanges(s.scopedAudit(c), from, to)
 	if err != nil {
 		return err
 	}

@@ -81,6 +81,10 @@ func newEnv(t testing.TB, dbURL, keyDir string, opts ...envOpt) *env {
 		f(&o)
 	}
 	gw := gateways.New(st, keys, log)
+	// Most tests enroll software-key gateways: allow them, as an operator
+	// would with STREAMFORGE_ALLOW_KEY_IDENTITY (TestKeyIdentityNeedsTheSetting
+	// turns it off).
+	gw.AllowKeyIdentity = true
 	srv := api.New(st, us, gw, log, o)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -36,7 +36,7 @@ func (s *Server) gatewayAuth(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := s.peerMatches(c, a.GatewayID); err != nil {
+	if err := s.peerMatches(c, a); err != nil {
 		return err
 	}
 	c.Locals(gatewayKey, a.GatewayID)
@@ -168,7 +168,7 @@ func (s *Server) createEnrollmentToken(c *fiber.Ctx) error {
 	if err := decode(c, &in); err != nil {
 		return err
 	}
-	v, err := s.gateways.CreateToken(c.UserContext(), s.gwMeta(c), in)
+	v, err := s.gateways.CreateToken(c.UserContext(), s.gwMeta(c), s.access(c), in)
 	if err != nil {
 		return err
 	}
@@ -176,7 +176,7 @@ func (s *Server) createEnrollmentToken(c *fiber.Ctx) error {
 }
 
 func (s *Server) listEnrollmentTokens(c *fiber.Ctx) error {
-	ts, err := s.gateways.ListTokens(c.UserContext())
+	ts, err := s.gateways.ListTokens(c.UserContext(), s.access(c))
 	if err != nil {
 		return err
 	}
@@ -184,7 +184,7 @@ func (s *Server) listEnrollmentTokens(c *fiber.Ctx) error {
 }
 
 func (s *Server) revokeEnrollmentToken(c *fiber.Ctx) error {
-	if err := s.gateways.RevokeToken(c.UserContext(), s.gwMeta(c), c.Params("id")); err != nil {
+	if err := s.gateways.RevokeToken(c.UserContext(), s.gwMeta(c), s.access(c), c.Params("id")); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
@@ -207,12 +207,24 @@ func (s *Server) getGateway(c *fiber.Ctx) error {
 }
 
 func (s *Server) gatewayHealth(c *fiber.Ctx) error {
-	limit, _ := strconv.Atoi(c.Query("limit"))
-	h, err := s.gateways.Health(c.UserContext(), s.access(c), c.Params("id"), limit)
+	var limit int
+	var cursor uint64
+	var err error
+	if v := c.Query("limit"); v != "" {
+		if limit, err = strconv.Atoi(v); err != nil || limit < 1 {
+			return errorf(fiber.StatusBadRequest, "limit: want a positive integer (at most 100)")
+		}
+	}
+	if v := c.Query("cursor"); v != "" {
+		if cursor, err = strconv.ParseUint(v, 10, 64); err != nil || cursor == 0 {
+			return errorf(fiber.StatusBadRequest, "cursor: want the next_cursor of a previous page")
+		}
+	}
+	page, err := s.gateways.Health(c.UserContext(), s.access(c), c.Params("id"), limit, cursor)
 	if err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"gateway_id": c.Params("id"), "heartbeats": h})
+	return c.JSON(fiber.Map{"gateway_id": c.Params("id"), "heartbeats": page.Heartbeats, "next_cursor": page.NextCursor})
 }
 
 func (s *Server) gatewayAction(a gateways.Action) fiber.Handler {

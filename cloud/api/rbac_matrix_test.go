@@ -99,7 +99,9 @@ func TestRBACMatrix(t *testing.T) {
 		for _, role := range rbac.Roles() {
 			t.Run(role, func(t *testing.T) {
 				email := "role-" + strings.ToLower(role) + "@example.com"
-				tok := e.user(email, []string{role})
+				// The gateway the PATCH row grants: a user may grant only
+				// what it has (TestGatewayAccessConfinesAdmins).
+				tok := e.user(email, []string{role}, "gw-"+strings.ToLower(role))
 				admin := e.login(adminEmail, adminPassword)
 				e.do("POST", "/api/v1/users", admin, map[string]any{"email": "target@example.com", "password": "a-long-password-123", "roles": []string{"Viewer"}})
 				for _, rt := range protectedRoutes {

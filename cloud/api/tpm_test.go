@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/streamforge/streamforge/agent/controlplane"
 	"github.com/streamforge/streamforge/agent/tpm"
@@ -18,6 +19,7 @@ import (
 	"github.com/streamforge/streamforge/internal/testenv"
 	"github.com/streamforge/streamforge/pkg/wire"
 	"github.com/streamforge/streamforge/pki/attestca"
+	"github.com/streamforge/streamforge/pki/stepca"
 )
 
 // swGateway is a gateway whose identity key lives in a fresh swtpm.
@@ -117,8 +119,12 @@ func TestTPMEnrollment(t *testing.T) {
 			t.Fatal(err)
 		}
 		ak, err := attestca.ParseAKCert(chain[0])
-		if err != nil || ak.GatewayID != "gw-tpm-1" || ak.Cert.CheckSignatureFrom(e.gw.AttestCA.Certificate()) != nil {
+		if id, enrollment := stepca.SplitPermanentID(ak.GatewayID); err != nil || id != "gw-tpm-1" || enrollment == "" ||
+			ak.Cert.CheckSignatureFrom(e.gw.AttestCA.Certificate()) != nil {
 			t.Fatalf("AK certificate: %+v %v", ak, err)
+		}
+		if life := ak.Cert.NotAfter.Sub(ak.Cert.NotBefore); life > 2*time.Hour {
+			t.Fatalf("AK certificate lives %s; it is needed for one ACME ceremony", life)
 		}
 		params, _ := gw.tpm.AttestationParameters()
 		if !bytes.Contains(params.Public, ak.Cert.PublicKey.(*rsa.PublicKey).N.Bytes()) {

@@ -4,9 +4,42 @@ import (
 	"net/url"
 
 	"github.com/gofiber/fiber/v2"
+	"gorm.io/gorm"
 
+	"github.com/streamforge/streamforge/cloud/audit"
+	"github.com/streamforge/streamforge/cloud/rbac"
 	"github.com/streamforge/streamforge/cloud/users"
 )
+
+var errWiderAccess = errorf(fiber.StatusForbidden,
+	"gateway_access: you can grant, and manage users with, only the gateways and sites you have yourself")
+
+// checkGrant refuses (and audits) a gateway_access wider than the
+// caller's: gateway_access confines Admins too, so a site-scoped Admin can
+// neither widen its own reach nor make or manage an account that has more.
+func (s *Server) checkGrant(c *fiber.Ctx, target string, requested []string) error {
+	siteOf := func(id string) string { return s.gateways.SiteOf(c.UserContext(), id) }
+	if rbac.Grants(s.access(c), requested, siteOf) {
+		return nil
+	}
+	m := s.meta(c)
+	ev := m.Event("authorization.denied", c.Route().Path, target, c.Method(), audit.ResultDenied)
+	ev.Reason = "gateway_access wider than the caller's"
+	if err := s.store.Tx(c.UserContext(), func(tx *gorm.DB) error { _, err := audit.Append(tx, ev); return err }); err != nil {
+		return err
+	}
+	return errWiderAccess
+}
+
+// checkTarget applies checkGrant to the current gateway_access of the
+// account being changed.
+func (s *Server) checkTarget(c *fiber.Ctx, email string) error {
+	v, err := s.users.Get(c.UserContext(), email)
+	if err != nil {
+		return err
+	}
+	return s.checkGrant(c, email, v.GatewayAccess)
+}
 
 func emailParam(c *fiber.Ctx) (string, error) {
 	e, err := url.PathUnescape(c.Params("email"))
@@ -19,6 +52,9 @@ func emailParam(c *fiber.Ctx) (string, error) {
 func (s *Server) createUser(c *fiber.Ctx) error {
 	var in users.CreateInput
 	if err := decode(c, &in); err != nil {
+		return err
+	}
+	if err := s.checkGrant(c, in.Email, in.GatewayAccess); err != nil {
 		return err
 	}
 	v, err := s.users.Create(c.UserContext(), s.meta(c), in)
@@ -57,6 +93,14 @@ func (s *Server) updateUser(c *fiber.Ctx) error {
 	if err := decode(c, &in); err != nil {
 		return err
 	}
+	if err := s.checkTarget(c, email); err != nil {
+		return err
+	}
+	if in.GatewayAccess != nil {
+		if err := s.checkGrant(c, email, *in.GatewayAccess); err != nil {
+			return err
+		}
+	}
 	v, err := s.users.Update(c.UserContext(), s.meta(c), email, in)
 	if err != nil {
 		return err
@@ -67,6 +111,9 @@ func (s *Server) updateUser(c *fiber.Ctx) error {
 func (s *Server) setDisabled(c *fiber.Ctx, disabled bool) error {
 	email, err := emailParam(c)
 	if err != nil {
+		return err
+	}
+	if err := s.checkTarget(c, email); err != nil {
 		return err
 	}
 	v, err := s.users.SetDisabled(c.UserContext(), s.meta(c), email, disabled)
@@ -82,6 +129,9 @@ func (s *Server) enableUser(c *fiber.Ctx) error  { return s.setDisabled(c, false
 func (s *Server) deleteUser(c *fiber.Ctx) error {
 	email, err := emailParam(c)
 	if err != nil {
+		return err
+	}
+	if err := s.checkTarget(c, email); err != nil {
 		return err
 	}
 	if err := s.users.Delete(c.UserContext(), s.meta(c), email); err != nil {

@@ -43,8 +43,11 @@ func GDPRUserEvents(db *gorm.DB, user string, now time.Time) ([]Record, error) {
 // applies it to all.)
 func SOC2ConfigChanges(db *gorm.DB, from, to time.Time) ([]Record, error) {
 	var cond *gorm.DB
+	// The prefixes are grouped on a clean session: db may carry conditions
+	// of its own (a reader's gateway_access), which apply once, below.
+	clean := db.Session(&gorm.Session{NewDB: true})
 	for _, p := range ConfigChangePrefixes {
-		c := db.Where(`event_type LIKE ? ESCAPE '\'`, likePrefix(p))
+		c := clean.Where(`event_type LIKE ? ESCAPE '\'`, likePrefix(p))
 		if cond == nil {
 			cond = c
 		} else {

@@ -24,6 +24,9 @@ type Filter struct {
 	From, To        time.Time
 	Limit           int   // DefaultLimit when 0, at most MaxLimit
 	Cursor          int64 // only records with seq < Cursor; 0 for the newest
+	// Within, when set, narrows the query to what the reader may see
+	// (gateway_access: see gateways.AuditScope).
+	Within func(*gorm.DB) *gorm.DB
 }
 
 // Page is one page of Query results. NextCursor is nil on the last page.
@@ -52,6 +55,9 @@ func Query(db *gorm.DB, f Filter) (Page, error) {
 	q = timeRange(q, f.From, f.To)
 	if f.Cursor > 0 {
 		q = q.Where("seq < ?", f.Cursor)
+	}
+	if f.Within != nil {
+		q = f.Within(q)
 	}
 	// One extra row tells whether another page follows.
 	recs, err := find(q.Order("seq DESC").Limit(limit + 1))

@@ -57,11 +57,14 @@ func Verify(db *gorm.DB) (Report, error) {
 		if done, err := v.walk(); err != nil || done {
 			return v.rep, err
 		}
-		h, err := readHead(db)
+		h, bad, err := readHeadLoose(db)
 		if err != nil {
 			return v.rep, err
 		}
 		v.rep.Head = h
+		if bad != nil {
+			return v.fail(h.Seq, BadHead, fmt.Sprintf("the chain head's %s %s: it was edited", bad.column, bad.problem)), nil
+		}
 		switch {
 		case h.Seq == v.prev.Seq && h.Hash == v.prev.Hash:
 			v.rep.OK = true
@@ -92,8 +95,7 @@ type verifier struct {
 // caughtUp so that a moving head is followed.
 func (v *verifier) walk() (bool, error) {
 	for {
-		var rows []row
-		err := v.db.Where("seq > ?", v.prev.Seq).Order("seq").Limit(verifyBatch).Find(&rows).Error
+		rows, err := readRaw(v.db, v.prev.Seq, verifyBatch)
 		if err != nil {
 			return false, fmt.Errorf("audit verify: read after seq %d: %w", v.prev.Seq, err)
 		}
@@ -101,7 +103,16 @@ func (v *verifier) walk() (bool, error) {
 			v.caughtUp = false
 		}
 		for i := range rows {
-			if v.check(&rows[i]) {
+			r, bad := rows[i].parse()
+			if bad != nil {
+				seq := r.Seq
+				if bad.column == "seq" {
+					seq = v.prev.Seq + 1 // where it sorts, as near as it can be named
+				}
+				v.fail(seq, BadColumn, fmt.Sprintf("record %d's %s %s: the record was edited outside the application", seq, bad.column, bad.problem))
+				return true, nil
+			}
+			if v.check(&r) {
 				return true, nil
 			}
 		}
@@ -132,16 +143,4 @@ func (v *verifier) check(r *row) bool {
 func (v *verifier) fail(seq int64, kind, problem string) Report {
 	v.rep.OK, v.rep.BadSeq, v.rep.Kind, v.rep.Problem = false, seq, kind, problem
 	return v.rep
-}
-
-func readHead(db *gorm.DB) (Checkpoint, error) {
-	var h head
-	res := db.Raw(`SELECT seq, hash FROM audit_chain_head WHERE id = 1`).Scan(&h)
-	if res.Error != nil {
-		return Checkpoint{}, fmt.Errorf("audit: read chain head: %w", res.Error)
-	}
-	if res.RowsAffected != 1 {
-		return Checkpoint{}, ErrNoChainHead
-	}
-	return Checkpoint{Seq: h.Seq, Hash: strings.TrimSpace(h.Hash)}, nil
 }

@@ -41,7 +41,20 @@ type Claims struct {
 	Permissions   []string `json:"permissions"`
 	GatewayAccess []string `json:"gateway_access"`
 	CSRF          string   `json:"csrf,omitempty"`
+	// Cnf binds a gateway token to the client certificate it was issued
+	// on (RFC 8705): the token is good only over mTLS with that certificate.
+	Cnf *Confirmation `json:"cnf,omitempty"`
+	// Enrollment names the enrollment of the gateway a gateway token was
+	// issued to: the token is refused once the gateway id belongs to
+	// another enrollment.
+	Enrollment string `json:"enr,omitempty"`
 	jwt.RegisteredClaims
+}
+
+// Confirmation is RFC 8705's cnf claim.
+type Confirmation struct {
+	// X5tS256 is the base64url SHA-256 of the certificate's DER.
+	X5tS256 string `json:"x5t#S256"`
 }
 
 // ErrInvalidToken covers every reason a token is refused; the reason itself

@@ -32,6 +32,9 @@ type Config struct {
 	AttestationCADir       string
 	GatewayListen          string
 	StepCADir              string
+	// AllowKeyIdentity accepts gateways with a software key instead of a
+	// TPM; off by default, so every gateway needs a TPM.
+	AllowKeyIdentity bool
 }
 
 type setting struct {
@@ -41,7 +44,7 @@ type setting struct {
 
 // Load reads the environment, then flags from args.
 func Load(args []string) (*Config, error) {
-	var raw struct{ listen, data, db, email, pw, keys, proxies, rate, gwRate, body, metrics, cert, key, tpmRoots, attestCA, gwListen, stepDir string }
+	var raw struct{ listen, data, db, email, pw, keys, proxies, rate, gwRate, body, metrics, cert, key, tpmRoots, attestCA, gwListen, stepDir, allowKey string }
 	settings := []setting{
 		{"STREAMFORGE_LISTEN", "listen", "127.0.0.1:8080", "address to serve the API and dashboard on", &raw.listen},
 		{"STREAMFORGE_DATA_DIR", "data-dir", "./data", "directory for the SQLite database and keys", &raw.data},
@@ -58,6 +61,7 @@ func Load(args []string) (*Config, error) {
 		{"STREAMFORGE_ATTESTATION_CA_DIR", "attestation-ca-dir", "", "attestation CA (from streamforge-pki init) that certifies approved gateways' AKs", &raw.attestCA},
 		{"STREAMFORGE_GATEWAY_LISTEN", "gateway-listen", "", "address of the gateways' mTLS listener (TLS 1.3, step-ca client certificates) and step-ca's webhook; needs STREAMFORGE_STEPCA_DIR", &raw.gwListen},
 		{"STREAMFORGE_STEPCA_DIR", "stepca-dir", "", "the step-ca directory made by streamforge-pki init (its root and the webhook listener certificate)", &raw.stepDir},
+		{"STREAMFORGE_ALLOW_KEY_IDENTITY", "allow-key-identity", "false", "accept gateways that enroll with a software key instead of a TPM (demos, devices without a TPM); they prove only that they hold a key file", &raw.allowKey},
 		{"STREAMFORGE_TLS_CERT", "tls-cert", "", "serve HTTPS with this certificate (PEM)", &raw.cert},
 		{"STREAMFORGE_TLS_KEY", "tls-key", "", "key of --tls-cert (PEM)", &raw.key},
 	}
@@ -91,6 +95,9 @@ func Load(args []string) (*Config, error) {
 	}
 	if c.BodyLimit, err = nonNegative("STREAMFORGE_BODY_LIMIT", raw.body); err != nil || c.BodyLimit == 0 {
 		return nil, fmt.Errorf("STREAMFORGE_BODY_LIMIT: must be a positive number of bytes")
+	}
+	if c.AllowKeyIdentity, err = strconv.ParseBool(strings.TrimSpace(raw.allowKey)); err != nil {
+		return nil, fmt.Errorf("STREAMFORGE_ALLOW_KEY_IDENTITY: %q is not true or false", raw.allowKey)
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return nil, fmt.Errorf("STREAMFORGE_TLS_CERT and STREAMFORGE_TLS_KEY must be given together")

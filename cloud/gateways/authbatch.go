@@ -35,6 +35,8 @@ type authRow struct {
 	GatewayID     string
 	RevokedAt     *time.Time
 	Status        string
+	IdentityKind  string
+	EnrollmentID  string
 	ETag          *string // nil: no config deployed
 	LastSeenAt    *time.Time
 	AgentVersion  string
@@ -88,7 +90,7 @@ func (s *Service) readTokens() {
 		}
 		var rows []authRow
 		err := s.store.DB.Table("gateway_tokens").
-			Select("gateway_tokens.jti, gateway_tokens.gateway_id, gateway_tokens.revoked_at, gateways.status, "+
+			Select("gateway_tokens.jti, gateway_tokens.gateway_id, gateway_tokens.revoked_at, gateways.status, gateways.identity_kind, gateways.enrollment_id, "+
 				"gateway_configs.e_tag AS e_tag, gateways.last_seen_at, gateways.agent_version, gateways.applied_config").
 			Joins("JOIN gateways ON gateways.id = gateway_tokens.gateway_id").
 			Joins("LEFT JOIN gateway_configs ON gateway_configs.gateway_id = gateway_tokens.gateway_id").

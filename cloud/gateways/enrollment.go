@@ -57,10 +57,10 @@ func hashToken(v string) string {
 	return hex.EncodeToString(h[:])
 }
 
-// CreateToken makes an enrollment token. Its value is returned once and
-// stored only as a SHA-256 hash (it has 256 random bits, so a fast hash
-// is enough).
-func (s *Service) CreateToken(ctx context.Context, m Meta, in TokenInput) (TokenView, error) {
+// CreateToken makes an enrollment token into a site within access. Its
+// value is returned once and stored only as a SHA-256 hash (it has 256
+// random bits, so a fast hash is enough).
+func (s *Service) CreateToken(ctx context.Context, m Meta, access []string, in TokenInput) (TokenView, error) {
 	d, err := time.ParseDuration(in.ExpiresIn)
 	if err != nil || d <= 0 || d > 90*24*time.Hour {
 		return TokenView{}, &ValidationError{"expires_in", "a duration such as \"24h\", at most 2160h (90 days)"}
@@ -70,6 +70,9 @@ func (s *Service) CreateToken(ctx context.Context, m Meta, in TokenInput) (Token
 	}
 	if len(in.Site) > 255 {
 		return TokenView{}, &ValidationError{"site", "at most 255 characters"}
+	}
+	if !tokenWithin(access, strings.TrimSpace(in.Site)) {
+		return TokenView{}, &ValidationError{"site", "outside your gateway_access: you can create enrollment tokens only for your own sites"}
 	}
 	value := EnrollmentTokenPrefix + randomHex(32)
 	t := &store.EnrollmentToken{ID: "et_" + randomHex(8), TokenHash: hashToken(value), Site: strings.TrimSpace(in.Site),
@@ -91,22 +94,31 @@ func (s *Service) CreateToken(ctx context.Context, m Meta, in TokenInput) (Token
 	return v, nil
 }
 
-// ListTokens lists enrollment tokens (never their values).
-func (s *Service) ListTokens(ctx context.Context) ([]TokenView, error) {
+// ListTokens lists the enrollment tokens within access (never their
+// values).
+func (s *Service) ListTokens(ctx context.Context, access []string) ([]TokenView, error) {
 	var ts []store.EnrollmentToken
 	if err := s.store.DB.WithContext(ctx).Order("created_at DESC").Find(&ts).Error; err != nil {
 		return nil, err
 	}
-	out := make([]TokenView, len(ts))
+	out := []TokenView{}
 	for i := range ts {
-		out[i] = tokenView(&ts[i])
+		if tokenWithin(access, ts[i].Site) {
+			out = append(out, tokenView(&ts[i]))
+		}
 	}
 	return out, nil
 }
 
-// RevokeToken stops a token from enrolling anything more.
-func (s *Service) RevokeToken(ctx context.Context, m Meta, id string) error {
+// RevokeToken stops a token within access from enrolling anything more.
+func (s *Service) RevokeToken(ctx context.Context, m Meta, access []string, id string) error {
 	return s.store.Tx(ctx, func(tx *gorm.DB) error {
+		var t store.EnrollmentToken
+		if err := tx.Where("id = ?", id).Take(&t).Error; errors.Is(err, gorm.ErrRecordNotFound) || (err == nil && !tokenWithin(access, t.Site)) {
+			return ErrTokenNotFound
+		} else if err != nil {
+			return err
+		}
 		res := tx.Model(&store.EnrollmentToken{}).Where("id = ? AND revoked_at IS NULL", id).Update("revoked_at", s.Now())
 		if res.Error != nil {
 			return res.Error
@@ -159,6 +171,10 @@ func (s *Service) Enroll(ctx context.Context, m Meta, req wire.EnrollRequest) (w
 	m.Actor = "gateway:" + req.GatewayID
 	if err := validateEnroll(&req); err != nil {
 		return wire.EnrollResponse{}, err
+	}
+	if req.Identity.Kind == "key" && !s.AllowKeyIdentity {
+		return wire.EnrollResponse{}, s.refuseEnroll(ctx, m, req.GatewayID,
+			&ValidationError{"identity.kind", ErrKeyIdentity.Error()}, "key_identity_not_allowed")
 	}
 	pub, fp, err := wire.ParsePublicKeyPEM(req.Identity.PublicKey)
 	if err != nil {
@@ -217,7 +233,8 @@ func (s *Service) Enroll(ctx context.Context, m Meta, req wire.EnrollRequest) (w
 		g, err := s.load(tx, req.GatewayID, true)
 		switch {
 		case errors.Is(err, ErrNotFound):
-			g = &store.Gateway{ID: req.GatewayID, Status: store.GatewayPending, Site: t.Site, IdentityKind: req.Identity.Kind}
+			g = &store.Gateway{ID: req.GatewayID, Status: store.GatewayPending, Site: t.Site, IdentityKind: req.Identity.Kind,
+				EnrollmentID: store.NewEnrollmentID()}
 		case err != nil:
 			return err
 		case g.IdentityFingerprint != id.fingerprint || g.IdentityKind != req.Identity.Kind || g.IdentityKey != req.Identity.PublicKey:

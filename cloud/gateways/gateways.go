@@ -34,6 +34,7 @@ var (
 	ErrBadTransition  = errors.New("gateway is not in a state that allows this")
 	ErrBadClaim       = errors.New("claim code does not match, has expired or was already used")
 	ErrNoConfig       = errors.New("no config deployed for this gateway")
+	ErrKeyIdentity    = errors.New("software key identity is not allowed by this control plane: gateways need a TPM (an operator can allow key identity with STREAMFORGE_ALLOW_KEY_IDENTITY)")
 	ErrRegisterClosed = errors.New("self-registration is disabled: enroll with an enrollment token (POST /api/v1/gateways/enroll)")
 )
 
@@ -81,8 +82,16 @@ type Service struct {
 	EKRoots *attestca.EKRoots
 	// AttestCA certifies approved gateways' AKs; nil: not configured.
 	AttestCA *attestca.CA
+	// AllowKeyIdentity lets gateways enroll with a software key instead of
+	// a TPM (STREAMFORGE_ALLOW_KEY_IDENTITY): an operator's choice for
+	// demos and devices without a TPM, which then prove only that they hold
+	// a key file, not which device they are.
+	AllowKeyIdentity bool
 	// Now is the clock; tests move it.
 	Now func() time.Time
+	// HistoryRows and HistoryBytes bound each gateway's heartbeat history
+	// (DefaultHistoryRows, DefaultHistoryBytes when 0).
+	HistoryRows, HistoryBytes int
 
 	hb   hbWriter
 	auth authBatcher

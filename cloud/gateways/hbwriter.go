@@ -24,11 +24,17 @@ type hbRow struct {
 type hbWriter struct {
 	once sync.Once
 	ch   chan hbRow
+	// since counts, per gateway, what this process stored since it last
+	// trimmed that gateway's history (only the writer goroutine uses it).
+	since map[string]*hbSince
 }
+
+type hbSince struct{ rows, bytes int }
 
 func (s *Service) insertHeartbeat(ctx context.Context, args ...any) error {
 	s.hb.once.Do(func() {
 		s.hb.ch = make(chan hbRow, hbBatchMax)
+		s.hb.since = map[string]*hbSince{}
 		go s.writeHeartbeats()
 	})
 	r := hbRow{args: args, done: make(chan error, 1)}
@@ -63,6 +69,35 @@ func (s *Service) writeHeartbeats() {
 		for _, r := range batch {
 			r.done <- err
 		}
+		if err == nil {
+			s.boundHistory(batch)
+		}
+	}
+}
+
+// boundHistory trims the history of each gateway in batch once it has
+// grown by a tenth of its row bound or an eighth of its byte bound since
+// the last trim: a gateway's history never passes its bounds by more, and
+// most heartbeats cost no DELETE.
+func (s *Service) boundHistory(batch []hbRow) {
+	for _, r := range batch {
+		id, adapters := r.args[0].(string), r.args[6].(string)
+		n := s.hb.since[id]
+		if n == nil {
+			n = &hbSince{}
+			s.hb.since[id] = n
+		}
+		n.rows++
+		n.bytes += len(adapters)
+		if n.rows < max(1, s.historyRows()/10) && n.bytes < s.historyBytes()/8 {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if err := s.trimHistory(ctx, id); err != nil {
+			s.log.Warn("trim heartbeat history", "gateway", id, "err", err)
+		}
+		cancel()
+		delete(s.hb.since, id)
 	}
 }
 

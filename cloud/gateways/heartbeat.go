@@ -3,6 +3,7 @@ package gateways
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/streamforge/streamforge/cloud/store"
@@ -19,6 +20,18 @@ type HealthView struct {
 	Adapters      []wire.AdapterState `json:"adapters"`
 }
 
+// History bounds. Each gateway keeps at most HistoryRows heartbeats and
+// HistoryBytes of adapter state (wire.Heartbeat.Check bounds one
+// heartbeat); the oldest go first. Health pages hold at most
+// MaxHealthPage heartbeats and about maxHealthPageBytes.
+const (
+	DefaultHistoryRows  = 2000
+	DefaultHistoryBytes = 4 << 20
+	DefaultHealthPage   = 20
+	MaxHealthPage       = 100
+	maxHealthPageBytes  = 1 << 20
+)
+
 // lastSeenPrecision is how stale a gateway's last_seen_at may grow before
 // a heartbeat updates it (the heartbeat history keeps exact times): most
 // heartbeats then cost one INSERT.
@@ -28,8 +41,12 @@ const lastSeenPrecision = 30 * time.Second
 // agent and applied config versions) when that changed or grew stale. a is
 // the request's authentication, which read the summary already.
 func (s *Service) Heartbeat(ctx context.Context, a Auth, hb wire.Heartbeat) error {
-	if len(hb.Status) > 32 || len(hb.AgentVersion) > 64 || len(hb.Adapters) > 256 || hb.BufferDepth < 0 || hb.ConfigVersion < 0 {
-		return &ValidationError{"heartbeat", "status up to 32 characters, agent_version up to 64, at most 256 adapters, no negative numbers"}
+	if err := hb.Check(); err != nil {
+		var he *wire.HeartbeatError
+		if errors.As(err, &he) {
+			return &ValidationError{he.Field, he.Limit}
+		}
+		return err
 	}
 	adapters, err := json.Marshal(hb.Adapters)
 	if err != nil {
@@ -48,26 +65,71 @@ func (s *Service) Heartbeat(ctx context.Context, a Auth, hb wire.Heartbeat) erro
 	}).Error
 }
 
-// Health returns the newest heartbeats of a gateway within access.
-func (s *Service) Health(ctx context.Context, access []string, id string, limit int) ([]HealthView, error) {
+// HealthPage is a page of heartbeats, newest first. NextCursor, when set,
+// asks for the next (older) page.
+type HealthPage struct {
+	Heartbeats []HealthView `json:"heartbeats"`
+	NextCursor *uint64      `json:"next_cursor"`
+}
+
+// Health returns a page of a gateway's heartbeats (within access), newest
+// first: at most limit (DefaultHealthPage when 0, at most MaxHealthPage)
+// and about a MiB, older than cursor when it is set.
+func (s *Service) Health(ctx context.Context, access []string, id string, limit int, cursor uint64) (HealthPage, error) {
 	if err := s.CheckAccess(ctx, access, id); err != nil {
-		return nil, err
+		return HealthPage{}, err
 	}
-	if limit <= 0 || limit > 1000 {
-		limit = 100
+	if limit <= 0 {
+		limit = DefaultHealthPage
+	}
+	limit = min(limit, MaxHealthPage)
+	q := s.store.DB.WithContext(ctx).Where("gateway_id = ?", id)
+	if cursor > 0 {
+		q = q.Where("id < ?", cursor)
 	}
 	var rows []store.GatewayHeartbeat
-	if err := s.store.DB.WithContext(ctx).Where("gateway_id = ?", id).Order("received_at DESC, id DESC").
-		Limit(limit).Find(&rows).Error; err != nil {
-		return nil, err
+	if err := q.Order("id DESC").Limit(limit + 1).Find(&rows).Error; err != nil {
+		return HealthPage{}, err
 	}
-	out := make([]HealthView, len(rows))
+	page := HealthPage{Heartbeats: []HealthView{}}
+	size := 0
 	for i, r := range rows {
-		out[i] = HealthView{ReceivedAt: r.ReceivedAt, Status: r.Status, AgentVersion: r.AgentVersion,
+		if i == limit || (i > 0 && size+len(r.Adapters) > maxHealthPageBytes) {
+			next := rows[i-1].ID
+			page.NextCursor = &next
+			break
+		}
+		size += len(r.Adapters)
+		v := HealthView{ReceivedAt: r.ReceivedAt, Status: r.Status, AgentVersion: r.AgentVersion,
 			ConfigVersion: r.ConfigVersion, BufferDepth: r.BufferDepth}
-		_ = json.Unmarshal([]byte(r.Adapters), &out[i].Adapters)
+		_ = json.Unmarshal([]byte(r.Adapters), &v.Adapters)
+		page.Heartbeats = append(page.Heartbeats, v)
 	}
-	return out, nil
+	return page, nil
+}
+
+// trimHistory deletes gateway id's heartbeats past the newest HistoryRows
+// or past HistoryBytes of adapter state, newest counted first.
+func (s *Service) trimHistory(ctx context.Context, id string) error {
+	return s.store.DB.WithContext(ctx).Exec(`DELETE FROM gateway_heartbeats WHERE id IN (
+		SELECT id FROM (
+			SELECT id, ROW_NUMBER() OVER (ORDER BY id DESC) AS n, SUM(LENGTH(adapters)) OVER (ORDER BY id DESC) AS bytes
+			FROM gateway_heartbeats WHERE gateway_id = ?
+		) AS h WHERE n > ? OR bytes > ?)`, id, s.historyRows(), s.historyBytes()).Error
+}
+
+func (s *Service) historyRows() int {
+	if s.HistoryRows > 0 {
+		return s.HistoryRows
+	}
+	return DefaultHistoryRows
+}
+
+func (s *Service) historyBytes() int {
+	if s.HistoryBytes > 0 {
+		return s.HistoryBytes
+	}
+	return DefaultHistoryBytes
 }
 
 // Prune deletes heartbeats older than HeartbeatRetention and expired nonces.

@@ -2,6 +2,7 @@ package gateways
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/streamforge/streamforge/cloud/auth"
 	"github.com/streamforge/streamforge/cloud/store"
 	"github.com/streamforge/streamforge/pkg/wire"
+	"github.com/streamforge/streamforge/pki/stepca"
 )
 
 // Challenge returns a single-use nonce for gatewayID to sign. It answers
@@ -84,6 +86,9 @@ func (s *Service) IssueToken(ctx context.Context, m Meta, req wire.TokenRequest,
 		if g.Status != store.GatewayApproved || g.ActivationState != "" {
 			return ErrNotApproved
 		}
+		if g.IdentityKind == "key" && !s.AllowKeyIdentity {
+			return fmt.Errorf("%w: %w", ErrNotApproved, ErrKeyIdentity)
+		}
 		now := s.Now()
 		if renewing {
 			if err := tx.Model(&store.GatewayToken{}).Where("gateway_id = ? AND revoked_at IS NULL", g.ID).
@@ -91,7 +96,7 @@ func (s *Service) IssueToken(ctx context.Context, m Meta, req wire.TokenRequest,
 				return err
 			}
 		}
-		if out, err = s.sign(tx, g.ID, now); err != nil {
+		if out, err = s.sign(tx, g, now, ""); err != nil {
 			return err
 		}
 		return appendAudit(tx, m.Event(eventType, "gateway", g.ID, "issue", audit.ResultSuccess))
@@ -106,14 +111,20 @@ func (s *Service) IssueToken(ctx context.Context, m Meta, req wire.TokenRequest,
 	return out, err
 }
 
-func (s *Service) sign(tx *gorm.DB, id string, now time.Time) (wire.TokenResponse, error) {
+// sign issues a gateway token naming g's enrollment; a thumbprint binds it
+// to that client certificate (RFC 8705 cnf x5t#S256).
+func (s *Service) sign(tx *gorm.DB, g *store.Gateway, now time.Time, thumbprint string) (wire.TokenResponse, error) {
+	id := g.ID
 	now = now.Truncate(time.Second)
 	c := &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{
 		Subject: id, Issuer: auth.Issuer, Audience: jwt.ClaimStrings{auth.AudienceGateway},
 		IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now),
 		ExpiresAt: jwt.NewNumericDate(now.Add(GatewayTokenLifetime)), ID: auth.NewJTI(),
-	}}
-	row := store.GatewayToken{JTI: c.ID, GatewayID: id, IssuedAt: now, ExpiresAt: c.ExpiresAt.Time}
+	}, Enrollment: g.EnrollmentID}
+	if thumbprint != "" {
+		c.Cnf = &auth.Confirmation{X5tS256: thumbprint}
+	}
+	row := store.GatewayToken{JTI: c.ID, GatewayID: id, IssuedAt: now, ExpiresAt: c.ExpiresAt.Time, CertThumbprint: thumbprint}
 	if err := tx.Create(&row).Error; err != nil {
 		return wire.TokenResponse{}, err
 	}
@@ -136,11 +147,16 @@ type Auth struct {
 	LastSeen      *time.Time
 	AgentVersion  string
 	AppliedConfig int
+	// CertThumbprint is set when the token is bound to a client
+	// certificate (RFC 8705): the request must come over mTLS with it.
+	CertThumbprint string
 }
 
 // Authenticate verifies a gateway token and checks, in the database, that
-// it is not revoked and its gateway is approved: a disabled gateway's
-// token stops working at once.
+// it is not revoked, its gateway is approved and still of the enrollment
+// the token names: a disabled, deleted or re-enrolled gateway's token stops
+// working at once. The caller checks a certificate-bound token's
+// certificate (Auth.CertThumbprint).
 func (s *Service) Authenticate(ctx context.Context, token string) (Auth, error) {
 	c, err := s.keys.Parse(token, auth.AudienceGateway)
 	if err != nil {
@@ -156,51 +172,113 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Auth, error) 
 		return Auth{}, fmt.Errorf("%w: gateway token revoked", auth.ErrInvalidToken)
 	case row.Status != store.GatewayApproved:
 		return Auth{}, fmt.Errorf("%w: gateway is %s", auth.ErrInvalidToken, row.Status)
+	case c.Enrollment != "" && c.Enrollment != row.EnrollmentID:
+		return Auth{}, fmt.Errorf("%w: %w", auth.ErrInvalidToken, ErrStaleEnrollment)
+	case row.IdentityKind == "key" && !s.AllowKeyIdentity:
+		return Auth{}, fmt.Errorf("%w: %w", auth.ErrInvalidToken, ErrKeyIdentity)
 	}
 	a := Auth{GatewayID: c.Subject, LastSeen: row.LastSeenAt, AgentVersion: row.AgentVersion, AppliedConfig: row.AppliedConfig,
 		HasConfig: row.ETag != nil}
 	if row.ETag != nil {
 		a.ConfigETag = *row.ETag
 	}
+	if c.Cnf != nil {
+		a.CertThumbprint = c.Cnf.X5tS256
+	}
 	return a, nil
 }
 
+// PeerCert is a gateway's client certificate as the mTLS listener verified
+// it: the gateway and enrollment it names, and its SHA-256 thumbprint.
+type PeerCert struct {
+	GatewayID, EnrollmentID, Thumbprint string
+}
+
+// ErrStaleEnrollment means a credential names an enrollment the gateway
+// no longer has: it was deleted, or another identity enrolled under its id.
+var ErrStaleEnrollment = errors.New("the credential belongs to another enrollment of this gateway id")
+
+// checkEnrollment says whether a certificate naming enrollment may act for
+// g now: g approved, its TPM attested, and enrollment its own.
+func checkEnrollment(g *store.Gateway, enrollment string) error {
+	switch {
+	case g.EnrollmentID == "" || subtle.ConstantTimeCompare([]byte(g.EnrollmentID), []byte(enrollment)) != 1:
+		return ErrStaleEnrollment
+	case g.Status != store.GatewayApproved || g.AttestedState == "":
+		return ErrNotApproved
+	}
+	return nil
+}
+
+// CheckCertificate is the mTLS listener's handshake check: a certificate
+// of a deleted, disabled or re-enrolled gateway is refused before any
+// request is read.
+func (s *Service) CheckCertificate(ctx context.Context, p PeerCert) error {
+	g, err := s.load(s.store.DB.WithContext(ctx), p.GatewayID, false)
+	if err != nil {
+		return err
+	}
+	return checkEnrollment(g, p.EnrollmentID)
+}
+
 // TokenForCertificate gives a gateway its token on a step-ca certificate
-// (verified by the mTLS listener) naming it: the certificate is the proof.
-func (s *Service) TokenForCertificate(ctx context.Context, m Meta, id string) (wire.TokenResponse, error) {
-	m.Actor = "gateway:" + id
+// (verified by the mTLS listener) naming it and its current enrollment:
+// the certificate is the proof. The token is bound to the certificate
+// (RFC 8705), and the gateway's older tokens are revoked.
+func (s *Service) TokenForCertificate(ctx context.Context, m Meta, p PeerCert) (wire.TokenResponse, error) {
+	m.Actor = "gateway:" + p.GatewayID
 	var out wire.TokenResponse
 	err := s.store.Tx(ctx, func(tx *gorm.DB) error {
-		g, err := s.load(tx, id, true)
-		if err != nil || g.Status != store.GatewayApproved {
+		g, err := s.load(tx, p.GatewayID, true)
+		if err != nil {
 			return ErrNotApproved
 		}
-		if out, err = s.sign(tx, id, s.Now()); err != nil {
+		if err := checkEnrollment(g, p.EnrollmentID); err != nil {
 			return err
 		}
-		ev := m.Event("gateway.token.issue", "gateway", id, "issue", audit.ResultSuccess)
-		ev.Reason = "proven by mTLS certificate"
+		now := s.Now()
+		if err := s.revokeTokens(tx, g.ID, now); err != nil {
+			return err
+		}
+		if out, err = s.sign(tx, g, now, p.Thumbprint); err != nil {
+			return err
+		}
+		ev := m.Event("gateway.token.issue", "gateway", g.ID, "issue", audit.ResultSuccess)
+		ev.Reason = "proven by mTLS certificate; older tokens revoked"
 		return appendAudit(tx, ev)
 	})
+	if errors.Is(err, ErrNotApproved) || errors.Is(err, ErrStaleEnrollment) {
+		ev := m.Event("gateway.token.issue", "gateway", p.GatewayID, "issue", audit.ResultDenied)
+		ev.Reason = err.Error()
+		if aerr := s.store.Tx(ctx, func(tx *gorm.DB) error { return appendAudit(tx, ev) }); aerr != nil {
+			return out, aerr
+		}
+	}
 	return out, err
 }
 
-// Authorize answers step-ca's webhook: may gateway id get a certificate
-// now? Only an approved gateway whose TPM passed credential activation.
-func (s *Service) Authorize(ctx context.Context, id string) (bool, error) {
+// Authorize answers step-ca's webhook: may the gateway named by
+// permanentID (stepca.PermanentID: gateway id and enrollment id, from its
+// AK certificate) get a certificate now? Only an approved gateway whose
+// TPM passed credential activation, for its current enrollment.
+func (s *Service) Authorize(ctx context.Context, permanentID string) (bool, error) {
+	id, enrollment := stepca.SplitPermanentID(permanentID)
 	g, err := s.load(s.store.DB.WithContext(ctx), id, false)
 	if errors.Is(err, ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
+		err = ErrStaleEnrollment
+	} else if err != nil {
 		return false, err
+	} else {
+		err = checkEnrollment(g, enrollment)
 	}
-	ok := g.Status == store.GatewayApproved && g.AttestedState != ""
 	result, reason := audit.ResultSuccess, ""
-	if !ok {
-		result, reason = audit.ResultDenied, "gateway is "+g.Status
+	if err != nil {
+		result, reason = audit.ResultDenied, err.Error()
+		if errors.Is(err, ErrNotApproved) {
+			reason = "gateway is " + g.Status
+		}
 	}
 	ev := Meta{Actor: "step-ca"}.Event("gateway.certificate.authorize", "gateway", id, "authorize", result)
 	ev.Reason = reason
-	return ok, s.store.Tx(ctx, func(tx *gorm.DB) error { return appendAudit(tx, ev) })
+	return err == nil, s.store.Tx(ctx, func(tx *gorm.DB) error { return appendAudit(tx, ev) })
 }

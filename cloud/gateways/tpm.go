@@ -18,6 +18,7 @@ import (
 	"github.com/streamforge/streamforge/cloud/store"
 	"github.com/streamforge/streamforge/pkg/wire"
 	"github.com/streamforge/streamforge/pki/attestca"
+	"github.com/streamforge/streamforge/pki/stepca"
 )
 
 // ErrActivation means a TPM's answer to credential activation was wrong,
@@ -169,8 +170,9 @@ func sameKey(tpmPublic []byte, identityPEM string) error {
 var ErrNoAttestationCA = errors.New("no attestation CA configured (STREAMFORGE_ATTESTATION_CA_DIR)")
 
 // AKCertificate issues the AK certificate of an approved TPM gateway whose
-// AK passed credential activation: permanentIdentifier = the gateway id,
-// for step-ca's device-attest-01. It returns the certificate and the
+// AK passed credential activation, for step-ca's device-attest-01: its
+// permanentIdentifier names the gateway and this enrollment, and it lives
+// an hour (attestca.DefaultAKCertLifetime). It returns the certificate and the
 // attestation CA's certificate (DER).
 func (s *Service) AKCertificate(ctx context.Context, m Meta, id string) ([][]byte, error) {
 	if s.AttestCA == nil {
@@ -181,7 +183,7 @@ func (s *Service) AKCertificate(ctx context.Context, m Meta, id string) ([][]byt
 	if err != nil {
 		return nil, err
 	}
-	if g.Status != store.GatewayApproved || g.AttestedState == "" {
+	if g.Status != store.GatewayApproved || g.AttestedState == "" || g.EnrollmentID == "" {
 		return nil, ErrNotApproved
 	}
 	var st attestca.ChallengeState
@@ -192,7 +194,8 @@ func (s *Service) AKCertificate(ctx context.Context, m Meta, id string) ([][]byt
 	if err := json.Unmarshal([]byte(g.TPMInfo), &details); err != nil {
 		return nil, fmt.Errorf("TPM details of %s: %w", id, err)
 	}
-	der, err := s.AttestCA.IssueAKCert(attestca.AKCertRequest{Challenge: st, GatewayID: id, TPM: details})
+	der, err := s.AttestCA.IssueAKCert(attestca.AKCertRequest{Challenge: st,
+		GatewayID: stepca.PermanentID(id, g.EnrollmentID), TPM: details})
 	if err != nil {
 		return nil, err
 	}

@@ -86,3 +86,26 @@ func CanAccessGateway(access []string, gatewayID, site string) bool {
 	}
 	return false
 }
+
+// Unrestricted reports whether access reaches every gateway.
+func Unrestricted(access []string) bool { return slices.Contains(access, AllGateways) }
+
+// Grants reports whether an actor with access may give requested as a
+// gateway_access: only what it has itself (an entry of its own, or a
+// gateway whose site it has; siteOf returns a gateway id's site, "" when
+// there is none). A site-scoped Admin cannot widen anyone's reach, its own
+// included.
+func Grants(access, requested []string, siteOf func(id string) string) bool {
+	if Unrestricted(access) {
+		return true
+	}
+	for _, r := range requested {
+		if slices.Contains(access, r) {
+			continue
+		}
+		if site := siteOf(r); site == "" || !slices.Contains(access, site) {
+			return false
+		}
+	}
+	return true
+}

@@ -38,8 +38,12 @@ type Gateway struct {
 	// AttestedState is the challenge the TPM answered: it holds the AK that
 	// the attestation CA certifies once the gateway is approved.
 	AttestedState string
-	EnrolledWith  string
-	EnrolledAt    time.Time
+	// EnrollmentID names this enrollment of this identity. Every
+	// certificate names it, so a deleted (or re-enrolled) gateway's old
+	// credentials name an enrollment that no longer exists.
+	EnrollmentID string
+	EnrolledWith string
+	EnrolledAt   time.Time
 	// ClaimCodeHash is the argon2id hash of the gateway's claim code (the
 	// code itself is returned once, to the enrolling gateway); empty once
 	// the code is used or the gateway no longer pending.
@@ -77,6 +81,9 @@ type GatewayToken struct {
 	IssuedAt  time.Time
 	ExpiresAt time.Time
 	RevokedAt *time.Time
+	// CertThumbprint is the SHA-256 (base64url) of the client certificate
+	// the token is bound to (RFC 8705 cnf x5t#S256); empty: not bound.
+	CertThumbprint string
 }
 
 // GatewayChallenge is a single-use nonce a gateway signs to prove it holds

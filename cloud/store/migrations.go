@@ -82,6 +82,7 @@ func migrations() []*gormigrate.Migration {
 			return nil
 		}})
 	ms = append(ms, audit.Migrations()...)
+	ms = append(ms, identityMigrations()...)
 	slices.SortStableFunc(ms, func(a, b *gormigrate.Migration) int { return strings.Compare(a.ID, b.ID) })
 	return ms
 }

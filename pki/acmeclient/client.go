@@ -26,6 +26,9 @@ import (
 	"github.com/fxamacker/cbor/v2"
 	"github.com/google/go-attestation/attest"
 	"golang.org/x/crypto/acme"
+
+	"github.com/streamforge/streamforge/pki/attestca"
+	"github.com/streamforge/streamforge/pki/stepca"
 )
 
 // coseAlgRS256 is the COSE id of RSASSA-PKCS1-v1_5 with SHA-256: how an RSA
@@ -42,12 +45,16 @@ type Config struct {
 	DirectoryURL string
 	// Roots verify step-ca's TLS certificate (its root_ca.crt).
 	Roots *x509.CertPool
-	// GatewayID is the ACME permanent-identifier; it must equal the one in
-	// the AK certificate.
+	// GatewayID is the gateway's id. The ACME permanent-identifier is the
+	// one in the AK certificate (the control plane puts the gateway id and
+	// its enrollment there), which must name this gateway.
 	GatewayID string
 	// AKChain is the AK certificate (DER) from the cloud's attestation CA,
 	// then any intermediates.
 	AKChain [][]byte
+	// AKSource, when set, fetches a fresh AK chain before each order: AK
+	// certificates are short-lived, so a renewal needs a new one.
+	AKSource func(context.Context) ([][]byte, error)
 	// AccountKey signs ACME requests; a fresh P-256 key when nil. It proves
 	// nothing about the gateway: the TPM attestation does.
 	AccountKey crypto.Signer
@@ -59,11 +66,15 @@ type Client struct {
 	cfg        Config
 	acme       *acme.Client
 	registered bool
+	// chain and ident are the AK chain and its permanentIdentifier that
+	// the current order uses.
+	chain [][]byte
+	ident string
 }
 
 // New makes a Client.
 func New(cfg Config) (*Client, error) {
-	if cfg.DirectoryURL == "" || cfg.GatewayID == "" || len(cfg.AKChain) == 0 {
+	if cfg.DirectoryURL == "" || cfg.GatewayID == "" || (len(cfg.AKChain) == 0 && cfg.AKSource == nil) {
 		return nil, errors.New("acmeclient: directory URL, gateway id and AK certificate are required")
 	}
 	if cfg.Timeout <= 0 {
@@ -80,7 +91,32 @@ func New(cfg Config) (*Client, error) {
 		Timeout:   cfg.Timeout,
 		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: cfg.Roots, MinVersion: tls.VersionTLS12}},
 	}
-	return &Client{cfg: cfg, acme: &acme.Client{Key: cfg.AccountKey, DirectoryURL: cfg.DirectoryURL, HTTPClient: hc, UserAgent: "streamforge-agent"}}, nil
+	c := &Client{cfg: cfg, acme: &acme.Client{Key: cfg.AccountKey, DirectoryURL: cfg.DirectoryURL, HTTPClient: hc, UserAgent: "streamforge-agent"}}
+	if len(cfg.AKChain) > 0 {
+		if err := c.useChain(cfg.AKChain); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// useChain makes chain the AK chain of the next orders, with its
+// permanentIdentifier as their identifier.
+func (c *Client) useChain(chain [][]byte) error {
+	if len(chain) == 0 {
+		return errors.New("acmeclient: empty AK certificate chain")
+	}
+	ak, err := attestca.ParseAKCert(chain[0])
+	if err != nil {
+		return fmt.Errorf("acmeclient: %w", err)
+	}
+	c.chain, c.ident = chain, ak.GatewayID
+	if id, _ := stepca.SplitPermanentID(ak.GatewayID); id != c.cfg.GatewayID {
+		// An AK certificate for another gateway: order for our own id,
+		// which step-ca refuses (it must equal the AK's identifier).
+		c.ident = c.cfg.GatewayID
+	}
+	return nil
 }
 
 // Key is a TLS key that lives in a TPM: it signs there, carries the AK's
@@ -196,15 +232,24 @@ func (o *Order) QualifyingData() []byte {
 
 // Order registers the account if needed and opens an order.
 func (c *Client) Order(ctx context.Context) (*Order, error) {
+	if c.cfg.AKSource != nil {
+		chain, err := c.cfg.AKSource(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("acmeclient: AK certificate: %w", err)
+		}
+		if err := c.useChain(chain); err != nil {
+			return nil, err
+		}
+	}
 	if !c.registered {
 		if _, err := c.acme.Register(ctx, &acme.Account{}, acme.AcceptTOS); err != nil && !errors.Is(err, acme.ErrAccountAlreadyExists) {
 			return nil, fmt.Errorf("acme: register account: %w", err)
 		}
 		c.registered = true
 	}
-	order, err := c.acme.AuthorizeOrder(ctx, []acme.AuthzID{{Type: "permanent-identifier", Value: c.cfg.GatewayID}})
+	order, err := c.acme.AuthorizeOrder(ctx, []acme.AuthzID{{Type: "permanent-identifier", Value: c.ident}})
 	if err != nil {
-		return nil, fmt.Errorf("acme: new order for %s: %w", c.cfg.GatewayID, err)
+		return nil, fmt.Errorf("acme: new order for %s: %w", c.ident, err)
 	}
 	if len(order.AuthzURLs) != 1 {
 		return nil, fmt.Errorf("acme: order has %d authorizations, want 1", len(order.AuthzURLs))
@@ -261,7 +306,7 @@ func (c *Client) payload(cp attest.CertificationParameters) ([]byte, error) {
 		"attStmt": map[string]any{
 			"ver":      "2.0",
 			"alg":      coseAlgRS256,
-			"x5c":      c.cfg.AKChain,
+			"x5c":      c.chain,
 			"sig":      cp.CreateSignature,
 			"certInfo": cp.CreateAttestation,
 			"pubArea":  cp.Public,
@@ -273,13 +318,13 @@ func (c *Client) payload(cp attest.CertificationParameters) ([]byte, error) {
 	return json.Marshal(map[string]string{"attObj": base64.RawURLEncoding.EncodeToString(att)})
 }
 
-// Finalize sends a CSR for the gateway id signed by signer (the attested
+// Finalize sends a CSR for the permanent identifier signed by signer (the attested
 // TPM key; step-ca refuses any other) and fetches the certificate chain.
 func (c *Client) Finalize(ctx context.Context, o *Order, signer crypto.Signer) ([][]byte, error) {
 	if _, err := c.acme.WaitOrder(ctx, o.order.URI); err != nil {
 		return nil, fmt.Errorf("acme: order not ready: %w", err)
 	}
-	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: c.cfg.GatewayID}}, signer)
+	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: c.ident}}, signer)
 	if err != nil {
 		return nil, fmt.Errorf("acme: CSR: %w", err)
 	}

@@ -12,10 +12,12 @@ import (
 	"github.com/streamforge/streamforge/pki/internal/tcgsan"
 )
 
-// DefaultAKCertLifetime bounds how long a gateway can obtain TLS
-// certificates from step-ca without coming back to the cloud; the
-// authorizing webhook still refuses a disabled gateway at every issuance.
-const DefaultAKCertLifetime = 365 * 24 * time.Hour
+// DefaultAKCertLifetime bounds how long an AK certificate can be used at
+// step-ca: it is needed only for one ACME ceremony, so the agent fetches a
+// fresh one for each, and a device cut off by the control plane holds a
+// useless one within the hour. (The authorizing webhook also refuses, at
+// every issuance, a certificate whose enrollment is not the gateway's.)
+const DefaultAKCertLifetime = time.Hour
 
 // ErrTPMDetails means the AK certificate would lack the TPM manufacturer,
 // model or version, which step-ca requires.
@@ -27,7 +29,8 @@ type AKCertRequest struct {
 	// Challenge is the state whose Verify succeeded.
 	Challenge ChallengeState
 	// GatewayID becomes the permanentIdentifier: step-ca issues only for
-	// ACME orders naming this identifier.
+	// ACME orders naming this identifier. The control plane passes
+	// stepca.PermanentID (gateway id and enrollment id).
 	GatewayID string
 	// TPM comes from the EK certificate (EKResult.TPM) or, for an EK an
 	// admin approved without one, from what the agent reported.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/streamforge/streamforge/pki/internal/tcgsan"
 )
@@ -39,16 +40,39 @@ func ServerTLSConfig(cert tls.Certificate, clientRoots *x509.CertPool) *tls.Conf
 // ErrNoGatewayID means a client certificate carries no gateway identity.
 var ErrNoGatewayID = errors.New("client certificate names no gateway")
 
-// GatewayID returns the gateway id a step-ca gateway certificate was
-// issued for: its permanentIdentifier SAN, which step-ca copies from the
-// attested ACME order, and which must equal the subject CN when one is set.
-func GatewayID(cert *x509.Certificate) (string, error) {
+// PermanentID is the identifier a gateway's AK certificate, ACME order and
+// TLS certificate carry: its gateway id and the id of its enrollment, so
+// that a credential of a deleted (or re-enrolled) gateway names an
+// enrollment the control plane no longer knows. Gateway ids cannot contain
+// ':'.
+func PermanentID(gatewayID, enrollmentID string) string { return gatewayID + ":" + enrollmentID }
+
+// SplitPermanentID is PermanentID's inverse; enrollmentID is empty for an
+// identifier that names none.
+func SplitPermanentID(pid string) (gatewayID, enrollmentID string) {
+	gatewayID, enrollmentID, _ = strings.Cut(pid, ":")
+	return gatewayID, enrollmentID
+}
+
+// GatewayIdentity returns the gateway id and enrollment id a step-ca
+// gateway certificate was issued for: its permanentIdentifier SAN, which
+// step-ca copies from the attested ACME order, and which must equal the
+// subject CN when one is set.
+func GatewayIdentity(cert *x509.Certificate) (gatewayID, enrollmentID string, err error) {
 	_, ids, err := tcgsan.Parse(cert)
 	if err != nil {
-		return "", fmt.Errorf("client certificate: %w", err)
+		return "", "", fmt.Errorf("client certificate: %w", err)
 	}
 	if len(ids) != 1 || (cert.Subject.CommonName != "" && cert.Subject.CommonName != ids[0]) {
-		return "", ErrNoGatewayID
+		return "", "", ErrNoGatewayID
 	}
-	return ids[0], nil
+	gatewayID, enrollmentID = SplitPermanentID(ids[0])
+	return gatewayID, enrollmentID, nil
+}
+
+// GatewayID returns the gateway id a step-ca gateway certificate was
+// issued for (see GatewayIdentity).
+func GatewayID(cert *x509.Certificate) (string, error) {
+	id, _, err := GatewayIdentity(cert)
+	return id, err
 }

@@ -40,7 +40,7 @@ func requireBrowser(t *testing.T) string {
 // says so.
 func TestClaimOnAPhone(t *testing.T) {
 	dir := requireBrowser(t)
-	cloud := testenv.StartCloud(t)
+	cloud := testenv.StartCloud(t, "STREAMFORGE_ALLOW_KEY_IDENTITY=true") // its gateway has a software key
 	admin := cloud.Login(testenv.CloudAdminEmail, testenv.CloudAdminPassword)
 	var tok struct{ Token string }
 	cloud.Call("POST", "/api/v1/enrollment-tokens", admin, map[string]any{"expires_in": "1h", "max_uses": 1}, &tok)

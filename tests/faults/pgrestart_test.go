@@ -53,7 +53,7 @@ func TestControlPlaneThroughPostgresRestart(t *testing.T) {
 	}
 	pg := testenv.StartPostgresCluster(t)
 	env := []string{"STREAMFORGE_DATABASE_URL=" + pg.URL, "STREAMFORGE_JWT_KEY_DIR=" + t.TempDir(),
-		"STREAMFORGE_RATE_LIMIT=0", "STREAMFORGE_GATEWAY_RATE_LIMIT=0"}
+		"STREAMFORGE_RATE_LIMIT=0", "STREAMFORGE_GATEWAY_RATE_LIMIT=0", "STREAMFORGE_ALLOW_KEY_IDENTITY=true"}
 	replicas := []*testenv.Cloud{testenv.StartCloud(t, env...), testenv.StartCloud(t, env...)}
 	admin := replicas[0].Login(testenv.CloudAdminEmail, testenv.CloudAdminPassword)
 

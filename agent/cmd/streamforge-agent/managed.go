@@ -134,7 +134,21 @@ func runManaged(ctx context.Context, f cpFlags, localPath string, cfg *config.Co
 		if !ok {
 			return fmt.Errorf("control_plane.mtls needs a TPM: a software identity cannot be attested")
 		}
-		mtls = stepcaMTLS(a.TPM, m, f.gatewayID, cfg.DataDir, log)
+		mtls = stepcaMTLS(a.TPM, m, f.gatewayID, cfg.DataDir, log, func(ctx context.Context) ([][]byte, error) {
+			chain, err := client.AKCertificate(ctx)
+			if err == nil {
+				return chain, nil
+			}
+			// The mTLS listener is out of reach once the certificate has
+			// expired (a gateway offline for long): re-prove the TPM
+			// identity key on the plain API instead.
+			plain := controlplane.NewClient(f.url, f.gatewayID, signer)
+			plain.Attestor = attestor
+			if _, perr := plain.ObtainToken(ctx); perr != nil {
+				return nil, fmt.Errorf("%w; on the plain API: %w", err, perr)
+			}
+			return plain.AKCertificate(ctx)
+		})
 	}
 	loop, err := controlplane.NewLoop(ctx, controlplane.Options{
 		Client: client, EnrollmentToken: f.enrollmentToken, Hostname: hostname(), StateDir: filepath.Join(cfg.DataDir, "controlplane"),

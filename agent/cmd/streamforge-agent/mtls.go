@@ -13,20 +13,24 @@ import (
 	"github.com/streamforge/streamforge/agent/config"
 	"github.com/streamforge/streamforge/agent/tpm"
 	"github.com/streamforge/streamforge/pki/acmeclient"
+	"github.com/streamforge/streamforge/pki/attestca"
 	"github.com/streamforge/streamforge/pki/stepca"
 )
 
 // stepcaMTLS obtains the gateway's certificate from step-ca with ACME
 // device-attest-01 (its key made inside the TPM, certified by the AK),
 // keeps it on disk and renewed at 2/3 of its lifetime, and presents it on
-// the control plane's mTLS listener.
-func stepcaMTLS(t *tpm.TPM, cfg config.MTLS, gatewayID, dataDir string, log *slog.Logger) func(context.Context, [][]byte) (*http.Client, error) {
+// the control plane's mTLS listener. AK certificates live an hour, so each
+// ceremony fetches a fresh one from akSource.
+func stepcaMTLS(t *tpm.TPM, cfg config.MTLS, gatewayID, dataDir string, log *slog.Logger,
+	akSource func(context.Context) ([][]byte, error)) func(context.Context, [][]byte) (*http.Client, error) {
 	return func(ctx context.Context, akChain [][]byte) (*http.Client, error) {
 		roots, err := stepca.LoadRoots(cfg.StepCARoot)
 		if err != nil {
 			return nil, fmt.Errorf("control_plane.mtls.stepca_root: %w", err)
 		}
-		ac, err := acmeclient.New(acmeclient.Config{DirectoryURL: cfg.ACMEDirectory, Roots: roots, GatewayID: gatewayID, AKChain: akChain})
+		ac, err := acmeclient.New(acmeclient.Config{DirectoryURL: cfg.ACMEDirectory, Roots: roots, GatewayID: gatewayID, AKChain: akChain,
+			AKSource: akSource})
 		if err != nil {
 			return nil, err
 		}
@@ -37,6 +41,12 @@ func stepcaMTLS(t *tpm.TPM, cfg config.MTLS, gatewayID, dataDir string, log *slo
 		store := &acmeclient.Store{Dir: dir}
 		keys := acmeclient.TPMKeys(t)
 		cert, err := store.Load(keys)
+		if err == nil && !sameEnrollment(cert, akChain) {
+			// Issued for an earlier enrollment of this gateway id: the
+			// control plane refuses it.
+			_ = cert.Key.Close()
+			err = acmeclient.ErrNoCertificate
+		}
 		if err != nil || time.Now().After(cert.Leaf.NotAfter) {
 			if cert, err = ac.Obtain(ctx, keys); err != nil {
 				return nil, fmt.Errorf("device-attest-01 at step-ca: %w", err)
@@ -54,4 +64,15 @@ func stepcaMTLS(t *tpm.TPM, cfg config.MTLS, gatewayID, dataDir string, log *slo
 		return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
 			RootCAs: roots, MinVersion: tls.VersionTLS13, GetClientCertificate: holder.GetClientCertificate}}}, nil
 	}
+}
+
+// sameEnrollment reports whether cert names the enrollment the AK
+// certificate names.
+func sameEnrollment(cert *acmeclient.Certificate, akChain [][]byte) bool {
+	ak, err := attestca.ParseAKCert(akChain[0])
+	if err != nil {
+		return false
+	}
+	id, enrollment, err := stepca.GatewayIdentity(cert.Leaf)
+	return err == nil && stepca.PermanentID(id, enrollment) == ak.GatewayID
 }

@@ -38,6 +38,7 @@ func serve(ctx context.Context, log *slog.Logger, args []string) error {
 		return err
 	}
 	gw := gateways.New(st, keys, log)
+	gw.AllowKeyIdentity = cfg.AllowKeyIdentity
 	if cfg.TPMRootsDir != "" {
 		if gw.EKRoots, err = attestca.LoadEKRoots(cfg.TPMRootsDir); err != nil {
 			return fmt.Errorf("STREAMFORGE_TPM_ROOTS_DIR: %w", err)
@@ -152,7 +153,7 @@ func keysRotate(args []string) error {
 
 // gatewayListener is the gateways' mTLS listener, with step-ca's webhook.
 func gatewayListener(srv *api.Server, cfg *config.Config) (*http.Server, error) {
-	tlsCfg, layout, err := api.GatewayTLSConfig(cfg.StepCADir)
+	tlsCfg, layout, err := srv.GatewayTLSConfig(cfg.StepCADir)
 	if err != nil {
 		return nil, fmt.Errorf("STREAMFORGE_STEPCA_DIR: %w", err)
 	}

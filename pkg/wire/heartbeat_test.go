@@ -1,0 +1,30 @@
+package wire
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// TestHeartbeatFitPassesCheck: whatever an agent has to report, Fit makes
+// a heartbeat Check accepts, cutting texts on rune boundaries.
+func TestHeartbeatFitPassesCheck(t *testing.T) {
+	long := strings.Repeat("é", 1000)
+	hb := Heartbeat{Status: long, AgentVersion: long}
+	for i := range 1000 {
+		hb.Adapters = append(hb.Adapters, AdapterState{Name: fmt.Sprintf("adapter-%d-%s", i%100, long), Device: long, LastError: long})
+	}
+	var he *HeartbeatError
+	if err := hb.Check(); !errors.As(err, &he) || he.Field != "status" {
+		t.Fatalf("Check before Fit: %v", err)
+	}
+	hb.Fit()
+	if err := hb.Check(); err != nil {
+		t.Fatalf("Check after Fit: %v", err)
+	}
+	if len(hb.Adapters) != MaxHeartbeatEntries || !utf8.ValidString(hb.Adapters[0].LastError) || !strings.HasSuffix(hb.Status, "…") {
+		t.Fatalf("Fit kept %d entries, last_error %q", len(hb.Adapters), hb.Adapters[0].LastError)
+	}
+}
