@@ -22,6 +22,11 @@ type Options struct {
 	// PollInterval between config polls; HeartbeatInterval between heartbeats.
 	PollInterval      time.Duration
 	HeartbeatInterval time.Duration
+	// CallTimeout bounds each config poll and heartbeat (default 10 s). The
+	// control plane answers in milliseconds; a call that hangs is on a dead
+	// or half-open connection, and waiting out the HTTP client's 30 s would
+	// hold every later call behind it.
+	CallTimeout time.Duration
 	// Apply puts a config into effect; an error keeps the previous one.
 	Apply func(ctx context.Context, cfg wire.ConfigResponse) error
 	// Health reports the data path's state for heartbeats.
@@ -67,6 +72,9 @@ func NewLoop(ctx context.Context, o Options) (*Loop, error) {
 	}
 	if o.HeartbeatInterval <= 0 {
 		o.HeartbeatInterval = 30 * time.Second
+	}
+	if o.CallTimeout <= 0 {
+		o.CallTimeout = 10 * time.Second
 	}
 	if o.Log == nil {
 		o.Log = slog.Default()
@@ -252,7 +260,9 @@ func (l *Loop) reauth(ctx context.Context, err error) {
 }
 
 func (l *Loop) pollConfig(ctx context.Context) {
-	cfg, err := l.opts.Client.FetchConfig(ctx)
+	callCtx, cancel := context.WithTimeout(ctx, l.opts.CallTimeout)
+	cfg, err := l.opts.Client.FetchConfig(callCtx)
+	cancel()
 	if err != nil {
 		l.opts.Log.Warn("config poll failed; keeping the current config", "err", err)
 		l.reauth(ctx, err)
@@ -290,7 +300,9 @@ func (l *Loop) heartbeat(ctx context.Context) {
 		hb.Status = st.Status
 	}
 	hb.Fit() // the control plane refuses a heartbeat past its limits
-	if err := l.opts.Client.Heartbeat(ctx, hb); err != nil {
+	callCtx, cancel := context.WithTimeout(ctx, l.opts.CallTimeout)
+	defer cancel()
+	if err := l.opts.Client.Heartbeat(callCtx, hb); err != nil {
 		l.opts.Log.Warn("heartbeat failed", "err", err)
 		l.reauth(ctx, err)
 	}
