@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,20 +12,20 @@ import (
 )
 
 func TestPasswordHashRoundTrip(t *testing.T) {
-	h, err := HashPassword("correct horse battery staple")
+	h, err := HashPassword(context.Background(), "correct horse battery staple")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.HasPrefix(h, "$argon2id$v=19$m=19456,t=2,p=1$") {
 		t.Fatalf("hash %q does not use OWASP argon2id parameters", h)
 	}
-	if ok, err := VerifyPassword(h, "correct horse battery staple"); !ok || err != nil {
+	if ok, err := VerifyPassword(context.Background(), h, "correct horse battery staple"); !ok || err != nil {
 		t.Fatalf("right password refused: %v", err)
 	}
-	if ok, _ := VerifyPassword(h, "correct horse battery stapl3"); ok {
+	if ok, _ := VerifyPassword(context.Background(), h, "correct horse battery stapl3"); ok {
 		t.Fatal("wrong password accepted")
 	}
-	h2, _ := HashPassword("correct horse battery staple")
+	h2, _ := HashPassword(context.Background(), "correct horse battery staple")
 	if h2 == h {
 		t.Fatal("two hashes of one password are equal: salt missing")
 	}
