@@ -2,7 +2,6 @@ package api
 
 import (
 	"crypto/subtle"
-	"net/netip"
 	"strings"
 	"time"
 
@@ -105,7 +104,7 @@ func (s *Server) ready(c *fiber.Ctx) error {
 }
 
 // metricsAuth lets Prometheus in with the configured bearer token; without
-// one configured, only loopback clients may scrape.
+// one configured, only loopback clients that no proxy forwarded may scrape.
 func (s *Server) metricsAuth(c *fiber.Ctx) error {
 	if s.opts.MetricsToken != "" {
 		got := strings.TrimPrefix(c.Get(fiber.HeaderAuthorization), "Bearer ")
@@ -114,7 +113,12 @@ func (s *Server) metricsAuth(c *fiber.Ctx) error {
 		}
 		return c.Next()
 	}
-	if a, err := netip.ParseAddr(s.clientIP(c)); err != nil || !a.IsLoopback() {
+	// Only a direct loopback peer that no proxy forwarded: a proxy on
+	// loopback makes every client's peer address loopback, and a forwarded
+	// "127.0.0.1" is whatever the client wrote.
+	forwarded := len(c.Request().Header.PeekAll(fiber.HeaderXForwardedFor)) > 0 ||
+		len(c.Request().Header.PeekAll("Forwarded")) > 0 || len(c.Request().Header.PeekAll("X-Real-Ip")) > 0
+	if !peerAddr(c).IsLoopback() || forwarded {
 		return errorf(fiber.StatusForbidden, "metrics are served to loopback clients only (set STREAMFORGE_METRICS_TOKEN)")
 	}
 	return c.Next()

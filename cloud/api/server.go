@@ -63,6 +63,8 @@ func New(st *store.Store, us *users.Service, gw *gateways.Service, log *slog.Log
 	})
 	s.app.Use(s.observe)
 	s.app.Use(recover.New())
+	s.app.Use(refuseControlChars)
+	s.app.Use(s.resolveClientIP)
 	hsts := 0
 	if opts.TLS {
 		hsts = 31536000
