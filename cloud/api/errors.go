@@ -10,8 +10,8 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/streamforge/streamforge/cloud/auth"
-	"github.com/streamforge/streamforge/cloud/gateways"
 	"github.com/streamforge/streamforge/cloud/errs"
+	"github.com/streamforge/streamforge/cloud/gateways"
 )
 
 func errorf(status int, msg string) *errs.Error { return errs.New(kindOf[status], msg) }
