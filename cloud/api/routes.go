@@ -82,16 +82,16 @@ func (s *Server) gatewayRoutes(v1 fiber.Router) {
 	v1.Post("/enrollment-tokens", au, manage, s.createEnrollmentToken)
 	v1.Get("/enrollment-tokens", au, manage, s.listEnrollmentTokens)
 	v1.Delete("/enrollment-tokens/:id", au, manage, s.revokeEnrollmentToken)
-	read := s.require(rbac.GatewaysRead)
+	read, sc := s.require(rbac.GatewaysRead), s.scoped
 	v1.Get("/gateways", au, read, s.listGateways)
-	v1.Get("/gateways/:id", au, read, s.getGateway)
-	v1.Get("/gateways/:id/health", au, read, s.gatewayHealth)
-	v1.Get("/gateways/:id/config", au, s.require(rbac.ConfigsRead), s.readGatewayConfig)
-	v1.Put("/gateways/:id/config", au, s.require(rbac.ConfigsDeploy), s.deployGatewayConfig)
+	v1.Get("/gateways/:id", au, read, sc, s.getGateway)
+	v1.Get("/gateways/:id/health", au, read, sc, s.gatewayHealth)
+	v1.Get("/gateways/:id/config", au, s.require(rbac.ConfigsRead), sc, s.readGatewayConfig)
+	v1.Put("/gateways/:id/config", au, s.require(rbac.ConfigsDeploy), sc, s.deployGatewayConfig)
 	for _, a := range []gateways.Action{gateways.Approve, gateways.Reject, gateways.Disable, gateways.Enable} {
-		v1.Post("/gateways/:id/"+string(a), au, manage, s.gatewayAction(a))
+		v1.Post("/gateways/:id/"+string(a), au, manage, sc, s.gatewayAction(a))
 	}
-	v1.Delete("/gateways/:id", au, manage, s.deleteGateway)
+	v1.Delete("/gateways/:id", au, manage, sc, s.deleteGateway)
 	v1.Post("/gateways/claim", au, s.require(rbac.GatewaysClaim), s.claim)
 }
 
