@@ -185,20 +185,17 @@ func CloseTallies(db *gorm.DB, now time.Time) error {
 	return nil
 }
 
-// attempts is how many events r stands for: the attempts of a closed tally,
-// otherwise one.
+// attempts is how many events a record with these changes stands for: the
+// attempts of a closed tally, otherwise one.
 func attempts(changes string) int64 {
-	if changes == "" {
+	c, err := decodeChanges(changes)
+	if err != nil {
 		return 1
 	}
-	var c map[string]struct {
-		New json.Number `json:"new"`
-	}
-	if json.Unmarshal([]byte(changes), &c) != nil {
-		return 1
-	}
-	if n, err := c["attempts"].New.Int64(); err == nil && n > 0 {
-		return n
+	if n, ok := c["attempts"].New.(json.Number); ok {
+		if v, err := n.Int64(); err == nil && v > 0 {
+			return v
+		}
 	}
 	return 1
 }
