@@ -211,8 +211,8 @@ func TestDuplicateJSONKeysRefused(t *testing.T) {
 	e := newEnv(t, "", "")
 	admin := e.login(adminEmail, adminPassword)
 	bodies := []struct{ name, path, body string }{
-		{"fail-roles-twice", "/api/v1/users", `{"email":"dup1@example.com","password":"a-long-password-123","roles":["Viewer"],"roles":["Admin"]}`},
-		{"fail-roles-other-case", "/api/v1/users", `{"email":"dup2@example.com","password":"a-long-password-123","roles":["Viewer"],"ROLES":["Admin"]}`},
+		{"fail-roles-twice", "/api/v1/users", `{"email":"dup1@example.com","password":"violet-harbor-quartz-17","roles":["Viewer"],"roles":["Admin"]}`},
+		{"fail-roles-other-case", "/api/v1/users", `{"email":"dup2@example.com","password":"violet-harbor-quartz-17","roles":["Viewer"],"ROLES":["Admin"]}`},
 		{"fail-nested-hardware-info", "/api/v1/gateways/enroll", `{"gateway_id":"gw-x","hardware_info":{"cpu":"a","CPU":"b"}}`},
 		{"fail-login-email-twice", "/api/v1/auth/login", `{"email":"a@example.com","Email":"admin@example.com","password":"x"}`},
 	}
@@ -225,7 +225,7 @@ func TestDuplicateJSONKeysRefused(t *testing.T) {
 		wantStatus(t, e.do("GET", "/api/v1/users/"+email, admin, nil), 404)
 	}
 	// Same names in different objects are fine.
-	wantStatus(t, e.send("POST", "/api/v1/users", `{"email":"ok@example.com","password":"a-long-password-123","roles":["Viewer"],"gateway_access":[]}`,
+	wantStatus(t, e.send("POST", "/api/v1/users", `{"email":"ok@example.com","password":"violet-harbor-quartz-17","roles":["Viewer"],"gateway_access":[]}`,
 		"Authorization", "Bearer "+admin), 201)
 }
 
@@ -236,8 +236,8 @@ func TestControlCharactersRefused(t *testing.T) {
 	e := newEnv(t, "", "")
 	admin := e.login(adminEmail, adminPassword)
 	for _, c := range []struct{ name, path, body string }{
-		{"fail-nul-in-email", "/api/v1/users", `{"email":"eve\u0000@example.com","password":"a-long-password-123","roles":["Viewer"]}`},
-		{"fail-bidi-override-in-access", "/api/v1/users", `{"email":"eve@example.com","password":"a-long-password-123","roles":["Viewer"],"gateway_access":["site-\u202eevil"]}`},
+		{"fail-nul-in-email", "/api/v1/users", `{"email":"eve\u0000@example.com","password":"violet-harbor-quartz-17","roles":["Viewer"]}`},
+		{"fail-bidi-override-in-access", "/api/v1/users", `{"email":"eve@example.com","password":"violet-harbor-quartz-17","roles":["Viewer"],"gateway_access":["site-\u202eevil"]}`},
 		{"fail-zero-width-in-site", "/api/v1/enrollment-tokens", `{"site":"plant\u200b1","max_uses":1,"expires_in":"1h"}`},
 		{"fail-newline-in-hostname", "/api/v1/gateways/enroll", `{"gateway_id":"gw-1","hostname":"edge\nforged log line"}`},
 		{"fail-bidi-in-gateway-id", "/api/v1/gateways/enroll", `{"gateway_id":"gw-\u202e1","hostname":"edge"}`},
@@ -254,7 +254,7 @@ func TestControlCharactersRefused(t *testing.T) {
 		})
 	}
 	// PEM text and error texts keep their line breaks.
-	wantStatus(t, e.send("POST", "/api/v1/users", `{"email":"tab@example.com","password":"a-long-password-123","roles":["Viewer"]}`,
+	wantStatus(t, e.send("POST", "/api/v1/users", `{"email":"tab@example.com","password":"violet-harbor-quartz-17","roles":["Viewer"]}`,
 		"Authorization", "Bearer "+admin), 201)
 }
 

@@ -99,7 +99,7 @@ func TestRefusedCredentialsAreAudited(t *testing.T) {
 		t.Fatal(err)
 	}
 	forged := viewer[:len(viewer)-4] + "AAAA"
-	revoked := e.login("viewer@example.com", "password-of-viewer@example.com")
+	revoked := e.login("viewer@example.com", passwordOf("viewer@example.com"))
 	wantStatus(t, e.do("POST", "/api/v1/auth/logout", revoked, nil), 204)
 	login := e.do("POST", "/api/v1/auth/login", "", map[string]string{"email": adminEmail, "password": adminPassword})
 	cookie := api.SessionCookie + "=" + login.body["token"].(string)

@@ -30,6 +30,7 @@ func (s *Server) routes() {
 	v1.Post("/auth/refresh", au, s.refresh)
 	v1.Post("/auth/logout", au, s.logout)
 	v1.Get("/auth/me", au, s.me)
+	v1.Post("/auth/password", au, s.changePassword)
 
 	um := s.require(rbac.UsersManage)
 	v1.Post("/users", au, um, s.createUser)

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/ccojocar/zxcvbn-go"
 	"golang.org/x/crypto/argon2"
 )
 
@@ -35,13 +36,49 @@ const (
 // ErrWeakPassword is returned when a password breaks the length rules.
 var ErrWeakPassword = fmt.Errorf("password must be %d to %d characters", MinPasswordLen, MaxPasswordLen)
 
-// CheckPasswordPolicy reports whether pw may be set as a password.
-func CheckPasswordPolicy(pw string) error {
+// Refused passwords besides the length rules; their texts are shown.
+var (
+	ErrGuessablePassword = errors.New("password is too easy to guess (a common password, a word with digits, " +
+		"a keyboard walk, a date or a repeat): use a longer passphrase of unrelated words")
+	ErrPasswordHasEmail = errors.New("password must not contain the account's email address or its name part")
+)
+
+// MinPasswordScore is the least zxcvbn score (0-4) a new password needs: 3
+// is "safely unguessable", about 10^10 guesses under zxcvbn's model of
+// dictionaries (common and leaked passwords, names, words), keyboard
+// patterns, dates, l33t and repeats.
+const MinPasswordScore = 3
+
+// strengthPrefix bounds the runes zxcvbn looks at: its matching time grows
+// steeply with length (a 1 KiB password took 79 s), and a password whose
+// first 64 characters are strong is strong.
+const strengthPrefix = 64
+
+// CheckPasswordPolicy reports whether pw may be set as the password of the
+// account email: the length rules, not containing the email, and a zxcvbn
+// strength of at least MinPasswordScore with the email's parts counted as
+// known words.
+func CheckPasswordPolicy(pw, email string) error {
 	if !utf8.ValidString(pw) {
 		return ErrWeakPassword
 	}
 	if n := utf8.RuneCountInString(pw); n < MinPasswordLen || n > MaxPasswordLen {
 		return ErrWeakPassword
+	}
+	lower := strings.ToLower(pw)
+	local, domain, _ := strings.Cut(strings.ToLower(email), "@")
+	if email != "" && strings.Contains(lower, strings.ToLower(email)) || len(local) >= 3 && strings.Contains(lower, local) {
+		return ErrPasswordHasEmail
+	}
+	prefix := []rune(pw)
+	if len(prefix) > strengthPrefix {
+		prefix = prefix[:strengthPrefix]
+	}
+	inputs := append([]string{local, domain}, strings.FieldsFunc(local+"."+domain, func(r rune) bool {
+		return r == '.' || r == '-' || r == '_' || r == '+'
+	})...)
+	if zxcvbn.PasswordStrength(string(prefix), inputs).Score < MinPasswordScore {
+		return ErrGuessablePassword
 	}
 	return nil
 }

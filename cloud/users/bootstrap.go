@@ -27,7 +27,7 @@ func (s *Service) Bootstrap(ctx context.Context, email, password string) (create
 	}
 	if password == "" {
 		password = auth.RandomPassword(24)
-	} else if err := auth.CheckPasswordPolicy(password); err != nil {
+	} else if err := auth.CheckPasswordPolicy(password, email); err != nil {
 		return false, "", errs.Invalid("STREAMFORGE_BOOTSTRAP_ADMIN_PASSWORD", err.Error())
 	}
 	hash, err := auth.HashPassword(ctx, password)

@@ -3,6 +3,7 @@ package users
 import (
 	"context"
 	"slices"
+	"strings"
 
 	"gorm.io/gorm"
 
@@ -38,7 +39,7 @@ func (s *Service) Update(ctx context.Context, m Meta, email string, in UpdateInp
 	}
 	var hash string
 	if in.Password != nil {
-		if err := auth.CheckPasswordPolicy(*in.Password); err != nil {
+		if err := auth.CheckPasswordPolicy(*in.Password, strings.ToLower(strings.TrimSpace(email))); err != nil {
 			return View{}, errs.Invalid("password", err.Error())
 		}
 		var err error

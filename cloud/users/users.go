@@ -122,7 +122,7 @@ func (s *Service) Create(ctx context.Context, m Meta, in CreateInput) (View, err
 	if err != nil {
 		return View{}, err
 	}
-	if err := auth.CheckPasswordPolicy(in.Password); err != nil {
+	if err := auth.CheckPasswordPolicy(in.Password, email); err != nil {
 		return View{}, errs.Invalid("password", err.Error())
 	}
 	if err := validateRoles(in.Roles); err != nil {
