@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -18,7 +19,8 @@ import (
 // budget; a request that finds no slot within the wait gets 503 with
 // Retry-After instead of queueing without bound.
 const (
-	// DefaultHashMemoryMiB is the default budget: three runs at once.
+	// DefaultHashMemoryMiB is the default budget: three runs at once (on
+	// four or more cores).
 	DefaultHashMemoryMiB = 64
 	// DefaultHashWait is how long a request waits for a slot.
 	DefaultHashWait = 2 * time.Second
@@ -39,9 +41,15 @@ var (
 	})
 )
 
+// queuePerSlot bounds the requests waiting for a slot: more than can be
+// served within the wait are refused at once, before they cost any
+// database work (see HashQueueFull).
+const queuePerSlot = 16
+
 type hashPool struct {
-	slots atomic.Pointer[chan struct{}]
-	wait  atomic.Int64
+	slots   atomic.Pointer[chan struct{}]
+	wait    atomic.Int64
+	waiting atomic.Int64
 }
 
 var hashing = newHashPool(DefaultHashMemoryMiB, DefaultHashWait)
@@ -58,9 +66,12 @@ func (p *hashPool) configure(budgetMiB int, wait time.Duration) {
 	p.wait.Store(int64(wait))
 }
 
-// HashSlots is how many argon2id runs fit in budgetMiB (at least one).
+// HashSlots is how many argon2id runs may go at once: as many as fit in
+// budgetMiB, but never all the cores (runtime.GOMAXPROCS - 1, at least
+// one), so that a flood of logins leaves a core for every other request
+// (/healthz, gateways, the dashboard).
 func HashSlots(budgetMiB int) int {
-	return max(1, budgetMiB*1024/argonMemory)
+	return max(1, min(budgetMiB*1024/argonMemory, runtime.GOMAXPROCS(0)-1))
 }
 
 // SetHashMemoryBudget sizes the process's hashing pool to budgetMiB and
@@ -69,11 +80,25 @@ func SetHashMemoryBudget(budgetMiB int, wait time.Duration) {
 	hashing.configure(budgetMiB, wait)
 }
 
+// HashQueueFull reports whether so many requests wait for a hashing slot
+// that one more would only be refused: callers shed load with ErrHashBusy
+// before doing any other work.
+func HashQueueFull() bool {
+	ch := *hashing.slots.Load()
+	return hashing.waiting.Load() >= int64(cap(ch)*queuePerSlot)
+}
+
 func (p *hashPool) acquire(ctx context.Context) (release func(), err error) {
 	ch := *p.slots.Load()
 	select {
 	case ch <- struct{}{}:
 	default:
+		if p.waiting.Add(1) > int64(cap(ch)*queuePerSlot) {
+			p.waiting.Add(-1)
+			hashBusy.Inc()
+			return nil, ErrHashBusy
+		}
+		defer p.waiting.Add(-1)
 		t := time.NewTimer(time.Duration(p.wait.Load()))
 		defer t.Stop()
 		select {

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"runtime"
 	"errors"
 	"testing"
 	"time"
@@ -9,11 +10,16 @@ import (
 	"github.com/streamforge/streamforge/cloud/errs"
 )
 
-func TestHashSlotsSizedToMemory(t *testing.T) {
-	for _, c := range []struct{ mib, want int }{{0, 1}, {19, 1}, {64, 3}, {100, 5}} {
+func TestHashSlotsSizedToMemoryAndCores(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(8))
+	for _, c := range []struct{ mib, want int }{{0, 1}, {19, 1}, {64, 3}, {100, 5}, {1000, 7}} {
 		if got := HashSlots(c.mib); got != c.want {
-			t.Errorf("HashSlots(%d) = %d, want %d", c.mib, got, c.want)
+			t.Errorf("8 cores: HashSlots(%d) = %d, want %d", c.mib, got, c.want)
 		}
+	}
+	runtime.GOMAXPROCS(2)
+	if got := HashSlots(64); got != 1 {
+		t.Errorf("2 cores: HashSlots(64) = %d, want 1", got)
 	}
 }
 
@@ -46,5 +52,36 @@ func TestHashWaitsBoundedThenBusy(t *testing.T) {
 	release() // the waiter takes the freed slot
 	if err := <-got; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestHashQueueBounded: beyond queuePerSlot waiters per slot a request is
+// refused at once (callers check HashQueueFull before any other work).
+func TestHashQueueBounded(t *testing.T) {
+	SetHashMemoryBudget(19, time.Minute)
+	t.Cleanup(func() { SetHashMemoryBudget(DefaultHashMemoryMiB, DefaultHashWait) })
+	release, err := hashing.acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	limit := HashSlots(19) * queuePerSlot
+	done := make(chan error, limit)
+	for i := 0; i < limit; i++ {
+		go func() { _, err := VerifyPassword(context.Background(), dummyHash, "x"); done <- err }()
+	}
+	for hashing.waiting.Load() < int64(limit) {
+		runtime.Gosched()
+	}
+	if !HashQueueFull() {
+		t.Fatal("queue full but HashQueueFull says no")
+	}
+	if _, err := VerifyPassword(context.Background(), dummyHash, "x"); !errors.Is(err, ErrHashBusy) {
+		t.Fatalf("one past the queue: %v, want ErrHashBusy at once", err)
+	}
+	release()
+	for i := 0; i < limit; i++ {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
 	}
 }

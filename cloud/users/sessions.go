@@ -26,6 +26,9 @@ func (s Session) ExpiresAt() time.Time { return s.Claims.ExpiresAt.Time }
 
 // Login checks a password, subject to throttling, and starts a session.
 func (s *Service) Login(ctx context.Context, m Meta, email, password string) (Session, error) {
+	if auth.HashQueueFull() {
+		return Session{}, auth.ErrHashBusy // shed a flood before any database work
+	}
 	now := s.Now().Truncate(time.Microsecond)
 	norm, err := NormalizeEmail(email)
 	if err != nil {
