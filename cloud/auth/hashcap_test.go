@@ -2,8 +2,8 @@ package auth
 
 import (
 	"context"
-	"runtime"
 	"errors"
+	"runtime"
 	"testing"
 	"time"
 
