@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/streamforge/streamforge/cloud/audit"
 	"github.com/streamforge/streamforge/cloud/auth"
 	"github.com/streamforge/streamforge/cloud/users"
@@ -274,5 +276,52 @@ func TestLibraryErrorTextsNeverReachClients(t *testing.T) {
 		if strings.Contains(strings.ToLower(string(r.raw)), leak) {
 			t.Errorf("answer leaks %q: %s", leak, r.raw)
 		}
+	}
+}
+
+func passwordHashes(t testing.TB) float64 {
+	t.Helper()
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "streamforge_password_hashes_total" {
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	return 0
+}
+
+// TestUnknownEmailCostsWhatAKnownOneCosts: a login for an unknown or
+// malformed email runs one full argon2id check through the same capped
+// pool as a known one, so neither its time nor a busy answer tells which
+// accounts exist. (BenchmarkLoginKnownVsUnknown gives the times.)
+func TestUnknownEmailCostsWhatAKnownOneCosts(t *testing.T) {
+	e := newEnv(t, "", "", withTrustedProxy("127.0.0.1/32"))
+	for i, email := range []string{adminEmail, "nobody@example.com", "not an email"} {
+		before := passwordHashes(t)
+		wantStatus(t, e.loginFrom(fmt.Sprintf("203.0.113.%d", 100+i), email, "wrong password here"), 401)
+		if got := passwordHashes(t) - before; got != 1 {
+			t.Errorf("%q: %v argon2id runs, want 1", email, got)
+		}
+	}
+}
+
+// BenchmarkLoginKnownVsUnknown: the time of a failed login for a known
+// account, an unknown one and a malformed email (each login in a fresh
+// throttle window, so only the check is measured).
+func BenchmarkLoginKnownVsUnknown(b *testing.B) {
+	e := newEnv(b, "", "", withTrustedProxy("127.0.0.1/32"))
+	clk := &clock{}
+	e.users.Now = func() time.Time { clk.advance(users.ThrottleWindow); return clk.now() }
+	for _, email := range []string{adminEmail, "nobody@example.com", "not an email"} {
+		b.Run(strings.ReplaceAll(email, " ", "-"), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				if r := e.loginFrom("203.0.113.9", email, "wrong password here"); r.status != 401 {
+					b.Fatalf("%d %s", r.status, r.raw)
+				}
+			}
+		})
 	}
 }
