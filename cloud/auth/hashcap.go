@@ -41,10 +41,15 @@ var (
 	})
 )
 
-// queuePerSlot bounds the requests waiting for a slot: more than can be
-// served within the wait are refused at once, before they cost any
-// database work (see HashQueueFull).
-const queuePerSlot = 16
+// The requests waiting for a slot are bounded by how many one slot could
+// serve within the wait, at checkEstimate a check: more would only time out,
+// so they are refused at once, before they cost any database work (see
+// HashQueueFull).
+const checkEstimate = 100 * time.Millisecond
+
+func queueLimit(slots int, wait time.Duration) int64 {
+	return int64(slots * max(1, int(wait/checkEstimate)))
+}
 
 type hashPool struct {
 	slots   atomic.Pointer[chan struct{}]
@@ -85,7 +90,7 @@ func SetHashMemoryBudget(budgetMiB int, wait time.Duration) {
 // before doing any other work.
 func HashQueueFull() bool {
 	ch := *hashing.slots.Load()
-	return hashing.waiting.Load() >= int64(cap(ch)*queuePerSlot)
+	return hashing.waiting.Load() >= queueLimit(cap(ch), time.Duration(hashing.wait.Load()))
 }
 
 func (p *hashPool) acquire(ctx context.Context) (release func(), err error) {
@@ -93,7 +98,7 @@ func (p *hashPool) acquire(ctx context.Context) (release func(), err error) {
 	select {
 	case ch <- struct{}{}:
 	default:
-		if p.waiting.Add(1) > int64(cap(ch)*queuePerSlot) {
+		if p.waiting.Add(1) > queueLimit(cap(ch), time.Duration(p.wait.Load())) {
 			p.waiting.Add(-1)
 			hashBusy.Inc()
 			return nil, ErrHashBusy
