@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/streamforge/streamforge/cloud/api"
 	"github.com/streamforge/streamforge/cloud/audit"
 	"github.com/streamforge/streamforge/cloud/auth"
 	"github.com/streamforge/streamforge/cloud/users"
@@ -323,5 +324,18 @@ func BenchmarkLoginKnownVsUnknown(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestRateLimitRetryAfterIsTheWindow: the per-IP request limit's 429 asks
+// for the rest of its one-minute window, through the one renderer.
+func TestRateLimitRetryAfterIsTheWindow(t *testing.T) {
+	e := newEnv(t, "", "", func(o *api.Options) { o.RateLimitPerMinute = 2 })
+	for i := 0; i < 2; i++ {
+		wantStatus(t, e.send("GET", "/healthz", ""), 200)
+	}
+	r := e.send("GET", "/healthz", "")
+	if r.status != 429 || r.header.Get("Retry-After") != "60" {
+		t.Fatalf("%d Retry-After %q, want 429 and 60", r.status, r.header.Get("Retry-After"))
 	}
 }

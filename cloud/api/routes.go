@@ -10,6 +10,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/limiter"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/streamforge/streamforge/cloud/errs"
 	"github.com/streamforge/streamforge/cloud/gateways"
 	"github.com/streamforge/streamforge/cloud/rbac"
 )
@@ -64,8 +65,7 @@ func (s *Server) gatewayRoutes(v1 fiber.Router) {
 	if s.opts.GatewayRateLimit > 0 {
 		perIP = limiter.New(limiter.Config{Max: s.opts.GatewayRateLimit, Expiration: time.Minute, KeyGenerator: s.clientIP,
 			LimitReached: func(c *fiber.Ctx) error {
-				c.Set(fiber.HeaderRetryAfter, "60")
-				return errorf(fiber.StatusTooManyRequests, "too many enrollment or token requests from this address")
+				return errs.Wait(time.Minute, "too many enrollment or token requests from this address")
 			}})
 	}
 	gw, own := s.gatewayAuth, s.ownGateway
