@@ -227,6 +227,9 @@ func TestDuplicateJSONKeysRefused(t *testing.T) {
 	for _, email := range []string{"dup1@example.com", "dup2@example.com"} {
 		wantStatus(t, e.do("GET", "/api/v1/users/"+email, admin, nil), 404)
 	}
+	// The walk that finds duplicates is bounded in depth.
+	deep := `{"config":` + strings.Repeat(`[`, 10000) + strings.Repeat(`]`, 10000) + `}`
+	wantError(t, e.send("PUT", "/api/v1/gateways/gw-x/config", deep, "Authorization", "Bearer "+admin), 400, "nested too deeply")
 	// Same names in different objects are fine.
 	wantStatus(t, e.send("POST", "/api/v1/users", `{"email":"ok@example.com","password":"violet-harbor-quartz-17","roles":["Viewer"],"gateway_access":[]}`,
 		"Authorization", "Bearer "+admin), 201)

@@ -96,6 +96,9 @@ func checkJSON(body []byte) error {
 			if top.keys[folded] {
 				return errs.Invalid(fieldPath(stack, key), "given more than once (field names are matched without regard to case)")
 			}
+			if len(top.keys) >= maxJSONKeys {
+				return errs.Invalid(fieldPath(stack, ""), "too many fields")
+			}
 			top.keys[folded] = true
 			top.key, top.afterKey = key, true
 			continue
@@ -107,30 +110,54 @@ func checkJSON(body []byte) error {
 		switch t := tok.(type) {
 		case json.Delim:
 			switch t {
-			case '{':
-				stack = append(stack, &jsonFrame{object: true, keys: map[string]bool{}, name: name, lenient: lenient})
-			case '[':
-				stack = append(stack, &jsonFrame{name: name, lenient: lenient})
+			case '{', '[':
+				if len(stack) >= maxJSONDepth {
+					return errs.Invalid("body", "nested too deeply")
+				}
+				stack = append(stack, &jsonFrame{object: t == '{', keys: map[string]bool{}, name: name, lenient: lenient})
 			default: // ']'
 				stack = stack[:len(stack)-1]
 			}
 		case string:
 			if bad := badRune(t, lenient); bad != "" {
-				return errs.Invalid(fieldPath(stack, name), "contains "+bad+"; control and format characters are not allowed")
+				last := ""
+				if top != nil && top.object {
+					last = name
+				}
+				return errs.Invalid(fieldPath(stack, last), "contains "+bad+"; control and format characters are not allowed")
 			}
 		}
 	}
 }
 
-// fieldPath is the dotted path of a field, for messages.
+// Bounds on a body's shape: no API body comes near them, and the walk
+// keeps one frame per level and one entry per key.
+const (
+	maxJSONDepth = 32
+	maxJSONKeys  = 1000
+)
+
+// fieldPath is the dotted path of a field (last "" for the innermost
+// container itself), for messages. Names come from the body, so they are
+// cut: a message never echoes much of the input.
 func fieldPath(stack []*jsonFrame, last string) string {
 	var parts []string
-	for _, f := range stack[1:] {
-		if f.name != "" {
+	for i, f := range stack {
+		if i > 0 && f.name != "" && (len(parts) == 0 || parts[len(parts)-1] != f.name) {
 			parts = append(parts, f.name)
 		}
 	}
-	return strings.Join(append(parts, last), ".")
+	if last != "" {
+		parts = append(parts, last)
+	}
+	if len(parts) == 0 {
+		return "body"
+	}
+	p := strings.Join(parts, ".")
+	if len(p) > 80 {
+		p = p[:80] + "..."
+	}
+	return p
 }
 
 // badRune describes the first character of s that text may not hold, or
