@@ -342,3 +342,14 @@ func TestRateLimitRetryAfterIsTheWindow(t *testing.T) {
 		t.Fatalf("%d Retry-After %q, want 429 and 60", r.status, r.header.Get("Retry-After"))
 	}
 }
+
+// TestIPv6ClientsThrottledPerSlash64: an IPv6 client holds a whole /64, so
+// its addresses share one back-off.
+func TestIPv6ClientsThrottledPerSlash64(t *testing.T) {
+	e := newEnv(t, "", "", withTrustedProxy("127.0.0.1/32"))
+	for i := 1; i <= 6; i++ {
+		wantStatus(t, e.loginFrom(fmt.Sprintf("2001:db8:1:2::%x", i), adminEmail, "wrong password "+fmt.Sprint(i)), 401)
+	}
+	retryAfter(t, e.loginFrom("2001:db8:1:2:ffff::1", adminEmail, adminPassword))
+	wantStatus(t, e.loginFrom("2001:db8:1:3::1", adminEmail, adminPassword), 200)
+}
