@@ -90,7 +90,11 @@ func SetHashMemoryBudget(budgetMiB int, wait time.Duration) {
 // before doing any other work.
 func HashQueueFull() bool {
 	ch := *hashing.slots.Load()
-	return hashing.waiting.Load() >= queueLimit(cap(ch), time.Duration(hashing.wait.Load()))
+	if hashing.waiting.Load() >= queueLimit(cap(ch), time.Duration(hashing.wait.Load())) {
+		hashBusy.Inc() // counted here: a shed request never reaches acquire
+		return true
+	}
+	return false
 }
 
 func (p *hashPool) acquire(ctx context.Context) (release func(), err error) {
