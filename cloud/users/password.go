@@ -45,7 +45,7 @@ func (s *Service) ChangePassword(ctx context.Context, m Meta, c *auth.Claims, cu
 	}
 	ok, err := auth.VerifyPassword(ctx, u.PasswordHash, current)
 	if err != nil {
-		if rerr := s.store.Tx(ctx, func(tx *gorm.DB) error { return s.refund(tx, res, now) }); rerr != nil {
+		if rerr := s.store.Tx(context.WithoutCancel(ctx), func(tx *gorm.DB) error { return s.refund(tx, res, now) }); rerr != nil {
 			s.log.Error("refund password check", "err", rerr)
 		}
 		return Session{}, fmt.Errorf("verify current password of %s: %w", email, err)

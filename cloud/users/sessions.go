@@ -63,7 +63,7 @@ func (s *Service) Login(ctx context.Context, m Meta, email, password string) (Se
 	}
 	if err != nil {
 		// Unchecked (no hashing slot, or a bad stored hash): not a guess.
-		if rerr := s.store.Tx(ctx, func(tx *gorm.DB) error { return s.refund(tx, res, now) }); rerr != nil {
+		if rerr := s.store.Tx(context.WithoutCancel(ctx), func(tx *gorm.DB) error { return s.refund(tx, res, now) }); rerr != nil {
 			s.log.Error("refund login attempt", "err", rerr)
 		}
 		return Session{}, fmt.Errorf("verify password of %s: %w", m.Actor, err)

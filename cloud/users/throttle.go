@@ -42,7 +42,7 @@ var loginFailures = promauto.NewCounter(prometheus.CounterOpts{
 	Help: "Failed password logins.",
 })
 
-// ErrThrottledMsg is the text of a throttled login's 429.
+// errThrottledMsg is the text of a throttled login's 429.
 const errThrottledMsg = "too many failed logins; retry later"
 
 // ipSource is the throttled unit of a client address: IPv6 clients usually
