@@ -3,6 +3,7 @@ module github.com/streamforge/streamforge
 go 1.26.8
 
 require (
+	github.com/ccojocar/zxcvbn-go v1.0.4
 	github.com/confluentinc/confluent-kafka-go/v2 v2.11.1
 	github.com/fxamacker/cbor/v2 v2.10.0
 	github.com/glebarez/sqlite v1.11.0

@@ -17,7 +17,7 @@ trap 'kill $cloud_pid 2>/dev/null || true; wait 2>/dev/null || true; psql "$STRE
 go build -o bin/streamforge-cloud ./cloud/cmd/streamforge-cloud
 go build -o bin/streamforge-fleet ./tests/fleet
 addr=127.0.0.1:18080
-pw="fleet-admin-password-$$"
+pw="fleet-Quartz-lantern-$$"
 STREAMFORGE_DATABASE_URL="${STREAMFORGE_TEST_POSTGRES_URL%/*}/$db?sslmode=disable" STREAMFORGE_DATA_DIR="$data" \
   STREAMFORGE_LISTEN=$addr STREAMFORGE_RATE_LIMIT=0 STREAMFORGE_GATEWAY_RATE_LIMIT=0 STREAMFORGE_ALLOW_KEY_IDENTITY=true \
   STREAMFORGE_BOOTSTRAP_ADMIN_EMAIL=admin@example.com STREAMFORGE_BOOTSTRAP_ADMIN_PASSWORD="$pw" \

@@ -103,7 +103,7 @@ func TestLifecycleAgainstRealCloud(t *testing.T) {
 		t.Fatalf("enrollment token: %d", st)
 	}
 	if st := cloud.Call("POST", "/api/v1/users", admin, map[string]any{"email": "tech@example.com",
-		"password": "field-tech-password", "roles": []string{"Engineer"}, "gateway_access": []string{"*"}}, nil); st != 201 {
+		"password": "Quartz-lantern-field-7", "roles": []string{"Engineer"}, "gateway_access": []string{"*"}}, nil); st != 201 {
 		t.Fatalf("create technician: %d", st)
 	}
 
@@ -143,7 +143,7 @@ func TestLifecycleAgainstRealCloud(t *testing.T) {
 	if res, err := http.Get(claimURL); err != nil || res.StatusCode != 200 {
 		t.Fatalf("claim page at the QR URL: %v %v", res, err)
 	}
-	tech := cloud.Login("tech@example.com", "field-tech-password")
+	tech := cloud.Login("tech@example.com", "Quartz-lantern-field-7")
 	var claimed map[string]any
 	if st := cloud.Call("POST", "/api/v1/gateways/claim", tech, map[string]string{"gateway_id": u.Query().Get("gateway"),
 		"claim_code": u.Query().Get("code"), "site": "Offshore Rig Alpha"}, &claimed); st != 202 || claimed["status"] != "pending" {

@@ -118,7 +118,7 @@ func TestComplianceQueries(t *testing.T) {
 		e.loginFrom("198.51.100.66", "mallory@example.com", "guess number "+fmt.Sprint(i))
 	}
 	admin := e.login(adminEmail, adminPassword)
-	wantStatus(t, e.do("POST", "/api/v1/users", admin, map[string]any{"email": "carol@example.com", "password": "a-long-password-123", "roles": []string{rbac.Operator}}), 201)
+	wantStatus(t, e.do("POST", "/api/v1/users", admin, map[string]any{"email": "carol@example.com", "password": "violet-harbor-quartz-17", "roles": []string{rbac.Operator}}), 201)
 
 	iso := e.do("GET", "/api/v1/audit/compliance/iso27001", admin, nil)
 	wantStatus(t, iso, 200)

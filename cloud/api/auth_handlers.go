@@ -43,6 +43,28 @@ func (s *Server) sendSession(c *fiber.Ctx, sess users.Session) error {
 	return c.JSON(tokenResponse{Token: sess.Token, ExpiresAt: sess.ExpiresAt().UTC(), CSRFToken: sess.Claims.CSRF})
 }
 
+type passwordChange struct {
+	CurrentPassword string `json:"current_password"`
+	NewPassword     string `json:"new_password"`
+}
+
+// changePassword lets the caller set a new password by giving the current
+// one; every other session of theirs ends, and the answer is a new session.
+func (s *Server) changePassword(c *fiber.Ctx) error {
+	var req passwordChange
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	if req.CurrentPassword == "" || req.NewPassword == "" {
+		return errorf(fiber.StatusBadRequest, "current_password and new_password are required")
+	}
+	sess, err := s.users.ChangePassword(c.UserContext(), s.meta(c), claimsOf(c), req.CurrentPassword, req.NewPassword)
+	if err != nil {
+		return err
+	}
+	return s.sendSession(c, sess)
+}
+
 func (s *Server) refresh(c *fiber.Ctx) error {
 	sess, err := s.users.Refresh(c.UserContext(), s.meta(c), claimsOf(c))
 	if err != nil {

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"strings"
@@ -36,7 +37,7 @@ func stringsReader(s string) *strings.Reader { return strings.NewReader(s) }
 
 func BenchmarkPasswordHash(b *testing.B) {
 	for i := 0; i < b.N; i++ {
-		_, _ = auth.HashPassword("correct horse battery staple")
+		_, _ = auth.HashPassword(context.Background(), "correct horse battery staple")
 	}
 }
 

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -11,19 +10,16 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/streamforge/streamforge/cloud/auth"
+	"github.com/streamforge/streamforge/cloud/errs"
 	"github.com/streamforge/streamforge/cloud/gateways"
-	"github.com/streamforge/streamforge/cloud/users"
 )
 
-// Error is an API error: an HTTP status and a message safe to show.
-type Error struct {
-	Status  int
-	Message string
+func errorf(status int, msg string) *errs.Error { return errs.New(kindOf[status], msg) }
+
+var kindOf = map[int]errs.Kind{
+	400: errs.Validation, 401: errs.Unauthenticated, 403: errs.Forbidden, 404: errs.NotFound,
+	409: errs.Conflict, 410: errs.Gone, 415: errs.Unsupported, 429: errs.Throttled, 503: errs.Unavailable,
 }
-
-func (e *Error) Error() string { return e.Message }
-
-func errorf(status int, msg string) *Error { return &Error{Status: status, Message: msg} }
 
 var (
 	errAuthRequired = errorf(fiber.StatusUnauthorized, "authentication required")
@@ -31,87 +27,98 @@ var (
 	errCSRF         = errorf(fiber.StatusForbidden, "missing or invalid CSRF token (send X-CSRF-Token)")
 )
 
-// handleError is the one place that turns errors into HTTP responses: a
-// JSON body {"error": message}. Unknown errors are logged and answered 500
-// without their text.
-func (s *Server) handleError(c *fiber.Ctx, err error) error {
-	status, msg := fiber.StatusInternalServerError, "internal error"
+// sentinels maps the errors of packages that do not use errs yet to a kind;
+// only the sentinel's own text is shown (a TPM library's error wrapped
+// under ErrActivation stays in the log).
+var sentinels = []struct {
+	err  error
+	kind errs.Kind
+}{
+	{gateways.ErrNotFound, errs.NotFound}, {gateways.ErrTokenNotFound, errs.NotFound}, {gateways.ErrNoConfig, errs.NotFound},
+	{gateways.ErrBadEnrollment, errs.Unauthenticated}, {gateways.ErrBadProof, errs.Unauthenticated},
+	{gateways.ErrActivation, errs.Unauthenticated}, {gateways.ErrNoAttestationCA, errs.Unavailable},
+	{gateways.ErrNotApproved, errs.Forbidden}, {gateways.ErrBadClaim, errs.Forbidden},
+	{gateways.ErrIdentityTaken, errs.Conflict}, {gateways.ErrBadTransition, errs.Conflict},
+}
+
+// asClientError finds what of err a client may see: an *errs.Error, or a
+// known sentinel, or a validation or throttling error of the gateways
+// package; nil for anything else.
+func asClientError(err error) *errs.Error {
+	var e *errs.Error
+	if errors.As(err, &e) {
+		return e
+	}
+	if errors.Is(err, auth.ErrInvalidToken) {
+		return errBadToken
+	}
+	for _, s := range sentinels {
+		if errors.Is(err, s.err) {
+			return errs.New(s.kind, s.err.Error())
+		}
+	}
 	var (
-		apiErr    *Error
-		fiberErr  *fiber.Error
-		valErr    *users.ValidationError
-		throttled *users.ThrottledError
-		gwVal     *gateways.ValidationError
-		gwThrot   *gateways.ThrottledError
+		gwVal    *gateways.ValidationError
+		gwThrot  *gateways.ThrottledError
+		fiberErr *fiber.Error
 	)
 	switch {
-	case errors.As(err, &apiErr):
-		status, msg = apiErr.Status, apiErr.Message
-	case errors.As(err, &valErr):
-		status, msg = fiber.StatusBadRequest, valErr.Error()
-	case errors.As(err, &throttled):
-		status, msg = fiber.StatusTooManyRequests, throttled.Error()
-		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(throttled.Seconds()))
 	case errors.As(err, &gwVal):
-		status, msg = fiber.StatusBadRequest, gwVal.Error()
+		return errs.Invalid(gwVal.Field, gwVal.Msg)
 	case errors.As(err, &gwThrot):
-		status, msg = fiber.StatusTooManyRequests, gwThrot.Error()
-		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(max(1, int(gwThrot.RetryAfter.Seconds()+0.999))))
-	case errors.Is(err, gateways.ErrNotFound), errors.Is(err, gateways.ErrTokenNotFound), errors.Is(err, gateways.ErrNoConfig):
-		status, msg = fiber.StatusNotFound, err.Error()
-	case errors.Is(err, gateways.ErrBadEnrollment), errors.Is(err, gateways.ErrBadProof):
-		status, msg = fiber.StatusUnauthorized, rootMessage(err)
-	case errors.Is(err, gateways.ErrNoAttestationCA):
-		status, msg = fiber.StatusServiceUnavailable, err.Error()
-	case errors.Is(err, gateways.ErrActivation):
-		status, msg = fiber.StatusUnauthorized, err.Error()
-	case errors.Is(err, gateways.ErrNotApproved), errors.Is(err, gateways.ErrBadClaim):
-		status, msg = fiber.StatusForbidden, err.Error()
-	case errors.Is(err, gateways.ErrIdentityTaken), errors.Is(err, gateways.ErrBadTransition):
-		status, msg = fiber.StatusConflict, err.Error()
-	case errors.Is(err, users.ErrInvalidCredentials):
-		status, msg = fiber.StatusUnauthorized, err.Error()
-	case errors.Is(err, auth.ErrInvalidToken):
-		status, msg = errBadToken.Status, errBadToken.Message
-	case errors.Is(err, users.ErrNotFound):
-		status, msg = fiber.StatusNotFound, err.Error()
-	case errors.Is(err, users.ErrExists), errors.Is(err, users.ErrLastAdmin), errors.Is(err, users.ErrSelf):
-		status, msg = fiber.StatusConflict, err.Error()
+		return errs.Wait(gwThrot.RetryAfter, gwThrot.Error())
 	case errors.As(err, &fiberErr):
-		status, msg = fiberErr.Code, strings.ToLower(fiberErr.Message)
-	default:
-		s.log.Error("request failed", "method", c.Method(), "path", c.Path(), "err", err)
+		return &errs.Error{Kind: kindForStatus(fiberErr.Code), Msg: strings.ToLower(fiberErr.Message)}
 	}
-	return c.Status(status).JSON(fiber.Map{"error": msg})
+	return nil
 }
 
-// rootMessage is the message of the sentinel at the bottom of err's chain
-// (our sentinels' texts are safe; wrapping adds detail only for logs).
-func rootMessage(err error) string {
-	for {
-		next := errors.Unwrap(err)
-		if next == nil {
-			return err.Error()
-		}
-		err = next
+// kindForStatus keeps the status of Fiber's own errors (405, 413, ...).
+func kindForStatus(code int) errs.Kind {
+	if k, ok := kindOf[code]; ok {
+		return k
 	}
+	if code >= 400 && code < 500 {
+		return errs.Validation
+	}
+	return errs.Internal
 }
 
-// decode reads a JSON request body into v, refusing other content types
-// (which also stops cross-site form posts) and unknown fields.
+// render is the one place, for both listeners, that turns an error into
+// what a client sees. Unknown errors are logged and answered 500 without
+// their text.
+func (s *Server) render(method, path string, err error) errs.Response {
+	var r errs.Response
+	known := false
+	if e := asClientError(err); e != nil {
+		r, known = errs.Render(e)
+	}
+	if !known {
+		r, _ = errs.Render(err)
+		s.log.Error("request failed", "method", method, "path", path, "err", err)
+	}
+	if fe := (*fiber.Error)(nil); errors.As(err, &fe) && r.Status != 500 {
+		r.Status = fe.Code // 405, 413 and friends keep their own status
+	}
+	return r
+}
+
+// handleError renders err on a Fiber response: {"error": message}.
+func (s *Server) handleError(c *fiber.Ctx, err error) error {
+	r := s.render(c.Method(), c.Path(), err)
+	if r.RetryAfter != "" {
+		c.Set(fiber.HeaderRetryAfter, r.RetryAfter)
+	}
+	return c.Status(r.Status).JSON(errs.Body{Error: r.Message})
+}
+
+// decode reads a JSON request body into v (decodeJSON), refusing other
+// content types (which also stops cross-site form posts).
 func decode(c *fiber.Ctx, v any) error {
 	if !strings.HasPrefix(c.Get(fiber.HeaderContentType), fiber.MIMEApplicationJSON) {
 		return errorf(fiber.StatusUnsupportedMediaType, "request body must be application/json")
 	}
-	dec := json.NewDecoder(bytes.NewReader(c.Body()))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return errorf(fiber.StatusBadRequest, "invalid JSON body: "+jsonProblem(err))
-	}
-	if dec.More() {
-		return errorf(fiber.StatusBadRequest, "invalid JSON body: trailing data")
-	}
-	return nil
+	return decodeJSON(c.Body(), v)
 }
 
 // jsonProblem describes a decoding error without echoing the input.

@@ -3,6 +3,7 @@ package api
 import (
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"strconv"
 	"strings"
 
@@ -10,6 +11,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/streamforge/streamforge/cloud/audit"
+	"github.com/streamforge/streamforge/cloud/auth"
 	"github.com/streamforge/streamforge/cloud/gateways"
 	"github.com/streamforge/streamforge/cloud/store"
 	"github.com/streamforge/streamforge/pkg/wire"
@@ -30,13 +32,18 @@ func (s *Server) gatewayAuth(c *fiber.Ctx) error {
 	h := c.Get(fiber.HeaderAuthorization)
 	scheme, tok, ok := strings.Cut(h, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
+		s.refused(c, eventCredentialRefused, "", "malformed_gateway_authorization")
 		return errorf(fiber.StatusUnauthorized, "gateway routes need Authorization: Bearer <gateway token>")
 	}
 	a, err := s.gateways.Authenticate(c.UserContext(), strings.TrimSpace(tok))
 	if err != nil {
+		if errors.Is(err, auth.ErrInvalidToken) {
+			s.refused(c, eventCredentialRefused, "", "gateway_"+tokenReason(err))
+		}
 		return err
 	}
 	if err := s.peerMatches(c, a); err != nil {
+		s.refused(c, eventCredentialRefused, "gateway:"+a.GatewayID, "gateway_certificate_mismatch")
 		return err
 	}
 	c.Locals(gatewayKey, a.GatewayID)

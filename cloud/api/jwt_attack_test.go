@@ -113,7 +113,7 @@ func TestJWTAttacksAreRefused(t *testing.T) {
 			}},
 			{"fail-garbage", func(t *testing.T) string { return "not.a.jwt" }},
 			{"fail-revoked-by-logout", func(t *testing.T) string {
-				tok := e.login("victim@example.com", "password-of-victim@example.com")
+				tok := e.login("victim@example.com", passwordOf("victim@example.com"))
 				wantStatus(t, e.do("POST", "/api/v1/auth/logout", tok, nil), 204)
 				return tok
 			}},

@@ -2,6 +2,7 @@ package api
 
 import (
 	"crypto/subtle"
+	"errors"
 	"slices"
 	"strconv"
 	"strings"
@@ -85,6 +86,7 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 	if h := c.Get(fiber.HeaderAuthorization); h != "" {
 		scheme, rest, ok := strings.Cut(h, " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(rest) == "" {
+			s.refused(c, eventCredentialRefused, "", "malformed_authorization")
 			return errorf(fiber.StatusUnauthorized, "Authorization header must be: Bearer <token>")
 		}
 		token = strings.TrimSpace(rest)
@@ -96,11 +98,19 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 	}
 	cl, err := s.users.Authenticate(c.UserContext(), token)
 	if err != nil {
+		if errors.Is(err, auth.ErrInvalidToken) {
+			s.refused(c, eventCredentialRefused, "", tokenReason(err))
+		}
 		return err
 	}
 	if viaCookie && !safeMethod(c.Method()) {
 		got := c.Get(CSRFHeader)
 		if got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(cl.CSRF)) != 1 {
+			reason := "csrf_token_wrong"
+			if got == "" {
+				reason = "csrf_token_missing"
+			}
+			s.refused(c, eventCredentialRefused, cl.Subject, reason)
 			return errCSRF
 		}
 	}

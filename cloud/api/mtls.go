@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 
+	"github.com/streamforge/streamforge/cloud/errs"
 	"github.com/streamforge/streamforge/cloud/gateways"
 	"github.com/streamforge/streamforge/pkg/wire"
 	"github.com/streamforge/streamforge/pki/stepca"
@@ -141,7 +143,15 @@ func (s *Server) tokenByCertificate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req wire.ChallengeRequest
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&req); err != nil || req.GatewayID != p.GatewayID {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 4096))
+	if err == nil {
+		err = decodeJSON(body, &req)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if req.GatewayID != p.GatewayID {
 		writeJSONError(w, http.StatusForbidden, "the certificate is for another gateway than gateway_id")
 		return
 	}
@@ -154,15 +164,18 @@ func (s *Server) tokenByCertificate(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, gateways.ErrNotApproved), errors.Is(err, gateways.ErrStaleEnrollment):
 		writeJSONError(w, http.StatusForbidden, err.Error())
 	default:
-		s.log.Error("token by certificate", "gateway", p.GatewayID, "err", err)
-		writeJSONError(w, http.StatusInternalServerError, "internal error")
+		s.writeError(w, r, fmt.Errorf("token by certificate for %s: %w", p.GatewayID, err))
 	}
 }
 
+// writeError renders err on the gateway listener with the same renderer
+// as the API's.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	s.render(r.Method, r.URL.Path, err).WriteHTTP(w)
+}
+
 func writeJSONError(w http.ResponseWriter, status int, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
+	errs.Response{Status: status, Message: msg}.WriteHTTP(w)
 }
 
 // peerMatches checks a gateway token against the connection it came on.

@@ -162,6 +162,12 @@ func TestStepCAIssuesOnlyToApprovedTPMGateways(t *testing.T) {
 	if st, body = mtlsCall(t, mtls, "POST", base+"/api/v1/gateways/token", "", map[string]string{"gateway_id": "gw-other"}); st != 403 {
 		t.Fatalf("token for another gateway's id: %d %v", st, body)
 	}
+	// The gateway listener parses bodies with the API's one decoder.
+	for _, raw := range []string{`{"gateway_id":"gw-mtls-1","GATEWAY_ID":"gw-other"}`, `{"gateway_id":"gw-mtls-1\u202e"}`} {
+		if st, body = mtlsCall(t, mtls, "POST", base+"/api/v1/gateways/token", "", json.RawMessage(raw)); st != 400 {
+			t.Fatalf("body %s on the gateway listener: %d %v", raw, st, body)
+		}
+	}
 
 	// Another gateway's token with this gateway's certificate.
 	other := newSwGateway(t)

@@ -19,7 +19,8 @@ type route struct {
 var protectedRoutes = []route{
 	{"POST", "/api/v1/auth/refresh", "", nil},
 	{"GET", "/api/v1/auth/me", "", nil},
-	{"POST", "/api/v1/users", rbac.UsersManage, map[string]any{"email": "new-%s@example.com", "password": "a-long-password-123", "roles": []string{"Viewer"}}},
+	{"POST", "/api/v1/auth/password", "", map[string]any{"current_password": "not it", "new_password": "x"}},
+	{"POST", "/api/v1/users", rbac.UsersManage, map[string]any{"email": "new-%s@example.com", "password": "violet-harbor-quartz-17", "roles": []string{"Viewer"}}},
 	{"GET", "/api/v1/users", rbac.UsersManage, nil},
 	{"GET", "/api/v1/users/target@example.com", rbac.UsersManage, nil},
 	{"PATCH", "/api/v1/users/target@example.com", rbac.UsersManage, map[string]any{"gateway_access": []string{"gw-%s"}}},
@@ -103,7 +104,7 @@ func TestRBACMatrix(t *testing.T) {
 				// what it has (TestGatewayAccessConfinesAdmins).
 				tok := e.user(email, []string{role}, "gw-"+strings.ToLower(role))
 				admin := e.login(adminEmail, adminPassword)
-				e.do("POST", "/api/v1/users", admin, map[string]any{"email": "target@example.com", "password": "a-long-password-123", "roles": []string{"Viewer"}})
+				e.do("POST", "/api/v1/users", admin, map[string]any{"email": "target@example.com", "password": "violet-harbor-quartz-17", "roles": []string{"Viewer"}})
 				for _, rt := range protectedRoutes {
 					r := e.do(rt.method, rt.path, tok, withBody(rt.body, strings.ToLower(role)))
 					allowed := rt.perm == "" || slices.Contains(rbac.RolePermissions(role), rt.perm)

@@ -20,13 +20,13 @@ func TestRevocationAcrossReplicas(t *testing.T) {
 	wantStatus(t, b.do("POST", "/api/v1/auth/logout", tok, nil), 204)
 	wantStatus(t, a.do("GET", "/api/v1/auth/me", tok, nil), 401)
 
-	tok = a.login("roamer@example.com", "password-of-roamer@example.com")
+	tok = a.login("roamer@example.com", passwordOf("roamer@example.com"))
 	adminB := b.login(adminEmail, adminPassword)
 	wantStatus(t, b.do("PATCH", "/api/v1/users/roamer@example.com", adminB, map[string]any{"roles": []string{rbac.Viewer}}), 200)
 	wantStatus(t, a.do("GET", "/api/v1/auth/me", tok, nil), 401)
 
-	tok = a.login("roamer@example.com", "password-of-roamer@example.com")
+	tok = a.login("roamer@example.com", passwordOf("roamer@example.com"))
 	wantStatus(t, b.do("POST", "/api/v1/users/roamer@example.com/disable", adminB, nil), 200)
 	wantStatus(t, a.do("GET", "/api/v1/auth/me", tok, nil), 401)
-	wantStatus(t, a.do("POST", "/api/v1/auth/login", "", map[string]string{"email": "roamer@example.com", "password": "password-of-roamer@example.com"}), 401)
+	wantStatus(t, a.do("POST", "/api/v1/auth/login", "", map[string]string{"email": "roamer@example.com", "password": passwordOf("roamer@example.com")}), 401)
 }

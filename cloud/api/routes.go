@@ -2,7 +2,6 @@ package api
 
 import (
 	"crypto/subtle"
-	"net/netip"
 	"strings"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/limiter"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/streamforge/streamforge/cloud/errs"
 	"github.com/streamforge/streamforge/cloud/gateways"
 	"github.com/streamforge/streamforge/cloud/rbac"
 )
@@ -31,6 +31,7 @@ func (s *Server) routes() {
 	v1.Post("/auth/refresh", au, s.refresh)
 	v1.Post("/auth/logout", au, s.logout)
 	v1.Get("/auth/me", au, s.me)
+	v1.Post("/auth/password", au, s.changePassword)
 
 	um := s.require(rbac.UsersManage)
 	v1.Post("/users", au, um, s.createUser)
@@ -64,8 +65,7 @@ func (s *Server) gatewayRoutes(v1 fiber.Router) {
 	if s.opts.GatewayRateLimit > 0 {
 		perIP = limiter.New(limiter.Config{Max: s.opts.GatewayRateLimit, Expiration: time.Minute, KeyGenerator: s.clientIP,
 			LimitReached: func(c *fiber.Ctx) error {
-				c.Set(fiber.HeaderRetryAfter, "60")
-				return errorf(fiber.StatusTooManyRequests, "too many enrollment or token requests from this address")
+				return errs.Wait(time.Minute, "too many enrollment or token requests from this address")
 			}})
 	}
 	gw, own := s.gatewayAuth, s.ownGateway
@@ -84,16 +84,16 @@ func (s *Server) gatewayRoutes(v1 fiber.Router) {
 	v1.Post("/enrollment-tokens", au, manage, s.createEnrollmentToken)
 	v1.Get("/enrollment-tokens", au, manage, s.listEnrollmentTokens)
 	v1.Delete("/enrollment-tokens/:id", au, manage, s.revokeEnrollmentToken)
-	read := s.require(rbac.GatewaysRead)
+	read, sc := s.require(rbac.GatewaysRead), s.scoped
 	v1.Get("/gateways", au, read, s.listGateways)
-	v1.Get("/gateways/:id", au, read, s.getGateway)
-	v1.Get("/gateways/:id/health", au, read, s.gatewayHealth)
-	v1.Get("/gateways/:id/config", au, s.require(rbac.ConfigsRead), s.readGatewayConfig)
-	v1.Put("/gateways/:id/config", au, s.require(rbac.ConfigsDeploy), s.deployGatewayConfig)
+	v1.Get("/gateways/:id", au, read, sc, s.getGateway)
+	v1.Get("/gateways/:id/health", au, read, sc, s.gatewayHealth)
+	v1.Get("/gateways/:id/config", au, s.require(rbac.ConfigsRead), sc, s.readGatewayConfig)
+	v1.Put("/gateways/:id/config", au, s.require(rbac.ConfigsDeploy), sc, s.deployGatewayConfig)
 	for _, a := range []gateways.Action{gateways.Approve, gateways.Reject, gateways.Disable, gateways.Enable} {
-		v1.Post("/gateways/:id/"+string(a), au, manage, s.gatewayAction(a))
+		v1.Post("/gateways/:id/"+string(a), au, manage, sc, s.gatewayAction(a))
 	}
-	v1.Delete("/gateways/:id", au, manage, s.deleteGateway)
+	v1.Delete("/gateways/:id", au, manage, sc, s.deleteGateway)
 	v1.Post("/gateways/claim", au, s.require(rbac.GatewaysClaim), s.claim)
 }
 
@@ -106,7 +106,7 @@ func (s *Server) ready(c *fiber.Ctx) error {
 }
 
 // metricsAuth lets Prometheus in with the configured bearer token; without
-// one configured, only loopback clients may scrape.
+// one configured, only loopback clients that no proxy forwarded may scrape.
 func (s *Server) metricsAuth(c *fiber.Ctx) error {
 	if s.opts.MetricsToken != "" {
 		got := strings.TrimPrefix(c.Get(fiber.HeaderAuthorization), "Bearer ")
@@ -115,7 +115,12 @@ func (s *Server) metricsAuth(c *fiber.Ctx) error {
 		}
 		return c.Next()
 	}
-	if a, err := netip.ParseAddr(s.clientIP(c)); err != nil || !a.IsLoopback() {
+	// Only a direct loopback peer that no proxy forwarded: a proxy on
+	// loopback makes every client's peer address loopback, and a forwarded
+	// "127.0.0.1" is whatever the client wrote.
+	forwarded := len(c.Request().Header.PeekAll(fiber.HeaderXForwardedFor)) > 0 ||
+		len(c.Request().Header.PeekAll("Forwarded")) > 0 || len(c.Request().Header.PeekAll("X-Real-Ip")) > 0
+	if !peerAddr(c).IsLoopback() || forwarded {
 		return errorf(fiber.StatusForbidden, "metrics are served to loopback clients only (set STREAMFORGE_METRICS_TOKEN)")
 	}
 	return c.Next()

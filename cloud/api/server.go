@@ -13,6 +13,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/limiter"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 
+	"github.com/streamforge/streamforge/cloud/errs"
 	"github.com/streamforge/streamforge/cloud/gateways"
 	"github.com/streamforge/streamforge/cloud/store"
 	"github.com/streamforge/streamforge/cloud/users"
@@ -63,6 +64,8 @@ func New(st *store.Store, us *users.Service, gw *gateways.Service, log *slog.Log
 	})
 	s.app.Use(s.observe)
 	s.app.Use(recover.New())
+	s.app.Use(refuseControlChars)
+	s.app.Use(s.resolveClientIP)
 	hsts := 0
 	if opts.TLS {
 		hsts = 31536000
@@ -84,8 +87,7 @@ func New(st *store.Store, us *users.Service, gw *gateways.Service, log *slog.Log
 			LimiterMiddleware:  limiter.SlidingWindow{},
 			SkipFailedRequests: false,
 			LimitReached: func(c *fiber.Ctx) error {
-				c.Set(fiber.HeaderRetryAfter, "60")
-				return errorf(fiber.StatusTooManyRequests, "rate limit exceeded")
+				return errs.Wait(time.Minute, "rate limit exceeded")
 			},
 		}))
 	}

@@ -99,7 +99,7 @@ func TestBrowserCookieNeedsCSRF(t *testing.T) {
 	csrf := r.body["csrf_token"].(string)
 	cookie := api.SessionCookie + "=" + session.Value
 	wantStatus(t, e.do("GET", "/api/v1/auth/me", "", nil, "Cookie", cookie), 200)
-	body := map[string]any{"email": "csrf@example.com", "password": "a-long-password-123", "roles": []string{"Viewer"}}
+	body := map[string]any{"email": "csrf@example.com", "password": "violet-harbor-quartz-17", "roles": []string{"Viewer"}}
 	wantError(t, e.do("POST", "/api/v1/users", "", body, "Cookie", cookie), 403, "CSRF")
 	wantError(t, e.do("POST", "/api/v1/users", "", body, "Cookie", cookie, api.CSRFHeader, "forged"), 403, "CSRF")
 	wantStatus(t, e.do("POST", "/api/v1/users", "", body, "Cookie", cookie, api.CSRFHeader, csrf), 201)
@@ -127,9 +127,9 @@ func TestSecurityHeadersAndErrors(t *testing.T) {
 	wantError(t, e.do("PATCH", "/api/v1/users/admin@example.com", token, map[string]any{"roles": []string{"Viewer"}}), 409, "no enabled Admin")
 	wantError(t, e.do("POST", "/api/v1/users/admin@example.com/disable", token, nil), 409, "your own account")
 	wantError(t, e.do("POST", "/api/v1/users", token, map[string]any{"email": "x@example.com", "password": "short", "roles": []string{"Viewer"}}), 400, "password")
-	wantError(t, e.do("POST", "/api/v1/users", token, map[string]any{"email": "not-an-email", "password": "a-long-password-123", "roles": []string{"Viewer"}}), 400, "email")
+	wantError(t, e.do("POST", "/api/v1/users", token, map[string]any{"email": "not-an-email", "password": "violet-harbor-quartz-17", "roles": []string{"Viewer"}}), 400, "email")
 	wantError(t, e.do("GET", "/api/v1/users/ghost@example.com", token, nil), 404, "not found")
-	wantError(t, e.do("POST", "/api/v1/users", token, map[string]any{"email": "admin@example.com", "password": "a-long-password-123", "roles": []string{"Viewer"}}), 409, "exists")
+	wantError(t, e.do("POST", "/api/v1/users", token, map[string]any{"email": "admin@example.com", "password": "violet-harbor-quartz-17", "roles": []string{"Viewer"}}), 409, "exists")
 	long := strings.Repeat("é", 70)
 	wantStatus(t, e.do("POST", "/api/v1/users", token, map[string]any{"email": "long@example.com", "password": long, "roles": []string{rbac.Viewer}}), 201)
 	e.login("long@example.com", long)

@@ -136,7 +136,7 @@ func TestTPMEnrollment(t *testing.T) {
 		if r.status != 202 || r.body["status"] != "approved" || r.body["credential"] != nil {
 			t.Fatalf("replay: %d %s", r.status, r.raw)
 		}
-		wantError(t, e.do("POST", "/api/v1/gateways/activate", "", wire.ActivateRequest{GatewayID: "gw-tpm-1", Secret: []byte("x")}), 401, "no activation outstanding")
+		wantError(t, e.do("POST", "/api/v1/gateways/activate", "", wire.ActivateRequest{GatewayID: "gw-tpm-1", Secret: []byte("x")}), 401, "TPM credential activation failed")
 	})
 	t.Run("fail-second-tpm-takes-over-the-id", func(t *testing.T) {
 		other := newSwGateway(t)
@@ -156,7 +156,7 @@ func TestTPMEnrollment(t *testing.T) {
 		secret = make([]byte, 32) // what a TPM that cannot decrypt is left to guess
 		_, _ = rand.Read(secret)
 		wantError(t, e.do("POST", "/api/v1/gateways/activate", "", wire.ActivateRequest{GatewayID: "gw-tpm-2", Secret: secret}), 401, "activation failed")
-		wantError(t, e.do("POST", "/api/v1/gateways/activate", "", wire.ActivateRequest{GatewayID: "gw-tpm-2", Secret: secret}), 401, "no activation outstanding")
+		wantError(t, e.do("POST", "/api/v1/gateways/activate", "", wire.ActivateRequest{GatewayID: "gw-tpm-2", Secret: secret}), 401, "TPM credential activation failed")
 		g := e.do("GET", "/api/v1/gateways/gw-tpm-2", admin, nil)
 		if g.body["status"] != "activating" {
 			t.Fatalf("gateway after a failed activation: %s", g.raw)

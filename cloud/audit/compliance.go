@@ -1,7 +1,10 @@
 package audit
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -69,38 +72,56 @@ type FailedLogins struct {
 	Last     time.Time `json:"last_failure"`
 }
 
-// ISO27001FailedLogins lists the users with more than five
-// authentication.failure records in the 30 days before now, most failures
-// first.
+// ISO27001FailedLogins lists the users with more than five failed logins
+// in the 30 days before now, most failures first. Every attempt counts:
+// a tallied record stands for its attempts, and tallies still open count
+// too.
 func ISO27001FailedLogins(db *gorm.DB, now time.Time) ([]FailedLogins, error) {
-	var rows []struct {
+	var recs []struct {
 		UserEmail string
-		Failures  int64
+		Changes   string
+		Timestamp time.Time
 	}
-	window := `"timestamp" > ?`
 	since := dbTime(now.Add(-ISO27001Window))
-	err := db.Model(&row{}).
-		Select("user_email, COUNT(*) AS failures").
-		Where("event_type = ?", eventAuthFailure).
-		Where(window, since).
-		Group("user_email").
-		Having("COUNT(*) > ?", ISO27001FailureLimit).
-		Order("failures DESC, user_email").
-		Scan(&rows).Error
+	err := db.Model(&row{}).Select(`user_email, changes, "timestamp"`).
+		Where("event_type = ?", eventAuthFailure).Where(`"timestamp" > ?`, since).
+		Scan(&recs).Error
 	if err != nil {
 		return nil, fmt.Errorf("audit iso27001 report: %w", err)
 	}
-	out := make([]FailedLogins, 0, len(rows))
-	for _, r := range rows {
-		// MAX("timestamp") comes back from SQLite as text, not a time; a
-		// second query for the newest failure is portable.
-		var last row
-		err := db.Select(`"timestamp"`).Where("event_type = ? AND user_email = ?", eventAuthFailure, r.UserEmail).
-			Where(window, since).Order(`"timestamp" DESC`).Take(&last).Error
-		if err != nil {
-			return nil, fmt.Errorf("audit iso27001 report: %w", err)
-		}
-		out = append(out, FailedLogins{User: r.UserEmail, Failures: r.Failures, Last: last.Timestamp.UTC()})
+	var open []tally
+	if err := db.Where("event_type = ? AND attempts > 1", eventAuthFailure).Find(&open).Error; err != nil {
+		return nil, fmt.Errorf("audit iso27001 report: %w", err)
 	}
+	byUser := map[string]*FailedLogins{}
+	count := func(user string, n int64, at time.Time) {
+		f := byUser[user]
+		if f == nil {
+			f = &FailedLogins{User: user}
+			byUser[user] = f
+		}
+		f.Failures += n
+		if at.After(f.Last) {
+			f.Last = at.UTC()
+		}
+	}
+	for _, r := range recs {
+		count(r.UserEmail, attempts(r.Changes), r.Timestamp)
+	}
+	for _, t := range open {
+		count(t.UserEmail, t.Attempts-1, now)
+	}
+	out := []FailedLogins{}
+	for _, f := range byUser {
+		if f.Failures > ISO27001FailureLimit {
+			out = append(out, *f)
+		}
+	}
+	slices.SortFunc(out, func(a, b FailedLogins) int {
+		if c := cmp.Compare(b.Failures, a.Failures); c != 0 {
+			return c
+		}
+		return strings.Compare(a.User, b.User)
+	})
 	return out, nil
 }

@@ -17,6 +17,7 @@ const genesisHash = "00000000000000000000000000000000000000000000000000000000000
 func Migrations() []*gormigrate.Migration {
 	return []*gormigrate.Migration{
 		{ID: "202611281300-audit-log", Migrate: createAuditLog},
+		{ID: "202611292300-audit-tallies", Migrate: createTallies},
 	}
 }
 

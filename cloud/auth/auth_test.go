@@ -1,6 +1,8 @@
 package auth
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,43 +13,57 @@ import (
 )
 
 func TestPasswordHashRoundTrip(t *testing.T) {
-	h, err := HashPassword("correct horse battery staple")
+	h, err := HashPassword(context.Background(), "correct horse battery staple")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.HasPrefix(h, "$argon2id$v=19$m=19456,t=2,p=1$") {
 		t.Fatalf("hash %q does not use OWASP argon2id parameters", h)
 	}
-	if ok, err := VerifyPassword(h, "correct horse battery staple"); !ok || err != nil {
+	if ok, err := VerifyPassword(context.Background(), h, "correct horse battery staple"); !ok || err != nil {
 		t.Fatalf("right password refused: %v", err)
 	}
-	if ok, _ := VerifyPassword(h, "correct horse battery stapl3"); ok {
+	if ok, _ := VerifyPassword(context.Background(), h, "correct horse battery stapl3"); ok {
 		t.Fatal("wrong password accepted")
 	}
-	h2, _ := HashPassword("correct horse battery staple")
+	h2, _ := HashPassword(context.Background(), "correct horse battery staple")
 	if h2 == h {
 		t.Fatal("two hashes of one password are equal: salt missing")
 	}
 }
 
+// TestPasswordPolicy: length rules, the email, and zxcvbn strength: common
+// and breached-style passwords are refused, passphrases pass. Long inputs
+// stay fast (zxcvbn sees a prefix).
 func TestPasswordPolicy(t *testing.T) {
+	const email = "alice.smith@example.com"
+	strong := "violet-harbor-quartz-17"
 	cases := []struct {
 		name string
 		pw   string
-		ok   bool
+		want error
 	}{
-		{"fail-11-chars", strings.Repeat("a", 11), false},
-		{"ok-12-chars", strings.Repeat("a", 12), true},
-		{"ok-12-multibyte-chars", strings.Repeat("ü", 12), true},
-		{"ok-64-chars", strings.Repeat("x", 64), true},
-		{"ok-1024-chars", strings.Repeat("x", 1024), true},
-		{"fail-1025-chars", strings.Repeat("x", 1025), false},
-		{"fail-invalid-utf8", "\xff\xfe" + strings.Repeat("a", 12), false},
+		{"ok-passphrase", "correct horse battery staple", nil},
+		{"ok-12-chars", "vH7#qLp2!xZr", nil},
+		{"ok-multibyte", "grüße-aus-köln-überall-7", nil},
+		{"ok-1024-chars", strings.Repeat(strong, 50)[:1024], nil},
+		{"fail-11-chars", "vH7#qLp2!xZ", ErrWeakPassword},
+		{"fail-1025-chars", strings.Repeat(strong, 50)[:1025], ErrWeakPassword},
+		{"fail-invalid-utf8", "\xff\xfe" + strong, ErrWeakPassword},
+		{"fail-repeat", strings.Repeat("a", 12), ErrGuessablePassword},
+		{"fail-common-with-digits", "Password123!", ErrGuessablePassword},
+		{"fail-keyboard-walk", "qwertyuiop123", ErrGuessablePassword},
+		{"fail-word-and-year", "iloveyou2024!", ErrGuessablePassword},
+		{"fail-season-twice", "summer2024summer", ErrGuessablePassword},
+		{"fail-contains-email", "x" + email + "!Zq9", ErrPasswordHasEmail},
+		{"fail-contains-email-other-case", "ALICE.SMITH@EXAMPLE.COM-7q", ErrPasswordHasEmail},
+		{"fail-contains-name-part", "my-alice.smith-Quartz-9", ErrPasswordHasEmail},
+		{"fail-email-words-only", "Smith-example-Alice-2", ErrGuessablePassword},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if err := CheckPasswordPolicy(c.pw); (err == nil) != c.ok {
-				t.Fatalf("err = %v", err)
+			if err := CheckPasswordPolicy(c.pw, email); !errors.Is(err, c.want) && !(err == nil && c.want == nil) {
+				t.Fatalf("err = %v, want %v", err, c.want)
 			}
 		})
 	}

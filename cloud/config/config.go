@@ -26,6 +26,7 @@ type Config struct {
 	RateLimitPerMinute     int
 	GatewayRateLimit       int
 	BodyLimit              int
+	PasswordHashMemoryMiB  int
 	MetricsToken           string
 	TLSCert, TLSKey        string
 	TPMRootsDir            string
@@ -44,7 +45,7 @@ type setting struct {
 
 // Load reads the environment, then flags from args.
 func Load(args []string) (*Config, error) {
-	var raw struct{ listen, data, db, email, pw, keys, proxies, rate, gwRate, body, metrics, cert, key, tpmRoots, attestCA, gwListen, stepDir, allowKey string }
+	var raw struct{ listen, data, db, email, pw, keys, proxies, rate, gwRate, body, hashMem, metrics, cert, key, tpmRoots, attestCA, gwListen, stepDir, allowKey string }
 	settings := []setting{
 		{"STREAMFORGE_LISTEN", "listen", "127.0.0.1:8080", "address to serve the API and dashboard on", &raw.listen},
 		{"STREAMFORGE_DATA_DIR", "data-dir", "./data", "directory for the SQLite database and keys", &raw.data},
@@ -56,6 +57,7 @@ func Load(args []string) (*Config, error) {
 		{"STREAMFORGE_RATE_LIMIT", "rate-limit", "6000", "requests per minute per client IP (0: off)", &raw.rate},
 		{"STREAMFORGE_GATEWAY_RATE_LIMIT", "gateway-rate-limit", "60", "enrollments and token requests per minute per client IP (0: off)", &raw.gwRate},
 		{"STREAMFORGE_BODY_LIMIT", "body-limit", "1048576", "largest request body in bytes", &raw.body},
+		{"STREAMFORGE_PASSWORD_HASH_MEMORY", "password-hash-memory", "64", "MiB that concurrent argon2id password checks may use (19 MiB each; past it logins wait, then get 503)", &raw.hashMem},
 		{"STREAMFORGE_METRICS_TOKEN", "metrics-token", "", "bearer token for /metrics (empty: loopback clients only)", &raw.metrics},
 		{"STREAMFORGE_TPM_ROOTS_DIR", "tpm-roots-dir", "", "PEM certificates of TPM manufacturers; EKs chaining to none are flagged for review", &raw.tpmRoots},
 		{"STREAMFORGE_ATTESTATION_CA_DIR", "attestation-ca-dir", "", "attestation CA (from streamforge-pki init) that certifies approved gateways' AKs", &raw.attestCA},
@@ -98,6 +100,9 @@ func Load(args []string) (*Config, error) {
 	}
 	if c.AllowKeyIdentity, err = strconv.ParseBool(strings.TrimSpace(raw.allowKey)); err != nil {
 		return nil, fmt.Errorf("STREAMFORGE_ALLOW_KEY_IDENTITY: %q is not true or false", raw.allowKey)
+	}
+	if c.PasswordHashMemoryMiB, err = nonNegative("STREAMFORGE_PASSWORD_HASH_MEMORY", raw.hashMem); err != nil || c.PasswordHashMemoryMiB < 19 {
+		return nil, fmt.Errorf("STREAMFORGE_PASSWORD_HASH_MEMORY: at least 19 (MiB, one argon2id run)")
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return nil, fmt.Errorf("STREAMFORGE_TLS_CERT and STREAMFORGE_TLS_KEY must be given together")

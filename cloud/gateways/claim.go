@@ -2,6 +2,7 @@ package gateways
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 
@@ -35,11 +36,11 @@ type ClaimInput struct {
 }
 
 // newClaimCode draws a gateway's claim code and its stored hash.
-func newClaimCode() (code, hash string, err error) {
+func newClaimCode(ctx context.Context) (code, hash string, err error) {
 	if code, err = wire.NewClaimCode(); err != nil {
 		return "", "", err
 	}
-	hash, err = auth.HashPassword(code)
+	hash, err = auth.HashPassword(ctx, code)
 	return code, hash, err
 }
 
@@ -79,7 +80,15 @@ func (s *Service) Claim(ctx context.Context, m Meta, access []string, in ClaimIn
 		return View{}, err
 	}
 	code, codeErr := wire.NormalizeClaimCode(in.ClaimCode)
-	if codeErr != nil || !claimable(g, now) || !codeMatches(g.ClaimCodeHash, code) {
+	if codeErr == nil && claimable(g, now) {
+		var ok bool
+		if ok, codeErr = codeMatches(ctx, g.ClaimCodeHash, code); errors.Is(codeErr, auth.ErrHashBusy) {
+			return View{}, codeErr // no verdict: the attempt does not count
+		} else if codeErr == nil && !ok {
+			codeErr = errWrongCode
+		}
+	}
+	if codeErr != nil || !claimable(g, now) {
 		return View{}, s.claimFailed(ctx, m, in.GatewayID, gwKey, userKey, now)
 	}
 	var out *store.Gateway
@@ -122,9 +131,11 @@ func claimable(g *store.Gateway, now time.Time) bool {
 	return g.Status == store.GatewayPending && g.ClaimCodeHash != "" && now.Before(g.ClaimExpiresAt)
 }
 
-func codeMatches(hash, code string) bool {
-	ok, err := auth.VerifyPassword(hash, code)
-	return err == nil && ok
+// errWrongCode is a code that does not match the stored hash.
+var errWrongCode = errors.New("wrong claim code")
+
+func codeMatches(ctx context.Context, hash, code string) (bool, error) {
+	return auth.VerifyPassword(ctx, hash, code)
 }
 
 func (s *Service) throttled(ctx context.Context, key string, now time.Time) error {

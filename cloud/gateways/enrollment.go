@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -167,6 +168,10 @@ func validateEnroll(req *wire.EnrollRequest) error {
 // the same identity) when the token is good and the whole request, with a
 // fresh single-use nonce, is signed by the identity key it carries. A
 // gateway id bound to another identity cannot be taken over.
+// errBadPublicKey answers an identity key that does not parse; the parser's
+// text stays in the error chain for logs.
+var errBadPublicKey = &ValidationError{"identity.public_key", "must be a PEM PUBLIC KEY: RSA of at least 2048 bits, ECDSA or Ed25519"}
+
 func (s *Service) Enroll(ctx context.Context, m Meta, req wire.EnrollRequest) (wire.EnrollResponse, error) {
 	m.Actor = "gateway:" + req.GatewayID
 	if err := validateEnroll(&req); err != nil {
@@ -178,7 +183,7 @@ func (s *Service) Enroll(ctx context.Context, m Meta, req wire.EnrollRequest) (w
 	}
 	pub, fp, err := wire.ParsePublicKeyPEM(req.Identity.PublicKey)
 	if err != nil {
-		return wire.EnrollResponse{}, &ValidationError{"identity.public_key", err.Error()}
+		return wire.EnrollResponse{}, fmt.Errorf("%w: %w", errBadPublicKey, err)
 	}
 	msg, err := wire.EnrollMessage(&req)
 	if err != nil {
@@ -212,7 +217,7 @@ func (s *Service) Enroll(ctx context.Context, m Meta, req wire.EnrollRequest) (w
 		}
 		return wire.EnrollResponse{}, err
 	}
-	code, codeHash, err := newClaimCode()
+	code, codeHash, err := newClaimCode(ctx)
 	if err != nil {
 		return wire.EnrollResponse{}, err
 	}

@@ -21,6 +21,9 @@ import (
 	"github.com/streamforge/streamforge/pki/stepca"
 )
 
+// errBadEvidence answers TPM evidence that does not verify.
+var errBadEvidence = &ValidationError{"identity.evidence", "the TPM evidence (EK, EK certificate, AK parameters) does not verify"}
+
 // ErrActivation means a TPM's answer to credential activation was wrong,
 // late, or for a key the TPM did not certify.
 var ErrActivation = errors.New("TPM credential activation failed")
@@ -57,7 +60,9 @@ func (s *Service) identityOf(req *wire.EnrollRequest, keyFingerprint string) (en
 	}
 	en, err := roots.Enroll(ev, attestca.DefaultChallengeTTL)
 	if err != nil {
-		return enrolledIdentity{}, &ValidationError{"identity.evidence", err.Error()}
+		// The attestation library's text stays in the error chain for logs;
+		// clients see only that the evidence does not verify.
+		return enrolledIdentity{}, fmt.Errorf("%w: %w", errBadEvidence, err)
 	}
 	state, _ := json.Marshal(en.State)
 	cred, _ := json.Marshal(en.Credential)

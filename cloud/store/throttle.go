@@ -7,16 +7,15 @@ import (
 	"gorm.io/gorm/clause"
 )
 
-// Bump counts one failure for key in its window (a new window begins when
-// the old one is over), stores the block that until computes from the
-// count and the window start, and returns the count. Callers run it in a
-// transaction; on PostgreSQL the row is locked so concurrent failures in
-// several processes all count.
-func (s *Store) Bump(tx *gorm.DB, key string, now time.Time, window time.Duration,
-	until func(n int, windowStart time.Time) time.Time) (int, error) {
+// LockThrottle returns key's counters, creating them, locked until tx ends
+// (FOR UPDATE on PostgreSQL; SQLite transactions take the write lock up
+// front), with a window that is over already reset. Checking a limit and
+// counting an attempt under this one lock is what makes throttling hold
+// against parallel requests to several processes.
+func (s *Store) LockThrottle(tx *gorm.DB, key string, now time.Time, window time.Duration) (*LoginThrottle, error) {
 	fresh := LoginThrottle{Key: key, WindowStart: now}
 	if err := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&fresh).Error; err != nil {
-		return 0, err
+		return nil, err
 	}
 	q := tx
 	if s.Dialect == "postgres" {
@@ -24,14 +23,27 @@ func (s *Store) Bump(tx *gorm.DB, key string, now time.Time, window time.Duratio
 	}
 	var r LoginThrottle
 	if err := q.Where("key = ?", key).Take(&r).Error; err != nil {
-		return 0, err
+		return nil, err
 	}
 	if now.Sub(r.WindowStart) >= window {
 		r.Failures, r.WindowStart = 0, now
 	}
+	return &r, nil
+}
+
+// Bump counts one failure for key in its window (a new window begins when
+// the old one is over), stores the block that until computes from the
+// count and the window start, and returns the count. Callers run it in a
+// transaction.
+func (s *Store) Bump(tx *gorm.DB, key string, now time.Time, window time.Duration,
+	until func(n int, windowStart time.Time) time.Time) (int, error) {
+	r, err := s.LockThrottle(tx, key, now, window)
+	if err != nil {
+		return 0, err
+	}
 	r.Failures++
 	r.BlockedUntil = until(r.Failures, r.WindowStart)
-	return r.Failures, tx.Save(&r).Error
+	return r.Failures, tx.Save(r).Error
 }
 
 // BlockedFor returns how long key is still blocked (0: not blocked).

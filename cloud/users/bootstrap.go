@@ -7,6 +7,7 @@ import (
 
 	"github.com/streamforge/streamforge/cloud/audit"
 	"github.com/streamforge/streamforge/cloud/auth"
+	"github.com/streamforge/streamforge/cloud/errs"
 	"github.com/streamforge/streamforge/cloud/rbac"
 	"github.com/streamforge/streamforge/cloud/store"
 )
@@ -26,10 +27,10 @@ func (s *Service) Bootstrap(ctx context.Context, email, password string) (create
 	}
 	if password == "" {
 		password = auth.RandomPassword(24)
-	} else if err := auth.CheckPasswordPolicy(password); err != nil {
-		return false, "", &ValidationError{"STREAMFORGE_BOOTSTRAP_ADMIN_PASSWORD", err.Error()}
+	} else if err := auth.CheckPasswordPolicy(password, email); err != nil {
+		return false, "", errs.Invalid("STREAMFORGE_BOOTSTRAP_ADMIN_PASSWORD", err.Error())
 	}
-	hash, err := auth.HashPassword(password)
+	hash, err := auth.HashPassword(ctx, password)
 	if err != nil {
 		return false, "", err
 	}

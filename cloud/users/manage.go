@@ -3,11 +3,13 @@ package users
 import (
 	"context"
 	"slices"
+	"strings"
 
 	"gorm.io/gorm"
 
 	"github.com/streamforge/streamforge/cloud/audit"
 	"github.com/streamforge/streamforge/cloud/auth"
+	"github.com/streamforge/streamforge/cloud/errs"
 	"github.com/streamforge/streamforge/cloud/rbac"
 	"github.com/streamforge/streamforge/cloud/store"
 )
@@ -23,7 +25,7 @@ type UpdateInput struct {
 // all of the user's tokens at once, so no token carries stale grants.
 func (s *Service) Update(ctx context.Context, m Meta, email string, in UpdateInput) (View, error) {
 	if in.Roles == nil && in.GatewayAccess == nil && in.Password == nil {
-		return View{}, &ValidationError{"body", "nothing to change: give roles, gateway_access or password"}
+		return View{}, errs.Invalid("body", "nothing to change: give roles, gateway_access or password")
 	}
 	if in.Roles != nil {
 		if err := validateRoles(*in.Roles); err != nil {
@@ -37,11 +39,11 @@ func (s *Service) Update(ctx context.Context, m Meta, email string, in UpdateInp
 	}
 	var hash string
 	if in.Password != nil {
-		if err := auth.CheckPasswordPolicy(*in.Password); err != nil {
-			return View{}, &ValidationError{"password", err.Error()}
+		if err := auth.CheckPasswordPolicy(*in.Password, strings.ToLower(strings.TrimSpace(email))); err != nil {
+			return View{}, errs.Invalid("password", err.Error())
 		}
 		var err error
-		if hash, err = auth.HashPassword(*in.Password); err != nil {
+		if hash, err = auth.HashPassword(ctx, *in.Password); err != nil {
 			return View{}, err
 		}
 	}

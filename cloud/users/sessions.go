@@ -26,20 +26,17 @@ func (s Session) ExpiresAt() time.Time { return s.Claims.ExpiresAt.Time }
 
 // Login checks a password, subject to throttling, and starts a session.
 func (s *Service) Login(ctx context.Context, m Meta, email, password string) (Session, error) {
-	now := s.Now()
+	if auth.HashQueueFull() {
+		return Session{}, auth.ErrHashBusy // shed a flood before any database work
+	}
+	now := s.Now().Truncate(time.Microsecond)
 	norm, err := NormalizeEmail(email)
 	if err != nil {
-		norm = "" // still counted per IP and audited as unknown
+		norm = "" // still counted per IP and audited as invalid
 	}
 	m.Actor = norm
 	if norm == "" {
 		m.Actor = "(invalid)"
-	}
-	if wait := s.throttled(ctx, norm, m.IP, now); wait > 0 {
-		ev := m.Event("authentication.failure", "user", norm, "login", "blocked")
-		ev.Resource, ev.Reason = "/api/v1/auth/login", "throttled"
-		_ = s.store.Tx(ctx, func(tx *gorm.DB) error { _, err := audit.Append(tx, ev); return err })
-		return Session{}, &ThrottledError{RetryAfter: wait}
 	}
 	var u *store.User
 	if norm != "" {
@@ -48,30 +45,35 @@ func (s *Service) Login(ctx context.Context, m Meta, email, password string) (Se
 			return Session{}, err
 		}
 	}
+	wait, res, err := s.admit(ctx, norm, m.IP, now)
+	if err != nil {
+		return Session{}, fmt.Errorf("login throttle: %w", err)
+	}
+	if wait > 0 {
+		if err := s.tallyFailure(ctx, m, norm, "throttled", audit.ResultBlocked, now); err != nil {
+			return Session{}, err
+		}
+		return Session{}, throttled(wait)
+	}
 	ok := false
 	if u != nil {
-		ok, err = auth.VerifyPassword(u.PasswordHash, password)
-		if err != nil {
-			return Session{}, fmt.Errorf("verify password of %s: %w", norm, err)
-		}
+		ok, err = auth.VerifyPassword(ctx, u.PasswordHash, password)
 	} else {
-		auth.BurnPasswordCheck(password)
+		err = auth.BurnPasswordCheck(ctx, password)
+	}
+	if err != nil {
+		// Unchecked (no hashing slot, or a bad stored hash): not a guess.
+		if rerr := s.store.Tx(context.WithoutCancel(ctx), func(tx *gorm.DB) error { return s.refund(tx, res, now) }); rerr != nil {
+			s.log.Error("refund login attempt", "err", rerr)
+		}
+		return Session{}, fmt.Errorf("verify password of %s: %w", m.Actor, err)
 	}
 	if !ok || u.Disabled {
 		reason := "invalid_credentials"
 		if ok {
 			reason = "account_disabled"
 		}
-		err := s.store.Tx(ctx, func(tx *gorm.DB) error {
-			if err := s.recordFailure(tx, norm, m.IP, now); err != nil {
-				return err
-			}
-			ev := m.Event("authentication.failure", "user", norm, "login", "failure")
-			ev.Resource, ev.Reason = "/api/v1/auth/login", reason
-			_, err := audit.Append(tx, ev)
-			return err
-		})
-		if err != nil {
+		if err := s.tallyFailure(ctx, m, norm, reason, audit.ResultFailure, now); err != nil {
 			return Session{}, err
 		}
 		loginFailures.Inc()
@@ -79,6 +81,9 @@ func (s *Service) Login(ctx context.Context, m Meta, email, password string) (Se
 	}
 	var sess Session
 	err = s.store.Tx(ctx, func(tx *gorm.DB) error {
+		if err := s.refund(tx, res, now); err != nil {
+			return err
+		}
 		if err := s.recordSuccess(tx, u.Email, m.IP, now); err != nil {
 			return err
 		}
@@ -91,6 +96,14 @@ func (s *Service) Login(ctx context.Context, m Meta, email, password string) (Se
 		return err
 	})
 	return sess, err
+}
+
+// tallyFailure audits a failed or throttled login, aggregated per source
+// (audit.Tally).
+func (s *Service) tallyFailure(ctx context.Context, m Meta, email, reason, result string, now time.Time) error {
+	ev := m.Event("authentication.failure", "user", email, "login", result)
+	ev.Resource, ev.Reason = "/api/v1/auth/login", reason
+	return s.store.Tx(ctx, func(tx *gorm.DB) error { return audit.Tally(tx, ev, now) })
 }
 
 // issue records a new session and signs its token.

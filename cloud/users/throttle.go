@@ -2,8 +2,7 @@ package users
 
 import (
 	"context"
-	"fmt"
-	"math"
+	"net/netip"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -11,19 +10,25 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
+	"github.com/streamforge/streamforge/cloud/errs"
 	"github.com/streamforge/streamforge/cloud/store"
 )
 
 // Login throttling, kept in the database so that every cloud process counts
 // the same failures.
 //
-//   - Per client IP: the first ipFreeFailures failures in a window cost
-//     nothing; each later one doubles a back-off, up to ipMaxBackoff.
+//   - Per client IP (IPv6: per /64): the first ipFreeFailures failures in a
+//     window cost nothing; each later one doubles a back-off, up to
+//     ipMaxBackoff.
 //   - Per account: at most AccountFailureLimit failures per window, from any
 //     IP; then 429 until the window ends.
 //   - The account limit never applies to a client IP from which the account
 //     logged in successfully within knownClientTTL, so an attacker who burns
 //     the account's failures cannot lock its owner out.
+//
+// An attempt is counted as a failure before its password is checked, under
+// the row locks of its counters, and refunded if it succeeds: parallel
+// requests therefore get no more guesses than sequential ones.
 const (
 	ThrottleWindow      = time.Hour
 	AccountFailureLimit = 100
@@ -37,70 +42,128 @@ var loginFailures = promauto.NewCounter(prometheus.CounterOpts{
 	Help: "Failed password logins.",
 })
 
-// ThrottledError asks the client to wait.
-type ThrottledError struct{ RetryAfter time.Duration }
+// errThrottledMsg is the text of a throttled login's 429.
+const errThrottledMsg = "too many failed logins; retry later"
 
-func (e *ThrottledError) Error() string {
-	return fmt.Sprintf("too many failed logins; retry in %d s", e.Seconds())
+// ipSource is the throttled unit of a client address: IPv6 clients usually
+// hold a whole /64.
+func ipSource(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || a.Unmap().Is4() {
+		return ip
+	}
+	p, _ := a.Prefix(64)
+	return p.String()
 }
 
-// Seconds is RetryAfter rounded up to whole seconds, at least 1.
-func (e *ThrottledError) Seconds() int {
-	return max(1, int(math.Ceil(e.RetryAfter.Seconds())))
-}
-
-func ipKey(ip string) string           { return "ip:" + ip }
+func ipKey(ip string) string           { return "ip:" + ipSource(ip) }
 func accountKey(email string) string   { return "acct:" + email }
 func knownKey(email, ip string) string { return "known:" + email + "|" + ip }
 
-// throttled returns how long a login for email from ip must wait (0: go).
-func (s *Service) throttled(ctx context.Context, email, ip string, now time.Time) time.Duration {
-	keys := []string{ipKey(ip)}
-	if email != "" {
-		keys = append(keys, accountKey(email), knownKey(email, ip))
+func ipBlock(n int, now time.Time) time.Time {
+	if n <= ipFreeFailures {
+		return time.Time{}
 	}
-	var rows []store.LoginThrottle
-	if err := s.store.DB.WithContext(ctx).Where("key IN ?", keys).Find(&rows).Error; err != nil {
-		s.log.Error("read login throttle", "err", err)
-		return 0
-	}
-	byKey := map[string]store.LoginThrottle{}
-	for _, r := range rows {
-		byKey[r.Key] = r
-	}
-	var wait time.Duration
-	if r, ok := byKey[ipKey(ip)]; ok && r.BlockedUntil.After(now) {
-		wait = r.BlockedUntil.Sub(now)
-	}
-	known, isKnown := byKey[knownKey(email, ip)]
-	isKnown = isKnown && now.Sub(known.WindowStart) < knownClientTTL
-	if r, ok := byKey[accountKey(email)]; ok && !isKnown && r.BlockedUntil.After(now) {
-		wait = max(wait, r.BlockedUntil.Sub(now))
-	}
-	return wait
+	return now.Add(min(ipMaxBackoff, time.Second<<min(n-ipFreeFailures-1, 20)))
 }
 
-// recordFailure counts one failed login for the client IP and the account.
-func (s *Service) recordFailure(tx *gorm.DB, email, ip string, now time.Time) error {
-	if _, err := s.store.Bump(tx, ipKey(ip), now, ThrottleWindow, func(n int, start time.Time) time.Time {
-		if n <= ipFreeFailures {
-			return time.Time{}
-		}
-		backoff := min(ipMaxBackoff, time.Second<<min(n-ipFreeFailures-1, 20))
-		return now.Add(backoff)
-	}); err != nil {
-		return err
+func accountBlock(n int, windowStart time.Time) time.Time {
+	if n < AccountFailureLimit {
+		return time.Time{}
 	}
-	if email == "" {
-		return nil
-	}
-	_, err := s.store.Bump(tx, accountKey(email), now, ThrottleWindow, func(n int, start time.Time) time.Time {
-		if n < AccountFailureLimit {
-			return time.Time{}
+	return windowStart.Add(ThrottleWindow)
+}
+
+// admit reserves one login attempt for email (may be "") from ip: it
+// returns how long to wait if a counter is blocked, and otherwise counts
+// the attempt as a failure, all in one transaction under the counters'
+// locks (IP first, then account: one order, so no deadlock).
+func (s *Service) admit(ctx context.Context, email, ip string, now time.Time) (time.Duration, *reservation, error) {
+	var (
+		wait time.Duration
+		res  *reservation
+	)
+	err := s.store.Tx(ctx, func(tx *gorm.DB) error {
+		wait, res = 0, &reservation{email: email, ip: ip, blocks: map[string][2]time.Time{}}
+		ipRow, err := s.store.LockThrottle(tx, ipKey(ip), now, ThrottleWindow)
+		if err != nil {
+			return err
 		}
-		return start.Add(ThrottleWindow)
+		if ipRow.BlockedUntil.After(now) {
+			wait = ipRow.BlockedUntil.Sub(now)
+		}
+		var acct *store.LoginThrottle
+		if email != "" {
+			if acct, err = s.store.LockThrottle(tx, accountKey(email), now, ThrottleWindow); err != nil {
+				return err
+			}
+			known, err := s.knownClient(tx, email, ip, now)
+			if err != nil {
+				return err
+			}
+			if !known && acct.BlockedUntil.After(now) {
+				wait = max(wait, acct.BlockedUntil.Sub(now))
+			}
+		}
+		if wait > 0 {
+			return nil
+		}
+		prev := ipRow.BlockedUntil
+		ipRow.Failures++
+		ipRow.BlockedUntil = ipBlock(ipRow.Failures, now)
+		res.blocks[ipRow.Key] = [2]time.Time{prev, ipRow.BlockedUntil}
+		if err := tx.Save(ipRow).Error; err != nil {
+			return err
+		}
+		if acct == nil {
+			return nil
+		}
+		prev = acct.BlockedUntil
+		acct.Failures++
+		acct.BlockedUntil = accountBlock(acct.Failures, acct.WindowStart)
+		res.blocks[acct.Key] = [2]time.Time{prev, acct.BlockedUntil}
+		return tx.Save(acct).Error
 	})
-	return err
+	return wait, res, err
+}
+
+// reservation is one admitted attempt: its counters' blocks before and
+// after it was counted.
+type reservation struct {
+	email, ip string
+	blocks    map[string][2]time.Time
+}
+
+func (s *Service) knownClient(tx *gorm.DB, email, ip string, now time.Time) (bool, error) {
+	var rows []store.LoginThrottle
+	if err := tx.Where("key = ?", knownKey(email, ip)).Limit(1).Find(&rows).Error; err != nil {
+		return false, err
+	}
+	return len(rows) == 1 && now.Sub(rows[0].WindowStart) < knownClientTTL, nil
+}
+
+// refund takes back the failure admit counted, for an attempt that turned
+// out right (or was never checked): the count goes down by one, and a block
+// that this attempt set, and nothing set since, is undone.
+func (s *Service) refund(tx *gorm.DB, res *reservation, now time.Time) error {
+	for _, k := range []string{ipKey(res.ip), accountKey(res.email)} {
+		b, ok := res.blocks[k]
+		if !ok {
+			continue
+		}
+		r, err := s.store.LockThrottle(tx, k, now, ThrottleWindow)
+		if err != nil {
+			return err
+		}
+		r.Failures = max(0, r.Failures-1)
+		if r.BlockedUntil.Equal(b[1]) {
+			r.BlockedUntil = b[0]
+		}
+		if err := tx.Save(r).Error; err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // recordSuccess remembers that the account logs in from this client IP.
@@ -120,3 +183,5 @@ func (s *Service) PruneThrottles(ctx context.Context) error {
 		Or("key LIKE 'known:%' AND window_start < ?", now.Add(-knownClientTTL)).
 		Delete(&store.LoginThrottle{}).Error
 }
+
+func throttled(wait time.Duration) error { return errs.Wait(wait, errThrottledMsg) }

@@ -18,23 +18,19 @@ import (
 
 	"github.com/streamforge/streamforge/cloud/audit"
 	"github.com/streamforge/streamforge/cloud/auth"
+	"github.com/streamforge/streamforge/cloud/errs"
 	"github.com/streamforge/streamforge/cloud/rbac"
 	"github.com/streamforge/streamforge/cloud/store"
 )
 
 // Errors callers branch on; their messages are safe to show to clients.
 var (
-	ErrNotFound           = errors.New("user not found")
-	ErrExists             = errors.New("user already exists")
-	ErrInvalidCredentials = errors.New("invalid email or password")
-	ErrLastAdmin          = errors.New("this would leave no enabled Admin")
-	ErrSelf               = errors.New("you cannot disable or delete your own account")
+	ErrNotFound           = errs.New(errs.NotFound, "user not found")
+	ErrExists             = errs.New(errs.Conflict, "user already exists")
+	ErrInvalidCredentials = errs.New(errs.Unauthenticated, "invalid email or password")
+	ErrLastAdmin          = errs.New(errs.Conflict, "this would leave no enabled Admin")
+	ErrSelf               = errs.New(errs.Conflict, "you cannot disable or delete your own account")
 )
-
-// ValidationError names a bad input field.
-type ValidationError struct{ Field, Msg string }
-
-func (e *ValidationError) Error() string { return e.Field + ": " + e.Msg }
 
 // Meta says who asks and from where; it goes into the audit records.
 type Meta = audit.Origin
@@ -80,18 +76,18 @@ func NormalizeEmail(email string) (string, error) {
 	e := strings.ToLower(strings.TrimSpace(email))
 	a, err := mail.ParseAddress(e)
 	if err != nil || a.Address != e || len(e) > 254 {
-		return "", &ValidationError{"email", "must be a plain email address"}
+		return "", errs.Invalid("email", "must be a plain email address")
 	}
 	return e, nil
 }
 
 func validateRoles(roles []string) error {
 	if len(roles) == 0 {
-		return &ValidationError{"roles", "at least one role is required"}
+		return errs.Invalid("roles", "at least one role is required")
 	}
 	for _, r := range roles {
 		if !rbac.ValidRole(r) {
-			return &ValidationError{"roles", fmt.Sprintf("unknown role %q (known: %s)", r, strings.Join(rbac.Roles(), ", "))}
+			return errs.Invalid("roles", fmt.Sprintf("unknown role %q (known: %s)", r, strings.Join(rbac.Roles(), ", ")))
 		}
 	}
 	return nil
@@ -100,7 +96,7 @@ func validateRoles(roles []string) error {
 func validateAccess(access []string) error {
 	for _, a := range access {
 		if strings.TrimSpace(a) == "" || len(a) > 255 {
-			return &ValidationError{"gateway_access", "entries must be gateway ids, site names or \"*\""}
+			return errs.Invalid("gateway_access", "entries must be gateway ids, site names or \"*\"")
 		}
 	}
 	return nil
@@ -126,8 +122,8 @@ func (s *Service) Create(ctx context.Context, m Meta, in CreateInput) (View, err
 	if err != nil {
 		return View{}, err
 	}
-	if err := auth.CheckPasswordPolicy(in.Password); err != nil {
-		return View{}, &ValidationError{"password", err.Error()}
+	if err := auth.CheckPasswordPolicy(in.Password, email); err != nil {
+		return View{}, errs.Invalid("password", err.Error())
 	}
 	if err := validateRoles(in.Roles); err != nil {
 		return View{}, err
@@ -135,7 +131,7 @@ func (s *Service) Create(ctx context.Context, m Meta, in CreateInput) (View, err
 	if err := validateAccess(in.GatewayAccess); err != nil {
 		return View{}, err
 	}
-	hash, err := auth.HashPassword(in.Password)
+	hash, err := auth.HashPassword(ctx, in.Password)
 	if err != nil {
 		return View{}, err
 	}

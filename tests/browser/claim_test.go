@@ -44,7 +44,7 @@ func TestClaimOnAPhone(t *testing.T) {
 	admin := cloud.Login(testenv.CloudAdminEmail, testenv.CloudAdminPassword)
 	var tok struct{ Token string }
 	cloud.Call("POST", "/api/v1/enrollment-tokens", admin, map[string]any{"expires_in": "1h", "max_uses": 1}, &tok)
-	cloud.Call("POST", "/api/v1/users", admin, map[string]any{"email": "tech@example.com", "password": "field-tech-password",
+	cloud.Call("POST", "/api/v1/users", admin, map[string]any{"email": "tech@example.com", "password": "Quartz-lantern-field-7",
 		"roles": []string{"Engineer"}, "gateway_access": []string{"*"}}, nil)
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	gw := controlplane.NewClient(cloud.URL, "gw-phone-01", key)
@@ -59,7 +59,7 @@ func TestClaimOnAPhone(t *testing.T) {
 	cmd := exec.Command("node", "claim.mjs")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "CLAIM_URL="+wire.ClaimURL(cloud.URL, "gw-phone-01", res.ClaimCode),
-		"EMAIL=tech@example.com", "PASSWORD=field-tech-password", "SITE=Offshore Rig Alpha", "SCREENSHOT="+shot)
+		"EMAIL=tech@example.com", "PASSWORD=Quartz-lantern-field-7", "SITE=Offshore Rig Alpha", "SCREENSHOT="+shot)
 	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "claimed and bound to site Offshore Rig Alpha; it waits for an admin's review (identity: software key, no TPM)") {
 		t.Fatalf("claim in the browser: %v\n%s", err, out)
 	}

@@ -87,7 +87,7 @@ func TestManagedAgentLifecycle(t *testing.T) {
 	admin := cloud.Login(testenv.CloudAdminEmail, testenv.CloudAdminPassword)
 	var tok struct{ Token string }
 	cloud.Call("POST", "/api/v1/enrollment-tokens", admin, map[string]any{"expires_in": "1h", "max_uses": 1, "site": "Plant"}, &tok)
-	cloud.Call("POST", "/api/v1/users", admin, map[string]any{"email": "tech@example.com", "password": "field-tech-password",
+	cloud.Call("POST", "/api/v1/users", admin, map[string]any{"email": "tech@example.com", "password": "Quartz-lantern-field-7",
 		"roles": []string{"Engineer"}, "gateway_access": []string{"*"}}, nil)
 
 	cfgPath, dataDir, _ := startDataPath(t)
@@ -118,7 +118,7 @@ func TestManagedAgentLifecycle(t *testing.T) {
 	if err != nil || !strings.HasPrefix(claimURL, cloud.URL+"/claim?") || u.Query().Get("code") != code {
 		t.Fatalf("QR code holds %q", claimURL)
 	}
-	tech := cloud.Login("tech@example.com", "field-tech-password")
+	tech := cloud.Login("tech@example.com", "Quartz-lantern-field-7")
 	var claimed map[string]any
 	if st := cloud.Call("POST", "/api/v1/gateways/claim", tech, map[string]string{"gateway_id": u.Query().Get("gateway"),
 		"claim_code": u.Query().Get("code"), "site": "Offshore Rig Alpha"}, &claimed); st != 200 {

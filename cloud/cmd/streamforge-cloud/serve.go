@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/streamforge/streamforge/cloud/api"
+	"github.com/streamforge/streamforge/cloud/audit"
 	"github.com/streamforge/streamforge/cloud/auth"
 	"github.com/streamforge/streamforge/cloud/config"
 	"github.com/streamforge/streamforge/cloud/gateways"
@@ -33,6 +34,7 @@ func serve(ctx context.Context, log *slog.Logger, args []string) error {
 	if err != nil {
 		return err
 	}
+	auth.SetHashMemoryBudget(cfg.PasswordHashMemoryMiB, auth.DefaultHashWait)
 	us := users.New(st, keys, log)
 	if err := bootstrap(ctx, us, cfg); err != nil {
 		return err
@@ -53,7 +55,7 @@ func serve(ctx context.Context, log *slog.Logger, args []string) error {
 		TrustedProxies: cfg.TrustedProxies, RateLimitPerMinute: cfg.RateLimitPerMinute, GatewayRateLimit: cfg.GatewayRateLimit,
 		BodyLimit: cfg.BodyLimit, MetricsToken: cfg.MetricsToken, TLS: cfg.TLSCert != "",
 	})
-	go prune(ctx, us, gw, log)
+	go prune(ctx, st, us, gw, log)
 	if cfg.GatewayListen != "" {
 		gwSrv, err := gatewayListener(srv, cfg)
 		if err != nil {
@@ -112,8 +114,9 @@ func bootstrap(ctx context.Context, us *users.Service, cfg *config.Config) error
 	return nil
 }
 
-// prune deletes expired sessions and finished throttle windows.
-func prune(ctx context.Context, us *users.Service, gw *gateways.Service, log *slog.Logger) {
+// prune deletes expired sessions and finished throttle windows, and
+// records the audit tallies whose window closed.
+func prune(ctx context.Context, st *store.Store, us *users.Service, gw *gateways.Service, log *slog.Logger) {
 	t := time.NewTicker(10 * time.Minute)
 	defer t.Stop()
 	for {
@@ -129,6 +132,9 @@ func prune(ctx context.Context, us *users.Service, gw *gateways.Service, log *sl
 			}
 			if err := gw.Prune(ctx); err != nil {
 				log.Warn("prune gateway heartbeats", "err", err)
+			}
+			if err := audit.CloseTallies(st.DB.WithContext(ctx), time.Now()); err != nil {
+				log.Warn("close audit tallies", "err", err)
 			}
 		}
 	}
