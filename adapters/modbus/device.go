@@ -89,7 +89,7 @@ func (d *device) run(ctx context.Context, sink adapters.Sink) {
 				g = o
 			}
 		}
-		if !sleep(ctx, time.Until(g.next)) {
+		if !adapters.Sleep(ctx, time.Until(g.next)) {
 			return
 		}
 		g.next = g.next.Add(time.Duration(g.cfg.Interval))
@@ -114,10 +114,10 @@ func (d *device) run(ctx context.Context, sink adapters.Sink) {
 			backoff = time.Duration(d.cfg.Backoff.Initial)
 			continue
 		}
-		if !sleep(ctx, backoff) {
+		if !adapters.Sleep(ctx, backoff) {
 			return
 		}
-		backoff = min(2*backoff, time.Duration(d.cfg.Backoff.Max))
+		backoff = d.cfg.Backoff.Next(backoff)
 	}
 }
 
@@ -275,18 +275,3 @@ func (d *device) record(err error) {
 }
 
 func (d *device) snapshot() adapters.State { return d.health.State() }
-
-// sleep waits for d or until ctx is done; it reports whether to go on.
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}

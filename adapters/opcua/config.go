@@ -6,14 +6,14 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/streamforge/streamforge/adapters/modbus"
+	"github.com/streamforge/streamforge/adapters"
 )
 
 // Duration is a time.Duration written as "250ms" in YAML.
-type Duration = modbus.Duration
+type Duration = adapters.Duration
 
-// Backoff spaces reconnect attempts.
-type Backoff = modbus.Backoff
+// Backoff spaces reconnect attempts; defaults 1s..30s.
+type Backoff = adapters.Backoff
 
 // maxAutoQueue caps the default queue size of a monitored item.
 const maxAutoQueue = 1000

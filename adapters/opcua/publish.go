@@ -9,6 +9,8 @@ import (
 
 	"github.com/gopcua/opcua"
 	"github.com/gopcua/opcua/ua"
+
+	"github.com/streamforge/streamforge/adapters"
 )
 
 // The adapter runs its own publish loop instead of gopcua's Subscribe.
@@ -76,7 +78,7 @@ func (p *publisher) run(ctx context.Context, out chan<- *ua.PublishResponse) err
 			// Nothing was published in time (the stall check judges that), or
 			// the server holds enough requests: send the acks again.
 			p.requeue(acks)
-			if !sleep(ctx, 100*time.Millisecond) {
+			if !adapters.Sleep(ctx, 100*time.Millisecond) {
 				return nil
 			}
 			continue

@@ -66,7 +66,7 @@ func (s *session) run(ctx context.Context, sink adapters.Sink) {
 		if !s.wait(ctx, backoff, unreachable(err)) {
 			return
 		}
-		backoff = min(2*backoff, time.Duration(s.cfg.Backoff.Max))
+		backoff = s.cfg.Backoff.Next(backoff)
 	}
 }
 
@@ -79,12 +79,12 @@ func (s *session) run(ctx context.Context, sink adapters.Sink) {
 // the full back-off, so it is not hammered with handshakes.
 func (s *session) wait(ctx context.Context, backoff time.Duration, unreachable bool) bool {
 	if !unreachable {
-		return sleep(ctx, backoff)
+		return adapters.Sleep(ctx, backoff)
 	}
 	probe := time.Duration(s.cfg.Backoff.Initial)
 	deadline := time.Now().Add(backoff)
 	for left := backoff; left > 0; left = time.Until(deadline) {
-		if !sleep(ctx, min(probe, left)) {
+		if !adapters.Sleep(ctx, min(probe, left)) {
 			return false
 		}
 		if c, err := (&net.Dialer{Timeout: probe}).DialContext(ctx, "tcp", endpointHost(s.cfg.Endpoint)); err == nil {
@@ -293,14 +293,3 @@ func (s *session) resetBad() {
 }
 
 func (s *session) snapshot() adapters.State { return s.health.State() }
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
