@@ -99,9 +99,6 @@ func (d *device) run(ctx context.Context, sink adapters.Sink) {
 		readings, err := d.poll(g)
 		d.record(err)
 		if len(readings) > 0 {
-			d.health.Read(time.Now())
-		}
-		if len(readings) > 0 {
 			if perr := sink.Put(ctx, readings); perr != nil {
 				if ctx.Err() != nil {
 					return
@@ -267,6 +264,7 @@ func (d *device) record(err error) {
 	for _, g := range d.groups {
 		if g.refused == nil {
 			d.health.Up()
+			d.health.Read(time.Now())
 			return
 		}
 		refused = g.refused

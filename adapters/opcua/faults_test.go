@@ -172,18 +172,29 @@ func TestBadStatusesCountedAndAllBadServerFailing(t *testing.T) {
 	mixed.Nodes = append(mixed.Nodes, missing("fast", "slow")...)
 	allBad := simServer("allbad", s.Endpoint())
 	allBad.Nodes = missing("fast", "slow")
-	a, sink := run(t, mixed, allBad)
+	subOnly := simServer("subonly", s.Endpoint()) // refused when subscribing, never read again
+	subOnly.Nodes = missing("fast", "slow")[:1]
+	a, sink := run(t, mixed, allBad, subOnly)
 	for _, dev := range []string{"mixed", "allbad"} {
 		if !sink.WaitFor(5, sim.Since(dev, "gone_poll", adapters.QualityBad, time.Time{}), 10*time.Second) {
 			t.Fatalf("%s: no bad readings for the missing node: %+v", dev, a.States())
 		}
 	}
-	for _, st := range a.States() {
+	if !sink.WaitFor(1, sim.Since("subonly", "gone_sub", adapters.QualityBad, time.Time{}), 10*time.Second) {
+		t.Fatalf("subonly: no bad reading for the refused node: %+v", a.States())
+	}
+	for _, st := range a.States()[:2] {
 		if faultCount(st, "gone_sub", "BadNodeIDUnknown") == 0 || faultCount(st, "gone_poll", "BadNodeIDUnknown") < 5 {
 			t.Errorf("%s: bad statuses not counted by code: %+v", st.Device, st.Faults)
 		}
 	}
-	if st := a.States(); !st[0].Connected || st[1].Connected || !strings.Contains(st[1].LastError, "every node reports a bad status") {
-		t.Errorf("states: %+v", st)
+	st := a.States()
+	if !st[0].Connected {
+		t.Errorf("a server with good nodes beside bad ones must stay connected: %+v", st[0])
+	}
+	for _, s := range st[1:] {
+		if s.Connected || !strings.Contains(s.LastError, "every node reports a bad status") {
+			t.Errorf("a server whose every node is bad must be failing: %+v", s)
+		}
 	}
 }

@@ -74,9 +74,13 @@ func (p *publisher) run(ctx context.Context, out chan<- *ua.PublishResponse) err
 		switch {
 		case ctx.Err() != nil:
 			return nil
-		case errors.Is(err, ua.StatusBadTimeout), errors.Is(err, ua.StatusBadTooManyPublishRequests):
-			// Nothing was published in time (the stall check judges that), or
-			// the server holds enough requests: send the acks again.
+		case errors.Is(err, ua.StatusBadTimeout):
+			// Nothing was published in time; the stall check judges whether
+			// that is wrong. A response that still comes is dropped by gopcua
+			// and fetched again through the sequence gap it leaves.
+			p.requeue(acks)
+			continue
+		case errors.Is(err, ua.StatusBadTooManyPublishRequests):
 			p.requeue(acks)
 			if !adapters.Sleep(ctx, 100*time.Millisecond) {
 				return nil

@@ -127,6 +127,7 @@ func (s *session) serve(ctx context.Context, sink adapters.Sink) error {
 		c.Close(cctx)
 	}()
 	s.resetBad()
+	s.health.Up()
 
 	var workers sync.WaitGroup
 	defer workers.Wait() // after cancel below: no poll may outlive its client
@@ -145,7 +146,6 @@ func (s *session) serve(ctx context.Context, sink adapters.Sink) error {
 	for i := range s.cfg.PollGroups {
 		workers.Go(func() { errc <- s.poll(ctx, c, sink, &s.cfg.PollGroups[i]) })
 	}
-	s.health.Up()
 	s.log.Info("opcua session up", "endpoint", s.cfg.Endpoint, "policy", s.cfg.Policy, "mode", s.cfg.Mode)
 
 	keepalive := time.NewTicker(time.Duration(s.cfg.Keepalive))
