@@ -66,7 +66,7 @@ adapters:
 		t.Error("device_errors_total did not move")
 	}
 	hb := a.Health()
-	if hb.Status != "degraded" || len(hb.Adapters) != 1 || hb.Adapters[0].Connected ||
+	if hb.Status != "degraded" || len(hb.Adapters) != 1 || hb.Adapters[0].Connected || hb.Adapters[0].Faults == 0 ||
 		!strings.Contains(hb.Adapters[0].LastError, "illegal data address") {
 		t.Errorf("heartbeat %+v", hb)
 	}
