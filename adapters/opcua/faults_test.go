@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -202,5 +203,48 @@ func TestBadStatusesCountedAndAllBadServerFailing(t *testing.T) {
 		if s.Connected || !strings.Contains(s.LastError, "every node reports a bad status") {
 			t.Errorf("a server whose every node is bad must be failing: %+v", s)
 		}
+	}
+}
+
+// stallingSink holds every tenth Put for longer than a subscription may
+// stay silent, as the agent's buffer does under back-pressure.
+type stallingSink struct {
+	*sim.Collector
+	hold  time.Duration
+	calls atomic.Int64
+}
+
+func (s *stallingSink) Put(ctx context.Context, rs []adapters.Reading) error {
+	if s.calls.Add(1)%10 == 0 {
+		time.Sleep(s.hold)
+	}
+	return s.Collector.Put(ctx, rs)
+}
+
+// A sink that holds the adapter up is not a stalled subscription: the time
+// spent waiting for it does not count as the server's silence.
+func TestSlowSinkIsNotAStall(t *testing.T) {
+	s := startSim(t, 4, 20)
+	cfg := simServer("plc", s.Endpoint())
+	cfg.PollGroups, cfg.Nodes = nil, cfg.Nodes[:3] // subscriptions only
+	a, err := opcua.New("gw1", opcua.Config{Name: "ua", Servers: []opcua.Server{cfg}}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Silence allowed: (3 + 2) x 50 ms + 1 s = 1.25 s; each hold is 1.5 s.
+	sink := &stallingSink{Collector: sim.NewCollector(), hold: 1500 * time.Millisecond}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { a.Run(ctx, sink); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	deadline := time.Now().Add(30 * time.Second)
+	for sink.calls.Load() < 35 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := sink.calls.Load(); n < 35 {
+		t.Fatalf("only %d Puts in 30 s: %+v", n, a.States())
+	}
+	if st := a.States()[0]; st.Errors != 0 || faultCount(st, "fast", "subscription_stalled") != 0 {
+		t.Fatalf("waiting for the sink was taken for a stall: %+v", st)
 	}
 }

@@ -80,7 +80,7 @@ func (s *session) createSubscription(ctx context.Context, c *opcua.Client, sc *S
 	if err != nil {
 		return nil, err
 	}
-	return &subscription{name: sc.Name, id: res.SubscriptionID, lastSeen: time.Now(), nextSeq: 1,
+	return &subscription{name: sc.Name, id: res.SubscriptionID, created: time.Now(), nextSeq: 1,
 		interval:  time.Duration(res.RevisedPublishingInterval * float64(time.Millisecond)),
 		keepAlive: max(res.RevisedMaxKeepAliveCount, 1)}, nil
 }
@@ -118,7 +118,6 @@ func (s *session) published(ctx context.Context, c *opcua.Client, sink adapters.
 	if sub == nil || msg == nil {
 		return nil // not ours (an earlier session's)
 	}
-	sub.lastSeen = time.Now()
 	if err := s.catchUp(ctx, c, sink, p, sub, msg.SequenceNumber); err != nil {
 		return err
 	}
@@ -194,14 +193,16 @@ func (s *session) message(ctx context.Context, sink adapters.Sink, sub *subscrip
 // checkStalls ends the session when a subscription sent neither data nor a
 // keep-alive for longer than a healthy one can; the session is then
 // rebuilt with fresh subscriptions, and the loss reported as bad readings.
-func (s *session) checkStalls(subs map[uint32]*subscription, now time.Time) error {
+func (s *session) checkStalls(p *publisher, subs map[uint32]*subscription, now time.Time) error {
 	slack := min(time.Duration(s.cfg.Timeout), time.Second)
 	for _, sub := range subs {
-		if silent, stalled := sub.stalled(now, slack); stalled {
-			s.health.Fault(sub.name, "subscription_stalled", 1, "no publish response for "+silent.String())
-			return fmt.Errorf("subscription %s stalled: neither data nor keep-alive for %v (publishing interval %v, keep-alive count %d)",
-				sub.name, silent.Round(time.Millisecond), sub.interval, sub.keepAlive)
+		silent, ok := p.silence(sub, now)
+		if !ok || silent <= sub.limit(slack) {
+			continue
 		}
+		s.health.Fault(sub.name, "subscription_stalled", 1, "no publish response for "+silent.String())
+		return fmt.Errorf("subscription %s stalled: neither data nor keep-alive for %v (publishing interval %v, keep-alive count %d)",
+			sub.name, silent.Round(time.Millisecond), sub.interval, sub.keepAlive)
 	}
 	return nil
 }

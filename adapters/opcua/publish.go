@@ -34,26 +34,52 @@ type subscription struct {
 	id        uint32
 	interval  time.Duration // revised publishing interval
 	keepAlive uint32        // revised max keep-alive count
-	lastSeen  time.Time     // last publish response for it: data or keep-alive
-	nextSeq   uint32        // sequence number of the next data message
+	created   time.Time
+	nextSeq   uint32 // sequence number of the next data message
 }
 
-// stalled reports whether sub has been silent for longer than a healthy
-// subscription can be: its keep-alive period, two intervals more, and slack
-// for a busy machine.
-func (sub *subscription) stalled(now time.Time, slack time.Duration) (time.Duration, bool) {
-	silent := now.Sub(sub.lastSeen)
-	return silent, silent > time.Duration(sub.keepAlive+2)*sub.interval+slack
+// limit is how long a healthy subscription can stay silent while the server
+// holds a publish request: its keep-alive period, two intervals more, and
+// slack for a busy machine.
+func (sub *subscription) limit(slack time.Duration) time.Duration {
+	return time.Duration(sub.keepAlive+2)*sub.interval + slack
 }
 
 // publisher keeps one publish request outstanding at a time, so responses
 // come back in order, and carries the acknowledgements of the messages the
-// serve loop has handled.
+// serve loop has handled. It notes when each subscription last answered, on
+// receipt, so that time spent handing readings to a slow sink never looks
+// like a silent server.
 type publisher struct {
 	c *opcua.Client
 
-	mu   sync.Mutex
-	acks []*ua.SubscriptionAcknowledgement
+	mu      sync.Mutex
+	acks    []*ua.SubscriptionAcknowledgement
+	seen    map[uint32]time.Time // last response per subscription
+	held    bool                 // waiting for the serve loop to take a response
+	resumed time.Time            // when it last stopped waiting
+}
+
+func newPublisher(c *opcua.Client) *publisher {
+	return &publisher{c: c, seen: map[uint32]time.Time{}}
+}
+
+// silence is how long sub has not answered although the server could have:
+// ok is false while the publisher itself is held up by the serve loop (no
+// request outstanding, so the server cannot answer).
+func (p *publisher) silence(sub *subscription, now time.Time) (time.Duration, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.held {
+		return 0, false
+	}
+	last := sub.created
+	for _, t := range []time.Time{p.seen[sub.id], p.resumed} {
+		if t.After(last) {
+			last = t
+		}
+	}
+	return now.Sub(last), true
 }
 
 // run sends publish requests until ctx ends or the session fails, handing
@@ -89,11 +115,18 @@ func (p *publisher) run(ctx context.Context, out chan<- *ua.PublishResponse) err
 		case err != nil:
 			return fmt.Errorf("publish: %w", err)
 		}
+		p.mu.Lock()
+		p.seen[res.SubscriptionID] = time.Now()
+		p.held = true
+		p.mu.Unlock()
 		select {
 		case out <- res:
 		case <-ctx.Done():
 			return nil
 		}
+		p.mu.Lock()
+		p.held, p.resumed = false, time.Now()
+		p.mu.Unlock()
 	}
 }
 

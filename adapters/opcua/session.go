@@ -138,7 +138,7 @@ func (s *session) serve(ctx context.Context, sink adapters.Sink) error {
 		return err
 	}
 	errc := make(chan error, len(s.cfg.PollGroups)+1)
-	pub := &publisher{c: c}
+	pub := newPublisher(c)
 	resps := make(chan *ua.PublishResponse, 4)
 	if len(subs) > 0 {
 		workers.Go(func() { errc <- pub.run(ctx, resps) })
@@ -166,7 +166,7 @@ func (s *session) serve(ctx context.Context, sink adapters.Sink) error {
 				return err
 			}
 		case now := <-stallCheck.C:
-			if err := s.checkStalls(subs, now); err != nil {
+			if err := s.checkStalls(pub, subs, now); err != nil {
 				return err
 			}
 		case <-keepalive.C:
