@@ -137,31 +137,59 @@ func TestCancelDuringHandshakeReturnsPromptly(t *testing.T) {
 	}
 }
 
-// After a long outage the reconnect back-off has grown to seconds; the
-// adapter probes the endpoint's TCP port every Backoff.Initial meanwhile and
-// reconnects as soon as the server is back, not after the back-off.
+// After a long outage the reconnect back-off has grown to seconds. The
+// adapter probes the endpoint's TCP port every Backoff.Initial meanwhile;
+// when the server is back but still starting (it accepts connections and
+// drops them), retries start again from the initial back-off, so the
+// session is up soon after the server is ready, not a grown back-off later.
 func TestReconnectSoonAfterLongOutage(t *testing.T) {
-	s := startSim(t, 4, 20)
-	cfg := simServer("plc", s.Endpoint())
+	front := testenv.FreeAddr(t)
+	s, err := sim.StartOPCUA("127.0.0.1:0", sim.Signals(4), 20, front)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	proxy := startProxy(t, front, s.Addr())
+	cfg := simServer("plc", "opc.tcp://"+front)
 	cfg.Backoff = opcua.Backoff{Initial: 10 * ms, Max: 60000 * ms}
 	a, sink := run(t, cfg)
 	if !sink.WaitFor(3, good("plc", "temp", time.Time{}), 10*time.Second) {
 		t.Fatal("no readings before the outage")
 	}
-	s.Stop()
+	proxy.Close() // connections refused from now on
 	// Eleven failed attempts: the next back-off is 10 ms << 10 = 10.24 s.
-	deadline := time.Now().Add(30 * time.Second)
-	for a.States()[0].Errors < 11 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
+	waitErrors(t, a, 11)
+	proxy = startProxy(t, front, s.Addr())
+	proxy.Set(sim.Drop) // back, but not ready yet
+	waitErrors(t, a, a.States()[0].Errors+2)
+	proxy.Set(sim.Pass)
+	ready := time.Now()
+	if !sink.WaitFor(1, good("plc", "temp", ready), 5*time.Second) {
+		t.Fatalf("not reconnected within 5 s of the server being ready: %+v", a.States())
 	}
-	if err := s.Start(); err != nil {
+	t.Logf("reconnected %v after the server was ready", time.Since(ready))
+}
+
+func startProxy(t *testing.T, listen, target string) *sim.Proxy {
+	t.Helper()
+	p, err := sim.NewProxy(listen, target)
+	if err != nil {
 		t.Fatal(err)
 	}
-	up := time.Now()
-	if !sink.WaitFor(1, good("plc", "temp", up), 5*time.Second) {
-		t.Fatalf("not reconnected within 5 s of the server's return: %+v", a.States())
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+// waitErrors waits until the first server's state has counted n errors.
+func waitErrors(t *testing.T, a *opcua.Adapter, n uint64) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for a.States()[0].Errors < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("fewer than %d errors after 30 s: %+v", n, a.States())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	t.Logf("reconnected %v after the server came back", time.Since(up))
 }
 
 // A node the server does not know is counted by its status code, on

@@ -45,7 +45,7 @@ type session struct {
 
 func (s *session) run(ctx context.Context, sink adapters.Sink) {
 	backoff := time.Duration(s.cfg.Backoff.Initial)
-	badSent := false
+	badSent, wasUnreachable := false, false
 	for {
 		start := time.Now()
 		err := s.serve(ctx, sink)
@@ -60,10 +60,15 @@ func (s *session) run(ctx context.Context, sink adapters.Sink) {
 		if !badSent {
 			badSent = sink.Put(ctx, badReadings(s.gatewayID, s.cfg, time.Now())) == nil
 		}
-		if wasUp || time.Since(start) > time.Duration(s.cfg.Backoff.Max) {
+		// A server that takes TCP connections again after refusing them is
+		// probably starting up: retry it from the initial back-off, not from
+		// the one its outage grew.
+		gone := unreachable(err)
+		if wasUp || (wasUnreachable && !gone) || time.Since(start) > time.Duration(s.cfg.Backoff.Max) {
 			backoff = time.Duration(s.cfg.Backoff.Initial)
 		}
-		if !s.wait(ctx, backoff, unreachable(err)) {
+		wasUnreachable = gone
+		if !s.wait(ctx, backoff, gone) {
 			return
 		}
 		backoff = s.cfg.Backoff.Next(backoff)
