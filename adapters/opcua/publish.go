@@ -18,9 +18,12 @@ import (
 // subscription whose server stopped publishing cannot be told from one
 // that has nothing to report; its publish loop can also stay paused for good
 // when Subscribe races its start. With our own loop every publish response
-// is seen: a subscription that sends neither data nor a keep-alive within a
-// few keep-alive periods is stalled, and a jump in sequence numbers is a
-// gap, fetched again with Republish or counted.
+// is seen: a subscription that sends neither data nor a keep-alive for its
+// keep-alive period and two intervals more is stalled, and a jump in
+// sequence numbers is a gap, fetched again with Republish or counted.
+// gopcua still starts its own loop at Connect; knowing no subscription, it
+// pauses at its first answer (BadNoSubscription), and a response it took
+// anyway would only show here as such a gap.
 
 // keepAliveCount is the requested MaxKeepAliveCount: a healthy subscription
 // with nothing to report still answers every three publishing intervals.
