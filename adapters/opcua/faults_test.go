@@ -24,18 +24,11 @@ func faultCount(st adapters.State, tag, code string) uint64 {
 	return 0
 }
 
-// TestNodeOPCUAFaults shares one node-opcua server (slow to start) between
-// its cases; each case's adapter is gone before the next starts.
-func TestNodeOPCUAFaults(t *testing.T) {
-	peer := testenv.StartNodeOPCUA(t, "unused")
-	t.Run("overflowed-queue-uncertain-and-counted", func(t *testing.T) { overflowedQueue(t, peer) })
-	t.Run("stalled-subscription-detected-and-recovered", func(t *testing.T) { stalledSubscription(t, peer) })
-}
-
-// node-opcua is told to stop publishing on the subscription the adapter
-// made (no data, no keep-alives) while its session and reads keep working.
-// The adapter notices within a few publishing intervals, counts the stall,
-// reports the values bad and recovers with a fresh subscription.
+// node-opcua (TestAgainstNodeOPCUA) is told to stop publishing on the
+// subscription the adapter made (no data, no keep-alives) while its session
+// and reads keep working. The adapter notices within a few publishing
+// intervals, counts the stall, reports the values bad and recovers with a
+// fresh subscription.
 func stalledSubscription(t *testing.T, peer testenv.NodeOPCUA) {
 	a, sink := run(t, opcua.Server{Name: "node", Endpoint: peer.Endpoint, Insecure: true, Timeout: 2000 * ms,
 		Keepalive: 200 * ms, Backoff: opcua.Backoff{Initial: 100 * ms, Max: 1000 * ms},
@@ -62,10 +55,11 @@ func stalledSubscription(t *testing.T, peer testenv.NodeOPCUA) {
 	}
 }
 
-// The counter changes every 50 ms; published once a second with a queue of
-// two, node-opcua drops values and flags the ones after the drop with the
-// overflow bit. Those arrive as uncertain and are counted; the default
-// queue, sized from the intervals, overflows nothing.
+// node-opcua (TestAgainstNodeOPCUA): the counter changes every 50 ms;
+// published once a second with a queue of two, node-opcua drops values and
+// flags the ones after the drop with the overflow bit. Those arrive as
+// uncertain and are counted; the default queue, sized from the intervals,
+// overflows nothing.
 func overflowedQueue(t *testing.T, peer testenv.NodeOPCUA) {
 	a, sink := run(t, opcua.Server{Name: "node", Endpoint: peer.Endpoint, Insecure: true, Timeout: 5000 * ms,
 		Subscriptions: []opcua.Subscription{
