@@ -81,13 +81,16 @@ type Sink interface {
 }
 
 // State is an adapter's (or one of its devices') health as reported in
-// heartbeats and metrics.
+// heartbeats and metrics. Connected is false while the device fails, which
+// includes a device that answers but only with faults (every request a
+// Modbus exception, for example). Faults counts bad answers by tag and code.
 type State struct {
 	Device    string    `json:"device"`
 	Connected bool      `json:"connected"`
 	LastError string    `json:"last_error,omitempty"`
 	LastRead  time.Time `json:"last_read,omitempty"`
 	Errors    uint64    `json:"errors"`
+	Faults    []Fault   `json:"faults,omitempty"`
 }
 
 // Adapter polls or subscribes to devices of one protocol and emits readings.

@@ -55,11 +55,8 @@ type Serial struct {
 	StopBits int    `yaml:"stop_bits"` // default 1
 }
 
-// Backoff spaces reconnect attempts to a failing device.
-type Backoff struct {
-	Initial Duration `yaml:"initial"` // default 500ms
-	Max     Duration `yaml:"max"`     // default 30s
-}
+// Backoff spaces reconnect attempts to a failing device; defaults 500ms..30s.
+type Backoff = adapters.Backoff
 
 // PollGroup is a set of tags read together at one interval.
 type PollGroup struct {
@@ -86,17 +83,7 @@ type Tag struct {
 }
 
 // Duration is a time.Duration written as "250ms" in YAML.
-type Duration time.Duration
-
-// UnmarshalText parses a Go duration string.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	*d = Duration(v)
-	return err
-}
-
-// MarshalText writes the duration as a Go duration string.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+type Duration = adapters.Duration
 
 func (d *Device) setDefaults() {
 	if d.Timeout == 0 {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	gmodbus "github.com/goburrow/modbus"
@@ -24,6 +23,9 @@ type group struct {
 	cfg    *PollGroup
 	blocks []block
 	next   time.Time
+	// refused holds the exception of the group's last poll when every one
+	// of its requests was answered with one, else nil.
+	refused error
 }
 
 // device polls one Modbus slave over its own connection in its own
@@ -36,14 +38,13 @@ type device struct {
 	client    gmodbus.Client
 	groups    []*group
 	last      map[*Tag]*exception
-
-	mu    sync.Mutex
-	state adapters.State
+	health    *adapters.Health
 }
 
 func newDevice(gatewayID string, cfg *Device, log *slog.Logger) *device {
-	d := &device{cfg: cfg, gatewayID: gatewayID, log: log.With("device", cfg.Name),
-		last: map[*Tag]*exception{}, state: adapters.State{Device: cfg.Name}}
+	log = log.With("device", cfg.Name)
+	d := &device{cfg: cfg, gatewayID: gatewayID, log: log, last: map[*Tag]*exception{},
+		health: adapters.NewHealth(cfg.Name, log)}
 	d.h = newHandler(cfg)
 	d.client = gmodbus.NewClient(d.h)
 	for i := range cfg.PollGroups {
@@ -88,7 +89,7 @@ func (d *device) run(ctx context.Context, sink adapters.Sink) {
 				g = o
 			}
 		}
-		if !sleep(ctx, time.Until(g.next)) {
+		if !adapters.Sleep(ctx, time.Until(g.next)) {
 			return
 		}
 		g.next = g.next.Add(time.Duration(g.cfg.Interval))
@@ -110,19 +111,22 @@ func (d *device) run(ctx context.Context, sink adapters.Sink) {
 			backoff = time.Duration(d.cfg.Backoff.Initial)
 			continue
 		}
-		if !sleep(ctx, backoff) {
+		if !adapters.Sleep(ctx, backoff) {
 			return
 		}
-		backoff = min(2*backoff, time.Duration(d.cfg.Backoff.Max))
+		backoff = d.cfg.Backoff.Next(backoff)
 	}
 }
 
 // poll reads every block of g and returns the readings report-by-exception
-// lets through. A device-side exception spoils only its block; a transport
-// error marks the rest of the group bad and is returned.
+// lets through. A device-side exception spoils only its block (and is
+// counted for each of its tags); a transport error marks the rest of the
+// group bad and is returned.
 func (d *device) poll(g *group) ([]adapters.Reading, error) {
 	var out []adapters.Reading
 	var failed error
+	g.refused = nil
+	answered := false
 	for i := range g.blocks {
 		b := &g.blocks[i]
 		var resp []byte
@@ -132,7 +136,15 @@ func (d *device) poll(g *group) ([]adapters.Reading, error) {
 		}
 		now := time.Now()
 		var mbErr *gmodbus.ModbusError
-		if err != nil && !errors.As(err, &mbErr) {
+		switch {
+		case err == nil:
+			answered = true
+		case errors.As(err, &mbErr):
+			g.refused = err
+			for _, t := range b.tags {
+				d.health.Fault(t.Name, exceptionCode(mbErr.ExceptionCode), 1, err.Error())
+			}
+		default:
 			failed = err
 		}
 		for _, t := range b.tags {
@@ -143,7 +155,36 @@ func (d *device) poll(g *group) ([]adapters.Reading, error) {
 			}
 		}
 	}
+	if answered || failed != nil {
+		g.refused = nil
+	}
 	return out, failed
+}
+
+// exceptionCode names a Modbus exception code for metrics.
+func exceptionCode(c byte) string {
+	switch c {
+	case gmodbus.ExceptionCodeIllegalFunction:
+		return "illegal_function"
+	case gmodbus.ExceptionCodeIllegalDataAddress:
+		return "illegal_data_address"
+	case gmodbus.ExceptionCodeIllegalDataValue:
+		return "illegal_data_value"
+	case gmodbus.ExceptionCodeServerDeviceFailure:
+		return "server_device_failure"
+	case gmodbus.ExceptionCodeAcknowledge:
+		return "acknowledge"
+	case gmodbus.ExceptionCodeServerDeviceBusy:
+		return "server_device_busy"
+	case gmodbus.ExceptionCodeMemoryParityError:
+		return "memory_parity_error"
+	case gmodbus.ExceptionCodeGatewayPathUnavailable:
+		return "gateway_path_unavailable"
+	case gmodbus.ExceptionCodeGatewayTargetDeviceFailedToRespond:
+		return "gateway_target_failed_to_respond"
+	default:
+		return fmt.Sprintf("exception_%d", c)
+	}
 }
 
 func (d *device) value(b *block, t *Tag, resp []byte, err error) (any, adapters.Quality) {
@@ -212,40 +253,23 @@ func (d *device) forget(g *group) {
 	}
 }
 
+// record updates the device's health after a poll: a transport error, or
+// every poll group answered with nothing but exceptions, counts as failing.
 func (d *device) record(err error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if err == nil {
-		if !d.state.Connected && d.state.Errors > 0 {
-			d.log.Info("modbus device back")
-		}
-		d.state.Connected, d.state.LastError, d.state.LastRead = true, "", time.Now()
+	if err != nil {
+		d.health.Down(err)
 		return
 	}
-	if d.state.Connected || d.state.Errors == 0 {
-		d.log.Warn("modbus device failing", "err", err)
+	var refused error
+	for _, g := range d.groups {
+		if g.refused == nil {
+			d.health.Up()
+			d.health.Read(time.Now())
+			return
+		}
+		refused = g.refused
 	}
-	d.state.Connected, d.state.LastError = false, err.Error()
-	d.state.Errors++
+	d.health.Down(fmt.Errorf("every request answered with an exception: %w", refused))
 }
 
-func (d *device) snapshot() adapters.State {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.state
-}
-
-// sleep waits for d or until ctx is done; it reports whether to go on.
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
+func (d *device) snapshot() adapters.State { return d.health.State() }

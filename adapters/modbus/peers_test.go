@@ -59,6 +59,26 @@ func TestAdapterAgainstLibmodbusServer(t *testing.T) {
 	checkPeerValues(t, sink, "libmodbus", 5*time.Second)
 }
 
+// libmodbus answers a read past its 100 holding registers with an
+// illegal-address exception: counted for the tag by its code, while the
+// device stays connected for its good requests.
+func TestLibmodbusExceptionCounted(t *testing.T) {
+	addr := testenv.StartLibmodbusServer(t)
+	a, sink := run(t, modbus.Config{Name: "mb", Devices: []modbus.Device{{
+		Name: "libmodbus", TCP: addr, UnitID: 1, Timeout: 500 * ms,
+		PollGroups: []modbus.PollGroup{{Name: "g", Interval: 50 * ms, Always: true}},
+		Tags: append(peerTags()[:1],
+			modbus.Tag{Name: "beyond", Register: modbus.HoldingRegister, Address: 500, Type: adapters.TypeUint16, Group: "g"}),
+	}}})
+	if !sink.WaitFor(3, sim.Since("libmodbus", "beyond", adapters.QualityBad, time.Time{}), 5*time.Second) {
+		t.Fatalf("readings: %+v", sink.Readings())
+	}
+	st := a.States()[0]
+	if n := faultCount(st, "beyond", "illegal_data_address"); n < 3 || !st.Connected {
+		t.Errorf("state %+v: want >= 3 illegal_data_address faults and the device connected", st)
+	}
+}
+
 // TestMbpollReadsSim checks the sim against an independent client.
 func TestMbpollReadsSim(t *testing.T) {
 	mbpoll := testenv.Mbpoll(t)

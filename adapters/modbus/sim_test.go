@@ -51,12 +51,18 @@ func run(t testing.TB, cfg modbus.Config) (*modbus.Adapter, *sim.Collector) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return a, startAdapter(t, a)
+}
+
+// startAdapter runs a until the test ends and collects its readings.
+func startAdapter(t testing.TB, a *modbus.Adapter) *sim.Collector {
+	t.Helper()
 	sink := sim.NewCollector()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { a.Run(ctx, sink); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return a, sink
+	return sink
 }
 
 func last(c *sim.Collector, device, tag string) adapters.Reading {

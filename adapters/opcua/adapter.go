@@ -48,7 +48,7 @@ func New(gatewayID string, cfg Config, log *slog.Logger) (*Adapter, error) {
 
 func newSession(gatewayID string, cfg *Server, log *slog.Logger) (*session, error) {
 	s := &session{cfg: cfg, gatewayID: gatewayID, log: log, appURI: "urn:streamforge:gateway:" + gatewayID,
-		state: adapters.State{Device: cfg.Name}}
+		health: adapters.NewHealth(cfg.Name, log)}
 	var err error
 	if s.trust, err = loadTrust(cfg.Trust); err != nil {
 		return nil, err

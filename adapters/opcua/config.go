@@ -1,18 +1,22 @@
 package opcua
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"time"
 
-	"github.com/streamforge/streamforge/adapters/modbus"
+	"github.com/streamforge/streamforge/adapters"
 )
 
 // Duration is a time.Duration written as "250ms" in YAML.
-type Duration = modbus.Duration
+type Duration = adapters.Duration
 
-// Backoff spaces reconnect attempts.
-type Backoff = modbus.Backoff
+// Backoff spaces reconnect attempts; defaults 1s..30s.
+type Backoff = adapters.Backoff
+
+// maxAutoQueue caps the default queue size of a monitored item.
+const maxAutoQueue = 1000
 
 // Config is one OPC UA adapter instance; agent.yaml embeds it.
 type Config struct {
@@ -63,7 +67,9 @@ type Subscription struct {
 	Name               string   `yaml:"name"`
 	PublishingInterval Duration `yaml:"publishing_interval"` // default 1s
 	SamplingInterval   Duration `yaml:"sampling_interval"`   // 0: server's fastest
-	QueueSize          uint32   `yaml:"queue_size"`          // default 10
+	// QueueSize is each item's server-side queue; by default it holds two
+	// publishing intervals of samples plus one (21 when sampling is not set).
+	QueueSize uint32 `yaml:"queue_size"`
 }
 
 // PollGroup reads its nodes with the Read service at an interval.
@@ -115,8 +121,13 @@ func (s *Server) setDefaults() {
 		if s.Subscriptions[i].PublishingInterval == 0 {
 			s.Subscriptions[i].PublishingInterval = Duration(time.Second)
 		}
-		if s.Subscriptions[i].QueueSize == 0 {
-			s.Subscriptions[i].QueueSize = 10
+		if sc := &s.Subscriptions[i]; sc.QueueSize == 0 {
+			// Room for the samples of two publishing intervals and one more,
+			// so a server that samples as asked drops nothing even when a
+			// publish comes late.
+			pub := time.Duration(sc.PublishingInterval)
+			sampling := cmp.Or(time.Duration(sc.SamplingInterval), pub/10)
+			sc.QueueSize = uint32(min(2*((pub+sampling-1)/sampling)+1, maxAutoQueue))
 		}
 	}
 }

@@ -14,8 +14,18 @@ import (
 	"github.com/streamforge/streamforge/internal/testenv"
 )
 
+// TestAgainstNodeOPCUA runs every node-opcua case against one server, which
+// is slow to start; each case's adapter is gone before the next starts, and
+// the case that stalls the server's subscriptions runs last.
 func TestAgainstNodeOPCUA(t *testing.T) {
 	peer := testenv.StartNodeOPCUA(t, "s3cret")
+	t.Run("security-and-identity", func(t *testing.T) { securityAndIdentity(t, peer) })
+	t.Run("deadband-filters", func(t *testing.T) { deadbandFilters(t, peer) })
+	t.Run("overflowed-queue-uncertain-and-counted", func(t *testing.T) { overflowedQueue(t, peer) })
+	t.Run("stalled-subscription-detected-and-recovered", func(t *testing.T) { stalledSubscription(t, peer) })
+}
+
+func securityAndIdentity(t *testing.T, peer testenv.NodeOPCUA) {
 	userCert, userKey := writeKeyPair(t, "urn:streamforge:test-user")
 	server := func(mutate func(*opcua.Server)) opcua.Server {
 		s := opcua.Server{
@@ -85,8 +95,7 @@ func TestAgainstNodeOPCUA(t *testing.T) {
 // node-opcua samples for real, so deadbands show: the temperature moves by
 // far less than 100 per step and the level by less than 50 % of its EU range,
 // so each is reported once while the counter keeps coming.
-func TestDeadbandFiltersOnNodeOPCUA(t *testing.T) {
-	peer := testenv.StartNodeOPCUA(t, "unused")
+func deadbandFilters(t *testing.T, peer testenv.NodeOPCUA) {
 	fast := []opcua.Subscription{{Name: "fast", PublishingInterval: 100 * ms, SamplingInterval: 50 * ms}}
 	_, sink := run(t, opcua.Server{Name: "node", Endpoint: peer.Endpoint, Insecure: true, Timeout: 5000 * ms,
 		Subscriptions: fast, Nodes: []opcua.Node{

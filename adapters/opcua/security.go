@@ -149,9 +149,9 @@ func SelfSigned(appURI string, hosts []string) ([]byte, *rsa.PrivateKey, error) 
 // clientOptions picks the endpoint matching the configured security, checks
 // the server's certificate against the trust list and returns the options
 // for a session with the configured identity.
-func (s *session) clientOptions(ctx context.Context) ([]opcua.Option, error) {
+func (s *session) clientOptions(ctx context.Context, dialer *abortableDialer) ([]opcua.Option, error) {
 	cfg := s.cfg
-	eps, err := opcua.GetEndpoints(ctx, cfg.Endpoint, opcua.DialTimeout(time.Duration(cfg.Timeout)))
+	eps, err := opcua.GetEndpoints(ctx, cfg.Endpoint, opcua.Dialer(dialer.uacp(time.Duration(cfg.Timeout))))
 	if err != nil {
 		return nil, fmt.Errorf("get endpoints: %w", err)
 	}
@@ -168,7 +168,7 @@ func (s *session) clientOptions(ctx context.Context) ([]opcua.Option, error) {
 		"username": ua.UserTokenTypeUserName, "certificate": ua.UserTokenTypeCertificate}[cfg.Identity.Type]
 	opts := []opcua.Option{
 		opcua.AutoReconnect(false), // we rebuild the whole session ourselves, see session.run
-		opcua.DialTimeout(time.Duration(cfg.Timeout)), opcua.RequestTimeout(time.Duration(cfg.Timeout)),
+		opcua.Dialer(dialer.uacp(time.Duration(cfg.Timeout))), opcua.RequestTimeout(s.requestTimeout()),
 		opcua.SecurityPolicy(ep.SecurityPolicyURI), opcua.SecurityMode(ep.SecurityMode),
 		opcua.ApplicationURI(s.appURI), opcua.SessionName("streamforge " + s.gatewayID),
 	}

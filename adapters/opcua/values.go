@@ -2,6 +2,7 @@ package opcua
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/gopcua/opcua/ua"
@@ -18,16 +19,37 @@ func parseNodeID(s string) (*ua.NodeID, error) {
 }
 
 // quality maps an OPC UA status code by its severity bits (Part 4, 7.34.1):
-// 00 good, 01 uncertain, 10 and 11 bad.
+// 00 good, 01 uncertain, 10 and 11 bad. A good value with the overflow bit
+// is uncertain: it is real, but the server dropped values before it.
 func quality(s ua.StatusCode) adapters.Quality {
 	switch uint32(s) >> 30 {
 	case 0:
+		if overflowed(s) {
+			return adapters.QualityUncertain
+		}
 		return adapters.QualityGood
 	case 1:
 		return adapters.QualityUncertain
 	default:
 		return adapters.QualityBad
 	}
+}
+
+// overflowed reports the overflow info bit of a data value's status (Part 4,
+// 7.39): the monitored item's queue was full and the server discarded values.
+func overflowed(s ua.StatusCode) bool {
+	const infoTypeMask, infoTypeDataValue, overflowBit = 0x0C00, 0x0400, 0x0080
+	return uint32(s)&infoTypeMask == infoTypeDataValue && uint32(s)&overflowBit != 0
+}
+
+// statusName names a status code by its severity and sub-code (info bits
+// dropped), for fault counts: BadNodeIDUnknown, BadCommunicationError, ...
+func statusName(s ua.StatusCode) string {
+	code := ua.StatusCode(uint32(s) &^ 0xFFFF)
+	if d, ok := ua.StatusCodes[code]; ok {
+		return strings.TrimPrefix(d.Name, "Status")
+	}
+	return fmt.Sprintf("0x%08X", uint32(code))
 }
 
 // value converts a variant's scalar to a reading value and its type. Types

@@ -17,10 +17,14 @@ import (
 //     float32 for temperatures and pressures, uint32 for counters and alarms;
 //   - coil i and discrete input i: whether signal i's sine is above 0.8;
 //   - holding registers from FixtureBase: fixed values for decoding tests;
-//   - addresses from IllegalFrom up answer with an illegal-address exception.
+//   - requests reaching addresses from IllegalFrom up answer with an
+//     exception: illegal data address, from RefuseFrom illegal function,
+//     from FailFrom server device failure.
 const (
 	FixtureBase = 1000
 	IllegalFrom = 60000
+	RefuseFrom  = 61000
+	FailFrom    = 62000
 )
 
 // Fixture holds fixed registers at FixtureBase: uint16 0x1234; int32 -2 (ABCD);
@@ -107,36 +111,53 @@ func (m *Modbus) bits(addr, n uint16) []bool {
 	return out
 }
 
-func illegal(addr, n uint16) bool { return int(addr)+int(n) > IllegalFrom }
+// exception is the exception a read of n from addr is answered with, if any.
+func exception(addr, n uint16) error {
+	switch end := int(addr) + int(n); {
+	case end > FailFrom:
+		return mbs.ErrServerDeviceFailure
+	case end > RefuseFrom:
+		return mbs.ErrIllegalFunction
+	case end > IllegalFrom:
+		return mbs.ErrIllegalDataAddress
+	}
+	return nil
+}
 
 // HandleCoils serves coil reads; writes are refused.
 func (m *Modbus) HandleCoils(r *mbs.CoilsRequest) ([]bool, error) {
-	if r.IsWrite || illegal(r.Addr, r.Quantity) {
+	if r.IsWrite {
 		return nil, mbs.ErrIllegalDataAddress
+	}
+	if err := exception(r.Addr, r.Quantity); err != nil {
+		return nil, err
 	}
 	return m.bits(r.Addr, r.Quantity), nil
 }
 
 // HandleDiscreteInputs serves discrete input reads.
 func (m *Modbus) HandleDiscreteInputs(r *mbs.DiscreteInputsRequest) ([]bool, error) {
-	if illegal(r.Addr, r.Quantity) {
-		return nil, mbs.ErrIllegalDataAddress
+	if err := exception(r.Addr, r.Quantity); err != nil {
+		return nil, err
 	}
 	return m.bits(r.Addr, r.Quantity), nil
 }
 
 // HandleHoldingRegisters serves holding register reads; writes are refused.
 func (m *Modbus) HandleHoldingRegisters(r *mbs.HoldingRegistersRequest) ([]uint16, error) {
-	if r.IsWrite || illegal(r.Addr, r.Quantity) {
+	if r.IsWrite {
 		return nil, mbs.ErrIllegalDataAddress
+	}
+	if err := exception(r.Addr, r.Quantity); err != nil {
+		return nil, err
 	}
 	return m.registers(r.Addr, r.Quantity), nil
 }
 
 // HandleInputRegisters serves input register reads.
 func (m *Modbus) HandleInputRegisters(r *mbs.InputRegistersRequest) ([]uint16, error) {
-	if illegal(r.Addr, r.Quantity) {
-		return nil, mbs.ErrIllegalDataAddress
+	if err := exception(r.Addr, r.Quantity); err != nil {
+		return nil, err
 	}
 	return m.registers(r.Addr, r.Quantity), nil
 }

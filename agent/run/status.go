@@ -20,7 +20,11 @@ func (a *Agent) Health() wire.Heartbeat {
 	hb := wire.Heartbeat{Status: "ok", BufferDepth: int64(a.buf.Stats().Records)}
 	for _, ad := range a.adapters {
 		for _, s := range ad.States() {
-			hb.Adapters = append(hb.Adapters, wire.AdapterState{Name: ad.Name(), Device: s.Device, Connected: s.Connected, LastError: s.LastError})
+			st := wire.AdapterState{Name: ad.Name(), Device: s.Device, Connected: s.Connected, LastError: s.LastError}
+			for _, f := range s.Faults {
+				st.Faults += f.Count
+			}
+			hb.Adapters = append(hb.Adapters, st)
 			if !s.Connected {
 				hb.Status = "degraded"
 			}

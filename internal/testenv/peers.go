@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -78,6 +79,16 @@ func SerialPair(t testing.TB) (string, string) {
 type NodeOPCUA struct {
 	Endpoint    string
 	Certificate string // the server's certificate file, to trust
+	cmd         *exec.Cmd
+}
+
+// StallSubscriptions stops every subscription the server has now from
+// publishing (no data, no keep-alives); sessions and reads keep working.
+func (n NodeOPCUA) StallSubscriptions(t testing.TB) {
+	t.Helper()
+	if err := n.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+		t.Fatalf("stall node-opcua subscriptions: %v", err)
+	}
 }
 
 // StartNodeOPCUA runs node-opcua-server on a free loopback port; password is
@@ -96,7 +107,7 @@ func StartNodeOPCUA(t testing.TB, password string) NodeOPCUA {
 	cmd := exec.Command("node", filepath.Join(dir, "opcua_server.mjs"), port, t.TempDir())
 	cmd.Env = append(os.Environ(), "OPCUA_PEER_PASSWORD="+password)
 	lines := startPeer(t, "listening", cmd)
-	var n NodeOPCUA
+	n := NodeOPCUA{cmd: cmd}
 	for _, l := range lines {
 		if v, ok := strings.CutPrefix(l, "certificate "); ok {
 			n.Certificate = v

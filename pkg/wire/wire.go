@@ -121,6 +121,9 @@ type AdapterState struct {
 	Device    string `json:"device"`
 	Connected bool   `json:"connected"`
 	LastError string `json:"last_error,omitempty"`
+	// Faults counts the device's bad answers so far (Modbus exceptions, OPC
+	// UA bad statuses, ...); the agent's metrics break them down by tag and code.
+	Faults uint64 `json:"faults,omitempty"`
 }
 
 // Heartbeat is POST /api/v1/gateways/{id}/heartbeat.

@@ -6,7 +6,8 @@
 // Basic256Sha256 Sign/SignAndEncrypt; anonymous, username (the one user
 // "operator", password from OPCUA_PEER_PASSWORD) and X.509 user tokens
 // (any certificate is accepted on first use).
-// Prints "certificate <file>" and "listening <url>" once ready.
+// Prints "certificate <file>" and "listening <url>" once ready. SIGUSR1
+// stalls the subscriptions (see below).
 import { OPCUAServer } from "node-opcua-server";
 import { OPCUACertificateManager } from "node-opcua-certificate-manager";
 import { MessageSecurityMode, SecurityPolicy } from "node-opcua-secure-channel";
@@ -47,3 +48,16 @@ await server.start();
 console.log("certificate " + server.certificateFile);
 console.log("listening " + server.getEndpointUrl());
 process.on("SIGTERM", async () => { await server.shutdown(0); process.exit(0); });
+// SIGUSR1 stalls every subscription that exists now: its publishing timer
+// stops, so it sends neither data nor keep-alives, while the session and
+// reads keep working. Subscriptions created later publish normally.
+process.on("SIGUSR1", () => {
+  let n = 0;
+  for (const session of server.engine.getSessions()) {
+    for (const sub of Object.values(session.publishEngine?._subscriptions ?? {})) {
+      sub._stop_timer();
+      n++;
+    }
+  }
+  console.log("stalled " + n);
+});
