@@ -1,6 +1,6 @@
 module github.com/streamforge/streamforge
 
-go 1.26.8
+go 1.26.0
 
 require (
 	github.com/confluentinc/confluent-kafka-go/v2 v2.11.1
