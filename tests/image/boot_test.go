@@ -209,6 +209,8 @@ func logSizes(t *testing.T, agentBin, disk string) {
 }
 
 func checkWritable(t *testing.T, v *vm) {
+	df, _ := v.sh(t, "df -k / /data")
+	t.Logf("space on the booted system:\n%s", df)
 	mounts, _ := v.sh(t, "cat /proc/mounts")
 	sawData := false
 	for line := range strings.Lines(mounts) {
@@ -246,8 +248,8 @@ func checkPermissions(t *testing.T, v *vm) {
 			t.Errorf("agent does not run as user streamforge (%s):\n%s", want, out)
 		}
 	}
-	if !strings.Contains(out, "crw-rw----    1 0        901") {
-		t.Errorf("/dev/tpmrm0 not 0660 root:tpm:\n%s", out)
+	if dev, _ := v.sh(t, "stat -c '%a %U %G' /dev/tpmrm0"); strings.TrimSpace(dev) != "660 root tpm" {
+		t.Errorf("/dev/tpmrm0 is %q, want 660 root tpm", dev)
 	}
 	files, _ := v.sh(t, "find /data /etc/streamforge -type f | xargs ls -ln")
 	t.Logf("files under /data and /etc/streamforge:\n%s", files)
