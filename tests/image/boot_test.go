@@ -32,6 +32,7 @@ func port(addr string) string {
 
 // host holds the services on the host the gateway talks to.
 type host struct {
+	tpm    *testenv.SwTPM
 	cloud  *testenv.Cloud
 	step   *testenv.StepCA
 	broker *testenv.Broker
@@ -59,7 +60,7 @@ func startHost(t *testing.T) *host {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &host{}
+	h := &host{tpm: sw}
 	h.cloud = testenv.StartCloud(t, "STREAMFORGE_TPM_ROOTS_DIR="+sw.CADir, "STREAMFORGE_ATTESTATION_CA_DIR="+filepath.Join(pkiDir, "attestation-ca"),
 		"STREAMFORGE_GATEWAY_LISTEN="+gwAddr, "STREAMFORGE_STEPCA_DIR="+filepath.Join(pkiDir, "step-ca"))
 	h.step = testenv.StartStepCA(t, layout.Config, caAddr, layout.RootCert)
@@ -115,13 +116,22 @@ adapters:
 	return h
 }
 
+// boot powers the gateway on: its TPM is reset as a power cycle resets a
+// real one (a VM killed by a power cut left objects in the swtpm), then
+// qemu starts.
+func (h *host) boot(t *testing.T, cfg vmConfig) *vm {
+	t.Helper()
+	h.tpm.PowerCycle(t)
+	return boot(t, cfg)
+}
+
 func (h *host) gateway() map[string]any {
 	var g map[string]any
 	h.cloud.Call("GET", "/api/v1/gateways/"+gatewayID, h.admin, nil, &g)
 	return g
 }
 
-// kafkaCount returns how many records the topic holds now.
+// records reads the telemetry topic until done or timeout.
 func (h *host) records(t *testing.T, timeout time.Duration, done func([]kafkatest.Record) bool) []kafkatest.Record {
 	t.Helper()
 	recs, _ := kafkatest.Read(context.Background(), kafkatest.Conn{Brokers: h.broker.Addr}, "telemetry.raw", timeout, done)
@@ -151,12 +161,14 @@ func TestGatewaySystemUnderQemu(t *testing.T) {
 	cfg := vmConfig{kernel: tl.kernel, initrd: initrd, disk: disk, forwardPorts: h.site.forwardPorts, tpmPort: h.site.tpmPort}
 	logSizes(t, agentBin, disk)
 
-	v := boot(t, cfg)
+	v := h.boot(t, cfg)
 	// The data path does not wait for the control plane: the first reading
 	// may reach Kafka before the enrollment is done.
 	firstReading := make(chan time.Duration, 1)
 	go func() {
-		if len(h.records(t, 5*time.Minute, func(r []kafkatest.Record) bool { return len(r) > 0 })) > 0 {
+		recs, _ := kafkatest.Read(context.Background(), kafkatest.Conn{Brokers: h.broker.Addr}, "telemetry.raw", 5*time.Minute,
+			func(r []kafkatest.Record) bool { return len(r) > 0 })
+		if len(recs) > 0 {
 			firstReading <- time.Since(v.started)
 		}
 		close(firstReading)
@@ -291,7 +303,7 @@ func checkPowerCut(t *testing.T, h *host, v *vm, cfg vmConfig) {
 	v.powerCut()
 	t.Log("power cut during ingest")
 
-	v2 := boot(t, cfg)
+	v2 := h.boot(t, cfg)
 	v2.waitFor(t, "the agent forwarding after the power cut", 5*time.Minute, func() bool {
 		return v2.metric("streamforge_forward_acked_records_total") > 20
 	})

@@ -41,6 +41,7 @@ const (
 	execPort  = "7000"       // guestbridge's command endpoint
 	guestMetr = "9090"       // the agent's metrics listener in the test config
 	agentUID  = "900"        // buildroot/board/streamforge/common/users.table
+	muslSpecs = "/usr/lib/aarch64-linux-musl/musl-gcc.specs"
 )
 
 // tools returns the host programs and Debian arm64 files the boot needs, or
@@ -59,6 +60,9 @@ func findTools(t *testing.T) tools {
 		if _, err := exec.LookPath(p.bin); err != nil {
 			testenv.Missing(t, "%s (Debian package %s; scripts/install-deps.sh)", p.bin, p.pkg)
 		}
+	}
+	if _, err := os.Stat(muslSpecs); err != nil {
+		testenv.Missing(t, "%s for `make agent-arm64-musl` (apt-get install musl-dev:arm64)", muslSpecs)
 	}
 	kernels, _ := filepath.Glob("/boot/vmlinuz-*-arm64")
 	if len(kernels) == 0 {
