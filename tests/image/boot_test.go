@@ -300,8 +300,17 @@ func checkRestart(t *testing.T, v *vm) {
 
 func checkPowerCut(t *testing.T, h *host, v *vm, cfg vmConfig) {
 	v.waitFor(t, "ingest in progress", 2*time.Minute, func() bool { return v.metric("streamforge_forward_acked_records_total") > 50 })
+	// With the broker stalled, readings pile up in the buffer only: the
+	// power cut must not lose them.
+	h.broker.Pause()
+	var buffered float64
+	v.waitFor(t, "readings held in the buffer", 2*time.Minute, func() bool {
+		buffered = v.metric("streamforge_buffer_records")
+		return buffered >= 100
+	})
 	v.powerCut()
-	t.Log("power cut during ingest")
+	h.broker.Resume()
+	t.Logf("power cut during ingest with %.0f readings in the buffer only", buffered)
 
 	v2 := h.boot(t, cfg)
 	v2.waitFor(t, "the agent forwarding after the power cut", 5*time.Minute, func() bool {
