@@ -347,14 +347,14 @@ func copyTree(t *testing.T, from, to string) {
 
 // vm is one boot of the system under qemu-system-aarch64.
 type vm struct {
-	cmd      *exec.Cmd
-	started  time.Time
-	execURL  string
-	metrics  string
-	done     chan struct{}
-	mu       sync.Mutex
-	console  bytes.Buffer
-	stdinKep io.WriteCloser
+	cmd     *exec.Cmd
+	started time.Time
+	execURL string
+	metrics string
+	done    chan struct{}
+	mu      sync.Mutex
+	console bytes.Buffer
+	stdin   io.WriteCloser
 }
 
 type vmConfig struct {
@@ -391,7 +391,7 @@ func boot(t *testing.T, c vmConfig) *vm {
 	}
 	v.cmd.Stderr = v.cmd.Stdout
 	// Keep the console's input open: getty waits on it instead of respawning.
-	if v.stdinKep, err = v.cmd.StdinPipe(); err != nil {
+	if v.stdin, err = v.cmd.StdinPipe(); err != nil {
 		t.Fatal(err)
 	}
 	v.started = time.Now()
@@ -431,7 +431,7 @@ func boot(t *testing.T, c vmConfig) *vm {
 func (v *vm) powerCut() {
 	_ = v.cmd.Process.Kill()
 	<-v.done
-	v.stdinKep.Close()
+	v.stdin.Close()
 }
 
 func (v *vm) tail(n int) string {
