@@ -1,6 +1,6 @@
 module github.com/streamforge/streamforge
 
-go 1.26.8
+go 1.26.0
 
 require (
 	github.com/ccojocar/zxcvbn-go v1.0.4

@@ -13,6 +13,10 @@ packages=(
   maven default-jre-headless             # Apache Kafka broker jars for integration tests
   chromium                               # dashboard browser tests
   iproute2 iptables                      # network fault suite (namespaces, packet drops)
+  # tests/image: the gateway system booted under qemu (arm64 kernel and
+  # busybox from the arm64 architecture; disk built as the Buildroot tree does)
+  qemu-system-arm linux-image-arm64:arm64 busybox-static:arm64
+  genext2fs genimage e2fsprogs cpio
 )
 
 # Node.js runs the browser tests; use the machine's if it has one (Debian's
@@ -29,7 +33,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   export DEBIAN_FRONTEND=noninteractive
-  # musl-dev:arm64 comes from the arm64 architecture of the same archive.
+  # musl-dev, linux-image-arm64 and busybox-static come from the arm64
+  # architecture of the same archive.
   dpkg --print-foreign-architectures | grep -qx arm64 || $SUDO dpkg --add-architecture arm64
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/streamforge/streamforge/pkg/wire"
+
+	"github.com/streamforge/streamforge/internal/durable"
 )
 
 // State is what the agent keeps on disk about the control plane: whether
@@ -58,21 +60,5 @@ func (s State) Save(dir string) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, ".controlplane-*.json")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), filepath.Join(dir, stateFile))
+	return durable.WriteFile(filepath.Join(dir, stateFile), data, 0o600)
 }

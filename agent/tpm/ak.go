@@ -7,6 +7,8 @@ import (
 	"os"
 
 	"github.com/google/go-attestation/attest"
+
+	"github.com/streamforge/streamforge/internal/durable"
 )
 
 const akBlob = "ak.blob"
@@ -77,10 +79,7 @@ func (t *TPM) ActivateCredential(c attest.EncryptedCredential) ([]byte, error) {
 	return secret, nil
 }
 
+// writeFileAtomic keeps a key blob whole across a power cut.
 func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return durable.WriteFile(path, data, 0o600)
 }

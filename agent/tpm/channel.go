@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"syscall"
 )
 
 // TPM 2.0 responses start with a 10-byte header whose bytes 2..6 hold the
@@ -39,11 +40,17 @@ func openChannel(path string) (*channel, error) {
 		}
 		return &channel{rwc: c, stream: true}, nil
 	default:
-		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		// Blocking mode on purpose: os.OpenFile would put the device into
+		// Go's poller, i.e. O_NONBLOCK, and then the kernel runs each
+		// command asynchronously: a read before the TPM has answered
+		// returns 0 bytes (no EAGAIN), and the next write fails with EBUSY.
+		// A TPM slower than the first read (RSA key generation on a real
+		// chip, a vTPM) then broke every ceremony.
+		fd, err := syscall.Open(path, syscall.O_RDWR|syscall.O_CLOEXEC, 0)
 		if err != nil {
 			return nil, fmt.Errorf("open TPM device %s: %w", path, err)
 		}
-		return &channel{rwc: f}, nil
+		return &channel{rwc: os.NewFile(uintptr(fd), path)}, nil
 	}
 }
 

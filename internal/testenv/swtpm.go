@@ -1,7 +1,9 @@
 package testenv
 
 import (
+	"encoding/binary"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -19,6 +21,33 @@ type SwTPM struct {
 	// CADir holds the local CA's root and intermediate certificates (PEM):
 	// the "TPM manufacturer roots" for this TPM's EK certificate.
 	CADir string
+	// ctrl is swtpm's control channel (a unix socket).
+	ctrl string
+}
+
+// PowerCycle resets the TPM as a machine's power cycle does (swtpm's
+// CMD_INIT on the control channel): transient objects and sessions are
+// gone, and the next user must send TPM2_Startup (the Linux kernel does).
+// A VM that is killed and booted again on the same swtpm needs it.
+func (s *SwTPM) PowerCycle(t testing.TB) {
+	t.Helper()
+	c, err := net.Dial("unix", s.ctrl)
+	if err != nil {
+		t.Fatalf("swtpm control channel: %v", err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	// CMD_INIT (2) with no init flags; the answer is a 4-byte TPM result.
+	if _, err := c.Write([]byte{0, 0, 0, 2, 0, 0, 0, 0}); err != nil {
+		t.Fatalf("swtpm CMD_INIT: %v", err)
+	}
+	res := make([]byte, 4)
+	if _, err := io.ReadFull(c, res); err != nil {
+		t.Fatalf("swtpm CMD_INIT: %v", err)
+	}
+	if rc := binary.BigEndian.Uint32(res); rc != 0 {
+		t.Fatalf("swtpm CMD_INIT: TPM result 0x%x", rc)
+	}
 }
 
 // StartSwTPM manufactures a TPM (swtpm_setup with an EK certificate,
@@ -79,8 +108,9 @@ func startSwTPM(t testing.TB, tcp bool) *SwTPM {
 		_, port, _ := net.SplitHostPort(addr)
 		server, path = "type=tcp,bindaddr=127.0.0.1,port="+port, "tcp:"+addr
 	}
+	ctrl := filepath.Join(dir, "ctrl.sock")
 	cmd := exec.Command("swtpm", "socket", "--tpm2", "--tpmstate", "dir="+state,
-		"--server", server, "--ctrl", "type=unixio,path="+filepath.Join(dir, "ctrl.sock"),
+		"--server", server, "--ctrl", "type=unixio,path="+ctrl,
 		"--flags", "startup-clear")
 	logf, err := os.Create(filepath.Join(dir, "swtpm.log"))
 	if err != nil {
@@ -107,5 +137,5 @@ func startSwTPM(t testing.TB, tcp bool) *SwTPM {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	return &SwTPM{Path: path, CADir: roots}
+	return &SwTPM{Path: path, CADir: roots, ctrl: ctrl}
 }

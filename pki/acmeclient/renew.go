@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"time"
+
+	"github.com/streamforge/streamforge/internal/durable"
 )
 
 // RenewAt is when a certificate should be replaced: at 2/3 of its
@@ -41,11 +43,10 @@ func (s Store) Save(c *Certificate) error {
 	for _, der := range c.Chain {
 		pemChain = append(pemChain, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
 	}
-	tmp := filepath.Join(s.Dir, certFile+".tmp")
-	if err := os.WriteFile(tmp, pemChain, 0o600); err != nil {
+	if err := durable.WriteFile(filepath.Join(s.Dir, certFile), pemChain, 0o600); err != nil {
 		return fmt.Errorf("write certificate: %w", err)
 	}
-	return os.Rename(tmp, filepath.Join(s.Dir, certFile))
+	return nil
 }
 
 // ErrNoCertificate means the store holds no usable certificate.

@@ -7,9 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/streamforge/streamforge/adapters"
-	"github.com/streamforge/streamforge/agent/buffer"
-
 	"github.com/streamforge/streamforge/internal/testenv"
 	kafkatest "github.com/streamforge/streamforge/tests/kafka"
 )
@@ -86,28 +83,12 @@ func killRepeatedly(t *testing.T, kafka string) {
 }
 
 // leftovers returns the readings still in the agent's buffer (committed
-// during the last shutdown, after the drain) as records of the partitions
-// their streams use in recs.
+// during the last shutdown, after the drain).
 func leftovers(t testing.TB, dir string, recs []kafkatest.Record) []kafkatest.Record {
 	t.Helper()
-	buf, err := buffer.Open(filepath.Join(dir, "data", "buffer.db"), buffer.Options{})
+	out, err := kafkatest.Leftovers(filepath.Join(dir, "data", "buffer.db"), recs)
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer buf.Close()
-	left, err := buf.Read(nil, 0, 1<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	partition := map[string]int32{}
-	for _, r := range recs {
-		partition[r.Key] = r.Partition
-	}
-	out := make([]kafkatest.Record, 0, len(left))
-	for _, l := range left {
-		key := l.Reading.StreamKey()
-		out = append(out, kafkatest.Record{Topic: "buffer", Partition: partition[key], Key: key,
-			Body: kafkatest.Body{GatewayID: l.Reading.GatewayID, Device: l.Reading.Device, Tag: l.Reading.Tag, Seq: l.Reading.Seq}})
 	}
 	if len(out) > 0 {
 		t.Logf("%d readings committed after the drain are still in the buffer", len(out))
@@ -116,27 +97,12 @@ func leftovers(t testing.TB, dir string, recs []kafkatest.Record) []kafkatest.Re
 }
 
 // committedSeqs returns, per stream seen in recs, the last seq the agent's
-// buffer committed: the buffer persists its counters, so a reading put now
-// gets the next one. Kafka must hold every seq up to it.
+// buffer committed. Kafka must hold every seq up to it.
 func committedSeqs(t testing.TB, dir string, recs []kafkatest.Record) map[string]uint64 {
 	t.Helper()
-	buf, err := buffer.Open(filepath.Join(dir, "data", "buffer.db"), buffer.Options{})
+	want, err := kafkatest.CommittedSeqs(filepath.Join(dir, "data", "buffer.db"), recs)
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer buf.Close()
-	probe := map[string]adapters.Reading{}
-	for _, r := range recs {
-		probe[r.Key] = adapters.Reading{GatewayID: r.Body.GatewayID, Device: r.Body.Device, Tag: r.Body.Tag,
-			Type: adapters.TypeFloat32, Value: 0.0, SourceTime: time.Now()}
-	}
-	want := map[string]uint64{}
-	for key, r := range probe {
-		rs := []adapters.Reading{r}
-		if err := buf.Put(context.Background(), rs); err != nil {
-			t.Fatal(err)
-		}
-		want[key] = rs[0].Seq - 1
 	}
 	return want
 }
