@@ -18,6 +18,7 @@ import (
 
 	"github.com/streamforge/streamforge/cloud/audit"
 	"github.com/streamforge/streamforge/cloud/auth"
+	"github.com/streamforge/streamforge/cloud/configsign"
 	"github.com/streamforge/streamforge/cloud/rbac"
 	"github.com/streamforge/streamforge/cloud/store"
 	"github.com/streamforge/streamforge/pki/attestca"
@@ -34,6 +35,7 @@ var (
 	ErrBadTransition  = errors.New("gateway is not in a state that allows this")
 	ErrBadClaim       = errors.New("claim code does not match, has expired or was already used")
 	ErrNoConfig       = errors.New("no config deployed for this gateway")
+	ErrNoConfigKeys   = errors.New("config signing is not configured")
 	ErrRegisterClosed = errors.New("self-registration is disabled: enroll with an enrollment token (POST /api/v1/gateways/enroll)")
 )
 
@@ -81,6 +83,8 @@ type Service struct {
 	EKRoots *attestca.EKRoots
 	// AttestCA certifies approved gateways' AKs; nil: not configured.
 	AttestCA *attestca.CA
+	// ConfigKeys sign deployed configs; without them nothing is deployed.
+	ConfigKeys *configsign.Ring
 	// Now is the clock; tests move it.
 	Now func() time.Time
 

@@ -15,9 +15,13 @@ type HealthView struct {
 	Status        string              `json:"status"`
 	AgentVersion  string              `json:"agent_version"`
 	ConfigVersion int                 `json:"config_version"`
+	ConfigError   string              `json:"config_error,omitempty"`
 	BufferDepth   int64               `json:"buffer_depth"`
 	Adapters      []wire.AdapterState `json:"adapters"`
 }
+
+// MaxConfigErrorBytes bounds a heartbeat's config_error.
+const MaxConfigErrorBytes = 512
 
 // lastSeenPrecision is how stale a gateway's last_seen_at may grow before
 // a heartbeat updates it (the heartbeat history keeps exact times): most
@@ -28,8 +32,8 @@ const lastSeenPrecision = 30 * time.Second
 // agent and applied config versions) when that changed or grew stale. a is
 // the request's authentication, which read the summary already.
 func (s *Service) Heartbeat(ctx context.Context, a Auth, hb wire.Heartbeat) error {
-	if len(hb.Status) > 32 || len(hb.AgentVersion) > 64 || len(hb.Adapters) > 256 || hb.BufferDepth < 0 || hb.ConfigVersion < 0 {
-		return &ValidationError{"heartbeat", "status up to 32 characters, agent_version up to 64, at most 256 adapters, no negative numbers"}
+	if len(hb.Status) > 32 || len(hb.ConfigError) > MaxConfigErrorBytes || len(hb.AgentVersion) > 64 || len(hb.Adapters) > 256 || hb.BufferDepth < 0 || hb.ConfigVersion < 0 {
+		return &ValidationError{"heartbeat", "status up to 32 characters, config_error up to 512 bytes, agent_version up to 64, at most 256 adapters, no negative numbers"}
 	}
 	adapters, err := json.Marshal(hb.Adapters)
 	if err != nil {
@@ -37,7 +41,7 @@ func (s *Service) Heartbeat(ctx context.Context, a Auth, hb wire.Heartbeat) erro
 	}
 	now := s.Now()
 	db := s.store.DB.WithContext(ctx)
-	if err := s.insertHeartbeat(ctx, a.GatewayID, now, hb.Status, hb.AgentVersion, hb.ConfigVersion, hb.BufferDepth, string(adapters)); err != nil {
+	if err := s.insertHeartbeat(ctx, a.GatewayID, now, hb.Status, hb.AgentVersion, hb.ConfigVersion, hb.ConfigError, hb.BufferDepth, string(adapters)); err != nil {
 		return err
 	}
 	if a.LastSeen != nil && now.Sub(*a.LastSeen) < lastSeenPrecision && a.AgentVersion == hb.AgentVersion && a.AppliedConfig == hb.ConfigVersion {
@@ -64,7 +68,7 @@ func (s *Service) Health(ctx context.Context, access []string, id string, limit 
 	out := make([]HealthView, len(rows))
 	for i, r := range rows {
 		out[i] = HealthView{ReceivedAt: r.ReceivedAt, Status: r.Status, AgentVersion: r.AgentVersion,
-			ConfigVersion: r.ConfigVersion, BufferDepth: r.BufferDepth}
+			ConfigVersion: r.ConfigVersion, ConfigError: r.ConfigError, BufferDepth: r.BufferDepth}
 		_ = json.Unmarshal([]byte(r.Adapters), &out[i].Adapters)
 	}
 	return out, nil

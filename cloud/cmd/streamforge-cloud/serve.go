@@ -12,6 +12,7 @@ import (
 	"github.com/streamforge/streamforge/cloud/api"
 	"github.com/streamforge/streamforge/cloud/auth"
 	"github.com/streamforge/streamforge/cloud/config"
+	"github.com/streamforge/streamforge/cloud/configsign"
 	"github.com/streamforge/streamforge/cloud/gateways"
 	"github.com/streamforge/streamforge/cloud/store"
 	"github.com/streamforge/streamforge/cloud/users"
@@ -38,6 +39,9 @@ func serve(ctx context.Context, log *slog.Logger, args []string) error {
 		return err
 	}
 	gw := gateways.New(st, keys, log)
+	if gw.ConfigKeys, err = configsign.Load(cfg.ConfigKeyDir); err != nil {
+		return fmt.Errorf("STREAMFORGE_CONFIG_KEY_DIR: %w", err)
+	}
 	if cfg.TPMRootsDir != "" {
 		if gw.EKRoots, err = attestca.LoadEKRoots(cfg.TPMRootsDir); err != nil {
 			return fmt.Errorf("STREAMFORGE_TPM_ROOTS_DIR: %w", err)
@@ -147,6 +151,26 @@ func keysRotate(args []string) error {
 		return err
 	}
 	fmt.Printf("new JWT signing key %s in %s; processes pick it up on the next token they see signed by it, or at restart\n", kid, cfg.JWTKeyDir)
+	return nil
+}
+
+// configKeysRotate adds a config signing key endorsed by the current one,
+// which keeps verifying for STREAMFORGE_CONFIG_KEY_GRACE.
+func configKeysRotate(args []string) error {
+	cfg, err := config.Load(args)
+	if err != nil {
+		return err
+	}
+	ring, err := configsign.Load(cfg.ConfigKeyDir)
+	if err != nil {
+		return err
+	}
+	kid, err := ring.Rotate(cfg.ConfigKeyGrace, time.Now())
+	if err != nil {
+		return err
+	}
+	fmt.Printf("new config signing key %s in %s: the next deploy signs with it; configs signed before keep verifying for %s\n",
+		kid, cfg.ConfigKeyDir, cfg.ConfigKeyGrace)
 	return nil
 }
 
