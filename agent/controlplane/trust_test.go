@@ -49,7 +49,9 @@ func (k testKey) endorse(t *testing.T, next testKey, retires time.Time) wire.Key
 func TestConfigTrustVerify(t *testing.T) {
 	now := time.Now()
 	a, b, evil := newTestKey(t, "a"), newTestKey(t, "b"), newTestKey(t, "a")
-	trust := func() ConfigTrust { return ConfigTrust{Keys: []wire.ConfigKey{{KeyID: "a", PublicKey: a.pub}}, HighWater: 5} }
+	trust := func() ConfigTrust {
+		return ConfigTrust{Keys: []wire.ConfigKey{{KeyID: "a", PublicKey: a.pub}}, HighWater: 5}
+	}
 	tampered := func(bd *wire.ConfigBundle) *wire.ConfigBundle {
 		var p map[string]any
 		_ = json.Unmarshal(bd.Payload, &p)

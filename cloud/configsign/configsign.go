@@ -252,9 +252,10 @@ func (r *Ring) Sign(gatewayID string, version int, doc json.RawMessage, now time
 	return wire.SignBundle(k.id, k.priv, wire.BundlePayload{GatewayID: gatewayID, Version: version, Config: doc, IssuedAt: now.UTC()})
 }
 
-// Chain returns the endorsements up to key kid (rereading the directory
-// when kid is new to this process) whose endorser has not retired at now,
-// for an agent to follow from whichever key it pinned.
+// Chain returns the endorsements, up to the newest key, whose endorser has
+// not retired at now: an agent follows them from whichever key it pinned.
+// When the bundle's key kid is new to this process, the directory is
+// reread first.
 func (r *Ring) Chain(kid string, now time.Time) []wire.KeyEndorsement {
 	_ = r.refresh(reloadEvery) // on failure keep serving the keys loaded
 	if !r.has(kid) {
@@ -262,15 +263,22 @@ func (r *Ring) Chain(kid string, now time.Time) []wire.KeyEndorsement {
 	}
 	var out []wire.KeyEndorsement
 	keys := r.snapshot()
-	for i, k := range keys {
-		if i > 0 && (keys[i-1].retiresAt == nil || now.Before(*keys[i-1].retiresAt)) {
-			out = append(out, *k.endorsement)
-		}
-		if k.id == kid {
-			break
+	for i := 1; i < len(keys); i++ {
+		if prev := keys[i-1]; prev.retiresAt == nil || now.Before(*prev.retiresAt) {
+			out = append(out, *keys[i].endorsement)
 		}
 	}
 	return out
+}
+
+// Newest is the id of the newest key (as of the last reread).
+func (r *Ring) Newest() string {
+	_ = r.refresh(reloadEvery)
+	keys := r.snapshot()
+	if len(keys) == 0 {
+		return ""
+	}
+	return keys[len(keys)-1].id
 }
 
 func (r *Ring) has(kid string) bool {

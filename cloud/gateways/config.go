@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"gorm.io/gorm"
 
@@ -84,6 +85,17 @@ func bundleETag(version int, b wire.ConfigBundle) string {
 	return fmt.Sprintf(`"v%d-%s"`, version, hex.EncodeToString(h.Sum(nil)[:8]))
 }
 
+// ServedETag is the ETag of a config answer: the stored config's, and the
+// newest signing key's id, so that after a rotation every gateway fetches
+// its config once more and learns the new key from its endorsement chain.
+func (s *Service) ServedETag(stored string) string {
+	if s.ConfigKeys == nil {
+		return stored
+	}
+	sum := sha256.Sum256([]byte(s.ConfigKeys.Newest()))
+	return strings.TrimSuffix(stored, `"`) + "-k" + hex.EncodeToString(sum[:4]) + `"`
+}
+
 // Current returns the deployed config of gateway id and its ETag: the
 // signed bundle as stored, with the chain of key endorsements up to its
 // key. It checks no signature: the gateway does, which is the point.
@@ -109,5 +121,5 @@ func (s *Service) Current(ctx context.Context, id string) (wire.ConfigResponse, 
 			}
 		}
 	}
-	return out, c.ETag, nil
+	return out, s.ServedETag(c.ETag), nil
 }

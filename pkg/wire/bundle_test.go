@@ -30,7 +30,11 @@ func TestBundleSignatureCoversTheDeliveredBytes(t *testing.T) {
 			return c
 		},
 		"fail-reencoded-payload": func(c ConfigBundle) ConfigBundle { c.Payload = append([]byte(" "), c.Payload...); return c },
-		"fail-signature":         func(c ConfigBundle) ConfigBundle { c.Signature = bytes.Clone(c.Signature); c.Signature[3] ^= 1; return c },
+		"fail-signature": func(c ConfigBundle) ConfigBundle {
+			c.Signature = bytes.Clone(c.Signature)
+			c.Signature[3] ^= 1
+			return c
+		},
 		"fail-endorsement-as-bundle": func(c ConfigBundle) ConfigBundle {
 			return ConfigBundle{Payload: e.Payload, KeyID: "k1", Signature: e.Signature}
 		},
