@@ -30,7 +30,9 @@ type Options struct {
 	// OnEnrolled is told the claim code once the gateway has enrolled.
 	OnEnrolled func(code string, expires time.Time)
 	// ConfigKeys, when set (configured out of band), are the config
-	// signing keys pinned instead of those of the first token answer.
+	// signing keys pinned instead of those of the first token answer;
+	// they replace a pinned set that lacks any of them, which is also how
+	// a gateway that missed a rotation is brought back.
 	ConfigKeys []wire.ConfigKey
 	// Sealer, when set (a TPM), keeps the claim code sealed on disk.
 	Sealer Sealer
@@ -86,9 +88,7 @@ func NewLoop(ctx context.Context, o Options) (*Loop, error) {
 	if st.Config != nil && st.ConfigTrust.HighWater < st.Config.Version {
 		st.ConfigTrust.HighWater = st.Config.Version // state from before signed bundles
 	}
-	if len(o.ConfigKeys) > 0 {
-		st.ConfigTrust.pin(o.ConfigKeys)
-	}
+	st.ConfigTrust.pinConfigured(o.ConfigKeys)
 	l := &Loop{opts: o, st: st}
 	if o.Sealer != nil && len(st.SealedClaimCode) > 0 {
 		code, err := o.Sealer.Unseal(st.SealedClaimCode)

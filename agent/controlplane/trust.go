@@ -59,6 +59,17 @@ func (t *ConfigTrust) pin(keys []wire.ConfigKey) bool {
 	return true
 }
 
+// pinConfigured makes keys configured out of band the pinned set, unless
+// every one of them is pinned already (with what was learned from them).
+func (t *ConfigTrust) pinConfigured(keys []wire.ConfigKey) {
+	for _, k := range keys {
+		if p, _ := t.key(k.KeyID, time.Time{}); p == nil || !p.PublicKey.Equal(k.PublicKey) {
+			t.Keys = append([]wire.ConfigKey(nil), keys...)
+			return
+		}
+	}
+}
+
 // learn follows a chain of endorsements: each one signed by a key trusted
 // (and not retired) at now adds the key it names, and sets when its
 // endorser retires. It reports whether the trust changed; endorsements it

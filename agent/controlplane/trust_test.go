@@ -133,3 +133,24 @@ func TestConfigTrustFollowsRotation(t *testing.T) {
 		t.Fatalf("retirement moved to %v", k.RetiresAt)
 	}
 }
+
+// TestConfiguredKeysReplaceAPinnedSetLackingThem: keys from agent.yaml are
+// the roots of trust; they leave alone a set that already holds them (and
+// what was learned from them) and replace one that does not.
+func TestConfiguredKeysReplaceAPinnedSetLackingThem(t *testing.T) {
+	a, b, evil := newTestKey(t, "a"), newTestKey(t, "b"), newTestKey(t, "a")
+	conf := []wire.ConfigKey{{KeyID: "a", PublicKey: a.pub}}
+	learned := ConfigTrust{Keys: []wire.ConfigKey{{KeyID: "a", PublicKey: a.pub}, {KeyID: "b", PublicKey: b.pub}}}
+	learned.pinConfigured(conf)
+	if len(learned.Keys) != 2 {
+		t.Fatalf("a set holding the configured key was replaced: %+v", learned.Keys)
+	}
+	other := ConfigTrust{Keys: []wire.ConfigKey{{KeyID: "a", PublicKey: evil.pub}}, HighWater: 4}
+	other.pinConfigured(conf)
+	if len(other.Keys) != 1 || !other.Keys[0].PublicKey.Equal(a.pub) || other.HighWater != 4 {
+		t.Fatalf("a set lacking the configured key kept: %+v", other)
+	}
+	if other.pin([]wire.ConfigKey{{KeyID: "evil", PublicKey: evil.pub}}) {
+		t.Fatal("a token answer's keys pinned over configured ones")
+	}
+}

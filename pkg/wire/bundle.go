@@ -3,9 +3,11 @@ package wire
 import (
 	"bytes"
 	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -145,4 +147,21 @@ func VerifyEndorsement(e KeyEndorsement, pub ed25519.PublicKey) (EndorsementPayl
 		return EndorsementPayload{}, fmt.Errorf("%w: endorsement key fields", ErrBundleMalformed)
 	}
 	return p, nil
+}
+
+// String writes k as "key_id:base64(public key)", the form
+// `streamforge-cloud config-keys list` prints and agent.yaml's
+// control_plane.config_keys takes.
+func (k ConfigKey) String() string {
+	return k.KeyID + ":" + base64.StdEncoding.EncodeToString(k.PublicKey)
+}
+
+// ParseConfigKey reads a key written by ConfigKey.String.
+func ParseConfigKey(s string) (ConfigKey, error) {
+	kid, b64, ok := strings.Cut(strings.TrimSpace(s), ":")
+	pub, err := base64.StdEncoding.DecodeString(b64)
+	if !ok || kid == "" || err != nil || len(pub) != ed25519.PublicKeySize {
+		return ConfigKey{}, fmt.Errorf("config key %q: want key_id:base64 of a 32-byte Ed25519 public key", s)
+	}
+	return ConfigKey{KeyID: kid, PublicKey: pub}, nil
 }

@@ -54,3 +54,17 @@ func TestBundleSignatureCoversTheDeliveredBytes(t *testing.T) {
 		}
 	})
 }
+
+func TestConfigKeyTextRoundTrip(t *testing.T) {
+	pub, _, _ := ed25519.GenerateKey(rand.Reader)
+	k := ConfigKey{KeyID: "20261129T000000.000000Z-0a0b0c0d", PublicKey: pub}
+	got, err := ParseConfigKey(k.String())
+	if err != nil || got.KeyID != k.KeyID || !got.PublicKey.Equal(pub) {
+		t.Fatalf("round trip: %+v %v", got, err)
+	}
+	for _, bad := range []string{"", "kid", ":" + k.String()[len(k.KeyID)+1:], "kid:AAAA", "kid:not base64!"} {
+		if _, err := ParseConfigKey(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

@@ -174,6 +174,27 @@ func configKeysRotate(args []string) error {
 	return nil
 }
 
+// configKeysList prints the config signing keys in service as YAML list
+// items for agent.yaml's control_plane.config_keys.
+func configKeysList(args []string) error {
+	cfg, err := config.Load(args)
+	if err != nil {
+		return err
+	}
+	ring, err := configsign.Load(cfg.ConfigKeyDir)
+	if err != nil {
+		return err
+	}
+	for _, k := range ring.Trusted(time.Now()) {
+		line := fmt.Sprintf("- %q", k.String())
+		if k.RetiresAt != nil {
+			line += "  # retires " + k.RetiresAt.Format(time.RFC3339)
+		}
+		fmt.Println(line)
+	}
+	return nil
+}
+
 // gatewayListener is the gateways' mTLS listener, with step-ca's webhook.
 func gatewayListener(srv *api.Server, cfg *config.Config) (*http.Server, error) {
 	tlsCfg, layout, err := api.GatewayTLSConfig(cfg.StepCADir)
