@@ -125,11 +125,13 @@ func (r *Ring) Rotate(grace time.Duration, now time.Time) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	// The public record first: a private key without it is ignored.
-	if err := writeAtomic(filepath.Join(r.dir, kid+".json"), recJSON); err != nil {
+	// The private key first: until its public record exists a reader
+	// ignores it, whereas a record without its private key would read as
+	// a retired newest key and stop every deploy.
+	if err := writeAtomic(filepath.Join(r.dir, kid+".pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})); err != nil {
 		return "", err
 	}
-	if err := writeAtomic(filepath.Join(r.dir, kid+".pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})); err != nil {
+	if err := writeAtomic(filepath.Join(r.dir, kid+".json"), recJSON); err != nil {
 		return "", err
 	}
 	if err := r.reload(); err != nil {
