@@ -30,8 +30,8 @@ type configRow struct {
 // then alters the signed bundle, swaps in an unsigned config, and replays
 // an older signed bundle: the agent refuses each, keeps its last-known-good
 // and reports why in its heartbeat. After `streamforge-cloud config-keys
-// rotate` the config signed by the old key still verifies (grace) and a
-// config signed by the new key applies. Restarted, the agent still refuses
+// rotate` (audited) the config signed by the old key still verifies
+// (grace) and a config signed by the new key applies. Restarted, the agent still refuses
 // an older version: its high-water mark is on disk.
 func TestSignedConfigBundlesRefuseTamperReplayAndFollowRotation(t *testing.T) {
 	pg := testenv.PostgresURL(t)
@@ -139,6 +139,11 @@ func TestSignedConfigBundlesRefuseTamperReplayAndFollowRotation(t *testing.T) {
 	out, err := exec.Command(testenv.CloudBinary(t), "config-keys", "rotate", "--data-dir", cloud.DataDir, "--database-url", pg).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "new config signing key") {
 		t.Fatalf("config-keys rotate: %v\n%s", err, out)
+	}
+	var audit struct{ Records []map[string]any }
+	cloud.Call("GET", "/api/v1/audit?event_type=config.keys.rotate", admin, nil, &audit)
+	if len(audit.Records) != 1 || !strings.Contains(string(out), fmt.Sprint(audit.Records[0]["resource_id"])) {
+		t.Fatalf("rotation audit records: %v", audit.Records)
 	}
 	// v2, signed by the old key, still verifies: a re-delivery, the refusal
 	// is over and nothing is re-applied.

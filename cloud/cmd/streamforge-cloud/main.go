@@ -49,7 +49,7 @@ func run(ctx context.Context, log *slog.Logger, args []string) error {
 	case len(args) >= 2 && args[0] == "keys" && args[1] == "rotate":
 		return keysRotate(args[2:])
 	case len(args) >= 2 && args[0] == "config-keys" && args[1] == "rotate":
-		return configKeysRotate(args[2:])
+		return configKeysRotate(ctx, args[2:])
 	case len(args) >= 2 && args[0] == "config-keys" && args[1] == "list":
 		return configKeysList(args[2:])
 	}
