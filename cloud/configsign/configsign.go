@@ -63,6 +63,7 @@ type Ring struct {
 	mu         sync.RWMutex
 	keys       []key // oldest first
 	lastReload time.Time
+	names      string // the directory's file names at the last read
 }
 
 // Load reads the ring in dir, creating the directory and a first key when
@@ -164,7 +165,22 @@ func writeAtomic(path string, data []byte) error {
 	return nil
 }
 
+// dirNames lists the key files: key files are only ever added (by a
+// rename into the directory) or deleted, never rewritten, so the same list
+// means the same keys.
+func (r *Ring) dirNames() (string, error) {
+	names, err := filepath.Glob(filepath.Join(r.dir, "*"))
+	if err != nil {
+		return "", err
+	}
+	return strings.Join(names, "\n"), nil
+}
+
 func (r *Ring) reload() error {
+	names, err := r.dirNames()
+	if err != nil {
+		return err
+	}
 	files, err := filepath.Glob(filepath.Join(r.dir, "*.json"))
 	if err != nil {
 		return err
@@ -191,8 +207,23 @@ func (r *Ring) reload() error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.keys, r.lastReload = keys, time.Now()
+	r.keys, r.lastReload, r.names = keys, time.Now(), names
 	return nil
+}
+
+// reloadIfChanged rereads the directory when its list of key files changed.
+func (r *Ring) reloadIfChanged() error {
+	names, err := r.dirNames()
+	if err != nil {
+		return err
+	}
+	r.mu.RLock()
+	same := names == r.names
+	r.mu.RUnlock()
+	if same {
+		return nil
+	}
+	return r.reload()
 }
 
 func readKey(path string) (key, error) {
@@ -240,10 +271,10 @@ func (r *Ring) refresh(maxAge time.Duration) error {
 }
 
 // Sign signs a config for a gateway with the newest key. It rereads the
-// directory first (deploys are rare), so a rotation by another process
-// takes effect at the next deploy.
+// directory first when it changed, so a rotation by another process takes
+// effect at the next deploy.
 func (r *Ring) Sign(gatewayID string, version int, doc json.RawMessage, now time.Time) (wire.ConfigBundle, error) {
-	if err := r.reload(); err != nil {
+	if err := r.reloadIfChanged(); err != nil {
 		return wire.ConfigBundle{}, err
 	}
 	keys := r.snapshot()

@@ -114,3 +114,18 @@ func TestUnendorsedKeyIsRefused(t *testing.T) {
 		t.Fatalf("signed with a key nobody endorsed: %v", err)
 	}
 }
+
+// BenchmarkSign is the cost a deploy pays for its signature, with the
+// directory reread it includes.
+func BenchmarkSign(b *testing.B) {
+	r, err := Load(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	doc := json.RawMessage(`{"adapters":[{"type":"modbus","name":"line1"}],"log_level":"info"}`)
+	for b.Loop() {
+		if _, err := r.Sign("gw1", 1, doc, time.Now()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
