@@ -63,7 +63,7 @@ func (p *tamperingProxy) modify(res *http.Response) error {
 // agent's loop and a real control plane alters the signed payload, drops
 // the signature, or passes off another gateway's genuine bundle: each is
 // refused with the reason kept for the heartbeat, and the last-known-good
-// stays. Rewriting the unsigned fields around the bundle changes nothing:
+// stays (the status page shows why). Rewriting the unsigned fields around the bundle changes nothing:
 // the loop applies what was signed.
 func TestLoopRefusesConfigAlteredInTransit(t *testing.T) {
 	cloud := testenv.StartCloud(t)
@@ -123,6 +123,8 @@ func TestLoopRefusesConfigAlteredInTransit(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- loop.Run(ctx) }()
 	defer func() { cancel(); <-done }()
+	status := httptest.NewServer(controlplane.StatusHandler(loop, cloud.URL))
+	defer status.Close()
 	eventually(t, "enrollment", func() bool { return loop.State().Enrolled })
 	cloud.Call("POST", "/api/v1/gateways/gw-mitm-01/approve", admin, nil, nil)
 	last := func() string {
@@ -156,6 +158,9 @@ func TestLoopRefusesConfigAlteredInTransit(t *testing.T) {
 		eventually(t, tc.name+" refused", func() bool { return strings.Contains(loop.State().ConfigError, tc.reason) })
 		if got := last(); got != `2 {"rev":2}` {
 			t.Fatalf("%s: applied %s", tc.name, got)
+		}
+		if page := string(get(t, status.URL+"/")); !strings.Contains(page, tc.reason) {
+			t.Fatalf("%s: the status page does not show the refusal:\n%s", tc.name, page)
 		}
 	}
 	proxy.set(nil)
