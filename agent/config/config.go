@@ -23,6 +23,7 @@ import (
 	"github.com/streamforge/streamforge/agent/buffer"
 	"github.com/streamforge/streamforge/agent/forward"
 	"github.com/streamforge/streamforge/agent/secrets"
+	"github.com/streamforge/streamforge/pkg/wire"
 )
 
 // Config is agent.yaml.
@@ -70,6 +71,10 @@ type ControlPlane struct {
 	// MTLS moves an approved TPM gateway to the control plane's mTLS
 	// listener, with a certificate from step-ca (ACME device-attest-01).
 	MTLS MTLS `yaml:"mtls"`
+	// ConfigKeys ("key_id:base64", from `streamforge-cloud config-keys
+	// list`) pin the config signing keys out of band, instead of trusting
+	// those of the first token answer.
+	ConfigKeys []string `yaml:"config_keys"`
 }
 
 // MTLS says where the gateway gets and uses its step-ca certificate.
@@ -185,6 +190,11 @@ func (c *Config) validate() error {
 	}
 	if err := c.validateAdapters(); err != nil {
 		return err
+	}
+	for i, k := range c.ControlPlane.ConfigKeys {
+		if _, err := wire.ParseConfigKey(k); err != nil {
+			return fmt.Errorf("control_plane.config_keys[%d]: %w", i, err)
+		}
 	}
 	if m := c.ControlPlane.MTLS; m != (MTLS{}) && (m.GatewayURL == "" || m.ACMEDirectory == "" || m.StepCARoot == "") {
 		return fmt.Errorf("control_plane.mtls: gateway_url, acme_directory and stepca_root go together")

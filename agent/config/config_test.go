@@ -107,6 +107,7 @@ func TestInvalidConfigNamesTheField(t *testing.T) {
 		{"fail-adapter-invalid", minimal + "adapters: [{type: modbus, name: x, devices: [{name: d, tcp: \"h:1\"}]}]\n", "adapters[0]: modbus adapter \"x\": devices[0].tags"},
 		{"fail-adapter-duplicate", minimal + "adapters: [" + validModbus + ", " + validModbus + "]\n", `adapters[1].name: "x" must be set and unique`},
 		{"fail-control-plane-url", minimal + "control_plane: {url: \"ftp://x\"}\n", "control_plane.url"},
+		{"fail-config-key", minimal + "control_plane: {config_keys: [\"kid:AAAA\"]}\n", "control_plane.config_keys[0]"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

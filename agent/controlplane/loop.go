@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/streamforge/streamforge/pkg/wire"
 )
@@ -33,6 +34,11 @@ type Options struct {
 	Health func() wire.Heartbeat
 	// OnEnrolled is told the claim code once the gateway has enrolled.
 	OnEnrolled func(code string, expires time.Time)
+	// ConfigKeys, when set (configured out of band), are the config
+	// signing keys pinned instead of those of the first token answer;
+	// they replace a pinned set that lacks any of them, which is also how
+	// a gateway that missed a rotation is brought back.
+	ConfigKeys []wire.ConfigKey
 	// Sealer, when set (a TPM), keeps the claim code sealed on disk.
 	Sealer Sealer
 	// MTLS, when set, gets the approved gateway's certificate for its AK
@@ -87,6 +93,10 @@ func NewLoop(ctx context.Context, o Options) (*Loop, error) {
 		return nil, fmt.Errorf("state in %s belongs to gateway %s, not %s", o.StateDir, st.GatewayID, o.Client.GatewayID)
 	}
 	st.GatewayID = o.Client.GatewayID
+	if st.Config != nil && st.ConfigTrust.HighWater < st.Config.Version {
+		st.ConfigTrust.HighWater = st.Config.Version // state from before signed bundles
+	}
+	st.ConfigTrust.pinConfigured(o.ConfigKeys)
 	l := &Loop{opts: o, st: st}
 	if o.Sealer != nil && len(st.SealedClaimCode) > 0 {
 		code, err := o.Sealer.Unseal(st.SealedClaimCode)
@@ -220,8 +230,9 @@ func (l *Loop) announce() {
 func (l *Loop) obtainToken(ctx context.Context) error {
 	wait := time.Second
 	for {
-		_, err := l.opts.Client.ObtainToken(ctx)
+		res, err := l.opts.Client.ObtainToken(ctx)
 		if err == nil {
+			l.pinKeys(res.ConfigKeys)
 			// Approved: the claim code has served and is forgotten.
 			_ = l.update(func(s *State) { s.Status, s.ClaimCode = "approved", "" })
 			l.opts.Log.Info("gateway token obtained")
@@ -246,7 +257,8 @@ func (l *Loop) reauth(ctx context.Context, err error) {
 		return
 	}
 	l.opts.Log.Warn("gateway token refused; obtaining a new one", "err", err)
-	if _, err := l.opts.Client.ObtainToken(ctx); err != nil {
+	res, err := l.opts.Client.ObtainToken(ctx)
+	if err != nil {
 		l.reauthWait = min(max(2*l.reauthWait, time.Second), 5*time.Minute)
 		l.reauthAt = time.Now().Add(l.reauthWait)
 		l.opts.Log.Warn("new token refused", "err", err, "retry_in", l.reauthWait)
@@ -255,36 +267,75 @@ func (l *Loop) reauth(ctx context.Context, err error) {
 		}
 		return
 	}
+	l.pinKeys(res.ConfigKeys)
 	l.reauthWait, l.reauthAt = 0, time.Time{}
 	_ = l.update(func(s *State) { s.Status = "approved" })
 }
 
 func (l *Loop) pollConfig(ctx context.Context) {
 	callCtx, cancel := context.WithTimeout(ctx, l.opts.CallTimeout)
-	cfg, err := l.opts.Client.FetchConfig(callCtx)
+	res, err := l.opts.Client.FetchConfig(callCtx)
 	cancel()
 	if err != nil {
 		l.opts.Log.Warn("config poll failed; keeping the current config", "err", err)
 		l.reauth(ctx, err)
 		return
 	}
-	if cfg == nil {
+	if res == nil {
 		return
 	}
-	if cur := l.State().Config; cur != nil && cur.Version == cfg.Version {
+	now := time.Now()
+	st := l.State()
+	trust := st.ConfigTrust.clone()
+	learned := trust.learn(res.SigningKeys, now)
+	p, news, err := trust.verify(res.Bundle, l.opts.Client.GatewayID, now)
+	if err != nil {
+		l.opts.Log.Error("config refused; keeping the last-known-good", "offered_version", res.Version, "err", err)
+		l.save(func(s *State) { s.ConfigTrust, s.ConfigError = trust, "refused: "+err.Error() })
 		return
 	}
+	if !news {
+		if learned || st.ConfigError != "" {
+			l.save(func(s *State) { s.ConfigTrust, s.ConfigError = trust, "" })
+		}
+		return
+	}
+	cfg := wire.ConfigResponse{GatewayID: p.GatewayID, Version: p.Version, Config: p.Config, Bundle: res.Bundle}
 	if l.opts.Apply != nil {
-		if err := l.opts.Apply(ctx, *cfg); err != nil {
+		if err := l.opts.Apply(ctx, cfg); err != nil {
 			l.opts.Log.Error("config rejected; keeping the last-known-good", "version", cfg.Version, "err", err)
-			_ = l.update(func(s *State) { s.Status = fmt.Sprintf("config v%d rejected", cfg.Version) })
+			l.save(func(s *State) {
+				s.ConfigTrust, s.ConfigError = trust, fmt.Sprintf("config v%d failed to apply: %v", cfg.Version, err)
+				s.Status = fmt.Sprintf("config v%d rejected", cfg.Version)
+			})
 			return
 		}
 	}
-	if err := l.update(func(s *State) { s.Config, s.Status = cfg, "approved" }); err != nil {
-		l.opts.Log.Error("persist config", "err", err)
+	// The config and its high-water mark are written in one atomic
+	// replace of the state file: after a crash both or neither moved.
+	trust.HighWater = p.Version
+	l.save(func(s *State) { s.Config, s.ConfigTrust, s.ConfigError, s.Status = &cfg, trust, "", "approved" })
+	l.opts.Log.Info("config applied", "version", cfg.Version, "key_id", p.KeyID)
+}
+
+// save updates the state, logging a failure to persist it.
+func (l *Loop) save(fn func(*State)) {
+	if err := l.update(fn); err != nil {
+		l.opts.Log.Error("persist control plane state", "err", err)
 	}
-	l.opts.Log.Info("config applied", "version", cfg.Version)
+}
+
+// pinKeys pins the config signing keys of a token answer, if none are
+// pinned yet.
+func (l *Loop) pinKeys(keys []wire.ConfigKey) {
+	if len(l.State().ConfigTrust.Keys) > 0 || len(keys) == 0 {
+		return
+	}
+	l.save(func(s *State) {
+		if s.ConfigTrust.pin(keys) {
+			l.opts.Log.Info("config signing keys pinned", "keys", len(keys))
+		}
+	})
 }
 
 func (l *Loop) heartbeat(ctx context.Context) {
@@ -296,6 +347,7 @@ func (l *Loop) heartbeat(ctx context.Context) {
 	if st.Config != nil {
 		hb.ConfigVersion = st.Config.Version
 	}
+	hb.ConfigError = truncate(st.ConfigError, maxConfigError)
 	if st.Status != "approved" && st.Status != "" {
 		hb.Status = st.Status
 	}
@@ -306,6 +358,20 @@ func (l *Loop) heartbeat(ctx context.Context) {
 		l.opts.Log.Warn("heartbeat failed", "err", err)
 		l.reauth(ctx, err)
 	}
+}
+
+// maxConfigError is the control plane's bound on a heartbeat's config_error.
+const maxConfigError = 512
+
+// truncate cuts s to at most n bytes, on a rune boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // renewBefore is how long before expiry the token is renewed.

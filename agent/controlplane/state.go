@@ -16,7 +16,8 @@ import (
 // State is what the agent keeps on disk about the control plane: whether
 // it has enrolled, its claim code until it is approved, and the last config
 // it applied successfully (the last-known-good, run again after a restart
-// while the control plane is away). Tokens are never stored: a new one is
+// while the control plane is away), with the signed bundle it came in, the
+// config signing keys it trusts and the newest version it applied. Tokens are never stored: a new one is
 // obtained on proof of possession at each start.
 //
 // The claim code is a secret: with a TPM (Options.Sealer) the file holds
@@ -30,6 +31,11 @@ type State struct {
 	SealedClaimCode []byte               `json:"sealed_claim_code,omitempty"`
 	ClaimExpiresAt  time.Time            `json:"claim_expires_at,omitempty"`
 	Config          *wire.ConfigResponse `json:"config,omitempty"`
+	// ConfigTrust holds the pinned config signing keys and the newest
+	// config version applied (anti-rollback); ConfigError why the newest
+	// bundle delivered was refused or failed to apply.
+	ConfigTrust ConfigTrust `json:"config_trust"`
+	ConfigError string      `json:"config_error,omitempty"`
 }
 
 const stateFile = "controlplane.json"

@@ -35,6 +35,7 @@ var statusPage = template.Must(template.New("status").Parse(`<!doctype html>
 <body style="font-family: system-ui, sans-serif; max-width: 30rem; margin: 1rem auto; padding: 0 1rem">
 <h1>Gateway {{.ID}}</h1>
 <p>Status: <strong id="status">{{.Status}}</strong></p>
+{{if .ConfigError}}<p>Config: <strong id="config-error">{{.ConfigError}}</strong> (running the last-known-good)</p>{{end}}
 {{if .Code}}<p>Claim code: <code id="claim-code" style="font-size: 1.6rem">{{.Code}}</code></p>
 <p><img id="claim-qr" src="/claim-qr.png" alt="QR code of {{.URL}}" style="image-rendering: pixelated"></p>
 <p><a id="claim-url" href="{{.URL}}">{{.URL}}</a></p>{{end}}
@@ -46,7 +47,7 @@ func StatusHandler(l *Loop, cloudURL string) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		st := l.State()
-		data := struct{ ID, Status, Code, URL string }{ID: st.GatewayID, Status: st.Status}
+		data := struct{ ID, Status, Code, URL, ConfigError string }{ID: st.GatewayID, Status: st.Status, ConfigError: st.ConfigError}
 		if st.Status != "approved" && st.ClaimCode != "" {
 			data.Code, data.URL = st.ClaimCode, wire.ClaimURL(cloudURL, st.GatewayID, st.ClaimCode)
 		}

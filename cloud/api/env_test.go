@@ -19,6 +19,7 @@ import (
 
 	"github.com/streamforge/streamforge/cloud/api"
 	"github.com/streamforge/streamforge/cloud/auth"
+	"github.com/streamforge/streamforge/cloud/configsign"
 	"github.com/streamforge/streamforge/cloud/gateways"
 	"github.com/streamforge/streamforge/cloud/store"
 	"github.com/streamforge/streamforge/cloud/users"
@@ -87,6 +88,9 @@ func newEnv(t testing.TB, dbURL, keyDir string, opts ...envOpt) *env {
 	// would with STREAMFORGE_ALLOW_KEY_IDENTITY (TestKeyIdentityNeedsTheSetting
 	// turns it off).
 	gw.AllowKeyIdentity = true
+	if gw.ConfigKeys, err = configsign.Load(filepath.Join(keyDir, "config")); err != nil {
+		t.Fatal(err)
+	}
 	srv := api.New(st, us, gw, log, o)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -135,7 +135,7 @@ func (s *Server) currentConfig(c *fiber.Ctx) error {
 	if !a.HasConfig { // as of the token check, which read the config's ETag
 		return gateways.ErrNoConfig
 	}
-	etag := a.ConfigETag
+	etag := s.gateways.ServedETag(a.ConfigETag)
 	if c.Get(fiber.HeaderIfNoneMatch) == etag {
 		c.Set(fiber.HeaderETag, etag)
 		return c.SendStatus(fiber.StatusNotModified)

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Config is the control plane's configuration.
@@ -22,6 +23,8 @@ type Config struct {
 	BootstrapAdminEmail    string
 	BootstrapAdminPassword string
 	JWTKeyDir              string
+	ConfigKeyDir           string
+	ConfigKeyGrace         time.Duration
 	TrustedProxies         []netip.Prefix
 	RateLimitPerMinute     int
 	GatewayRateLimit       int
@@ -45,7 +48,7 @@ type setting struct {
 
 // Load reads the environment, then flags from args.
 func Load(args []string) (*Config, error) {
-	var raw struct{ listen, data, db, email, pw, keys, proxies, rate, gwRate, body, hashMem, metrics, cert, key, tpmRoots, attestCA, gwListen, stepDir, allowKey string }
+	var raw struct{ listen, data, db, email, pw, keys, cfgKeys, cfgGrace, proxies, rate, gwRate, body, hashMem, metrics, cert, key, tpmRoots, attestCA, gwListen, stepDir, allowKey string }
 	settings := []setting{
 		{"STREAMFORGE_LISTEN", "listen", "127.0.0.1:8080", "address to serve the API and dashboard on", &raw.listen},
 		{"STREAMFORGE_DATA_DIR", "data-dir", "./data", "directory for the SQLite database and keys", &raw.data},
@@ -53,6 +56,8 @@ func Load(args []string) (*Config, error) {
 		{"STREAMFORGE_BOOTSTRAP_ADMIN_EMAIL", "bootstrap-admin-email", "", "first admin's email when there are no users", &raw.email},
 		{"STREAMFORGE_BOOTSTRAP_ADMIN_PASSWORD", "bootstrap-admin-password", "", "first admin's password (generated and printed once if empty)", &raw.pw},
 		{"STREAMFORGE_JWT_KEY_DIR", "jwt-key-dir", "", "directory of JWT signing keys (default DATA_DIR/keys/jwt); share it between replicas", &raw.keys},
+		{"STREAMFORGE_CONFIG_KEY_DIR", "config-key-dir", "", "directory of the config signing keys (default DATA_DIR/keys/config); keep it out of the database's backups, share it between replicas", &raw.cfgKeys},
+		{"STREAMFORGE_CONFIG_KEY_GRACE", "config-key-grace", "720h", "how long a rotated-out config signing key keeps verifying (config-keys rotate)", &raw.cfgGrace},
 		{"STREAMFORGE_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated proxy IPs/CIDRs whose X-Forwarded-For is believed", &raw.proxies},
 		{"STREAMFORGE_RATE_LIMIT", "rate-limit", "6000", "requests per minute per client IP (0: off)", &raw.rate},
 		{"STREAMFORGE_GATEWAY_RATE_LIMIT", "gateway-rate-limit", "60", "enrollments and token requests per minute per client IP (0: off)", &raw.gwRate},
@@ -84,6 +89,14 @@ func Load(args []string) (*Config, error) {
 	}
 	if c.JWTKeyDir == "" {
 		c.JWTKeyDir = filepath.Join(c.DataDir, "keys", "jwt")
+	}
+	if c.ConfigKeyDir = raw.cfgKeys; c.ConfigKeyDir == "" {
+		c.ConfigKeyDir = filepath.Join(c.DataDir, "keys", "config")
+	}
+	if d, err := time.ParseDuration(raw.cfgGrace); err != nil || d <= 0 {
+		return nil, fmt.Errorf("STREAMFORGE_CONFIG_KEY_GRACE: %q is not a positive duration (like 720h)", raw.cfgGrace)
+	} else {
+		c.ConfigKeyGrace = d
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return nil, fmt.Errorf("STREAMFORGE_LISTEN: %w", err)

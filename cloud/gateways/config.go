@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"gorm.io/gorm"
 
@@ -20,7 +21,12 @@ import (
 // MaxConfigBytes bounds a config document.
 const MaxConfigBytes = 512 << 10
 
-// Deploy stores doc (a JSON object) as the gateway's next config version.
+// Deploy stores doc (a JSON object) as the gateway's next config version,
+// signed with the config signing key: the bundle is made here, once, and
+// delivered byte for byte, so nothing written to the database later can
+// change what a gateway accepts. The version goes past the one the gateway
+// last reported applying too, since the agent refuses any version not newer
+// than that (after a database restore the counter could be behind).
 func (s *Service) Deploy(ctx context.Context, m Meta, access []string, id string, doc json.RawMessage) (wire.ConfigResponse, error) {
 	var obj map[string]any
 	if len(doc) > MaxConfigBytes || json.Unmarshal(doc, &obj) != nil || obj == nil {
@@ -29,6 +35,9 @@ func (s *Service) Deploy(ctx context.Context, m Meta, access []string, id string
 	var compact bytes.Buffer
 	if err := json.Compact(&compact, doc); err != nil {
 		return wire.ConfigResponse{}, &ValidationError{"config", "must be JSON"}
+	}
+	if s.ConfigKeys == nil {
+		return wire.ConfigResponse{}, ErrNoConfigKeys
 	}
 	var out wire.ConfigResponse
 	err := s.store.Tx(ctx, func(tx *gorm.DB) error {
@@ -43,22 +52,53 @@ func (s *Service) Deploy(ctx context.Context, m Meta, access []string, id string
 		if err := tx.Where("gateway_id = ?", id).Limit(1).Find(&cur).Error; err != nil {
 			return err
 		}
-		next := store.GatewayConfig{GatewayID: id, Version: cur.Version + 1, Document: compact.String(), UpdatedBy: m.Actor}
-		sum := sha256.Sum256(compact.Bytes())
-		next.ETag = fmt.Sprintf(`"v%d-%s"`, next.Version, hex.EncodeToString(sum[:8]))
+		version := max(cur.Version, g.AppliedConfig) + 1
+		b, err := s.ConfigKeys.Sign(id, version, compact.Bytes(), s.Now())
+		if err != nil {
+			return fmt.Errorf("sign config v%d of %s: %w", version, id, err)
+		}
+		bundle, err := json.Marshal(b)
+		if err != nil {
+			return err
+		}
+		next := store.GatewayConfig{GatewayID: id, Version: version, Document: compact.String(), Bundle: string(bundle),
+			ETag: bundleETag(version, b), UpdatedBy: m.Actor}
 		if err := tx.Save(&next).Error; err != nil {
 			return err
 		}
+		sum := sha256.Sum256(compact.Bytes())
 		ev := m.Event("config.deploy", "gateway", id, "deploy", audit.ResultSuccess)
 		ev.Resource = "gateway_config"
-		ev.Changes = map[string]audit.Change{"version": {Old: cur.Version, New: next.Version}, "sha256": {New: hex.EncodeToString(sum[:])}}
-		out = wire.ConfigResponse{GatewayID: id, Version: next.Version, Config: json.RawMessage(next.Document)}
+		ev.Changes = map[string]audit.Change{"version": {Old: cur.Version, New: next.Version}, "sha256": {New: hex.EncodeToString(sum[:])},
+			"key_id": {New: b.KeyID}}
+		out = wire.ConfigResponse{GatewayID: id, Version: next.Version, Config: json.RawMessage(next.Document), Bundle: &b}
 		return appendAudit(tx, ev)
 	})
 	return out, err
 }
 
-// Current returns the deployed config of gateway id and its ETag.
+// bundleETag names a bundle: a new signature (another key) is a new ETag.
+func bundleETag(version int, b wire.ConfigBundle) string {
+	h := sha256.New()
+	h.Write(b.Payload)
+	h.Write(b.Signature)
+	return fmt.Sprintf(`"v%d-%s"`, version, hex.EncodeToString(h.Sum(nil)[:8]))
+}
+
+// ServedETag is the ETag of a config answer: the stored config's, and the
+// newest signing key's id, so that after a rotation every gateway fetches
+// its config once more and learns the new key from its endorsement chain.
+func (s *Service) ServedETag(stored string) string {
+	if s.ConfigKeys == nil {
+		return stored
+	}
+	sum := sha256.Sum256([]byte(s.ConfigKeys.Newest()))
+	return strings.TrimSuffix(stored, `"`) + "-k" + hex.EncodeToString(sum[:4]) + `"`
+}
+
+// Current returns the deployed config of gateway id and its ETag: the
+// signed bundle as stored, with the chain of key endorsements up to its
+// key. It checks no signature: the gateway does, which is the point.
 func (s *Service) Current(ctx context.Context, id string) (wire.ConfigResponse, string, error) {
 	var c store.GatewayConfig
 	err := s.store.DB.WithContext(ctx).Where("gateway_id = ?", id).Take(&c).Error
@@ -68,5 +108,18 @@ func (s *Service) Current(ctx context.Context, id string) (wire.ConfigResponse, 
 	if err != nil {
 		return wire.ConfigResponse{}, "", err
 	}
-	return wire.ConfigResponse{GatewayID: id, Version: c.Version, Config: json.RawMessage(c.Document)}, c.ETag, nil
+	out := wire.ConfigResponse{GatewayID: id, Version: c.Version, Config: json.RawMessage(c.Document)}
+	if c.Bundle != "" {
+		var b wire.ConfigBundle
+		if err := json.Unmarshal([]byte(c.Bundle), &b); err != nil {
+			// Served anyway, unsigned: the gateway refuses it and says so.
+			s.log.Error("stored config bundle is not JSON", "gateway_id", id, "version", c.Version)
+		} else {
+			out.Bundle = &b
+			if s.ConfigKeys != nil {
+				out.SigningKeys = s.ConfigKeys.Chain(b.KeyID, s.Now())
+			}
+		}
+	}
+	return out, s.ServedETag(c.ETag), nil
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/streamforge/streamforge/cloud/audit"
 	"github.com/streamforge/streamforge/cloud/auth"
+	"github.com/streamforge/streamforge/cloud/configsign"
 	"github.com/streamforge/streamforge/cloud/rbac"
 	"github.com/streamforge/streamforge/cloud/store"
 	"github.com/streamforge/streamforge/pki/attestca"
@@ -35,6 +36,7 @@ var (
 	ErrBadClaim       = errors.New("claim code does not match, has expired or was already used")
 	ErrNoConfig       = errors.New("no config deployed for this gateway")
 	ErrKeyIdentity    = errors.New("software key identity is not allowed by this control plane: gateways need a TPM (an operator can allow key identity with STREAMFORGE_ALLOW_KEY_IDENTITY)")
+	ErrNoConfigKeys   = errors.New("config signing is not configured")
 	ErrRegisterClosed = errors.New("self-registration is disabled: enroll with an enrollment token (POST /api/v1/gateways/enroll)")
 )
 
@@ -87,6 +89,8 @@ type Service struct {
 	// demos and devices without a TPM, which then prove only that they hold
 	// a key file, not which device they are.
 	AllowKeyIdentity bool
+	// ConfigKeys sign deployed configs; without them nothing is deployed.
+	ConfigKeys *configsign.Ring
 	// Now is the clock; tests move it.
 	Now func() time.Time
 	// HistoryRows and HistoryBytes bound each gateway's heartbeat history

@@ -16,6 +16,7 @@ type HealthView struct {
 	Status        string              `json:"status"`
 	AgentVersion  string              `json:"agent_version"`
 	ConfigVersion int                 `json:"config_version"`
+	ConfigError   string              `json:"config_error,omitempty"`
 	BufferDepth   int64               `json:"buffer_depth"`
 	Adapters      []wire.AdapterState `json:"adapters"`
 }
@@ -54,7 +55,7 @@ func (s *Service) Heartbeat(ctx context.Context, a Auth, hb wire.Heartbeat) erro
 	}
 	now := s.Now()
 	db := s.store.DB.WithContext(ctx)
-	if err := s.insertHeartbeat(ctx, a.GatewayID, now, hb.Status, hb.AgentVersion, hb.ConfigVersion, hb.BufferDepth, string(adapters)); err != nil {
+	if err := s.insertHeartbeat(ctx, a.GatewayID, now, hb.Status, hb.AgentVersion, hb.ConfigVersion, hb.ConfigError, hb.BufferDepth, string(adapters)); err != nil {
 		return err
 	}
 	if a.LastSeen != nil && now.Sub(*a.LastSeen) < lastSeenPrecision && a.AgentVersion == hb.AgentVersion && a.AppliedConfig == hb.ConfigVersion {
@@ -101,7 +102,7 @@ func (s *Service) Health(ctx context.Context, access []string, id string, limit 
 		}
 		size += len(r.Adapters)
 		v := HealthView{ReceivedAt: r.ReceivedAt, Status: r.Status, AgentVersion: r.AgentVersion,
-			ConfigVersion: r.ConfigVersion, BufferDepth: r.BufferDepth}
+			ConfigVersion: r.ConfigVersion, ConfigError: r.ConfigError, BufferDepth: r.BufferDepth}
 		_ = json.Unmarshal([]byte(r.Adapters), &v.Adapters)
 		page.Heartbeats = append(page.Heartbeats, v)
 	}

@@ -132,7 +132,11 @@ func (s *Service) sign(tx *gorm.DB, g *store.Gateway, now time.Time, thumbprint 
 	if err != nil {
 		return wire.TokenResponse{}, err
 	}
-	return wire.TokenResponse{GatewayID: id, Token: tok, ExpiresAt: c.ExpiresAt.Time}, nil
+	out := wire.TokenResponse{GatewayID: id, Token: tok, ExpiresAt: c.ExpiresAt.Time}
+	if s.ConfigKeys != nil {
+		out.ConfigKeys = s.ConfigKeys.Trusted(now)
+	}
+	return out, nil
 }
 
 // Auth is an authenticated gateway request: the gateway id, and the ETag

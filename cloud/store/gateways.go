@@ -99,6 +99,9 @@ type GatewayConfig struct {
 	GatewayID string `gorm:"primaryKey"`
 	Version   int
 	Document  string
+	// Bundle is the signed wire.ConfigBundle (JSON) delivered to the
+	// gateway; Document repeats its config for people.
+	Bundle    string
 	ETag      string
 	UpdatedBy string
 	UpdatedAt time.Time
@@ -112,6 +115,7 @@ type GatewayHeartbeat struct {
 	Status        string
 	AgentVersion  string
 	ConfigVersion int
+	ConfigError   string
 	BufferDepth   int64
 	Adapters      string
 }

@@ -80,6 +80,24 @@ func migrations() []*gormigrate.Migration {
 				}
 			}
 			return nil
+		}},
+		// Configs are delivered as bundles signed with a key outside the
+		// database. Configs deployed before carry none: agents refuse them
+		// until an admin deploys again.
+		&gormigrate.Migration{ID: "202611292330-signed-config-bundles", Migrate: func(tx *gorm.DB) error {
+			type gatewayConfig struct {
+				Bundle string `gorm:"type:text;not null;default:''"`
+			}
+			type gatewayHeartbeat struct {
+				ConfigError string `gorm:"type:text;not null;default:''"`
+			}
+			if err := tx.Table("gateway_configs").Migrator().AddColumn(&gatewayConfig{}, "Bundle"); err != nil {
+				return fmt.Errorf("gateway_configs.bundle: %w", err)
+			}
+			if err := tx.Table("gateway_heartbeats").Migrator().AddColumn(&gatewayHeartbeat{}, "ConfigError"); err != nil {
+				return fmt.Errorf("gateway_heartbeats.config_error: %w", err)
+			}
+			return nil
 		}})
 	ms = append(ms, audit.Migrations()...)
 	ms = append(ms, identityMigrations()...)

@@ -10,6 +10,7 @@ import (
 const (
 	MaxHeartbeatStatus       = 32
 	MaxHeartbeatAgentVersion = 64
+	MaxHeartbeatConfigError  = 512
 	// MaxHeartbeatEntries bounds the adapter device entries, and
 	// MaxHeartbeatAdapters the distinct adapter names among them.
 	MaxHeartbeatEntries  = 256
@@ -31,6 +32,8 @@ func (hb *Heartbeat) Check() error {
 		return &HeartbeatError{"status", fmt.Sprintf("at most %d bytes", MaxHeartbeatStatus)}
 	case len(hb.AgentVersion) > MaxHeartbeatAgentVersion:
 		return &HeartbeatError{"agent_version", fmt.Sprintf("at most %d bytes", MaxHeartbeatAgentVersion)}
+	case len(hb.ConfigError) > MaxHeartbeatConfigError:
+		return &HeartbeatError{"config_error", fmt.Sprintf("at most %d bytes", MaxHeartbeatConfigError)}
 	case hb.BufferDepth < 0 || hb.ConfigVersion < 0:
 		return &HeartbeatError{"buffer_depth", "buffer_depth and config_version cannot be negative"}
 	case len(hb.Adapters) > MaxHeartbeatEntries:
@@ -61,6 +64,7 @@ func (hb *Heartbeat) Check() error {
 func (hb *Heartbeat) Fit() {
 	hb.Status = cut(hb.Status, MaxHeartbeatStatus)
 	hb.AgentVersion = cut(hb.AgentVersion, MaxHeartbeatAgentVersion)
+	hb.ConfigError = cut(hb.ConfigError, MaxHeartbeatConfigError)
 	names := map[string]bool{}
 	kept := hb.Adapters[:0]
 	for _, a := range hb.Adapters {

@@ -113,6 +113,10 @@ type TokenResponse struct {
 	GatewayID string    `json:"gateway_id"`
 	Token     string    `json:"token"`
 	ExpiresAt time.Time `json:"expires_at"`
+	// ConfigKeys are the control plane's config signing keys: an agent
+	// with none pinned yet pins them at its first token (after approval,
+	// over the channel it authenticated with TLS and its identity proof).
+	ConfigKeys []ConfigKey `json:"config_keys,omitempty"`
 }
 
 // AdapterState is one adapter device's health in a heartbeat.
@@ -128,18 +132,26 @@ type AdapterState struct {
 
 // Heartbeat is POST /api/v1/gateways/{id}/heartbeat.
 type Heartbeat struct {
-	Status        string         `json:"status"`
-	AgentVersion  string         `json:"agent_version"`
-	ConfigVersion int            `json:"config_version"`
-	BufferDepth   int64          `json:"buffer_depth"`
-	Adapters      []AdapterState `json:"adapters"`
+	Status        string `json:"status"`
+	AgentVersion  string `json:"agent_version"`
+	ConfigVersion int    `json:"config_version"`
+	// ConfigError says why the newest config was refused or failed to
+	// apply (the gateway runs its last-known-good); empty when all is well.
+	ConfigError string         `json:"config_error,omitempty"`
+	BufferDepth int64          `json:"buffer_depth"`
+	Adapters    []AdapterState `json:"adapters"`
 }
 
-// ConfigResponse is GET /api/v1/gateways/{id}/config/current.
+// ConfigResponse is GET /api/v1/gateways/{id}/config/current. The agent
+// applies only what Bundle's verified payload says; GatewayID, Version and
+// Config repeat it for people and are not trusted. SigningKeys is the
+// chain of key endorsements up to the key that signed the bundle.
 type ConfigResponse struct {
-	GatewayID string          `json:"gateway_id"`
-	Version   int             `json:"version"`
-	Config    json.RawMessage `json:"config"`
+	GatewayID   string           `json:"gateway_id"`
+	Version     int              `json:"version"`
+	Config      json.RawMessage  `json:"config"`
+	Bundle      *ConfigBundle    `json:"bundle,omitempty"`
+	SigningKeys []KeyEndorsement `json:"signing_keys,omitempty"`
 }
 
 // EnrollMessage is what an enrolling gateway signs: a digest of every

@@ -150,10 +150,18 @@ func runManaged(ctx context.Context, f cpFlags, localPath string, cfg *config.Co
 			return plain.AKCertificate(ctx)
 		})
 	}
+	var configKeys []wire.ConfigKey
+	for _, k := range cfg.ControlPlane.ConfigKeys {
+		ck, err := wire.ParseConfigKey(k) // checked by config.Parse
+		if err != nil {
+			return err
+		}
+		configKeys = append(configKeys, ck)
+	}
 	loop, err := controlplane.NewLoop(ctx, controlplane.Options{
 		Client: client, EnrollmentToken: f.enrollmentToken, Hostname: hostname(), StateDir: filepath.Join(cfg.DataDir, "controlplane"),
 		PollInterval: cfg.ControlPlane.PollInterval, HeartbeatInterval: cfg.ControlPlane.HeartbeatInterval,
-		Apply: apply, Health: health, Log: log, MTLS: mtls, MTLSURL: cfg.ControlPlane.MTLS.GatewayURL, Sealer: sealer,
+		Apply: apply, Health: health, Log: log, MTLS: mtls, ConfigKeys: configKeys, MTLSURL: cfg.ControlPlane.MTLS.GatewayURL, Sealer: sealer,
 		OnEnrolled: func(code string, _ time.Time) {
 			if err := controlplane.PrintClaim(os.Stderr, f.url, f.gatewayID, code); err != nil {
 				log.Warn("print claim code", "err", err)

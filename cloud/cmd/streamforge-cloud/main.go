@@ -4,6 +4,8 @@
 //	streamforge-cloud audit verify            check the audit hash chain
 //	streamforge-cloud audit compliance KIND   gdpr --user EMAIL | soc2 [--from --to] | iso27001
 //	streamforge-cloud keys rotate             add a JWT signing key (old tokens stay valid)
+//	streamforge-cloud config-keys rotate      add a config signing key (the old one verifies for a grace period)
+//	streamforge-cloud config-keys list        print the config signing keys in service (for agent.yaml)
 package main
 
 import (
@@ -20,6 +22,7 @@ const usage = `usage:
   streamforge-cloud audit verify [flags]
   streamforge-cloud audit compliance gdpr --user EMAIL | soc2 [--from RFC3339 --to RFC3339] | iso27001
   streamforge-cloud keys rotate [flags]
+  streamforge-cloud config-keys rotate|list [flags]
 Settings are environment variables (STREAMFORGE_*) or the same-named flags; run "serve -h".`
 
 func main() {
@@ -45,6 +48,10 @@ func run(ctx context.Context, log *slog.Logger, args []string) error {
 		return auditCompliance(ctx, args[2], args[3:])
 	case len(args) >= 2 && args[0] == "keys" && args[1] == "rotate":
 		return keysRotate(args[2:])
+	case len(args) >= 2 && args[0] == "config-keys" && args[1] == "rotate":
+		return configKeysRotate(ctx, args[2:])
+	case len(args) >= 2 && args[0] == "config-keys" && args[1] == "list":
+		return configKeysList(args[2:])
 	}
 	return fmt.Errorf("%s", usage)
 }
