@@ -68,13 +68,13 @@ func (s *Service) writeHeartbeats() {
 
 func (s *Service) flushHeartbeats(batch []hbRow) error {
 	var sql strings.Builder
-	sql.WriteString("INSERT INTO gateway_heartbeats (gateway_id, received_at, status, agent_version, config_version, buffer_depth, adapters) VALUES ")
-	args := make([]any, 0, 7*len(batch))
+	sql.WriteString("INSERT INTO gateway_heartbeats (gateway_id, received_at, status, agent_version, config_version, buffer_depth, readings_total, adapters) VALUES ")
+	args := make([]any, 0, 8*len(batch))
 	for i, r := range batch {
 		if i > 0 {
 			sql.WriteByte(',')
 		}
-		sql.WriteString("(?, ?, ?, ?, ?, ?, ?)")
+		sql.WriteString("(?, ?, ?, ?, ?, ?, ?, ?)")
 		args = append(args, r.args...)
 	}
 	return s.store.DB.Exec(sql.String(), args...).Error

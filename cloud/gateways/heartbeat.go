@@ -3,6 +3,7 @@ package gateways
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"time"
 
 	"github.com/streamforge/streamforge/cloud/store"
@@ -11,12 +12,16 @@ import (
 
 // HealthView is one heartbeat as the API shows it.
 type HealthView struct {
-	ReceivedAt    time.Time           `json:"received_at"`
-	Status        string              `json:"status"`
-	AgentVersion  string              `json:"agent_version"`
-	ConfigVersion int                 `json:"config_version"`
-	BufferDepth   int64               `json:"buffer_depth"`
-	Adapters      []wire.AdapterState `json:"adapters"`
+	ReceivedAt    time.Time `json:"received_at"`
+	Status        string    `json:"status"`
+	AgentVersion  string    `json:"agent_version"`
+	ConfigVersion int       `json:"config_version"`
+	BufferDepth   int64     `json:"buffer_depth"`
+	ReadingsTotal int64     `json:"readings_total"`
+	// ReadingsPerSecond is the growth of readings_total since the previous
+	// heartbeat (null for the oldest one returned, or after an agent reset).
+	ReadingsPerSecond *float64            `json:"readings_per_second"`
+	Adapters          []wire.AdapterState `json:"adapters"`
 }
 
 // lastSeenPrecision is how stale a gateway's last_seen_at may grow before
@@ -28,7 +33,7 @@ const lastSeenPrecision = 30 * time.Second
 // agent and applied config versions) when that changed or grew stale. a is
 // the request's authentication, which read the summary already.
 func (s *Service) Heartbeat(ctx context.Context, a Auth, hb wire.Heartbeat) error {
-	if len(hb.Status) > 32 || len(hb.AgentVersion) > 64 || len(hb.Adapters) > 256 || hb.BufferDepth < 0 || hb.ConfigVersion < 0 {
+	if len(hb.Status) > 32 || len(hb.AgentVersion) > 64 || len(hb.Adapters) > 256 || hb.BufferDepth < 0 || hb.ConfigVersion < 0 || hb.ReadingsTotal > math.MaxInt64 {
 		return &ValidationError{"heartbeat", "status up to 32 characters, agent_version up to 64, at most 256 adapters, no negative numbers"}
 	}
 	adapters, err := json.Marshal(hb.Adapters)
@@ -37,7 +42,7 @@ func (s *Service) Heartbeat(ctx context.Context, a Auth, hb wire.Heartbeat) erro
 	}
 	now := s.Now()
 	db := s.store.DB.WithContext(ctx)
-	if err := s.insertHeartbeat(ctx, a.GatewayID, now, hb.Status, hb.AgentVersion, hb.ConfigVersion, hb.BufferDepth, string(adapters)); err != nil {
+	if err := s.insertHeartbeat(ctx, a.GatewayID, now, hb.Status, hb.AgentVersion, hb.ConfigVersion, hb.BufferDepth, int64(hb.ReadingsTotal), string(adapters)); err != nil {
 		return err
 	}
 	if a.LastSeen != nil && now.Sub(*a.LastSeen) < lastSeenPrecision && a.AgentVersion == hb.AgentVersion && a.AppliedConfig == hb.ConfigVersion {
@@ -64,8 +69,15 @@ func (s *Service) Health(ctx context.Context, access []string, id string, limit 
 	out := make([]HealthView, len(rows))
 	for i, r := range rows {
 		out[i] = HealthView{ReceivedAt: r.ReceivedAt, Status: r.Status, AgentVersion: r.AgentVersion,
-			ConfigVersion: r.ConfigVersion, BufferDepth: r.BufferDepth}
+			ConfigVersion: r.ConfigVersion, BufferDepth: r.BufferDepth, ReadingsTotal: r.ReadingsTotal}
 		_ = json.Unmarshal([]byte(r.Adapters), &out[i].Adapters)
+		if i > 0 { // rows are newest first: rows[i] is the one before rows[i-1]
+			newer := rows[i-1]
+			if dt := newer.ReceivedAt.Sub(r.ReceivedAt).Seconds(); dt > 0 && newer.ReadingsTotal >= r.ReadingsTotal {
+				rate := float64(newer.ReadingsTotal-r.ReadingsTotal) / dt
+				out[i-1].ReadingsPerSecond = &rate
+			}
+		}
 	}
 	return out, nil
 }

@@ -100,5 +100,8 @@ type GatewayHeartbeat struct {
 	AgentVersion  string
 	ConfigVersion int
 	BufferDepth   int64
+	// ReadingsTotal is the agent's count of readings buffered so far; the
+	// rate between two heartbeats is the gateway's readings/s.
+	ReadingsTotal int64
 	Adapters      string
 }

@@ -64,7 +64,8 @@ func migrations() []*gormigrate.Migration {
 				AttestedState string `gorm:"type:text;not null;default:''"`
 			}
 			return tx.Table("gateways").Migrator().AddColumn(&gateway{}, "AttestedState")
-		}})
+		}},
+		&gormigrate.Migration{ID: "202611292300-dashboard", Migrate: migrateDashboard})
 	ms = append(ms, audit.Migrations()...)
 	slices.SortStableFunc(ms, func(a, b *gormigrate.Migration) int { return strings.Compare(a.ID, b.ID) })
 	return ms
@@ -190,6 +191,34 @@ func migrateGatewayTPM(tx *gorm.DB) error {
 	for _, col := range []string{"EKReason", "TPMInfo", "KeyCertification", "ActivationState"} {
 		if err := m.AddColumn(&gateway{}, col); err != nil {
 			return fmt.Errorf("gateways.%s: %w", col, err)
+		}
+	}
+	return nil
+}
+
+// migrateDashboard adds what the dashboard reads: each heartbeat's readings
+// counter, and indexes for the fleet overview (heartbeats by time) and the
+// gateway list's sorts (last seen).
+func migrateDashboard(tx *gorm.DB) error {
+	type gatewayHeartbeat struct {
+		ReadingsTotal int64     `gorm:"not null;default:0"`
+		ReceivedAt    time.Time `gorm:"index:idx_heartbeat_time"`
+	}
+	type gateway struct {
+		LastSeenAt *time.Time `gorm:"index:idx_gateway_last_seen"`
+		Hostname   string     `gorm:"index:idx_gateway_hostname"`
+	}
+	hb := tx.Table("gateway_heartbeats").Migrator()
+	if err := hb.AddColumn(&gatewayHeartbeat{}, "ReadingsTotal"); err != nil {
+		return fmt.Errorf("gateway_heartbeats.readings_total: %w", err)
+	}
+	if err := hb.CreateIndex(&gatewayHeartbeat{}, "idx_heartbeat_time"); err != nil {
+		return fmt.Errorf("gateway_heartbeats index: %w", err)
+	}
+	gw := tx.Table("gateways").Migrator()
+	for _, idx := range []string{"idx_gateway_last_seen", "idx_gateway_hostname"} {
+		if err := gw.CreateIndex(&gateway{}, idx); err != nil {
+			return fmt.Errorf("gateways %s: %w", idx, err)
 		}
 	}
 	return nil

@@ -113,10 +113,13 @@ type AdapterState struct {
 
 // Heartbeat is POST /api/v1/gateways/{id}/heartbeat.
 type Heartbeat struct {
-	Status        string         `json:"status"`
-	AgentVersion  string         `json:"agent_version"`
-	ConfigVersion int            `json:"config_version"`
-	BufferDepth   int64          `json:"buffer_depth"`
+	Status        string `json:"status"`
+	AgentVersion  string `json:"agent_version"`
+	ConfigVersion int    `json:"config_version"`
+	BufferDepth   int64  `json:"buffer_depth"`
+	// ReadingsTotal counts the readings the agent has buffered since its
+	// buffer was created; the cloud derives readings/s from its growth.
+	ReadingsTotal uint64         `json:"readings_total,omitempty"`
 	Adapters      []AdapterState `json:"adapters"`
 }
 
