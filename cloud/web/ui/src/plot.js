@@ -14,7 +14,7 @@ export function plot(title, unit, times, values, color) {
     const width = Math.max(260, box.clientWidth || 600);
     new uPlot({
       width, height: 200, legend: { show: false },
-      series: [{}, { label: title, stroke: color, width: 2, fill: color + "22", spanGaps: true }],
+      series: [{}, { label: title, stroke: color, width: 2, fill: color + "22", spanGaps: true, points: { show: true, size: 5 } }],
       axes: [{}, { size: 60, values: (u, vs) => vs.map(fmt) }],
     }, [times, values], box);
   });
