@@ -98,17 +98,23 @@ func (s *Service) Page(ctx context.Context, access []string, q ListQuery) (ListP
 	}
 	var gs []store.Gateway
 	order := col + " " + dir
+	if col == "last_seen_at" { // never-seen gateways last, whichever way
+		order += " NULLS LAST"
+	}
 	if col != "id" {
 		order += ", id"
 	}
-	if err := db.Order(order).Limit(q.Limit).Offset((q.Page - 1) * q.Limit).Find(&gs).Error; err != nil {
+	// A deferred join: the offset walks an index for ids only, and just the
+	// page's rows (wide ones, with keys and TPM evidence) are read.
+	ids := db.Session(&gorm.Session{}).Select("id").Order(order).Limit(q.Limit).Offset((q.Page - 1) * q.Limit)
+	if err := s.store.DB.WithContext(ctx).Where("id IN (?)", ids).Order(order).Find(&gs).Error; err != nil {
 		return ListPage{}, fmt.Errorf("list gateways: %w", err)
 	}
-	ids := make([]string, len(gs))
+	pageIDs := make([]string, len(gs))
 	for i := range gs {
-		ids[i] = gs[i].ID
+		pageIDs[i] = gs[i].ID
 	}
-	deployed, err := s.deployedOf(ctx, ids)
+	deployed, err := s.deployedOf(ctx, pageIDs)
 	if err != nil {
 		return ListPage{}, err
 	}
@@ -124,7 +130,7 @@ func (s *Service) filtered(db *gorm.DB, access []string, q ListQuery) *gorm.DB {
 	db = withinAccess(db, access)
 	if q.Q != "" {
 		like := "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(strings.ToLower(q.Q)) + "%"
-		db = db.Where(`(LOWER(id) LIKE ? ESCAPE '\' OR LOWER(site) LIKE ? ESCAPE '\' OR LOWER(hostname) LIKE ? ESCAPE '\')`, like, like, like)
+		db = db.Where(store.GatewaySearchExpr+` LIKE ? ESCAPE '\'`, like)
 	}
 	cutoff := s.Now().Add(-OfflineAfter)
 	switch q.Status {

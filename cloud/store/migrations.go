@@ -221,5 +221,24 @@ func migrateDashboard(tx *gorm.DB) error {
 			return fmt.Errorf("gateways %s: %w", idx, err)
 		}
 	}
-	return nil
+	return searchIndex(tx)
+}
+
+// GatewaySearchExpr is what the gateway list's search matches a substring
+// in; on PostgreSQL a trigram index over it answers in well under a
+// millisecond where a scan of 10,000 gateways takes tens.
+const GatewaySearchExpr = `LOWER(id || ' ' || site || ' ' || hostname)`
+
+// searchIndex needs the pg_trgm extension; where the database user may not
+// create it, the search still works, by scanning.
+func searchIndex(tx *gorm.DB) error {
+	if tx.Dialector.Name() != "postgres" {
+		return nil
+	}
+	tx.SavePoint("trgm")
+	if err := tx.Exec("CREATE EXTENSION IF NOT EXISTS pg_trgm").Error; err != nil {
+		tx.RollbackTo("trgm")
+		return nil
+	}
+	return tx.Exec("CREATE INDEX idx_gateway_search ON gateways USING gin ((" + GatewaySearchExpr + ") gin_trgm_ops)").Error
 }
