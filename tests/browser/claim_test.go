@@ -18,7 +18,7 @@ import (
 	"github.com/streamforge/streamforge/pkg/wire"
 )
 
-func requireBrowser(t *testing.T) string {
+func requireBrowser(t testing.TB) string {
 	t.Helper()
 	dir, _ := os.Getwd()
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "playwright-core")); err != nil {

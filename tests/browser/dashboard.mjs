@@ -222,9 +222,26 @@ async function sessions() {
   if (refreshed[0] !== 200 || refreshed[1] !== 200) problems.push("refresh: " + refreshed);
 }
 
+// bench: ITER loads of the overview (a full page load each time), timed
+// from navigation to both fleet plots drawn; prints the times in ms.
+async function bench() {
+  const page = await newPage(desktop);
+  await login(page, EMAIL, PASSWORD);
+  const times = [];
+  for (let i = 0; i < Number(process.env.ITER || 10); i++) {
+    await page.goto("about:blank");
+    const start = Date.now();
+    await page.goto(BASE + "/#/overview");
+    await page.locator("#fl-h").waitFor();
+    await page.waitForFunction(() => document.querySelectorAll("figure canvas").length >= 2);
+    times.push(Date.now() - start);
+  }
+  say("TIMES", times);
+}
+
 let failed = false;
 try {
-  await { admin, viewer, sessions }[MODE]();
+  await { admin, viewer, sessions, bench }[MODE]();
   const csp = problems.filter((p) => p.includes("Content Security Policy"));
   if (csp.length) problems.push(...csp);
   if (problems.length) throw new Error(problems.join("\n"));

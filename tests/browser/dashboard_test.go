@@ -29,7 +29,7 @@ func screenshotDir(t *testing.T) string {
 }
 
 // journey runs dashboard.mjs in one MODE; onLine sees each line it prints.
-func journey(t *testing.T, dir string, env []string, onLine func(string)) string {
+func journey(t testing.TB, dir string, env []string, onLine func(string)) string {
 	t.Helper()
 	cmd := exec.Command("node", "dashboard.mjs")
 	cmd.Dir = dir
