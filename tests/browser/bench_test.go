@@ -45,7 +45,7 @@ func BenchmarkOverviewRender(b *testing.B) {
 		}
 	}
 	b.ResetTimer()
-	out := journey(b, dir, []string{"MODE=bench", fmt.Sprintf("ITER=%d", b.N), "BASE="+cloud.URL, "EMAIL="+testenv.CloudAdminEmail, "PASSWORD="+testenv.CloudAdminPassword}, nil)
+	out := journey(b, dir, []string{"MODE=bench", fmt.Sprintf("ITER=%d", b.N), "BASE=" + cloud.URL, "EMAIL=" + testenv.CloudAdminEmail, "PASSWORD=" + testenv.CloudAdminPassword}, nil)
 	b.StopTimer()
 	_, js, ok := strings.Cut(out, "TIMES ")
 	var ms []float64
