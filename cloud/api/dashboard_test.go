@@ -249,6 +249,11 @@ func BenchmarkGatewayListPage10k(b *testing.B) {
 	if err := e.store.DB.Exec("ANALYZE gateways").Error; err != nil {
 		b.Fatal(err)
 	}
+	var trgm int
+	e.store.DB.Raw("SELECT count(*) FROM pg_indexes WHERE indexname = 'idx_gateway_search'").Scan(&trgm)
+	if trgm != 1 {
+		b.Fatal("no trigram search index: is pg_trgm (postgresql-contrib) installed?")
+	}
 	admin := e.login(adminEmail, adminPassword)
 	queries := []string{"?page=150&limit=50", "?q=edge-0123&limit=50", "?status=offline&page=20&limit=50", "?sort=-last_seen_at&page=7&limit=50", "?q=SITE-4&sort=hostname&page=3"}
 	for _, q := range queries {

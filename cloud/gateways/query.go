@@ -98,8 +98,8 @@ func (s *Service) Page(ctx context.Context, access []string, q ListQuery) (ListP
 	}
 	var gs []store.Gateway
 	order := col + " " + dir
-	if col == "last_seen_at" { // never-seen gateways last, whichever way
-		order += " NULLS LAST"
+	if col == "last_seen_at" { // never seen: the oldest heartbeat
+		order = map[string]string{"ASC": "last_seen_at ASC NULLS FIRST", "DESC": "last_seen_at DESC NULLS LAST"}[dir]
 	}
 	if col != "id" {
 		order += ", id"

@@ -208,6 +208,16 @@ func migrateDashboard(tx *gorm.DB) error {
 		LastSeenAt *time.Time `gorm:"index:idx_gateway_last_seen"`
 		Hostname   string     `gorm:"index:idx_gateway_hostname"`
 	}
+	// The list sorts by last heartbeat newest first with never-seen
+	// gateways last (and the reverse); PostgreSQL's index must match that
+	// order of NULLs to serve it.
+	lastSeen := "idx_gateway_last_seen"
+	if tx.Dialector.Name() == "postgres" {
+		if err := tx.Exec("CREATE INDEX idx_gateway_last_seen ON gateways (last_seen_at DESC NULLS LAST)").Error; err != nil {
+			return fmt.Errorf("gateways idx_gateway_last_seen: %w", err)
+		}
+		lastSeen = ""
+	}
 	hb := tx.Table("gateway_heartbeats").Migrator()
 	if err := hb.AddColumn(&gatewayHeartbeat{}, "ReadingsTotal"); err != nil {
 		return fmt.Errorf("gateway_heartbeats.readings_total: %w", err)
@@ -216,7 +226,10 @@ func migrateDashboard(tx *gorm.DB) error {
 		return fmt.Errorf("gateway_heartbeats index: %w", err)
 	}
 	gw := tx.Table("gateways").Migrator()
-	for _, idx := range []string{"idx_gateway_last_seen", "idx_gateway_hostname"} {
+	for _, idx := range []string{lastSeen, "idx_gateway_hostname"} {
+		if idx == "" {
+			continue
+		}
 		if err := gw.CreateIndex(&gateway{}, idx); err != nil {
 			return fmt.Errorf("gateways %s: %w", idx, err)
 		}
@@ -240,5 +253,7 @@ func searchIndex(tx *gorm.DB) error {
 		tx.RollbackTo("trgm")
 		return nil
 	}
-	return tx.Exec("CREATE INDEX idx_gateway_search ON gateways USING gin ((" + GatewaySearchExpr + ") gin_trgm_ops)").Error
+	// fastupdate off: gateways are written rarely, and a GIN pending list
+	// (until the next vacuum) would make the planner scan instead.
+	return tx.Exec("CREATE INDEX idx_gateway_search ON gateways USING gin ((" + GatewaySearchExpr + ") gin_trgm_ops) WITH (fastupdate = off)").Error
 }
