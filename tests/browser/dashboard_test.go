@@ -149,8 +149,9 @@ adapters:
 //     page is scanned by axe-core and photographed at 1280 and 390 px;
 //   - viewer: sees everything read-only, is offered no admin control, and
 //     the API refuses the admin calls the viewer tries directly;
-//   - sessions: a cookie request without the CSRF token is refused, and a
-//     session that ended returns the UI to the login page with a message.
+//   - sessions: a cookie request without the CSRF token is refused, a
+//     session that ended returns the UI to the login page with a message,
+//     and the UI refreshes its session before it expires.
 func TestDashboardJourneys(t *testing.T) {
 	dir := requireBrowser(t)
 	shots := screenshotDir(t)
@@ -201,7 +202,7 @@ func TestDashboardJourneys(t *testing.T) {
 	t.Run("sessions", func(t *testing.T) {
 		out := journey(t, dir, []string{"MODE=sessions", "BASE=" + cloud.URL, "EMAIL=" + testenv.CloudAdminEmail,
 			"PASSWORD=" + testenv.CloudAdminPassword, "SHOTS=" + shots}, nil)
-		if !strings.Contains(out, "EXPIRED Your session has ended") || !strings.Contains(out, "OK sessions") {
+		if !strings.Contains(out, "EXPIRED Your session has ended") || !strings.Contains(out, "REFRESHED 200") || !strings.Contains(out, "OK sessions") {
 			t.Fatalf("sessions journey:\n%s", out)
 		}
 	})
