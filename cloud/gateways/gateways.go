@@ -112,6 +112,7 @@ type View struct {
 	ApprovedAt     *time.Time      `json:"approved_at,omitempty"`
 	ClaimedAt      *time.Time      `json:"claimed_at,omitempty"`
 	LastSeenAt     *time.Time      `json:"last_seen_at,omitempty"`
+	AKCertExpires  *time.Time      `json:"ak_cert_expires_at,omitempty"`
 	AgentVersion   string          `json:"agent_version,omitempty"`
 	AppliedConfig  int             `json:"applied_config_version"`
 	DeployedConfig int             `json:"deployed_config_version"`
@@ -129,7 +130,7 @@ func view(g *store.Gateway, deployed int) View {
 	return View{TPM: tpm, ID: g.ID, Site: g.Site, Status: g.Status, Hostname: g.Hostname, HardwareInfo: hw,
 		IdentityKind: g.IdentityKind, Fingerprint: g.IdentityFingerprint, EKVerified: g.EKVerified, EKReason: g.EKReason,
 		EnrolledAt: g.EnrolledAt, ApprovedBy: g.ApprovedBy, ApprovedAt: g.ApprovedAt, ClaimedAt: g.ClaimedAt,
-		LastSeenAt: g.LastSeenAt, AgentVersion: g.AgentVersion, AppliedConfig: g.AppliedConfig, DeployedConfig: deployed}
+		LastSeenAt: g.LastSeenAt, AKCertExpires: g.AKCertExpiresAt, AgentVersion: g.AgentVersion, AppliedConfig: g.AppliedConfig, DeployedConfig: deployed}
 }
 
 func (s *Service) load(tx *gorm.DB, id string, lock bool) (*store.Gateway, error) {

@@ -3,6 +3,7 @@ package gateways
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/streamforge/streamforge/cloud/store"
@@ -75,6 +76,17 @@ func (s *Service) Overview(ctx context.Context, access []string) (Overview, erro
 	for i := range out.Expiring {
 		out.Expiring[i].Credential = "gateway token"
 	}
+	var aks []Expiring
+	if err := withinAccess(db.Model(&store.Gateway{}), access).Select("id AS gateway_id, ak_cert_expires_at AS expires_at").
+		Where("ak_cert_expires_at > ? AND ak_cert_expires_at < ?", now, now.Add(ExpiringWithin)).
+		Order("ak_cert_expires_at").Limit(50).Scan(&aks).Error; err != nil {
+		return out, fmt.Errorf("expiring AK certificates: %w", err)
+	}
+	for _, a := range aks {
+		a.Credential = "AK certificate"
+		out.Expiring = append(out.Expiring, a)
+	}
+	slices.SortFunc(out.Expiring, func(a, b Expiring) int { return a.ExpiresAt.Compare(b.ExpiresAt) })
 	series, err := s.fleetSeries(ctx, access, now)
 	if err != nil {
 		return out, err

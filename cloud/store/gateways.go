@@ -37,18 +37,20 @@ type Gateway struct {
 	ActivationState string
 	// AttestedState is the challenge the TPM answered: it holds the AK that
 	// the attestation CA certifies once the gateway is approved.
-	AttestedState  string
-	EnrolledWith   string
-	EnrolledAt     time.Time
-	ClaimExpiresAt time.Time
-	ClaimedAt      *time.Time
-	ApprovedBy     string
-	ApprovedAt     *time.Time
-	LastSeenAt     *time.Time
-	AgentVersion   string
-	AppliedConfig  int
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	AttestedState string
+	// AKCertExpiresAt is when the AK certificate last issued expires.
+	AKCertExpiresAt *time.Time
+	EnrolledWith    string
+	EnrolledAt      time.Time
+	ClaimExpiresAt  time.Time
+	ClaimedAt       *time.Time
+	ApprovedBy      string
+	ApprovedAt      *time.Time
+	LastSeenAt      *time.Time
+	AgentVersion    string
+	AppliedConfig   int
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
 }
 
 // EnrollmentToken lets gateways enroll; only its hash is stored.

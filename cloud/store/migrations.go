@@ -197,7 +197,7 @@ func migrateGatewayTPM(tx *gorm.DB) error {
 }
 
 // migrateDashboard adds what the dashboard reads: each heartbeat's readings
-// counter, and indexes for the fleet overview (heartbeats by time) and the
+// counter, the AK certificate's expiry, and indexes for the fleet overview (heartbeats by time) and the
 // gateway list's sorts (last seen).
 func migrateDashboard(tx *gorm.DB) error {
 	type gatewayHeartbeat struct {
@@ -205,8 +205,9 @@ func migrateDashboard(tx *gorm.DB) error {
 		ReceivedAt    time.Time `gorm:"index:idx_heartbeat_time"`
 	}
 	type gateway struct {
-		LastSeenAt *time.Time `gorm:"index:idx_gateway_last_seen"`
-		Hostname   string     `gorm:"index:idx_gateway_hostname"`
+		LastSeenAt      *time.Time `gorm:"index:idx_gateway_last_seen"`
+		Hostname        string     `gorm:"index:idx_gateway_hostname"`
+		AKCertExpiresAt *time.Time
 	}
 	// The list sorts by last heartbeat newest first with never-seen
 	// gateways last (and the reverse); PostgreSQL's index must match that
@@ -226,6 +227,9 @@ func migrateDashboard(tx *gorm.DB) error {
 		return fmt.Errorf("gateway_heartbeats index: %w", err)
 	}
 	gw := tx.Table("gateways").Migrator()
+	if err := gw.AddColumn(&gateway{}, "AKCertExpiresAt"); err != nil {
+		return fmt.Errorf("gateways.ak_cert_expires_at: %w", err)
+	}
 	for _, idx := range []string{lastSeen, "idx_gateway_hostname"} {
 		if idx == "" {
 			continue

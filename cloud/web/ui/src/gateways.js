@@ -137,6 +137,8 @@ export async function gatewayDetail(main, id) {
       h("dt", "EK state"), h("dd#ek-state", g.identity_kind === "tpm" ? (g.ek_verified ? "verified" : "not verified: " + (g.ek_reason || "")) : "no TPM"),
       h("dt", "TPM"), h("dd", tpmText(g)),
       h("dt", "Fingerprint"), h("dd", h("code", g.identity_fingerprint)),
+      h("dt", "AK certificate expires"), h("dd#ak-expiry", g.ak_cert_expires_at ? fmtTime(g.ak_cert_expires_at) : "not issued"),
+      h("dt", "TLS certificate"), h("dd", "issued by step-ca on the AK certificate; its expiry is not reported to the cloud"),
       h("dt", "Enrolled"), h("dd", fmtTime(g.enrolled_at)),
       h("dt", "Approved"), h("dd", g.approved_at ? `${fmtTime(g.approved_at)} by ${g.approved_by}` : "not yet"),
       h("dt", "Claimed"), h("dd", fmtTime(g.claimed_at)))),
