@@ -65,7 +65,11 @@ func migrations() []*gormigrate.Migration {
 			}
 			return tx.Table("gateways").Migrator().AddColumn(&gateway{}, "AttestedState")
 		}},
-		&gormigrate.Migration{ID: "202611292300-dashboard", Migrate: migrateDashboard})
+		&gormigrate.Migration{ID: "202611292300-dashboard", Migrate: migrateDashboard},
+		&gormigrate.Migration{ID: "202611292330-gateway-ak-cert-expiry", Migrate: func(tx *gorm.DB) error {
+			type gateway struct{ AKCertExpiresAt *time.Time }
+			return tx.Table("gateways").Migrator().AddColumn(&gateway{}, "AKCertExpiresAt")
+		}})
 	ms = append(ms, audit.Migrations()...)
 	slices.SortStableFunc(ms, func(a, b *gormigrate.Migration) int { return strings.Compare(a.ID, b.ID) })
 	return ms
@@ -197,7 +201,7 @@ func migrateGatewayTPM(tx *gorm.DB) error {
 }
 
 // migrateDashboard adds what the dashboard reads: each heartbeat's readings
-// counter, the AK certificate's expiry, and indexes for the fleet overview (heartbeats by time) and the
+// counter, and indexes for the fleet overview (heartbeats by time) and the
 // gateway list's sorts (last seen).
 func migrateDashboard(tx *gorm.DB) error {
 	type gatewayHeartbeat struct {
@@ -205,9 +209,8 @@ func migrateDashboard(tx *gorm.DB) error {
 		ReceivedAt    time.Time `gorm:"index:idx_heartbeat_time"`
 	}
 	type gateway struct {
-		LastSeenAt      *time.Time `gorm:"index:idx_gateway_last_seen"`
-		Hostname        string     `gorm:"index:idx_gateway_hostname"`
-		AKCertExpiresAt *time.Time
+		LastSeenAt *time.Time `gorm:"index:idx_gateway_last_seen"`
+		Hostname   string     `gorm:"index:idx_gateway_hostname"`
 	}
 	// The list sorts by last heartbeat newest first with never-seen
 	// gateways last (and the reverse); PostgreSQL's index must match that
@@ -227,9 +230,6 @@ func migrateDashboard(tx *gorm.DB) error {
 		return fmt.Errorf("gateway_heartbeats index: %w", err)
 	}
 	gw := tx.Table("gateways").Migrator()
-	if err := gw.AddColumn(&gateway{}, "AKCertExpiresAt"); err != nil {
-		return fmt.Errorf("gateways.ak_cert_expires_at: %w", err)
-	}
 	for _, idx := range []string{lastSeen, "idx_gateway_hostname"} {
 		if idx == "" {
 			continue
