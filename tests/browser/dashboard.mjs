@@ -115,7 +115,22 @@ async function admin() {
   await until(page, "#/gateways/" + GATEWAY, "#adapters", "adapter states", 30);
   const ek = await page.locator("#ek-state").textContent();
   if (ek !== "verified") throw new Error("detail EK state: " + ek);
-  await page.waitForTimeout(0);
+  // Every page at both widths while the gateway is live (a few more
+  // heartbeats first, for the plots): axe, fit, screenshot.
+  for (const deadline = Date.now() + 60000; ;) {
+    await page.reload();
+    await page.locator("#pl-h").waitFor();
+    if (Number((await page.locator("#pl-h").textContent()).match(/\d+/)[0]) >= 8) break;
+    if (Date.now() > deadline) throw new Error("fewer than 8 heartbeats in 60 s");
+    await page.waitForTimeout(1000);
+  }
+  for (const vp of [desktop, phone]) {
+    const p = vp === desktop ? page : await newPage(vp);
+    if (vp !== desktop) await login(p, EMAIL, PASSWORD);
+    for (const [hash, name, ready] of pages(GATEWAY)) await visit(p, hash, name, ready);
+  }
+  await page.goto(BASE + "/#/gateways/" + GATEWAY);
+  await page.locator("#gw-plots").waitFor();
   // 5. Disable.
   await confirm(page, "disable");
   await page.locator("h1 .badge.disabled").waitFor();
@@ -143,12 +158,6 @@ async function admin() {
   await page.fill("#gdpr-user", EMAIL);
   await page.click("#rep-gdpr");
   await page.locator("#report-out tr[data-event]").first().waitFor();
-  // Every page at both widths: axe, fit, screenshot.
-  for (const vp of [desktop, phone]) {
-    const p = vp === desktop ? page : await newPage(vp);
-    if (vp !== desktop) await login(p, EMAIL, PASSWORD);
-    for (const [hash, name, ready] of pages(GATEWAY)) await visit(p, hash, name, ready);
-  }
   // Keyboard alone: Tab reaches the navigation and Enter follows a link.
   await page.goto(BASE + "/#/overview");
   await page.locator("#st-h").waitFor();
