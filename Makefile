@@ -17,6 +17,7 @@ deps:
 	@scripts/install-deps.sh
 	@$(GO) mod download
 	@npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
+	@npm ci --prefix cloud/web/ui --no-audit --no-fund --loglevel=error
 	@scripts/install-fuzzer.sh
 
 build: cloud $(BUILD_TARGETS)

@@ -5,8 +5,11 @@
 #   - the agent (bin/streamforge-agent) with a generated config, reading the
 #     simulators and forwarding to the broker, and prints the first readings
 #     that arrive in Kafka,
-#   - the control plane (bin/streamforge-cloud serve) on SQLite under ./data:
-#     on first start it prints the URL and the first admin's one-time credentials.
+#   - the control plane (bin/streamforge-cloud serve) on SQLite under ./data,
+#     with its dashboard: on first start it prints the first admin's one-time
+#     password; the demo then creates an enrollment token with it, the agent
+#     enrolls (software identity key: a laptop has no TPM) and the demo
+#     approves it, so the dashboard shows a gateway with live heartbeats.
 # Ctrl-C stops everything. Logs: ./data/demo/*.log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +39,30 @@ MODBUS=127.0.0.1:$(free_port)
 OPCUA=127.0.0.1:$(free_port)
 KAFKA=127.0.0.1:$(free_port)
 METRICS=127.0.0.1:$(free_port)
+CLOUD=${STREAMFORGE_LISTEN:-127.0.0.1:8080}
+export STREAMFORGE_LISTEN=$CLOUD
+GATEWAY=gw-demo-1
+
+# api METHOD PATH [JSON]: the control plane's API as the demo's admin.
+api() {
+  curl -fsS -X "$1" "http://$CLOUD$2" -H "Authorization: Bearer $ADMIN_TOKEN" -H 'Content-Type: application/json' ${3:+-d "$3"}
+}
+json() { python3 -c 'import json,sys; print(json.load(sys.stdin)'"$1"')'; }
+
+# The demo's gateway uses a software key: allowed here, never by default.
+STREAMFORGE_ALLOW_KEY_IDENTITY=${STREAMFORGE_ALLOW_KEY_IDENTITY:-true} \
+  bin/streamforge-cloud serve >"$DEMO/cloud.out" 2>"$DEMO/cloud.log" &
+pids+=($!)
+wait_port "$CLOUD" "the control plane" "$DEMO/cloud.log"
+ADMIN_EMAIL=$(sed -n 's/^  email: *//p' "$DEMO/cloud.out")
+ADMIN_PASSWORD=$(sed -n 's/^  password: *//p' "$DEMO/cloud.out")
+CP_ENV=(CONTROL_PLANE_URL="http://$CLOUD" CONTROL_PLANE_GATEWAY_ID=$GATEWAY)
+if [ -n "$ADMIN_PASSWORD" ] && [ ! -d "$DEMO/agent/identity" ]; then
+  ADMIN_TOKEN=$(curl -fsS "http://$CLOUD/api/v1/auth/login" -H 'Content-Type: application/json' \
+    -d "{\"email\":\"$ADMIN_EMAIL\",\"password\":\"$ADMIN_PASSWORD\"}" | json '["token"]')
+  ENROLL=$(api POST /api/v1/enrollment-tokens '{"expires_in":"1h","max_uses":1,"site":"Demo plant"}' | json '["token"]')
+  CP_ENV+=(CONTROL_PLANE_ENROLLMENT_TOKEN="$ENROLL")
+fi
 
 bin/streamforge-sim -modbus-listen "$MODBUS" -opcua-listen "$OPCUA" -opcua-cert "$DEMO/opcua-sim.pem" \
   -tags 8 -rate 2 >"$DEMO/sim.log" 2>&1 &
@@ -90,9 +117,18 @@ adapters:
           - {name: pressure, node_id: "ns=1;s=pressure_2", subscription: sub}
 metrics:
   listen: $METRICS
+control_plane:
+  heartbeat_interval: 5s
 YAML
-bin/streamforge-agent run --config "$DEMO/agent.yaml" >"$DEMO/agent.log" 2>&1 &
+env "${CP_ENV[@]}" bin/streamforge-agent run --config "$DEMO/agent.yaml" --insecure-software-identity >"$DEMO/agent.log" 2>&1 &
 pids+=($!)
+if [ -n "${ADMIN_TOKEN:-}" ]; then
+  for _ in $(seq 1 100); do
+    [ "$(api GET /api/v1/gateways/$GATEWAY 2>/dev/null | json '["status"]' 2>/dev/null)" = pending ] && break
+    sleep 0.1
+  done
+  api POST /api/v1/gateways/$GATEWAY/approve >/dev/null && echo "demo: gateway $GATEWAY enrolled and approved"
+fi
 
 echo "demo: simulated PLCs on modbus $MODBUS and opc.tcp://$OPCUA, broker $KAFKA, agent metrics http://$METRICS/metrics"
 echo "demo: first readings in Kafka (bin/streamforge-consume -brokers $KAFKA -topic telemetry.raw,events.raw):"
@@ -101,8 +137,12 @@ if ! timeout 30 bin/streamforge-consume -brokers "$KAFKA" -topic telemetry.raw,e
   tail -n 20 "$DEMO/agent.log" >&2
 fi
 echo "demo: the agent keeps forwarding; follow it with: bin/streamforge-consume -brokers $KAFKA"
-echo "demo: starting the control plane (Ctrl-C stops everything)"
-# The demo's gateways may use a software key: allowed here, never by default.
-STREAMFORGE_ALLOW_KEY_IDENTITY=${STREAMFORGE_ALLOW_KEY_IDENTITY:-true} bin/streamforge-cloud serve &
-pids+=($!)
-wait "${pids[-1]}"
+echo
+echo "demo: dashboard: http://$CLOUD/"
+if [ -n "$ADMIN_PASSWORD" ]; then
+  echo "demo: log in as $ADMIN_EMAIL with the one-time password: $ADMIN_PASSWORD (shown once: store it now)"
+else
+  echo "demo: log in with the first admin's password printed on the first run (to start afresh: rm -rf $STREAMFORGE_DATA_DIR)"
+fi
+echo "demo: Ctrl-C stops everything"
+wait "${pids[0]}"

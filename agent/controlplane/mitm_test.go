@@ -66,7 +66,7 @@ func (p *tamperingProxy) modify(res *http.Response) error {
 // stays (the status page shows why). Rewriting the unsigned fields around the bundle changes nothing:
 // the loop applies what was signed.
 func TestLoopRefusesConfigAlteredInTransit(t *testing.T) {
-	cloud := testenv.StartCloud(t)
+	cloud := testenv.StartCloud(t, "STREAMFORGE_ALLOW_KEY_IDENTITY=true") // its gateway has a software key
 	admin := cloud.Login(testenv.CloudAdminEmail, testenv.CloudAdminPassword)
 	var tok struct{ Token string }
 	if st := cloud.Call("POST", "/api/v1/enrollment-tokens", admin, map[string]any{"expires_in": "1h", "max_uses": 2}, &tok); st != 201 {

@@ -17,7 +17,7 @@ func (a *Agent) Mount(pattern string, h http.Handler) {
 
 // Health is the data path's state for control plane heartbeats.
 func (a *Agent) Health() wire.Heartbeat {
-	hb := wire.Heartbeat{Status: "ok", BufferDepth: int64(a.buf.Stats().Records)}
+	hb := wire.Heartbeat{Status: "ok", BufferDepth: int64(a.buf.Stats().Records), ReadingsTotal: a.buf.LastID()}
 	for _, ad := range a.adapters {
 		for _, s := range ad.States() {
 			st := wire.AdapterState{Name: ad.Name(), Device: s.Device, Connected: s.Connected, LastError: s.LastError}

@@ -198,11 +198,19 @@ func (s *Server) revokeEnrollmentToken(c *fiber.Ctx) error {
 }
 
 func (s *Server) listGateways(c *fiber.Ctx) error {
-	gs, err := s.gateways.List(c.UserContext(), s.access(c), c.Query("status"))
+	q := gateways.ListQuery{Q: c.Query("q"), Status: c.Query("status"), Sort: c.Query("sort")}
+	var err error
+	if q.Page, err = intParam(c, "page"); err != nil {
+		return err
+	}
+	if q.Limit, err = intParam(c, "limit"); err != nil {
+		return err
+	}
+	page, err := s.gateways.Page(c.UserContext(), s.access(c), q)
 	if err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"gateways": gs})
+	return c.JSON(page)
 }
 
 func (s *Server) getGateway(c *fiber.Ctx) error {

@@ -35,6 +35,9 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 			t.Errorf("route %s %s is missing from openapi.json", rt.Method, path)
 		}
 	}
+	// The dashboard's GET / shares its path with the middleware, which the
+	// loop above skips.
+	served["get /"] = true
 	for path, ops := range doc.Paths {
 		for method := range ops {
 			if method != "parameters" && !served[method+" "+path] {

@@ -36,6 +36,7 @@ var protectedRoutes = []route{
 	{"GET", "/api/v1/enrollment-tokens", rbac.GatewaysManage, nil},
 	{"DELETE", "/api/v1/enrollment-tokens/et_none", rbac.GatewaysManage, nil},
 	{"GET", "/api/v1/gateways", rbac.GatewaysRead, nil},
+	{"GET", "/api/v1/fleet/overview", rbac.GatewaysRead, nil},
 	{"GET", "/api/v1/gateways/gw-target", rbac.GatewaysRead, nil},
 	{"GET", "/api/v1/gateways/gw-target/health", rbac.GatewaysRead, nil},
 	{"GET", "/api/v1/gateways/gw-target/config", rbac.ConfigsRead, nil},
@@ -61,7 +62,7 @@ var gatewayRoutes = []route{
 var publicRoutes = []string{"GET /healthz", "GET /readyz", "GET /metrics", "GET /api/v1/openapi.json", "POST /api/v1/auth/login",
 	"POST /api/v1/gateways/register", "POST /api/v1/gateways/enroll", "POST /api/v1/gateways/enroll/challenge", "POST /api/v1/gateways/activate",
 	"POST /api/v1/gateways/token/challenge",
-	"POST /api/v1/gateways/token", "GET /claim", "GET /claim.js", "GET /claim.css"}
+	"POST /api/v1/gateways/token", "GET /claim", "GET /claim.js", "GET /claim.css", "GET /ui/:file"}
 
 // withBody fills a route's %s placeholders so each request is unique.
 func withBody(b any, tag string) any {

@@ -53,6 +53,8 @@ func (s *Server) routes() {
 	app.Get("/claim", s.claimPage)
 	app.Get("/claim.js", s.claimScript)
 	app.Get("/claim.css", s.claimStyle)
+	app.Get("/", s.dashboard)
+	app.Get("/ui/:file", s.dashboardAsset)
 
 	app.Use(func(c *fiber.Ctx) error { return errorf(fiber.StatusNotFound, "no such route") })
 }
@@ -86,6 +88,7 @@ func (s *Server) gatewayRoutes(v1 fiber.Router) {
 	v1.Delete("/enrollment-tokens/:id", au, manage, s.revokeEnrollmentToken)
 	read, sc := s.require(rbac.GatewaysRead), s.scoped
 	v1.Get("/gateways", au, read, s.listGateways)
+	v1.Get("/fleet/overview", au, read, s.fleetOverview)
 	v1.Get("/gateways/:id", au, read, sc, s.getGateway)
 	v1.Get("/gateways/:id/health", au, read, sc, s.gatewayHealth)
 	v1.Get("/gateways/:id/config", au, s.require(rbac.ConfigsRead), sc, s.readGatewayConfig)

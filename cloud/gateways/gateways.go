@@ -7,6 +7,7 @@ package gateways
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -108,24 +109,27 @@ func New(s *store.Store, keys *auth.KeyRing, log *slog.Logger) *Service {
 
 // View is a gateway as the API shows it.
 type View struct {
-	ID             string            `json:"id"`
-	Site           string            `json:"site"`
-	Status         string            `json:"status"`
-	Hostname       string            `json:"hostname"`
-	HardwareInfo   map[string]string `json:"hardware_info"`
-	IdentityKind   string            `json:"identity_kind"`
-	Fingerprint    string            `json:"identity_fingerprint"`
-	EKVerified     bool              `json:"ek_verified"`
-	EKReason       string            `json:"ek_reason,omitempty"`
-	EnrolledAt     time.Time         `json:"enrolled_at"`
-	ApprovedBy     string            `json:"approved_by,omitempty"`
-	ApprovedAt     *time.Time        `json:"approved_at,omitempty"`
-	ClaimedAt      *time.Time        `json:"claimed_at,omitempty"`
-	ClaimedBy      string            `json:"claimed_by,omitempty"`
-	LastSeenAt     *time.Time        `json:"last_seen_at,omitempty"`
-	AgentVersion   string            `json:"agent_version,omitempty"`
-	AppliedConfig  int               `json:"applied_config_version"`
-	DeployedConfig int               `json:"deployed_config_version"`
+	ID           string            `json:"id"`
+	Site         string            `json:"site"`
+	Status       string            `json:"status"`
+	Hostname     string            `json:"hostname"`
+	HardwareInfo map[string]string `json:"hardware_info"`
+	IdentityKind string            `json:"identity_kind"`
+	Fingerprint  string            `json:"identity_fingerprint"`
+	EKVerified   bool              `json:"ek_verified"`
+	EKReason     string            `json:"ek_reason,omitempty"`
+	// TPM is the TPM's manufacturer, model and version (identity kind tpm).
+	TPM            json.RawMessage `json:"tpm,omitempty"`
+	EnrolledAt     time.Time       `json:"enrolled_at"`
+	ApprovedBy     string          `json:"approved_by,omitempty"`
+	ApprovedAt     *time.Time      `json:"approved_at,omitempty"`
+	ClaimedAt      *time.Time      `json:"claimed_at,omitempty"`
+	ClaimedBy      string          `json:"claimed_by,omitempty"`
+	LastSeenAt     *time.Time      `json:"last_seen_at,omitempty"`
+	AKCertExpires  *time.Time      `json:"ak_cert_expires_at,omitempty"`
+	AgentVersion   string          `json:"agent_version,omitempty"`
+	AppliedConfig  int             `json:"applied_config_version"`
+	DeployedConfig int             `json:"deployed_config_version"`
 }
 
 func view(g *store.Gateway, deployed int) View {
@@ -133,10 +137,14 @@ func view(g *store.Gateway, deployed int) View {
 	if hw == nil {
 		hw = map[string]string{}
 	}
-	return View{ID: g.ID, Site: g.Site, Status: g.Status, Hostname: g.Hostname, HardwareInfo: hw,
+	var tpm json.RawMessage
+	if json.Valid([]byte(g.TPMInfo)) {
+		tpm = json.RawMessage(g.TPMInfo)
+	}
+	return View{TPM: tpm, ID: g.ID, Site: g.Site, Status: g.Status, Hostname: g.Hostname, HardwareInfo: hw,
 		IdentityKind: g.IdentityKind, Fingerprint: g.IdentityFingerprint, EKVerified: g.EKVerified, EKReason: g.EKReason,
 		EnrolledAt: g.EnrolledAt, ApprovedBy: g.ApprovedBy, ApprovedAt: g.ApprovedAt, ClaimedAt: g.ClaimedAt, ClaimedBy: g.ClaimedBy,
-		LastSeenAt: g.LastSeenAt, AgentVersion: g.AgentVersion, AppliedConfig: g.AppliedConfig, DeployedConfig: deployed}
+		LastSeenAt: g.LastSeenAt, AKCertExpires: g.AKCertExpiresAt, AgentVersion: g.AgentVersion, AppliedConfig: g.AppliedConfig, DeployedConfig: deployed}
 }
 
 func (s *Service) load(tx *gorm.DB, id string, lock bool) (*store.Gateway, error) {
@@ -152,41 +160,6 @@ func (s *Service) load(tx *gorm.DB, id string, lock bool) (*store.Gateway, error
 		return nil, err
 	}
 	return &g, nil
-}
-
-// List returns the gateways within access, optionally of one status.
-func (s *Service) List(ctx context.Context, access []string, status string) ([]View, error) {
-	var gs []store.Gateway
-	q := s.store.DB.WithContext(ctx).Order("id")
-	if status != "" {
-		q = q.Where("status = ?", status)
-	}
-	if err := q.Find(&gs).Error; err != nil {
-		return nil, err
-	}
-	deployed, err := s.deployedVersions(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := []View{}
-	for i := range gs {
-		if rbac.CanAccessGateway(access, gs[i].ID, gs[i].Site) {
-			out = append(out, view(&gs[i], deployed[gs[i].ID]))
-		}
-	}
-	return out, nil
-}
-
-func (s *Service) deployedVersions(ctx context.Context) (map[string]int, error) {
-	var cs []store.GatewayConfig
-	if err := s.store.DB.WithContext(ctx).Select("gateway_id", "version").Find(&cs).Error; err != nil {
-		return nil, err
-	}
-	out := make(map[string]int, len(cs))
-	for _, c := range cs {
-		out[c.GatewayID] = c.Version
-	}
-	return out, nil
 }
 
 // Get returns one gateway, as ErrNotFound when it is outside access (so

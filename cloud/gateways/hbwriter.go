@@ -81,7 +81,7 @@ func (s *Service) writeHeartbeats() {
 // most heartbeats cost no DELETE.
 func (s *Service) boundHistory(batch []hbRow) {
 	for _, r := range batch {
-		id, adapters := r.args[0].(string), r.args[6].(string)
+		id, adapters := r.args[0].(string), r.args[len(r.args)-1].(string)
 		n := s.hb.since[id]
 		if n == nil {
 			n = &hbSince{}
@@ -103,13 +103,13 @@ func (s *Service) boundHistory(batch []hbRow) {
 
 func (s *Service) flushHeartbeats(batch []hbRow) error {
 	var sql strings.Builder
-	sql.WriteString("INSERT INTO gateway_heartbeats (gateway_id, received_at, status, agent_version, config_version, config_error, buffer_depth, adapters) VALUES ")
-	args := make([]any, 0, 8*len(batch))
+	sql.WriteString("INSERT INTO gateway_heartbeats (gateway_id, received_at, status, agent_version, config_version, config_error, buffer_depth, readings_total, adapters) VALUES ")
+	args := make([]any, 0, 9*len(batch))
 	for i, r := range batch {
 		if i > 0 {
 			sql.WriteByte(',')
 		}
-		sql.WriteString("(?, ?, ?, ?, ?, ?, ?, ?)")
+		sql.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
 		args = append(args, r.args...)
 	}
 	return s.store.DB.Exec(sql.String(), args...).Error

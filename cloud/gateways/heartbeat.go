@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"time"
 
 	"github.com/streamforge/streamforge/cloud/store"
@@ -12,13 +13,17 @@ import (
 
 // HealthView is one heartbeat as the API shows it.
 type HealthView struct {
-	ReceivedAt    time.Time           `json:"received_at"`
-	Status        string              `json:"status"`
-	AgentVersion  string              `json:"agent_version"`
-	ConfigVersion int                 `json:"config_version"`
-	ConfigError   string              `json:"config_error,omitempty"`
-	BufferDepth   int64               `json:"buffer_depth"`
-	Adapters      []wire.AdapterState `json:"adapters"`
+	ReceivedAt    time.Time `json:"received_at"`
+	Status        string    `json:"status"`
+	AgentVersion  string    `json:"agent_version"`
+	ConfigVersion int       `json:"config_version"`
+	ConfigError   string    `json:"config_error,omitempty"`
+	BufferDepth   int64     `json:"buffer_depth"`
+	ReadingsTotal int64     `json:"readings_total"`
+	// ReadingsPerSecond is the growth of readings_total since the previous
+	// heartbeat (null for the oldest one returned, or after an agent reset).
+	ReadingsPerSecond *float64            `json:"readings_per_second"`
+	Adapters          []wire.AdapterState `json:"adapters"`
 }
 
 // History bounds. Each gateway keeps at most HistoryRows heartbeats and
@@ -49,13 +54,16 @@ func (s *Service) Heartbeat(ctx context.Context, a Auth, hb wire.Heartbeat) erro
 		}
 		return err
 	}
+	if hb.ReadingsTotal > math.MaxInt64 {
+		return &ValidationError{"readings_total", "at most 2^63-1"}
+	}
 	adapters, err := json.Marshal(hb.Adapters)
 	if err != nil {
 		return err
 	}
 	now := s.Now()
 	db := s.store.DB.WithContext(ctx)
-	if err := s.insertHeartbeat(ctx, a.GatewayID, now, hb.Status, hb.AgentVersion, hb.ConfigVersion, hb.ConfigError, hb.BufferDepth, string(adapters)); err != nil {
+	if err := s.insertHeartbeat(ctx, a.GatewayID, now, hb.Status, hb.AgentVersion, hb.ConfigVersion, hb.ConfigError, hb.BufferDepth, int64(hb.ReadingsTotal), string(adapters)); err != nil {
 		return err
 	}
 	if a.LastSeen != nil && now.Sub(*a.LastSeen) < lastSeenPrecision && a.AgentVersion == hb.AgentVersion && a.AppliedConfig == hb.ConfigVersion {
@@ -102,8 +110,15 @@ func (s *Service) Health(ctx context.Context, access []string, id string, limit 
 		}
 		size += len(r.Adapters)
 		v := HealthView{ReceivedAt: r.ReceivedAt, Status: r.Status, AgentVersion: r.AgentVersion,
-			ConfigVersion: r.ConfigVersion, ConfigError: r.ConfigError, BufferDepth: r.BufferDepth}
+			ConfigVersion: r.ConfigVersion, ConfigError: r.ConfigError, BufferDepth: r.BufferDepth, ReadingsTotal: r.ReadingsTotal}
 		_ = json.Unmarshal([]byte(r.Adapters), &v.Adapters)
+		if i > 0 { // rows are newest first: rows[i] is the one before rows[i-1]
+			newer := rows[i-1]
+			if dt := newer.ReceivedAt.Sub(r.ReceivedAt).Seconds(); dt > 0 && newer.ReadingsTotal >= r.ReadingsTotal {
+				rate := float64(newer.ReadingsTotal-r.ReadingsTotal) / dt
+				page.Heartbeats[i-1].ReadingsPerSecond = &rate
+			}
+		}
 		page.Heartbeats = append(page.Heartbeats, v)
 	}
 	return page, nil

@@ -204,10 +204,18 @@ func (s *Service) AKCertificate(ctx context.Context, m Meta, id string) ([][]byt
 	if err != nil {
 		return nil, err
 	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("AK certificate of %s: %w", id, err)
+	}
 	err = s.store.Tx(ctx, func(tx *gorm.DB) error {
 		ev := m.Event("gateway.ak_certificate.issue", "gateway", id, "issue", audit.ResultSuccess)
 		ev.Changes = map[string]audit.Change{"ek_fingerprint": {New: g.IdentityFingerprint}, "tpm": {New: g.TPMInfo}}
-		return appendAudit(tx, ev)
+		if err := appendAudit(tx, ev); err != nil {
+			return err
+		}
+		// Kept so that the dashboard can warn before it runs out.
+		return tx.Model(&store.Gateway{}).Where("id = ?", id).Update("ak_cert_expires_at", cert.NotAfter.UTC()).Error
 	})
 	return [][]byte{der, s.AttestCA.Certificate().Raw}, err
 }

@@ -42,8 +42,10 @@ type Gateway struct {
 	// certificate names it, so a deleted (or re-enrolled) gateway's old
 	// credentials name an enrollment that no longer exists.
 	EnrollmentID string
-	EnrolledWith string
-	EnrolledAt   time.Time
+	// AKCertExpiresAt is when the AK certificate last issued expires.
+	AKCertExpiresAt *time.Time
+	EnrolledWith    string
+	EnrolledAt      time.Time
 	// ClaimCodeHash is the argon2id hash of the gateway's claim code (the
 	// code itself is returned once, to the enrolling gateway); empty once
 	// the code is used or the gateway no longer pending.
@@ -117,5 +119,8 @@ type GatewayHeartbeat struct {
 	ConfigVersion int
 	ConfigError   string
 	BufferDepth   int64
+	// ReadingsTotal is the agent's count of readings buffered so far; the
+	// rate between two heartbeats is the gateway's readings/s.
+	ReadingsTotal int64
 	Adapters      string
 }

@@ -137,9 +137,12 @@ type Heartbeat struct {
 	ConfigVersion int    `json:"config_version"`
 	// ConfigError says why the newest config was refused or failed to
 	// apply (the gateway runs its last-known-good); empty when all is well.
-	ConfigError string         `json:"config_error,omitempty"`
-	BufferDepth int64          `json:"buffer_depth"`
-	Adapters    []AdapterState `json:"adapters"`
+	ConfigError string `json:"config_error,omitempty"`
+	BufferDepth int64  `json:"buffer_depth"`
+	// ReadingsTotal counts the readings the agent has buffered since its
+	// buffer was created; the cloud derives readings/s from its growth.
+	ReadingsTotal uint64         `json:"readings_total,omitempty"`
+	Adapters      []AdapterState `json:"adapters"`
 }
 
 // ConfigResponse is GET /api/v1/gateways/{id}/config/current. The agent

@@ -18,7 +18,7 @@ import (
 	"github.com/streamforge/streamforge/pkg/wire"
 )
 
-func requireBrowser(t *testing.T) string {
+func requireBrowser(t testing.TB) string {
 	t.Helper()
 	dir, _ := os.Getwd()
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "playwright-core")); err != nil {
@@ -54,7 +54,7 @@ func TestClaimOnAPhone(t *testing.T) {
 	}
 	shot := filepath.Join(t.TempDir(), "claim.png")
 	if d := os.Getenv("STREAMFORGE_SCREENSHOT_DIR"); d != "" {
-		shot = filepath.Join(d, "claim.png")
+		shot = filepath.Join(d, "claim-390.png")
 	}
 	cmd := exec.Command("node", "claim.mjs")
 	cmd.Dir = dir

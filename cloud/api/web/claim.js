@@ -31,6 +31,7 @@ async function showClaim() {
   $("who").textContent = me.data.email;
   $("login").hidden = true;
   $("claim").hidden = false;
+  await showEK();
   if (!me.data.permissions.includes("gateways:claim")) {
     say("Your account may not claim gateways (it needs gateways:claim).", false);
   }
@@ -52,6 +53,19 @@ async function showEK(id) {
   if (r.status !== 200) { $("ek").textContent = "unknown until claimed"; return; }
   $("ek").textContent = ekText(r.data) +
     (r.data.identity_kind === "tpm" && r.data.ek_verified ? "" : ": an admin reviews it after the claim");
+}
+
+// showEK tells the technician whether the gateway's TPM endorsement key
+// was verified against a manufacturer root before they vouch for it.
+async function showEK() {
+  const id = params.get("gateway");
+  if (!id) return;
+  const g = await call("GET", "/api/v1/gateways/" + encodeURIComponent(id));
+  if (g.status !== 200) return;
+  const d = g.data;
+  if (d.identity_kind !== "tpm") $("ek").textContent = "Identity: software key (no TPM evidence).";
+  else if (d.ek_verified) $("ek").textContent = "TPM endorsement key: verified against its manufacturer's root.";
+  else $("ek").textContent = "TPM endorsement key: NOT verified (" + (d.ek_reason || "no reason given") + "). Check the device before claiming.";
 }
 
 $("login").addEventListener("submit", async (ev) => {
