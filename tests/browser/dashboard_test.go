@@ -188,11 +188,11 @@ func TestDashboardJourneys(t *testing.T) {
 
 	t.Run("viewer", func(t *testing.T) {
 		admin := cloud.Login(testenv.CloudAdminEmail, testenv.CloudAdminPassword)
-		if st := cloud.Call("POST", "/api/v1/users", admin, map[string]any{"email": "viewer@example.com", "password": "viewer-password-1",
+		if st := cloud.Call("POST", "/api/v1/users", admin, map[string]any{"email": "viewer@example.com", "password": "Cobalt-meadow-lantern-42",
 			"roles": []string{"Viewer"}, "gateway_access": []string{"*"}}, nil); st != 201 {
 			t.Fatalf("create viewer: %d", st)
 		}
-		out := journey(t, dir, []string{"MODE=viewer", "BASE=" + cloud.URL, "EMAIL=viewer@example.com", "PASSWORD=viewer-password-1",
+		out := journey(t, dir, []string{"MODE=viewer", "BASE=" + cloud.URL, "EMAIL=viewer@example.com", "PASSWORD=Cobalt-meadow-lantern-42",
 			"SHOTS=" + shots, "GATEWAY=" + gw}, nil)
 		if !strings.Contains(out, "OK viewer") {
 			t.Fatalf("viewer journey:\n%s", out)

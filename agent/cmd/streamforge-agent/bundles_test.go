@@ -36,7 +36,7 @@ type configRow struct {
 func TestSignedConfigBundlesRefuseTamperReplayAndFollowRotation(t *testing.T) {
 	pg := testenv.PostgresURL(t)
 	bin := buildAgent(t)
-	cloud := testenv.StartCloud(t, "STREAMFORGE_DATABASE_URL="+pg)
+	cloud := testenv.StartCloud(t, "STREAMFORGE_DATABASE_URL="+pg, "STREAMFORGE_ALLOW_KEY_IDENTITY=true") // a software identity
 	ctx := context.Background()
 	db, err := pgx.Connect(ctx, pg)
 	if err != nil {
