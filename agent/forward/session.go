@@ -83,7 +83,7 @@ func (s *session) run(ctx context.Context) error {
 	produceErr := s.produceLoop(sctx)
 	cancel()
 	if ctx.Err() != nil && produceErr == nil {
-		s.awaitReports(s.f.cfg.FlushTimeout) // graceful: let in-flight records land
+		s.flush(s.f.cfg.FlushTimeout)
 	}
 	s.fail(produceErr) // no-op if already failed
 	if err := s.p.Purge(kafka.PurgeQueue | kafka.PurgeInFlight); err != nil {
@@ -95,6 +95,22 @@ func (s *session) run(ctx context.Context) error {
 	s.f.metrics.inFlight.Set(0)
 	return s.err
 }
+
+// flush lets in-flight records land on shutdown, for up to limit, but only
+// while a broker answers: with every broker down, or no report for
+// flushIdle, it returns at once. The buffer is durable, so what is still in
+// flight is purged and sent again after the restart, with the same seq;
+// waiting would only keep the agent from stopping (and from polling, if it
+// is restarted).
+func (s *session) flush(limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for s.messages.Load() > 0 && time.Now().Before(deadline) && !s.brokersDown.Load() &&
+		time.Since(time.Unix(0, s.progress.Load())) < flushIdle {
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+const flushIdle = time.Second
 
 // awaitReports waits until every produced message has its report.
 func (s *session) awaitReports(limit time.Duration) {

@@ -90,7 +90,7 @@ func killRepeatedly(t *testing.T, kafka string) {
 // their streams use in recs.
 func leftovers(t *testing.T, dir string, recs []kafkatest.Record) []kafkatest.Record {
 	t.Helper()
-	buf, err := buffer.Open(filepath.Join(dir, "data", "buffer.db"), buffer.Options{})
+	buf, err := buffer.Open(filepath.Join(dir, "data", "buffer.db"), buffer.Options{NoReserve: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +120,7 @@ func leftovers(t *testing.T, dir string, recs []kafkatest.Record) []kafkatest.Re
 // gets the next one. Kafka must hold every seq up to it.
 func committedSeqs(t *testing.T, dir string, recs []kafkatest.Record) map[string]uint64 {
 	t.Helper()
-	buf, err := buffer.Open(filepath.Join(dir, "data", "buffer.db"), buffer.Options{})
+	buf, err := buffer.Open(filepath.Join(dir, "data", "buffer.db"), buffer.Options{NoReserve: true})
 	if err != nil {
 		t.Fatal(err)
 	}
