@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -118,11 +119,21 @@ func Load(path string) (*Config, error) {
 
 // Parse decodes, resolves and validates a document. Unknown fields are errors.
 func Parse(data []byte) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, err
+	}
+	if len(root.Content) == 0 {
+		return nil, ErrEmpty
+	}
+	if root.Content[0].Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("line %d: the configuration must be a map of settings (gateway_id: ..., kafka: ...)", root.Content[0].Line)
+	}
 	var c Config
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil {
-		return nil, err
+		return nil, explainDecode(err, &root)
 	}
 	c.setDefaults()
 	if err := c.validate(); err != nil {
@@ -137,9 +148,25 @@ func Parse(data []byte) (*Config, error) {
 	}
 	// The forwarder checks its own settings; New connects to nothing.
 	if _, err := forward.New(c.Kafka, nil, slog.New(slog.DiscardHandler), nil); err != nil {
-		return nil, fmt.Errorf("kafka: %w", err)
+		return nil, fmt.Errorf("kafka.%w", err)
 	}
 	return &c, nil
+}
+
+// ErrEmpty is returned for a document without settings.
+var ErrEmpty = errors.New("the configuration is empty: it needs at least gateway_id and kafka.brokers (see agent/agent.example.yaml)")
+
+// explainDecode names the field of a decode error (yamlerr.go).
+func explainDecode(err error, root *yaml.Node) error {
+	var ae *adapterError
+	if !errors.As(err, &ae) {
+		return explainYAML(err, root, root)
+	}
+	fe := *ae.err
+	if p, ok := pathAt(root, ae.line, ae.col); ok {
+		fe.path = strings.TrimSuffix(p+"."+fe.path, ".")
+	}
+	return &fe
 }
 
 func (c *Config) setDefaults() {

@@ -3,6 +3,7 @@ package forward
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -138,39 +139,62 @@ var protected = map[string]bool{
 }
 
 func (c *Config) validate() error {
+	if err := checkBrokers(c.Brokers); err != nil {
+		return err
+	}
 	switch {
-	case c.Brokers == "":
-		return fmt.Errorf("forward: brokers: empty")
 	case c.TelemetryTopic == c.EventsTopic:
-		return fmt.Errorf("forward: events_topic: must differ from telemetry_topic %q", c.TelemetryTopic)
-	case c.Window < 1 || c.ReadBatch < 1:
-		return fmt.Errorf("forward: window and read_batch: must be positive")
+		return fmt.Errorf("events_topic: must differ from telemetry_topic %q", c.TelemetryTopic)
+	case c.Window < 1:
+		return fmt.Errorf("window: %d is not positive", c.Window)
+	case c.ReadBatch < 1:
+		return fmt.Errorf("read_batch: %d is not positive", c.ReadBatch)
 	case c.DrainRate < 0:
-		return fmt.Errorf("forward: drain_rate: negative")
+		return fmt.Errorf("drain_rate: negative")
 	}
 	if c.DrainOrder != FIFO && c.DrainOrder != LiveFirst {
-		return fmt.Errorf("forward: drain_order: %q (want fifo or live_first)", c.DrainOrder)
+		return fmt.Errorf("drain_order: %q (want fifo or live_first)", c.DrainOrder)
 	}
 	if c.LiveLag < 0 {
-		return fmt.Errorf("forward: live_lag: negative")
+		return fmt.Errorf("live_lag: negative")
 	}
 	switch c.Compression {
 	case "lz4", "zstd", "none":
 	default:
-		return fmt.Errorf("forward: compression: %q (want lz4, zstd or none)", c.Compression)
+		return fmt.Errorf("compression: %q (want lz4, zstd or none)", c.Compression)
 	}
 	switch strings.ToLower(c.Security.Protocol) {
 	case "plaintext", "ssl":
 	case "sasl_plaintext", "sasl_ssl":
 		if c.Security.Username == "" || c.Security.Password.IsZero() {
-			return fmt.Errorf("forward: security: %s needs username and password", c.Security.Protocol)
+			return fmt.Errorf("security: %s needs username and password", c.Security.Protocol)
 		}
 	default:
-		return fmt.Errorf("forward: security.protocol: %q", c.Security.Protocol)
+		return fmt.Errorf("security.protocol: %q", c.Security.Protocol)
 	}
 	for k := range c.Librdkafka {
 		if protected[k] {
-			return fmt.Errorf("forward: librdkafka.%s: cannot be overridden", k)
+			return fmt.Errorf("librdkafka.%s: cannot be overridden", k)
+		}
+	}
+	return nil
+}
+
+// checkBrokers requires host:port for every bootstrap broker: librdkafka
+// would take a missing port as 9092 without a word, and a wrong guess shows
+// only as an endless outage.
+func checkBrokers(list string) error {
+	if strings.TrimSpace(list) == "" {
+		return fmt.Errorf("brokers: empty (want host:port,...)")
+	}
+	for _, b := range strings.Split(list, ",") {
+		b = strings.TrimSpace(b)
+		host, port, err := net.SplitHostPort(b)
+		if err != nil || host == "" {
+			return fmt.Errorf("brokers: %q is not host:port", b)
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("brokers: %q: port %q is not 1-65535", b, port)
 		}
 	}
 	return nil

@@ -84,6 +84,12 @@ func TestConfigValidation(t *testing.T) {
 			c.Security = Security{Protocol: "sasl_ssl", Username: "u", Password: secrets.New("p")}
 		}, ""},
 		{"fail-no-brokers", func(c *Config) { c.Brokers = "" }, "brokers"},
+		{"ok-two-brokers", func(c *Config) { c.Brokers = "127.0.0.1:9092, [::1]:9093" }, ""},
+		{"fail-broker-without-port", func(c *Config) { c.Brokers = "127.0.0.1" }, `brokers: "127.0.0.1" is not host:port`},
+		{"fail-second-broker-without-port", func(c *Config) { c.Brokers = "127.0.0.1:9092,kafka2" }, `"kafka2" is not host:port`},
+		{"fail-broker-port-zero", func(c *Config) { c.Brokers = "127.0.0.1:0" }, "port"},
+		{"fail-broker-port-name", func(c *Config) { c.Brokers = "127.0.0.1:kafka" }, "port"},
+		{"fail-broker-empty-host", func(c *Config) { c.Brokers = ":9092" }, "host:port"},
 		{"fail-same-topics", func(c *Config) { c.EventsTopic = "telemetry.raw" }, "events_topic"},
 		{"fail-compression", func(c *Config) { c.Compression = "snappy" }, "compression"},
 		{"fail-sasl-without-password", func(c *Config) { c.Security = Security{Protocol: "sasl_ssl", Username: "u"} }, "password"},

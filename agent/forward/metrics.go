@@ -18,6 +18,8 @@ type Metrics struct {
 	rateLimit   prometheus.Gauge
 	backlog     prometheus.Counter
 	setAside    prometheus.Counter
+	clientErrs  *prometheus.CounterVec
+	authFails   prometheus.Counter
 
 	ackedCount atomic.Uint64
 }
@@ -62,9 +64,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "streamforge_forward_backlog_set_aside_total",
 			Help: "Times the forwarder fell behind by more than live_lag and set what was stored aside as backlog (drain_order live_first).",
 		}),
+		clientErrs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "streamforge_forward_client_errors_total",
+			Help: "Errors librdkafka reported outside delivery reports (connection, authentication, all brokers down), by error code.",
+		}, []string{"error"}),
+		authFails: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "streamforge_forward_auth_failures_total",
+			Help: "Failed broker logins (SASL or TLS authentication): wrong credentials or certificates keep the backlog growing.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.delivered, m.acked, m.failures, m.inFlight, m.recreations, m.drainRate, m.rateLimit, m.backlog, m.setAside)
+		reg.MustRegister(m.delivered, m.acked, m.failures, m.inFlight, m.recreations, m.drainRate, m.rateLimit, m.backlog, m.setAside,
+			m.clientErrs, m.authFails)
 	}
 	return m
 }

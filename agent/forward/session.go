@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -381,6 +382,10 @@ func (s *session) handle(ev kafka.Event, ids []uint64) []uint64 {
 			s.fail(fmt.Errorf("%w: %s", errFatal, msg))
 			return ids
 		}
+		s.f.metrics.clientErrs.WithLabelValues(e.Code().String()).Inc()
+		if isAuthFailure(e, msg) {
+			s.f.metrics.authFails.Inc()
+		}
 		if e.Code() == kafka.ErrAllBrokersDown {
 			s.brokersDown.Store(true)
 		} else { // keep the cause, not its consequence
@@ -390,6 +395,14 @@ func (s *session) handle(ev kafka.Event, ids []uint64) []uint64 {
 		s.f.log.Warn("kafka client error", "code", e.Code().String(), "err", msg)
 	}
 	return ids
+}
+
+// isAuthFailure recognises a failed login. librdkafka reports a refused
+// SASL login as ErrAuthentication, or, when the broker just closes the
+// connection (as some do), as a transport error that names the SASL step.
+func isAuthFailure(e kafka.Error, msg string) bool {
+	return e.Code() == kafka.ErrAuthentication || e.Code() == kafka.ErrSaslAuthenticationFailed ||
+		strings.Contains(msg, "SASL authentication") || strings.Contains(msg, "SSL handshake failed")
 }
 
 func (s *session) deliveryFailed(err error) {

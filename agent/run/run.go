@@ -77,7 +77,7 @@ func (a *Agent) build() error {
 	a.reg.MustRegister(&stateCollector{adapters: a.adapters})
 	fwd, err := forward.New(a.cfg.Kafka, a.buf, a.log, forward.NewMetrics(a.reg))
 	if err != nil {
-		return fmt.Errorf("kafka: %w", err)
+		return fmt.Errorf("kafka.%w", err)
 	}
 	a.fwd = fwd
 	if a.cfg.Metrics.Listen != "off" {
