@@ -20,6 +20,7 @@ type Metrics struct {
 	setAside    prometheus.Counter
 	clientErrs  *prometheus.CounterVec
 	authFails   prometheus.Counter
+	purged      prometheus.Counter
 
 	ackedCount atomic.Uint64
 }
@@ -72,10 +73,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "streamforge_forward_auth_failures_total",
 			Help: "Failed broker logins (SASL or TLS authentication): wrong credentials or certificates keep the backlog growing.",
 		}),
+		purged: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "streamforge_forward_purged_records_total",
+			Help: "Records taken back unsent from librdkafka's queue because every broker went away (drain_order live_first); they go again as backlog.",
+		}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.delivered, m.acked, m.failures, m.inFlight, m.recreations, m.drainRate, m.rateLimit, m.backlog, m.setAside,
-			m.clientErrs, m.authFails)
+			m.clientErrs, m.authFails, m.purged)
 	}
 	return m
 }

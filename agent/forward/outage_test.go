@@ -1,6 +1,7 @@
 package forward
 
 import (
+	"context"
 	"sync"
 	"testing"
 	"time"
@@ -122,4 +123,79 @@ func TestHungBrokerRecreatesProducerKeepingOrder(t *testing.T) {
 	if stalls < 1 {
 		t.Error("a hung broker did not make the forwarder recreate its producer")
 	}
+}
+
+// live_first through an outage: what librdkafka had queued when the broker
+// went away is purged and sent again as backlog, and nothing is queued
+// while no broker is reachable. So no record taken during the outage
+// arrives without the backlog flag (before the fix, one window of them
+// did, seconds old), and every reading is there once, each flow in order.
+func TestLiveFirstOutageSendsQueuedRecordsAsBacklogKfake(t *testing.T) {
+	b := testenv.StartKfake(t, testenv.KafkaOpts{Persist: true})
+	src := newMemSource()
+	f, _ := start(t, Config{Brokers: b.Addr, DeliveryTimeout: 5 * time.Second, Window: 5000,
+		DrainOrder: LiveFirst, LiveLag: 2 * time.Second, DrainRate: 10000}, src, quietLog(t))
+	stopFeed := feedNow(src)
+	waitUntil(t, "first deliveries", func() bool { return f.metrics.ackedCount.Load() > 0 })
+	b.Stop()
+	down := time.Now()
+	time.Sleep(6 * time.Second) // the outage
+	b.Start()
+	up := time.Now()
+	waitUntil(t, "deliveries after the outage", func() bool { return src.Len() < 1000 })
+	stopFeed()
+	if err := src.waitEmpty(60 * time.Second); err != nil {
+		t.Fatalf("%v (last error %q)", err, f.LastError())
+	}
+	checkFlows(t, kafkatest.Conn{Brokers: b.Addr}, src)
+	recs, err := kafkatest.Read(context.Background(), kafkatest.Conn{Brokers: b.Addr}, "telemetry.raw", 10*time.Second,
+		func([]kafkatest.Record) bool { return false })
+	if len(recs) == 0 {
+		t.Fatal(err)
+	}
+	// Taken well into the outage and well before its end: older than
+	// live_lag when the broker came back.
+	from, until := down.Add(500*time.Millisecond), up.Add(-3*time.Second)
+	late, backlog := 0, 0
+	for _, r := range recs {
+		if r.Body.SourceTime.After(from) && r.Body.SourceTime.Before(until) {
+			if r.Body.Backlog {
+				backlog++
+			} else {
+				late++
+			}
+		}
+	}
+	purged := value(t, f.metrics.purged)
+	t.Logf("taken during the outage: %d as backlog, %d unflagged; %v records purged from the producer queue", backlog, late, purged)
+	if late != 0 || backlog == 0 {
+		t.Errorf("%d readings taken during the outage arrived without the backlog flag (%d with it)", late, backlog)
+	}
+	if purged == 0 {
+		t.Error("nothing was purged from the producer queue when the broker went away")
+	}
+}
+
+// feedNow puts 10 streams x 5 readings every 10ms, stamped with the time
+// they are taken, until the returned stop is called.
+func feedNow(src *memSource) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-tick.C:
+				rs := readings("plc1", 10, 5)
+				for i := range rs {
+					rs[i].SourceTime = now
+				}
+				src.Put(rs...)
+			}
+		}
+	})
+	return func() { close(done); wg.Wait() }
 }

@@ -39,12 +39,16 @@ type session struct {
 	msg            kafka.Message
 	clientErr      atomic.Pointer[string] // last (scrubbed) client error
 	brokersDown    atomic.Bool            // librdkafka reported all brokers down, no report since
+
+	purgedMu sync.Mutex
+	purged   []uint64 // records purged unsent (live_first): to go again as backlog
 }
 
 // pending tracks one record's outstanding messages (telemetry, event).
 type pending struct {
-	id   uint64
-	left atomic.Int32
+	id     uint64
+	left   atomic.Int32
+	purged atomic.Bool // a message of it was purged from librdkafka's queue
 }
 
 func newSession(f *Forwarder) (*session, error) {
@@ -176,8 +180,90 @@ func (s *session) read(dst []Record, after uint64, max int) ([]Record, error) {
 	return recs, nil
 }
 
-// span is a stretch of the buffer set aside as backlog: IDs in (after, until].
-type span struct{ after, until uint64 }
+// span is a stretch of the buffer set aside as backlog: IDs in (after,
+// until]. A span made by mergePurged takes only some of them (ids, ranges).
+type span struct {
+	after, until uint64
+	ids          map[uint64]struct{}
+	ranges       [][2]uint64 // (from, to]
+}
+
+func (sp *span) keeps(id uint64) bool {
+	if sp.ids == nil {
+		return true
+	}
+	if _, ok := sp.ids[id]; ok {
+		return true
+	}
+	for _, r := range sp.ranges {
+		if id > r[0] && id <= r[1] {
+			return true
+		}
+	}
+	return false
+}
+
+// mergePurged returns the backlog with purged records added, as one span
+// that takes what is left of every span and the purged IDs, oldest first:
+// purged records can be older than a span's position (backlog records
+// purged in flight), and the backlog flow must stay in order per stream.
+func mergePurged(backlog []span, purged []uint64) []span {
+	m := span{after: purged[0] - 1, until: purged[0], ids: map[uint64]struct{}{}}
+	add := func(id uint64) {
+		m.ids[id] = struct{}{}
+		m.after, m.until = min(m.after, id-1), max(m.until, id)
+	}
+	for _, id := range purged {
+		add(id)
+	}
+	for _, sp := range backlog {
+		switch {
+		case sp.after >= sp.until:
+		case sp.ids == nil:
+			m.ranges = append(m.ranges, [2]uint64{sp.after, sp.until})
+			m.after, m.until = min(m.after, sp.after), max(m.until, sp.until)
+		default:
+			for id := range sp.ids {
+				if id > sp.after {
+					add(id)
+				}
+			}
+			for _, r := range sp.ranges {
+				if r[1] > sp.after {
+					m.ranges = append(m.ranges, [2]uint64{max(r[0], sp.after), r[1]})
+					m.after, m.until = min(m.after, max(r[0], sp.after)), max(m.until, r[1])
+				}
+			}
+		}
+	}
+	return []span{m}
+}
+
+// pauseWhileDown (live_first) stops producing while librdkafka reports
+// every broker down: what it queued now would arrive after the outage
+// without the backlog flag, minutes old. It purges what is queued but not
+// yet sent (the reports bring those records back through requeue, to go
+// as backlog; what is on the wire stays, so the purge adds no duplicates)
+// and probes for a broker before producing again.
+func (s *session) pauseWhileDown(ctx context.Context) {
+	if s.messages.Load() > 0 {
+		if err := s.p.Purge(kafka.PurgeQueue | kafka.PurgeNonBlocking); err != nil {
+			s.f.log.Warn("purge producer queue", "err", s.f.cfg.scrub(err.Error()))
+		}
+	}
+	for s.brokersDown.Load() && ctx.Err() == nil {
+		if _, err := s.p.GetMetadata(nil, false, int(probeEvery.Milliseconds())); err == nil {
+			s.brokersDown.Store(false)
+			return
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(probeEvery):
+		}
+	}
+}
+
+const probeEvery = 500 * time.Millisecond
 
 // produceLiveFirst sends what the adapters store now ahead of a backlog.
 // When the oldest record not yet sent has waited longer than LiveLag (an
@@ -191,6 +277,13 @@ func (s *session) produceLiveFirst(ctx context.Context) error {
 	var backlog []span
 	var recs []Record
 	for room := s.room(ctx); room > 0; room = s.room(ctx) {
+		if s.brokersDown.Load() {
+			s.pauseWhileDown(ctx)
+			continue
+		}
+		if ids := s.takePurged(); len(ids) > 0 {
+			backlog = mergePurged(backlog, ids)
+		}
 		var err error
 		if recs, err = s.read(recs, live, room); err != nil {
 			return err
@@ -222,16 +315,20 @@ func (s *session) produceLiveFirst(ctx context.Context) error {
 				if recs, err = s.read(recs, sp.after, n); err != nil {
 					return err
 				}
-				k := 0
+				k, kept := 0, 0
 				for k < len(recs) && recs[k].ID <= sp.until {
+					if sp.keeps(recs[k].ID) {
+						recs[kept] = recs[k]
+						kept++
+					}
+					sp.after = recs[k].ID
 					k++
 				}
-				if k > 0 {
-					if err := s.produceRecords(recs[:k], true); err != nil {
+				if kept > 0 {
+					if err := s.produceRecords(recs[:kept], true); err != nil {
 						return err
 					}
-					sp.after = recs[k-1].ID
-					s.f.metrics.backlog.Add(float64(k))
+					s.f.metrics.backlog.Add(float64(kept))
 				}
 				if k < len(recs) || len(recs) == 0 || sp.after >= sp.until {
 					backlog = backlog[1:] // this span is drained
@@ -368,13 +465,21 @@ func (s *session) handle(ev kafka.Event, ids []uint64) []uint64 {
 		s.progress.Store(time.Now().UnixNano())
 		pd := e.Opaque.(*pending)
 		if err := e.TopicPartition.Error; err != nil {
-			s.deliveryFailed(err)
-			return ids
+			if !isPurged(err) {
+				s.deliveryFailed(err)
+				return ids
+			}
+			pd.purged.Store(true)
+		} else {
+			s.brokersDown.Store(false)
+			s.f.metrics.delivered.WithLabelValues(*e.TopicPartition.Topic).Inc()
 		}
-		s.brokersDown.Store(false)
-		s.f.metrics.delivered.WithLabelValues(*e.TopicPartition.Topic).Inc()
 		if pd.left.Add(-1) == 0 {
-			ids = append(ids, pd.id)
+			if pd.purged.Load() {
+				s.requeue(pd.id)
+			} else {
+				ids = append(ids, pd.id)
+			}
 		}
 	case kafka.Error:
 		msg := s.f.cfg.scrub(e.Error())
@@ -405,14 +510,45 @@ func isAuthFailure(e kafka.Error, msg string) bool {
 		strings.Contains(msg, "SASL authentication") || strings.Contains(msg, "SSL handshake failed")
 }
 
+// isPurged reports whether a delivery failed because we purged the message
+// (live_first during an outage, or the end of a session).
+func isPurged(err error) bool {
+	var kerr kafka.Error
+	return errors.As(err, &kerr) && (kerr.Code() == kafka.ErrPurgeQueue || kerr.Code() == kafka.ErrPurgeInflight)
+}
+
+// requeue takes a purged record out of the window; produceLiveFirst sends
+// it again as backlog.
+func (s *session) requeue(id uint64) {
+	s.purgedMu.Lock()
+	s.purged = append(s.purged, id)
+	s.purgedMu.Unlock()
+	select {
+	case <-s.stop: // the purge that ends a session: nothing goes again here
+	default:
+		s.f.metrics.purged.Inc()
+	}
+	s.f.metrics.inFlight.Dec()
+	s.records.Add(-1)
+	select {
+	case s.freed <- struct{}{}:
+	default:
+	}
+}
+
+func (s *session) takePurged() []uint64 {
+	s.purgedMu.Lock()
+	defer s.purgedMu.Unlock()
+	ids := s.purged
+	s.purged = nil
+	return ids
+}
+
 func (s *session) deliveryFailed(err error) {
 	var kerr kafka.Error
 	code := "other"
 	if errors.As(err, &kerr) {
 		code = kerr.Code().String()
-		if kerr.Code() == kafka.ErrPurgeQueue || kerr.Code() == kafka.ErrPurgeInflight {
-			return // our own purge after the session already failed
-		}
 	}
 	s.f.metrics.failures.WithLabelValues(code).Inc()
 	s.fail(wrapKafka("delivery", err))
