@@ -24,7 +24,11 @@ import (
 	"github.com/streamforge/streamforge/agent/buffer"
 	"github.com/streamforge/streamforge/agent/forward"
 	"github.com/streamforge/streamforge/agent/secrets"
+	"github.com/streamforge/streamforge/agent/units"
 )
+
+// ByteSize is a byte count written as 1048576, "512MiB", "2GB" or "64KiB".
+type ByteSize = units.ByteSize
 
 // Config is agent.yaml.
 type Config struct {

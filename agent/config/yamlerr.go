@@ -179,7 +179,7 @@ func describe(goType string) string {
 		return "a string"
 	case "time.Duration":
 		return "a duration such as 500ms, 5s or 2m"
-	case "config.ByteSize":
+	case "units.ByteSize":
 		return "a size such as 268435456 or 256MiB"
 	}
 	switch {

@@ -138,3 +138,33 @@ func TestAppendKeyIsStreamKey(t *testing.T) {
 		t.Errorf("appendKey %q, StreamKey %q", got, r.StreamKey())
 	}
 }
+
+func TestMemoryBudgetSetsTheQueueBoundsWindowAndReadBatch(t *testing.T) {
+	cases := []struct {
+		name                      string
+		cfg                       Config
+		window, readBatch, kbytes int
+	}{
+		{"ok-default-16MiB", Config{}, 12288, 2000, 12288},
+		{"ok-1MiB", Config{MemoryBudget: 1 << 20}, 768, 512, 1024},
+		{"ok-64MiB-window-capped", Config{MemoryBudget: 64 << 20}, 20000, 2000, 49152},
+		{"ok-explicit-window-kept", Config{MemoryBudget: 4 << 20, Window: 50000, ReadBatch: 7}, 50000, 7, 3072},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := c.cfg
+			cfg.Brokers = "127.0.0.1:9092"
+			cfg.setDefaults()
+			m := *cfg.producerConfig()
+			if cfg.Window != c.window || cfg.ReadBatch != c.readBatch || m["queue.buffering.max.kbytes"] != c.kbytes ||
+				m["queue.buffering.max.messages"] != 2*c.window+1000 || m["go.events.channel.size"] != 2*c.window+1000 {
+				t.Errorf("window %d, read_batch %d, librdkafka %v %v %v; want %d, %d, %d KiB", cfg.Window, cfg.ReadBatch,
+					m["queue.buffering.max.kbytes"], m["queue.buffering.max.messages"], m["go.events.channel.size"], c.window, c.readBatch, c.kbytes)
+			}
+		})
+	}
+	if _, err := New(Config{Brokers: "127.0.0.1:9092", MemoryBudget: 1000}, newMemSource(), nil, nil); err == nil ||
+		!strings.Contains(err.Error(), "memory_budget") {
+		t.Errorf("a 1000-byte budget: %v, want an error naming memory_budget", err)
+	}
+}

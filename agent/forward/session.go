@@ -19,8 +19,10 @@ import (
 // something fails. Everything not acknowledged stays in the buffer for the
 // next session.
 type session struct {
-	f *Forwarder
-	p *kafka.Producer
+	f    *Forwarder
+	p    *kafka.Producer
+	logs chan kafka.LogEvent // closed after the producer
+	done <-chan struct{}     // the session's context ends
 
 	messages atomic.Int64 // produced, report pending
 	records  atomic.Int64 // produced, not yet fully delivered
@@ -52,12 +54,16 @@ type pending struct {
 }
 
 func newSession(f *Forwarder) (*session, error) {
-	p, err := kafka.NewProducer(f.cfg.producerConfig())
+	conf := f.cfg.producerConfig()
+	// Our own log channel: the client's default holds 10,000 lines.
+	logs := make(chan kafka.LogEvent, 256)
+	(*conf)["go.logs.channel"] = logs
+	p, err := kafka.NewProducer(conf)
 	if err != nil {
 		return nil, fmt.Errorf("forward: create producer: %s", f.cfg.scrub(err.Error()))
 	}
 	return &session{
-		f: f, p: p, freed: make(chan struct{}, 1), stop: make(chan struct{}),
+		f: f, p: p, logs: logs, freed: make(chan struct{}, 1), stop: make(chan struct{}),
 		prevQuality: map[string]adapters.Quality{}, backlogQuality: map[string]adapters.Quality{},
 		topics: [2]string{f.cfg.TelemetryTopic, f.cfg.EventsTopic},
 	}, nil
@@ -85,6 +91,7 @@ func (s *session) run(ctx context.Context) error {
 		}
 		cancel()
 	}()
+	s.done = sctx.Done()
 	produceErr := s.produceLoop(sctx)
 	cancel()
 	if ctx.Err() != nil && produceErr == nil {
@@ -96,6 +103,7 @@ func (s *session) run(ctx context.Context) error {
 	}
 	s.awaitReports(5 * time.Second)
 	s.p.Close()
+	close(s.logs)
 	<-reports
 	s.f.metrics.inFlight.Set(0)
 	return s.err
@@ -418,13 +426,35 @@ func (s *session) produce(id uint64, key, val, ev []byte) error {
 			TopicPartition: kafka.TopicPartition{Topic: &s.topics[i], Partition: kafka.PartitionAny},
 			Key:            key, Value: bodies[i], Opaque: pd,
 		}
-		if err := s.p.Produce(&s.msg, nil); err != nil {
+		if err := s.produceOne(); err != nil {
 			s.messages.Add(-1)
-			return wrapKafka("produce", err)
+			return err
 		}
 	}
 	return nil
 }
+
+// produceOne hands s.msg to librdkafka. A full queue (its byte bound, from
+// the memory budget) is waited out: delivery reports make room.
+func (s *session) produceOne() error {
+	for {
+		err := s.p.Produce(&s.msg, nil)
+		var kerr kafka.Error
+		if err == nil || !errors.As(err, &kerr) || kerr.Code() != kafka.ErrQueueFull {
+			if err != nil {
+				return wrapKafka("produce", err)
+			}
+			return nil
+		}
+		select {
+		case <-s.done:
+			return wrapKafka("produce", err)
+		case <-time.After(queueFullWait):
+		}
+	}
+}
+
+const queueFullWait = 5 * time.Millisecond
 
 // handleEvents takes delivery reports and errors until the producer closes.
 // Fully delivered records are acknowledged in batches (every ackEvery or

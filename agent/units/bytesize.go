@@ -1,4 +1,6 @@
-package config
+// Package units holds value types the agent's configuration shares between
+// packages (agent/config, agent/forward).
+package units
 
 import (
 	"fmt"
@@ -41,7 +43,7 @@ func (b *ByteSize) UnmarshalText(text []byte) error {
 // value (with its line), so that the error names the field (yamlerr.go).
 func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode || b.UnmarshalText([]byte(n.Value)) != nil {
-		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: cannot unmarshal !!str `%s` into config.ByteSize", n.Line, n.Value)}}
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: cannot unmarshal !!str `%s` into units.ByteSize", n.Line, n.Value)}}
 	}
 	return nil
 }
