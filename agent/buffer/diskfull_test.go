@@ -203,3 +203,39 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A held Put gives up when its caller's context ends (an adapter stopping),
+// and Close does not wait for the disk: both are counted, nothing hangs.
+func TestHeldPutsEndWithTheirContextAndAtClose(t *testing.T) {
+	dir := testenv.SmallDisk(t, 4<<20)
+	b, err := Open(filepath.Join(dir, "buffer.db"), Options{MaxBytes: 64 << 20, NoReserve: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	putOne(t, b, "d", 0)
+	testenv.FillDisk(t, dir, 0)
+	batch := func() []adapters.Reading {
+		rs := make([]adapters.Reading, 5000)
+		for i := range rs {
+			rs[i] = reading("d", fmt.Sprintf("t%d", i), 1.0)
+		}
+		return rs
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancelled := make(chan error, 1)
+	go func() { cancelled <- b.Put(ctx, batch()) }()
+	waitFor(t, "disk full", func() bool { return b.Stats().DiskFull })
+	cancel()
+	if err := <-cancelled; !errors.Is(err, context.Canceled) {
+		t.Fatalf("held Put after cancel: %v, want context.Canceled", err)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- b.Put(context.Background(), batch()) }()
+	waitFor(t, "the cancelled Put counted", func() bool { return b.Stats().Unstored["default/block/cancelled"] == 5000 })
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-closed; err == nil {
+		t.Fatal("a Put held at Close returned no error")
+	}
+}
