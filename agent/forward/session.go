@@ -254,24 +254,29 @@ func mergePurged(backlog []span, purged []uint64) []span {
 // as backlog; what is on the wire stays, so the purge adds no duplicates)
 // and probes for a broker before producing again.
 func (s *session) pauseWhileDown(ctx context.Context) {
-	if s.messages.Load() > 0 {
-		if err := s.p.Purge(kafka.PurgeQueue | kafka.PurgeNonBlocking); err != nil {
-			s.f.log.Warn("purge producer queue", "err", s.f.cfg.scrub(err.Error()))
-		}
-	}
+	purged := false
 	for s.brokersDown.Load() && ctx.Err() == nil {
+		// librdkafka also says "all brokers down" while it swaps
+		// connections: a broker that answers at once means no outage, and
+		// nothing is purged.
 		if _, err := s.p.GetMetadata(nil, false, int(probeEvery.Milliseconds())); err == nil {
 			s.brokersDown.Store(false)
 			return
 		}
+		if !purged && s.messages.Load() > 0 {
+			if err := s.p.Purge(kafka.PurgeQueue | kafka.PurgeNonBlocking); err != nil {
+				s.f.log.Warn("purge producer queue", "err", s.f.cfg.scrub(err.Error()))
+			}
+			purged = true
+		}
 		select {
 		case <-ctx.Done():
-		case <-time.After(probeEvery):
+		case <-time.After(probeEvery / 2):
 		}
 	}
 }
 
-const probeEvery = 500 * time.Millisecond
+const probeEvery = 300 * time.Millisecond
 
 // produceLiveFirst sends what the adapters store now ahead of a backlog.
 // When the oldest record not yet sent has waited longer than LiveLag (an
