@@ -58,6 +58,14 @@ type Config struct {
 	// sent means the forwarder is behind, and what is stored becomes backlog
 	// (default 10s).
 	LiveLag time.Duration `yaml:"live_lag"`
+	// OutagePurge: with live_first, when every broker goes away, also take
+	// back what librdkafka had queued and send it again as backlog, so that
+	// no record older than LiveLag arrives unflagged. The cost: a queued
+	// message that was a retry of a request the broker had written comes
+	// twice (same seq). Off by default: an outage then causes no duplicates,
+	// and what was queued when the brokers went away (records taken before
+	// the outage) arrives unflagged after it. See docs/record-schema.md.
+	OutagePurge bool `yaml:"outage_purge"`
 	// DeliveryTimeout: when records are in flight, a broker is reachable and
 	// no delivery report has come for this long, the producer is recreated
 	// (default 2m). While no broker is reachable the producer is kept.

@@ -75,7 +75,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		purged: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "streamforge_forward_purged_records_total",
-			Help: "Records taken back unsent from librdkafka's queue because every broker went away (drain_order live_first); they go again as backlog.",
+			Help: "Records taken back from librdkafka's queue because every broker went away (drain_order live_first with outage_purge); they go again as backlog.",
 		}),
 	}
 	if reg != nil {

@@ -249,10 +249,12 @@ func mergePurged(backlog []span, purged []uint64) []span {
 
 // pauseWhileDown (live_first) stops producing while librdkafka reports
 // every broker down: what it queued now would arrive after the outage
-// without the backlog flag, minutes old. It purges what is queued but not
-// yet sent (the reports bring those records back through requeue, to go
-// as backlog; what is on the wire stays, so the purge adds no duplicates)
-// and probes for a broker before producing again.
+// without the backlog flag, minutes old. With OutagePurge it also purges
+// what is queued (the reports bring those records back through requeue, to
+// go as backlog); it probes for a broker before producing again. The purge
+// is not the default because librdkafka's queue also holds retries of
+// requests the broker may have written: against Apache Kafka, stopped
+// during a 5,000 readings/s stream, it repeated about 600 of 1,900 purged.
 func (s *session) pauseWhileDown(ctx context.Context) {
 	purged := false
 	for s.brokersDown.Load() && ctx.Err() == nil {
@@ -263,7 +265,7 @@ func (s *session) pauseWhileDown(ctx context.Context) {
 			s.brokersDown.Store(false)
 			return
 		}
-		if !purged && s.messages.Load() > 0 {
+		if !purged && s.f.cfg.OutagePurge && s.messages.Load() > 0 {
 			if err := s.p.Purge(kafka.PurgeQueue | kafka.PurgeNonBlocking); err != nil {
 				s.f.log.Warn("purge producer queue", "err", s.f.cfg.scrub(err.Error()))
 			}
