@@ -41,6 +41,10 @@ type session struct {
 	msg            kafka.Message
 	clientErr      atomic.Pointer[string] // last (scrubbed) client error
 	brokersDown    atomic.Bool            // librdkafka reported all brokers down, no report since
+	// outage is brokersDown for produceLiveFirst's pause, which a probe may
+	// also clear: the watchdog keeps trusting reports only.
+	outage   atomic.Bool
+	probedOK time.Time // last probe a broker answered; produce loop only
 
 	purgedMu sync.Mutex
 	purged   []uint64 // records purged unsent (live_first): to go again as backlog
@@ -257,12 +261,13 @@ func mergePurged(backlog []span, purged []uint64) []span {
 // during a 5,000 readings/s stream, it repeated about 600 of 1,900 purged.
 func (s *session) pauseWhileDown(ctx context.Context) {
 	purged := false
-	for s.brokersDown.Load() && ctx.Err() == nil {
+	for s.outage.Load() && ctx.Err() == nil {
 		// librdkafka also says "all brokers down" while it swaps
 		// connections: a broker that answers at once means no outage, and
 		// nothing is purged.
 		if _, err := s.p.GetMetadata(nil, false, int(probeEvery.Milliseconds())); err == nil {
-			s.brokersDown.Store(false)
+			s.outage.Store(false)
+			s.probedOK = time.Now()
 			return
 		}
 		if !purged && s.f.cfg.OutagePurge && s.messages.Load() > 0 {
@@ -280,6 +285,23 @@ func (s *session) pauseWhileDown(ctx context.Context) {
 
 const probeEvery = 300 * time.Millisecond
 
+// seemsDown is the pause condition: librdkafka reported every broker down,
+// or reported it, no delivery report came since, and records in flight have
+// had none for a while (librdkafka does not repeat the report when an
+// outage resumes just after a probe got through).
+func (s *session) seemsDown() bool {
+	if s.outage.Load() {
+		return true
+	}
+	quiet := 2 * probeEvery
+	if !s.brokersDown.Load() || s.messages.Load() == 0 || time.Since(time.Unix(0, s.progress.Load())) < quiet ||
+		time.Since(s.probedOK) < quiet {
+		return false
+	}
+	s.outage.Store(true)
+	return true
+}
+
 // produceLiveFirst sends what the adapters store now ahead of a backlog.
 // When the oldest record not yet sent has waited longer than LiveLag (an
 // outage, a slow uplink, a new session over a full buffer), everything
@@ -292,7 +314,7 @@ func (s *session) produceLiveFirst(ctx context.Context) error {
 	var backlog []span
 	var recs []Record
 	for room := s.room(ctx); room > 0; room = s.room(ctx) {
-		if s.brokersDown.Load() {
+		if s.seemsDown() {
 			s.pauseWhileDown(ctx)
 			continue
 		}
@@ -509,6 +531,7 @@ func (s *session) handle(ev kafka.Event, ids []uint64) []uint64 {
 			pd.purged.Store(true)
 		} else {
 			s.brokersDown.Store(false)
+			s.outage.Store(false)
 			s.f.metrics.delivered.WithLabelValues(*e.TopicPartition.Topic).Inc()
 		}
 		if pd.left.Add(-1) == 0 {
@@ -530,6 +553,7 @@ func (s *session) handle(ev kafka.Event, ids []uint64) []uint64 {
 		}
 		if e.Code() == kafka.ErrAllBrokersDown {
 			s.brokersDown.Store(true)
+			s.outage.Store(true)
 		} else { // keep the cause, not its consequence
 			s.clientErr.Store(&msg)
 			s.f.setLastError(e)
