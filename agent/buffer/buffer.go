@@ -22,6 +22,13 @@
 // so drop_oldest never deletes another rule's records; when a drop_oldest rule
 // has no records left to drop, the new reading is dropped instead.
 //
+// Disk space: Open allocates the file's blocks for MaxBytes of records
+// (space.go), or fails with ErrNoSpace, so a disk that others fill cannot
+// fail a commit below the bound. Where it still happens (no fallocate, a
+// file grown past its reservation) the policies apply to the full disk as
+// well, nothing is lost uncounted, and a failed delete of delivered records
+// is retried without the records being read again (diskfull.go).
+//
 // Reading (the forwarder's API):
 //
 //	type Record struct { ID uint64; Reading adapters.Reading; Stored time.Time } // ID: global FIFO order
@@ -101,6 +108,9 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// NoReserve skips allocating the file's space at Open (see Open); only
+	// the tests of a disk that fills under a running buffer need it.
+	NoReserve bool
 }
 
 // DefaultRule names the rule of streams no configured rule matches.
@@ -165,6 +175,14 @@ type Stats struct {
 	Drops map[string]uint64
 	// Corrupt counts undecodable records Read deleted (since Open).
 	Corrupt uint64
+	// Unstored counts readings a full disk kept out of the buffer since
+	// Open, by "rule/policy/reason" (see diskfull.go).
+	Unstored map[string]uint64
+	// PendingDeletes are delivered records whose delete has not committed
+	// yet (a full disk): Read skips them, and the deletes are retried.
+	PendingDeletes int
+	// DiskFull is true while commits fail for lack of disk space.
+	DiskFull bool
 }
 
 // Errors callers may branch on.
@@ -210,10 +228,19 @@ type Buffer struct {
 	records   uint64
 	drops     map[string]uint64
 	corrupt   uint64
+	unstored  map[string]uint64
+	diskFull  bool
+	fullLog   time.Time     // of the last disk-full warning
 	freed     chan struct{} // closed and replaced when space is freed
 	grown     chan struct{} // closed and replaced when records are added
 
 	lastID atomic.Uint64
+
+	// gone holds delivered records whose delete failed; the committer
+	// retries the deletes, and Read and Wait never return them again, so a
+	// failed delete cannot make the forwarder send a record twice.
+	goneMu sync.RWMutex
+	gone   map[uint64]struct{}
 
 	namesMu sync.Mutex        // serialises Reads over names
 	names   map[string]string // interned names of decoded records
@@ -221,7 +248,11 @@ type Buffer struct {
 	seqs *streamSeqs // committer goroutine only
 }
 
-// Open opens (creating if needed) the buffer file at path.
+// Open opens (creating if needed) the buffer file at path. Unless
+// NoReserve is set, it allocates the file's disk blocks up to what MaxBytes
+// of records need (see reserveSize), so that a filesystem filled by others
+// cannot fail a commit below the bound; if the filesystem lacks that space,
+// Open fails with ErrNoSpace and says how much is missing.
 func Open(path string, opts Options) (*Buffer, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, fmt.Errorf("buffer options: %w", err)
@@ -242,7 +273,7 @@ func Open(path string, opts Options) (*Buffer, error) {
 	b := &Buffer{
 		db: db, opts: opts, log: opts.Logger.With("component", "buffer"),
 		reqs: make(chan *request, 4096), quit: make(chan struct{}), done: make(chan struct{}),
-		drops: map[string]uint64{}, freed: make(chan struct{}), grown: make(chan struct{}),
+		drops: map[string]uint64{}, unstored: map[string]uint64{}, gone: map[uint64]struct{}{}, freed: make(chan struct{}), grown: make(chan struct{}),
 		names: map[string]string{},
 	}
 	for _, r := range opts.Rules {
@@ -253,6 +284,17 @@ func Open(path string, opts Options) (*Buffer, error) {
 	if err := b.init(); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("open buffer %s: %w", path, err)
+	}
+	if !opts.NoReserve {
+		supported, err := reserve(path, reserveSize(opts.MaxBytes))
+		if err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("open buffer %s: %w", path, err)
+		}
+		if !supported {
+			b.log.Warn("the filesystem cannot pre-allocate the buffer file: if it fills up, blocking streams wait and drop_* streams drop",
+				"path", path)
+		}
 	}
 	if opts.Registerer != nil {
 		b.metrics = newMetrics(b)

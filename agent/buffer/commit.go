@@ -9,35 +9,113 @@ import (
 )
 
 // commitLoop is the one writer: it takes every Put and Ack waiting, commits
-// them in one transaction, and answers them all.
+// them in one transaction, and answers them all. Puts a full disk holds
+// back (diskfull.go) go first into the next attempt, ahead of newer ones.
 func (b *Buffer) commitLoop() {
 	defer close(b.done)
-	var batch []*request
-	for req := range b.reqs {
-		batch = append(batch[:0], req)
-		n := len(req.items) + len(req.acks)
-	drain:
-		for n < b.opts.MaxBatch {
-			select {
-			case r, ok := <-b.reqs:
-				if !ok {
-					break drain
-				}
-				batch = append(batch, r)
-				n += len(r.items) + len(r.acks)
-			default:
+	var held []*request
+	for {
+		batch, ok := b.collect(held)
+		if !ok {
+			return
+		}
+		held = b.commitOrHold(batch)
+	}
+}
+
+// collect returns the next batch: the held Puts still wanted, then what
+// waits on the channel (up to MaxBatch), then the deletes still pending.
+// With nothing held or pending it waits for a request; otherwise it waits
+// at most retryEvery. It returns false once the channel is closed.
+func (b *Buffer) collect(held []*request) ([]*request, bool) {
+	batch := b.stillWanted(held)
+	n := 0
+	for _, r := range batch {
+		n += len(r.items)
+	}
+	if len(batch) == 0 && b.pendingDeletes() == 0 {
+		req, ok := <-b.reqs
+		if !ok {
+			return nil, false
+		}
+		batch, n = append(batch, req), len(req.items)+len(req.acks)
+	} else {
+		quit := b.quit
+		if len(batch) == 0 {
+			quit = nil // closing matters only to held Puts
+		}
+		t := time.NewTimer(retryEvery)
+		select {
+		case req, ok := <-b.reqs:
+			if !ok {
+				t.Stop()
+				return nil, false
+			}
+			batch, n = append(batch, req), n+len(req.items)+len(req.acks)
+		case <-t.C:
+		case <-quit:
+		}
+		t.Stop()
+	}
+drain:
+	for n < b.opts.MaxBatch {
+		select {
+		case r, ok := <-b.reqs:
+			if !ok {
 				break drain
 			}
+			batch = append(batch, r)
+			n += len(r.items) + len(r.acks)
+		default:
+			break drain
 		}
-		err := b.commit(batch)
-		if err != nil {
-			b.log.Error("commit failed", "requests", len(batch), "err", err)
-		}
-		for _, r := range batch {
-			r.done <- err
-		}
-		clear(batch)
 	}
+	if ids := b.goneIDs(); len(ids) > 0 {
+		batch = append(batch, &request{acks: ids, done: make(chan error, 1)})
+	}
+	return batch, true
+}
+
+// commitOrHold commits a batch and answers its requests, except the Puts a
+// full disk holds back, which it returns.
+func (b *Buffer) commitOrHold(batch []*request) []*request {
+	err := b.commit(batch)
+	switch {
+	case err == nil:
+		b.diskSpaceBack()
+		for _, r := range batch {
+			b.answer(r, nil)
+		}
+		return nil
+	case isNoSpace(err):
+		return b.holdOnFullDisk(batch, err)
+	}
+	b.log.Error("commit failed", "requests", len(batch), "err", err)
+	for _, r := range batch {
+		if len(r.acks) > 0 {
+			b.deferDeletes(r.acks) // delivered stays delivered: see Buffer.gone
+			b.answer(r, nil)
+			continue
+		}
+		b.answer(r, err)
+	}
+	return nil
+}
+
+// answer releases a request's reservation and tells its caller.
+func (b *Buffer) answer(r *request, err error) {
+	b.mu.Lock()
+	if r.reserved > 0 {
+		// Also on success: between apply and here the bytes counted twice,
+		// and a Put may have started waiting then.
+		b.reserved -= r.reserved
+		signal(&b.freed)
+	}
+	b.mu.Unlock()
+	if !r.heldAt.IsZero() && b.metrics != nil {
+		b.metrics.blocked.Add(time.Since(r.heldAt).Seconds())
+	}
+	r.done <- err
 }
 
 // txResult is what one commit changed, applied to memory after it succeeds.
@@ -53,11 +131,9 @@ type txResult struct {
 
 func (b *Buffer) commit(batch []*request) error {
 	start := time.Now()
-	var reserved int64
 	size := 0
 	res := txResult{seqs: b.seqs.begin(), drops: map[*rule]uint64{}}
 	for _, r := range batch {
-		reserved += r.reserved
 		size += len(r.arena) + len(r.items)*headerLen
 		res.readings += len(r.items)
 	}
@@ -83,6 +159,10 @@ func (b *Buffer) commit(batch []*request) error {
 					bk = tx.Bucket(it.rule.bucket)
 					bk.FillPercent = 0.95 // keys only ever append
 					bkts[it.rule] = bk
+				}
+				if it.dropped { // by a full disk in an earlier attempt
+					it.seq = 0
+					continue
 				}
 				charge := it.charge()
 				if it.rule.Policy != Block {
@@ -118,10 +198,10 @@ func (b *Buffer) commit(batch []*request) error {
 		res.lastID = next
 		return b.writeCounters(tx, meta, &res)
 	})
-	b.apply(err, reserved, &res, batch, start)
 	if err != nil {
 		return fmt.Errorf("buffer commit: %w", err)
 	}
+	b.apply(&res, batch, start)
 	return nil
 }
 
@@ -147,17 +227,12 @@ func addCounters(meta *bolt.Bucket, bytes, records int64) error {
 	return meta.Put(keyRecords, putU64(uint64(nr)))
 }
 
-// apply publishes a commit's effects in memory and answers nothing itself.
-func (b *Buffer) apply(err error, reserved int64, res *txResult, batch []*request, start time.Time) {
+// apply publishes a successful commit's effects in memory; answer releases
+// the requests' reservations.
+func (b *Buffer) apply(res *txResult, batch []*request, start time.Time) {
+	b.undefer(batch)
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.reserved -= reserved
-	if err != nil {
-		if reserved > 0 {
-			signal(&b.freed)
-		}
-		return
-	}
 	res.seqs.commit()
 	for _, req := range batch {
 		for i := range req.items {

@@ -12,7 +12,9 @@ type metrics struct {
 	commit  prometheus.Histogram
 	blocked prometheus.Counter
 	corrupt prometheus.Counter
-	all     []prometheus.Collector
+	// unstored counts readings a full disk kept out (diskfull.go).
+	unstored *prometheus.CounterVec
+	all      []prometheus.Collector
 }
 
 func newMetrics(b *Buffer) *metrics {
@@ -40,11 +42,20 @@ func newMetrics(b *Buffer) *metrics {
 			Name: "streamforge_buffer_corrupt_records_total",
 			Help: "Undecodable records found and deleted (lost readings: investigate the disk).",
 		}),
+		unstored: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "streamforge_buffer_unstored_readings_total",
+			Help: "Readings not stored because the disk was full, by stream rule, policy and reason (disk_full: a drop_* policy dropped them; cancelled, closed: a blocking Put gave up at shutdown).",
+		}, []string{"stream", "policy", "reason"}),
 	}
 	for _, r := range b.rules {
 		m.drops.WithLabelValues(r.Name, string(r.Policy))
+		reason := reasonDiskFull
+		if r.Policy == Block {
+			reason = reasonClosed
+		}
+		m.unstored.WithLabelValues(r.Name, string(r.Policy), reason)
 	}
-	m.all = []prometheus.Collector{m.backlog, m.drops, m.batch, m.commit, m.blocked, m.corrupt}
+	m.all = []prometheus.Collector{m.backlog, m.drops, m.batch, m.commit, m.blocked, m.corrupt, m.unstored}
 	return m
 }
 
@@ -72,6 +83,8 @@ var (
 	descBytes   = prometheus.NewDesc("streamforge_buffer_bytes", "Bytes the buffered readings count against the limit.", nil, nil)
 	descMax     = prometheus.NewDesc("streamforge_buffer_max_bytes", "The buffer's byte limit.", nil, nil)
 	descAge     = prometheus.NewDesc("streamforge_buffer_oldest_record_age_seconds", "Age of the oldest buffered reading (0 when empty).", nil, nil)
+	descFull    = prometheus.NewDesc("streamforge_buffer_disk_full", "1 while buffer commits fail for lack of disk space.", nil, nil)
+	descPending = prometheus.NewDesc("streamforge_buffer_pending_deletes", "Delivered records whose delete has not committed yet (a full disk); they are not sent again.", nil, nil)
 )
 
 type backlogCollector struct{ b *Buffer }
@@ -81,6 +94,8 @@ func (c *backlogCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descBytes
 	ch <- descMax
 	ch <- descAge
+	ch <- descFull
+	ch <- descPending
 }
 
 func (c *backlogCollector) Collect(ch chan<- prometheus.Metric) {
@@ -89,4 +104,10 @@ func (c *backlogCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descBytes, prometheus.GaugeValue, float64(s.Bytes))
 	ch <- prometheus.MustNewConstMetric(descMax, prometheus.GaugeValue, float64(s.MaxBytes))
 	ch <- prometheus.MustNewConstMetric(descAge, prometheus.GaugeValue, s.OldestAge.Seconds())
+	full := 0.0
+	if s.DiskFull {
+		full = 1
+	}
+	ch <- prometheus.MustNewConstMetric(descFull, prometheus.GaugeValue, full)
+	ch <- prometheus.MustNewConstMetric(descPending, prometheus.GaugeValue, float64(s.PendingDeletes))
 }

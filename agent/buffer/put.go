@@ -3,6 +3,7 @@ package buffer
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/streamforge/streamforge/adapters"
@@ -16,13 +17,26 @@ type request struct {
 	reserved int64    // bytes reserved for the items of blocking rules
 	acks     []uint64 // IDs to delete
 	done     chan error
+
+	// A Put a full disk holds back (diskfull.go) can be withdrawn by its
+	// caller's context; one being committed cannot.
+	state  atomic.Int32  // reqQueued, reqHeld or reqWithdrawn
+	heldCh chan struct{} // a token each time the request is held
+	heldAt time.Time     // first hold; committer only
 }
+
+const (
+	reqQueued int32 = iota
+	reqHeld
+	reqWithdrawn
+)
 
 type item struct {
 	rule       *rule
 	key        string
 	start, end int // body within the request's arena
 	seq        uint64
+	dropped    bool // by a full disk
 }
 
 func (it *item) charge() int64 { return int64(it.end-it.start) + recordOverhead }
@@ -37,7 +51,8 @@ func (b *Buffer) Put(ctx context.Context, readings []adapters.Reading) error {
 	if len(readings) == 0 {
 		return nil
 	}
-	req := &request{readings: readings, items: make([]item, len(readings)), done: make(chan error, 1)}
+	req := &request{readings: readings, items: make([]item, len(readings)), done: make(chan error, 1),
+		heldCh: make(chan struct{}, 1)}
 	arena := make([]byte, 0, 64*len(readings))
 	for i := range readings {
 		r := &readings[i]
@@ -59,7 +74,27 @@ func (b *Buffer) Put(ctx context.Context, readings []adapters.Reading) error {
 	}
 	defer b.wg.Done()
 	b.reqs <- req
-	return <-req.done
+	return req.await(ctx)
+}
+
+// await waits for the commit. A cancelled ctx ends the wait only while a
+// full disk holds the request back; the committer then forgets it.
+func (req *request) await(ctx context.Context) error {
+	for {
+		select {
+		case err := <-req.done:
+			return err
+		case <-ctx.Done():
+		}
+		if req.state.CompareAndSwap(reqHeld, reqWithdrawn) {
+			return fmt.Errorf("buffer put: disk full, readings not stored: %w", ctx.Err())
+		}
+		select {
+		case err := <-req.done:
+			return err
+		case <-req.heldCh:
+		}
+	}
 }
 
 // Ack deletes delivered records. IDs no longer present (already

@@ -28,10 +28,11 @@ func (b *Buffer) Read(dst []Record, after uint64, max int) ([]Record, error) {
 		clear(b.names)
 	}
 	names := b.names
+	b.goneMu.RLock()
 	err := b.db.View(func(tx *bolt.Tx) error {
 		heads := b.seekAll(tx, after+1)
 		for len(out) < max {
-			i := oldest(heads)
+			i := oldestKept(heads, b.gone)
 			if i < 0 {
 				break
 			}
@@ -46,6 +47,7 @@ func (b *Buffer) Read(dst []Record, after uint64, max int) ([]Record, error) {
 		}
 		return nil
 	})
+	b.goneMu.RUnlock()
 	if err != nil {
 		return out[:0], fmt.Errorf("buffer read: %w", err)
 	}
@@ -130,12 +132,15 @@ func (b *Buffer) Wait(ctx context.Context, after uint64) error {
 	}
 }
 
-// exists reports whether a record with an ID above after is stored: the
-// records above it may all have been dropped or acknowledged.
+// exists reports whether a record with an ID above after is stored and
+// not delivered: the records above it may all have been dropped or
+// acknowledged.
 func (b *Buffer) exists(after uint64) (bool, error) {
 	found := false
+	b.goneMu.RLock()
+	defer b.goneMu.RUnlock()
 	err := b.db.View(func(tx *bolt.Tx) error {
-		found = oldest(b.seekAll(tx, after+1)) >= 0
+		found = oldestKept(b.seekAll(tx, after+1), b.gone) >= 0
 		return nil
 	})
 	if err != nil {
@@ -147,11 +152,15 @@ func (b *Buffer) exists(after uint64) (bool, error) {
 // Stats describes the backlog now.
 func (b *Buffer) Stats() Stats {
 	b.mu.Lock()
-	s := Stats{Records: b.records, Bytes: b.committed, MaxBytes: b.opts.MaxBytes, Drops: maps.Clone(b.drops), Corrupt: b.corrupt}
+	s := Stats{Records: b.records, Bytes: b.committed, MaxBytes: b.opts.MaxBytes, Drops: maps.Clone(b.drops), Corrupt: b.corrupt,
+		Unstored: maps.Clone(b.unstored), DiskFull: b.diskFull}
 	b.mu.Unlock()
+	b.goneMu.RLock()
+	defer b.goneMu.RUnlock()
+	s.PendingDeletes = len(b.gone)
 	_ = b.db.View(func(tx *bolt.Tx) error {
 		heads := b.seekAll(tx, 0)
-		if i := oldest(heads); i >= 0 {
+		if i := oldestKept(heads, b.gone); i >= 0 {
 			if t, err := storedAt(heads[i].v); err == nil {
 				s.OldestAge = max(time.Since(t), 0)
 			}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -25,7 +26,7 @@ type Adapter struct {
 // UnmarshalYAML decodes the type, then the rest strictly into its config.
 func (a *Adapter) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.MappingNode {
-		return fmt.Errorf("line %d: an adapter is a map with a type", n.Line)
+		return &adapterError{line: n.Line, col: n.Column, err: &fieldError{msg: "an adapter is a map with a type", line: n.Line}}
 	}
 	rest := *n
 	rest.Content = nil
@@ -44,12 +45,14 @@ func (a *Adapter) UnmarshalYAML(n *yaml.Node) error {
 		a.OPCUA = &opcua.Config{}
 		return decodeStrict(&rest, a.OPCUA)
 	default:
-		return fmt.Errorf("line %d: adapter type %q is not modbus or opcua", n.Line, a.Type)
+		return &adapterError{line: n.Line, col: n.Column,
+			err: &fieldError{path: "type", msg: fmt.Sprintf("%q is not modbus or opcua", a.Type), line: n.Line}}
 	}
 }
 
 // decodeStrict decodes n into v rejecting unknown fields, which a node's
-// own Decode does not do.
+// own Decode does not do. The errors of that second decode count lines from
+// the adapter; they are turned into field paths (yamlerr.go).
 func decodeStrict(n *yaml.Node, v any) error {
 	data, err := yaml.Marshal(n)
 	if err != nil {
@@ -58,6 +61,12 @@ func decodeStrict(n *yaml.Node, v any) error {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(v); err != nil {
+		var sub yaml.Node
+		var fe *fieldError
+		if yaml.Unmarshal(data, &sub) == nil &&
+			errors.As(explainYAML(err, &sub, &yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{n}}), &fe) {
+			return &adapterError{line: n.Line, col: n.Column, err: fe}
+		}
 		return fmt.Errorf("adapter starting line %d: %w", n.Line, err)
 	}
 	return nil

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -23,8 +24,12 @@ import (
 	"github.com/streamforge/streamforge/agent/buffer"
 	"github.com/streamforge/streamforge/agent/forward"
 	"github.com/streamforge/streamforge/agent/secrets"
+	"github.com/streamforge/streamforge/agent/units"
 	"github.com/streamforge/streamforge/pkg/wire"
 )
+
+// ByteSize is a byte count written as 1048576, "512MiB", "2GB" or "64KiB".
+type ByteSize = units.ByteSize
 
 // Config is agent.yaml.
 type Config struct {
@@ -123,11 +128,21 @@ func Load(path string) (*Config, error) {
 
 // Parse decodes, resolves and validates a document. Unknown fields are errors.
 func Parse(data []byte) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, err
+	}
+	if len(root.Content) == 0 {
+		return nil, ErrEmpty
+	}
+	if root.Content[0].Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("line %d: the configuration must be a map of settings (gateway_id: ..., kafka: ...)", root.Content[0].Line)
+	}
 	var c Config
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil {
-		return nil, err
+		return nil, explainDecode(err, &root)
 	}
 	c.setDefaults()
 	if err := c.validate(); err != nil {
@@ -142,9 +157,25 @@ func Parse(data []byte) (*Config, error) {
 	}
 	// The forwarder checks its own settings; New connects to nothing.
 	if _, err := forward.New(c.Kafka, nil, slog.New(slog.DiscardHandler), nil); err != nil {
-		return nil, fmt.Errorf("kafka: %w", err)
+		return nil, fmt.Errorf("kafka.%w", err)
 	}
 	return &c, nil
+}
+
+// ErrEmpty is returned for a document without settings.
+var ErrEmpty = errors.New("the configuration is empty: it needs at least gateway_id and kafka.brokers (see agent/agent.example.yaml)")
+
+// explainDecode names the field of a decode error (yamlerr.go).
+func explainDecode(err error, root *yaml.Node) error {
+	var ae *adapterError
+	if !errors.As(err, &ae) {
+		return explainYAML(err, root, root)
+	}
+	fe := *ae.err
+	if p, ok := pathAt(root, ae.line, ae.col); ok {
+		fe.path = strings.TrimSuffix(p+"."+fe.path, ".")
+	}
+	return &fe
 }
 
 func (c *Config) setDefaults() {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -88,7 +89,7 @@ func TestInvalidConfigNamesTheField(t *testing.T) {
 	cases := []struct{ name, doc, want string }{
 		{"fail-no-gateway", `kafka: {brokers: "b:1"}`, "gateway_id"},
 		{"fail-gateway-slash", "gateway_id: a/b\nkafka: {brokers: \"b:1\"}", "gateway_id"},
-		{"fail-unknown-field", minimal + "colour: blue\n", "field colour not found"},
+		{"fail-unknown-field", minimal + "colour: blue\n", "colour: unknown field (line 4)"},
 		{"fail-max-bytes", minimal + "buffer: {max_bytes: 12 apples}\n", "256MiB"},
 		{"fail-policy", minimal + "buffer: {default_policy: drop_all}\n", "buffer.default_policy"},
 		{"fail-stream-rule", minimal + "buffer: {streams: [{name: a, policy: block}]}\n", "buffer.streams[0]: set device or key_prefix"},
@@ -102,8 +103,8 @@ func TestInvalidConfigNamesTheField(t *testing.T) {
 			"${secret:nope-x}: secret not defined (looked in environment STREAMFORGE_SECRET_NOPE_X)"},
 		{"fail-metrics-listen", minimal + "metrics: {listen: 9090}\n", "metrics.listen"},
 		{"fail-log-level", minimal + "log_level: loud\n", "log_level"},
-		{"fail-adapter-type", minimal + "adapters: [{type: s7, name: x}]\n", `adapter type "s7"`},
-		{"fail-adapter-unknown-field", minimal + "adapters: [{type: modbus, name: x, devicez: []}]\n", "field devicez not found"},
+		{"fail-adapter-type", minimal + "adapters: [{type: s7, name: x}]\n", `adapters[0].type: "s7" is not modbus or opcua`},
+		{"fail-adapter-unknown-field", minimal + "adapters: [{type: modbus, name: x, devicez: []}]\n", "adapters[0].devicez: unknown field"},
 		{"fail-adapter-invalid", minimal + "adapters: [{type: modbus, name: x, devices: [{name: d, tcp: \"h:1\"}]}]\n", "adapters[0]: modbus adapter \"x\": devices[0].tags"},
 		{"fail-adapter-duplicate", minimal + "adapters: [" + validModbus + ", " + validModbus + "]\n", `adapters[1].name: "x" must be set and unique`},
 		{"fail-control-plane-url", minimal + "control_plane: {url: \"ftp://x\"}\n", "control_plane.url"},
@@ -135,5 +136,56 @@ func TestByteSize(t *testing.T) {
 		if err := b.UnmarshalText([]byte(bad)); err == nil {
 			t.Errorf("%q accepted as %d", bad, b)
 		}
+	}
+}
+
+// Every way a document can be bad is a row: the error names the field path
+// (and the file's line), never a Go type or a line counted from an adapter.
+func TestBadDocumentsNameTheField(t *testing.T) {
+	adapter := `gateway_id: gw1
+kafka: {brokers: "127.0.0.1:9092"}
+adapters:
+  - type: modbus
+    name: line1
+    devices:
+      - name: plc1
+        tcp: 127.0.0.1:5020
+        unit_id: %s
+        poll_groups: [{name: fast, interval: 1s}]
+        tags:
+          - {name: t, register: holding_register, address: 0, type: float32, poll_group: fast}
+`
+	tests := []struct{ name, doc, want string }{
+		{"fail-empty", "", "configuration is empty"},
+		{"fail-comments-only", "# nothing yet\n", "configuration is empty"},
+		{"fail-not-a-map", "- gw1\n", "must be a map of settings"},
+		{"fail-broker-without-port", "gateway_id: gw1\nkafka: {brokers: kafka1}\n", `kafka.brokers: "kafka1" is not host:port`},
+		{"fail-second-broker-port", "gateway_id: gw1\nkafka: {brokers: \"k1:9092,k2:99999\"}\n", "kafka.brokers"},
+		{"fail-window-out-of-range", "gateway_id: gw1\nkafka:\n  brokers: k1:9092\n  window: 99999999999999999999\n",
+			`kafka.window: "99999999999999999999" is not a whole number (line 4)`},
+		{"fail-window-zero", "gateway_id: gw1\nkafka: {brokers: \"k1:9092\", window: -1}\n", "kafka.window: -1 is not positive"},
+		{"fail-duration", "gateway_id: gw1\nkafka: {brokers: \"k1:9092\", linger: 5x}\n", `kafka.linger: "5x" is not a duration`},
+		{"fail-max-bytes-negative", "gateway_id: gw1\nbuffer: {max_bytes: -5}\nkafka: {brokers: \"k1:9092\"}\n",
+			`buffer.max_bytes: "-5" is not a size such as 268435456 or 256MiB (line 2)`},
+		{"fail-unknown-field", "gateway_id: gw1\nkafka: {brokers: \"k1:9092\", windw: 5}\n", "kafka.windw: unknown field (line 2)"},
+		{"fail-modbus-unit-id-out-of-range", fmt.Sprintf(adapter, "300"),
+			`adapters[0].devices[0].unit_id: "300" is not a whole number from 0 to 255 (line 9)`},
+		{"fail-modbus-unit-id-text", fmt.Sprintf(adapter, "one"), `adapters[0].devices[0].unit_id: "one" is not a whole number from 0 to 255 (line 9)`},
+		{"fail-adapter-type", "gateway_id: gw1\nkafka: {brokers: \"k1:9092\"}\nadapters:\n  - {type: bacnet, name: x}\n",
+			`adapters[0].type: "bacnet" is not modbus or opcua (line 4)`},
+		{"ok-adapter", fmt.Sprintf(adapter, "1"), ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.doc))
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("unexpected error: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("error %v, want one containing %q", err, tc.want)
+			case err != nil && (strings.Contains(err.Error(), "uint8") || strings.Contains(err.Error(), "!!")):
+				t.Fatalf("error %q names Go or YAML types", err)
+			}
+		})
 	}
 }

@@ -84,6 +84,12 @@ func TestConfigValidation(t *testing.T) {
 			c.Security = Security{Protocol: "sasl_ssl", Username: "u", Password: secrets.New("p")}
 		}, ""},
 		{"fail-no-brokers", func(c *Config) { c.Brokers = "" }, "brokers"},
+		{"ok-two-brokers", func(c *Config) { c.Brokers = "127.0.0.1:9092, [::1]:9093" }, ""},
+		{"fail-broker-without-port", func(c *Config) { c.Brokers = "127.0.0.1" }, `brokers: "127.0.0.1" is not host:port`},
+		{"fail-second-broker-without-port", func(c *Config) { c.Brokers = "127.0.0.1:9092,kafka2" }, `"kafka2" is not host:port`},
+		{"fail-broker-port-zero", func(c *Config) { c.Brokers = "127.0.0.1:0" }, "port"},
+		{"fail-broker-port-name", func(c *Config) { c.Brokers = "127.0.0.1:kafka" }, "port"},
+		{"fail-broker-empty-host", func(c *Config) { c.Brokers = ":9092" }, "host:port"},
 		{"fail-same-topics", func(c *Config) { c.EventsTopic = "telemetry.raw" }, "events_topic"},
 		{"fail-compression", func(c *Config) { c.Compression = "snappy" }, "compression"},
 		{"fail-sasl-without-password", func(c *Config) { c.Security = Security{Protocol: "sasl_ssl", Username: "u"} }, "password"},
@@ -130,5 +136,35 @@ func TestAppendKeyIsStreamKey(t *testing.T) {
 	r := adapters.Reading{GatewayID: "gw", Device: "plc/1", Tag: "t"}
 	if got := string(appendKey(nil, &r)); got != r.StreamKey() {
 		t.Errorf("appendKey %q, StreamKey %q", got, r.StreamKey())
+	}
+}
+
+func TestMemoryBudgetSetsTheQueueBoundsWindowAndReadBatch(t *testing.T) {
+	cases := []struct {
+		name                      string
+		cfg                       Config
+		window, readBatch, kbytes int
+	}{
+		{"ok-default-16MiB", Config{}, 12288, 2000, 12288},
+		{"ok-1MiB", Config{MemoryBudget: 1 << 20}, 768, 512, 1024},
+		{"ok-64MiB-window-capped", Config{MemoryBudget: 64 << 20}, 20000, 2000, 49152},
+		{"ok-explicit-window-kept", Config{MemoryBudget: 4 << 20, Window: 50000, ReadBatch: 7}, 50000, 7, 3072},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := c.cfg
+			cfg.Brokers = "127.0.0.1:9092"
+			cfg.setDefaults()
+			m := *cfg.producerConfig()
+			if cfg.Window != c.window || cfg.ReadBatch != c.readBatch || m["queue.buffering.max.kbytes"] != c.kbytes ||
+				m["queue.buffering.max.messages"] != 2*c.window+1000 || m["go.events.channel.size"] != 2*c.window+1000 {
+				t.Errorf("window %d, read_batch %d, librdkafka %v %v %v; want %d, %d, %d KiB", cfg.Window, cfg.ReadBatch,
+					m["queue.buffering.max.kbytes"], m["queue.buffering.max.messages"], m["go.events.channel.size"], c.window, c.readBatch, c.kbytes)
+			}
+		})
+	}
+	if _, err := New(Config{Brokers: "127.0.0.1:9092", MemoryBudget: 1000}, newMemSource(), nil, nil); err == nil ||
+		!strings.Contains(err.Error(), "memory_budget") {
+		t.Errorf("a 1000-byte budget: %v, want an error naming memory_budget", err)
 	}
 }

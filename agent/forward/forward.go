@@ -3,8 +3,9 @@
 // compression and batching. The buffer, not librdkafka's queue, is the source
 // of truth: a record is acknowledged (deleted) in the buffer only after its
 // delivery report, and every failure — a stalled delivery, a fatal producer
-// error, a failed acknowledgement — ends the producer's session and re-reads
-// the unacknowledged records from the buffer with a new producer.
+// error — ends the producer's session and re-reads the unacknowledged
+// records from the buffer with a new producer. (A delete the disk cannot
+// take is the buffer's to retry: it never returns a delivered record again.)
 //
 // Order: records are produced oldest first and keyed by stream (gateway/
 // device/tag), so one stream always lands on one partition in buffer order.
@@ -77,7 +78,8 @@ func New(cfg Config, src Source, log *slog.Logger, m *Metrics) (*Forwarder, erro
 }
 
 // Run delivers records until ctx ends, then flushes for up to FlushTimeout
-// and returns; what was not delivered stays in the buffer. It returns an
+// while a broker answers (not at all during an outage) and returns; what
+// was not delivered stays in the buffer. It returns an
 // error only when a producer cannot be created from the configuration.
 func (f *Forwarder) Run(ctx context.Context) error {
 	backoff := minBackoff

@@ -18,6 +18,9 @@ type Metrics struct {
 	rateLimit   prometheus.Gauge
 	backlog     prometheus.Counter
 	setAside    prometheus.Counter
+	clientErrs  *prometheus.CounterVec
+	authFails   prometheus.Counter
+	purged      prometheus.Counter
 
 	ackedCount atomic.Uint64
 }
@@ -62,9 +65,22 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "streamforge_forward_backlog_set_aside_total",
 			Help: "Times the forwarder fell behind by more than live_lag and set what was stored aside as backlog (drain_order live_first).",
 		}),
+		clientErrs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "streamforge_forward_client_errors_total",
+			Help: "Errors librdkafka reported outside delivery reports (connection, authentication, all brokers down), by error code.",
+		}, []string{"error"}),
+		authFails: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "streamforge_forward_auth_failures_total",
+			Help: "Failed broker logins (SASL or TLS authentication): wrong credentials or certificates keep the backlog growing.",
+		}),
+		purged: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "streamforge_forward_purged_records_total",
+			Help: "Records taken back from librdkafka's queue because every broker went away (drain_order live_first with outage_purge); they go again as backlog.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.delivered, m.acked, m.failures, m.inFlight, m.recreations, m.drainRate, m.rateLimit, m.backlog, m.setAside)
+		reg.MustRegister(m.delivered, m.acked, m.failures, m.inFlight, m.recreations, m.drainRate, m.rateLimit, m.backlog, m.setAside,
+			m.clientErrs, m.authFails, m.purged)
 	}
 	return m
 }

@@ -102,6 +102,9 @@ func TestSASLSSLWithSCRAMAndCA(t *testing.T) {
 		if !strings.Contains(f.LastError(), "SASL authentication") {
 			t.Fatalf("error %q does not name the SASL authentication", f.LastError())
 		}
+		if n := value(t, f.metrics.authFails); n < 1 {
+			t.Errorf("auth failures metric %v after a refused login, want >= 1", n)
+		}
 		if src.Len() != 500 {
 			t.Fatalf("%d of 500 readings left in the buffer", src.Len())
 		}

@@ -2,8 +2,8 @@
 // buffer (their Sink), the forwarder drains the buffer to Kafka, and a
 // Prometheus endpoint exposes all of it. Shutdown stops the adapters first
 // (every Put either committed or not taken), then lets the forwarder flush
-// for its FlushTimeout, then closes the buffer: what was not delivered stays
-// on disk for the next start.
+// for up to its FlushTimeout while a broker answers, then closes the buffer:
+// what was not delivered stays on disk for the next start.
 package run
 
 import (
@@ -77,7 +77,7 @@ func (a *Agent) build() error {
 	a.reg.MustRegister(&stateCollector{adapters: a.adapters})
 	fwd, err := forward.New(a.cfg.Kafka, a.buf, a.log, forward.NewMetrics(a.reg))
 	if err != nil {
-		return fmt.Errorf("kafka: %w", err)
+		return fmt.Errorf("kafka.%w", err)
 	}
 	a.fwd = fwd
 	if a.cfg.Metrics.Listen != "off" {

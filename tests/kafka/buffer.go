@@ -13,7 +13,7 @@ import (
 // (committed after the last drain) as records of the partitions their
 // streams use in recs, so Check can count them as delivered-to-be.
 func Leftovers(path string, recs []Record) ([]Record, error) {
-	buf, err := buffer.Open(path, buffer.Options{})
+	buf, err := buffer.Open(path, buffer.Options{NoReserve: true}) // read only: no disk reservation
 	if err != nil {
 		return nil, fmt.Errorf("open buffer %s: %w", path, err)
 	}
@@ -41,7 +41,7 @@ func Leftovers(path string, recs []Record) ([]Record, error) {
 // It writes probe readings into the buffer: use it on a copy, or once the
 // agent is done.
 func CommittedSeqs(path string, recs []Record) (map[string]uint64, error) {
-	buf, err := buffer.Open(path, buffer.Options{})
+	buf, err := buffer.Open(path, buffer.Options{NoReserve: true}) // read only: no disk reservation
 	if err != nil {
 		return nil, fmt.Errorf("open buffer %s: %w", path, err)
 	}

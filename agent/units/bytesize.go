@@ -1,9 +1,13 @@
-package config
+// Package units holds value types the agent's configuration shares between
+// packages (agent/config, agent/forward).
+package units
 
 import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"gopkg.in/yaml.v3"
 )
 
 // ByteSize is a byte count written as 1048576, "512MiB", "2GB" or "64KiB".
@@ -32,6 +36,15 @@ func (b *ByteSize) UnmarshalText(text []byte) error {
 		return fmt.Errorf("%q is not a size such as 268435456 or 256MiB", string(text))
 	}
 	*b = ByteSize(n * mult)
+	return nil
+}
+
+// UnmarshalYAML parses a size, reporting a bad one as yaml.v3 reports a bad
+// value (with its line), so that the error names the field (yamlerr.go).
+func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode || b.UnmarshalText([]byte(n.Value)) != nil {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: cannot unmarshal !!str `%s` into units.ByteSize", n.Line, n.Value)}}
+	}
 	return nil
 }
 
