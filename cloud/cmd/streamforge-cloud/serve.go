@@ -10,8 +10,6 @@ import (
 	"os/user"
 	"time"
 
-	"gorm.io/gorm"
-
 	"github.com/streamforge/streamforge/cloud/api"
 	"github.com/streamforge/streamforge/cloud/audit"
 	"github.com/streamforge/streamforge/cloud/auth"
@@ -190,7 +188,7 @@ func configKeysRotate(ctx context.Context, args []string) error {
 	}
 	ev := audit.Origin{Actor: cliActor()}.Event("config.keys.rotate", "config_signing_key", kid, "rotate", audit.ResultSuccess)
 	ev.Changes = map[string]audit.Change{"signing_key": {Old: prev, New: kid}, "previous_retires_at": {New: now.Add(cfg.ConfigKeyGrace).UTC()}}
-	if err := st.Tx(ctx, func(tx *gorm.DB) error { _, err := audit.Append(tx, ev); return err }); err != nil {
+	if _, err := audit.Append(st.DB.WithContext(ctx), ev); err != nil { // its own transaction
 		return fmt.Errorf("config signing key %s made, but its audit record failed: %w", kid, err)
 	}
 	fmt.Printf("new config signing key %s in %s: the next deploy signs with it; configs signed before keep verifying for %s\n",
