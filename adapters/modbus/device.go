@@ -103,7 +103,12 @@ func (d *device) run(ctx context.Context, sink adapters.Sink) {
 				if ctx.Err() != nil {
 					return
 				}
-				d.log.Warn("sink refused readings; they will be re-emitted", "err", perr)
+				// The buffer refuses only what it can never store (it holds
+				// a write while the disk is full, and counts what its drop
+				// policies drop): these readings are lost, and the group's
+				// tags report their values afresh at the next poll.
+				d.log.Warn("sink refused readings; they are lost, the tags report afresh at the next poll",
+					"readings", len(readings), "err", perr)
 				d.forget(g)
 			}
 		}
