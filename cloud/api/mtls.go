@@ -123,7 +123,8 @@ func certIdentity(c *x509.Certificate) (gateways.PeerCert, error) {
 		return gateways.PeerCert{}, err
 	}
 	sum := sha256.Sum256(c.Raw)
-	return gateways.PeerCert{GatewayID: id, EnrollmentID: enrollment, Thumbprint: base64.RawURLEncoding.EncodeToString(sum[:])}, nil
+	return gateways.PeerCert{GatewayID: id, EnrollmentID: enrollment, Thumbprint: base64.RawURLEncoding.EncodeToString(sum[:]),
+		NotBefore: c.NotBefore, NotAfter: c.NotAfter}, nil
 }
 
 func peerCert(r *http.Request) (gateways.PeerCert, error) {

@@ -130,6 +130,10 @@ type View struct {
 	AgentVersion   string          `json:"agent_version,omitempty"`
 	AppliedConfig  int             `json:"applied_config_version"`
 	DeployedConfig int             `json:"deployed_config_version"`
+	// TLSCertNotBefore and TLSCertExpires are the validity of the mTLS
+	// certificate the gateway last presented (absent before it used mTLS).
+	TLSCertNotBefore *time.Time `json:"tls_cert_not_before,omitempty"`
+	TLSCertExpires   *time.Time `json:"tls_cert_expires_at,omitempty"`
 }
 
 func view(g *store.Gateway, deployed int) View {
@@ -144,7 +148,8 @@ func view(g *store.Gateway, deployed int) View {
 	return View{TPM: tpm, ID: g.ID, Site: g.Site, Status: g.Status, Hostname: g.Hostname, HardwareInfo: hw,
 		IdentityKind: g.IdentityKind, Fingerprint: g.IdentityFingerprint, EKVerified: g.EKVerified, EKReason: g.EKReason,
 		EnrolledAt: g.EnrolledAt, ApprovedBy: g.ApprovedBy, ApprovedAt: g.ApprovedAt, ClaimedAt: g.ClaimedAt, ClaimedBy: g.ClaimedBy,
-		LastSeenAt: g.LastSeenAt, AKCertExpires: g.AKCertExpiresAt, AgentVersion: g.AgentVersion, AppliedConfig: g.AppliedConfig, DeployedConfig: deployed}
+		LastSeenAt: g.LastSeenAt, AKCertExpires: g.AKCertExpiresAt, AgentVersion: g.AgentVersion, AppliedConfig: g.AppliedConfig, DeployedConfig: deployed,
+		TLSCertNotBefore: g.TLSCertNotBefore, TLSCertExpires: g.TLSCertExpiresAt}
 }
 
 func (s *Service) load(tx *gorm.DB, id string, lock bool) (*store.Gateway, error) {

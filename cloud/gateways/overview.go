@@ -39,7 +39,9 @@ type FleetPoint struct {
 	Gateways          int       `json:"gateways"`
 }
 
-// Expiring is a gateway credential that expires soon.
+// Expiring is a gateway credential that expires soon: a gateway token
+// within ExpiringWithin, or a TLS certificate past its renewal point
+// (TLSRenewAt), expired ones included.
 type Expiring struct {
 	GatewayID  string    `json:"gateway_id"`
 	Credential string    `json:"credential"`
@@ -76,6 +78,19 @@ func (s *Service) Overview(ctx context.Context, access []string) (Overview, erro
 	for i := range out.Expiring {
 		out.Expiring[i].Credential = "gateway token"
 	}
+	// TLS certificates are short-lived and renewed at 2/3 of their life:
+	// one still presented past that point (or within a day of its end, or
+	// expired) means the gateway's renewal is failing.
+	var tls []Expiring
+	if err := withinAccess(db.Model(&store.Gateway{}), access).Select("id AS gateway_id, tls_cert_expires_at AS expires_at").
+		Where("status = ? AND tls_cert_renew_at < ?", store.GatewayApproved, now).
+		Order("tls_cert_expires_at").Limit(50).Scan(&tls).Error; err != nil {
+		return out, fmt.Errorf("overdue gateway TLS certificates: %w", err)
+	}
+	for i := range tls {
+		tls[i].Credential = "TLS certificate"
+	}
+	out.Expiring = append(out.Expiring, tls...)
 	// AK certificates are not listed: they last an hour and the agent
 	// fetches a fresh one for every ACME order, so one about to expire is
 	// the normal case, not a warning (ak_cert_expires_at is on the gateway).

@@ -196,6 +196,9 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Auth, error) 
 // it: the gateway and enrollment it names, and its SHA-256 thumbprint.
 type PeerCert struct {
 	GatewayID, EnrollmentID, Thumbprint string
+	// NotBefore and NotAfter are the certificate's validity, kept on the
+	// gateway when it exchanges the certificate for a token.
+	NotBefore, NotAfter time.Time
 }
 
 // ErrStaleEnrollment means a credential names an enrollment the gateway
@@ -238,6 +241,9 @@ func (s *Service) TokenForCertificate(ctx context.Context, m Meta, p PeerCert) (
 			return ErrNotApproved
 		}
 		if err := checkEnrollment(g, p.EnrollmentID); err != nil {
+			return err
+		}
+		if err := recordTLSCert(tx, g, p); err != nil {
 			return err
 		}
 		now := s.Now()

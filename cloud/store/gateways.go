@@ -44,8 +44,15 @@ type Gateway struct {
 	EnrollmentID string
 	// AKCertExpiresAt is when the AK certificate last issued expires.
 	AKCertExpiresAt *time.Time
-	EnrolledWith    string
-	EnrolledAt      time.Time
+	// TLSCertNotBefore and TLSCertExpiresAt are the validity of the step-ca
+	// certificate the gateway last presented on the mTLS listener (step-ca
+	// does not tell the cloud what it issues). TLSCertRenewAt is when the
+	// agent should have renewed it (see gateways.TLSRenewAt).
+	TLSCertNotBefore *time.Time
+	TLSCertExpiresAt *time.Time
+	TLSCertRenewAt   *time.Time
+	EnrolledWith     string
+	EnrolledAt       time.Time
 	// ClaimCodeHash is the argon2id hash of the gateway's claim code (the
 	// code itself is returned once, to the enrolling gateway); empty once
 	// the code is used or the gateway no longer pending.

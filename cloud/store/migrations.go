@@ -103,6 +103,24 @@ func migrations() []*gormigrate.Migration {
 		&gormigrate.Migration{ID: "202611292330-gateway-ak-cert-expiry", Migrate: func(tx *gorm.DB) error {
 			type gateway struct{ AKCertExpiresAt *time.Time }
 			return tx.Table("gateways").Migrator().AddColumn(&gateway{}, "AKCertExpiresAt")
+		}},
+		// The validity of the mTLS certificate a gateway last presented; the
+		// overview lists those past their renewal point (indexed).
+		&gormigrate.Migration{ID: "202611300030-gateway-tls-cert-validity", Migrate: func(tx *gorm.DB) error {
+			type gateway struct {
+				TLSCertNotBefore *time.Time
+				TLSCertExpiresAt *time.Time
+				TLSCertRenewAt   *time.Time `gorm:"index:idx_gateway_tls_renew"`
+			}
+			for _, col := range []string{"TLSCertNotBefore", "TLSCertExpiresAt", "TLSCertRenewAt"} {
+				if err := tx.Table("gateways").Migrator().AddColumn(&gateway{}, col); err != nil {
+					return fmt.Errorf("gateways.%s: %w", col, err)
+				}
+			}
+			if err := tx.Table("gateways").Migrator().CreateIndex(&gateway{}, "idx_gateway_tls_renew"); err != nil {
+				return fmt.Errorf("gateways idx_gateway_tls_renew: %w", err)
+			}
+			return nil
 		}})
 	ms = append(ms, audit.Migrations()...)
 	ms = append(ms, identityMigrations()...)
