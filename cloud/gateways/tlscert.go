@@ -9,20 +9,14 @@ import (
 	"github.com/streamforge/streamforge/cloud/store"
 )
 
-// TLSRenewLast: the agent renews its step-ca certificate once 2/3 of its
-// lifetime has passed; a certificate still presented past that point, or
-// within TLSRenewLast of its end, means renewal is overdue.
-const TLSRenewLast = 24 * time.Hour
-
-// TLSRenewAt is when a certificate valid from notBefore to notAfter should
-// have been renewed: at 2/3 of its lifetime, and at the latest TLSRenewLast
-// before it ends.
+// TLSRenewAt is when the agent renews a certificate valid from notBefore to
+// notAfter: at 2/3 of its lifetime (see agent/cmd/streamforge-agent/mtls.go).
+// One still presented after that means its renewal is overdue. That point
+// is also at least a day before the end of any certificate that lasts 3
+// days or more; for step-ca's default 24 h certificates "within a day of
+// the end" would hold from issue, so it is not a separate rule.
 func TLSRenewAt(notBefore, notAfter time.Time) time.Time {
-	at := notBefore.Add(notAfter.Sub(notBefore) * 2 / 3)
-	if last := notAfter.Add(-TLSRenewLast); last.Before(at) {
-		at = last
-	}
-	return at
+	return notBefore.Add(notAfter.Sub(notBefore) * 2 / 3)
 }
 
 // recordTLSCert keeps the validity of the certificate g presented on the
