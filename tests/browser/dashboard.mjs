@@ -115,6 +115,10 @@ async function admin() {
   await until(page, "#/gateways/" + GATEWAY, "#adapters", "adapter states", 30);
   const ek = await page.locator("#ek-state").textContent();
   if (ek !== "verified") throw new Error("detail EK state: " + ek);
+  // This gateway talks to the plain listener only (no step-ca here), so
+  // the cloud has not seen a TLS certificate of it.
+  const tlsExpiry = await page.locator("#tls-expiry").textContent();
+  if (!tlsExpiry.startsWith("not seen yet")) throw new Error("detail TLS certificate expiry: " + tlsExpiry);
   // Every page at both widths while the gateway is live (a few more
   // heartbeats first, for the plots): axe, fit, screenshot.
   for (const deadline = Date.now() + 60000; ;) {

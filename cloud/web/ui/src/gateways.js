@@ -124,6 +124,20 @@ function reviewAgain(main) {
   reviewQueue(main).catch((ex) => main.append(h("p.error", { role: "alert" }, ex.message)));
 }
 
+// tlsCertText is the expiry of the step-ca certificate the gateway last
+// exchanged for a token on the mTLS listener (the cloud learns it there;
+// step-ca does not report what it issues), flagged once the agent should
+// have renewed it (at 2/3 of its lifetime).
+function tlsCertText(g) {
+  if (!g.tls_cert_expires_at) return "not seen yet (the gateway has not used mTLS)";
+  const end = Date.parse(g.tls_cert_expires_at);
+  const start = Date.parse(g.tls_cert_not_before);
+  const text = fmtTime(g.tls_cert_expires_at);
+  if (end <= Date.now()) return text + " (expired)";
+  if (start + (end - start) * 2 / 3 < Date.now()) return text + " (renewal overdue)";
+  return text;
+}
+
 export async function gatewayDetail(main, id) {
   const g = await get("/api/v1/gateways/" + encodeURIComponent(id));
   const health = await get(`/api/v1/gateways/${encodeURIComponent(id)}/health?limit=240`);
@@ -138,7 +152,7 @@ export async function gatewayDetail(main, id) {
       h("dt", "TPM"), h("dd", tpmText(g)),
       h("dt", "Fingerprint"), h("dd", h("code", g.identity_fingerprint)),
       h("dt", "AK certificate expires"), h("dd#ak-expiry", g.ak_cert_expires_at ? fmtTime(g.ak_cert_expires_at) : "not issued"),
-      h("dt", "TLS certificate"), h("dd", "issued by step-ca on the AK certificate; its expiry is not reported to the cloud"),
+      h("dt", "TLS certificate expires"), h("dd#tls-expiry", tlsCertText(g)),
       h("dt", "Enrolled"), h("dd", fmtTime(g.enrolled_at)),
       h("dt", "Approved"), h("dd", g.approved_at ? `${fmtTime(g.approved_at)} by ${g.approved_by}` : "not yet"),
       h("dt", "Claimed"), h("dd", fmtTime(g.claimed_at)))),

@@ -1,5 +1,6 @@
 // Overview: gateways by state, fleet throughput and backlog, credentials
-// that expire soon, recent security events.
+// that expire soon (gateway tokens; TLS certificates whose renewal is
+// overdue), recent security events.
 import { get, can, qs } from "./api.js";
 import { h, fmtTime, badge } from "./dom.js";
 import { plot } from "./plot.js";
@@ -25,7 +26,8 @@ export async function overview(main) {
     h("div.grid2",
       plot("Readings per second", "readings/s", times, o.series.map((p) => (p.gateways ? p.readings_per_second : null)), "#0b5cad"),
       plot("Buffer depth", "readings", times, o.series.map((p) => (p.gateways ? p.buffer_depth : null)), "#a45a00"))));
-  main.append(h("section", { "aria-labelledby": "ex-h" }, h("h2#ex-h", "Credentials expiring within 30 days"),
+  main.append(h("section", { "aria-labelledby": "ex-h" }, h("h2#ex-h", "Credentials expiring soon"),
+    h("p.muted", "Gateway tokens that end within 30 days; TLS certificates still in use past 2/3 of their lifetime, when the agent should have renewed them."),
     o.expiring.length === 0 ? h("p.muted", "None.") :
       h("div.table-wrap", h("table", h("thead", h("tr", h("th", "Gateway"), h("th", "Credential"), h("th", "Expires"))),
         h("tbody", o.expiring.map((e) => h("tr", h("td", h("a", { href: "#/gateways/" + encodeURIComponent(e.gateway_id) }, e.gateway_id)),
