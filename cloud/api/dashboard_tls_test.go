@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"gorm.io/gorm"
+
 	"github.com/streamforge/streamforge/cloud/rbac"
 )
 
@@ -58,6 +60,31 @@ func TestTLSCertificateExpiryIsShown(t *testing.T) {
 		leaf := cert.Leaf
 		if g := view(); g.ExpiresAt == nil || !g.ExpiresAt.Equal(leaf.NotAfter) || g.NotBefore == nil || !g.NotBefore.Equal(leaf.NotBefore) {
 			t.Fatalf("after the token exchange the view has %+v, certificate %v..%v", g, leaf.NotBefore, leaf.NotAfter)
+		}
+
+		// The same certificate again: nothing is written (the exchange stays
+		// one read of the gateway). A marker in the row shows it untouched.
+		row := e.store.DB.Table("gateways").Where("id = ?", "gw-tls-1")
+		var renewAt time.Time
+		if err := row.Session(&gorm.Session{}).Select("tls_cert_renew_at").Scan(&renewAt).Error; err != nil {
+			t.Fatal(err)
+		}
+		marker := leaf.NotAfter.Add(time.Hour).UTC()
+		if err := row.Session(&gorm.Session{}).Update("tls_cert_renew_at", marker).Error; err != nil {
+			t.Fatal(err)
+		}
+		if st, body := mtlsCall(t, w.client(cert), "POST", w.base+"/api/v1/gateways/token", "", map[string]string{"gateway_id": "gw-tls-1"}); st != 200 {
+			t.Fatalf("second token by certificate: %d %v", st, body)
+		}
+		var after time.Time
+		if err := row.Session(&gorm.Session{}).Select("tls_cert_renew_at").Scan(&after).Error; err != nil {
+			t.Fatal(err)
+		}
+		if !after.Equal(marker) {
+			t.Fatalf("the same certificate rewrote its validity (renew_at %v, marker %v)", after, marker)
+		}
+		if err := row.Session(&gorm.Session{}).Update("tls_cert_renew_at", renewAt).Error; err != nil {
+			t.Fatal(err)
 		}
 
 		// The agent renews at 2/3 of the lifetime (step-ca's default: 24 h).
