@@ -210,6 +210,7 @@ func TestGatewaySystemUnderQemu(t *testing.T) {
 	t.Run("read-only root, data partition the only writable disk", func(t *testing.T) { checkWritable(t, v) })
 	t.Run("agent unprivileged, no secret world-readable", func(t *testing.T) { checkPermissions(t, v) })
 	t.Run("init restarts the killed agent", func(t *testing.T) { checkRestart(t, v) })
+	t.Run("guest clock jumps hours forward and back", func(t *testing.T) { checkClockJumps(t, h, v) })
 	t.Run("power cut during ingest loses nothing", func(t *testing.T) { checkPowerCut(t, h, v, cfg) })
 }
 
