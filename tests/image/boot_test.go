@@ -281,6 +281,17 @@ func checkPermissions(t *testing.T, v *vm) {
 }
 
 func checkRestart(t *testing.T, v *vm) {
+	restartAgent(t, v)
+	// The new process's counter starts at zero: any count is its own.
+	v.waitFor(t, "readings forwarded by the restarted agent", 3*time.Minute, func() bool {
+		return v.metric("streamforge_forward_acked_records_total") > 0
+	})
+}
+
+// restartAgent kills the agent with SIGKILL and waits for init to start a
+// new one.
+func restartAgent(t *testing.T, v *vm) {
+	t.Helper()
 	old, _ := v.sh(t, "pidof streamforge-agent")
 	old = strings.TrimSpace(old)
 	if old == "" {
@@ -293,10 +304,6 @@ func checkRestart(t *testing.T, v *vm) {
 		pid, _ := v.sh(t, "pidof streamforge-agent")
 		pid = strings.TrimSpace(pid)
 		return pid != "" && pid != old
-	})
-	// The new process's counter starts at zero: any count is its own.
-	v.waitFor(t, "readings forwarded by the restarted agent", 3*time.Minute, func() bool {
-		return v.metric("streamforge_forward_acked_records_total") > 0
 	})
 }
 
