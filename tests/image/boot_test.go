@@ -146,8 +146,10 @@ func (h *host) records(t *testing.T, timeout time.Duration, done func([]kafkates
 // host, is approved, gets its mTLS certificate from step-ca through its TPM
 // and forwards the simulator's readings to the broker. Then: the root is
 // read-only and the data partition the only writable disk; no secret is
-// world-readable; init restarts the agent after SIGKILL; and a power cut
-// in the middle of ingest loses no reading.
+// world-readable; init restarts the agent after SIGKILL; the guest's clock
+// jumping hours forward and back loses no reading and stops no heartbeat
+// (checkClockJumps); and a power cut in the middle of ingest loses no
+// reading.
 func TestGatewaySystemUnderQemu(t *testing.T) {
 	if testing.Short() {
 		t.Skip("boots an arm64 system under TCG emulation (minutes)")
