@@ -146,8 +146,10 @@ func (h *host) records(t *testing.T, timeout time.Duration, done func([]kafkates
 // host, is approved, gets its mTLS certificate from step-ca through its TPM
 // and forwards the simulator's readings to the broker. Then: the root is
 // read-only and the data partition the only writable disk; no secret is
-// world-readable; init restarts the agent after SIGKILL; and a power cut
-// in the middle of ingest loses no reading.
+// world-readable; init restarts the agent after SIGKILL; the guest's clock
+// jumping hours forward and back loses no reading and stops no heartbeat
+// (checkClockJumps); and a power cut in the middle of ingest loses no
+// reading.
 func TestGatewaySystemUnderQemu(t *testing.T) {
 	if testing.Short() {
 		t.Skip("boots an arm64 system under TCG emulation (minutes)")
@@ -210,6 +212,7 @@ func TestGatewaySystemUnderQemu(t *testing.T) {
 	t.Run("read-only root, data partition the only writable disk", func(t *testing.T) { checkWritable(t, v) })
 	t.Run("agent unprivileged, no secret world-readable", func(t *testing.T) { checkPermissions(t, v) })
 	t.Run("init restarts the killed agent", func(t *testing.T) { checkRestart(t, v) })
+	t.Run("guest clock jumps hours forward and back", func(t *testing.T) { checkClockJumps(t, h, v) })
 	t.Run("power cut during ingest loses nothing", func(t *testing.T) { checkPowerCut(t, h, v, cfg) })
 }
 
@@ -280,6 +283,17 @@ func checkPermissions(t *testing.T, v *vm) {
 }
 
 func checkRestart(t *testing.T, v *vm) {
+	restartAgent(t, v)
+	// The new process's counter starts at zero: any count is its own.
+	v.waitFor(t, "readings forwarded by the restarted agent", 3*time.Minute, func() bool {
+		return v.metric("streamforge_forward_acked_records_total") > 0
+	})
+}
+
+// restartAgent kills the agent with SIGKILL and waits for init to start a
+// new one.
+func restartAgent(t *testing.T, v *vm) {
+	t.Helper()
 	old, _ := v.sh(t, "pidof streamforge-agent")
 	old = strings.TrimSpace(old)
 	if old == "" {
@@ -292,10 +306,6 @@ func checkRestart(t *testing.T, v *vm) {
 		pid, _ := v.sh(t, "pidof streamforge-agent")
 		pid = strings.TrimSpace(pid)
 		return pid != "" && pid != old
-	})
-	// The new process's counter starts at zero: any count is its own.
-	v.waitFor(t, "readings forwarded by the restarted agent", 3*time.Minute, func() bool {
-		return v.metric("streamforge_forward_acked_records_total") > 0
 	})
 }
 
