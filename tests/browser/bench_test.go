@@ -22,7 +22,8 @@ import (
 // Reports the median and the slowest load.
 func BenchmarkOverviewRender(b *testing.B) {
 	dir := requireBrowser(b)
-	cloud := testenv.StartCloud(b, "STREAMFORGE_GATEWAY_RATE_LIMIT=0") // 50 enrollments from one address
+	cloud := testenv.StartCloud(b, "STREAMFORGE_GATEWAY_RATE_LIMIT=0", // 50 enrollments from one address
+		"STREAMFORGE_ALLOW_KEY_IDENTITY=true") // of software-key gateways
 	admin := cloud.Login(testenv.CloudAdminEmail, testenv.CloudAdminPassword)
 	var tok struct{ Token string }
 	cloud.Call("POST", "/api/v1/enrollment-tokens", admin, map[string]any{"expires_in": "1h", "max_uses": 50, "site": "Bench"}, &tok)
