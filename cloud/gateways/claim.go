@@ -79,16 +79,18 @@ func (s *Service) Claim(ctx context.Context, m Meta, access []string, in ClaimIn
 	if err := s.throttled(ctx, gwKey, now); err != nil {
 		return View{}, err
 	}
-	code, codeErr := wire.NormalizeClaimCode(in.ClaimCode)
-	if codeErr == nil && claimable(g, now) {
-		var ok bool
-		if ok, codeErr = codeMatches(ctx, g.ClaimCodeHash, code); errors.Is(codeErr, auth.ErrHashBusy) {
-			return View{}, codeErr // no verdict: the attempt does not count
-		} else if codeErr == nil && !ok {
-			codeErr = errWrongCode
+	match := false
+	if code, err := wire.NormalizeClaimCode(in.ClaimCode); err == nil && claimable(g, now) {
+		ok, err := auth.VerifyPassword(ctx, g.ClaimCodeHash, code)
+		if ctx.Err() != nil {
+			return View{}, ctx.Err()
 		}
+		if errors.Is(err, auth.ErrHashBusy) {
+			return View{}, err // no verdict: the attempt does not count
+		}
+		match = err == nil && ok
 	}
-	if codeErr != nil || !claimable(g, now) {
+	if !match {
 		return View{}, s.claimFailed(ctx, m, in.GatewayID, gwKey, userKey, now)
 	}
 	var out *store.Gateway
@@ -129,13 +131,6 @@ func (s *Service) Claim(ctx context.Context, m Meta, access []string, in ClaimIn
 // claimable reports whether g has an unused, unexpired code.
 func claimable(g *store.Gateway, now time.Time) bool {
 	return g.Status == store.GatewayPending && g.ClaimCodeHash != "" && now.Before(g.ClaimExpiresAt)
-}
-
-// errWrongCode is a code that does not match the stored hash.
-var errWrongCode = errors.New("wrong claim code")
-
-func codeMatches(ctx context.Context, hash, code string) (bool, error) {
-	return auth.VerifyPassword(ctx, hash, code)
 }
 
 func (s *Service) throttled(ctx context.Context, key string, now time.Time) error {
