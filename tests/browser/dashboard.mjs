@@ -240,6 +240,154 @@ async function sessions() {
   say("REFRESHED", res.status());
 }
 
+// tabTo presses Tab (Shift+Tab when back) until the focused element
+// matches sel. Every element that takes focus on the way must show the
+// focus ring; a page that traps focus or skips a control fails here.
+async function tabTo(page, sel, back = false, max = 120) {
+  for (let i = 0; i < max; i++) {
+    await page.keyboard.press(back ? "Shift+Tab" : "Tab");
+    const st = await page.evaluate((sel) => {
+      const a = document.activeElement;
+      if (!a || a === document.body) return null;
+      const cs = getComputedStyle(a);
+      return { match: a.matches(sel), ring: cs.outlineStyle !== "none" && parseFloat(cs.outlineWidth) >= 2,
+        desc: a.tagName.toLowerCase() + (a.id ? "#" + a.id : "") + " " + (a.getAttribute("aria-label") || a.textContent || "").trim().slice(0, 40) };
+    }, sel);
+    if (!st) continue;
+    if (!st.ring) problems.push(`no visible focus ring on ${st.desc} (${page.viewportSize().width}px)`);
+    if (st.match) return;
+  }
+  throw new Error(`the keyboard never reaches ${sel} (${page.viewportSize().width}px)`);
+}
+
+// typeInto tabs to a field, replaces its value by typing, as a user does.
+async function typeInto(page, sel, text) {
+  await tabTo(page, sel);
+  await page.keyboard.press("ControlOrMeta+a");
+  await page.keyboard.type(text);
+}
+
+// navKey follows a navigation link with the keyboard alone.
+async function navKey(page, href, ready) {
+  await page.evaluate(() => document.activeElement && document.activeElement.blur());
+  await tabTo(page, `header nav a[href="${href}"]`);
+  await page.keyboard.press("Enter");
+  await page.locator(ready).first().waitFor();
+}
+
+// keyboard: every form of the dashboard filled and sent with the keyboard
+// alone, at the width VIEWPORT (desktop or phone): log in, create and
+// revoke an enrollment token (the confirmation dialog answered by keys,
+// Escape cancels), create a user, edit its roles in the dialog, disable
+// it, filter gateways and audit events, change the own password and log
+// in with the new one. NEW_PASSWORD is the password the journey sets.
+async function keyboard() {
+  const vp = process.env.VIEWPORT === "phone" ? phone : desktop;
+  const page = await newPage(vp);
+  await page.goto(BASE + "/");
+  await page.locator("#login").waitFor();
+  // The login page puts the focus in its first field.
+  if (!(await page.evaluate(() => document.activeElement.id === "email"))) problems.push("login: focus is not on the email field");
+  await page.keyboard.type(EMAIL);
+  await typeInto(page, "#password", PASSWORD);
+  await page.keyboard.press("Enter");
+  await page.locator("header.top").waitFor();
+
+  // Skip link first: it moves the focus to the content.
+  await page.evaluate(() => document.activeElement && document.activeElement.blur());
+  await tabTo(page, "a.skip");
+  await page.keyboard.press("Enter");
+  if (!(await page.evaluate(() => document.activeElement.id === "main"))) problems.push("skip link does not move the focus to the content");
+
+  // Enrollment token: create, copy, then revoke through the dialog.
+  await navKey(page, "#/tokens", "#token-form");
+  await typeInto(page, "#tk-site", "Keyboard Plant");
+  await tabTo(page, "#tk-expiry");
+  await page.keyboard.press("ArrowDown");
+  if ((await page.inputValue("#tk-expiry")) === "24h") problems.push("the expiry select does not change with the arrow keys");
+  await typeInto(page, "#tk-uses", "3");
+  await typeInto(page, "#tk-gw", "gw-keys");
+  await tabTo(page, "#token-form button[type=submit]");
+  await page.keyboard.press("Enter");
+  await page.locator("#token-value").waitFor();
+  const tokenID = await page.locator("#tokens tbody tr").first().locator("code").textContent();
+  // The focus lands on the copy button, so Enter copies.
+  await page.keyboard.press("Enter");
+  await page.locator("#token-created [role=status]").filter({ hasText: /./ }).waitFor();
+  const revoke = `button[aria-label="Revoke token ${tokenID}"]`;
+  await tabTo(page, revoke);
+  await page.keyboard.press("Enter");
+  await page.locator("dialog[open]").waitFor();
+  await page.keyboard.press("Escape"); // cancels
+  await page.locator("dialog[open]").waitFor({ state: "detached" });
+  const tokenRow = page.locator("#tokens tbody tr", { hasText: tokenID });
+  if (!(await tokenRow.locator(".badge", { hasText: "usable" }).count())) problems.push("Escape revoked the token");
+  await tabTo(page, revoke);
+  await page.keyboard.press("Enter");
+  await page.locator("dialog[open]").waitFor();
+  await tabTo(page, "dialog[open] button.danger", true); // from Cancel back to Revoke
+  await page.keyboard.press("Enter");
+  await tokenRow.locator(".badge", { hasText: "revoked" }).waitFor();
+
+  // Users: create one, edit its roles in the dialog, disable it.
+  const who = `keys-${vp.width}@example.com`;
+  await navKey(page, "#/users", "#user-form");
+  await typeInto(page, "#nu-email", who);
+  await typeInto(page, "#nu-password", "Juniper-quarry-lantern-77");
+  await tabTo(page, "#nu-role-Operator");
+  await page.keyboard.press("Space");
+  await tabTo(page, "#user-form button[type=submit]");
+  await page.keyboard.press("Enter");
+  const row = page.locator("#users tbody tr", { hasText: who });
+  await row.waitFor();
+  if (!/Operator/.test(await row.textContent())) problems.push("the created user lacks the role picked with Space");
+  await tabTo(page, `button[aria-label="Edit ${who}"]`);
+  await page.keyboard.press("Enter");
+  await page.locator("dialog[open]").waitFor();
+  await tabTo(page, "#ed-role-Engineer");
+  await page.keyboard.press("Space");
+  await tabTo(page, "dialog[open] button[type=submit]");
+  await page.keyboard.press("Enter");
+  await page.locator("dialog[open]").waitFor({ state: "detached" });
+  await page.locator("#users tbody tr", { hasText: who }).filter({ hasText: "Engineer" }).waitFor();
+  await tabTo(page, `button[aria-label="Disable ${who}"]`);
+  await page.keyboard.press("Enter");
+  await page.locator("dialog[open]").waitFor();
+  await tabTo(page, "dialog[open] button.danger", true);
+  await page.keyboard.press("Enter");
+  await page.locator("#users tbody tr", { hasText: who }).locator(".badge.disabled").waitFor();
+
+  // Gateway search and audit filter: Enter in a field sends the form.
+  await navKey(page, "#/gateways", "#gw-filter");
+  await typeInto(page, "#q", "keys");
+  await page.keyboard.press("Enter");
+  await page.waitForURL(/#\/gateways\?.*q=keys/);
+  await navKey(page, "#/audit", "#audit-filter");
+  await typeInto(page, "#au-type", "user.");
+  await page.keyboard.press("Enter");
+  await page.locator("#audit-results tr[data-event]").first().waitFor();
+  const types = await page.locator("#audit-results tr[data-event]").evaluateAll((rs) => rs.map((r) => r.dataset.event));
+  if (!types.includes("user.create") || types.some((t) => !t.startsWith("user."))) problems.push("audit filter by keyboard: " + types);
+
+  // Own password: changed by keyboard, the session goes on, and the new
+  // password logs in.
+  const next = process.env.NEW_PASSWORD;
+  await navKey(page, "#/account", "#password-form");
+  await typeInto(page, "#current_password", PASSWORD);
+  await typeInto(page, "#new_password", next);
+  await page.keyboard.press("Enter");
+  await page.locator("#password-form [role=status]").filter({ hasText: /changed/ }).waitFor();
+  await navKey(page, "#/users", "#users");
+  await tabTo(page, "#logout");
+  await page.keyboard.press("Enter");
+  await page.locator("#login-message").waitFor();
+  await page.keyboard.type(EMAIL);
+  await typeInto(page, "#password", next);
+  await page.keyboard.press("Enter");
+  await page.locator("header.top").waitFor();
+  say("KEYBOARD", vp.width);
+}
+
 // bench: ITER loads of the overview (a full page load each time), timed
 // from navigation to both fleet plots drawn; prints the times in ms.
 async function bench() {
@@ -259,7 +407,7 @@ async function bench() {
 
 let failed = false;
 try {
-  await { admin, viewer, sessions, bench }[MODE]();
+  await { admin, viewer, sessions, keyboard, bench }[MODE]();
   const csp = problems.filter((p) => p.includes("Content Security Policy"));
   if (csp.length) problems.push(...csp);
   if (problems.length) throw new Error(problems.join("\n"));

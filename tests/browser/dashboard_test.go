@@ -199,6 +199,29 @@ func TestDashboardJourneys(t *testing.T) {
 		}
 	})
 
+	// keyboard: every form filled and sent with the keyboard alone, at
+	// desktop and phone width, each by an Admin of its own (the journey
+	// changes its password).
+	t.Run("keyboard", func(t *testing.T) {
+		admin := cloud.Login(testenv.CloudAdminEmail, testenv.CloudAdminPassword)
+		for _, vp := range []string{"desktop", "phone"} {
+			email, pw, next := "kb-"+vp+"@example.com", "Saffron-harbour-kettle-31", "Velvet-orchard-compass-58"
+			if st := cloud.Call("POST", "/api/v1/users", admin, map[string]any{"email": email, "password": pw,
+				"roles": []string{"Admin"}, "gateway_access": []string{"*"}}, nil); st != 201 {
+				t.Fatalf("create %s: %d", email, st)
+			}
+			out := journey(t, dir, []string{"MODE=keyboard", "BASE=" + cloud.URL, "EMAIL=" + email, "PASSWORD=" + pw,
+				"NEW_PASSWORD=" + next, "VIEWPORT=" + vp}, nil)
+			if !strings.Contains(out, "KEYBOARD ") || !strings.Contains(out, "OK keyboard") {
+				t.Fatalf("keyboard journey at %s width:\n%s", vp, out)
+			}
+			// The server agrees: the new password works, the old one not.
+			if st := cloud.Call("POST", "/api/v1/auth/login", "", map[string]any{"email": email, "password": pw}, nil); st != 401 {
+				t.Errorf("old password after the change: HTTP %d, want 401", st)
+			}
+		}
+	})
+
 	t.Run("sessions", func(t *testing.T) {
 		out := journey(t, dir, []string{"MODE=sessions", "BASE=" + cloud.URL, "EMAIL=" + testenv.CloudAdminEmail,
 			"PASSWORD=" + testenv.CloudAdminPassword, "SHOTS=" + shots}, nil)

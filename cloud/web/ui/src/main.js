@@ -117,10 +117,16 @@ function account(main) {
     e.preventDefault();
     err.textContent = ok.textContent = "";
     try {
-      await call("POST", "/api/v1/auth/password", {
+      // Every session of the account ends, this one too; the answer is a
+      // new session (its cookie is set), whose CSRF token we adopt so the
+      // user stays logged in.
+      const r = await call("POST", "/api/v1/auth/password", {
         current_password: form.querySelector("#current_password").value, new_password: form.querySelector("#new_password").value });
+      session.csrf = r.csrf_token;
+      session.expiresAt = Date.parse(r.expires_at);
+      scheduleRefresh();
       form.reset();
-      ok.textContent = "Your password is changed.";
+      ok.textContent = "Your password is changed. Your other sessions have ended.";
     } catch (ex) {
       err.textContent = ex.message;
     }
