@@ -7,8 +7,8 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -66,23 +66,24 @@ func newMTLSWorld(tb testing.TB, e *env, ekCADir string) *mtlsWorld {
 	if e.gw.AttestCA, err = attestca.Init(filepath.Join(tb.TempDir(), "attest")); err != nil {
 		tb.Fatal(err)
 	}
-	listener := httptest.NewUnstartedServer(nil)
-	tb.Cleanup(listener.Close)
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = raw.Close() })
 	caAddr := testenv.FreeAddr(tb)
 	layout, err := stepca.Init(stepca.InitOptions{Dir: filepath.Join(tb.TempDir(), "step"), Address: caAddr,
 		DNSNames: []string{"127.0.0.1"}, AttestationRootsPEM: e.gw.AttestCA.CertificatePEM(),
-		WebhookURL: "https://" + listener.Listener.Addr().String() + "/internal/step-ca/authorize"})
+		WebhookURL: "https://" + raw.Addr().String() + "/internal/step-ca/authorize"})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tlsCfg, _, err := e.srv.GatewayTLSConfig(filepath.Dir(filepath.Dir(layout.Config)))
+	ln, err := e.srv.GatewayListener(raw, filepath.Dir(filepath.Dir(layout.Config)))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	listener.Config.Handler = e.srv.GatewayListener(stepca.WebhookOptions{CANames: layout.DNSNames})
-	listener.TLS = tlsCfg
-	listener.StartTLS()
-	w := &mtlsWorld{e: e, base: "https://" + listener.Listener.Addr().String(), layout: layout}
+	go func() { _ = e.srv.App().Listener(ln) }()
+	w := &mtlsWorld{e: e, base: "https://" + raw.Addr().String(), layout: layout}
 	w.step = testenv.StartStepCA(tb, layout.Config, caAddr, layout.RootCert)
 	w.roots, _ = stepca.LoadRoots(layout.RootCert)
 	return w
