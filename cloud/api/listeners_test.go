@@ -1,22 +1,27 @@
 package api_test
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/pem"
 	"math/big"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/streamforge/streamforge/cloud/api"
+	"github.com/streamforge/streamforge/pkg/wire"
 	"github.com/streamforge/streamforge/pki/attestca"
 	"github.com/streamforge/streamforge/pki/stepca"
 )
@@ -198,4 +203,61 @@ func TestRefusedHandshakeIsAudited(t *testing.T) {
 		}
 	}
 	t.Fatalf("refused handshake not audited: %v", got)
+}
+
+// TestGatewayListenerTrustsOnlyTheTLSState runs the real chain (swtpm,
+// step-ca): the X-Streamforge-Peer-* headers the old bridge used give a
+// client nothing on either listener, and a disabled gateway's certificate
+// is refused at the handshake with an audit record naming the gateway.
+func TestGatewayListenerTrustsOnlyTheTLSState(t *testing.T) {
+	ctx := context.Background()
+	g := newSwGateway(t)
+	e := newEnv(t, "", "")
+	w := newMTLSWorld(t, e, g.sw.CADir)
+	admin := e.login(adminEmail, adminPassword)
+	_, token := e.enrollmentToken(admin, 5, "")
+	client := g.client(e, "gw-hdr-1")
+	if _, err := client.Enroll(ctx, token, "edge", nil); err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, e.do("POST", "/api/v1/gateways/gw-hdr-1/approve", admin, nil), 200)
+	if _, err := client.ObtainToken(ctx); err != nil {
+		t.Fatal(err)
+	}
+	chain, err := client.AKCertificate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := w.obtain(ctx, g, "gw-hdr-1", chain)
+	if err != nil {
+		t.Fatalf("certificate: %v\nstep-ca log:\n%s", err, w.step.Log())
+	}
+	mtls := w.client(cert)
+	gw := *e
+	gw.base = w.base
+	r := gw.doWith(mtls, "POST", "/api/v1/gateways/token", "", map[string]string{"gateway_id": "gw-hdr-1"})
+	wantStatus(t, r, 200)
+	bound := r.body["token"].(string)
+	sum := sha256.Sum256(cert.Leaf.Raw)
+	forged := []string{"X-Streamforge-Peer-Gateway", "gw-hdr-1", "X-Streamforge-Peer-Thumbprint",
+		base64.RawURLEncoding.EncodeToString(sum[:]), "X-Streamforge-Peer-Secret", strings.Repeat("0", 64)}
+
+	// Plain listener: the headers do not stand in for the certificate.
+	wantError(t, e.do("POST", "/api/v1/gateways/gw-hdr-1/heartbeat", bound, wire.Heartbeat{Status: "ok"}, forged...), 401, "bound to a client certificate")
+	// Gateway listener: headers naming another gateway and certificate
+	// change nothing; the certificate on the connection decides.
+	other := []string{"X-Streamforge-Peer-Gateway", "gw-other", "X-Streamforge-Peer-Thumbprint", "forged", "X-Streamforge-Peer-Secret", "forged"}
+	wantStatus(t, gw.doWith(mtls, "POST", "/api/v1/gateways/gw-hdr-1/heartbeat", bound, wire.Heartbeat{Status: "ok"}, other...), 204)
+	wantError(t, gw.doWith(mtls, "POST", "/api/v1/gateways/token", "", map[string]string{"gateway_id": "gw-other"}, other...), 403, "another gateway")
+
+	wantStatus(t, e.do("POST", "/api/v1/gateways/gw-hdr-1/disable", admin, nil), 200)
+	if _, err := mtls.Get(w.base + "/api/v1/gateways/gw-hdr-1/config/current"); err == nil {
+		t.Fatal("a disabled gateway's certificate passed the handshake")
+	}
+	for _, rec := range e.records(admin, "event_type=credential.refused") {
+		if rec["reason"] == "tls_certificate_gateway_not_approved" && rec["user"] == "gateway:gw-hdr-1" && rec["ip_address"] == "127.0.0.1" {
+			return
+		}
+	}
+	t.Fatal("the refused handshake of a disabled gateway is not audited")
 }
