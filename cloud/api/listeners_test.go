@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -210,28 +209,11 @@ func TestRefusedHandshakeIsAudited(t *testing.T) {
 // client nothing on either listener, and a disabled gateway's certificate
 // is refused at the handshake with an audit record naming the gateway.
 func TestGatewayListenerTrustsOnlyTheTLSState(t *testing.T) {
-	ctx := context.Background()
 	g := newSwGateway(t)
 	e := newEnv(t, "", "")
 	w := newMTLSWorld(t, e, g.sw.CADir)
 	admin := e.login(adminEmail, adminPassword)
-	_, token := e.enrollmentToken(admin, 5, "")
-	client := g.client(e, "gw-hdr-1")
-	if _, err := client.Enroll(ctx, token, "edge", nil); err != nil {
-		t.Fatal(err)
-	}
-	wantStatus(t, e.do("POST", "/api/v1/gateways/gw-hdr-1/approve", admin, nil), 200)
-	if _, err := client.ObtainToken(ctx); err != nil {
-		t.Fatal(err)
-	}
-	chain, err := client.AKCertificate(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := w.obtain(ctx, g, "gw-hdr-1", chain)
-	if err != nil {
-		t.Fatalf("certificate: %v\nstep-ca log:\n%s", err, w.step.Log())
-	}
+	cert := w.approvedCertificate(t, g, admin, "gw-hdr-1")
 	mtls := w.client(cert)
 	gw := *e
 	gw.base = w.base

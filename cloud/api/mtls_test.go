@@ -100,6 +100,31 @@ func (w *mtlsWorld) obtain(ctx context.Context, g *swGateway, id string, akChain
 	return ac.Obtain(ctx, acmeclient.TPMKeys(g.tpm))
 }
 
+// approvedCertificate enrolls g as id, approves it, and gets its step-ca
+// certificate with an AK certificate from the cloud.
+func (w *mtlsWorld) approvedCertificate(t *testing.T, g *swGateway, admin, id string) *acmeclient.Certificate {
+	t.Helper()
+	ctx := context.Background()
+	_, token := w.e.enrollmentToken(admin, 1, "")
+	client := g.client(w.e, id)
+	if _, err := client.Enroll(ctx, token, "edge", nil); err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, w.e.do("POST", "/api/v1/gateways/"+id+"/approve", admin, nil), 200)
+	if _, err := client.ObtainToken(ctx); err != nil {
+		t.Fatal(err)
+	}
+	chain, err := client.AKCertificate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := w.obtain(ctx, g, id, chain)
+	if err != nil {
+		t.Fatalf("certificate: %v\nstep-ca log:\n%s", err, w.step.Log())
+	}
+	return cert
+}
+
 // client presents cert on the gateway listener; every call opens a new
 // connection, so each one is a new TLS handshake.
 func (w *mtlsWorld) client(cert *acmeclient.Certificate) *http.Client {
