@@ -173,11 +173,15 @@ func peerCert(c *fiber.Ctx) (gateways.PeerCert, error) {
 	return certIdentity(state.VerifiedChains[0][0])
 }
 
+// errNoGatewayCert answers a request on the gateway listener whose client
+// certificate names no gateway; why (a parse error) stays out of the answer.
+var errNoGatewayCert = errorf(fiber.StatusUnauthorized, stepca.ErrNoGatewayID.Error())
+
 // requirePeerCert lets through only requests whose client certificate
 // names a gateway (not step-ca's own certificate).
 func requirePeerCert(c *fiber.Ctx) error {
 	if _, err := peerCert(c); err != nil {
-		return errorf(fiber.StatusUnauthorized, err.Error())
+		return errNoGatewayCert
 	}
 	return c.Next()
 }
@@ -186,7 +190,7 @@ func requirePeerCert(c *fiber.Ctx) error {
 func (s *Server) tokenByCertificate(c *fiber.Ctx) error {
 	p, err := peerCert(c)
 	if err != nil {
-		return errorf(fiber.StatusUnauthorized, err.Error())
+		return errNoGatewayCert
 	}
 	var req wire.ChallengeRequest
 	if err := decodeJSON(c.Body(), &req); err != nil {
@@ -199,8 +203,10 @@ func (s *Server) tokenByCertificate(c *fiber.Ctx) error {
 	switch {
 	case err == nil:
 		return c.JSON(tok)
-	case errors.Is(err, gateways.ErrNotApproved), errors.Is(err, gateways.ErrStaleEnrollment):
-		return errorf(fiber.StatusForbidden, err.Error())
+	case errors.Is(err, gateways.ErrNotApproved):
+		return errorf(fiber.StatusForbidden, gateways.ErrNotApproved.Error())
+	case errors.Is(err, gateways.ErrStaleEnrollment):
+		return errorf(fiber.StatusForbidden, gateways.ErrStaleEnrollment.Error())
 	}
 	return fmt.Errorf("token by certificate for %s: %w", p.GatewayID, err)
 }
@@ -237,7 +243,7 @@ func (s *Server) peerMatches(c *fiber.Ctx, a gateways.Auth) error {
 	p, err := peerCert(c)
 	switch {
 	case err != nil:
-		return errorf(fiber.StatusUnauthorized, err.Error())
+		return errNoGatewayCert
 	case p.GatewayID != a.GatewayID:
 		return errorf(fiber.StatusForbidden, "the gateway token and the client certificate name different gateways")
 	case a.CertThumbprint != "" && subtle.ConstantTimeCompare([]byte(p.Thumbprint), []byte(a.CertThumbprint)) != 1:
