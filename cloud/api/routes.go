@@ -21,8 +21,8 @@ import (
 //   - device routes on both listeners: what a gateway calls with its token
 //     (config, heartbeat, AK certificate) and POST /gateways/token; on the
 //     gateway listener the client certificate must name a gateway;
-//   - enrollment routes: what a gateway calls before it has a certificate,
-//     on the plain listener only;
+//   - enrollment routes: what a gateway calls before it has a certificate
+//     (enrollment, proof-based tokens, renewal), on the plain listener only;
 //   - step-ca's webhook, on the gateway listener only;
 //   - management routes (users, audit, gateways as users manage them, the
 //     dashboard, health and metrics), on the plain listener only.
@@ -33,23 +33,23 @@ func (s *Server) routes() {
 	v1 := app.Group("/api/v1")
 	perIP := s.gatewayRateLimit()
 	device := routeGroup{v1, []fiber.Handler{s.deviceListener}}
-	enrollment := routeGroup{v1, []fiber.Handler{s.plainListenerOnly, perIP}}
+	enrollment := routeGroup{v1, []fiber.Handler{s.plainListenerOnly}}
 	public := routeGroup{app, []fiber.Handler{s.plainListenerOnly}}
 	users := routeGroup{v1, []fiber.Handler{s.plainListenerOnly, s.authenticate}}
 
 	gw, own := s.gatewayAuth, s.ownGateway
-	device.Post("/gateways/token", perIP, s.gatewayTokenByListener)
+	device.Post("/gateways/token", onPlainListener(perIP), s.gatewayTokenByListener)
 	device.Get("/gateways/:id/config/current", gw, own, s.currentConfig)
 	device.Post("/gateways/:id/heartbeat", gw, own, s.heartbeat)
 	device.Post("/gateways/:id/ak-certificate", gw, own, s.akCertificate)
 	app.Post("/internal/step-ca/authorize", s.gatewayListenerOnly, s.stepCAWebhook)
 
-	v1.Post("/gateways/register", s.plainListenerOnly, s.registerGone)
-	enrollment.Post("/gateways/enroll/challenge", s.challenge)
-	enrollment.Post("/gateways/enroll", s.enroll)
-	enrollment.Post("/gateways/activate", s.activate)
-	enrollment.Post("/gateways/token/challenge", s.challenge)
-	v1.Post("/gateways/token/renew", s.plainListenerOnly, gw, s.renewGatewayToken)
+	enrollment.Post("/gateways/register", s.registerGone)
+	enrollment.Post("/gateways/enroll/challenge", perIP, s.challenge)
+	enrollment.Post("/gateways/enroll", perIP, s.enroll)
+	enrollment.Post("/gateways/activate", perIP, s.activate)
+	enrollment.Post("/gateways/token/challenge", perIP, s.challenge)
+	enrollment.Post("/gateways/token/renew", gw, s.renewGatewayToken)
 
 	public.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	public.Get("/readyz", s.ready)
@@ -63,7 +63,7 @@ func (s *Server) routes() {
 	public.Get("/ui/:file", s.dashboardAsset)
 	s.userRoutes(users)
 
-	app.Use(func(c *fiber.Ctx) error { return s.noSuchRoute(c) })
+	app.Use(s.noSuchRoute)
 }
 
 // userRoutes are the management routes of signed-in users.
@@ -154,6 +154,18 @@ func (s *Server) gatewayTokenByListener(c *fiber.Ctx) error {
 		return s.tokenByCertificate(c)
 	}
 	return s.gatewayToken(c)
+}
+
+// onPlainListener runs h on the plain listener only: the per-IP limit of
+// token requests guards the proofs anyone can send there, while the
+// gateway listener has verified a certificate at the handshake.
+func onPlainListener(h fiber.Handler) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if viaGatewayListener(c) {
+			return c.Next()
+		}
+		return h(c)
+	}
 }
 
 func (s *Server) plainListenerOnly(c *fiber.Ctx) error {
