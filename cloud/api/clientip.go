@@ -1,6 +1,7 @@
 package api
 
 import (
+	"net"
 	"net/netip"
 	"strings"
 
@@ -72,4 +73,16 @@ func (s *Server) trusted(a netip.Addr) bool {
 		}
 	}
 	return false
+}
+
+// remoteIP is the address of a connection's peer, "" when it has none.
+func remoteIP(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return ""
+	}
+	return ap.Addr().Unmap().String()
 }

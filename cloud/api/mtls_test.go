@@ -7,8 +7,8 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -66,23 +66,24 @@ func newMTLSWorld(tb testing.TB, e *env, ekCADir string) *mtlsWorld {
 	if e.gw.AttestCA, err = attestca.Init(filepath.Join(tb.TempDir(), "attest")); err != nil {
 		tb.Fatal(err)
 	}
-	listener := httptest.NewUnstartedServer(nil)
-	tb.Cleanup(listener.Close)
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = raw.Close() })
 	caAddr := testenv.FreeAddr(tb)
 	layout, err := stepca.Init(stepca.InitOptions{Dir: filepath.Join(tb.TempDir(), "step"), Address: caAddr,
 		DNSNames: []string{"127.0.0.1"}, AttestationRootsPEM: e.gw.AttestCA.CertificatePEM(),
-		WebhookURL: "https://" + listener.Listener.Addr().String() + "/internal/step-ca/authorize"})
+		WebhookURL: "https://" + raw.Addr().String() + "/internal/step-ca/authorize"})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tlsCfg, _, err := e.srv.GatewayTLSConfig(filepath.Dir(filepath.Dir(layout.Config)))
+	ln, err := e.srv.GatewayListener(raw, filepath.Dir(filepath.Dir(layout.Config)))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	listener.Config.Handler = e.srv.GatewayListener(stepca.WebhookOptions{CANames: layout.DNSNames})
-	listener.TLS = tlsCfg
-	listener.StartTLS()
-	w := &mtlsWorld{e: e, base: "https://" + listener.Listener.Addr().String(), layout: layout}
+	go func() { _ = e.srv.App().Listener(ln) }()
+	w := &mtlsWorld{e: e, base: "https://" + raw.Addr().String(), layout: layout}
 	w.step = testenv.StartStepCA(tb, layout.Config, caAddr, layout.RootCert)
 	w.roots, _ = stepca.LoadRoots(layout.RootCert)
 	return w
@@ -97,6 +98,31 @@ func (w *mtlsWorld) obtain(ctx context.Context, g *swGateway, id string, akChain
 		return nil, err
 	}
 	return ac.Obtain(ctx, acmeclient.TPMKeys(g.tpm))
+}
+
+// approvedCertificate enrolls g as id, approves it, and gets its step-ca
+// certificate with an AK certificate from the cloud.
+func (w *mtlsWorld) approvedCertificate(t *testing.T, g *swGateway, admin, id string) *acmeclient.Certificate {
+	t.Helper()
+	ctx := context.Background()
+	_, token := w.e.enrollmentToken(admin, 1, "")
+	client := g.client(w.e, id)
+	if _, err := client.Enroll(ctx, token, "edge", nil); err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, w.e.do("POST", "/api/v1/gateways/"+id+"/approve", admin, nil), 200)
+	if _, err := client.ObtainToken(ctx); err != nil {
+		t.Fatal(err)
+	}
+	chain, err := client.AKCertificate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := w.obtain(ctx, g, id, chain)
+	if err != nil {
+		t.Fatalf("certificate: %v\nstep-ca log:\n%s", err, w.step.Log())
+	}
+	return cert
 }
 
 // client presents cert on the gateway listener; every call opens a new

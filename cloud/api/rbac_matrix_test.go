@@ -62,7 +62,8 @@ var gatewayRoutes = []route{
 var publicRoutes = []string{"GET /healthz", "GET /readyz", "GET /metrics", "GET /api/v1/openapi.json", "POST /api/v1/auth/login",
 	"POST /api/v1/gateways/register", "POST /api/v1/gateways/enroll", "POST /api/v1/gateways/enroll/challenge", "POST /api/v1/gateways/activate",
 	"POST /api/v1/gateways/token/challenge",
-	"POST /api/v1/gateways/token", "GET /claim", "GET /claim.js", "GET /claim.css", "GET /ui/:file"}
+	"POST /api/v1/gateways/token", "GET /claim", "GET /claim.js", "GET /claim.css", "GET /ui/:file",
+	"POST /internal/step-ca/authorize"} // gateway listener only; step-ca's certificate and signature
 
 // withBody fills a route's %s placeholders so each request is unique.
 func withBody(b any, tag string) any {

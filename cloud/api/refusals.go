@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"time"
@@ -25,9 +26,15 @@ func (s *Server) refused(c *fiber.Ctx, eventType, user, reason string) {
 	m := s.meta(c)
 	ev := audit.Event{EventType: eventType, User: user, IPAddress: m.IP, UserAgent: m.UserAgent,
 		Resource: c.Route().Path, ResourceID: c.Params("id"), Action: c.Method(), Result: audit.ResultDenied, Reason: reason}
-	err := s.store.Tx(c.UserContext(), func(tx *gorm.DB) error { return audit.Tally(tx, ev, time.Now()) })
+	s.tallyRefusal(c.UserContext(), ev)
+}
+
+// tallyRefusal records a refusal; the request (or TLS handshake) is
+// refused either way, so a failure is logged rather than answered.
+func (s *Server) tallyRefusal(ctx context.Context, ev audit.Event) {
+	err := s.store.Tx(ctx, func(tx *gorm.DB) error { return audit.Tally(tx, ev, time.Now()) })
 	if err != nil {
-		s.log.Error("audit refused credential", "reason", reason, "err", err)
+		s.log.Error("audit refused credential", "reason", ev.Reason, "err", err)
 	}
 }
 

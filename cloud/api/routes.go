@@ -2,6 +2,7 @@ package api
 
 import (
 	"crypto/subtle"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,89 +16,177 @@ import (
 	"github.com/streamforge/streamforge/cloud/rbac"
 )
 
+// routes registers every route in one of four groups, each with its own
+// middleware (as mender-server splits device from management routes):
+//   - device routes on both listeners: what a gateway calls with its token
+//     (config, heartbeat, AK certificate) and POST /gateways/token; on the
+//     gateway listener the client certificate must name a gateway;
+//   - enrollment routes: what a gateway calls before it has a certificate
+//     (enrollment, proof-based tokens, renewal), on the plain listener only;
+//   - step-ca's webhook, on the gateway listener only;
+//   - management routes (users, audit, gateways as users manage them, the
+//     dashboard, health and metrics), on the plain listener only.
+//
+// Anything else answers 404, on the gateway listener as on the plain one.
 func (s *Server) routes() {
 	app := s.app
-	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
-	app.Get("/readyz", s.ready)
-	app.Get("/metrics", s.metricsAuth, adaptor.HTTPHandler(promhttp.Handler()))
-
 	v1 := app.Group("/api/v1")
-	v1.Get("/openapi.json", s.openAPI)
-	v1.Post("/auth/login", s.login)
+	perIP := s.gatewayRateLimit()
+	device := routeGroup{v1, []fiber.Handler{s.deviceListener}}
+	enrollment := routeGroup{v1, []fiber.Handler{s.plainListenerOnly}}
+	public := routeGroup{app, []fiber.Handler{s.plainListenerOnly}}
+	users := routeGroup{v1, []fiber.Handler{s.plainListenerOnly, s.authenticate}}
 
-	// Authentication is part of each route's chain (not a group Use), so an
-	// unknown path is a plain 404 for everyone.
-	au := s.authenticate
-	v1.Post("/auth/refresh", au, s.refresh)
-	v1.Post("/auth/logout", au, s.logout)
-	v1.Get("/auth/me", au, s.me)
-	v1.Post("/auth/password", au, s.changePassword)
+	gw, own := s.gatewayAuth, s.ownGateway
+	device.Post("/gateways/token", onPlainListener(perIP), s.gatewayTokenByListener)
+	device.Get("/gateways/:id/config/current", gw, own, s.currentConfig)
+	device.Post("/gateways/:id/heartbeat", gw, own, s.heartbeat)
+	device.Post("/gateways/:id/ak-certificate", gw, own, s.akCertificate)
+	app.Post("/internal/step-ca/authorize", s.gatewayListenerOnly, s.stepCAWebhook)
 
-	um := s.require(rbac.UsersManage)
-	v1.Post("/users", au, um, s.createUser)
-	v1.Get("/users", au, um, s.listUsers)
-	v1.Get("/users/:email", au, um, s.getUser)
-	v1.Patch("/users/:email", au, um, s.updateUser)
-	v1.Post("/users/:email/disable", au, um, s.disableUser)
-	v1.Post("/users/:email/enable", au, um, s.enableUser)
-	v1.Delete("/users/:email", au, um, s.deleteUser)
+	enrollment.Post("/gateways/register", s.registerGone)
+	enrollment.Post("/gateways/enroll/challenge", perIP, s.challenge)
+	enrollment.Post("/gateways/enroll", perIP, s.enroll)
+	enrollment.Post("/gateways/activate", perIP, s.activate)
+	enrollment.Post("/gateways/token/challenge", perIP, s.challenge)
+	enrollment.Post("/gateways/token/renew", gw, s.renewGatewayToken)
 
-	ar := s.require(rbac.AuditRead)
-	v1.Get("/audit", au, ar, s.listAudit)
-	v1.Get("/audit/verify", au, ar, s.verifyAudit)
-	v1.Get("/audit/compliance/gdpr", au, ar, s.complianceGDPR)
-	v1.Get("/audit/compliance/soc2", au, ar, s.complianceSOC2)
-	v1.Get("/audit/compliance/iso27001", au, ar, s.complianceISO27001)
+	public.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
+	public.Get("/readyz", s.ready)
+	public.Get("/metrics", s.metricsAuth, adaptor.HTTPHandler(promhttp.Handler()))
+	public.Get("/api/v1/openapi.json", s.openAPI)
+	public.Post("/api/v1/auth/login", s.login)
+	public.Get("/claim", s.claimPage)
+	public.Get("/claim.js", s.claimScript)
+	public.Get("/claim.css", s.claimStyle)
+	public.Get("/", s.dashboard)
+	public.Get("/ui/:file", s.dashboardAsset)
+	s.userRoutes(users)
 
-	s.gatewayRoutes(v1)
-	app.Get("/claim", s.claimPage)
-	app.Get("/claim.js", s.claimScript)
-	app.Get("/claim.css", s.claimStyle)
-	app.Get("/", s.dashboard)
-	app.Get("/ui/:file", s.dashboardAsset)
-
-	app.Use(func(c *fiber.Ctx) error { return errorf(fiber.StatusNotFound, "no such route") })
+	app.Use(s.noSuchRoute)
 }
 
-// gatewayRoutes: the routes gateways call (enrollment, tokens, config,
-// heartbeat) and the ones users manage gateways with.
-func (s *Server) gatewayRoutes(v1 fiber.Router) {
-	au := s.authenticate
-	perIP := func(c *fiber.Ctx) error { return c.Next() }
-	if s.opts.GatewayRateLimit > 0 {
-		perIP = limiter.New(limiter.Config{Max: s.opts.GatewayRateLimit, Expiration: time.Minute, KeyGenerator: s.clientIP,
-			LimitReached: func(c *fiber.Ctx) error {
-				return errs.Wait(time.Minute, "too many enrollment or token requests from this address")
-			}})
-	}
-	gw, own := s.gatewayAuth, s.ownGateway
-	v1.Post("/gateways/register", s.registerGone)
-	v1.Post("/gateways/enroll/challenge", perIP, s.challenge)
-	v1.Post("/gateways/enroll", perIP, s.enroll)
-	v1.Post("/gateways/activate", perIP, s.activate)
-	v1.Post("/gateways/token/challenge", perIP, s.challenge)
-	v1.Post("/gateways/token", perIP, s.gatewayToken)
-	v1.Post("/gateways/token/renew", gw, s.renewGatewayToken)
-	v1.Get("/gateways/:id/config/current", gw, own, s.currentConfig)
-	v1.Post("/gateways/:id/heartbeat", gw, own, s.heartbeat)
-	v1.Post("/gateways/:id/ak-certificate", gw, own, s.akCertificate)
+// userRoutes are the management routes of signed-in users.
+func (s *Server) userRoutes(g routeGroup) {
+	g.Post("/auth/refresh", s.refresh)
+	g.Post("/auth/logout", s.logout)
+	g.Get("/auth/me", s.me)
+	g.Post("/auth/password", s.changePassword)
+
+	um := s.require(rbac.UsersManage)
+	g.Post("/users", um, s.createUser)
+	g.Get("/users", um, s.listUsers)
+	g.Get("/users/:email", um, s.getUser)
+	g.Patch("/users/:email", um, s.updateUser)
+	g.Post("/users/:email/disable", um, s.disableUser)
+	g.Post("/users/:email/enable", um, s.enableUser)
+	g.Delete("/users/:email", um, s.deleteUser)
+
+	ar := s.require(rbac.AuditRead)
+	g.Get("/audit", ar, s.listAudit)
+	g.Get("/audit/verify", ar, s.verifyAudit)
+	g.Get("/audit/compliance/gdpr", ar, s.complianceGDPR)
+	g.Get("/audit/compliance/soc2", ar, s.complianceSOC2)
+	g.Get("/audit/compliance/iso27001", ar, s.complianceISO27001)
 
 	manage := s.require(rbac.GatewaysManage)
-	v1.Post("/enrollment-tokens", au, manage, s.createEnrollmentToken)
-	v1.Get("/enrollment-tokens", au, manage, s.listEnrollmentTokens)
-	v1.Delete("/enrollment-tokens/:id", au, manage, s.revokeEnrollmentToken)
+	g.Post("/enrollment-tokens", manage, s.createEnrollmentToken)
+	g.Get("/enrollment-tokens", manage, s.listEnrollmentTokens)
+	g.Delete("/enrollment-tokens/:id", manage, s.revokeEnrollmentToken)
 	read, sc := s.require(rbac.GatewaysRead), s.scoped
-	v1.Get("/gateways", au, read, s.listGateways)
-	v1.Get("/fleet/overview", au, read, s.fleetOverview)
-	v1.Get("/gateways/:id", au, read, sc, s.getGateway)
-	v1.Get("/gateways/:id/health", au, read, sc, s.gatewayHealth)
-	v1.Get("/gateways/:id/config", au, s.require(rbac.ConfigsRead), sc, s.readGatewayConfig)
-	v1.Put("/gateways/:id/config", au, s.require(rbac.ConfigsDeploy), sc, s.deployGatewayConfig)
+	g.Get("/gateways", read, s.listGateways)
+	g.Get("/fleet/overview", read, s.fleetOverview)
+	g.Get("/gateways/:id", read, sc, s.getGateway)
+	g.Get("/gateways/:id/health", read, sc, s.gatewayHealth)
+	g.Get("/gateways/:id/config", s.require(rbac.ConfigsRead), sc, s.readGatewayConfig)
+	g.Put("/gateways/:id/config", s.require(rbac.ConfigsDeploy), sc, s.deployGatewayConfig)
 	for _, a := range []gateways.Action{gateways.Approve, gateways.Reject, gateways.Disable, gateways.Enable} {
-		v1.Post("/gateways/:id/"+string(a), au, manage, sc, s.gatewayAction(a))
+		g.Post("/gateways/:id/"+string(a), manage, sc, s.gatewayAction(a))
 	}
-	v1.Delete("/gateways/:id", au, manage, sc, s.deleteGateway)
-	v1.Post("/gateways/claim", au, s.require(rbac.GatewaysClaim), s.claim)
+	g.Delete("/gateways/:id", manage, sc, s.deleteGateway)
+	g.Post("/gateways/claim", s.require(rbac.GatewaysClaim), s.claim)
+}
+
+// routeGroup registers routes with the group's middleware first in each
+// route's chain. A Fiber Group's middleware would run for every path under
+// its prefix, matched or not, and device and management routes share
+// /api/v1/gateways: a chain per route keeps an unknown path a plain 404.
+type routeGroup struct {
+	r  fiber.Router
+	mw []fiber.Handler
+}
+
+func (g routeGroup) add(method, path string, h []fiber.Handler) {
+	g.r.Add(method, path, append(slices.Clone(g.mw), h...)...)
+}
+
+func (g routeGroup) Get(path string, h ...fiber.Handler)    { g.add(fiber.MethodGet, path, h) }
+func (g routeGroup) Post(path string, h ...fiber.Handler)   { g.add(fiber.MethodPost, path, h) }
+func (g routeGroup) Put(path string, h ...fiber.Handler)    { g.add(fiber.MethodPut, path, h) }
+func (g routeGroup) Patch(path string, h ...fiber.Handler)  { g.add(fiber.MethodPatch, path, h) }
+func (g routeGroup) Delete(path string, h ...fiber.Handler) { g.add(fiber.MethodDelete, path, h) }
+
+// gatewayRateLimit bounds enrollments and token requests per client IP.
+func (s *Server) gatewayRateLimit() fiber.Handler {
+	if s.opts.GatewayRateLimit <= 0 {
+		return func(c *fiber.Ctx) error { return c.Next() }
+	}
+	return limiter.New(limiter.Config{Max: s.opts.GatewayRateLimit, Expiration: time.Minute, KeyGenerator: s.clientIP,
+		LimitReached: func(c *fiber.Ctx) error {
+			return errs.Wait(time.Minute, "too many enrollment or token requests from this address")
+		}})
+}
+
+// deviceListener: on the gateway listener, a device route needs a client
+// certificate that names a gateway (step-ca's own may call its webhook
+// only); on the plain listener the route's own checks decide.
+func (s *Server) deviceListener(c *fiber.Ctx) error {
+	if viaGatewayListener(c) {
+		return requirePeerCert(c)
+	}
+	return c.Next()
+}
+
+// gatewayTokenByListener: on the gateway listener the certificate proves
+// the gateway; on the plain listener a TPM-backed (or key) proof does.
+func (s *Server) gatewayTokenByListener(c *fiber.Ctx) error {
+	if viaGatewayListener(c) {
+		return s.tokenByCertificate(c)
+	}
+	return s.gatewayToken(c)
+}
+
+// onPlainListener runs h on the plain listener only: the per-IP limit of
+// token requests guards the proofs anyone can send there, while the
+// gateway listener has verified a certificate at the handshake.
+func onPlainListener(h fiber.Handler) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if viaGatewayListener(c) {
+			return c.Next()
+		}
+		return h(c)
+	}
+}
+
+func (s *Server) plainListenerOnly(c *fiber.Ctx) error {
+	if viaGatewayListener(c) {
+		return s.noSuchRoute(c)
+	}
+	return c.Next()
+}
+
+func (s *Server) gatewayListenerOnly(c *fiber.Ctx) error {
+	if !viaGatewayListener(c) {
+		return s.noSuchRoute(c)
+	}
+	return c.Next()
+}
+
+func (s *Server) noSuchRoute(c *fiber.Ctx) error {
+	if viaGatewayListener(c) {
+		return errorf(fiber.StatusNotFound, "no such route on the gateway listener")
+	}
+	return errorf(fiber.StatusNotFound, "no such route")
 }
 
 func (s *Server) ready(c *fiber.Ctx) error {

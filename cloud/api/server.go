@@ -17,6 +17,7 @@ import (
 	"github.com/streamforge/streamforge/cloud/gateways"
 	"github.com/streamforge/streamforge/cloud/store"
 	"github.com/streamforge/streamforge/cloud/users"
+	"github.com/streamforge/streamforge/pki/stepca"
 )
 
 // Options configure a Server.
@@ -39,13 +40,14 @@ type Server struct {
 	gateways *gateways.Service
 	log      *slog.Logger
 	opts     Options
-	// peerSecret marks requests forwarded by the gateway listener.
-	peerSecret string
+	// webhook configures step-ca's webhook, served on the gateway
+	// listener (set by GatewayListener before that listener serves).
+	webhook stepca.WebhookOptions
 }
 
 // New builds the API.
 func New(st *store.Store, us *users.Service, gw *gateways.Service, log *slog.Logger, opts Options) *Server {
-	s := &Server{store: st, users: us, gateways: gw, log: log, opts: opts, peerSecret: newPeerSecret()}
+	s := &Server{store: st, users: us, gateways: gw, log: log, opts: opts}
 	if opts.BodyLimit == 0 {
 		opts.BodyLimit = 1 << 20
 		s.opts.BodyLimit = opts.BodyLimit

@@ -46,7 +46,7 @@ type InitOptions struct {
 	// AttestationRootsPEM is the attestation CA root(s) step-ca trusts for
 	// AK certificates.
 	AttestationRootsPEM []byte
-	// WebhookURL is the cloud's https endpoint serving WebhookHandler.
+	// WebhookURL is the cloud's https endpoint serving the webhook (WebhookOptions.Decide).
 	WebhookURL string
 	// WebhookHosts are the names (or IPs) in the certificate written for the
 	// cloud's webhook listener; default: the host of WebhookURL.

@@ -5,9 +5,11 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -52,7 +54,7 @@ const (
 // step-ca refuses the certificate.
 type AuthorizeFunc func(ctx context.Context, gatewayID string) (allowed bool, err error)
 
-// WebhookOptions configure WebhookHandler.
+// WebhookOptions configure Decide (and WebhookHandler).
 type WebhookOptions struct {
 	// Secret is the HMAC key step-ca signs request bodies with. step-ca
 	// cannot read a webhook secret from ca.json (the field is not
@@ -72,16 +74,69 @@ type WebhookOptions struct {
 
 const maxWebhookBody = 1 << 20
 
-// WebhookHandler serves step-ca's AUTHORIZING webhook: it checks the
-// request's HMAC signature, its client certificate and its freshness,
-// then asks authorize about the attested gateway id.
+// Errors of Decide. They are the whole of what a webhook client is told:
+// why a signature or certificate failed stays in the log.
+var (
+	ErrWebhookUnauthenticated = errors.New("unauthenticated")
+	ErrWebhookBadBody         = errors.New("bad request body")
+	ErrWebhookUnavailable     = errors.New("authorization unavailable")
+)
+
+// WebhookCall is one request step-ca sent to the webhook, as the listener
+// received it.
+type WebhookCall struct {
+	// TLS is the connection's verified state (nil without TLS).
+	TLS       *tls.ConnectionState
+	Signature string // the X-Smallstep-Signature header
+	Body      []byte
+	Remote    string // the caller's address, for the log
+}
+
+// Decide checks a webhook call's HMAC signature, its client certificate and
+// its freshness, then asks authorize about the attested gateway id. A
+// refusal of the gateway is a WebhookResponse; an error (one of the
+// ErrWebhook sentinels, wrapped) means the call itself was refused.
+func (o WebhookOptions) Decide(ctx context.Context, call WebhookCall, authorize AuthorizeFunc) (WebhookResponse, error) {
+	o = o.withDefaults()
+	if err := o.authenticate(call.TLS, call.Signature, call.Body); err != nil {
+		o.Logger.Warn("step-ca webhook request refused", "reason", err, "remote", call.Remote)
+		return WebhookResponse{}, fmt.Errorf("%w: %w", ErrWebhookUnauthenticated, err)
+	}
+	var req WebhookRequest
+	if err := json.Unmarshal(call.Body, &req); err != nil {
+		return WebhookResponse{}, fmt.Errorf("%w: %w", ErrWebhookBadBody, err)
+	}
+	if d := time.Since(req.Timestamp); d > o.MaxSkew || d < -o.MaxSkew {
+		return deny("stale", "webhook request timestamp is outside the allowed skew"), nil
+	}
+	if req.AttestationData == nil || req.AttestationData.PermanentIdentifier == "" {
+		return deny("not-attested", "only TPM-attested gateway certificates are issued"), nil
+	}
+	id := req.AttestationData.PermanentIdentifier
+	ok, err := authorize(ctx, id)
+	if err != nil {
+		o.Logger.Error("gateway certificate authorization failed", "gateway", id, "err", err)
+		return WebhookResponse{}, fmt.Errorf("%w: gateway %s: %w", ErrWebhookUnavailable, id, err)
+	}
+	if !ok {
+		return deny("gateway-not-authorized", "gateway "+id+" is not approved or is disabled"), nil
+	}
+	return WebhookResponse{Allow: true}, nil
+}
+
+func (o WebhookOptions) withDefaults() WebhookOptions {
+	if o.MaxSkew <= 0 {
+		o.MaxSkew = 5 * time.Minute
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+// WebhookHandler serves Decide on net/http, for a webhook outside the
+// cloud's own listener (the cloud serves Decide on its Fiber app).
 func WebhookHandler(authorize AuthorizeFunc, opts WebhookOptions) http.Handler {
-	if opts.MaxSkew <= 0 {
-		opts.MaxSkew = 5 * time.Minute
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
-	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
@@ -92,36 +147,19 @@ func WebhookHandler(authorize AuthorizeFunc, opts WebhookOptions) http.Handler {
 			http.Error(w, "read body", http.StatusBadRequest)
 			return
 		}
-		if err := opts.authenticate(r, body); err != nil {
-			opts.Logger.Warn("step-ca webhook request refused", "reason", err, "remote", r.RemoteAddr)
-			http.Error(w, "unauthenticated", http.StatusUnauthorized)
-			return
+		call := WebhookCall{TLS: r.TLS, Signature: r.Header.Get(SignatureHeader), Body: body, Remote: r.RemoteAddr}
+		resp, err := opts.Decide(r.Context(), call, authorize)
+		switch {
+		case errors.Is(err, ErrWebhookUnauthenticated):
+			http.Error(w, ErrWebhookUnauthenticated.Error(), http.StatusUnauthorized)
+		case errors.Is(err, ErrWebhookBadBody):
+			http.Error(w, ErrWebhookBadBody.Error(), http.StatusBadRequest)
+		case err != nil:
+			http.Error(w, ErrWebhookUnavailable.Error(), http.StatusInternalServerError)
+		default:
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(resp)
 		}
-		var req WebhookRequest
-		if err := json.Unmarshal(body, &req); err != nil {
-			http.Error(w, "bad request body", http.StatusBadRequest)
-			return
-		}
-		if d := time.Since(req.Timestamp); d > opts.MaxSkew || d < -opts.MaxSkew {
-			writeWebhook(w, deny("stale", "webhook request timestamp is outside the allowed skew"))
-			return
-		}
-		if req.AttestationData == nil || req.AttestationData.PermanentIdentifier == "" {
-			writeWebhook(w, deny("not-attested", "only TPM-attested gateway certificates are issued"))
-			return
-		}
-		id := req.AttestationData.PermanentIdentifier
-		ok, err := authorize(r.Context(), id)
-		if err != nil {
-			opts.Logger.Error("gateway certificate authorization failed", "gateway", id, "err", err)
-			http.Error(w, "authorization unavailable", http.StatusInternalServerError)
-			return
-		}
-		if !ok {
-			writeWebhook(w, deny("gateway-not-authorized", "gateway "+id+" is not approved or is disabled"))
-			return
-		}
-		writeWebhook(w, WebhookResponse{Allow: true})
 	})
 }
 
@@ -131,8 +169,8 @@ var (
 	errNoTLSIdentity = errors.New("webhook request did not come over TLS")
 )
 
-func (o WebhookOptions) authenticate(r *http.Request, body []byte) error {
-	got, err := hex.DecodeString(r.Header.Get(SignatureHeader))
+func (o WebhookOptions) authenticate(state *tls.ConnectionState, signature string, body []byte) error {
+	got, err := hex.DecodeString(signature)
 	if err != nil {
 		return errBadSignature
 	}
@@ -144,13 +182,13 @@ func (o WebhookOptions) authenticate(r *http.Request, body []byte) error {
 	if len(o.CANames) == 0 {
 		return nil
 	}
-	if r.TLS == nil {
+	if state == nil {
 		return errNoTLSIdentity
 	}
-	if len(r.TLS.VerifiedChains) == 0 {
+	if len(state.VerifiedChains) == 0 {
 		return errClientCert
 	}
-	leaf := r.TLS.VerifiedChains[0][0]
+	leaf := state.VerifiedChains[0][0]
 	for _, n := range o.CANames {
 		if slices.Contains(leaf.DNSNames, n) || slices.ContainsFunc(leaf.IPAddresses, func(ip net.IP) bool { return ip.String() == n }) {
 			return nil
@@ -161,9 +199,4 @@ func (o WebhookOptions) authenticate(r *http.Request, body []byte) error {
 
 func deny(code, msg string) WebhookResponse {
 	return WebhookResponse{Error: &WebhookError{Code: code, Message: msg}}
-}
-
-func writeWebhook(w http.ResponseWriter, resp WebhookResponse) {
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(resp)
 }

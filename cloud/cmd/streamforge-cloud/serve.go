@@ -2,10 +2,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
+	"net"
 	"os"
 	"os/user"
 	"time"
@@ -19,7 +18,6 @@ import (
 	"github.com/streamforge/streamforge/cloud/store"
 	"github.com/streamforge/streamforge/cloud/users"
 	"github.com/streamforge/streamforge/pki/attestca"
-	"github.com/streamforge/streamforge/pki/stepca"
 )
 
 func serve(ctx context.Context, log *slog.Logger, args []string) error {
@@ -61,21 +59,16 @@ func serve(ctx context.Context, log *slog.Logger, args []string) error {
 		BodyLimit: cfg.BodyLimit, MetricsToken: cfg.MetricsToken, TLS: cfg.TLSCert != "",
 	})
 	go prune(ctx, st, us, gw, log)
+	// One app serves both listeners; its shutdown closes both.
+	errc := make(chan error, 2)
 	if cfg.GatewayListen != "" {
-		gwSrv, err := gatewayListener(srv, cfg)
+		ln, err := gatewayListener(srv, cfg)
 		if err != nil {
 			return err
 		}
-		go func() {
-			if err := gwSrv.ListenAndServeTLS("", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.Error("gateway listener", "err", err)
-			}
-		}()
-		defer gwSrv.Close()
+		go func() { errc <- srv.App().Listener(ln) }()
 		log.Info("gateway mTLS listener", "addr", cfg.GatewayListen)
 	}
-
-	errc := make(chan error, 1)
 	go func() {
 		if cfg.TLSCert != "" {
 			errc <- srv.App().ListenTLS(cfg.Listen, cfg.TLSCert, cfg.TLSKey)
@@ -227,11 +220,15 @@ func configKeysList(args []string) error {
 }
 
 // gatewayListener is the gateways' mTLS listener, with step-ca's webhook.
-func gatewayListener(srv *api.Server, cfg *config.Config) (*http.Server, error) {
-	tlsCfg, layout, err := srv.GatewayTLSConfig(cfg.StepCADir)
+func gatewayListener(srv *api.Server, cfg *config.Config) (net.Listener, error) {
+	ln, err := net.Listen("tcp", cfg.GatewayListen)
 	if err != nil {
+		return nil, fmt.Errorf("STREAMFORGE_GATEWAY_LISTEN: %w", err)
+	}
+	gl, err := srv.GatewayListener(ln, cfg.StepCADir)
+	if err != nil {
+		_ = ln.Close()
 		return nil, fmt.Errorf("STREAMFORGE_STEPCA_DIR: %w", err)
 	}
-	h := srv.GatewayListener(stepca.WebhookOptions{CANames: layout.DNSNames})
-	return &http.Server{Addr: cfg.GatewayListen, Handler: h, TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second}, nil
+	return gl, nil
 }
