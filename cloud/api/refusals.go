@@ -1,12 +1,12 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"gorm.io/gorm"
 
 	"github.com/streamforge/streamforge/cloud/audit"
 	"github.com/streamforge/streamforge/cloud/gateways"
@@ -18,6 +18,13 @@ import (
 // trail one record each.
 const eventCredentialRefused = "credential.refused"
 
+// auditTrail records events that go with no other change: denials and
+// refusals (store.AuditLog).
+type auditTrail interface {
+	Append(ctx context.Context, ev audit.Event) error
+	Tally(ctx context.Context, ev audit.Event, now time.Time) error
+}
+
 // refused audits a refused credential. user is who the credential proved
 // to be, "" when it proved nothing. The request is refused either way, so
 // an audit failure is logged rather than answered.
@@ -25,8 +32,7 @@ func (s *Server) refused(c *fiber.Ctx, eventType, user, reason string) {
 	m := s.meta(c)
 	ev := audit.Event{EventType: eventType, User: user, IPAddress: m.IP, UserAgent: m.UserAgent,
 		Resource: c.Route().Path, ResourceID: c.Params("id"), Action: c.Method(), Result: audit.ResultDenied, Reason: reason}
-	err := s.store.Tx(c.UserContext(), func(tx *gorm.DB) error { return audit.Tally(tx, ev, time.Now()) })
-	if err != nil {
+	if err := s.trail.Tally(c.UserContext(), ev, time.Now()); err != nil {
 		s.log.Error("audit refused credential", "reason", reason, "err", err)
 	}
 }

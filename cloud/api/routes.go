@@ -19,7 +19,7 @@ func (s *Server) routes() {
 	app := s.app
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	app.Get("/readyz", s.ready)
-	app.Get("/metrics", s.metricsAuth, adaptor.HTTPHandler(promhttp.Handler()))
+	app.Get("/metrics", s.metricsAuth, adaptor.HTTPHandler(promhttp.HandlerFor(s.opts.Metrics, promhttp.HandlerOpts{})))
 
 	v1 := app.Group("/api/v1")
 	v1.Get("/openapi.json", s.openAPI)
