@@ -271,14 +271,21 @@ func TestLogoutAndRefreshRevokeTheOldToken(t *testing.T) {
 	if _, err := f.svc.Refresh(ctx, ipA, s.Claims); !errors.Is(err, auth.ErrInvalidToken) {
 		t.Errorf("second refresh of one token: err = %v, want ErrInvalidToken", err)
 	}
-	if err := f.svc.Logout(ctx, ipA, next.Claims); err != nil {
-		t.Fatal(err)
+	f.wantRevokedBy(f.svc.Logout(ctx, ipA, next.Claims), next.Token, "auth.logout")
+}
+
+// wantRevokedBy checks that the change that returned err succeeded,
+// revoked token, and was audited as eventType.
+func (f *fixture) wantRevokedBy(err error, token, eventType string) {
+	f.t.Helper()
+	if err != nil {
+		f.t.Fatalf("%s: %v", eventType, err)
 	}
-	if f.authenticates(next.Token) {
-		t.Error("a logged-out token still authenticates")
+	if f.authenticates(token) {
+		f.t.Errorf("after %s the token still authenticates", eventType)
 	}
-	if ev := f.lastEvent(); ev.EventType != "auth.logout" {
-		t.Errorf("last audit %q", ev.EventType)
+	if ev := f.lastEvent(); ev.EventType != eventType {
+		f.t.Errorf("last audit %q, want %q", ev.EventType, eventType)
 	}
 }
 
@@ -299,15 +306,8 @@ func TestGrantChangesAndDisableRevokeEverySession(t *testing.T) {
 	if got := s3.Claims.Roles; len(got) != 1 || got[0] != rbac.Viewer {
 		t.Errorf("new session roles %v", got)
 	}
-	if _, err := f.svc.SetDisabled(ctx, Meta{Actor: admin}, "ops@example.com", true); err != nil {
-		t.Fatal(err)
-	}
-	if f.authenticates(s3.Token) {
-		t.Error("a disabled user's session still authenticates")
-	}
-	if ev := f.lastEvent(); ev.EventType != "user.disable" {
-		t.Errorf("last audit %q", ev.EventType)
-	}
+	_, err := f.svc.SetDisabled(ctx, Meta{Actor: admin}, "ops@example.com", true)
+	f.wantRevokedBy(err, s3.Token, "user.disable")
 }
 
 func TestChangePassword(t *testing.T) {
