@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/streamforge/streamforge/cloud/api"
 	"github.com/streamforge/streamforge/cloud/audit"
 	"github.com/streamforge/streamforge/cloud/auth"
@@ -283,9 +281,9 @@ func TestLibraryErrorTextsNeverReachClients(t *testing.T) {
 	}
 }
 
-func passwordHashes(t testing.TB) float64 {
+func passwordHashes(t testing.TB, e *env) float64 {
 	t.Helper()
-	mfs, err := prometheus.DefaultGatherer.Gather()
+	mfs, err := e.metrics.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,9 +302,9 @@ func passwordHashes(t testing.TB) float64 {
 func TestUnknownEmailCostsWhatAKnownOneCosts(t *testing.T) {
 	e := newEnv(t, "", "", withTrustedProxy("127.0.0.1/32"))
 	for i, email := range []string{adminEmail, "nobody@example.com", "not an email"} {
-		before := passwordHashes(t)
+		before := passwordHashes(t, e)
 		wantStatus(t, e.loginFrom(fmt.Sprintf("203.0.113.%d", 100+i), email, "wrong password here"), 401)
-		if got := passwordHashes(t) - before; got != 1 {
+		if got := passwordHashes(t, e) - before; got != 1 {
 			t.Errorf("%q: %v argon2id runs, want 1", email, got)
 		}
 	}

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/streamforge/streamforge/cloud/api"
 	"github.com/streamforge/streamforge/cloud/auth"
 	"github.com/streamforge/streamforge/cloud/configsign"
@@ -39,6 +41,8 @@ type env struct {
 	keys   *auth.KeyRing
 	keyDir string
 	srv    *api.Server
+	// metrics is the registry the env's /metrics serves.
+	metrics *prometheus.Registry
 }
 
 // databases runs fn once on SQLite and once on PostgreSQL.
@@ -75,11 +79,13 @@ func newEnv(t testing.TB, dbURL, keyDir string, opts ...envOpt) *env {
 		logOut = os.Stderr
 	}
 	log := slog.New(slog.NewTextHandler(logOut, nil))
-	us := users.New(st, keys, log)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(auth.HashMetrics()...)
+	us := users.New(users.StoreRepo(st), keys, log, reg)
 	if _, _, err := us.Bootstrap(context.Background(), adminEmail, adminPassword); err != nil {
 		t.Fatal(err)
 	}
-	o := api.Options{}
+	o := api.Options{Metrics: reg}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -98,7 +104,7 @@ func newEnv(t testing.TB, dbURL, keyDir string, opts ...envOpt) *env {
 	}
 	go srv.App().Listener(ln)
 	t.Cleanup(func() { _ = srv.App().ShutdownWithTimeout(5 * time.Second) })
-	return &env{t: t, base: "http://" + ln.Addr().String(), store: st, users: us, gw: gw, keys: keys, keyDir: keyDir, srv: srv}
+	return &env{t: t, base: "http://" + ln.Addr().String(), store: st, users: us, gw: gw, keys: keys, keyDir: keyDir, srv: srv, metrics: reg}
 }
 
 type resp struct {

@@ -10,8 +10,6 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
-	"gorm.io/gorm"
 
 	"github.com/streamforge/streamforge/cloud/audit"
 	"github.com/streamforge/streamforge/cloud/auth"
@@ -27,15 +25,26 @@ const SessionCookie = "__Host-streamforge_session"
 // that authenticate by cookie.
 const CSRFHeader = "X-CSRF-Token"
 
-var (
-	httpRequests = promauto.NewCounterVec(prometheus.CounterOpts{
-		Name: "streamforge_http_requests_total", Help: "HTTP requests by route, method and status.",
-	}, []string{"route", "method", "status"})
-	httpLatency = promauto.NewHistogramVec(prometheus.HistogramOpts{
-		Name: "streamforge_http_request_duration_seconds", Help: "HTTP request latency by route.",
-		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
-	}, []string{"route", "method"})
-)
+// httpMetrics count and time requests. Each server registers its own in
+// the registry it is given, so several servers can run in one process.
+type httpMetrics struct {
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
+	m := &httpMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "streamforge_http_requests_total", Help: "HTTP requests by route, method and status.",
+		}, []string{"route", "method", "status"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "streamforge_http_request_duration_seconds", Help: "HTTP request latency by route.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"route", "method"}),
+	}
+	reg.MustRegister(m.requests, m.latency)
+	return m
+}
 
 // observe renders errors, then counts and times the request by its route
 // pattern (never the raw path, whose values are unbounded).
@@ -51,8 +60,8 @@ func (s *Server) observe(c *fiber.Ctx) error {
 		route = "unmatched"
 	}
 	status := strconv.Itoa(c.Response().StatusCode())
-	httpRequests.WithLabelValues(route, c.Method(), status).Inc()
-	httpLatency.WithLabelValues(route, c.Method()).Observe(time.Since(start).Seconds())
+	s.metrics.requests.WithLabelValues(route, c.Method(), status).Inc()
+	s.metrics.latency.WithLabelValues(route, c.Method()).Observe(time.Since(start).Seconds())
 	return nil
 }
 
@@ -135,7 +144,7 @@ func (s *Server) require(perm string) fiber.Handler {
 			EventType: "authorization.denied", User: m.Actor, IPAddress: m.IP, UserAgent: m.UserAgent,
 			Resource: c.Route().Path, Action: c.Method(), Result: "denied", Reason: "missing permission " + perm,
 		}
-		if err := s.store.Tx(c.UserContext(), func(tx *gorm.DB) error { _, err := audit.Append(tx, ev); return err }); err != nil {
+		if err := s.trail.Append(c.UserContext(), ev); err != nil {
 			return err
 		}
 		return errorf(fiber.StatusForbidden, "Missing permission: "+perm)

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"gorm.io/gorm"
 
 	"github.com/streamforge/streamforge/cloud/audit"
 	"github.com/streamforge/streamforge/cloud/gateways"
@@ -18,6 +17,13 @@ import (
 // audit.Tally: anyone can send a forged token, so they must not grow the
 // trail one record each.
 const eventCredentialRefused = "credential.refused"
+
+// auditTrail records events that go with no other change: denials and
+// refusals (store.AuditLog).
+type auditTrail interface {
+	Append(ctx context.Context, ev audit.Event) error
+	Tally(ctx context.Context, ev audit.Event, now time.Time) error
+}
 
 // refused audits a refused credential. user is who the credential proved
 // to be, "" when it proved nothing. The request is refused either way, so
@@ -32,8 +38,7 @@ func (s *Server) refused(c *fiber.Ctx, eventType, user, reason string) {
 // tallyRefusal records a refusal; the request (or TLS handshake) is
 // refused either way, so a failure is logged rather than answered.
 func (s *Server) tallyRefusal(ctx context.Context, ev audit.Event) {
-	err := s.store.Tx(ctx, func(tx *gorm.DB) error { return audit.Tally(tx, ev, time.Now()) })
-	if err != nil {
+	if err := s.trail.Tally(ctx, ev, time.Now()); err != nil {
 		s.log.Error("audit refused credential", "reason", ev.Reason, "err", err)
 	}
 }

@@ -53,7 +53,7 @@ func (s *Server) routes() {
 
 	public.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	public.Get("/readyz", s.ready)
-	public.Get("/metrics", s.metricsAuth, adaptor.HTTPHandler(promhttp.Handler()))
+	public.Get("/metrics", s.metricsAuth, adaptor.HTTPHandler(promhttp.HandlerFor(s.opts.Metrics, promhttp.HandlerOpts{})))
 	public.Get("/api/v1/openapi.json", s.openAPI)
 	public.Post("/api/v1/auth/login", s.login)
 	public.Get("/claim", s.claimPage)

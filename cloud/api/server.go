@@ -12,11 +12,11 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/helmet"
 	"github.com/gofiber/fiber/v2/middleware/limiter"
 	"github.com/gofiber/fiber/v2/middleware/recover"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/streamforge/streamforge/cloud/errs"
 	"github.com/streamforge/streamforge/cloud/gateways"
 	"github.com/streamforge/streamforge/cloud/store"
-	"github.com/streamforge/streamforge/cloud/users"
 	"github.com/streamforge/streamforge/pki/stepca"
 )
 
@@ -30,13 +30,18 @@ type Options struct {
 	BodyLimit        int
 	MetricsToken     string
 	TLS              bool
+	// Metrics is the registry /metrics serves; the server adds its own
+	// metrics to it. Nil: a registry of the server's own.
+	Metrics *prometheus.Registry
 }
 
 // Server is the control plane's HTTP API.
 type Server struct {
 	app      *fiber.App
 	store    *store.Store
-	users    *users.Service
+	users    Users
+	trail    auditTrail
+	metrics  *httpMetrics
 	gateways *gateways.Service
 	log      *slog.Logger
 	opts     Options
@@ -46,8 +51,12 @@ type Server struct {
 }
 
 // New builds the API.
-func New(st *store.Store, us *users.Service, gw *gateways.Service, log *slog.Logger, opts Options) *Server {
-	s := &Server{store: st, users: us, gateways: gw, log: log, opts: opts}
+func New(st *store.Store, us Users, gw *gateways.Service, log *slog.Logger, opts Options) *Server {
+	if opts.Metrics == nil {
+		opts.Metrics = prometheus.NewRegistry()
+	}
+	s := &Server{store: st, users: us, trail: st.AuditLog(), metrics: newHTTPMetrics(opts.Metrics),
+		gateways: gw, log: log, opts: opts}
 	if opts.BodyLimit == 0 {
 		opts.BodyLimit = 1 << 20
 		s.opts.BodyLimit = opts.BodyLimit

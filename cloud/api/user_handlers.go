@@ -1,15 +1,33 @@
 package api
 
 import (
+	"context"
 	"net/url"
 
 	"github.com/gofiber/fiber/v2"
-	"gorm.io/gorm"
 
 	"github.com/streamforge/streamforge/cloud/audit"
+	"github.com/streamforge/streamforge/cloud/auth"
 	"github.com/streamforge/streamforge/cloud/rbac"
 	"github.com/streamforge/streamforge/cloud/users"
 )
+
+// Users is what the handlers need of the users domain (users.Service):
+// sessions for the auth routes, accounts for the user routes.
+type Users interface {
+	Login(ctx context.Context, m users.Meta, email, password string) (users.Session, error)
+	Authenticate(ctx context.Context, token string) (*auth.Claims, error)
+	Refresh(ctx context.Context, m users.Meta, c *auth.Claims) (users.Session, error)
+	Logout(ctx context.Context, m users.Meta, c *auth.Claims) error
+	ChangePassword(ctx context.Context, m users.Meta, c *auth.Claims, current, next string) (users.Session, error)
+
+	Create(ctx context.Context, m users.Meta, in users.CreateInput) (users.View, error)
+	List(ctx context.Context) ([]users.View, error)
+	Get(ctx context.Context, email string) (users.View, error)
+	Update(ctx context.Context, m users.Meta, email string, in users.UpdateInput) (users.View, error)
+	SetDisabled(ctx context.Context, m users.Meta, email string, disabled bool) (users.View, error)
+	Delete(ctx context.Context, m users.Meta, email string) error
+}
 
 var errWiderAccess = errorf(fiber.StatusForbidden,
 	"gateway_access: you can grant, and manage users with, only the gateways and sites you have yourself")
@@ -25,7 +43,7 @@ func (s *Server) checkGrant(c *fiber.Ctx, target string, requested []string) err
 	m := s.meta(c)
 	ev := m.Event("authorization.denied", c.Route().Path, target, c.Method(), audit.ResultDenied)
 	ev.Reason = "gateway_access wider than the caller's"
-	if err := s.store.Tx(c.UserContext(), func(tx *gorm.DB) error { _, err := audit.Append(tx, ev); return err }); err != nil {
+	if err := s.trail.Append(c.UserContext(), ev); err != nil {
 		return err
 	}
 	return errWiderAccess

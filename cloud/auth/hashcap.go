@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/streamforge/streamforge/cloud/errs"
 )
@@ -32,14 +31,21 @@ const (
 // ErrHashBusy answers a request that found no hashing slot in time.
 var ErrHashBusy = errs.Busy(time.Second, "the server is busy checking passwords; retry shortly")
 
+// The hashing pool is the process's (its budget is the process's memory),
+// so its counters are too; HashMetrics hands them to whichever registry
+// serves them. Unregistered, they count and nobody reads them.
 var (
-	hashRuns = promauto.NewCounter(prometheus.CounterOpts{
+	hashRuns = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "streamforge_password_hashes_total", Help: "argon2id runs (verifications and new hashes).",
 	})
-	hashBusy = promauto.NewCounter(prometheus.CounterOpts{
+	hashBusy = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "streamforge_password_hash_busy_total", Help: "Requests refused because no argon2id slot freed up in time.",
 	})
 )
+
+// HashMetrics are the hashing pool's collectors, for the caller to
+// register (in any number of registries: each shows the process's counts).
+func HashMetrics() []prometheus.Collector { return []prometheus.Collector{hashRuns, hashBusy} }
 
 // The requests waiting for a slot are bounded by how many one slot could
 // serve within the wait, at checkEstimate a check: more would only time out,

@@ -1,6 +1,9 @@
-// Package auth owns credentials: argon2id password hashes and the signed
-// JWTs of user sessions (keys named by kid so they rotate without logging
-// anyone out).
+// Package auth owns credentials: argon2id password hashes (run in a pool
+// sized to a memory budget, so a login flood cannot exhaust memory), the
+// password policy, and the Ed25519-signed JWTs of user sessions and of
+// gateways (keys named by kid and reread from their directory, so they
+// rotate across replicas without logging anyone out). It keeps no state in
+// the database: revocation is the callers' (cloud/users, cloud/gateways).
 package auth
 
 import (

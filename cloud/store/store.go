@@ -1,6 +1,10 @@
 // Package store owns the control plane's database: opening SQLite (the
-// embedded default) or PostgreSQL, the versioned migrations, and the models
-// of users and sessions. Domain packages reach the database through it.
+// embedded default) or PostgreSQL, the versioned migrations, the models,
+// and the per-domain repositories (Users: accounts, sessions and login
+// throttles) whose lookups answer ErrNotFound and inserts ErrConflict.
+// GORM belongs here alone (internal/layout refuses it elsewhere, but for
+// the packages still on its shrinking list); domain packages depend on
+// small interfaces that the repositories meet.
 package store
 
 import (
@@ -111,7 +115,8 @@ func (s *Store) Tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	return s.DB.WithContext(ctx).Transaction(fn)
 }
 
-// translate maps GORM's errors onto the store's sentinels.
+// translate maps GORM's errors onto the store's sentinels, so that no
+// caller needs to know GORM's.
 func translate(err error) error {
 	switch {
 	case err == nil:

@@ -2,8 +2,7 @@ package users
 
 import (
 	"context"
-
-	"gorm.io/gorm"
+	"fmt"
 
 	"github.com/streamforge/streamforge/cloud/audit"
 	"github.com/streamforge/streamforge/cloud/auth"
@@ -34,21 +33,20 @@ func (s *Service) Bootstrap(ctx context.Context, email, password string) (create
 	if err != nil {
 		return false, "", err
 	}
-	err = s.store.Tx(ctx, func(tx *gorm.DB) error {
-		var n int64
-		if err := tx.Model(&store.User{}).Count(&n).Error; err != nil || n > 0 {
+	err = s.repo.InTx(ctx, func(tx Tx) error {
+		n, err := tx.CountUsers()
+		if err != nil || n > 0 {
 			return err
 		}
 		u := &store.User{Email: email, PasswordHash: hash, Roles: []string{rbac.Admin}, GatewayAccess: []string{rbac.AllGateways}}
-		if err := tx.Create(u).Error; err != nil {
-			return err
+		if err := tx.CreateUser(u); err != nil {
+			return fmt.Errorf("create first admin: %w", err)
 		}
 		created = true
 		ev := Meta{Actor: "system"}.Event("user.create", "user", email, "bootstrap", "success")
 		ev.Reason = "first admin at first start"
 		ev.Changes = map[string]audit.Change{"roles": {Old: nil, New: u.Roles}, "gateway_access": {Old: nil, New: u.GatewayAccess}}
-		_, err := audit.Append(tx, ev)
-		return err
+		return tx.Audit(ev)
 	})
 	if err != nil || !created {
 		return false, "", err

@@ -2,10 +2,9 @@ package users
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
-
-	"gorm.io/gorm"
 
 	"github.com/streamforge/streamforge/cloud/audit"
 	"github.com/streamforge/streamforge/cloud/auth"
@@ -48,8 +47,8 @@ func (s *Service) Update(ctx context.Context, m Meta, email string, in UpdateInp
 		}
 	}
 	var out *store.User
-	err := s.store.Tx(ctx, func(tx *gorm.DB) error {
-		u, err := s.load(tx, email, true)
+	err := s.repo.InTx(ctx, func(tx Tx) error {
+		u, err := load(tx, email)
 		if err != nil {
 			return err
 		}
@@ -58,7 +57,7 @@ func (s *Service) Update(ctx context.Context, m Meta, email string, in UpdateInp
 			roles := dedupe(*in.Roles)
 			if !slices.Equal(roles, u.Roles) {
 				if slices.Contains(u.Roles, rbac.Admin) && !slices.Contains(roles, rbac.Admin) {
-					if err := s.keepAnAdmin(tx, u.ID); err != nil {
+					if err := keepAnAdmin(tx, u.ID); err != nil {
 						return err
 					}
 				}
@@ -81,16 +80,15 @@ func (s *Service) Update(ctx context.Context, m Meta, email string, in UpdateInp
 		if len(changes) == 0 {
 			return nil
 		}
-		if err := tx.Save(u).Error; err != nil {
-			return err
+		if err := tx.SaveUser(u); err != nil {
+			return fmt.Errorf("update user %s: %w", u.Email, err)
 		}
-		if err := revokeAll(tx, u.ID, s.Now()); err != nil {
+		if err := tx.RevokeUserSessions(u.ID, s.Now()); err != nil {
 			return err
 		}
 		ev := m.Event("user.update", "user", u.Email, "update", "success")
 		ev.Changes = changes
-		_, err = audit.Append(tx, ev)
-		return err
+		return tx.Audit(ev)
 	})
 	if err != nil {
 		return View{}, err
@@ -101,8 +99,8 @@ func (s *Service) Update(ctx context.Context, m Meta, email string, in UpdateInp
 // SetDisabled disables (revoking every token at once) or enables an account.
 func (s *Service) SetDisabled(ctx context.Context, m Meta, email string, disabled bool) (View, error) {
 	var out *store.User
-	err := s.store.Tx(ctx, func(tx *gorm.DB) error {
-		u, err := s.load(tx, email, true)
+	err := s.repo.InTx(ctx, func(tx Tx) error {
+		u, err := load(tx, email)
 		if err != nil {
 			return err
 		}
@@ -114,25 +112,24 @@ func (s *Service) SetDisabled(ctx context.Context, m Meta, email string, disable
 			return nil
 		}
 		if disabled && slices.Contains(u.Roles, rbac.Admin) {
-			if err := s.keepAnAdmin(tx, u.ID); err != nil {
+			if err := keepAnAdmin(tx, u.ID); err != nil {
 				return err
 			}
 		}
 		u.Disabled = disabled
-		if err := tx.Model(u).Update("disabled", disabled).Error; err != nil {
-			return err
+		if err := tx.SetUserDisabled(u.ID, disabled); err != nil {
+			return fmt.Errorf("set disabled of %s: %w", u.Email, err)
 		}
 		eventType, action := "user.enable", "enable"
 		if disabled {
 			eventType, action = "user.disable", "disable"
-			if err := revokeAll(tx, u.ID, s.Now()); err != nil {
+			if err := tx.RevokeUserSessions(u.ID, s.Now()); err != nil {
 				return err
 			}
 		}
 		ev := m.Event(eventType, "user", u.Email, action, "success")
 		ev.Changes = map[string]audit.Change{"disabled": {Old: !disabled, New: disabled}}
-		_, err = audit.Append(tx, ev)
-		return err
+		return tx.Audit(ev)
 	})
 	if err != nil {
 		return View{}, err
@@ -142,8 +139,8 @@ func (s *Service) SetDisabled(ctx context.Context, m Meta, email string, disable
 
 // Delete removes an account and its sessions.
 func (s *Service) Delete(ctx context.Context, m Meta, email string) error {
-	return s.store.Tx(ctx, func(tx *gorm.DB) error {
-		u, err := s.load(tx, email, true)
+	return s.repo.InTx(ctx, func(tx Tx) error {
+		u, err := load(tx, email)
 		if err != nil {
 			return err
 		}
@@ -151,29 +148,25 @@ func (s *Service) Delete(ctx context.Context, m Meta, email string) error {
 			return ErrSelf
 		}
 		if slices.Contains(u.Roles, rbac.Admin) && !u.Disabled {
-			if err := s.keepAnAdmin(tx, u.ID); err != nil {
+			if err := keepAnAdmin(tx, u.ID); err != nil {
 				return err
 			}
 		}
-		if err := tx.Where("user_id = ?", u.ID).Delete(&store.Session{}).Error; err != nil {
-			return err
-		}
-		if err := tx.Delete(u).Error; err != nil {
-			return err
+		if err := tx.DeleteUser(u.ID); err != nil {
+			return fmt.Errorf("delete user %s: %w", u.Email, err)
 		}
 		ev := m.Event("user.delete", "user", u.Email, "delete", "success")
 		ev.Changes = map[string]audit.Change{"roles": {Old: u.Roles, New: nil}}
-		_, err = audit.Append(tx, ev)
-		return err
+		return tx.Audit(ev)
 	})
 }
 
 // keepAnAdmin refuses a change that would leave no enabled Admin besides
 // the user being changed.
-func (s *Service) keepAnAdmin(tx *gorm.DB, exceptID uint64) error {
-	var others []store.User
-	if err := tx.Where("id <> ? AND disabled = ?", exceptID, false).Find(&others).Error; err != nil {
-		return err
+func keepAnAdmin(tx Tx, exceptID uint64) error {
+	others, err := tx.EnabledUsersExcept(exceptID)
+	if err != nil {
+		return fmt.Errorf("find other admins: %w", err)
 	}
 	for _, o := range others {
 		if slices.Contains(o.Roles, rbac.Admin) {

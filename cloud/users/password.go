@@ -2,21 +2,21 @@ package users
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
-
-	"gorm.io/gorm"
 
 	"github.com/streamforge/streamforge/cloud/audit"
 	"github.com/streamforge/streamforge/cloud/auth"
 	"github.com/streamforge/streamforge/cloud/errs"
-	"github.com/streamforge/streamforge/cloud/store"
 )
 
 // ErrWrongPassword answers a password change whose current password is
 // wrong. It is 403, not 401: the session itself is fine.
 var ErrWrongPassword = errs.New(errs.Forbidden, "the current password is wrong")
+
+// errChangedMeanwhile answers a password change that lost a race with
+// another change of the same password.
+var errChangedMeanwhile = errs.New(errs.Conflict, "the password was changed meanwhile; log in again")
 
 // ChangePassword sets a new password for the caller c, who proves the
 // current one. The check is throttled and audited like a login (a stolen
@@ -32,7 +32,7 @@ func (s *Service) ChangePassword(ctx context.Context, m Meta, c *auth.Claims, cu
 	if next == current {
 		return Session{}, errs.Invalid("new_password", "must differ from the current password")
 	}
-	u, err := s.load(s.store.DB.WithContext(ctx), email, false)
+	u, err := notFound(s.repo.UserByEmail(ctx, canonical(email)))
 	if err != nil {
 		return Session{}, err
 	}
@@ -45,19 +45,17 @@ func (s *Service) ChangePassword(ctx context.Context, m Meta, c *auth.Claims, cu
 	}
 	ok, err := auth.VerifyPassword(ctx, u.PasswordHash, current)
 	if err != nil {
-		if rerr := s.store.Tx(context.WithoutCancel(ctx), func(tx *gorm.DB) error { return s.refund(tx, res, now) }); rerr != nil {
-			s.log.Error("refund password check", "err", rerr)
-		}
+		s.refundAlone(ctx, res, now, "password check")
 		return Session{}, fmt.Errorf("verify current password of %s: %w", email, err)
 	}
 	if !ok {
 		m.Actor = email
 		ev := m.Event("authentication.failure", "user", email, "password_change", audit.ResultFailure)
 		ev.Resource, ev.Reason = "/api/v1/auth/password", "wrong_current_password"
-		if err := s.store.Tx(ctx, func(tx *gorm.DB) error { return audit.Tally(tx, ev, now) }); err != nil {
+		if err := s.repo.InTx(ctx, func(tx Tx) error { return tx.Tally(ev, now) }); err != nil {
 			return Session{}, err
 		}
-		loginFailures.Inc()
+		s.loginFailures.Inc()
 		return Session{}, ErrWrongPassword
 	}
 	hash, err := auth.HashPassword(ctx, next)
@@ -65,18 +63,18 @@ func (s *Service) ChangePassword(ctx context.Context, m Meta, c *auth.Claims, cu
 		return Session{}, err
 	}
 	var sess Session
-	err = s.store.Tx(ctx, func(tx *gorm.DB) error {
-		if err := s.refund(tx, res, now); err != nil {
+	err = s.repo.InTx(ctx, func(tx Tx) error {
+		if err := refund(tx, res, now); err != nil {
 			return err
 		}
-		res := tx.Model(&store.User{}).Where("id = ? AND password_hash = ?", u.ID, u.PasswordHash).Update("password_hash", hash)
-		if res.Error != nil {
-			return res.Error
+		changed, err := tx.ReplacePasswordHash(u.ID, u.PasswordHash, hash)
+		if err != nil {
+			return fmt.Errorf("set password of %s: %w", email, err)
 		}
-		if res.RowsAffected == 0 {
-			return errs.New(errs.Conflict, "the password was changed meanwhile; log in again")
+		if !changed {
+			return errChangedMeanwhile
 		}
-		if err := revokeAll(tx, u.ID, now); err != nil {
+		if err := tx.RevokeUserSessions(u.ID, now); err != nil {
 			return err
 		}
 		if sess, err = s.issue(tx, u, now); err != nil {
@@ -85,11 +83,7 @@ func (s *Service) ChangePassword(ctx context.Context, m Meta, c *auth.Claims, cu
 		ev := m.Event("user.password_change", "user", email, "update", audit.ResultSuccess)
 		ev.Resource = "/api/v1/auth/password"
 		ev.Changes = map[string]audit.Change{"password": {Old: "[redacted]", New: "[redacted]"}}
-		_, err := audit.Append(tx, ev)
-		return err
+		return tx.Audit(ev)
 	})
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return Session{}, ErrNotFound
-	}
 	return sess, err
 }

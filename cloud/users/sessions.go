@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"gorm.io/gorm"
 
 	"github.com/streamforge/streamforge/cloud/audit"
 	"github.com/streamforge/streamforge/cloud/auth"
@@ -40,7 +39,7 @@ func (s *Service) Login(ctx context.Context, m Meta, email, password string) (Se
 	}
 	var u *store.User
 	if norm != "" {
-		u, err = s.load(s.store.DB.WithContext(ctx), norm, false)
+		u, err = notFound(s.repo.UserByEmail(ctx, norm))
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return Session{}, err
 		}
@@ -63,9 +62,7 @@ func (s *Service) Login(ctx context.Context, m Meta, email, password string) (Se
 	}
 	if err != nil {
 		// Unchecked (no hashing slot, or a bad stored hash): not a guess.
-		if rerr := s.store.Tx(context.WithoutCancel(ctx), func(tx *gorm.DB) error { return s.refund(tx, res, now) }); rerr != nil {
-			s.log.Error("refund login attempt", "err", rerr)
-		}
+		s.refundAlone(ctx, res, now, "login attempt")
 		return Session{}, fmt.Errorf("verify password of %s: %w", m.Actor, err)
 	}
 	if !ok || u.Disabled {
@@ -76,24 +73,23 @@ func (s *Service) Login(ctx context.Context, m Meta, email, password string) (Se
 		if err := s.tallyFailure(ctx, m, norm, reason, audit.ResultFailure, now); err != nil {
 			return Session{}, err
 		}
-		loginFailures.Inc()
+		s.loginFailures.Inc()
 		return Session{}, ErrInvalidCredentials
 	}
 	var sess Session
-	err = s.store.Tx(ctx, func(tx *gorm.DB) error {
-		if err := s.refund(tx, res, now); err != nil {
+	err = s.repo.InTx(ctx, func(tx Tx) error {
+		if err := refund(tx, res, now); err != nil {
 			return err
 		}
-		if err := s.recordSuccess(tx, u.Email, m.IP, now); err != nil {
-			return err
+		if err := tx.TouchThrottle(knownKey(u.Email, m.IP), now); err != nil {
+			return fmt.Errorf("remember client of %s: %w", u.Email, err)
 		}
 		if sess, err = s.issue(tx, u, now); err != nil {
 			return err
 		}
 		ev := m.Event("authentication.success", "user", u.Email, "login", "success")
 		ev.Resource = "/api/v1/auth/login"
-		_, err := audit.Append(tx, ev)
-		return err
+		return tx.Audit(ev)
 	})
 	return sess, err
 }
@@ -103,11 +99,11 @@ func (s *Service) Login(ctx context.Context, m Meta, email, password string) (Se
 func (s *Service) tallyFailure(ctx context.Context, m Meta, email, reason, result string, now time.Time) error {
 	ev := m.Event("authentication.failure", "user", email, "login", result)
 	ev.Resource, ev.Reason = "/api/v1/auth/login", reason
-	return s.store.Tx(ctx, func(tx *gorm.DB) error { return audit.Tally(tx, ev, now) })
+	return s.repo.InTx(ctx, func(tx Tx) error { return tx.Tally(ev, now) })
 }
 
 // issue records a new session and signs its token.
-func (s *Service) issue(tx *gorm.DB, u *store.User, now time.Time) (Session, error) {
+func (s *Service) issue(tx Tx, u *store.User, now time.Time) (Session, error) {
 	now = now.Truncate(time.Second)
 	c := &auth.Claims{
 		Roles:         nonNil(u.Roles),
@@ -125,8 +121,8 @@ func (s *Service) issue(tx *gorm.DB, u *store.User, now time.Time) (Session, err
 		},
 	}
 	row := store.Session{JTI: c.ID, UserID: u.ID, IssuedAt: now, ExpiresAt: c.ExpiresAt.Time}
-	if err := tx.Create(&row).Error; err != nil {
-		return Session{}, err
+	if err := tx.CreateSession(&row); err != nil {
+		return Session{}, fmt.Errorf("record session of %s: %w", u.Email, err)
 	}
 	tok, err := s.keys.Sign(c)
 	if err != nil {
@@ -143,21 +139,13 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*auth.Claims,
 	if err != nil {
 		return nil, err
 	}
-	var row struct {
-		RevokedAt *time.Time
-		Disabled  bool
-		Email     string
-	}
-	err = s.store.DB.WithContext(ctx).Table("sessions").
-		Select("sessions.revoked_at, users.disabled, users.email").
-		Joins("JOIN users ON users.id = sessions.user_id").
-		Where("sessions.jti = ?", c.ID).Take(&row).Error
+	row, err := s.repo.SessionOwner(ctx, c.ID)
 	switch {
-	case errors.Is(err, gorm.ErrRecordNotFound):
+	case errors.Is(err, store.ErrNotFound):
 		return nil, fmt.Errorf("%w: unknown session", auth.ErrInvalidToken)
 	case err != nil:
 		return nil, err
-	case row.RevokedAt != nil, row.Disabled, row.Email != c.Subject:
+	case row.Revoked, row.Disabled, row.Email != c.Subject:
 		return nil, fmt.Errorf("%w: session revoked", auth.ErrInvalidToken)
 	}
 	return c, nil
@@ -167,16 +155,16 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*auth.Claims,
 func (s *Service) Refresh(ctx context.Context, m Meta, c *auth.Claims) (Session, error) {
 	now := s.Now()
 	var sess Session
-	err := s.store.Tx(ctx, func(tx *gorm.DB) error {
-		u, err := s.load(tx, c.Subject, true)
+	err := s.repo.InTx(ctx, func(tx Tx) error {
+		u, err := load(tx, c.Subject)
 		if err != nil {
 			return err
 		}
-		res := tx.Model(&store.Session{}).Where("jti = ? AND revoked_at IS NULL", c.ID).Update("revoked_at", now)
-		if res.Error != nil {
-			return res.Error
+		live, err := tx.RevokeSession(c.ID, now)
+		if err != nil {
+			return fmt.Errorf("revoke refreshed session: %w", err)
 		}
-		if res.RowsAffected == 0 {
+		if !live {
 			return auth.ErrInvalidToken // refreshed or revoked concurrently
 		}
 		if sess, err = s.issue(tx, u, now); err != nil {
@@ -184,33 +172,24 @@ func (s *Service) Refresh(ctx context.Context, m Meta, c *auth.Claims) (Session,
 		}
 		ev := m.Event("auth.refresh", "user", u.Email, "refresh", "success")
 		ev.Resource = "/api/v1/auth/refresh"
-		_, err = audit.Append(tx, ev)
-		return err
+		return tx.Audit(ev)
 	})
 	return sess, err
 }
 
 // Logout revokes the session of c at once.
 func (s *Service) Logout(ctx context.Context, m Meta, c *auth.Claims) error {
-	return s.store.Tx(ctx, func(tx *gorm.DB) error {
-		if err := tx.Model(&store.Session{}).Where("jti = ? AND revoked_at IS NULL", c.ID).
-			Update("revoked_at", s.Now()).Error; err != nil {
-			return err
+	return s.repo.InTx(ctx, func(tx Tx) error {
+		if _, err := tx.RevokeSession(c.ID, s.Now()); err != nil {
+			return fmt.Errorf("revoke session: %w", err)
 		}
 		ev := m.Event("auth.logout", "user", c.Subject, "logout", "success")
 		ev.Resource = "/api/v1/auth/logout"
-		_, err := audit.Append(tx, ev)
-		return err
+		return tx.Audit(ev)
 	})
-}
-
-func revokeAll(tx *gorm.DB, userID uint64, now time.Time) error {
-	return tx.Model(&store.Session{}).Where("user_id = ? AND revoked_at IS NULL", userID).
-		Update("revoked_at", now).Error
 }
 
 // PruneSessions deletes sessions that expired more than a day ago.
 func (s *Service) PruneSessions(ctx context.Context) error {
-	return s.store.DB.WithContext(ctx).Where("expires_at < ?", s.Now().Add(-24*time.Hour)).
-		Delete(&store.Session{}).Error
+	return s.repo.PruneSessions(ctx, s.Now().Add(-24*time.Hour))
 }

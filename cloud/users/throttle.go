@@ -2,13 +2,10 @@ package users
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/netip"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
-	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 
 	"github.com/streamforge/streamforge/cloud/errs"
 	"github.com/streamforge/streamforge/cloud/store"
@@ -37,11 +34,6 @@ const (
 	knownClientTTL      = 30 * 24 * time.Hour
 )
 
-var loginFailures = promauto.NewCounter(prometheus.CounterOpts{
-	Name: "streamforge_login_failures_total",
-	Help: "Failed password logins.",
-})
-
 // errThrottledMsg is the text of a throttled login's 429.
 const errThrottledMsg = "too many failed logins; retry later"
 
@@ -56,9 +48,13 @@ func ipSource(ip string) string {
 	return p.String()
 }
 
+// knownPrefix starts the keys of rows that remember a client, rather than
+// count failures.
+const knownPrefix = "known:"
+
 func ipKey(ip string) string           { return "ip:" + ipSource(ip) }
 func accountKey(email string) string   { return "acct:" + email }
-func knownKey(email, ip string) string { return "known:" + email + "|" + ip }
+func knownKey(email, ip string) string { return knownPrefix + email + "|" + ip }
 
 func ipBlock(n int, now time.Time) time.Time {
 	if n <= ipFreeFailures {
@@ -83,9 +79,9 @@ func (s *Service) admit(ctx context.Context, email, ip string, now time.Time) (t
 		wait time.Duration
 		res  *reservation
 	)
-	err := s.store.Tx(ctx, func(tx *gorm.DB) error {
+	err := s.repo.InTx(ctx, func(tx Tx) error {
 		wait, res = 0, &reservation{email: email, ip: ip, blocks: map[string][2]time.Time{}}
-		ipRow, err := s.store.LockThrottle(tx, ipKey(ip), now, ThrottleWindow)
+		ipRow, err := tx.LockThrottle(ipKey(ip), now, ThrottleWindow)
 		if err != nil {
 			return err
 		}
@@ -94,10 +90,10 @@ func (s *Service) admit(ctx context.Context, email, ip string, now time.Time) (t
 		}
 		var acct *store.LoginThrottle
 		if email != "" {
-			if acct, err = s.store.LockThrottle(tx, accountKey(email), now, ThrottleWindow); err != nil {
+			if acct, err = tx.LockThrottle(accountKey(email), now, ThrottleWindow); err != nil {
 				return err
 			}
-			known, err := s.knownClient(tx, email, ip, now)
+			known, err := knownClient(tx, email, ip, now)
 			if err != nil {
 				return err
 			}
@@ -112,7 +108,7 @@ func (s *Service) admit(ctx context.Context, email, ip string, now time.Time) (t
 		ipRow.Failures++
 		ipRow.BlockedUntil = ipBlock(ipRow.Failures, now)
 		res.blocks[ipRow.Key] = [2]time.Time{prev, ipRow.BlockedUntil}
-		if err := tx.Save(ipRow).Error; err != nil {
+		if err := tx.SaveThrottle(ipRow); err != nil {
 			return err
 		}
 		if acct == nil {
@@ -122,7 +118,7 @@ func (s *Service) admit(ctx context.Context, email, ip string, now time.Time) (t
 		acct.Failures++
 		acct.BlockedUntil = accountBlock(acct.Failures, acct.WindowStart)
 		res.blocks[acct.Key] = [2]time.Time{prev, acct.BlockedUntil}
-		return tx.Save(acct).Error
+		return tx.SaveThrottle(acct)
 	})
 	return wait, res, err
 }
@@ -134,24 +130,29 @@ type reservation struct {
 	blocks    map[string][2]time.Time
 }
 
-func (s *Service) knownClient(tx *gorm.DB, email, ip string, now time.Time) (bool, error) {
-	var rows []store.LoginThrottle
-	if err := tx.Where("key = ?", knownKey(email, ip)).Limit(1).Find(&rows).Error; err != nil {
-		return false, err
+// knownClient reports whether email logged in from ip within
+// knownClientTTL.
+func knownClient(tx Tx, email, ip string, now time.Time) (bool, error) {
+	r, err := tx.Throttle(knownKey(email, ip))
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
 	}
-	return len(rows) == 1 && now.Sub(rows[0].WindowStart) < knownClientTTL, nil
+	if err != nil {
+		return false, fmt.Errorf("known client: %w", err)
+	}
+	return now.Sub(r.WindowStart) < knownClientTTL, nil
 }
 
 // refund takes back the failure admit counted, for an attempt that turned
 // out right (or was never checked): the count goes down by one, and a block
 // that this attempt set, and nothing set since, is undone.
-func (s *Service) refund(tx *gorm.DB, res *reservation, now time.Time) error {
+func refund(tx Tx, res *reservation, now time.Time) error {
 	for _, k := range []string{ipKey(res.ip), accountKey(res.email)} {
 		b, ok := res.blocks[k]
 		if !ok {
 			continue
 		}
-		r, err := s.store.LockThrottle(tx, k, now, ThrottleWindow)
+		r, err := tx.LockThrottle(k, now, ThrottleWindow)
 		if err != nil {
 			return err
 		}
@@ -159,29 +160,28 @@ func (s *Service) refund(tx *gorm.DB, res *reservation, now time.Time) error {
 		if r.BlockedUntil.Equal(b[1]) {
 			r.BlockedUntil = b[0]
 		}
-		if err := tx.Save(r).Error; err != nil {
+		if err := tx.SaveThrottle(r); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// recordSuccess remembers that the account logs in from this client IP.
-func (s *Service) recordSuccess(tx *gorm.DB, email, ip string, now time.Time) error {
-	row := store.LoginThrottle{Key: knownKey(email, ip), WindowStart: now}
-	return tx.Clauses(clause.OnConflict{
-		Columns:   []clause.Column{{Name: "key"}},
-		DoUpdates: clause.AssignmentColumns([]string{"window_start"}),
-	}).Create(&row).Error
+// refundAlone refunds, in a transaction of its own, an attempt that was
+// never checked. It runs even when the request was cancelled: the
+// reservation must not stay counted. The caller's answer is the check's
+// error, so a failed refund is logged.
+func (s *Service) refundAlone(ctx context.Context, res *reservation, now time.Time, what string) {
+	err := s.repo.InTx(context.WithoutCancel(ctx), func(tx Tx) error { return refund(tx, res, now) })
+	if err != nil {
+		s.log.Error("refund "+what, "err", err)
+	}
 }
 
 // PruneThrottles forgets failure windows that are over and blocks that ended.
 func (s *Service) PruneThrottles(ctx context.Context) error {
 	now := s.Now()
-	return s.store.DB.WithContext(ctx).
-		Where("key NOT LIKE 'known:%' AND window_start < ? AND blocked_until < ?", now.Add(-ThrottleWindow), now).
-		Or("key LIKE 'known:%' AND window_start < ?", now.Add(-knownClientTTL)).
-		Delete(&store.LoginThrottle{}).Error
+	return s.repo.PruneThrottles(ctx, now, now.Add(-ThrottleWindow), knownPrefix, now.Add(-knownClientTTL))
 }
 
 func throttled(wait time.Duration) error { return errs.Wait(wait, errThrottledMsg) }

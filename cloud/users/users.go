@@ -1,6 +1,7 @@
 // Package users owns the people who use the control plane: accounts and
 // their roles and gateway access, password logins with throttling, and the
-// sessions (JWTs) they hold. Every change is audited in its own transaction.
+// sessions (JWTs) they hold. Every change is audited in the transaction
+// that makes it. The database is reached through the Repo interface only.
 package users
 
 import (
@@ -13,8 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/streamforge/streamforge/cloud/audit"
 	"github.com/streamforge/streamforge/cloud/auth"
@@ -37,16 +37,26 @@ type Meta = audit.Origin
 
 // Service is the users domain.
 type Service struct {
-	store *store.Store
-	keys  *auth.KeyRing
-	log   *slog.Logger
+	repo          Repo
+	keys          *auth.KeyRing
+	log           *slog.Logger
+	loginFailures prometheus.Counter
 	// Now is the clock; tests move it.
 	Now func() time.Time
 }
 
-// New returns the users service.
-func New(s *store.Store, keys *auth.KeyRing, log *slog.Logger) *Service {
-	return &Service{store: s, keys: keys, log: log, Now: func() time.Time { return time.Now().UTC() }}
+// New returns the users service. Its metrics go to reg (nil: not
+// exported); one service per registry.
+func New(repo Repo, keys *auth.KeyRing, log *slog.Logger, reg prometheus.Registerer) *Service {
+	s := &Service{repo: repo, keys: keys, log: log, Now: func() time.Time { return time.Now().UTC() },
+		loginFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "streamforge_login_failures_total",
+			Help: "Failed password logins.",
+		})}
+	if reg != nil {
+		reg.MustRegister(s.loginFailures)
+	}
+	return s
 }
 
 // View is a user as the API shows it: never the password hash.
@@ -136,20 +146,19 @@ func (s *Service) Create(ctx context.Context, m Meta, in CreateInput) (View, err
 		return View{}, err
 	}
 	u := &store.User{Email: email, PasswordHash: hash, Roles: dedupe(in.Roles), GatewayAccess: dedupe(in.GatewayAccess)}
-	err = s.store.Tx(ctx, func(tx *gorm.DB) error {
-		if err := tx.Create(u).Error; err != nil {
-			if errors.Is(err, gorm.ErrDuplicatedKey) {
+	err = s.repo.InTx(ctx, func(tx Tx) error {
+		if err := tx.CreateUser(u); err != nil {
+			if errors.Is(err, store.ErrConflict) {
 				return ErrExists
 			}
-			return err
+			return fmt.Errorf("create user %s: %w", email, err)
 		}
 		ev := m.Event("user.create", "user", email, "create", "success")
 		ev.Changes = map[string]audit.Change{
 			"roles":          {Old: nil, New: u.Roles},
 			"gateway_access": {Old: nil, New: nonNil(u.GatewayAccess)},
 		}
-		_, err := audit.Append(tx, ev)
-		return err
+		return tx.Audit(ev)
 	})
 	if err != nil {
 		return View{}, err
@@ -159,8 +168,8 @@ func (s *Service) Create(ctx context.Context, m Meta, in CreateInput) (View, err
 
 // List returns every account, ordered by email.
 func (s *Service) List(ctx context.Context) ([]View, error) {
-	var us []store.User
-	if err := s.store.DB.WithContext(ctx).Order("email").Find(&us).Error; err != nil {
+	us, err := s.repo.ListUsers(ctx)
+	if err != nil {
 		return nil, err
 	}
 	out := make([]View, len(us))
@@ -172,25 +181,29 @@ func (s *Service) List(ctx context.Context) ([]View, error) {
 
 // Get returns one account.
 func (s *Service) Get(ctx context.Context, email string) (View, error) {
-	u, err := s.load(s.store.DB.WithContext(ctx), email, false)
+	u, err := notFound(s.repo.UserByEmail(ctx, canonical(email)))
 	if err != nil {
 		return View{}, err
 	}
 	return view(u), nil
 }
 
-func (s *Service) load(tx *gorm.DB, email string, lock bool) (*store.User, error) {
-	email = strings.ToLower(strings.TrimSpace(email))
-	q := tx
-	if lock && s.store.Dialect == "postgres" {
-		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+// load returns the account in tx, locked for the change tx makes.
+func load(tx Tx, email string) (*store.User, error) {
+	return notFound(tx.UserByEmail(canonical(email), true))
+}
+
+// canonical is how accounts are looked up: the stored emails are
+// normalized, the ones in paths and tokens may not be.
+func canonical(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+
+// notFound turns the store's ErrNotFound into the users' one.
+func notFound(u *store.User, err error) (*store.User, error) {
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrNotFound
 	}
-	var u store.User
-	if err := q.Where("email = ?", email).First(&u).Error; err != nil {
-		if errors.Is(err, gorm.ErrRecordNotFound) {
-			return nil, ErrNotFound
-		}
-		return nil, err
+	if err != nil {
+		return nil, fmt.Errorf("load user: %w", err)
 	}
-	return &u, nil
+	return u, nil
 }

@@ -21,7 +21,6 @@ var gormPending = map[string]bool{
 	"cloud/api":      true,
 	"cloud/audit":    true,
 	"cloud/gateways": true,
-	"cloud/users":    true,
 }
 
 // rule says whether package p (module-relative) may import q. q is

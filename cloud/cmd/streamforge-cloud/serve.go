@@ -35,7 +35,8 @@ func serve(ctx context.Context, log *slog.Logger, args []string) error {
 		return err
 	}
 	auth.SetHashMemoryBudget(cfg.PasswordHashMemoryMiB, auth.DefaultHashWait)
-	us := users.New(st, keys, log)
+	reg := newRegistry()
+	us := users.New(users.StoreRepo(st), keys, log, reg)
 	if err := bootstrap(ctx, us, cfg); err != nil {
 		return err
 	}
@@ -56,7 +57,7 @@ func serve(ctx context.Context, log *slog.Logger, args []string) error {
 	}
 	srv := api.New(st, us, gw, log, api.Options{
 		TrustedProxies: cfg.TrustedProxies, RateLimitPerMinute: cfg.RateLimitPerMinute, GatewayRateLimit: cfg.GatewayRateLimit,
-		BodyLimit: cfg.BodyLimit, MetricsToken: cfg.MetricsToken, TLS: cfg.TLSCert != "",
+		BodyLimit: cfg.BodyLimit, MetricsToken: cfg.MetricsToken, TLS: cfg.TLSCert != "", Metrics: reg,
 	})
 	go prune(ctx, st, us, gw, log)
 	// One app serves both listeners; its shutdown closes both.
