@@ -19,8 +19,8 @@ import (
 	"time"
 
 	"github.com/streamforge/streamforge/agent/secrets"
+	"github.com/streamforge/streamforge/internal/kafkatest"
 	"github.com/streamforge/streamforge/internal/testenv"
-	kafkatest "github.com/streamforge/streamforge/tests/kafka"
 )
 
 // testPKI writes a CA and a broker certificate for 127.0.0.1 signed by it.
