@@ -23,6 +23,7 @@ import (
 	gzqr "github.com/makiuchi-d/gozxing/qrcode"
 
 	"github.com/streamforge/streamforge/agent/controlplane"
+	"github.com/streamforge/streamforge/agent/statuspage"
 	"github.com/streamforge/streamforge/internal/testenv"
 	"github.com/streamforge/streamforge/pkg/wire"
 )
@@ -128,7 +129,7 @@ func TestLifecycleAgainstRealCloud(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- loop.Run(ctx) }()
 
-	status := httptest.NewServer(controlplane.StatusHandler(loop, cloud.URL))
+	status := httptest.NewServer(statuspage.Handler(loop, cloud.URL))
 	defer status.Close()
 	eventually(t, "enrollment", func() bool { return loop.State().ClaimCode != "" })
 	page := string(get(t, status.URL+"/"))

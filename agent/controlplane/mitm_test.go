@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/streamforge/streamforge/agent/controlplane"
+	"github.com/streamforge/streamforge/agent/statuspage"
 	"github.com/streamforge/streamforge/internal/testenv"
 	"github.com/streamforge/streamforge/pkg/wire"
 )
@@ -123,7 +124,7 @@ func TestLoopRefusesConfigAlteredInTransit(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- loop.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	status := httptest.NewServer(controlplane.StatusHandler(loop, cloud.URL))
+	status := httptest.NewServer(statuspage.Handler(loop, cloud.URL))
 	defer status.Close()
 	eventually(t, "enrollment", func() bool { return loop.State().Enrolled })
 	cloud.Call("POST", "/api/v1/gateways/gw-mitm-01/approve", admin, nil, nil)

@@ -1,4 +1,4 @@
-package controlplane_test
+package statuspage_test
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 	gzqr "github.com/makiuchi-d/gozxing/qrcode"
 
 	"github.com/streamforge/streamforge/agent/controlplane"
+	"github.com/streamforge/streamforge/agent/statuspage"
 	"github.com/streamforge/streamforge/pkg/wire"
 )
 
@@ -42,7 +43,7 @@ func TestClaimQRDecodesEveryTime(t *testing.T) {
 			t.Fatal(err)
 		}
 		rec := httptest.NewRecorder()
-		controlplane.StatusHandler(loop, cloudURL).ServeHTTP(rec, httptest.NewRequest("GET", "/claim-qr.png", nil))
+		statuspage.Handler(loop, cloudURL).ServeHTTP(rec, httptest.NewRequest("GET", "/claim-qr.png", nil))
 		want := wire.ClaimURL(cloudURL, id, code)
 		if got, err := readQR(rec.Body.Bytes()); err != nil || got != want {
 			failed++
