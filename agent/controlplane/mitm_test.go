@@ -160,7 +160,7 @@ func TestLoopRefusesConfigAlteredInTransit(t *testing.T) {
 		if got := last(); got != `2 {"rev":2}` {
 			t.Fatalf("%s: applied %s", tc.name, got)
 		}
-		if page := string(get(t, status.URL+"/")); !strings.Contains(page, tc.reason) {
+		if page := string(testenv.Get(t, status.URL+"/")); !strings.Contains(page, tc.reason) {
 			t.Fatalf("%s: the status page does not show the refusal:\n%s", tc.name, page)
 		}
 	}
