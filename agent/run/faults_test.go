@@ -10,6 +10,7 @@ import (
 
 	"github.com/streamforge/streamforge/adapters/sim"
 	"github.com/streamforge/streamforge/agent/config"
+	"github.com/streamforge/streamforge/internal/testenv"
 )
 
 // TestExceptionOnlyDeviceShowsInMetricsAndHeartbeat: a Modbus device that
@@ -42,18 +43,15 @@ adapters:
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &stopWatcher{buf: a.Buffer(), atStop: make(chan uint64, 1), started: make(chan struct{})}
-	a.SetForwarder(w)
+	w := &stopWatcher{buf: a.buf, atStop: make(chan uint64, 1), started: make(chan struct{})}
+	a.fwd = w
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 	<-w.started
-	deadline := time.Now().Add(20 * time.Second)
-	for a.Buffer().Stats().Records < 5 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	body := get(t, "http://"+a.MetricsAddr()+"/metrics")
+	testenv.Eventually(t, 20*time.Second, "5 readings in the buffer", func() bool { return a.buf.Stats().Records >= 5 })
+	body := string(testenv.Get(t, "http://"+a.MetricsAddr()+"/metrics"))
 	for _, want := range []string{
 		`streamforge_adapter_device_connected{adapter="m",device="plc1"} 0`,
 		`streamforge_adapter_device_faults_total{adapter="m",code="illegal_data_address",device="plc1",tag="t"} `,

@@ -96,13 +96,6 @@ func (a *Agent) MetricsAddr() string {
 	return a.metrics.Addr().String()
 }
 
-// Buffer is the agent's buffer (for status and tests).
-func (a *Agent) Buffer() *buffer.Buffer { return a.buf }
-
-// SetForwarder replaces the Kafka forwarder (before Run), for tests that
-// drain the buffer themselves.
-func (a *Agent) SetForwarder(f Forwarder) { a.fwd = f }
-
 // Run runs the data path until ctx ends, then shuts down in order and closes
 // the agent. It returns the forwarder's error if it cannot run at all.
 func (a *Agent) Run(ctx context.Context) error {

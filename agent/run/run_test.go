@@ -3,9 +3,7 @@ package run
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,6 +12,7 @@ import (
 	"github.com/streamforge/streamforge/adapters/sim"
 	"github.com/streamforge/streamforge/agent/buffer"
 	"github.com/streamforge/streamforge/agent/config"
+	"github.com/streamforge/streamforge/internal/testenv"
 )
 
 // stopWatcher is a forwarder that delivers nothing and notes how many
@@ -61,17 +60,14 @@ adapters:
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &stopWatcher{buf: a.Buffer(), atStop: make(chan uint64, 1), started: make(chan struct{})}
-	a.SetForwarder(w)
+	w := &stopWatcher{buf: a.buf, atStop: make(chan uint64, 1), started: make(chan struct{})}
+	a.fwd = w
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
 	<-w.started
-	deadline := time.Now().Add(20 * time.Second)
-	for a.Buffer().Stats().Records < 20 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	body := get(t, "http://"+a.MetricsAddr()+"/metrics")
+	testenv.Eventually(t, 20*time.Second, "20 readings in the buffer", func() bool { return a.buf.Stats().Records >= 20 })
+	body := string(testenv.Get(t, "http://"+a.MetricsAddr()+"/metrics"))
 	for _, want := range []string{`streamforge_adapter_device_connected{adapter="m",device="plc1"} 1`, "streamforge_buffer_records "} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %q", want)
@@ -126,16 +122,13 @@ adapters:
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.SetForwarder(&stopWatcher{buf: a.Buffer(), atStop: make(chan uint64, 1), started: make(chan struct{})})
+	a.fwd = &stopWatcher{buf: a.buf, atStop: make(chan uint64, 1), started: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
-	deadline := time.Now().Add(20 * time.Second)
-	for a.Buffer().Stats().Drops["plc/drop_oldest"] < 50 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	st := a.Buffer().Stats()
-	body := get(t, "http://"+a.MetricsAddr()+"/metrics")
+	testenv.Eventually(t, 20*time.Second, "50 drop_oldest drops", func() bool { return a.buf.Stats().Drops["plc/drop_oldest"] >= 50 })
+	st := a.buf.Stats()
+	body := string(testenv.Get(t, "http://"+a.MetricsAddr()+"/metrics"))
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -146,15 +139,4 @@ adapters:
 	if !strings.Contains(body, `streamforge_buffer_dropped_readings_total{policy="drop_oldest",stream="plc"}`) {
 		t.Error("drop counter missing from /metrics")
 	}
-}
-
-func get(t *testing.T, url string) string {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
 }

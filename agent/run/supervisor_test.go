@@ -52,7 +52,7 @@ func (b *builds) real(c *config.Config, log *slog.Logger) (DataPath, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.SetForwarder(idleForwarder{})
+	a.fwd = idleForwarder{}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.cfgs = append(b.cfgs, c)
