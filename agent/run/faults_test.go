@@ -23,19 +23,8 @@ func TestExceptionOnlyDeviceShowsInMetricsAndHeartbeat(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = mb.Close() })
-	cfg, err := config.Parse([]byte(fmt.Sprintf(`gateway_id: gw1
-data_dir: %s
-kafka: {brokers: "127.0.0.1:1"}
-metrics: {listen: "127.0.0.1:0"}
-adapters:
-  - type: modbus
-    name: m
-    devices:
-      - name: plc1
-        tcp: %s
-        poll_groups: [{name: g, interval: 10ms, always: true}]
-        tags: [{name: t, register: holding_register, address: %d, type: uint16, poll_group: g}]
-`, t.TempDir(), mb.Addr(), sim.IllegalFrom)))
+	cfg, err := config.Parse(modbusConfig(t.TempDir(), mb.Addr(), "10ms",
+		fmt.Sprintf(`{name: t, register: holding_register, address: %d, type: uint16, poll_group: g}`, sim.IllegalFrom), ""))
 	if err != nil {
 		t.Fatal(err)
 	}

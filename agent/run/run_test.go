@@ -40,19 +40,7 @@ func TestShutdownStopsAdaptersBeforeTheForwarder(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = mb.Close() })
 	dir := t.TempDir()
-	cfg, err := config.Parse([]byte(fmt.Sprintf(`gateway_id: gw1
-data_dir: %s
-kafka: {brokers: "127.0.0.1:1"}
-metrics: {listen: "127.0.0.1:0"}
-adapters:
-  - type: modbus
-    name: m
-    devices:
-      - name: plc1
-        tcp: %s
-        poll_groups: [{name: g, interval: 10ms, always: true}]
-        tags: [{name: counter, register: holding_register, address: 2, type: uint32, poll_group: g}]
-`, dir, mb.Addr())))
+	cfg, err := config.Parse(modbusConfig(dir, mb.Addr(), "10ms", counterTag, ""))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,24 +85,10 @@ func TestFullBufferAppliesTheConfiguredPolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = mb.Close() })
-	cfg, err := config.Parse([]byte(fmt.Sprintf(`gateway_id: gw1
-data_dir: %s
-kafka: {brokers: "127.0.0.1:1"}
-metrics: {listen: "127.0.0.1:0"}
-buffer:
-  max_bytes: 4KiB
-  streams: [{name: plc, device: plc1, policy: drop_oldest}]
-adapters:
-  - type: modbus
-    name: m
-    devices:
-      - name: plc1
-        tcp: %s
-        poll_groups: [{name: g, interval: 5ms, always: true}]
-        tags:
-          - {name: a, register: holding_register, address: 0, type: float32, poll_group: g}
-          - {name: b, register: holding_register, address: 2, type: uint32, poll_group: g}
-`, t.TempDir(), mb.Addr())))
+	cfg, err := config.Parse(modbusConfig(t.TempDir(), mb.Addr(), "5ms",
+		`{name: a, register: holding_register, address: 0, type: float32, poll_group: g},
+		 {name: b, register: holding_register, address: 2, type: uint32, poll_group: g}`,
+		"buffer: {max_bytes: 4KiB, streams: [{name: plc, device: plc1, policy: drop_oldest}]}"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,4 +113,28 @@ adapters:
 	if !strings.Contains(body, `streamforge_buffer_dropped_readings_total{policy="drop_oldest",stream="plc"}`) {
 		t.Error("drop counter missing from /metrics")
 	}
+}
+
+// counterTag is the sim's counter signal as a tag of modbusConfig.
+const counterTag = `{name: counter, register: holding_register, address: 2, type: uint32, poll_group: g}`
+
+// modbusConfig is an agent.yaml with its buffer in dir that polls tags (YAML
+// flow maps) of the Modbus sim at addr every interval, plus extra top-level
+// settings. Kafka is out of reach: the tests give the agent a forwarder of
+// their own.
+func modbusConfig(dir, addr, interval, tags, extra string) []byte {
+	return fmt.Appendf(nil, `gateway_id: gw1
+data_dir: %s
+kafka: {brokers: "127.0.0.1:1"}
+metrics: {listen: "127.0.0.1:0"}
+adapters:
+  - type: modbus
+    name: m
+    devices:
+      - name: plc1
+        tcp: %s
+        poll_groups: [{name: g, interval: %s, always: true}]
+        tags: [%s]
+%s
+`, dir, addr, interval, tags, extra)
 }

@@ -1,6 +1,6 @@
 // Package layout holds the test that keeps the module's import rules
 // (../shared/DESIGN.md): agent and cloud apart, pki and adapters below
-// both, GORM only in cloud/store.
+// both, GORM only in cloud/store, test helpers out of product code.
 package layout
 
 import (

@@ -176,21 +176,24 @@ func (a *Agent) Stop(t testing.TB) {
 
 // Metric reads one series (name with its labels, as exposed) from the
 // agent's /metrics: -1 when the endpoint or the series is not there.
-func (a *Agent) Metric(t testing.TB, series string) float64 {
-	t.Helper()
+func (a *Agent) Metric(series string) float64 {
 	resp, err := http.Get("http://" + a.MetricsAddr() + "/metrics")
 	if err != nil {
 		return -1
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	for line := range strings.Lines(string(body)) {
+	return MetricValue(string(body), series)
+}
+
+// MetricValue is the value of series (name with its labels, as exposed)
+// in a Prometheus text exposition: -1 when it is absent or not a number.
+func MetricValue(exposition, series string) float64 {
+	for line := range strings.Lines(exposition) {
 		if rest, ok := strings.CutPrefix(line, series+" "); ok {
-			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
-			if err != nil {
-				t.Fatalf("metric line %q", line)
+			if v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64); err == nil {
+				return v
 			}
-			return v
 		}
 	}
 	return -1
@@ -201,7 +204,7 @@ func (a *Agent) Metric(t testing.TB, series string) float64 {
 func (a *Agent) WaitMetric(t testing.TB, series string, limit time.Duration, ok func(float64) bool) {
 	t.Helper()
 	var v float64
-	if !Within(limit, func() bool { v = a.Metric(t, series); return ok(v) }) {
+	if !Within(limit, func() bool { v = a.Metric(series); return ok(v) }) {
 		t.Fatalf("%s = %v after %s\n%s", series, v, limit, a.Tail())
 	}
 }

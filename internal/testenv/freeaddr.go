@@ -14,7 +14,8 @@ import (
 // servers that must know their own address before they start, and for
 // programs that can do neither: step-ca (its ACME URLs carry the port of
 // its configured address), swtpm's TCP server, node-opcua's endpoint URL,
-// qemu's host forwards, and the cloud's gateway mTLS listener.
+// qemu's host forwards, Apache Kafka's listeners (advertised in its
+// config) and the cloud's gateway mTLS listener.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -37,7 +37,7 @@ func TestBufferFullAppliesPolicyAndCountsDrops(t *testing.T) {
 			broker.Start()
 			_ = mb.Close()
 			a.WaitMetric(t, "streamforge_buffer_records", 60*time.Second, func(v float64) bool { return v == 0 })
-			drops := a.Metric(t, dropped)
+			drops := a.Metric(dropped)
 			a.Stop(t)
 
 			recs, err := kafkatest.Read(context.Background(), kafkatest.Conn{Brokers: broker.Addr}, "telemetry.raw",

@@ -46,7 +46,7 @@ func TestAgentThroughKafkaClusterFaultsLosesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 		victim := cluster.Nodes[leader[0]-1]
-		acked := a.Metric(t, "streamforge_forward_acked_records_total")
+		acked := a.Metric("streamforge_forward_acked_records_total")
 		start := time.Now()
 		victim.Kill()
 		// Every partition gets a live leader again, and the agent writes on.
@@ -63,15 +63,15 @@ func TestAgentThroughKafkaClusterFaultsLosesNothing(t *testing.T) {
 	})
 
 	t.Run("two-brokers-killed", func(t *testing.T) {
-		before := a.Metric(t, "streamforge_buffer_records")
+		before := a.Metric("streamforge_buffer_records")
 		cluster.Nodes[0].Kill()
 		cluster.Nodes[1].Kill()
 		start := time.Now()
 		// No write can reach min.insync.replicas: the buffer grows.
 		a.WaitMetric(t, "streamforge_buffer_records", 120*time.Second, func(v float64) bool { return v > before+5000 })
 		time.Sleep(5 * time.Second) // hold the outage a little longer: the buffer keeps growing
-		grown := a.Metric(t, "streamforge_buffer_records")
-		if b, limit := a.Metric(t, "streamforge_buffer_bytes"), a.Metric(t, "streamforge_buffer_max_bytes"); b > limit || limit <= 0 {
+		grown := a.Metric("streamforge_buffer_records")
+		if b, limit := a.Metric("streamforge_buffer_bytes"), a.Metric("streamforge_buffer_max_bytes"); b > limit || limit <= 0 {
 			t.Errorf("buffer %v bytes, bound %v", b, limit)
 		}
 		back := time.Now()
@@ -86,7 +86,7 @@ func TestAgentThroughKafkaClusterFaultsLosesNothing(t *testing.T) {
 	t.Run("rolling-restart", func(t *testing.T) {
 		start := time.Now()
 		for i, n := range cluster.Nodes {
-			acked := a.Metric(t, "streamforge_forward_acked_records_total")
+			acked := a.Metric("streamforge_forward_acked_records_total")
 			n.Stop()
 			n.Start()
 			waitReplicated(t, conn, cluster)

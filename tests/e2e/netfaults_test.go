@@ -51,7 +51,7 @@ func TestAgentThroughNetworkFaultsLosesNothing(t *testing.T) {
 	}
 
 	t.Run("half-open-cut", func(t *testing.T) {
-		before := a.Metric(t, "streamforge_buffer_records")
+		before := a.Metric("streamforge_buffer_records")
 		dropped := testenv.IPTablesDropped(t)
 		heal := drop()
 		start := time.Now()
@@ -70,13 +70,13 @@ func TestAgentThroughNetworkFaultsLosesNothing(t *testing.T) {
 	// During loss and latency delivery goes on: acknowledged readings keep
 	// growing at the rate they come in, give or take.
 	degraded := func(t *testing.T, name string, apply func() func(), inEffect func() bool) {
-		acked := a.Metric(t, "streamforge_forward_acked_records_total")
+		acked := a.Metric("streamforge_forward_acked_records_total")
 		undo := apply()
 		time.Sleep(20 * time.Second) // the fault lasts this long; the rate is measured over it
 		if !inEffect() {
 			t.Errorf("%s was not in effect", name)
 		}
-		during := a.Metric(t, "streamforge_forward_acked_records_total") - acked
+		during := a.Metric("streamforge_forward_acked_records_total") - acked
 		undo()
 		start := time.Now()
 		a.WaitMetric(t, "streamforge_buffer_records", 180*time.Second, caughtUp)

@@ -30,8 +30,8 @@ func TestAgentThroughApacheKafkaOutageDeliversEveryReadingOnce(t *testing.T) {
 	// The outage itself: longer than delivery_timeout (5 s), so that
 	// librdkafka gives up on what it holds and only the buffer keeps it.
 	time.Sleep(12 * time.Second)
-	backlog := a.Metric(t, "streamforge_buffer_records")
-	acked := a.Metric(t, "streamforge_forward_acked_records_total")
+	backlog := a.Metric("streamforge_buffer_records")
+	acked := a.Metric("streamforge_forward_acked_records_total")
 	broker.Start()
 	// Live readings still come in while the backlog drains; the source
 	// stops once deliveries have resumed.

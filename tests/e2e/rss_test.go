@@ -38,13 +38,13 @@ func agentRSS(b *testing.B, tags int, interval time.Duration) {
 	a := startAgent(b, cfg, bin)
 	b.ResetTimer()
 	time.Sleep(5 * time.Second) // warm up
-	acked0, t0 := a.Metric(b, "streamforge_forward_acked_records_total"), time.Now()
+	acked0, t0 := a.Metric("streamforge_forward_acked_records_total"), time.Now()
 	time.Sleep(15 * time.Second) // the measurement window
-	acked1, t1 := a.Metric(b, "streamforge_forward_acked_records_total"), time.Now()
+	acked1, t1 := a.Metric("streamforge_forward_acked_records_total"), time.Now()
 	pid := a.Pid()
 	rss, hwm := procStatus(b, pid, "VmRSS"), procStatus(b, pid, "VmHWM")
 	anon, file := procStatus(b, pid, "RssAnon"), procStatus(b, pid, "RssFile")
-	goHeap := a.Metric(b, "go_memstats_heap_inuse_bytes")
+	goHeap := a.Metric("go_memstats_heap_inuse_bytes")
 	mmap := mappingRSS(b, pid, "buffer.db")
 	b.StopTimer()
 	a.Stop(b)

@@ -43,8 +43,8 @@ func BenchmarkSoak(b *testing.B) {
 	for tick := time.NewTicker(10 * time.Second); time.Since(start) < dur; <-tick.C {
 		fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
 		s := soakSample{at: time.Since(start), rssMB: procStatus(b, pid, "VmRSS") / 1024,
-			goroutines: a.Metric(b, "go_goroutines"), fds: len(fds),
-			backlog: a.Metric(b, "streamforge_buffer_records"), acked: a.Metric(b, "streamforge_forward_acked_records_total")}
+			goroutines: a.Metric("go_goroutines"), fds: len(fds),
+			backlog: a.Metric("streamforge_buffer_records"), acked: a.Metric("streamforge_forward_acked_records_total")}
 		samples = append(samples, s)
 		if time.Now().After(nextRestart) {
 			broker.Stop()
@@ -56,7 +56,7 @@ func BenchmarkSoak(b *testing.B) {
 	}
 	_ = mb.Close()
 	a.WaitMetric(b, "streamforge_buffer_records", 10*time.Minute, func(v float64) bool { return v == 0 })
-	rate := a.Metric(b, "streamforge_forward_acked_records_total") / time.Since(start).Seconds()
+	rate := a.Metric("streamforge_forward_acked_records_total") / time.Since(start).Seconds()
 	a.Stop(b)
 
 	// Check everything in Kafka without holding it in memory: read every

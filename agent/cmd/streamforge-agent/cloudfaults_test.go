@@ -84,7 +84,7 @@ func TestManagedAgentThroughControlPlaneNetworkFaults(t *testing.T) {
 		// end of a request the control plane may still be processing.
 		time.Sleep(2 * time.Second)
 		cutAt := lastSeen()
-		acked := agent.Metric(t, "streamforge_forward_acked_records_total")
+		acked := agent.Metric("streamforge_forward_acked_records_total")
 		waitMetric(t, agent, "streamforge_forward_acked_records_total", acked+100) // the data path goes on
 		time.Sleep(10 * time.Second)                                               // the cut lasts: 50 heartbeat intervals, none may get through
 		if got := lastSeen(); !got.Equal(cutAt) {

@@ -123,7 +123,7 @@ func TestManagedAgentLifecycle(t *testing.T) {
 	}
 	lastSeen := gateway()["last_seen_at"]
 	waitMetric(t, agent, "streamforge_forward_acked_records_total", 1)
-	acked := agent.Metric(t, "streamforge_forward_acked_records_total")
+	acked := agent.Metric("streamforge_forward_acked_records_total")
 	waitMetric(t, agent, "streamforge_forward_acked_records_total", acked+50) // the data path goes on
 	refusedFrom := failedBeats()
 	agent.Eventually(t, eventuallyLimit, "three refused heartbeats", func() bool { return failedBeats() >= refusedFrom+3 })
