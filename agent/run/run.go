@@ -3,7 +3,9 @@
 // Prometheus endpoint exposes all of it. Shutdown stops the adapters first
 // (every Put either committed or not taken), then lets the forwarder flush
 // for up to its FlushTimeout while a broker answers, then closes the buffer:
-// what was not delivered stays on disk for the next start.
+// what was not delivered stays on disk for the next start. Under a control
+// plane, a Supervisor owns the data path: it swaps it on each new config
+// and restarts it after a failure.
 package run
 
 import (
