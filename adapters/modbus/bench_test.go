@@ -11,7 +11,7 @@ import (
 
 	"github.com/streamforge/streamforge/adapters"
 	"github.com/streamforge/streamforge/adapters/modbus"
-	"github.com/streamforge/streamforge/adapters/sim"
+	"github.com/streamforge/streamforge/internal/simtest"
 )
 
 // benchTags is 50 float32 tags: 100 registers, one request per poll.
@@ -49,7 +49,7 @@ func BenchmarkAdapter(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	sink := sim.NewCountingSink(int64(b.N) * benchTags)
+	sink := simtest.NewCountingSink(int64(b.N) * benchTags)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	b.ResetTimer()

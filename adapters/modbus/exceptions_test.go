@@ -11,6 +11,7 @@ import (
 	"github.com/streamforge/streamforge/adapters"
 	"github.com/streamforge/streamforge/adapters/modbus"
 	"github.com/streamforge/streamforge/adapters/sim"
+	"github.com/streamforge/streamforge/internal/simtest"
 )
 
 // lockedBuffer collects log output written from the device goroutines.
@@ -67,8 +68,8 @@ func TestModbusExceptionsCountedLoggedAndUnhealthy(t *testing.T) {
 	sink := startAdapter(t, a)
 
 	const polls = 20
-	if !sink.WaitFor(polls, sim.Since("refusing", "fail", adapters.QualityBad, time.Time{}), 10*time.Second) ||
-		!sink.WaitFor(polls, sim.Since("mixed", "fail", adapters.QualityBad, time.Time{}), 10*time.Second) {
+	if !sink.WaitFor(polls, simtest.Since("refusing", "fail", adapters.QualityBad, time.Time{}), 10*time.Second) ||
+		!sink.WaitFor(polls, simtest.Since("mixed", "fail", adapters.QualityBad, time.Time{}), 10*time.Second) {
 		t.Fatalf("exceptions not reported as bad readings: %v", sink.Readings())
 	}
 	st := a.States()

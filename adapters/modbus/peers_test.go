@@ -14,6 +14,7 @@ import (
 	"github.com/streamforge/streamforge/adapters"
 	"github.com/streamforge/streamforge/adapters/modbus"
 	"github.com/streamforge/streamforge/adapters/sim"
+	"github.com/streamforge/streamforge/internal/simtest"
 	"github.com/streamforge/streamforge/internal/testenv"
 )
 
@@ -37,9 +38,9 @@ func peerTags() []modbus.Tag {
 var peerWant = map[string]any{"u16": uint64(0x1234), "i32": int64(-2), "f32": 1.5, "f64": -2.25, "str": "PUMP1",
 	"ir": uint64(0x12345678), "coil0": true, "coil1": false, "coil2": true, "di1": true}
 
-func checkPeerValues(t *testing.T, sink *sim.Collector, device string, timeout time.Duration) {
+func checkPeerValues(t *testing.T, sink *simtest.Collector, device string, timeout time.Duration) {
 	t.Helper()
-	if !sink.WaitFor(len(peerWant), sim.Since(device, "", adapters.QualityGood, time.Time{}), timeout) {
+	if !sink.WaitFor(len(peerWant), simtest.Since(device, "", adapters.QualityGood, time.Time{}), timeout) {
 		t.Fatalf("readings: %+v", sink.Readings())
 	}
 	for tag, v := range peerWant {
@@ -70,7 +71,7 @@ func TestLibmodbusExceptionCounted(t *testing.T) {
 		Tags: append(peerTags()[:1],
 			modbus.Tag{Name: "beyond", Register: modbus.HoldingRegister, Address: 500, Type: adapters.TypeUint16, Group: "g"}),
 	}}})
-	if !sink.WaitFor(3, sim.Since("libmodbus", "beyond", adapters.QualityBad, time.Time{}), 5*time.Second) {
+	if !sink.WaitFor(3, simtest.Since("libmodbus", "beyond", adapters.QualityBad, time.Time{}), 5*time.Second) {
 		t.Fatalf("readings: %+v", sink.Readings())
 	}
 	st := a.States()[0]
@@ -129,7 +130,7 @@ func TestRTUOverSerialPair(t *testing.T) {
 			{Name: "coil2", Register: modbus.Coil, Address: 2, Type: adapters.TypeBool, Group: "g"},
 		},
 	}}})
-	if !sink.WaitFor(4, sim.Since("rtu", "", adapters.QualityGood, time.Time{}), 10*time.Second) {
+	if !sink.WaitFor(4, simtest.Since("rtu", "", adapters.QualityGood, time.Time{}), 10*time.Second) {
 		t.Fatalf("readings: %+v", sink.Readings())
 	}
 	for tag, v := range map[string]any{"u16": uint64(0x1234), "i32": int64(-2), "f32": 1.5, "coil2": true} {

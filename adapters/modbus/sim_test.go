@@ -9,6 +9,7 @@ import (
 	"github.com/streamforge/streamforge/adapters"
 	"github.com/streamforge/streamforge/adapters/modbus"
 	"github.com/streamforge/streamforge/adapters/sim"
+	"github.com/streamforge/streamforge/internal/simtest"
 )
 
 const ms = modbus.Duration(time.Millisecond)
@@ -45,7 +46,7 @@ func fixtureDevice(name, addr string) modbus.Device {
 	}
 }
 
-func run(t testing.TB, cfg modbus.Config) (*modbus.Adapter, *sim.Collector) {
+func run(t testing.TB, cfg modbus.Config) (*modbus.Adapter, *simtest.Collector) {
 	t.Helper()
 	a, err := modbus.New("gw1", cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -55,9 +56,9 @@ func run(t testing.TB, cfg modbus.Config) (*modbus.Adapter, *sim.Collector) {
 }
 
 // startAdapter runs a until the test ends and collects its readings.
-func startAdapter(t testing.TB, a *modbus.Adapter) *sim.Collector {
+func startAdapter(t testing.TB, a *modbus.Adapter) *simtest.Collector {
 	t.Helper()
-	sink := sim.NewCollector()
+	sink := simtest.NewCollector()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { a.Run(ctx, sink); close(done) }()
@@ -65,7 +66,7 @@ func startAdapter(t testing.TB, a *modbus.Adapter) *sim.Collector {
 	return sink
 }
 
-func last(c *sim.Collector, device, tag string) adapters.Reading {
+func last(c *simtest.Collector, device, tag string) adapters.Reading {
 	var out adapters.Reading
 	for _, r := range c.Readings() {
 		if r.Device == device && r.Tag == tag {
@@ -78,7 +79,7 @@ func last(c *sim.Collector, device, tag string) adapters.Reading {
 func TestAdapterDecodesSimRegisters(t *testing.T) {
 	s := startSim(t, 8)
 	_, sink := run(t, modbus.Config{Name: "mb", Devices: []modbus.Device{fixtureDevice("plc", s.Addr())}})
-	if !sink.WaitFor(3, sim.Since("plc", "count", adapters.QualityGood, time.Time{}), 5*time.Second) {
+	if !sink.WaitFor(3, simtest.Since("plc", "count", adapters.QualityGood, time.Time{}), 5*time.Second) {
 		t.Fatalf("no readings; got %v", sink.Readings())
 	}
 	want := map[string]any{"u16": uint64(0x1234), "i32": int64(-2), "f32": 1.5, "f64": -2.25, "str": "PUMP1"}
@@ -106,15 +107,15 @@ func TestAdapterDecodesSimRegisters(t *testing.T) {
 func TestBrokenDeviceDoesNotStallOthers(t *testing.T) {
 	for _, c := range []struct {
 		name  string
-		fault sim.Fault
-	}{{"hang", sim.Hang}, {"drop", sim.Drop}} {
+		fault simtest.Fault
+	}{{"hang", simtest.Hang}, {"drop", simtest.Drop}} {
 		t.Run(c.name, func(t *testing.T) { brokenDevice(t, c.fault) })
 	}
 }
 
-func brokenDevice(t *testing.T, fault sim.Fault) {
+func brokenDevice(t *testing.T, fault simtest.Fault) {
 	s := startSim(t, 8)
-	proxy, err := sim.NewProxy("127.0.0.1:0", s.Addr())
+	proxy, err := simtest.NewProxy("127.0.0.1:0", s.Addr())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +123,7 @@ func brokenDevice(t *testing.T, fault sim.Fault) {
 	a, sink := run(t, modbus.Config{Name: "mb", Devices: []modbus.Device{
 		fixtureDevice("healthy", s.Addr()), fixtureDevice("broken", proxy.Addr())}})
 	good := func(dev string, since time.Time) func(adapters.Reading) bool {
-		return sim.Since(dev, "u16", adapters.QualityGood, since)
+		return simtest.Since(dev, "u16", adapters.QualityGood, since)
 	}
 	if !sink.WaitFor(1, good("broken", time.Time{}), 5*time.Second) {
 		t.Fatal("the proxied device never answered")
@@ -130,7 +131,7 @@ func brokenDevice(t *testing.T, fault sim.Fault) {
 
 	proxy.Set(fault)
 	brokenAt := time.Now()
-	if !sink.WaitFor(1, sim.Since("broken", "u16", adapters.QualityBad, brokenAt), 5*time.Second) {
+	if !sink.WaitFor(1, simtest.Since("broken", "u16", adapters.QualityBad, brokenAt), 5*time.Second) {
 		t.Fatal("broken device never reported bad quality")
 	}
 	time.Sleep(time.Second)
@@ -143,7 +144,7 @@ func brokenDevice(t *testing.T, fault sim.Fault) {
 		t.Errorf("states: %+v", st)
 	}
 
-	proxy.Set(sim.Pass)
+	proxy.Set(simtest.Pass)
 	if !sink.WaitFor(1, good("broken", time.Now()), 5*time.Second) {
 		t.Fatal("device did not recover")
 	}

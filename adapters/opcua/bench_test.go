@@ -17,6 +17,7 @@ import (
 	"github.com/streamforge/streamforge/adapters"
 	"github.com/streamforge/streamforge/adapters/opcua"
 	"github.com/streamforge/streamforge/adapters/sim"
+	"github.com/streamforge/streamforge/internal/simtest"
 )
 
 // BenchmarkSubscription counts data change notifications through one
@@ -38,7 +39,7 @@ func BenchmarkSubscription(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	sink := sim.NewCountingSink(int64(b.N))
+	sink := simtest.NewCountingSink(int64(b.N))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	b.ResetTimer()
@@ -80,7 +81,7 @@ func benchmarkMemory(b *testing.B, items int, delay time.Duration) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	sink := &slowSink{CountingSink: sim.NewCountingSink(int64(b.N)), delay: delay}
+	sink := &slowSink{CountingSink: simtest.NewCountingSink(int64(b.N)), delay: delay}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	var before, after runtime.MemStats
@@ -105,7 +106,7 @@ func benchmarkMemory(b *testing.B, items int, delay time.Duration) {
 
 // slowSink counts readings, taking delay per Put.
 type slowSink struct {
-	*sim.CountingSink
+	*simtest.CountingSink
 	delay time.Duration
 }
 

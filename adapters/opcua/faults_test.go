@@ -12,6 +12,7 @@ import (
 	"github.com/streamforge/streamforge/adapters"
 	"github.com/streamforge/streamforge/adapters/opcua"
 	"github.com/streamforge/streamforge/adapters/sim"
+	"github.com/streamforge/streamforge/internal/simtest"
 	"github.com/streamforge/streamforge/internal/testenv"
 )
 
@@ -39,7 +40,7 @@ func stalledSubscription(t *testing.T, peer testenv.NodeOPCUA) {
 	}
 	stalled := time.Now()
 	peer.StallSubscriptions(t)
-	if !sink.WaitFor(1, sim.Since("node", "count", adapters.QualityBad, stalled), 10*time.Second) {
+	if !sink.WaitFor(1, simtest.Since("node", "count", adapters.QualityBad, stalled), 10*time.Second) {
 		t.Fatalf("stalled subscription never noticed: %+v", a.States())
 	}
 	t.Logf("stall reported after %v", time.Since(stalled))
@@ -70,7 +71,7 @@ func overflowedQueue(t *testing.T, peer testenv.NodeOPCUA) {
 			{Name: "small", NodeID: "ns=1;s=Counter", Subscription: "small"},
 			{Name: "sized", NodeID: "ns=1;s=Counter", Subscription: "sized"},
 		}})
-	if !sink.WaitFor(3, sim.Since("node", "small", adapters.QualityUncertain, time.Time{}), 20*time.Second) {
+	if !sink.WaitFor(3, simtest.Since("node", "small", adapters.QualityUncertain, time.Time{}), 20*time.Second) {
 		t.Fatalf("overflowed values not uncertain: %+v", a.States())
 	}
 	if !sink.WaitFor(40, good("node", "sized", time.Time{}), 20*time.Second) {
@@ -80,7 +81,7 @@ func overflowedQueue(t *testing.T, peer testenv.NodeOPCUA) {
 	if n := faultCount(st, "small", "queue_overflow"); n < 3 {
 		t.Errorf("overflows counted %d times, want >= 3: %+v", n, st.Faults)
 	}
-	if n := sink.Count(sim.Since("node", "sized", adapters.QualityUncertain, time.Time{})); n != 0 || faultCount(st, "sized", "queue_overflow") != 0 {
+	if n := sink.Count(simtest.Since("node", "sized", adapters.QualityUncertain, time.Time{})); n != 0 || faultCount(st, "sized", "queue_overflow") != 0 {
 		t.Errorf("the default queue overflowed %d times: %+v", n, st.Faults)
 	}
 }
@@ -114,7 +115,7 @@ func TestCancelDuringHandshakeReturnsPromptly(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { a.Run(ctx, sim.NewCollector()); close(done) }()
+	go func() { a.Run(ctx, simtest.NewCollector()); close(done) }()
 	select {
 	case <-accepted:
 	case <-time.After(10 * time.Second):
@@ -154,9 +155,9 @@ func TestReconnectSoonAfterLongOutage(t *testing.T) {
 	// Eleven failed attempts: the next back-off is 10 ms << 10 = 10.24 s.
 	waitErrors(t, a, 11)
 	proxy = startProxy(t, front, s.Addr())
-	proxy.Set(sim.Drop) // back, but not ready yet
+	proxy.Set(simtest.Drop) // back, but not ready yet
 	waitErrors(t, a, a.States()[0].Errors+2)
-	proxy.Set(sim.Pass)
+	proxy.Set(simtest.Pass)
 	ready := time.Now()
 	if !sink.WaitFor(1, good("plc", "temp", ready), 5*time.Second) {
 		t.Fatalf("not reconnected within 5 s of the server being ready: %+v", a.States())
@@ -164,9 +165,9 @@ func TestReconnectSoonAfterLongOutage(t *testing.T) {
 	t.Logf("reconnected %v after the server was ready", time.Since(ready))
 }
 
-func startProxy(t *testing.T, listen, target string) *sim.Proxy {
+func startProxy(t *testing.T, listen, target string) *simtest.Proxy {
 	t.Helper()
-	p, err := sim.NewProxy(listen, target)
+	p, err := simtest.NewProxy(listen, target)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,11 +206,11 @@ func TestBadStatusesCountedAndAllBadServerFailing(t *testing.T) {
 	subOnly.Nodes = missing("fast", "slow")[:1]
 	a, sink := run(t, mixed, allBad, subOnly)
 	for _, dev := range []string{"mixed", "allbad"} {
-		if !sink.WaitFor(5, sim.Since(dev, "gone_poll", adapters.QualityBad, time.Time{}), 10*time.Second) {
+		if !sink.WaitFor(5, simtest.Since(dev, "gone_poll", adapters.QualityBad, time.Time{}), 10*time.Second) {
 			t.Fatalf("%s: no bad readings for the missing node: %+v", dev, a.States())
 		}
 	}
-	if !sink.WaitFor(1, sim.Since("subonly", "gone_sub", adapters.QualityBad, time.Time{}), 10*time.Second) {
+	if !sink.WaitFor(1, simtest.Since("subonly", "gone_sub", adapters.QualityBad, time.Time{}), 10*time.Second) {
 		t.Fatalf("subonly: no bad reading for the refused node: %+v", a.States())
 	}
 	for _, st := range a.States()[:2] {
@@ -231,7 +232,7 @@ func TestBadStatusesCountedAndAllBadServerFailing(t *testing.T) {
 // stallingSink holds every tenth Put for longer than a subscription may
 // stay silent, as the agent's buffer does under back-pressure.
 type stallingSink struct {
-	*sim.Collector
+	*simtest.Collector
 	hold  time.Duration
 	calls atomic.Int64
 }
@@ -254,7 +255,7 @@ func TestSlowSinkIsNotAStall(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Silence allowed: (3 + 2) x 50 ms + 1 s = 1.25 s; each hold is 1.5 s.
-	sink := &stallingSink{Collector: sim.NewCollector(), hold: 1500 * time.Millisecond}
+	sink := &stallingSink{Collector: simtest.NewCollector(), hold: 1500 * time.Millisecond}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { a.Run(ctx, sink); close(done) }()

@@ -11,6 +11,7 @@ import (
 	"github.com/streamforge/streamforge/adapters"
 	"github.com/streamforge/streamforge/adapters/opcua"
 	"github.com/streamforge/streamforge/adapters/sim"
+	"github.com/streamforge/streamforge/internal/simtest"
 	"github.com/streamforge/streamforge/internal/testenv"
 )
 
@@ -43,13 +44,13 @@ func simServer(name, endpoint string) opcua.Server {
 	}
 }
 
-func run(t testing.TB, servers ...opcua.Server) (*opcua.Adapter, *sim.Collector) {
+func run(t testing.TB, servers ...opcua.Server) (*opcua.Adapter, *simtest.Collector) {
 	t.Helper()
 	a, err := opcua.New("gw1", opcua.Config{Name: "ua", Servers: servers}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	sink := sim.NewCollector()
+	sink := simtest.NewCollector()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { a.Run(ctx, sink); close(done) }()
@@ -58,10 +59,10 @@ func run(t testing.TB, servers ...opcua.Server) (*opcua.Adapter, *sim.Collector)
 }
 
 func good(device, tag string, since time.Time) func(adapters.Reading) bool {
-	return sim.Since(device, tag, adapters.QualityGood, since)
+	return simtest.Since(device, tag, adapters.QualityGood, since)
 }
 
-func checkTypes(t *testing.T, sink *sim.Collector, device string) {
+func checkTypes(t *testing.T, sink *simtest.Collector, device string) {
 	t.Helper()
 	want := map[string]adapters.DataType{"temp": adapters.TypeFloat64, "count": adapters.TypeUint32,
 		"alarm": adapters.TypeBool, "pressure": adapters.TypeFloat64}
@@ -139,7 +140,7 @@ func TestReconnectAndResubscribeAfterServerRestart(t *testing.T) {
 	down := time.Now()
 	s.Stop()
 	t.Logf("server stopped in %v", time.Since(down))
-	if !sink.WaitFor(1, sim.Since("plc", "temp", adapters.QualityBad, down), 5*time.Second) {
+	if !sink.WaitFor(1, simtest.Since("plc", "temp", adapters.QualityBad, down), 5*time.Second) {
 		t.Fatalf("lost session not reported as bad quality: %+v %d", a.States(), sink.Count(func(r adapters.Reading) bool { return r.Quality != adapters.QualityGood }))
 	}
 	if st := a.States()[0]; st.Connected {
@@ -159,10 +160,10 @@ func TestReconnectAndResubscribeAfterServerRestart(t *testing.T) {
 func TestBrokenServerDoesNotAffectAnother(t *testing.T) {
 	cases := []struct {
 		name  string
-		fault func(t *testing.T, s *sim.OPCUA, p *sim.Proxy)
+		fault func(t *testing.T, s *sim.OPCUA, p *simtest.Proxy)
 	}{
-		{"dead", func(_ *testing.T, s *sim.OPCUA, _ *sim.Proxy) { s.Stop() }},
-		{"hung", func(_ *testing.T, _ *sim.OPCUA, p *sim.Proxy) { p.Set(sim.Hang) }},
+		{"dead", func(_ *testing.T, s *sim.OPCUA, _ *simtest.Proxy) { s.Stop() }},
+		{"hung", func(_ *testing.T, _ *sim.OPCUA, p *simtest.Proxy) { p.Set(simtest.Hang) }},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -173,7 +174,7 @@ func TestBrokenServerDoesNotAffectAnother(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(broken.Stop)
-			proxy, err := sim.NewProxy(proxyAddr, broken.Addr())
+			proxy, err := simtest.NewProxy(proxyAddr, broken.Addr())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -187,7 +188,7 @@ func TestBrokenServerDoesNotAffectAnother(t *testing.T) {
 			// A server that dies or hangs mid-session is noticed by the
 			// keepalive read within the request timeout; meanwhile the other
 			// session carries on.
-			if !sink.WaitFor(1, sim.Since("broken", "temp", adapters.QualityBad, since), 10*time.Second) {
+			if !sink.WaitFor(1, simtest.Since("broken", "temp", adapters.QualityBad, since), 10*time.Second) {
 				t.Fatalf("broken server never reported: %+v", a.States())
 			}
 			time.Sleep(500 * time.Millisecond)

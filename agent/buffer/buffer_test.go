@@ -209,7 +209,7 @@ func TestWaitBlocksUntilANewerRecordExists(t *testing.T) {
 	}
 	woke := make(chan error, 1)
 	go func() { woke <- b.Wait(ctx, 1) }()
-	time.Sleep(20 * time.Millisecond)
+	time.Sleep(20 * time.Millisecond) // a window for a wrong early return: no event marks its absence
 	select {
 	case err := <-woke:
 		t.Fatalf("Wait returned before a record arrived: %v", err)
@@ -232,7 +232,7 @@ func TestCloseWakesWaitersAndRefusesPuts(t *testing.T) {
 	b := open(t, t.TempDir(), Options{})
 	woke := make(chan error, 1)
 	go func() { woke <- b.Wait(context.Background(), 0) }()
-	time.Sleep(10 * time.Millisecond)
+	time.Sleep(10 * time.Millisecond) // most runs close under a waiting Wait; either order must end in ErrClosed
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}

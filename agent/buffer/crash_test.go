@@ -213,7 +213,7 @@ func runAndKill(t *testing.T, dir string, d time.Duration, seen map[string]map[s
 			}
 		}
 	}()
-	time.Sleep(d)
+	time.Sleep(d) // the kill comes at the chosen moment of the write load
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}

@@ -1,13 +1,11 @@
 package controlplane_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"fmt"
-	"image"
 	_ "image/png"
 	"io"
 	"log/slog"
@@ -16,13 +14,12 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/makiuchi-d/gozxing"
-	gzqr "github.com/makiuchi-d/gozxing/qrcode"
-
 	"github.com/streamforge/streamforge/agent/controlplane"
+	"github.com/streamforge/streamforge/agent/statuspage"
 	"github.com/streamforge/streamforge/internal/testenv"
 	"github.com/streamforge/streamforge/pkg/wire"
 )
@@ -49,45 +46,10 @@ func (a *applied) last() int {
 	return a.versions[len(a.versions)-1]
 }
 
+// eventually waits for a step of the loop's lifecycle.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s", what)
-}
-
-// decodeQR reads the URL out of the status page's QR code image.
-func decodeQR(t *testing.T, png []byte) string {
-	t.Helper()
-	img, _, err := image.Decode(bytes.NewReader(png))
-	if err != nil {
-		t.Fatal(err)
-	}
-	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := gzqr.NewQRCodeReader().Decode(bmp, nil)
-	if err != nil {
-		t.Fatalf("decode QR: %v", err)
-	}
-	return res.GetText()
-}
-
-func get(t *testing.T, u string) []byte {
-	t.Helper()
-	res, err := http.Get(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return b
+	testenv.Eventually(t, 20*time.Second, what, cond)
 }
 
 // TestLifecycleAgainstRealCloud runs the agent's control plane loop
@@ -110,13 +72,17 @@ func TestLifecycleAgainstRealCloud(t *testing.T) {
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	stateDir := t.TempDir()
 	var got applied
+	var beats atomic.Int64 // heartbeat attempts: the loop asks for health before each
 	newLoop := func(ctx context.Context) *controlplane.Loop {
 		client := controlplane.NewClient(cloud.URL, "gw-e2e-01", key)
 		l, err := controlplane.NewLoop(ctx, controlplane.Options{
 			Client: client, EnrollmentToken: tok.Token, Hostname: "edge", StateDir: stateDir,
 			PollInterval: 100 * time.Millisecond, HeartbeatInterval: 100 * time.Millisecond,
 			Apply: got.apply, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-			Health: func() wire.Heartbeat { return wire.Heartbeat{Status: "ok", AgentVersion: "test", BufferDepth: 7} },
+			Health: func() wire.Heartbeat {
+				beats.Add(1)
+				return wire.Heartbeat{Status: "ok", AgentVersion: "test", BufferDepth: 7}
+			},
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -128,14 +94,17 @@ func TestLifecycleAgainstRealCloud(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- loop.Run(ctx) }()
 
-	status := httptest.NewServer(controlplane.StatusHandler(loop, cloud.URL))
+	status := httptest.NewServer(statuspage.Handler(loop, cloud.URL))
 	defer status.Close()
 	eventually(t, "enrollment", func() bool { return loop.State().ClaimCode != "" })
-	page := string(get(t, status.URL+"/"))
+	page := string(testenv.Get(t, status.URL+"/"))
 	if !strings.Contains(page, loop.State().ClaimCode) {
 		t.Fatalf("status page lacks the claim code:\n%s", page)
 	}
-	claimURL := decodeQR(t, get(t, status.URL+"/claim-qr.png"))
+	claimURL, err := testenv.DecodeQR(testenv.Get(t, status.URL+"/claim-qr.png"))
+	if err != nil {
+		t.Fatalf("status page QR: %v", err)
+	}
 	u, err := url.Parse(claimURL)
 	if err != nil || !strings.HasPrefix(claimURL, cloud.URL+"/claim?") {
 		t.Fatalf("QR encodes %q", claimURL)
@@ -183,7 +152,8 @@ func TestLifecycleAgainstRealCloud(t *testing.T) {
 	// Control plane restart mid-flow: the loop rides it out and picks up
 	// the next config.
 	cloud.Stop()
-	time.Sleep(300 * time.Millisecond)
+	from := beats.Load()
+	eventually(t, "heartbeats tried on the stopped control plane", func() bool { return beats.Load() >= from+2 })
 	cloud.Start()
 	admin = cloud.Login(testenv.CloudAdminEmail, testenv.CloudAdminPassword)
 	deploy(2)

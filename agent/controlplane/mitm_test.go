@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/streamforge/streamforge/agent/controlplane"
+	"github.com/streamforge/streamforge/agent/statuspage"
 	"github.com/streamforge/streamforge/internal/testenv"
 	"github.com/streamforge/streamforge/pkg/wire"
 )
@@ -123,7 +124,7 @@ func TestLoopRefusesConfigAlteredInTransit(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- loop.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	status := httptest.NewServer(controlplane.StatusHandler(loop, cloud.URL))
+	status := httptest.NewServer(statuspage.Handler(loop, cloud.URL))
 	defer status.Close()
 	eventually(t, "enrollment", func() bool { return loop.State().Enrolled })
 	cloud.Call("POST", "/api/v1/gateways/gw-mitm-01/approve", admin, nil, nil)
@@ -159,7 +160,7 @@ func TestLoopRefusesConfigAlteredInTransit(t *testing.T) {
 		if got := last(); got != `2 {"rev":2}` {
 			t.Fatalf("%s: applied %s", tc.name, got)
 		}
-		if page := string(get(t, status.URL+"/")); !strings.Contains(page, tc.reason) {
+		if page := string(testenv.Get(t, status.URL+"/")); !strings.Contains(page, tc.reason) {
 			t.Fatalf("%s: the status page does not show the refusal:\n%s", tc.name, page)
 		}
 	}

@@ -10,8 +10,8 @@ import (
 
 	"github.com/streamforge/streamforge/adapters"
 	"github.com/streamforge/streamforge/agent/buffer"
+	"github.com/streamforge/streamforge/internal/kafkatest"
 	"github.com/streamforge/streamforge/internal/testenv"
-	kafkatest "github.com/streamforge/streamforge/tests/kafka"
 )
 
 // seqRecorder puts batches into a buffer and remembers each stream's last seq.

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamforge/streamforge/internal/kafkatest"
 	"github.com/streamforge/streamforge/internal/testenv"
-	kafkatest "github.com/streamforge/streamforge/tests/kafka"
 )
 
 // A backlog drains no faster than DrainRate, oldest first, and in order.
@@ -45,6 +45,7 @@ func TestLiveFirstSendsLiveDataAheadOfTheBacklog(t *testing.T) {
 	f, _ := start(t, Config{Brokers: b.Addr, DrainOrder: LiveFirst, LiveLag: 200 * time.Millisecond,
 		DrainRate: rate, ReadBatch: 500}, src, quietLog(t))
 	stopFeed := feed(src) // 5,000 live readings/s into the same streams
+	// Live data for 2 s, while the backlog drains at its rate.
 	time.Sleep(2 * time.Second)
 	stopFeed()
 	if err := src.waitEmpty(60 * time.Second); err != nil {

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamforge/streamforge/internal/kafkatest"
 	"github.com/streamforge/streamforge/internal/testenv"
-	kafkatest "github.com/streamforge/streamforge/tests/kafka"
 )
 
 // start runs a forwarder until the test ends (or stop is called).

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamforge/streamforge/internal/kafkatest"
 	"github.com/streamforge/streamforge/internal/testenv"
-	kafkatest "github.com/streamforge/streamforge/tests/kafka"
 )
 
 // feed puts 10 streams x 5 readings every 10ms (5,000 readings/s) until
@@ -45,14 +45,14 @@ func outage(t *testing.T, b *testenv.Broker, order string) {
 	f, _ := start(t, Config{Brokers: b.Addr, DeliveryTimeout: 5 * time.Second, Window: 5000,
 		DrainOrder: order, LiveLag: 2 * time.Second, DrainRate: 10000}, src, quietLog(t))
 	stopFeed := feed(src)
-	time.Sleep(time.Second)
+	waitUntil(t, "first deliveries", func() bool { return f.metrics.ackedCount.Load() > 0 })
 	b.Stop()
 	down := time.Now()
-	time.Sleep(7 * time.Second)
+	time.Sleep(7 * time.Second) // the outage: longer than the delivery timeout
 	backlog := src.Len()
 	b.Start()
 	t.Logf("broker down %s, backlog %d readings", time.Since(down).Round(time.Millisecond), backlog)
-	time.Sleep(2 * time.Second)
+	time.Sleep(2 * time.Second) // live readings after the outage, to overtake the backlog
 	stopFeed()
 	if err := src.waitEmpty(90 * time.Second); err != nil {
 		t.Fatalf("%v (last error %q)", err, f.LastError())
@@ -108,11 +108,11 @@ func TestHungBrokerRecreatesProducerKeepingOrder(t *testing.T) {
 	f, _ := start(t, Config{Brokers: b.Addr, DeliveryTimeout: time.Second, Window: 5000,
 		Librdkafka: map[string]string{"socket.timeout.ms": "3000"}}, src, quietLog(t))
 	stopFeed := feed(src)
-	time.Sleep(time.Second)
+	waitUntil(t, "first deliveries", func() bool { return f.metrics.ackedCount.Load() > 0 })
 	b.Pause()
-	time.Sleep(5 * time.Second)
+	time.Sleep(5 * time.Second) // the hang: longer than socket.timeout.ms
 	b.Resume()
-	time.Sleep(2 * time.Second)
+	time.Sleep(2 * time.Second) // readings after the hang, on the recreated producer
 	stopFeed()
 	if err := src.waitEmpty(90 * time.Second); err != nil {
 		t.Fatalf("%v (last error %q)", err, f.LastError())

@@ -10,8 +10,8 @@ import (
 
 	"github.com/streamforge/streamforge/adapters"
 	"github.com/streamforge/streamforge/agent/buffer"
+	"github.com/streamforge/streamforge/internal/kafkatest"
 	"github.com/streamforge/streamforge/internal/testenv"
-	kafkatest "github.com/streamforge/streamforge/tests/kafka"
 )
 
 var _ Source = (*buffer.Buffer)(nil)

@@ -19,8 +19,8 @@ import (
 	"time"
 
 	"github.com/streamforge/streamforge/agent/secrets"
+	"github.com/streamforge/streamforge/internal/kafkatest"
 	"github.com/streamforge/streamforge/internal/testenv"
-	kafkatest "github.com/streamforge/streamforge/tests/kafka"
 )
 
 // testPKI writes a CA and a broker certificate for 127.0.0.1 signed by it.
@@ -93,11 +93,11 @@ func TestSASLSSLWithSCRAMAndCA(t *testing.T) {
 		bad.Password = secrets.New("wrong-" + pass)
 		f, stop := start(t, Config{Brokers: b.Addr, Security: bad, DeliveryTimeout: time.Second, FlushTimeout: 100 * time.Millisecond,
 			Librdkafka: map[string]string{"debug": "security,broker,protocol"}}, src, log)
-		deadline := time.Now().Add(15 * time.Second)
-		for f.LastError() == "" && time.Now().Before(deadline) {
-			time.Sleep(50 * time.Millisecond)
-		}
-		time.Sleep(time.Second)
+		// The first error may be the broker's closed connection; the
+		// refused login is named once librdkafka has read it as one.
+		testenv.Within(15*time.Second, func() bool {
+			return strings.Contains(f.LastError(), "SASL authentication") && value(t, f.metrics.authFails) >= 1
+		})
 		stop()
 		if !strings.Contains(f.LastError(), "SASL authentication") {
 			t.Fatalf("error %q does not name the SASL authentication", f.LastError())

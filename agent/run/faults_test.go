@@ -10,6 +10,7 @@ import (
 
 	"github.com/streamforge/streamforge/adapters/sim"
 	"github.com/streamforge/streamforge/agent/config"
+	"github.com/streamforge/streamforge/internal/testenv"
 )
 
 // TestExceptionOnlyDeviceShowsInMetricsAndHeartbeat: a Modbus device that
@@ -22,19 +23,8 @@ func TestExceptionOnlyDeviceShowsInMetricsAndHeartbeat(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = mb.Close() })
-	cfg, err := config.Parse([]byte(fmt.Sprintf(`gateway_id: gw1
-data_dir: %s
-kafka: {brokers: "127.0.0.1:1"}
-metrics: {listen: "127.0.0.1:0"}
-adapters:
-  - type: modbus
-    name: m
-    devices:
-      - name: plc1
-        tcp: %s
-        poll_groups: [{name: g, interval: 10ms, always: true}]
-        tags: [{name: t, register: holding_register, address: %d, type: uint16, poll_group: g}]
-`, t.TempDir(), mb.Addr(), sim.IllegalFrom)))
+	cfg, err := config.Parse(modbusConfig(t.TempDir(), mb.Addr(), "10ms",
+		fmt.Sprintf(`{name: t, register: holding_register, address: %d, type: uint16, poll_group: g}`, sim.IllegalFrom), ""))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,18 +32,15 @@ adapters:
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &stopWatcher{buf: a.Buffer(), atStop: make(chan uint64, 1), started: make(chan struct{})}
-	a.SetForwarder(w)
+	w := &stopWatcher{buf: a.buf, atStop: make(chan uint64, 1), started: make(chan struct{})}
+	a.fwd = w
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 	<-w.started
-	deadline := time.Now().Add(20 * time.Second)
-	for a.Buffer().Stats().Records < 5 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	body := get(t, "http://"+a.MetricsAddr()+"/metrics")
+	testenv.Eventually(t, 20*time.Second, "5 readings in the buffer", func() bool { return a.buf.Stats().Records >= 5 })
+	body := string(testenv.Get(t, "http://"+a.MetricsAddr()+"/metrics"))
 	for _, want := range []string{
 		`streamforge_adapter_device_connected{adapter="m",device="plc1"} 0`,
 		`streamforge_adapter_device_faults_total{adapter="m",code="illegal_data_address",device="plc1",tag="t"} `,

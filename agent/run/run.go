@@ -3,7 +3,9 @@
 // Prometheus endpoint exposes all of it. Shutdown stops the adapters first
 // (every Put either committed or not taken), then lets the forwarder flush
 // for up to its FlushTimeout while a broker answers, then closes the buffer:
-// what was not delivered stays on disk for the next start.
+// what was not delivered stays on disk for the next start. Under a control
+// plane, a Supervisor owns the data path: it swaps it on each new config
+// and restarts it after a failure.
 package run
 
 import (
@@ -95,13 +97,6 @@ func (a *Agent) MetricsAddr() string {
 	}
 	return a.metrics.Addr().String()
 }
-
-// Buffer is the agent's buffer (for status and tests).
-func (a *Agent) Buffer() *buffer.Buffer { return a.buf }
-
-// SetForwarder replaces the Kafka forwarder (before Run), for tests that
-// drain the buffer themselves.
-func (a *Agent) SetForwarder(f Forwarder) { a.fwd = f }
 
 // Run runs the data path until ctx ends, then shuts down in order and closes
 // the agent. It returns the forwarder's error if it cannot run at all.

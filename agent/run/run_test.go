@@ -3,9 +3,7 @@ package run
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,6 +12,7 @@ import (
 	"github.com/streamforge/streamforge/adapters/sim"
 	"github.com/streamforge/streamforge/agent/buffer"
 	"github.com/streamforge/streamforge/agent/config"
+	"github.com/streamforge/streamforge/internal/testenv"
 )
 
 // stopWatcher is a forwarder that delivers nothing and notes how many
@@ -41,19 +40,7 @@ func TestShutdownStopsAdaptersBeforeTheForwarder(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = mb.Close() })
 	dir := t.TempDir()
-	cfg, err := config.Parse([]byte(fmt.Sprintf(`gateway_id: gw1
-data_dir: %s
-kafka: {brokers: "127.0.0.1:1"}
-metrics: {listen: "127.0.0.1:0"}
-adapters:
-  - type: modbus
-    name: m
-    devices:
-      - name: plc1
-        tcp: %s
-        poll_groups: [{name: g, interval: 10ms, always: true}]
-        tags: [{name: counter, register: holding_register, address: 2, type: uint32, poll_group: g}]
-`, dir, mb.Addr())))
+	cfg, err := config.Parse(modbusConfig(dir, mb.Addr(), "10ms", counterTag, ""))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,17 +48,14 @@ adapters:
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &stopWatcher{buf: a.Buffer(), atStop: make(chan uint64, 1), started: make(chan struct{})}
-	a.SetForwarder(w)
+	w := &stopWatcher{buf: a.buf, atStop: make(chan uint64, 1), started: make(chan struct{})}
+	a.fwd = w
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
 	<-w.started
-	deadline := time.Now().Add(20 * time.Second)
-	for a.Buffer().Stats().Records < 20 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	body := get(t, "http://"+a.MetricsAddr()+"/metrics")
+	testenv.Eventually(t, 20*time.Second, "20 readings in the buffer", func() bool { return a.buf.Stats().Records >= 20 })
+	body := string(testenv.Get(t, "http://"+a.MetricsAddr()+"/metrics"))
 	for _, want := range []string{`streamforge_adapter_device_connected{adapter="m",device="plc1"} 1`, "streamforge_buffer_records "} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %q", want)
@@ -101,24 +85,10 @@ func TestFullBufferAppliesTheConfiguredPolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = mb.Close() })
-	cfg, err := config.Parse([]byte(fmt.Sprintf(`gateway_id: gw1
-data_dir: %s
-kafka: {brokers: "127.0.0.1:1"}
-metrics: {listen: "127.0.0.1:0"}
-buffer:
-  max_bytes: 4KiB
-  streams: [{name: plc, device: plc1, policy: drop_oldest}]
-adapters:
-  - type: modbus
-    name: m
-    devices:
-      - name: plc1
-        tcp: %s
-        poll_groups: [{name: g, interval: 5ms, always: true}]
-        tags:
-          - {name: a, register: holding_register, address: 0, type: float32, poll_group: g}
-          - {name: b, register: holding_register, address: 2, type: uint32, poll_group: g}
-`, t.TempDir(), mb.Addr())))
+	cfg, err := config.Parse(modbusConfig(t.TempDir(), mb.Addr(), "5ms",
+		`{name: a, register: holding_register, address: 0, type: float32, poll_group: g},
+		 {name: b, register: holding_register, address: 2, type: uint32, poll_group: g}`,
+		"buffer: {max_bytes: 4KiB, streams: [{name: plc, device: plc1, policy: drop_oldest}]}"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,16 +96,13 @@ adapters:
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.SetForwarder(&stopWatcher{buf: a.Buffer(), atStop: make(chan uint64, 1), started: make(chan struct{})})
+	a.fwd = &stopWatcher{buf: a.buf, atStop: make(chan uint64, 1), started: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
-	deadline := time.Now().Add(20 * time.Second)
-	for a.Buffer().Stats().Drops["plc/drop_oldest"] < 50 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	st := a.Buffer().Stats()
-	body := get(t, "http://"+a.MetricsAddr()+"/metrics")
+	testenv.Eventually(t, 20*time.Second, "50 drop_oldest drops", func() bool { return a.buf.Stats().Drops["plc/drop_oldest"] >= 50 })
+	st := a.buf.Stats()
+	body := string(testenv.Get(t, "http://"+a.MetricsAddr()+"/metrics"))
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -148,13 +115,26 @@ adapters:
 	}
 }
 
-func get(t *testing.T, url string) string {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
+// counterTag is the sim's counter signal as a tag of modbusConfig.
+const counterTag = `{name: counter, register: holding_register, address: 2, type: uint32, poll_group: g}`
+
+// modbusConfig is an agent.yaml with its buffer in dir that polls tags (YAML
+// flow maps) of the Modbus sim at addr every interval, plus extra top-level
+// settings. Kafka is out of reach: the tests give the agent a forwarder of
+// their own.
+func modbusConfig(dir, addr, interval, tags, extra string) []byte {
+	return fmt.Appendf(nil, `gateway_id: gw1
+data_dir: %s
+kafka: {brokers: "127.0.0.1:1"}
+metrics: {listen: "127.0.0.1:0"}
+adapters:
+  - type: modbus
+    name: m
+    devices:
+      - name: plc1
+        tcp: %s
+        poll_groups: [{name: g, interval: %s, always: true}]
+        tags: [%s]
+%s
+`, dir, addr, interval, tags, extra)
 }

@@ -50,7 +50,7 @@ type setting struct {
 func Load(args []string) (*Config, error) {
 	var raw struct{ listen, data, db, email, pw, keys, cfgKeys, cfgGrace, proxies, rate, gwRate, body, hashMem, metrics, cert, key, tpmRoots, attestCA, gwListen, stepDir, allowKey string }
 	settings := []setting{
-		{"STREAMFORGE_LISTEN", "listen", "127.0.0.1:8080", "address to serve the API and dashboard on", &raw.listen},
+		{"STREAMFORGE_LISTEN", "listen", "127.0.0.1:8080", "address to serve the API and dashboard on (fd:N: a listening socket handed down as file descriptor N)", &raw.listen},
 		{"STREAMFORGE_DATA_DIR", "data-dir", "./data", "directory for the SQLite database and keys", &raw.data},
 		{"STREAMFORGE_DATABASE_URL", "database-url", "", "postgres://... to use PostgreSQL instead of SQLite", &raw.db},
 		{"STREAMFORGE_BOOTSTRAP_ADMIN_EMAIL", "bootstrap-admin-email", "", "first admin's email when there are no users", &raw.email},

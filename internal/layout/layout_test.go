@@ -1,6 +1,6 @@
 // Package layout holds the test that keeps the module's import rules
 // (../shared/DESIGN.md): agent and cloud apart, pki and adapters below
-// both, GORM only in cloud/store.
+// both, GORM only in cloud/store, test helpers out of product code.
 package layout
 
 import (
@@ -39,8 +39,16 @@ func rule(p, q string, internal bool) string {
 		return "cloud imports agent"
 	case (under(p, "pki") || under(p, "adapters")) && (under(q, "agent") || under(q, "cloud")):
 		return "pki and adapters sit below agent and cloud"
+	case testHelper(q) && !testHelper(p) && !under(p, "tests"):
+		return "test helpers are imported by tests only"
 	}
 	return ""
+}
+
+// testHelper says whether p is one of the packages that only tests use
+// (real parts started for tests, Kafka checks, simulator sinks and faults).
+func testHelper(p string) bool {
+	return under(p, "internal/testenv") || under(p, "internal/kafkatest") || under(p, "internal/simtest")
 }
 
 func under(p, dir string) bool { return p == dir || strings.HasPrefix(p, dir+"/") }
@@ -98,6 +106,11 @@ func TestRuleRefuses(t *testing.T) {
 		{"cloud/store", "gorm.io/gorm", false, false},
 		{"cloud/store/repo", "gorm.io/gorm/clause", false, false},
 		{"agent/buffer", "go.etcd.io/bbolt", false, false},
+		{"agent/run", "internal/testenv", true, true},
+		{"adapters/sim", "internal/simtest", true, true},
+		{"cloud/api", "internal/kafkatest", true, true},
+		{"internal/simtest", "adapters", true, false},
+		{"tests/kafka/cmd/streamforge-consume", "internal/kafkatest", true, false},
 	} {
 		if got := rule(c.p, c.q, c.internal) != ""; got != c.bad {
 			t.Errorf("rule(%s -> %s) refused=%v, want %v", c.p, c.q, got, c.bad)

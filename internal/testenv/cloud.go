@@ -74,35 +74,40 @@ type Cloud struct {
 	stderr  *bytes.Buffer
 }
 
-// FreeAddr returns a loopback address with a free port.
-func FreeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // StartCloud runs `streamforge-cloud serve` on SQLite in a temp data dir
 // (plus env), with the CloudAdmin account, until the test ends.
 func StartCloud(t testing.TB, env ...string) *Cloud {
 	t.Helper()
-	c := &Cloud{t: t, Addr: FreeAddr(t), DataDir: t.TempDir()}
-	c.URL = "http://" + c.Addr
-	c.env = append([]string{"STREAMFORGE_DATA_DIR=" + c.DataDir, "STREAMFORGE_LISTEN=" + c.Addr,
+	c := &Cloud{t: t, Addr: "127.0.0.1:0", DataDir: t.TempDir()}
+	c.env = append([]string{"STREAMFORGE_DATA_DIR=" + c.DataDir, "STREAMFORGE_LISTEN=fd:3",
 		"STREAMFORGE_BOOTSTRAP_ADMIN_EMAIL=" + CloudAdminEmail, "STREAMFORGE_BOOTSTRAP_ADMIN_PASSWORD=" + CloudAdminPassword}, env...)
 	c.Start()
 	t.Cleanup(c.Stop)
 	return c
 }
 
-// Start (re)starts the process on the same address and data.
+// Start (re)starts the process on the same address and data. The test
+// binds the listening socket and hands it to the process as fd 3: no port
+// is chosen, freed and then taken by the cloud, which another process
+// could take first. The process holds the only copy, so a stopped cloud
+// refuses connections as a real one does; a restart binds the port again.
 func (c *Cloud) Start() {
 	c.t.Helper()
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		c.t.Fatalf("listen on %s for streamforge-cloud: %v", c.Addr, err)
+	}
+	c.Addr = ln.Addr().String()
+	c.URL = "http://" + c.Addr
+	sock, err := ln.(*net.TCPListener).File()
+	_ = ln.Close() // sock is a duplicate that stays listening
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer sock.Close()
 	c.cmd = exec.Command(CloudBinary(c.t), "serve")
 	c.cmd.Env = append(os.Environ(), c.env...)
+	c.cmd.ExtraFiles = []*os.File{sock}
 	c.stderr = &bytes.Buffer{}
 	c.cmd.Stderr = c.stderr
 	stdout, _ := c.cmd.StdoutPipe()
@@ -114,17 +119,17 @@ func (c *Cloud) Start() {
 		for sc.Scan() {
 		}
 	}()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if res, err := http.Get(c.URL + "/readyz"); err == nil {
-			res.Body.Close()
-			if res.StatusCode == 200 {
-				return
-			}
+	ready := func() bool {
+		res, err := http.Get(c.URL + "/readyz")
+		if err != nil {
+			return false
 		}
-		time.Sleep(50 * time.Millisecond)
+		res.Body.Close()
+		return res.StatusCode == 200
 	}
-	c.t.Fatalf("streamforge-cloud did not become ready:\n%s", c.stderr.String())
+	if !Within(20*time.Second, ready) {
+		c.t.Fatalf("streamforge-cloud did not become ready:\n%s", c.stderr.String())
+	}
 }
 
 // Stop ends the process (SIGINT, then waits).

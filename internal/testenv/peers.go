@@ -33,7 +33,8 @@ func Mbpoll(t testing.TB) string {
 }
 
 // StartLibmodbusServer compiles tests/peers/modbus_server.c against
-// libmodbus and runs it on a free loopback port until the test ends.
+// libmodbus and runs it on a loopback port of its own choosing (reported on
+// its stdout) until the test ends; it returns the address.
 func StartLibmodbusServer(t testing.TB) string {
 	t.Helper()
 	if _, err := os.Stat("/usr/include/modbus/modbus.h"); err != nil {
@@ -44,10 +45,9 @@ func StartLibmodbusServer(t testing.TB) string {
 	if out, err := exec.Command("gcc", "-O2", "-o", bin, src, "-lmodbus").CombinedOutput(); err != nil {
 		t.Fatalf("compile %s: %v\n%s", src, err, out)
 	}
-	addr := FreeAddr(t)
-	_, port, _ := net.SplitHostPort(addr)
-	startPeer(t, "listening", exec.Command(bin, port))
-	return addr
+	// Port 0: the server binds a port the kernel picks and reports it.
+	lines := startPeer(t, "listening ", exec.Command(bin, "0"))
+	return "127.0.0.1:" + strings.TrimPrefix(lines[len(lines)-1], "listening ")
 }
 
 // SerialPair links two pseudo-terminals with socat and returns their paths.

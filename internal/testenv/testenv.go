@@ -1,5 +1,6 @@
 // Package testenv starts and finds the real parts that integration tests use
-// (PostgreSQL, swtpm, step-ca, Kafka brokers, protocol simulators). Each helper
+// (PostgreSQL, swtpm, step-ca, Kafka brokers, protocol peers, and our own
+// agent and cloud processes), and waits on conditions for them. Each helper
 // either provides the part or skips the test with a clear message; when
 // STREAMFORGE_REQUIRE_SERVICES=1 (set by `make test`) a missing part fails the
 // test instead, so CI cannot pass by skipping.

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamforge/streamforge/internal/kafkatest"
 	"github.com/streamforge/streamforge/internal/testenv"
-	kafkatest "github.com/streamforge/streamforge/tests/kafka"
 )
 
 const (
@@ -54,14 +54,14 @@ func TestArm64AgentUnderQemu(t *testing.T) {
 			mb := startSim(t, tags, 20)
 			broker := testenv.StartKfake(t, testenv.KafkaOpts{})
 			dir := t.TempDir()
-			bin := build(t, dir, tc.env, tc.args...)
+			bin := testenv.BuildAgent(t, tc.env, tc.args...)
 			if out, err := exec.Command("file", bin).Output(); err == nil {
 				t.Logf("%s", out)
 			}
 			cfg := writeConfig(t, dir, broker.Addr, mb.Addr(), tags, 50*time.Millisecond, defaultBuffer, "")
 			a := startAgent(t, cfg, tc.run(bin)...)
-			a.waitMetric(t, "streamforge_forward_acked_records_total", 60*time.Second, func(v float64) bool { return v >= 500 })
-			a.stop(t)
+			a.WaitMetric(t, "streamforge_forward_acked_records_total", 60*time.Second, func(v float64) bool { return v >= 500 })
+			a.Stop(t)
 			recs, err := kafkatest.Read(context.Background(), kafkatest.Conn{Brokers: broker.Addr}, "telemetry.raw",
 				30*time.Second, func(r []kafkatest.Record) bool { return len(r) >= 500 })
 			if err != nil {

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamforge/streamforge/internal/kafkatest"
 	"github.com/streamforge/streamforge/internal/testenv"
-	kafkatest "github.com/streamforge/streamforge/tests/kafka"
 )
 
 // With the broker down the small buffer fills; the configured policy
@@ -26,19 +26,19 @@ func TestBufferFullAppliesPolicyAndCountsDrops(t *testing.T) {
 			mb := startSim(t, tags, 50)
 			broker := testenv.StartKfake(t, testenv.KafkaOpts{Persist: true})
 			dir := t.TempDir()
-			bin := build(t, dir, nil)
+			bin := testenv.BuildAgent(t, nil)
 			cfg := writeConfig(t, dir, broker.Addr, mb.Addr(), tags, 20*time.Millisecond,
 				fmt.Sprintf("{max_bytes: 64KiB, default_policy: %s}", policy), ", window: 100")
 			a := startAgent(t, cfg, bin)
-			a.waitMetric(t, "streamforge_forward_acked_records_total", 30*time.Second, func(v float64) bool { return v > 0 })
+			a.WaitMetric(t, "streamforge_forward_acked_records_total", 30*time.Second, func(v float64) bool { return v > 0 })
 			broker.Stop()
 			dropped := fmt.Sprintf(`streamforge_buffer_dropped_readings_total{policy=%q,stream="default"}`, policy)
-			a.waitMetric(t, dropped, 60*time.Second, func(v float64) bool { return v >= 500 })
+			a.WaitMetric(t, dropped, 60*time.Second, func(v float64) bool { return v >= 500 })
 			broker.Start()
 			_ = mb.Close()
-			a.waitMetric(t, "streamforge_buffer_records", 60*time.Second, func(v float64) bool { return v == 0 })
-			drops := a.metric(t, dropped)
-			a.stop(t)
+			a.WaitMetric(t, "streamforge_buffer_records", 60*time.Second, func(v float64) bool { return v == 0 })
+			drops := a.Metric(dropped)
+			a.Stop(t)
 
 			recs, err := kafkatest.Read(context.Background(), kafkatest.Conn{Brokers: broker.Addr}, "telemetry.raw",
 				15*time.Second, func([]kafkatest.Record) bool { return false })

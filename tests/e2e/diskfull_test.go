@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamforge/streamforge/internal/kafkatest"
 	"github.com/streamforge/streamforge/internal/testenv"
-	kafkatest "github.com/streamforge/streamforge/tests/kafka"
 )
 
 // buffer.max_bytes is a promise about the disk: an agent whose data_dir
@@ -22,7 +22,7 @@ func TestFullDiskBeforeMaxBytesLosesNothing(t *testing.T) {
 	const tags = 20
 	mb := startSim(t, tags, 50)
 	broker := testenv.StartKfake(t, testenv.KafkaOpts{Persist: true})
-	bin := build(t, t.TempDir(), nil)
+	bin := testenv.BuildAgent(t, nil)
 	disk := testenv.SmallDisk(t, 32<<20)
 
 	cfg := writeConfig(t, disk, broker.Addr, mb.Addr(), tags, 20*time.Millisecond, "{max_bytes: 64MiB}", "")
@@ -33,20 +33,20 @@ func TestFullDiskBeforeMaxBytesLosesNothing(t *testing.T) {
 
 	cfg = writeConfig(t, disk, broker.Addr, mb.Addr(), tags, 20*time.Millisecond, "{max_bytes: 1MiB}", ", window: 1000")
 	a := startAgent(t, cfg, bin)
-	a.waitMetric(t, "streamforge_forward_acked_records_total", 30*time.Second, func(v float64) bool { return v > 0 })
+	a.WaitMetric(t, "streamforge_forward_acked_records_total", 30*time.Second, func(v float64) bool { return v > 0 })
 	filler := testenv.FillDisk(t, disk, 0)
 	broker.Stop()
-	a.waitMetric(t, "streamforge_buffer_bytes", 60*time.Second, func(v float64) bool { return v > 1<<20-4<<10 })
-	if full := a.metric(t, "streamforge_buffer_disk_full"); full != 0 {
+	a.WaitMetric(t, "streamforge_buffer_bytes", 60*time.Second, func(v float64) bool { return v > 1<<20-4<<10 })
+	if full := a.Metric("streamforge_buffer_disk_full"); full != 0 {
 		t.Errorf("disk_full %v although the buffer's space was reserved", full)
 	}
 	broker.Start()
 	// The backlog drains and readings flow again.
-	a.waitMetric(t, "streamforge_buffer_bytes", 60*time.Second, func(v float64) bool { return v < 64<<10 })
+	a.WaitMetric(t, "streamforge_buffer_bytes", 60*time.Second, func(v float64) bool { return v < 64<<10 })
 	_ = mb.Close()
-	a.waitMetric(t, "streamforge_buffer_records", 60*time.Second, func(v float64) bool { return v == 0 })
-	unstored := a.metric(t, `streamforge_buffer_unstored_readings_total{policy="block",reason="closed",stream="default"}`)
-	a.stop(t)
+	a.WaitMetric(t, "streamforge_buffer_records", 60*time.Second, func(v float64) bool { return v == 0 })
+	unstored := a.Metric(`streamforge_buffer_unstored_readings_total{policy="block",reason="closed",stream="default"}`)
+	a.Stop(t)
 	filler.Free(t, 0)
 
 	recs, err := kafkatest.Read(context.Background(), kafkatest.Conn{Brokers: broker.Addr}, "telemetry.raw",

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamforge/streamforge/internal/kafkatest"
 	"github.com/streamforge/streamforge/internal/testenv"
-	kafkatest "github.com/streamforge/streamforge/tests/kafka"
 )
 
 // The agent produces (acks=all, idempotent) to three Apache Kafka brokers in
@@ -29,12 +29,12 @@ func TestAgentThroughKafkaClusterFaultsLosesNothing(t *testing.T) {
 	cluster := testenv.StartKafkaCluster(t, 3)
 	conn := kafkatest.Conn{Brokers: cluster.Addrs()}
 	dir := t.TempDir()
-	bin := build(t, dir, nil)
+	bin := testenv.BuildAgent(t, nil)
 	// 1,000 readings/s; the delivery timeout is far shorter than the faults,
 	// so librdkafka times messages out and the buffer resends them.
 	cfg := writeConfig(t, dir, cluster.Addrs(), mb.Addr(), tags, 20*time.Millisecond, "{max_bytes: 64MiB}", "")
 	a := startAgent(t, cfg, bin)
-	a.waitMetric(t, "streamforge_forward_acked_records_total", 120*time.Second, func(v float64) bool { return v >= 2000 })
+	a.WaitMetric(t, "streamforge_forward_acked_records_total", 120*time.Second, func(v float64) bool { return v >= 2000 })
 	waitReplicated(t, conn, cluster)
 
 	// Steady state: a backlog of at most a few polls.
@@ -46,7 +46,7 @@ func TestAgentThroughKafkaClusterFaultsLosesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 		victim := cluster.Nodes[leader[0]-1]
-		acked := a.metric(t, "streamforge_forward_acked_records_total")
+		acked := a.Metric("streamforge_forward_acked_records_total")
 		start := time.Now()
 		victim.Kill()
 		// Every partition gets a live leader again, and the agent writes on.
@@ -54,8 +54,8 @@ func TestAgentThroughKafkaClusterFaultsLosesNothing(t *testing.T) {
 			l, _, err := kafkatest.Leaders(context.Background(), kafkatest.Conn{Brokers: liveAddrs(cluster, victim)}, "telemetry.raw")
 			return err == nil && len(l) == 3 && !slices.Contains(mapValues(l), leader[0]) && !slices.Contains(mapValues(l), -1)
 		})
-		a.waitMetric(t, "streamforge_forward_acked_records_total", 120*time.Second, func(v float64) bool { return v > acked+2000 })
-		a.waitMetric(t, "streamforge_buffer_records", 120*time.Second, caughtUp)
+		a.WaitMetric(t, "streamforge_forward_acked_records_total", 120*time.Second, func(v float64) bool { return v > acked+2000 })
+		a.WaitMetric(t, "streamforge_buffer_records", 120*time.Second, caughtUp)
 		t.Logf("leader of partition 0 (node %d) killed: new leaders after %s, caught up after %s",
 			leader[0], pause.Round(100*time.Millisecond), time.Since(start).Round(100*time.Millisecond))
 		victim.Start()
@@ -63,21 +63,21 @@ func TestAgentThroughKafkaClusterFaultsLosesNothing(t *testing.T) {
 	})
 
 	t.Run("two-brokers-killed", func(t *testing.T) {
-		before := a.metric(t, "streamforge_buffer_records")
+		before := a.Metric("streamforge_buffer_records")
 		cluster.Nodes[0].Kill()
 		cluster.Nodes[1].Kill()
 		start := time.Now()
 		// No write can reach min.insync.replicas: the buffer grows.
-		a.waitMetric(t, "streamforge_buffer_records", 120*time.Second, func(v float64) bool { return v > before+5000 })
+		a.WaitMetric(t, "streamforge_buffer_records", 120*time.Second, func(v float64) bool { return v > before+5000 })
 		time.Sleep(5 * time.Second) // hold the outage a little longer: the buffer keeps growing
-		grown := a.metric(t, "streamforge_buffer_records")
-		if b, limit := a.metric(t, "streamforge_buffer_bytes"), a.metric(t, "streamforge_buffer_max_bytes"); b > limit || limit <= 0 {
+		grown := a.Metric("streamforge_buffer_records")
+		if b, limit := a.Metric("streamforge_buffer_bytes"), a.Metric("streamforge_buffer_max_bytes"); b > limit || limit <= 0 {
 			t.Errorf("buffer %v bytes, bound %v", b, limit)
 		}
 		back := time.Now()
 		cluster.Nodes[0].Start()
 		cluster.Nodes[1].Start()
-		a.waitMetric(t, "streamforge_buffer_records", 180*time.Second, caughtUp)
+		a.WaitMetric(t, "streamforge_buffer_records", 180*time.Second, caughtUp)
 		t.Logf("two brokers down for %s: buffer grew to %v readings; caught up %s after their restart began",
 			back.Sub(start).Round(100*time.Millisecond), grown, time.Since(back).Round(100*time.Millisecond))
 		waitReplicated(t, conn, cluster)
@@ -86,14 +86,14 @@ func TestAgentThroughKafkaClusterFaultsLosesNothing(t *testing.T) {
 	t.Run("rolling-restart", func(t *testing.T) {
 		start := time.Now()
 		for i, n := range cluster.Nodes {
-			acked := a.metric(t, "streamforge_forward_acked_records_total")
+			acked := a.Metric("streamforge_forward_acked_records_total")
 			n.Stop()
 			n.Start()
 			waitReplicated(t, conn, cluster)
-			a.waitMetric(t, "streamforge_forward_acked_records_total", 120*time.Second, func(v float64) bool { return v > acked+500 })
+			a.WaitMetric(t, "streamforge_forward_acked_records_total", 120*time.Second, func(v float64) bool { return v > acked+500 })
 			t.Logf("node %d restarted and back in sync", i+1)
 		}
-		a.waitMetric(t, "streamforge_buffer_records", 120*time.Second, caughtUp)
+		a.WaitMetric(t, "streamforge_buffer_records", 120*time.Second, caughtUp)
 		t.Logf("rolling restart of three brokers took %s", time.Since(start).Round(100*time.Millisecond))
 	})
 
@@ -101,8 +101,8 @@ func TestAgentThroughKafkaClusterFaultsLosesNothing(t *testing.T) {
 		return
 	}
 	_ = mb.Close()
-	a.waitMetric(t, "streamforge_buffer_records", 120*time.Second, func(v float64) bool { return v == 0 })
-	a.stop(t)
+	a.WaitMetric(t, "streamforge_buffer_records", 120*time.Second, func(v float64) bool { return v == 0 })
+	a.Stop(t)
 	recs, err := kafkatest.Read(context.Background(), conn, "telemetry.raw", 30*time.Second, func([]kafkatest.Record) bool { return false })
 	if len(recs) == 0 {
 		t.Fatalf("nothing in Kafka: %v", err)

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamforge/streamforge/internal/kafkatest"
 	"github.com/streamforge/streamforge/internal/testenv"
-	kafkatest "github.com/streamforge/streamforge/tests/kafka"
 )
 
 // Network faults between the agent and its broker, in a network namespace
@@ -39,10 +39,10 @@ func TestAgentThroughNetworkFaultsLosesNothing(t *testing.T) {
 		"-j", "REDIRECT", "--to-ports", pport)
 
 	dir := t.TempDir()
-	bin := build(t, dir, nil)
+	bin := testenv.BuildAgent(t, nil)
 	cfg := writeConfig(t, dir, broker.Addr, mb.Addr(), tags, 20*time.Millisecond, defaultBuffer, "") // 1,000 readings/s
 	a := startAgent(t, cfg, bin)
-	a.waitMetric(t, "streamforge_forward_acked_records_total", 60*time.Second, func(v float64) bool { return v >= 1000 })
+	a.WaitMetric(t, "streamforge_forward_acked_records_total", 60*time.Second, func(v float64) bool { return v >= 1000 })
 	caughtUp := func(v float64) bool { return v >= 0 && v < 500 }
 	drop := func(extra ...string) func() {
 		in := testenv.IPTables(t, "filter", append([]string{"INPUT", "-i", "lo", "-p", "tcp", "--dport", pport}, append(extra, "-j", "DROP")...)...)
@@ -51,18 +51,18 @@ func TestAgentThroughNetworkFaultsLosesNothing(t *testing.T) {
 	}
 
 	t.Run("half-open-cut", func(t *testing.T) {
-		before := a.metric(t, "streamforge_buffer_records")
+		before := a.Metric("streamforge_buffer_records")
 		dropped := testenv.IPTablesDropped(t)
 		heal := drop()
 		start := time.Now()
-		a.waitMetric(t, "streamforge_buffer_records", 60*time.Second, func(v float64) bool { return v > before+5000 })
+		a.WaitMetric(t, "streamforge_buffer_records", 60*time.Second, func(v float64) bool { return v > before+5000 })
 		time.Sleep(10 * time.Second) // longer than the delivery timeout: messages time out in librdkafka
 		if testenv.IPTablesDropped(t) == dropped {
 			t.Error("the cut dropped no packet")
 		}
 		heal()
 		healed := time.Now()
-		a.waitMetric(t, "streamforge_buffer_records", 180*time.Second, caughtUp)
+		a.WaitMetric(t, "streamforge_buffer_records", 180*time.Second, caughtUp)
 		t.Logf("cut for %s; caught up %s after it healed", healed.Sub(start).Round(100*time.Millisecond),
 			time.Since(healed).Round(100*time.Millisecond))
 	})
@@ -70,16 +70,16 @@ func TestAgentThroughNetworkFaultsLosesNothing(t *testing.T) {
 	// During loss and latency delivery goes on: acknowledged readings keep
 	// growing at the rate they come in, give or take.
 	degraded := func(t *testing.T, name string, apply func() func(), inEffect func() bool) {
-		acked := a.metric(t, "streamforge_forward_acked_records_total")
+		acked := a.Metric("streamforge_forward_acked_records_total")
 		undo := apply()
-		time.Sleep(20 * time.Second)
+		time.Sleep(20 * time.Second) // the fault lasts this long; the rate is measured over it
 		if !inEffect() {
 			t.Errorf("%s was not in effect", name)
 		}
-		during := a.metric(t, "streamforge_forward_acked_records_total") - acked
+		during := a.Metric("streamforge_forward_acked_records_total") - acked
 		undo()
 		start := time.Now()
-		a.waitMetric(t, "streamforge_buffer_records", 180*time.Second, caughtUp)
+		a.WaitMetric(t, "streamforge_buffer_records", 180*time.Second, caughtUp)
 		t.Logf("%s for 20 s: %v readings acknowledged meanwhile (1,000/s come in); caught up %s after", name, during,
 			time.Since(start).Round(100*time.Millisecond))
 		if during < 5000 {
@@ -107,8 +107,8 @@ func TestAgentThroughNetworkFaultsLosesNothing(t *testing.T) {
 		return
 	}
 	_ = mb.Close()
-	a.waitMetric(t, "streamforge_buffer_records", 120*time.Second, func(v float64) bool { return v == 0 })
-	a.stop(t)
+	a.WaitMetric(t, "streamforge_buffer_records", 120*time.Second, func(v float64) bool { return v == 0 })
+	a.Stop(t)
 	recs, err := kafkatest.Read(context.Background(), kafkatest.Conn{Brokers: broker.Addr}, "telemetry.raw",
 		15*time.Second, func([]kafkatest.Record) bool { return false })
 	if len(recs) == 0 {

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamforge/streamforge/internal/kafkatest"
 	"github.com/streamforge/streamforge/internal/testenv"
-	kafkatest "github.com/streamforge/streamforge/tests/kafka"
 )
 
 // Apache Kafka is down for longer than the agent's delivery timeout while
@@ -21,19 +21,24 @@ func TestAgentThroughApacheKafkaOutageDeliversEveryReadingOnce(t *testing.T) {
 	mb := startSim(t, tags, 50)
 	broker := testenv.StartKafka(t, testenv.KafkaOpts{})
 	dir := t.TempDir()
-	bin := build(t, dir, nil)
+	bin := testenv.BuildAgent(t, nil)
 	cfg := writeConfig(t, dir, broker.Addr, mb.Addr(), tags, 20*time.Millisecond, defaultBuffer, "") // delivery_timeout 5s
 	a := startAgent(t, cfg, bin)
-	a.waitMetric(t, "streamforge_forward_acked_records_total", 60*time.Second, func(v float64) bool { return v >= 1000 })
+	a.WaitMetric(t, "streamforge_forward_acked_records_total", 60*time.Second, func(v float64) bool { return v >= 1000 })
 
 	broker.Stop()
+	// The outage itself: longer than delivery_timeout (5 s), so that
+	// librdkafka gives up on what it holds and only the buffer keeps it.
 	time.Sleep(12 * time.Second)
-	backlog := a.metric(t, "streamforge_buffer_records")
+	backlog := a.Metric("streamforge_buffer_records")
+	acked := a.Metric("streamforge_forward_acked_records_total")
 	broker.Start()
-	time.Sleep(3 * time.Second)
+	// Live readings still come in while the backlog drains; the source
+	// stops once deliveries have resumed.
+	a.WaitMetric(t, "streamforge_forward_acked_records_total", 60*time.Second, func(v float64) bool { return v > acked })
 	_ = mb.Close()
-	a.waitMetric(t, "streamforge_buffer_records", 60*time.Second, func(v float64) bool { return v == 0 })
-	a.stop(t)
+	a.WaitMetric(t, "streamforge_buffer_records", 60*time.Second, func(v float64) bool { return v == 0 })
+	a.Stop(t)
 
 	recs, err := kafkatest.Read(context.Background(), kafkatest.Conn{Brokers: broker.Addr}, "telemetry.raw",
 		15*time.Second, func([]kafkatest.Record) bool { return false })

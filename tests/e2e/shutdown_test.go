@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamforge/streamforge/internal/kafkatest"
 	"github.com/streamforge/streamforge/internal/testenv"
-	kafkatest "github.com/streamforge/streamforge/tests/kafka"
 )
 
 // SIGTERM while the broker is down: the buffer is durable, so the agent
@@ -23,16 +23,16 @@ func TestSIGTERMDuringOutageExitsQuicklyAndLosesNothing(t *testing.T) {
 	mb := startSim(t, tags, 50)
 	broker := testenv.StartKfake(t, testenv.KafkaOpts{Persist: true})
 	dir := t.TempDir()
-	bin := build(t, dir, nil)
+	bin := testenv.BuildAgent(t, nil)
 	cfg := writeConfig(t, dir, broker.Addr, mb.Addr(), tags, 20*time.Millisecond, defaultBuffer, "")
 	setFlushTimeout(t, cfg, "10s")
 
 	a := startAgent(t, cfg, bin)
-	a.waitMetric(t, "streamforge_forward_acked_records_total", 30*time.Second, func(v float64) bool { return v > 0 })
+	a.WaitMetric(t, "streamforge_forward_acked_records_total", 30*time.Second, func(v float64) bool { return v > 0 })
 	broker.Stop()
-	a.waitMetric(t, "streamforge_forward_in_flight_records", 30*time.Second, func(v float64) bool { return v >= 500 })
+	a.WaitMetric(t, "streamforge_forward_in_flight_records", 30*time.Second, func(v float64) bool { return v >= 500 })
 	began := time.Now()
-	a.stop(t)
+	a.Stop(t)
 	took := time.Since(began)
 	t.Logf("SIGTERM during the outage: exited after %s (flush_timeout 10s)", took.Round(time.Millisecond))
 	if took > 3*time.Second {
@@ -42,8 +42,8 @@ func TestSIGTERMDuringOutageExitsQuicklyAndLosesNothing(t *testing.T) {
 	_ = mb.Close()
 	broker.Start()
 	a = startAgent(t, cfg, bin)
-	a.waitMetric(t, "streamforge_buffer_records", 60*time.Second, func(v float64) bool { return v == 0 })
-	a.stop(t)
+	a.WaitMetric(t, "streamforge_buffer_records", 60*time.Second, func(v float64) bool { return v == 0 })
+	a.Stop(t)
 	recs, err := kafkatest.Read(context.Background(), kafkatest.Conn{Brokers: broker.Addr}, "telemetry.raw",
 		15*time.Second, func([]kafkatest.Record) bool { return false })
 	if len(recs) == 0 {

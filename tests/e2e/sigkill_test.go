@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamforge/streamforge/internal/kafkatest"
 	"github.com/streamforge/streamforge/internal/testenv"
-	kafkatest "github.com/streamforge/streamforge/tests/kafka"
 )
 
 // The agent is killed with SIGKILL again and again while it ingests; in the
@@ -35,21 +35,21 @@ func killRepeatedly(t *testing.T, kafka string) {
 	mb := startSim(t, tags, 50)
 	broker := testenv.StartKfake(t, testenv.KafkaOpts{Persist: true})
 	dir := t.TempDir()
-	bin := build(t, dir, nil)
+	bin := testenv.BuildAgent(t, nil)
 	cfg := writeConfig(t, dir, broker.Addr, mb.Addr(), tags, 20*time.Millisecond, defaultBuffer, kafka) // 1,000 readings/s
 
 	for i := range 5 {
 		a := startAgent(t, cfg, bin)
-		a.waitMetric(t, "streamforge_forward_acked_records_total", 30*time.Second, func(v float64) bool { return v > 0 })
-		time.Sleep(time.Duration(500+rand.IntN(1500)) * time.Millisecond)
-		a.kill()
+		a.WaitMetric(t, "streamforge_forward_acked_records_total", 30*time.Second, func(v float64) bool { return v > 0 })
+		time.Sleep(time.Duration(500+rand.IntN(1500)) * time.Millisecond) // kill at a random moment of the data path
+		a.Kill()
 		t.Logf("kill %d: agent SIGKILLed", i+1)
 	}
 	// Stop the readings, then let a last agent drain the buffer and exit cleanly.
 	_ = mb.Close()
 	a := startAgent(t, cfg, bin)
-	a.waitMetric(t, "streamforge_buffer_records", 60*time.Second, func(v float64) bool { return v == 0 })
-	a.stop(t)
+	a.WaitMetric(t, "streamforge_buffer_records", 60*time.Second, func(v float64) bool { return v == 0 })
+	a.Stop(t)
 
 	recs, err := kafkatest.Read(context.Background(), kafkatest.Conn{Brokers: broker.Addr}, "telemetry.raw",
 		15*time.Second, func([]kafkatest.Record) bool { return false })

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamforge/streamforge/internal/kafkatest"
 	"github.com/streamforge/streamforge/internal/testenv"
-	kafkatest "github.com/streamforge/streamforge/tests/kafka"
 )
 
 // BenchmarkSoak runs the agent at 10,000 readings/s (100 tags every 10 ms)
@@ -30,11 +30,11 @@ func BenchmarkSoak(b *testing.B) {
 	mb := startSim(b, tags, 10)
 	broker := testenv.StartKafka(b, testenv.KafkaOpts{})
 	dir := b.TempDir()
-	bin := build(b, dir, nil)
+	bin := testenv.BuildAgent(b, nil)
 	cfg := writeConfig(b, dir, broker.Addr, mb.Addr(), tags, 10*time.Millisecond, "{max_bytes: 1GiB}", ", compression: lz4")
 	a := startAgent(b, cfg, bin)
-	a.waitMetric(b, "streamforge_forward_acked_records_total", 120*time.Second, func(v float64) bool { return v > 0 })
-	pid := a.cmd.Process.Pid
+	a.WaitMetric(b, "streamforge_forward_acked_records_total", 120*time.Second, func(v float64) bool { return v > 0 })
+	pid := a.Pid()
 
 	var samples []soakSample
 	start := time.Now()
@@ -43,21 +43,21 @@ func BenchmarkSoak(b *testing.B) {
 	for tick := time.NewTicker(10 * time.Second); time.Since(start) < dur; <-tick.C {
 		fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
 		s := soakSample{at: time.Since(start), rssMB: procStatus(b, pid, "VmRSS") / 1024,
-			goroutines: a.metric(b, "go_goroutines"), fds: len(fds),
-			backlog: a.metric(b, "streamforge_buffer_records"), acked: a.metric(b, "streamforge_forward_acked_records_total")}
+			goroutines: a.Metric("go_goroutines"), fds: len(fds),
+			backlog: a.Metric("streamforge_buffer_records"), acked: a.Metric("streamforge_forward_acked_records_total")}
 		samples = append(samples, s)
 		if time.Now().After(nextRestart) {
 			broker.Stop()
-			time.Sleep(5 * time.Second)
+			time.Sleep(5 * time.Second) // the outage the soak repeats
 			broker.Start()
 			restarts++
 			nextRestart = time.Now().Add(every)
 		}
 	}
 	_ = mb.Close()
-	a.waitMetric(b, "streamforge_buffer_records", 10*time.Minute, func(v float64) bool { return v == 0 })
-	rate := a.metric(b, "streamforge_forward_acked_records_total") / time.Since(start).Seconds()
-	a.stop(b)
+	a.WaitMetric(b, "streamforge_buffer_records", 10*time.Minute, func(v float64) bool { return v == 0 })
+	rate := a.Metric("streamforge_forward_acked_records_total") / time.Since(start).Seconds()
+	a.Stop(b)
 
 	// Check everything in Kafka without holding it in memory: read every
 	// partition to its end, keeping one record of each stream to ask the

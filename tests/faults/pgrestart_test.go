@@ -117,7 +117,19 @@ func TestControlPlaneThroughPostgresRestart(t *testing.T) {
 		}
 	})
 
-	time.Sleep(3 * time.Second)
+	// Steady traffic first: every gateway has had a heartbeat through.
+	if !testenv.Within(30*time.Second, func() bool {
+		beatMu.Lock()
+		defer beatMu.Unlock()
+		for _, at := range lastBeat {
+			if at.IsZero() {
+				return false
+			}
+		}
+		return true
+	}) {
+		t.Fatal("not every gateway had a heartbeat through before the outage")
+	}
 	outageStart := time.Now()
 	pg.Stop()
 	// Both replicas stay up and say they are not ready.

@@ -12,10 +12,10 @@ import (
 	"time"
 
 	"github.com/streamforge/streamforge/adapters/sim"
+	"github.com/streamforge/streamforge/internal/kafkatest"
 	"github.com/streamforge/streamforge/internal/testenv"
 	"github.com/streamforge/streamforge/pki/attestca"
 	"github.com/streamforge/streamforge/pki/stepca"
-	kafkatest "github.com/streamforge/streamforge/tests/kafka"
 )
 
 const (

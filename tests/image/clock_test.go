@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	kafkatest "github.com/streamforge/streamforge/tests/kafka"
+	"github.com/streamforge/streamforge/internal/kafkatest"
 )
 
 // setGuestClock sets the guest's wall clock to the host's time plus

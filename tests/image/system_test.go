@@ -497,14 +497,7 @@ func (v *vm) metric(series string) float64 {
 	}
 	defer res.Body.Close()
 	body, _ := io.ReadAll(res.Body)
-	for line := range strings.Lines(string(body)) {
-		if rest, ok := strings.CutPrefix(line, series+" "); ok {
-			if f, err := strconv.ParseFloat(strings.TrimSpace(rest), 64); err == nil {
-				return f
-			}
-		}
-	}
-	return -1
+	return testenv.MetricValue(string(body), series)
 }
 
 // dataPartition reads the GPT of disk (as genimage wrote it) and returns

@@ -1,6 +1,8 @@
 /* An independent Modbus TCP server built on libmodbus, for the adapter
  * tests: serves fixed values (see the table in internal/testenv/peers.go)
- * to one client at a time. Usage: modbus_server PORT */
+ * to one client at a time. Usage: modbus_server PORT; with PORT 0 the
+ * kernel picks a free port, which the "listening PORT" line reports. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +35,13 @@ int main(int argc, char **argv) {
         fprintf(stderr, "listen: %s\n", modbus_strerror(errno));
         return 1;
     }
-    printf("listening\n");
+    struct sockaddr_in bound;
+    socklen_t len = sizeof bound;
+    if (getsockname(server, (struct sockaddr *)&bound, &len) != 0) {
+        perror("getsockname");
+        return 1;
+    }
+    printf("listening %d\n", ntohs(bound.sin_port));
     fflush(stdout);
     uint8_t query[MODBUS_TCP_MAX_ADU_LENGTH];
     for (;;) {

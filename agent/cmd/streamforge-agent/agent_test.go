@@ -1,19 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -28,7 +20,7 @@ import (
 // the broker is down, and stay on disk, in order, after a SIGTERM; a restart
 // drains them.
 func TestAgentProcessForwardsBuffersAndKeepsBacklogOnSIGTERM(t *testing.T) {
-	bin := buildAgent(t)
+	bin := testenv.BuildAgent(t, nil)
 	cfgPath, dir, broker := startDataPath(t)
 
 	agent := startAgent(t, bin, cfgPath)
@@ -38,7 +30,7 @@ func TestAgentProcessForwardsBuffersAndKeepsBacklogOnSIGTERM(t *testing.T) {
 
 	broker.Stop()
 	waitMetric(t, agent, "streamforge_buffer_records", 200)
-	agent.stop(t)
+	agent.Stop(t)
 
 	b, err := buffer.Open(filepath.Join(dir, "data", "buffer.db"), buffer.Options{})
 	if err != nil {
@@ -69,8 +61,8 @@ func TestAgentProcessForwardsBuffersAndKeepsBacklogOnSIGTERM(t *testing.T) {
 	broker.Start()
 	agent = startAgent(t, bin, cfgPath)
 	waitMetric(t, agent, "streamforge_forward_acked_records_total", float64(backlog))
-	waitMetricBelow(t, agent, "streamforge_buffer_records", float64(backlog/4))
-	agent.stop(t)
+	agent.WaitMetric(t, "streamforge_buffer_records", time.Minute, func(v float64) bool { return v >= 0 && v < float64(backlog/4) })
+	agent.Stop(t)
 	t.Logf("backlog of %d readings kept over SIGTERM and delivered after restart", backlog)
 }
 
@@ -91,16 +83,6 @@ func TestCheckNamesTheBadField(t *testing.T) {
 	if err := mainErr([]string{"serve"}, &stderr); err == nil || !strings.Contains(stderr.String(), "usage") {
 		t.Fatalf("unknown command: %v, %q", err, stderr.String())
 	}
-}
-
-func buildAgent(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "streamforge-agent")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
 }
 
 // startDataPath starts the Modbus and OPC UA simulators and a kfake broker,
@@ -162,151 +144,15 @@ adapters:
 	}
 }
 
-type agentProc struct {
-	cmd         *exec.Cmd
-	metrics     string
-	done        chan error
-	mu          sync.Mutex
-	log         bytes.Buffer
-	lastMetrics string // the data path restarts on a new config, on a new port if listen is :0
-}
-
-// refreshMetrics follows the metrics endpoint to where the newest data
-// path serves it.
-func (a *agentProc) refreshMetrics(t *testing.T) {
+// startAgent runs the agent binary on cfg (no control plane).
+func startAgent(t *testing.T, bin, cfg string) *testenv.Agent {
 	t.Helper()
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.lastMetrics != "" {
-		a.metrics = a.lastMetrics
-	}
+	return testenv.StartAgent(t, testenv.AgentOptions{Argv: []string{bin}, Config: cfg})
 }
 
-var metricsRE = regexp.MustCompile(`metrics=(127\.0\.0\.1:\d+)`)
-
-func startAgent(t *testing.T, bin, cfg string) *agentProc {
+// waitMetric waits until the series (name with its labels, as exposed)
+// reaches at least want.
+func waitMetric(t *testing.T, a *testenv.Agent, series string, want float64) {
 	t.Helper()
-	a := &agentProc{cmd: exec.Command(bin, "run", "--config", cfg), done: make(chan error, 1)}
-	return a.start(t)
-}
-
-// start runs the prepared command and waits for its metrics address.
-func (a *agentProc) start(t *testing.T) *agentProc {
-	t.Helper()
-	stderr, err := a.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			a.mu.Lock()
-			a.log.WriteString(sc.Text() + "\n")
-			a.mu.Unlock()
-			if m := metricsRE.FindStringSubmatch(sc.Text()); m != nil {
-				select {
-				case addr <- m[1]:
-				default:
-				}
-				a.mu.Lock()
-				a.lastMetrics = m[1]
-				a.mu.Unlock()
-			}
-		}
-		a.done <- a.cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		if a.cmd.ProcessState == nil {
-			_ = a.cmd.Process.Kill()
-		}
-		if t.Failed() {
-			t.Logf("agent log:\n%s", a.logTail())
-			if d := os.Getenv("STREAMFORGE_TEST_LOG_DIR"); d != "" {
-				a.mu.Lock()
-				_ = os.WriteFile(filepath.Join(d, "agent-"+strconv.Itoa(a.cmd.Process.Pid)+".log"), a.log.Bytes(), 0o600)
-				a.mu.Unlock()
-			}
-		}
-	})
-	select {
-	case a.metrics = <-addr:
-	case err := <-a.done:
-		t.Fatalf("agent exited at start: %v\n%s", err, a.logTail())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("agent did not start\n%s", a.logTail())
-	}
-	return a
-}
-
-func (a *agentProc) logTail() string {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	s := a.log.String()
-	return s[max(0, len(s)-6000):]
-}
-
-// stop sends SIGTERM and requires a clean exit.
-func (a *agentProc) stop(t *testing.T) {
-	t.Helper()
-	if err := a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-a.done:
-		if err != nil {
-			t.Fatalf("agent exit after SIGTERM: %v\n%s", err, a.logTail())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("agent still running 30s after SIGTERM\n%s", a.logTail())
-	}
-}
-
-// waitMetric polls /metrics until the series (name with its labels, as
-// exposed) reaches at least want.
-func waitMetric(t *testing.T, a *agentProc, series string, want float64) {
-	t.Helper()
-	waitFor(t, a, series, ">=", want, func(v float64) bool { return v >= want })
-}
-
-// waitMetricBelow polls /metrics until the series is present and below want.
-func waitMetricBelow(t *testing.T, a *agentProc, series string, want float64) {
-	t.Helper()
-	waitFor(t, a, series, "<", want, func(v float64) bool { return v >= 0 && v < want })
-}
-
-func waitFor(t *testing.T, a *agentProc, series, op string, want float64, ok func(float64) bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	var got float64
-	for time.Now().Before(deadline) {
-		a.refreshMetrics(t)
-		if got = scrape(t, a.metrics, series); ok(got) {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("%s = %v, want %s %v\n%s", series, got, op, want, a.logTail())
-}
-
-func scrape(t *testing.T, addr, series string) float64 {
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		return -1
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	for line := range strings.Lines(string(body)) {
-		if rest, ok := strings.CutPrefix(line, series+" "); ok {
-			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
-			if err != nil {
-				t.Fatalf("metric line %q", line)
-			}
-			return v
-		}
-	}
-	return -1
+	a.WaitMetric(t, series, time.Minute, func(v float64) bool { return v >= want })
 }

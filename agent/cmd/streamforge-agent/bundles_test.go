@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -35,7 +34,7 @@ type configRow struct {
 // an older version: its high-water mark is on disk.
 func TestSignedConfigBundlesRefuseTamperReplayAndFollowRotation(t *testing.T) {
 	pg := testenv.PostgresURL(t)
-	bin := buildAgent(t)
+	bin := testenv.BuildAgent(t, nil)
 	cloud := testenv.StartCloud(t, "STREAMFORGE_DATABASE_URL="+pg, "STREAMFORGE_ALLOW_KEY_IDENTITY=true") // a software identity
 	ctx := context.Background()
 	db, err := pgx.Connect(ctx, pg)
@@ -51,13 +50,12 @@ func TestSignedConfigBundlesRefuseTamperReplayAndFollowRotation(t *testing.T) {
 	if err := appendFile(cfgPath, "control_plane: {poll_interval: 200ms, heartbeat_interval: 200ms}\n"); err != nil {
 		t.Fatal(err)
 	}
-	start := func() *agentProc {
-		a := &agentProc{cmd: exec.Command(bin, "run", "--config", cfgPath, "--insecure-software-identity"), done: make(chan error, 1)}
-		a.cmd.Env = append(os.Environ(), "CONTROL_PLANE_URL="+cloud.URL, "CONTROL_PLANE_GATEWAY_ID=gw-test", "CONTROL_PLANE_ENROLLMENT_TOKEN="+tok.Token)
-		return a.start(t)
+	start := func() *testenv.Agent {
+		return testenv.StartAgent(t, testenv.AgentOptions{Argv: []string{bin}, Config: cfgPath, Args: []string{"--insecure-software-identity"},
+			Env: managedEnv(cloud.URL, tok.Token)})
 	}
 	agent := start()
-	eventually(t, agent, "enrollment", func() bool { return claimRE.MatchString(agent.logTail()) })
+	agent.Eventually(t, eventuallyLimit, "enrollment", func() bool { return claimRE.MatchString(agent.Log()) })
 	if st := cloud.Call("POST", "/api/v1/gateways/gw-test/approve", admin, nil, nil); st != 200 {
 		t.Fatalf("approve: %d", st)
 	}
@@ -82,7 +80,7 @@ func TestSignedConfigBundlesRefuseTamperReplayAndFollowRotation(t *testing.T) {
 		if st := cloud.Call("PUT", "/api/v1/gateways/gw-test/config", admin, body, nil); st != 200 {
 			t.Fatalf("deploy: %d", st)
 		}
-		eventually(t, agent, fmt.Sprintf("config v%d applied", v), func() bool { return applied() == float64(v) && configError() == "" })
+		agent.Eventually(t, eventuallyLimit, fmt.Sprintf("config v%d applied", v), func() bool { return applied() == float64(v) && configError() == "" })
 	}
 	row := func() configRow {
 		t.Helper()
@@ -104,7 +102,7 @@ func TestSignedConfigBundlesRefuseTamperReplayAndFollowRotation(t *testing.T) {
 	}
 	refused := func(what, reason string) {
 		t.Helper()
-		eventually(t, agent, what+" refused", func() bool { return strings.Contains(configError(), reason) })
+		agent.Eventually(t, eventuallyLimit, what+" refused", func() bool { return strings.Contains(configError(), reason) })
 		if v := applied(); v != 2 {
 			t.Fatalf("after %s the agent reports config v%v, want the last-known-good v2", what, v)
 		}
@@ -148,13 +146,13 @@ func TestSignedConfigBundlesRefuseTamperReplayAndFollowRotation(t *testing.T) {
 	// v2, signed by the old key, still verifies: a re-delivery, the refusal
 	// is over and nothing is re-applied.
 	write(v2, "restored")
-	eventually(t, agent, "v2 (old key) accepted again", func() bool { return configError() == "" })
+	agent.Eventually(t, eventuallyLimit, "v2 (old key) accepted again", func() bool { return configError() == "" })
 	deploy(3)
 	var b3 wire.ConfigBundle
 	if err := json.Unmarshal([]byte(row().Bundle), &b3); err != nil || b3.KeyID == b.KeyID {
 		t.Fatalf("v3 signed by key %q, as v2 (%q): the rotation did not take (%v)", b3.KeyID, b.KeyID, err)
 	}
-	agent.stop(t)
+	agent.Stop(t)
 
 	// The high-water mark survives a restart: v2 is now a rollback.
 	st, err := controlplane.LoadState(filepath.Join(dataDir, "data", "controlplane"))
@@ -163,9 +161,9 @@ func TestSignedConfigBundlesRefuseTamperReplayAndFollowRotation(t *testing.T) {
 	}
 	write(v2, "after-restart")
 	agent = start()
-	eventually(t, agent, "v2 refused after a restart", func() bool { return strings.Contains(configError(), "rollback") })
-	if !strings.Contains(agent.logTail(), "running on last-known-good config") || applied() != 3 {
+	agent.Eventually(t, eventuallyLimit, "v2 refused after a restart", func() bool { return strings.Contains(configError(), "rollback") })
+	if !strings.Contains(agent.Log(), "running on last-known-good config") || applied() != 3 {
 		t.Fatalf("agent did not keep v3 over the replayed v2 (applied v%v)", applied())
 	}
-	agent.stop(t)
+	agent.Stop(t)
 }

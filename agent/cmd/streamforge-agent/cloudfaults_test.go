@@ -2,8 +2,6 @@ package main
 
 import (
 	"net"
-	"os"
-	"os/exec"
 	"testing"
 	"time"
 
@@ -28,7 +26,7 @@ func TestManagedAgentThroughControlPlaneNetworkFaults(t *testing.T) {
 	if !testenv.InNetns(t) {
 		return
 	}
-	bin := buildAgent(t)
+	bin := testenv.BuildAgent(t, nil)
 	tpm := testenv.StartSwTPM(t)
 	cloud := testenv.StartCloud(t, "STREAMFORGE_TPM_ROOTS_DIR="+tpm.CADir)
 	admin := cloud.Login(testenv.CloudAdminEmail, testenv.CloudAdminPassword)
@@ -44,17 +42,15 @@ func TestManagedAgentThroughControlPlaneNetworkFaults(t *testing.T) {
 	if err := appendFile(cfgPath, "control_plane: {poll_interval: 200ms, heartbeat_interval: 200ms}\n"); err != nil {
 		t.Fatal(err)
 	}
-	agent := &agentProc{cmd: exec.Command(bin, "run", "--config", cfgPath, "--tpm", tpm.Path), done: make(chan error, 1)}
-	agent.cmd.Env = append(os.Environ(), "CONTROL_PLANE_URL=http://127.0.0.5:"+cport, "CONTROL_PLANE_GATEWAY_ID=gw-test",
-		"CONTROL_PLANE_ENROLLMENT_TOKEN="+tok.Token)
-	agent.start(t)
+	agent := testenv.StartAgent(t, testenv.AgentOptions{Argv: []string{bin}, Config: cfgPath, Args: []string{"--tpm", tpm.Path},
+		Env: managedEnv("http://127.0.0.5:"+cport, tok.Token)})
 
 	gateway := func() map[string]any {
 		var g map[string]any
 		cloud.Call("GET", "/api/v1/gateways/gw-test", admin, nil, &g)
 		return g
 	}
-	eventually(t, agent, "the gateway pending review", func() bool { return gateway()["status"] == "pending" })
+	agent.Eventually(t, eventuallyLimit, "the gateway pending review", func() bool { return gateway()["status"] == "pending" })
 	if st := cloud.Call("POST", "/api/v1/gateways/gw-test/approve", admin, nil, nil); st != 200 {
 		t.Fatalf("approve: %d", st)
 	}
@@ -71,7 +67,7 @@ func TestManagedAgentThroughControlPlaneNetworkFaults(t *testing.T) {
 		}
 		return h.Heartbeats[0].ReceivedAt
 	}
-	eventually(t, agent, "a heartbeat", func() bool { return !lastSeen().IsZero() })
+	agent.Eventually(t, eventuallyLimit, "a heartbeat", func() bool { return !lastSeen().IsZero() })
 	waitMetric(t, agent, "streamforge_forward_acked_records_total", 50)
 
 	drop := func(extra ...string) func() {
@@ -84,25 +80,27 @@ func TestManagedAgentThroughControlPlaneNetworkFaults(t *testing.T) {
 
 	t.Run("half-open-cut", func(t *testing.T) {
 		heal := drop()
-		time.Sleep(2 * time.Second) // what was in flight lands or times out
+		// What was in flight lands or times out: nothing outside marks the
+		// end of a request the control plane may still be processing.
+		time.Sleep(2 * time.Second)
 		cutAt := lastSeen()
-		acked := scrape(t, agent.metrics, "streamforge_forward_acked_records_total")
+		acked := agent.Metric("streamforge_forward_acked_records_total")
 		waitMetric(t, agent, "streamforge_forward_acked_records_total", acked+100) // the data path goes on
-		time.Sleep(10 * time.Second)
+		time.Sleep(10 * time.Second)                                               // the cut lasts: 50 heartbeat intervals, none may get through
 		if got := lastSeen(); !got.Equal(cutAt) {
 			t.Fatalf("a heartbeat arrived through the cut: %s after %s", got, cutAt)
 		}
 		heal()
 		healed := time.Now()
-		eventually(t, agent, "heartbeats after the cut", func() bool { return lastSeen().After(healed) })
+		agent.Eventually(t, eventuallyLimit, "heartbeats after the cut", func() bool { return lastSeen().After(healed) })
 		t.Logf("heartbeats resumed %s after the cut healed", time.Since(healed).Round(100*time.Millisecond))
 	})
 	degraded := func(t *testing.T, name string, apply func() func()) {
 		undo := apply()
 		start := time.Now()
-		eventually(t, agent, "a heartbeat during "+name, func() bool { return lastSeen().After(start) })
+		agent.Eventually(t, eventuallyLimit, "a heartbeat during "+name, func() bool { return lastSeen().After(start) })
 		t.Logf("%s: a heartbeat arrived %s after it began", name, time.Since(start).Round(100*time.Millisecond))
-		time.Sleep(5 * time.Second)
+		time.Sleep(5 * time.Second) // the fault lasts a little longer before it is undone
 		undo()
 	}
 	t.Run("loss-30pct", func(t *testing.T) {
@@ -120,6 +118,6 @@ func TestManagedAgentThroughControlPlaneNetworkFaults(t *testing.T) {
 	if st := cloud.Call("PUT", "/api/v1/gateways/gw-test/config", admin, body, nil); st != 200 {
 		t.Fatalf("deploy: %d", st)
 	}
-	eventually(t, agent, "config v1 applied after the faults", func() bool { return gateway()["applied_config_version"] == float64(1) })
-	agent.stop(t)
+	agent.Eventually(t, eventuallyLimit, "config v1 applied after the faults", func() bool { return gateway()["applied_config_version"] == float64(1) })
+	agent.Stop(t)
 }

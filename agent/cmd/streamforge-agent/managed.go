@@ -3,18 +3,17 @@ package main
 import (
 	"context"
 	"crypto"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/streamforge/streamforge/agent/config"
 	"github.com/streamforge/streamforge/agent/controlplane"
 	"github.com/streamforge/streamforge/agent/run"
+	"github.com/streamforge/streamforge/agent/statuspage"
 	"github.com/streamforge/streamforge/agent/tpm"
 	"github.com/streamforge/streamforge/pkg/wire"
 )
@@ -71,9 +70,8 @@ func identity(f cpFlags, dataDir string, log *slog.Logger) (crypto.Signer, contr
 	return key, tpm.Attestor{TPM: t, Key: key}, func() { key.Close(); t.Close() }, nil
 }
 
-// runManaged runs the data path under the control plane: the loop enrolls,
-// waits for approval and polls config; each new config (merged over the
-// local file) restarts the data path, whose buffer keeps every reading.
+// runManaged wires the control plane loop (identity, client, mTLS) to a
+// run.Supervisor, which runs the data path on the configs it delivers.
 func runManaged(ctx context.Context, f cpFlags, localPath string, cfg *config.Config, log *slog.Logger) error {
 	if cfg.GatewayID != f.gatewayID {
 		return fmt.Errorf("gateway id %q (CONTROL_PLANE_GATEWAY_ID) differs from gateway_id %q in %s", f.gatewayID, cfg.GatewayID, localPath)
@@ -88,40 +86,7 @@ func runManaged(ctx context.Context, f cpFlags, localPath string, cfg *config.Co
 	}
 	defer closeID()
 
-	next := make(chan *config.Config, 1)
-	offer := func(c *config.Config) {
-		select {
-		case <-next:
-		default:
-		}
-		next <- c
-	}
-	var (
-		mu      sync.Mutex
-		current *run.Agent
-	)
-	health := func() wire.Heartbeat {
-		mu.Lock()
-		defer mu.Unlock()
-		if current == nil {
-			return wire.Heartbeat{Status: "starting"}
-		}
-		hb := current.Health()
-		hb.AgentVersion = version
-		return hb
-	}
-	apply := func(_ context.Context, rc wire.ConfigResponse) error {
-		merged, err := config.Merge(local, rc.Config)
-		if err != nil {
-			return err
-		}
-		c, err := config.Parse(merged)
-		if err != nil {
-			return fmt.Errorf("config v%d: %w", rc.Version, err)
-		}
-		offer(c)
-		return nil
-	}
+	sup := run.NewSupervisor(run.SupervisorOptions{Local: local, Initial: cfg, Version: version, Log: log})
 	client := controlplane.NewClient(f.url, f.gatewayID, signer)
 	client.Attestor = attestor
 	var sealer controlplane.Sealer // with a TPM, the claim code is sealed to it
@@ -161,9 +126,9 @@ func runManaged(ctx context.Context, f cpFlags, localPath string, cfg *config.Co
 	loop, err := controlplane.NewLoop(ctx, controlplane.Options{
 		Client: client, EnrollmentToken: f.enrollmentToken, Hostname: hostname(), StateDir: filepath.Join(cfg.DataDir, "controlplane"),
 		PollInterval: cfg.ControlPlane.PollInterval, HeartbeatInterval: cfg.ControlPlane.HeartbeatInterval,
-		Apply: apply, Health: health, Log: log, MTLS: mtls, ConfigKeys: configKeys, MTLSURL: cfg.ControlPlane.MTLS.GatewayURL, Sealer: sealer,
+		Apply: sup.Apply, Health: sup.Health, Log: log, MTLS: mtls, ConfigKeys: configKeys, MTLSURL: cfg.ControlPlane.MTLS.GatewayURL, Sealer: sealer,
 		OnEnrolled: func(code string, _ time.Time) {
-			if err := controlplane.PrintClaim(os.Stderr, f.url, f.gatewayID, code); err != nil {
+			if err := statuspage.PrintClaim(os.Stderr, f.url, f.gatewayID, code); err != nil {
 				log.Warn("print claim code", "err", err)
 			}
 		},
@@ -171,48 +136,8 @@ func runManaged(ctx context.Context, f cpFlags, localPath string, cfg *config.Co
 	if err != nil {
 		return err
 	}
-	if len(next) == 0 {
-		offer(cfg) // no last-known-good yet: run on the local file
-	}
-	loopDone := make(chan error, 1)
-	go func() { loopDone <- loop.Run(ctx) }()
-	status := controlplane.StatusHandler(loop, f.url)
-
-	for c := range next {
-		a, err := run.New(c, log)
-		if err != nil {
-			return err
-		}
-		a.Mount("GET /{$}", status)
-		a.Mount("GET /claim-qr.png", status)
-		mu.Lock()
-		current = a
-		mu.Unlock()
-		actx, stop := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() { done <- a.Run(actx) }()
-		select {
-		case <-ctx.Done():
-			stop()
-			err := <-done
-			<-loopDone
-			return err
-		case c2 := <-next:
-			log.Info("restarting the data path with a new config")
-			stop()
-			if err := <-done; err != nil {
-				log.Warn("data path stopped with an error", "err", err)
-			}
-			offer(c2)
-		case err := <-done:
-			stop()
-			if err != nil {
-				return err
-			}
-			return errors.New("data path stopped")
-		}
-	}
-	return nil
+	sup.Mount(statuspage.Routes(loop, f.url))
+	return sup.Run(ctx, loop.Run)
 }
 
 func hostname() string {

@@ -1,22 +1,13 @@
 package main
 
 import (
-	"bytes"
-	"image"
-	_ "image/png"
-	"io"
-	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/makiuchi-d/gozxing"
-	gzqr "github.com/makiuchi-d/gozxing/qrcode"
 
 	"github.com/streamforge/streamforge/internal/testenv"
 	"github.com/streamforge/streamforge/pki/attestca"
@@ -25,50 +16,20 @@ import (
 
 // startManaged runs the agent binary against the control plane, with its
 // identity key inside a swtpm.
-func startManaged(t *testing.T, bin, cfg string, cloud *testenv.Cloud, tpmPath, token string) *agentProc {
+func startManaged(t *testing.T, bin, cfg string, cloud *testenv.Cloud, tpmPath, token string) *testenv.Agent {
 	t.Helper()
-	a := &agentProc{cmd: exec.Command(bin, "run", "--config", cfg, "--tpm", tpmPath), done: make(chan error, 1)}
-	a.cmd.Env = append(os.Environ(), "CONTROL_PLANE_URL="+cloud.URL, "CONTROL_PLANE_GATEWAY_ID=gw-test",
-		"CONTROL_PLANE_ENROLLMENT_TOKEN="+token)
-	return a.start(t)
+	return testenv.StartAgent(t, testenv.AgentOptions{Argv: []string{bin}, Config: cfg, Args: []string{"--tpm", tpmPath},
+		Env: managedEnv(cloud.URL, token)})
 }
 
-func get(t *testing.T, u string) []byte {
-	t.Helper()
-	res, err := http.Get(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return b
+// managedEnv points the agent at its control plane as gateway gw-test.
+func managedEnv(url, token string) []string {
+	return []string{"CONTROL_PLANE_URL=" + url, "CONTROL_PLANE_GATEWAY_ID=gw-test", "CONTROL_PLANE_ENROLLMENT_TOKEN=" + token}
 }
 
-func decodeQR(t *testing.T, png []byte) string {
-	t.Helper()
-	img, _, err := image.Decode(bytes.NewReader(png))
-	if err != nil {
-		t.Fatalf("status page QR: %v", err)
-	}
-	bmp, _ := gozxing.NewBinaryBitmapFromImage(img)
-	res, err := gzqr.NewQRCodeReader().Decode(bmp, nil)
-	if err != nil {
-		t.Fatalf("decode QR: %v", err)
-	}
-	return res.GetText()
-}
-
-func eventually(t *testing.T, a *agentProc, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s\n%s", what, a.logTail())
-}
+// eventuallyLimit is how long a managed agent test waits for a step of the
+// lifecycle (enrollment, a heartbeat, a config applied).
+const eventuallyLimit = time.Minute
 
 var claimRE = regexp.MustCompile(`claim code ([0-9A-Z]{5}-[0-9A-Z]{5}-\S)`)
 
@@ -81,7 +42,7 @@ var claimRE = regexp.MustCompile(`claim code ([0-9A-Z]{5}-[0-9A-Z]{5}-\S)`)
 // control plane restart, keeps forwarding while disabled, and restarts on
 // its last-known-good config while the control plane is down.
 func TestManagedAgentLifecycle(t *testing.T) {
-	bin := buildAgent(t)
+	bin := testenv.BuildAgent(t, nil)
 	tpm := testenv.StartSwTPM(t)
 	cloud := testenv.StartCloud(t, "STREAMFORGE_TPM_ROOTS_DIR="+tpm.CADir)
 	admin := cloud.Login(testenv.CloudAdminEmail, testenv.CloudAdminPassword)
@@ -96,8 +57,8 @@ func TestManagedAgentLifecycle(t *testing.T) {
 	}
 
 	agent := startManaged(t, bin, cfgPath, cloud, tpm.Path, tok.Token)
-	eventually(t, agent, "the claim code on the console", func() bool { return claimRE.MatchString(agent.logTail()) })
-	code := claimRE.FindStringSubmatch(agent.logTail())[1]
+	agent.Eventually(t, eventuallyLimit, "the claim code on the console", func() bool { return claimRE.MatchString(agent.Log()) })
+	code := claimRE.FindStringSubmatch(agent.Log())[1]
 	// The claim code is a secret of the device: on disk only sealed to its TPM.
 	statePath := filepath.Join(dataDir, "data", "controlplane", "controlplane.json")
 	state, err := os.ReadFile(statePath)
@@ -106,14 +67,17 @@ func TestManagedAgentLifecycle(t *testing.T) {
 		t.Fatalf("agent state (%v) keeps the claim code unsealed:\n%s", err, state)
 	}
 	// Restarted before its claim, the agent unseals the code and shows it again.
-	agent.stop(t)
+	agent.Stop(t)
 	agent = startManaged(t, bin, cfgPath, cloud, tpm.Path, tok.Token)
-	eventually(t, agent, "the claim code after a restart", func() bool { return strings.Contains(agent.logTail(), "claim code "+code) })
-	page := string(get(t, "http://"+agent.metrics+"/"))
+	agent.Eventually(t, eventuallyLimit, "the claim code after a restart", func() bool { return strings.Contains(agent.Log(), "claim code "+code) })
+	page := string(testenv.Get(t, "http://"+agent.MetricsAddr()+"/"))
 	if !strings.Contains(page, code) {
 		t.Fatalf("status page lacks claim code %s:\n%s", code, page)
 	}
-	claimURL := decodeQR(t, get(t, "http://"+agent.metrics+"/claim-qr.png"))
+	claimURL, err := testenv.DecodeQR(testenv.Get(t, "http://"+agent.MetricsAddr()+"/claim-qr.png"))
+	if err != nil {
+		t.Fatalf("status page QR: %v", err)
+	}
 	u, err := url.Parse(claimURL)
 	if err != nil || !strings.HasPrefix(claimURL, cloud.URL+"/claim?") || u.Query().Get("code") != code {
 		t.Fatalf("QR code holds %q", claimURL)
@@ -129,7 +93,7 @@ func TestManagedAgentLifecycle(t *testing.T) {
 		cloud.Call("GET", "/api/v1/gateways/gw-test", admin, nil, &g)
 		return g
 	}
-	eventually(t, agent, "a heartbeat", func() bool { return gateway()["last_seen_at"] != nil })
+	agent.Eventually(t, eventuallyLimit, "a heartbeat", func() bool { return gateway()["last_seen_at"] != nil })
 	if g := gateway(); g["identity_kind"] != "tpm" || g["ek_verified"] != true {
 		t.Fatalf("gateway not enrolled with a verified TPM: %v", g)
 	}
@@ -143,35 +107,38 @@ func TestManagedAgentLifecycle(t *testing.T) {
 		}
 	}
 	deploy("info")
-	eventually(t, agent, "config v1 applied", func() bool { return gateway()["applied_config_version"] == float64(1) })
+	agent.Eventually(t, eventuallyLimit, "config v1 applied", func() bool { return gateway()["applied_config_version"] == float64(1) })
 
+	failedBeats := func() int { return strings.Count(agent.Log(), "heartbeat failed") }
+	before := failedBeats()
 	cloud.Stop()
-	time.Sleep(500 * time.Millisecond)
+	agent.Eventually(t, eventuallyLimit, "a heartbeat failing on the stopped control plane", func() bool { return failedBeats() > before })
 	cloud.Start()
 	admin = cloud.Login(testenv.CloudAdminEmail, testenv.CloudAdminPassword)
 	deploy("debug")
-	eventually(t, agent, "config v2 after the control plane restart", func() bool { return gateway()["applied_config_version"] == float64(2) })
+	agent.Eventually(t, eventuallyLimit, "config v2 after the control plane restart", func() bool { return gateway()["applied_config_version"] == float64(2) })
 
 	if st := cloud.Call("POST", "/api/v1/gateways/gw-test/disable", admin, nil, nil); st != 200 {
 		t.Fatalf("disable: %d", st)
 	}
-	before := gateway()["last_seen_at"]
+	lastSeen := gateway()["last_seen_at"]
 	waitMetric(t, agent, "streamforge_forward_acked_records_total", 1)
-	acked := scrape(t, agent.metrics, "streamforge_forward_acked_records_total")
+	acked := agent.Metric("streamforge_forward_acked_records_total")
 	waitMetric(t, agent, "streamforge_forward_acked_records_total", acked+50) // the data path goes on
-	time.Sleep(time.Second)
-	if after := gateway()["last_seen_at"]; after != before {
-		t.Fatalf("disabled gateway still reports: %v -> %v", before, after)
+	refusedFrom := failedBeats()
+	agent.Eventually(t, eventuallyLimit, "three refused heartbeats", func() bool { return failedBeats() >= refusedFrom+3 })
+	if after := gateway()["last_seen_at"]; after != lastSeen {
+		t.Fatalf("disabled gateway still reports: %v -> %v", lastSeen, after)
 	}
-	agent.stop(t)
+	agent.Stop(t)
 
 	cloud.Stop()
 	agent = startManaged(t, bin, cfgPath, cloud, tpm.Path, tok.Token)
-	eventually(t, agent, "start on the last-known-good config", func() bool {
-		return strings.Contains(agent.logTail(), "running on last-known-good config") && strings.Contains(agent.logTail(), "version=2")
+	agent.Eventually(t, eventuallyLimit, "start on the last-known-good config", func() bool {
+		return strings.Contains(agent.Log(), "running on last-known-good config") && strings.Contains(agent.Log(), "version=2")
 	})
 	waitMetric(t, agent, "streamforge_forward_acked_records_total", 20)
-	agent.stop(t)
+	agent.Stop(t)
 }
 
 func appendFile(path, text string) error {
@@ -189,7 +156,7 @@ func appendFile(path, text string) error {
 // step-ca program (ACME device-attest-01, key inside the swtpm; step-ca asks
 // the cloud's webhook), and then talks to the cloud's mTLS listener only.
 func TestManagedAgentOverMTLS(t *testing.T) {
-	bin := buildAgent(t)
+	bin := testenv.BuildAgent(t, nil)
 	sw := testenv.StartSwTPM(t)
 	pkiDir := t.TempDir()
 	ca, err := attestca.Init(filepath.Join(pkiDir, "attestation-ca"))
@@ -216,11 +183,11 @@ func TestManagedAgentOverMTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	agent := startManaged(t, bin, cfgPath, cloud, sw.Path, tok.Token)
-	eventually(t, agent, "enrollment", func() bool { return claimRE.MatchString(agent.logTail()) })
+	agent.Eventually(t, eventuallyLimit, "enrollment", func() bool { return claimRE.MatchString(agent.Log()) })
 	if st := cloud.Call("POST", "/api/v1/gateways/gw-test/approve", admin, nil, nil); st != 200 {
 		t.Fatalf("approve: %d", st)
 	}
-	eventually(t, agent, "the switch to mTLS", func() bool { return strings.Contains(agent.logTail(), "talking to the control plane over mTLS") })
+	agent.Eventually(t, eventuallyLimit, "the switch to mTLS", func() bool { return strings.Contains(agent.Log(), "talking to the control plane over mTLS") })
 	if st := cloud.Call("PUT", "/api/v1/gateways/gw-test/config", admin, map[string]any{"config": map[string]any{"log_level": "info"}}, nil); st != 200 {
 		t.Fatalf("deploy: %d", st)
 	}
@@ -229,7 +196,7 @@ func TestManagedAgentOverMTLS(t *testing.T) {
 		cloud.Call("GET", "/api/v1/gateways/gw-test", admin, nil, &g)
 		return g
 	}
-	eventually(t, agent, "config applied over mTLS", func() bool { return gateway()["applied_config_version"] == float64(1) })
+	agent.Eventually(t, eventuallyLimit, "config applied over mTLS", func() bool { return gateway()["applied_config_version"] == float64(1) })
 	var audit struct{ Records []map[string]any }
 	cloud.Call("GET", "/api/v1/audit?event_type=gateway.token.issue&resource_id=gw-test", admin, nil, &audit)
 	byCert := false
@@ -240,5 +207,5 @@ func TestManagedAgentOverMTLS(t *testing.T) {
 	if !byCert {
 		t.Fatalf("no token proven by the certificate: %v\nstep-ca:\n%s", audit.Records, step.Log())
 	}
-	agent.stop(t)
+	agent.Stop(t)
 }

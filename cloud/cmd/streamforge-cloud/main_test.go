@@ -27,23 +27,21 @@ func build(t *testing.T) string {
 	return bin
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// serve starts `streamforge-cloud serve` and returns its address and the
-// lines it printed on stdout until it was ready.
+// serve starts `streamforge-cloud serve` on a port the kernel picks and
+// returns the address it reported and the lines it printed on stdout
+// until it was ready.
 func serve(t *testing.T, bin string, env ...string) (string, []string) {
 	t.Helper()
-	addr := freeAddr(t)
-	cmd := exec.Command(bin, "serve", "--listen", addr)
+	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), env...)
+	return start(t, cmd)
+}
+
+var listeningRE = regexp.MustCompile(`listening on http://(127\.0\.0\.1:\d+) `)
+
+// start runs a prepared serve command and waits until it is ready.
+func start(t *testing.T, cmd *exec.Cmd) (string, []string) {
+	t.Helper()
 	stdout, _ := cmd.StdoutPipe()
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -74,9 +72,9 @@ func serve(t *testing.T, bin string, env ...string) (string, []string) {
 				t.Fatalf("serve exited: %v\n%s", got, stderr.String())
 			}
 			got = append(got, l)
-			if strings.Contains(l, "listening on") {
-				waitHTTP(t, "http://"+addr+"/readyz")
-				return addr, got
+			if m := listeningRE.FindStringSubmatch(l); m != nil {
+				waitHTTP(t, "http://"+m[1]+"/readyz")
+				return m[1], got
 			}
 		case <-deadline:
 			t.Fatalf("serve not ready: %v\n%s", got, stderr.String())
@@ -146,11 +144,44 @@ func TestBadConfigNamesTheSetting(t *testing.T) {
 		{"STREAMFORGE_DATABASE_URL=mysql://x", "STREAMFORGE_DATABASE_URL"},
 		{"STREAMFORGE_BOOTSTRAP_ADMIN_PASSWORD=short", "STREAMFORGE_BOOTSTRAP_ADMIN_PASSWORD"},
 	} {
-		cmd := exec.Command(bin, "serve", "--listen", freeAddr(t))
+		cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0")
 		cmd.Env = append(os.Environ(), "STREAMFORGE_DATA_DIR="+t.TempDir(), c.env)
 		out, err := cmd.CombinedOutput()
 		if err == nil || !strings.Contains(string(out), c.want) {
 			t.Errorf("%s: err %v, output %q; want an error naming %s", c.env, err, out, c.want)
+		}
+	}
+}
+
+// TestServeOnAnInheritedSocket: with STREAMFORGE_LISTEN=fd:3 the server
+// takes over the listening socket its parent handed down (what the test
+// harness does, so that no port is freed and re-taken), and reports the
+// socket's address; anything else at fd:N is refused with the setting named.
+func TestServeOnAnInheritedSocket(t *testing.T) {
+	bin := build(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock, err := ln.(*net.TCPListener).File()
+	_ = ln.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sock.Close()
+	cmd := exec.Command(bin, "serve", "--listen", "fd:3")
+	cmd.Env = append(os.Environ(), "STREAMFORGE_DATA_DIR="+t.TempDir())
+	cmd.ExtraFiles = []*os.File{sock}
+	if addr, _ := start(t, cmd); addr != ln.Addr().String() {
+		t.Fatalf("serving on %s, want the inherited %s", addr, ln.Addr())
+	}
+
+	for _, bad := range []string{"fd:3", "fd:x", "fd:1"} {
+		cmd := exec.Command(bin, "serve", "--listen", bad) // fd 3 not handed down: not a socket
+		cmd.Env = append(os.Environ(), "STREAMFORGE_DATA_DIR="+t.TempDir())
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "STREAMFORGE_LISTEN") {
+			t.Errorf("--listen %s: err %v, output %q; want an error naming STREAMFORGE_LISTEN", bad, err, out)
 		}
 	}
 }

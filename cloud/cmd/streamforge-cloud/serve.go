@@ -70,19 +70,24 @@ func serve(ctx context.Context, log *slog.Logger, args []string) error {
 		go func() { errc <- srv.App().Listener(ln) }()
 		log.Info("gateway mTLS listener", "addr", cfg.GatewayListen)
 	}
-	go func() {
-		if cfg.TLSCert != "" {
-			errc <- srv.App().ListenTLS(cfg.Listen, cfg.TLSCert, cfg.TLSKey)
-		} else {
-			errc <- srv.App().Listen(cfg.Listen)
-		}
-	}()
-	scheme := "http"
+
+	ln, err := apiListener(cfg.Listen)
+	if err != nil {
+		return err
+	}
+	scheme, addr := "http", ln.Addr().String() // the bound address: a port 0 is chosen by now
 	if cfg.TLSCert != "" {
 		scheme = "https"
+		tl, err := tlsListener(ln, cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			_ = ln.Close()
+			return err
+		}
+		ln = tl
 	}
-	log.Info("serving", "url", scheme+"://"+cfg.Listen, "database", st.Dialect)
-	fmt.Printf("StreamForge control plane listening on %s://%s (database: %s)\n", scheme, cfg.Listen, st.Dialect)
+	go func() { errc <- srv.App().Listener(ln) }()
+	log.Info("serving", "url", scheme+"://"+addr, "database", st.Dialect)
+	fmt.Printf("StreamForge control plane listening on %s://%s (database: %s)\n", scheme, addr, st.Dialect)
 	select {
 	case err := <-errc:
 		return err

@@ -1,4 +1,9 @@
-package sim
+// Package simtest holds test-only helpers for the adapter tests that run
+// against the simulated PLCs of adapters/sim: sinks that keep or count
+// readings, and a TCP proxy that injects faults. They live apart from the
+// simulators, which the demo and streamforge-sim ship, so that no product
+// code carries them.
+package simtest
 
 import (
 	"context"

@@ -2,7 +2,7 @@
 // path's promises: every reading present, the first copy of each stream's
 // readings in sequence order, and duplicates only as repeated sequence
 // numbers. It uses franz-go's client, independent of the librdkafka producer
-// under test. tests/kafka also holds the Apache Kafka pom and the kfake broker
+// under test. tests/kafka holds the Apache Kafka pom and the kfake broker
 // command (cmd/kfake-broker).
 package kafkatest
 

@@ -1,18 +1,15 @@
-package controlplane_test
+package statuspage_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"image"
 	"net/http/httptest"
 	"testing"
 
-	"github.com/makiuchi-d/gozxing"
-	gzqr "github.com/makiuchi-d/gozxing/qrcode"
-
 	"github.com/streamforge/streamforge/agent/controlplane"
+	"github.com/streamforge/streamforge/agent/statuspage"
+	"github.com/streamforge/streamforge/internal/testenv"
 	"github.com/streamforge/streamforge/pkg/wire"
 )
 
@@ -42,9 +39,9 @@ func TestClaimQRDecodesEveryTime(t *testing.T) {
 			t.Fatal(err)
 		}
 		rec := httptest.NewRecorder()
-		controlplane.StatusHandler(loop, cloudURL).ServeHTTP(rec, httptest.NewRequest("GET", "/claim-qr.png", nil))
+		statuspage.Handler(loop, cloudURL).ServeHTTP(rec, httptest.NewRequest("GET", "/claim-qr.png", nil))
 		want := wire.ClaimURL(cloudURL, id, code)
-		if got, err := readQR(rec.Body.Bytes()); err != nil || got != want {
+		if got, err := testenv.DecodeQR(rec.Body.Bytes()); err != nil || got != want {
 			failed++
 			t.Errorf("QR of %s: %q %v", want, got, err)
 		}
@@ -52,20 +49,4 @@ func TestClaimQRDecodesEveryTime(t *testing.T) {
 	if failed > 0 {
 		t.Fatalf("%d of %d claim QR images did not decode", failed, n)
 	}
-}
-
-func readQR(png []byte) (string, error) {
-	img, _, err := image.Decode(bytes.NewReader(png))
-	if err != nil {
-		return "", err
-	}
-	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
-	if err != nil {
-		return "", err
-	}
-	res, err := gzqr.NewQRCodeReader().Decode(bmp, nil)
-	if err != nil {
-		return "", err
-	}
-	return res.GetText(), nil
 }

@@ -1,4 +1,10 @@
-package controlplane
+// Package statuspage is the agent's local status page, served on its
+// metrics listener: the gateway's enrollment status, a refused config, and
+// until approval the claim code with its QR code, for a technician standing
+// at the device. It also prints the claim code on the console. The control
+// plane client (agent/controlplane) only keeps the state; rendering it for
+// people lives here.
+package statuspage
 
 import (
 	"bytes"
@@ -13,8 +19,14 @@ import (
 	gzqr "github.com/makiuchi-d/gozxing/qrcode"
 	qrcode "github.com/skip2/go-qrcode"
 
+	"github.com/streamforge/streamforge/agent/controlplane"
 	"github.com/streamforge/streamforge/pkg/wire"
 )
+
+// StateSource is what the page shows: the control plane loop's state.
+type StateSource interface {
+	State() controlplane.State
+}
 
 // PrintClaim writes the claim code and a terminal QR code of the claim URL,
 // for a technician at the gateway's console.
@@ -41,9 +53,9 @@ var statusPage = template.Must(template.New("status").Parse(`<!doctype html>
 <p><a id="claim-url" href="{{.URL}}">{{.URL}}</a></p>{{end}}
 </body></html>`))
 
-// StatusHandler serves the agent's local status page ("/") with the claim
-// code and its QR code ("/claim-qr.png").
-func StatusHandler(l *Loop, cloudURL string) http.Handler {
+// Handler serves the agent's local status page ("/") with the claim code
+// and its QR code ("/claim-qr.png").
+func Handler(l StateSource, cloudURL string) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		st := l.State()
@@ -126,4 +138,11 @@ func ClaimQRPNG(url string) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// Routes are the page's patterns, each served by Handler, for mounting on
+// the agent's local HTTP server beside /metrics.
+func Routes(l StateSource, cloudURL string) map[string]http.Handler {
+	h := Handler(l, cloudURL)
+	return map[string]http.Handler{"GET /{$}": h, "GET /claim-qr.png": h}
 }
