@@ -288,3 +288,9 @@ func (c *Client) AKCertificate(ctx context.Context) ([][]byte, error) {
 	}
 	return append([][]byte{out.Certificate}, out.Chain...), nil
 }
+
+// ShipLogs sends a batch of the agent's recent log lines.
+func (c *Client) ShipLogs(ctx context.Context, b wire.LogBatch) error {
+	_, err := c.do(ctx, http.MethodPost, "/api/v1/gateways/"+c.GatewayID+"/logs", b, nil, c.auth())
+	return err
+}

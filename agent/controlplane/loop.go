@@ -47,6 +47,16 @@ type Options struct {
 	MTLS    func(ctx context.Context, akChain [][]byte) (*http.Client, error)
 	MTLSURL string
 	Log     *slog.Logger
+	// Logs, when set, is the agent's ring of recent (scrubbed) log lines:
+	// each heartbeat is followed by the lines logged since the last batch
+	// the control plane took.
+	Logs LogSource
+}
+
+// LogSource gives the log lines after line number after (at most maxLines
+// and about maxBytes), and how many of those were evicted unshipped.
+type LogSource interface {
+	Since(after uint64, maxLines, maxBytes int) ([]wire.LogEntry, uint64)
 }
 
 // Sealer seals data to a TPM: only that TPM opens the blob.
@@ -68,6 +78,8 @@ type Loop struct {
 	reauthAt   time.Time
 	reauthWait time.Duration
 	onMTLS     bool
+	// logsShipped is the number of the last log line the control plane took.
+	logsShipped uint64
 }
 
 // NewLoop prepares the lifecycle and applies the last-known-good config,
@@ -357,7 +369,9 @@ func (l *Loop) heartbeat(ctx context.Context) {
 	if err := l.opts.Client.Heartbeat(callCtx, hb); err != nil {
 		l.opts.Log.Warn("heartbeat failed", "err", err)
 		l.reauth(ctx, err)
+		return
 	}
+	l.shipLogs(callCtx)
 }
 
 // maxConfigError is the control plane's bound on a heartbeat's config_error.

@@ -2,11 +2,9 @@ package controlplane
 
 import (
 	"bytes"
-	"fmt"
 	"html/template"
 	"image"
 	"image/png"
-	"io"
 	"net/http"
 
 	"github.com/makiuchi-d/gozxing"
@@ -15,19 +13,6 @@ import (
 
 	"github.com/streamforge/streamforge/pkg/wire"
 )
-
-// PrintClaim writes the claim code and a terminal QR code of the claim URL,
-// for a technician at the gateway's console.
-func PrintClaim(w io.Writer, cloudURL, gatewayID, code string) error {
-	url := wire.ClaimURL(cloudURL, gatewayID, code)
-	q, err := claimQR(url)
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintf(w, "\nClaim this gateway: scan the QR code or enter\n  gateway %s\n  claim code %s\n  at %s\n%s\n",
-		gatewayID, code, url, q.ToSmallString(false))
-	return err
-}
 
 var statusPage = template.Must(template.New("status").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">

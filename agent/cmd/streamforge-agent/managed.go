@@ -9,11 +9,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/streamforge/streamforge/agent/config"
 	"github.com/streamforge/streamforge/agent/controlplane"
+	"github.com/streamforge/streamforge/agent/logring"
 	"github.com/streamforge/streamforge/agent/run"
 	"github.com/streamforge/streamforge/agent/tpm"
 	"github.com/streamforge/streamforge/pkg/wire"
@@ -74,7 +76,7 @@ func identity(f cpFlags, dataDir string, log *slog.Logger) (crypto.Signer, contr
 // runManaged runs the data path under the control plane: the loop enrolls,
 // waits for approval and polls config; each new config (merged over the
 // local file) restarts the data path, whose buffer keeps every reading.
-func runManaged(ctx context.Context, f cpFlags, localPath string, cfg *config.Config, log *slog.Logger) error {
+func runManaged(ctx context.Context, f cpFlags, localPath string, cfg *config.Config, log *slog.Logger, logs *logring.Handler) error {
 	if cfg.GatewayID != f.gatewayID {
 		return fmt.Errorf("gateway id %q (CONTROL_PLANE_GATEWAY_ID) differs from gateway_id %q in %s", f.gatewayID, cfg.GatewayID, localPath)
 	}
@@ -119,6 +121,7 @@ func runManaged(ctx context.Context, f cpFlags, localPath string, cfg *config.Co
 		if err != nil {
 			return fmt.Errorf("config v%d: %w", rc.Version, err)
 		}
+		logs.Scrubber().Add(c.SecretValues()...)
 		offer(c)
 		return nil
 	}
@@ -162,10 +165,12 @@ func runManaged(ctx context.Context, f cpFlags, localPath string, cfg *config.Co
 		Client: client, EnrollmentToken: f.enrollmentToken, Hostname: hostname(), StateDir: filepath.Join(cfg.DataDir, "controlplane"),
 		PollInterval: cfg.ControlPlane.PollInterval, HeartbeatInterval: cfg.ControlPlane.HeartbeatInterval,
 		Apply: apply, Health: health, Log: log, MTLS: mtls, ConfigKeys: configKeys, MTLSURL: cfg.ControlPlane.MTLS.GatewayURL, Sealer: sealer,
+		Logs: logs.Ring(),
+		// The claim code is a secret of the device: it is shown on the
+		// status page (and its QR code) only, never logged.
 		OnEnrolled: func(code string, _ time.Time) {
-			if err := controlplane.PrintClaim(os.Stderr, f.url, f.gatewayID, code); err != nil {
-				log.Warn("print claim code", "err", err)
-			}
+			logs.Scrubber().Add(code, strings.ReplaceAll(code, "-", ""))
+			log.Info("claim this gateway with the claim code or QR code on its local status page (/ on the metrics listener)")
 		},
 	})
 	if err != nil {
