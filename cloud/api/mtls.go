@@ -44,7 +44,7 @@ const handshakeCheckTimeout = 5 * time.Second
 // (see GatewayTLSConfig), and nothing else:
 //   - POST /api/v1/gateways/token: a token, proven by the certificate and
 //     bound to it;
-//   - the gateway routes (config, heartbeat, AK certificate), whose token
+//   - the gateway routes (config, heartbeat, AK certificate, logs), whose token
 //     must belong to the certificate's gateway;
 //   - POST /internal/step-ca/authorize: step-ca's authorizing webhook
 //     (approved and enabled gateways only).
@@ -69,6 +69,7 @@ func (s *Server) GatewayListener(webhook stepca.WebhookOptions) http.Handler {
 	mux.HandleFunc("GET /api/v1/gateways/{id}/config/current", forward)
 	mux.HandleFunc("POST /api/v1/gateways/{id}/heartbeat", forward)
 	mux.HandleFunc("POST /api/v1/gateways/{id}/ak-certificate", forward)
+	mux.HandleFunc("POST /api/v1/gateways/{id}/logs", forward) // gateway logs (issue #13)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusNotFound, "no such route on the gateway listener")
 	})

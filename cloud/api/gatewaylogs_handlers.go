@@ -1,0 +1,72 @@
+package api
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/streamforge/streamforge/cloud/gatewaylogs"
+	"github.com/streamforge/streamforge/cloud/rbac"
+	"github.com/streamforge/streamforge/pkg/wire"
+)
+
+// gatewayLogs is what the log routes need of cloud/gatewaylogs.
+type gatewayLogs interface {
+	Ingest(ctx context.Context, gatewayID string, b wire.LogBatch) error
+	Query(ctx context.Context, gatewayID string, f gatewaylogs.Filter) (gatewaylogs.Page, error)
+}
+
+// gatewayLogRoutes: a gateway ships its recent log lines (after each
+// heartbeat); a user with logs:read reads those of the gateways in its
+// gateway_access.
+func (s *Server) gatewayLogRoutes(v1 fiber.Router) {
+	logs := gatewaylogs.New(s.store)
+	v1.Post("/gateways/:id/logs", s.gatewayAuth, s.ownGateway, shipLogs(logs))
+	v1.Get("/gateways/:id/logs", s.authenticate, s.require(rbac.LogsRead), s.scoped, s.readLogs(logs))
+}
+
+func shipLogs(logs gatewayLogs) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		var b wire.LogBatch
+		if err := decode(c, &b); err != nil {
+			return err
+		}
+		if err := logs.Ingest(c.UserContext(), c.Params("id"), b); err != nil {
+			return err
+		}
+		return c.SendStatus(fiber.StatusNoContent)
+	}
+}
+
+func (s *Server) readLogs(logs gatewayLogs) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		// A gateway outside the caller's gateway_access is "not found".
+		if _, err := s.gateways.Get(c.UserContext(), s.access(c), c.Params("id")); err != nil {
+			return err
+		}
+		f := gatewaylogs.Filter{Level: c.Query("level")}
+		var err error
+		if f.From, err = timeParam(c, "from"); err != nil {
+			return err
+		}
+		if f.To, err = timeParam(c, "to"); err != nil {
+			return err
+		}
+		if v := c.Query("limit"); v != "" {
+			if f.Limit, err = strconv.Atoi(v); err != nil || f.Limit < 1 {
+				return errorf(fiber.StatusBadRequest, "limit: want a positive integer")
+			}
+		}
+		if v := c.Query("cursor"); v != "" {
+			if f.Cursor, err = strconv.ParseUint(v, 10, 64); err != nil || f.Cursor == 0 {
+				return errorf(fiber.StatusBadRequest, "cursor: want the next_cursor of a previous page")
+			}
+		}
+		page, err := logs.Query(c.UserContext(), c.Params("id"), f)
+		if err != nil {
+			return err
+		}
+		return c.JSON(fiber.Map{"gateway_id": c.Params("id"), "lines": page.Lines, "next_cursor": page.NextCursor})
+	}
+}
