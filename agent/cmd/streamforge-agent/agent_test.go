@@ -108,6 +108,12 @@ func buildAgent(t *testing.T) string {
 // config's path, its directory and the broker.
 func startDataPath(t *testing.T) (cfgPath, dir string, broker *testenv.Broker) {
 	t.Helper()
+	return startDataPathWith(t, testenv.KafkaOpts{})
+}
+
+// startDataPathWith is startDataPath with a broker started with opts.
+func startDataPathWith(t *testing.T, opts testenv.KafkaOpts) (cfgPath, dir string, broker *testenv.Broker) {
+	t.Helper()
 	signals := sim.Signals(8)
 	mb, err := sim.StartModbus("127.0.0.1:0", signals, 20)
 	if err != nil {
@@ -119,7 +125,7 @@ func startDataPath(t *testing.T) (cfgPath, dir string, broker *testenv.Broker) {
 		t.Fatal(err)
 	}
 	t.Cleanup(ua.Stop)
-	broker = testenv.StartKfake(t, testenv.KafkaOpts{})
+	broker = testenv.StartKfake(t, opts)
 	dir = t.TempDir()
 	cfgPath = filepath.Join(dir, "agent.yaml")
 	writeConfig(t, cfgPath, dir, broker.Addr, mb.Addr(), ua.Endpoint())
@@ -247,6 +253,13 @@ func (a *agentProc) logTail() string {
 	defer a.mu.Unlock()
 	s := a.log.String()
 	return s[max(0, len(s)-6000):]
+}
+
+// fullLog is everything the agent wrote to stderr so far.
+func (a *agentProc) fullLog() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.log.String()
 }
 
 // stop sends SIGTERM and requires a clean exit.

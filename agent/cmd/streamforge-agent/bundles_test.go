@@ -57,7 +57,7 @@ func TestSignedConfigBundlesRefuseTamperReplayAndFollowRotation(t *testing.T) {
 		return a.start(t)
 	}
 	agent := start()
-	eventually(t, agent, "enrollment", func() bool { return claimRE.MatchString(agent.logTail()) })
+	eventually(t, agent, "enrollment", func() bool { return enrolled(agent) })
 	if st := cloud.Call("POST", "/api/v1/gateways/gw-test/approve", admin, nil, nil); st != 200 {
 		t.Fatalf("approve: %d", st)
 	}
