@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"strconv"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -45,28 +46,46 @@ func (s *Server) readLogs(logs gatewayLogs) fiber.Handler {
 		if _, err := s.gateways.Get(c.UserContext(), s.access(c), c.Params("id")); err != nil {
 			return err
 		}
-		f := gatewaylogs.Filter{Level: c.Query("level")}
-		var err error
-		if f.From, err = timeParam(c, "from"); err != nil {
+		lq, err := listParams(c)
+		if err != nil {
 			return err
 		}
-		if f.To, err = timeParam(c, "to"); err != nil {
-			return err
-		}
-		if v := c.Query("limit"); v != "" {
-			if f.Limit, err = strconv.Atoi(v); err != nil || f.Limit < 1 {
-				return errorf(fiber.StatusBadRequest, "limit: want a positive integer")
-			}
-		}
-		if v := c.Query("cursor"); v != "" {
-			if f.Cursor, err = strconv.ParseUint(v, 10, 64); err != nil || f.Cursor == 0 {
-				return errorf(fiber.StatusBadRequest, "cursor: want the next_cursor of a previous page")
-			}
-		}
+		f := gatewaylogs.Filter{Level: c.Query("level"), From: lq.from, To: lq.to, Limit: lq.limit, Cursor: lq.cursor}
 		page, err := logs.Query(c.UserContext(), c.Params("id"), f)
 		if err != nil {
 			return err
 		}
 		return c.JSON(fiber.Map{"gateway_id": c.Params("id"), "lines": page.Lines, "next_cursor": page.NextCursor})
 	}
+}
+
+// listQuery holds the paging and time range parameters the list routes
+// share: from and to (RFC 3339), limit (positive) and cursor (the
+// next_cursor of a previous page).
+type listQuery struct {
+	from, to time.Time
+	limit    int
+	cursor   uint64
+}
+
+func listParams(c *fiber.Ctx) (listQuery, error) {
+	var q listQuery
+	var err error
+	if q.from, err = timeParam(c, "from"); err != nil {
+		return q, err
+	}
+	if q.to, err = timeParam(c, "to"); err != nil {
+		return q, err
+	}
+	if v := c.Query("limit"); v != "" {
+		if q.limit, err = strconv.Atoi(v); err != nil || q.limit < 1 {
+			return q, errorf(fiber.StatusBadRequest, "limit: want a positive integer")
+		}
+	}
+	if v := c.Query("cursor"); v != "" {
+		if q.cursor, err = strconv.ParseUint(v, 10, 63); err != nil || q.cursor == 0 {
+			return q, errorf(fiber.StatusBadRequest, "cursor: want the next_cursor of a previous page")
+		}
+	}
+	return q, nil
 }
