@@ -119,3 +119,17 @@ func TestHandlerKeepsOnlyEnabledLevelsAndCutsLongLines(t *testing.T) {
 		t.Fatalf("a ring line fails the control plane's check: %v", err)
 	}
 }
+
+// TestLinesCarryNoControlCharacters: line breaks, terminal escapes and
+// bidi overrides in a message or value are escaped in the ring (the
+// control plane refuses them, and a reader's screen must not act on them).
+func TestLinesCarryNoControlCharacters(t *testing.T) {
+	ring := NewRing(0, 0)
+	log := slog.New(NewHandler(slog.NewTextHandler(&bytes.Buffer{}, nil), ring, NewScrubber()))
+	log.Info("two\nlines \x1b[31mred\u202e", "err", errors.New("a\r\nb\u200bc"))
+	lines, _ := ring.Since(0, 10, 1<<20)
+	l := lines[0]
+	if strings.ContainsFunc(l.Message+l.Attrs, unprintable) || l.Message != `two\nlines \u001b[31mred\u202e` || !strings.Contains(l.Attrs, `a\r\nb\u200bc`) {
+		t.Fatalf("line: %q %q", l.Message, l.Attrs)
+	}
+}
