@@ -47,6 +47,9 @@ type Options struct {
 	MTLS    func(ctx context.Context, akChain [][]byte) (*http.Client, error)
 	MTLSURL string
 	Log     *slog.Logger
+	// Now, when set, is the time config signing keys' retirement is
+	// judged at (the clock corrected for skew); time.Now otherwise.
+	Now func() time.Time
 	// Logs, when set, is the agent's ring of recent (scrubbed) log lines:
 	// each heartbeat is followed by the lines logged since the last batch
 	// the control plane took.
@@ -96,6 +99,9 @@ func NewLoop(ctx context.Context, o Options) (*Loop, error) {
 	}
 	if o.Log == nil {
 		o.Log = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	st, err := LoadState(o.StateDir)
 	if err != nil {
@@ -296,7 +302,7 @@ func (l *Loop) pollConfig(ctx context.Context) {
 	if res == nil {
 		return
 	}
-	now := time.Now()
+	now := l.opts.Now()
 	st := l.State()
 	trust := st.ConfigTrust.clone()
 	learned := trust.learn(res.SigningKeys, now)
@@ -393,7 +399,7 @@ const renewBefore = 30 * 24 * time.Hour
 
 func (l *Loop) maybeRenew(ctx context.Context) {
 	_, exp := l.opts.Client.Token()
-	if time.Until(exp) > renewBefore {
+	if exp.Sub(l.opts.Now()) > renewBefore {
 		return
 	}
 	if _, err := l.opts.Client.RenewToken(ctx); err != nil && !errors.Is(err, context.Canceled) {

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/streamforge/streamforge/agent/clock"
 	"github.com/streamforge/streamforge/agent/config"
 	"github.com/streamforge/streamforge/agent/controlplane"
 	"github.com/streamforge/streamforge/agent/logring"
@@ -127,6 +128,8 @@ func runManaged(ctx context.Context, f cpFlags, localPath string, cfg *config.Co
 	}
 	client := controlplane.NewClient(f.url, f.gatewayID, signer)
 	client.Attestor = attestor
+	clk := clock.New(log) // certificates are judged by the control plane's time
+	client.Clock = clk
 	var sealer controlplane.Sealer // with a TPM, the claim code is sealed to it
 	if a, ok := attestor.(tpm.Attestor); ok {
 		sealer = a.TPM
@@ -137,7 +140,7 @@ func runManaged(ctx context.Context, f cpFlags, localPath string, cfg *config.Co
 		if !ok {
 			return fmt.Errorf("control_plane.mtls needs a TPM: a software identity cannot be attested")
 		}
-		mtls = stepcaMTLS(a.TPM, m, f.gatewayID, cfg.DataDir, log, func(ctx context.Context) ([][]byte, error) {
+		mtls = stepcaMTLS(a.TPM, m, f.gatewayID, cfg.DataDir, log, clk, func(ctx context.Context) ([][]byte, error) {
 			chain, err := client.AKCertificate(ctx)
 			if err == nil {
 				return chain, nil
@@ -146,7 +149,7 @@ func runManaged(ctx context.Context, f cpFlags, localPath string, cfg *config.Co
 			// expired (a gateway offline for long): re-prove the TPM
 			// identity key on the plain API instead.
 			plain := controlplane.NewClient(f.url, f.gatewayID, signer)
-			plain.Attestor = attestor
+			plain.Attestor, plain.Clock = attestor, clk
 			if _, perr := plain.ObtainToken(ctx); perr != nil {
 				return nil, fmt.Errorf("%w; on the plain API: %w", err, perr)
 			}
@@ -165,7 +168,7 @@ func runManaged(ctx context.Context, f cpFlags, localPath string, cfg *config.Co
 		Client: client, EnrollmentToken: f.enrollmentToken, Hostname: hostname(), StateDir: filepath.Join(cfg.DataDir, "controlplane"),
 		PollInterval: cfg.ControlPlane.PollInterval, HeartbeatInterval: cfg.ControlPlane.HeartbeatInterval,
 		Apply: apply, Health: health, Log: log, MTLS: mtls, ConfigKeys: configKeys, MTLSURL: cfg.ControlPlane.MTLS.GatewayURL, Sealer: sealer,
-		Logs: logs.Ring(),
+		Logs: logs.Ring(), Now: clk.Now,
 		// The claim code is a secret of the device: it is shown on the
 		// status page (and its QR code) only, never logged.
 		OnEnrolled: func(code string, _ time.Time) {
