@@ -82,7 +82,7 @@ def gwop(summary, body=None, responses=None):
     o["description"] = ("Gateway token only (audience streamforge-gateway); a gateway may reach only its own id. A token bound to a client "
                         "certificate (RFC 8705 cnf x5t#S256, issued by POST /api/v1/gateways/token on the gateways' mTLS listener) is refused "
                         "here with 401: it is good only on that listener, with that certificate. The mTLS listener serves only "
-                        "POST /api/v1/gateways/token and these gateway routes (config, heartbeat, AK certificate); everything else answers 404 there.")
+                        "POST /api/v1/gateways/token and these gateway routes (config, heartbeat, AK certificate, logs); everything else answers 404 there.")
     o["responses"].pop("403", None)
     o["responses"]["403"] = err("Another gateway's route")
     return o
@@ -137,6 +137,17 @@ schemas.update({
 # http (one HTTP stack): routes of the gateways' mTLS listener only.
 paths.update({
  "/internal/step-ca/authorize": {"post": op("step-ca's authorizing webhook, on the gateways' mTLS listener only (404 on the plain listener): allows a certificate for an approved, enabled, TPM-attested gateway", public=True, tags=["gateway-facing"], body={"type": "object", "description": "step-ca's webhook request body, HMAC-signed in X-Smallstep-Signature; the client certificate must be step-ca's own"}, responses={"200": ok("Decision", {"type": "object", "properties": {"allow": {"type": "boolean"}, "error": {"type": "object", "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}}), "400": err("Bad request body"), "401": err("Bad signature, or not step-ca's certificate"), "500": err("Authorization unavailable")})},
+})
+# Gateway logs (issue #13).
+paths.update({
+ "/api/v1/gateways/{id}/logs": {"parameters": [gid],
+   "post": gwop("Ship the agent's recent log lines (scrubbed of secrets by the agent), sent after heartbeats. The control plane keeps the newest 5000 lines per gateway", body=ref("LogBatch"), responses={"204": ok("Stored"), "400": err("A field past its limit, named in the error")}),
+   "get": op("The gateway's recent log lines, newest first, filtered by level and time (the gateway's clock)", "logs:read", tags=["gateways"], params=[q("level", "Lowest level shown: debug, info, warn or error (default: all)"), q("from", "Inclusive start", "date-time"), q("to", "Inclusive end", "date-time"), q("limit", "Page size: default 100, at most 1000", typ="integer"), q("cursor", "next_cursor of the previous page", typ="integer")], responses={"200": ok("A page of log lines", ref("GatewayLogPage")), "400": err("Bad level, time, limit or cursor"), "404": err("No such gateway within your access")})},
+})
+logline = {"seq": {"type": "integer", "minimum": 0, "description": "Line number within one agent process (from 1)"}, "time": {"type": "string", "format": "date-time"}, "level": {"type": "string", "enum": ["DEBUG", "INFO", "WARN", "ERROR"]}, "message": {"type": "string", "maxLength": 1024}, "attrs": {"type": "string", "maxLength": 2048, "description": "key=value text"}}
+schemas.update({
+ "LogBatch": {"type": "object", "required": ["entries"], "additionalProperties": False, "properties": {"entries": {"type": "array", "maxItems": 500, "items": {"type": "object", "additionalProperties": False, "required": ["time", "level", "message"], "properties": logline}, "description": "At most 256 KiB of message and attrs text"}, "dropped": {"type": "integer", "minimum": 0, "description": "Lines the agent's ring evicted before they were shipped"}}},
+ "GatewayLogPage": {"type": "object", "properties": {"gateway_id": {"type": "string"}, "lines": {"type": "array", "items": {"type": "object", "properties": dict(logline, id={"type": "integer"}, received_at={"type": "string", "format": "date-time"})}}, "next_cursor": {"type": "integer", "description": "Set (non-zero) when older lines follow"}}},
 })
 doc["components"]["securitySchemes"]["gatewayToken"] = {"type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "Gateway token from /api/v1/gateways/token"}
 

@@ -262,3 +262,19 @@ func (c *Config) resolve(store *secrets.Store) error {
 	}
 	return nil
 }
+
+// SecretValues lists the values of the secrets this config resolved (the
+// Kafka password, the enrollment token, OPC UA passwords), for the log
+// scrubber.
+func (c *Config) SecretValues() []string {
+	vals := []string{c.Kafka.Security.Password.Reveal(), c.Secrets.EnrollmentToken.Reveal()}
+	for _, a := range c.Adapters {
+		if a.OPCUA == nil {
+			continue
+		}
+		for _, s := range a.OPCUA.Servers {
+			vals = append(vals, s.Identity.Password)
+		}
+	}
+	return vals
+}

@@ -80,6 +80,10 @@ control_plane: {url: "https://cloud.example:8443", enrollment_token: "${secret:e
 		t.Errorf("secrets not resolved: kafka %q opc %q token %q", c.Kafka.Security.Password.Reveal(),
 			c.Adapters[0].OPCUA.Servers[0].Identity.Password, c.Secrets.EnrollmentToken.Reveal())
 	}
+	// The log scrubber learns every one of them.
+	if got := strings.Join(c.SecretValues(), ","); got != "pw1,tok,pw2" {
+		t.Errorf("SecretValues: %s", got)
+	}
 }
 
 const validModbus = `{type: modbus, name: x, devices: [{name: d, tcp: "h:1", poll_groups: [{name: g, interval: 1s}],

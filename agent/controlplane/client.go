@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/streamforge/streamforge/agent/clock"
 	"github.com/streamforge/streamforge/pkg/wire"
 )
 
@@ -58,6 +59,9 @@ type Client struct {
 	HTTP      *http.Client
 	// Attestor, when set, makes enrollment a TPM enrollment.
 	Attestor Attestor
+	// Clock, when set, learns the control plane's time from the Date
+	// header of every answer.
+	Clock *clock.Clock
 
 	mu       sync.Mutex
 	mtls     bool
@@ -95,11 +99,15 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any, hdr
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
+	sent := time.Now()
 	res, err := httpc.Do(req)
 	if err != nil {
 		return nil, err
 	}
 	defer res.Body.Close()
+	if c.Clock != nil {
+		c.Clock.ObserveDate(res.Header.Get("Date"), sent, time.Now())
+	}
 	data, _ := io.ReadAll(io.LimitReader(res.Body, 4<<20))
 	if res.StatusCode >= 300 && res.StatusCode != http.StatusNotModified {
 		var e struct {
@@ -287,4 +295,10 @@ func (c *Client) AKCertificate(ctx context.Context) ([][]byte, error) {
 		return nil, err
 	}
 	return append([][]byte{out.Certificate}, out.Chain...), nil
+}
+
+// ShipLogs sends a batch of the agent's recent log lines.
+func (c *Client) ShipLogs(ctx context.Context, b wire.LogBatch) error {
+	_, err := c.do(ctx, http.MethodPost, "/api/v1/gateways/"+c.GatewayID+"/logs", b, nil, c.auth())
+	return err
 }

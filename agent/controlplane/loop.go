@@ -47,6 +47,19 @@ type Options struct {
 	MTLS    func(ctx context.Context, akChain [][]byte) (*http.Client, error)
 	MTLSURL string
 	Log     *slog.Logger
+	// Now, when set, is the time config signing keys' retirement is
+	// judged at (the clock corrected for skew); time.Now otherwise.
+	Now func() time.Time
+	// Logs, when set, is the agent's ring of recent (scrubbed) log lines:
+	// each heartbeat is followed by the lines logged since the last batch
+	// the control plane took.
+	Logs LogSource
+}
+
+// LogSource gives the log lines after line number after (at most maxLines
+// and about maxBytes), and how many of those were evicted unshipped.
+type LogSource interface {
+	Since(after uint64, maxLines, maxBytes int) ([]wire.LogEntry, uint64)
 }
 
 // Sealer seals data to a TPM: only that TPM opens the blob.
@@ -68,6 +81,8 @@ type Loop struct {
 	reauthAt   time.Time
 	reauthWait time.Duration
 	onMTLS     bool
+	// logsShipped is the number of the last log line the control plane took.
+	logsShipped uint64
 }
 
 // NewLoop prepares the lifecycle and applies the last-known-good config,
@@ -84,6 +99,9 @@ func NewLoop(ctx context.Context, o Options) (*Loop, error) {
 	}
 	if o.Log == nil {
 		o.Log = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	st, err := LoadState(o.StateDir)
 	if err != nil {
@@ -284,7 +302,7 @@ func (l *Loop) pollConfig(ctx context.Context) {
 	if res == nil {
 		return
 	}
-	now := time.Now()
+	now := l.opts.Now()
 	st := l.State()
 	trust := st.ConfigTrust.clone()
 	learned := trust.learn(res.SigningKeys, now)
@@ -357,7 +375,9 @@ func (l *Loop) heartbeat(ctx context.Context) {
 	if err := l.opts.Client.Heartbeat(callCtx, hb); err != nil {
 		l.opts.Log.Warn("heartbeat failed", "err", err)
 		l.reauth(ctx, err)
+		return
 	}
+	l.shipLogs(callCtx)
 }
 
 // maxConfigError is the control plane's bound on a heartbeat's config_error.
@@ -379,7 +399,7 @@ const renewBefore = 30 * 24 * time.Hour
 
 func (l *Loop) maybeRenew(ctx context.Context) {
 	_, exp := l.opts.Client.Token()
-	if time.Until(exp) > renewBefore {
+	if exp.Sub(l.opts.Now()) > renewBefore {
 		return
 	}
 	if _, err := l.opts.Client.RenewToken(ctx); err != nil && !errors.Is(err, context.Canceled) {

@@ -34,6 +34,10 @@ type SupervisorOptions struct {
 	// Build makes a data path of a config; default New with what Mount
 	// was given.
 	Build func(*config.Config, *slog.Logger) (DataPath, error)
+	// Accepted, when set, sees each config the control plane delivers once
+	// it parses, before it runs (the agent registers its secret values
+	// with the log scrubber here).
+	Accepted func(*config.Config)
 }
 
 // Supervisor runs the data path under a control plane: each config the
@@ -109,6 +113,9 @@ func (s *Supervisor) Apply(_ context.Context, rc wire.ConfigResponse) error {
 	c, err := config.Parse(merged)
 	if err != nil {
 		return fmt.Errorf("config v%d: %w", rc.Version, err)
+	}
+	if s.o.Accepted != nil {
+		s.o.Accepted(c)
 	}
 	s.offer(c)
 	return nil

@@ -8,11 +8,9 @@ package statuspage
 
 import (
 	"bytes"
-	"fmt"
 	"html/template"
 	"image"
 	"image/png"
-	"io"
 	"net/http"
 
 	"github.com/makiuchi-d/gozxing"
@@ -26,19 +24,6 @@ import (
 // StateSource is what the page shows: the control plane loop's state.
 type StateSource interface {
 	State() controlplane.State
-}
-
-// PrintClaim writes the claim code and a terminal QR code of the claim URL,
-// for a technician at the gateway's console.
-func PrintClaim(w io.Writer, cloudURL, gatewayID, code string) error {
-	url := wire.ClaimURL(cloudURL, gatewayID, code)
-	q, err := claimQR(url)
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintf(w, "\nClaim this gateway: scan the QR code or enter\n  gateway %s\n  claim code %s\n  at %s\n%s\n",
-		gatewayID, code, url, q.ToSmallString(false))
-	return err
 }
 
 var statusPage = template.Must(template.New("status").Parse(`<!doctype html>

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"strconv"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -34,25 +33,12 @@ func (s *Server) scopedAudit(c *fiber.Ctx) *gorm.DB {
 }
 
 func (s *Server) listAudit(c *fiber.Ctx) error {
+	q, err := listParams(c)
+	if err != nil {
+		return err
+	}
 	f := audit.Filter{User: c.Query("user"), EventTypePrefix: c.Query("event_type"), ResourceID: c.Query("resource_id"),
-		Within: gateways.AuditScope(s.access(c))}
-	var err error
-	if f.From, err = timeParam(c, "from"); err != nil {
-		return err
-	}
-	if f.To, err = timeParam(c, "to"); err != nil {
-		return err
-	}
-	if v := c.Query("limit"); v != "" {
-		if f.Limit, err = strconv.Atoi(v); err != nil || f.Limit < 1 {
-			return errorf(fiber.StatusBadRequest, "limit: want a positive integer")
-		}
-	}
-	if v := c.Query("cursor"); v != "" {
-		if f.Cursor, err = strconv.ParseInt(v, 10, 64); err != nil || f.Cursor < 1 {
-			return errorf(fiber.StatusBadRequest, "cursor: want the next_cursor of a previous page")
-		}
-	}
+		Within: gateways.AuditScope(s.access(c)), From: q.from, To: q.to, Limit: q.limit, Cursor: int64(q.cursor)}
 	page, err := audit.Query(s.store.DB.WithContext(c.UserContext()), f)
 	if err != nil {
 		return err

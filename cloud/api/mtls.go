@@ -30,7 +30,7 @@ const handshakeCheckTimeout = 5 * time.Second
 // only the device routes that gateways and step-ca call (see routes):
 //   - POST /api/v1/gateways/token: a token, proven by the certificate and
 //     bound to it;
-//   - the gateway routes (config, heartbeat, AK certificate), whose token
+//   - the gateway routes (config, heartbeat, AK certificate, logs), whose token
 //     must belong to the certificate's gateway;
 //   - POST /internal/step-ca/authorize: step-ca's authorizing webhook
 //     (approved and enabled gateways only).

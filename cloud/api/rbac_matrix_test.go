@@ -39,6 +39,7 @@ var protectedRoutes = []route{
 	{"GET", "/api/v1/fleet/overview", rbac.GatewaysRead, nil},
 	{"GET", "/api/v1/gateways/gw-target", rbac.GatewaysRead, nil},
 	{"GET", "/api/v1/gateways/gw-target/health", rbac.GatewaysRead, nil},
+	{"GET", "/api/v1/gateways/gw-target/logs?level=warn", rbac.LogsRead, nil}, // gateway logs (issue #13)
 	{"GET", "/api/v1/gateways/gw-target/config", rbac.ConfigsRead, nil},
 	{"PUT", "/api/v1/gateways/gw-target/config", rbac.ConfigsDeploy, map[string]any{"config": map[string]any{"a": 1}}},
 	{"POST", "/api/v1/gateways/gw-target/approve", rbac.GatewaysManage, nil},
@@ -56,6 +57,7 @@ var gatewayRoutes = []route{
 	{"GET", "/api/v1/gateways/gw-target/config/current", "", nil},
 	{"POST", "/api/v1/gateways/gw-target/heartbeat", "", map[string]any{"status": "ok"}},
 	{"POST", "/api/v1/gateways/gw-target/ak-certificate", "", nil},
+	{"POST", "/api/v1/gateways/gw-target/logs", "", map[string]any{"entries": []any{}}}, // gateway logs (issue #13)
 }
 
 // publicRoutes need no user token (metrics has its own guard).

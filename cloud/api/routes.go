@@ -62,6 +62,7 @@ func (s *Server) routes() {
 	public.Get("/", s.dashboard)
 	public.Get("/ui/:file", s.dashboardAsset)
 	s.userRoutes(users)
+	s.gatewayLogRoutes(device, users) // gateway logs (issue #13)
 
 	app.Use(s.noSuchRoute)
 }

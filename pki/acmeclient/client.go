@@ -59,6 +59,9 @@ type Config struct {
 	// nothing about the gateway: the TPM attestation does.
 	AccountKey crypto.Signer
 	Timeout    time.Duration
+	// Time, when set, is the time step-ca's certificate is judged at (the
+	// agent's clock corrected for skew; see agent/clock).
+	Time func() time.Time
 }
 
 // Client obtains gateway certificates from step-ca.
@@ -89,7 +92,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	hc := &http.Client{
 		Timeout:   cfg.Timeout,
-		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: cfg.Roots, MinVersion: tls.VersionTLS12}},
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: cfg.Roots, MinVersion: tls.VersionTLS12, Time: cfg.Time}},
 	}
 	c := &Client{cfg: cfg, acme: &acme.Client{Key: cfg.AccountKey, DirectoryURL: cfg.DirectoryURL, HTTPClient: hc, UserAgent: "streamforge-agent"}}
 	if len(cfg.AKChain) > 0 {

@@ -116,6 +116,9 @@ type Renewer struct {
 	// AK certificate), until ctx ends.
 	OnError            func(error)
 	RetryMin, RetryMax time.Duration
+	// Now, when set, is the clock renewal times are judged by (the agent's
+	// clock corrected for skew); time.Now otherwise.
+	Now func() time.Time
 }
 
 // Run renews cur at RenewAt and then each new certificate, until ctx ends.
@@ -126,7 +129,11 @@ func (r *Renewer) Run(ctx context.Context, cur *Certificate) error {
 	if r.RetryMax <= 0 {
 		r.RetryMax = 10 * time.Minute
 	}
-	wait := time.Until(RenewAt(cur.Leaf))
+	now := r.Now
+	if now == nil {
+		now = time.Now
+	}
+	wait := RenewAt(cur.Leaf).Sub(now())
 	backoff := r.RetryMin
 	for {
 		t := time.NewTimer(max(wait, 0))
@@ -147,7 +154,7 @@ func (r *Renewer) Run(ctx context.Context, cur *Certificate) error {
 		r.OnCert(next)
 		_ = cur.Key.Close()
 		cur, backoff = next, r.RetryMin
-		wait = time.Until(RenewAt(cur.Leaf))
+		wait = RenewAt(cur.Leaf).Sub(now())
 	}
 }
 

@@ -119,6 +119,15 @@ async function admin() {
   // the cloud has not seen a TLS certificate of it.
   const tlsExpiry = await page.locator("#tls-expiry").textContent();
   if (!tlsExpiry.startsWith("not seen yet")) throw new Error("detail TLS certificate expiry: " + tlsExpiry);
+  // The agent's log lines on the detail, then only those at warn or above.
+  await until(page, "#/gateways/" + GATEWAY, "#log-lines tr[data-level]", "the agent's log lines on the detail", 60);
+  const levels = () => page.locator("#log-lines tr[data-level]").evaluateAll((rs) => rs.map((r) => r.dataset.level));
+  if (!(await levels()).includes("INFO")) problems.push("log lines without INFO: " + (await levels()));
+  await page.selectOption("#lg-level", "warn");
+  await page.click("#log-filter button[type=submit]");
+  await page.waitForFunction(() => document.querySelector("#log-empty") ||
+    [...document.querySelectorAll("#log-lines tr[data-level]")].every((r) => r.dataset.level === "WARN" || r.dataset.level === "ERROR"));
+  say("LOGS", (await levels()).length + " lines at warn or above");
   // Every page at both widths while the gateway is live (a few more
   // heartbeats first, for the plots): axe, fit, screenshot.
   for (const deadline = Date.now() + 60000; ;) {
@@ -185,6 +194,7 @@ async function viewer() {
       ["#/gateways/" + GATEWAY, "viewer-gateway-detail", "#gw-plots"]]) {
       await visit(page, hash, name, ready);
       if (await page.locator("[data-action], #security-events").count()) problems.push(`viewer is offered admin controls on ${name}`);
+      if (await page.locator("#gw-logs").count()) problems.push(`viewer is offered the gateway logs on ${name}`);
     }
     await page.goto(BASE + "/#/users");
     await page.waitForURL(/#\/overview$/);
@@ -195,6 +205,7 @@ async function viewer() {
       return {
         approve: await post(`/api/v1/gateways/${gw}/approve`), users: (await fetch("/api/v1/users")).status,
         audit: (await fetch("/api/v1/audit")).status, token: await post("/api/v1/enrollment-tokens"),
+        logs: (await fetch(`/api/v1/gateways/${gw}/logs`)).status,
       };
     }, GATEWAY);
     for (const [k, v] of Object.entries(answers)) if (v !== 403) problems.push(`viewer ${k}: HTTP ${v}, want 403`);

@@ -144,11 +144,13 @@ adapters:
 //
 //   - admin: logs in, creates an enrollment token, the agent enrolls with
 //     it, the pending gateway shows its verified EK, the admin approves it,
-//     the detail plots its heartbeats, the admin disables it, every event is
+//     the detail plots its heartbeats and shows the agent's log lines
+//     (filtered by level), the admin disables it, every event is
 //     on the audit page (filter, CSV, reports) and the chain verifies; every
 //     page is scanned by axe-core and photographed at 1280 and 390 px;
-//   - viewer: sees everything read-only, is offered no admin control, and
-//     the API refuses the admin calls the viewer tries directly;
+//   - viewer: sees everything read-only, is offered no admin control nor
+//     the gateway logs, and the API refuses the admin calls (and the logs)
+//     the viewer tries directly;
 //   - sessions: a cookie request without the CSRF token is refused, a
 //     session that ended returns the UI to the login page with a message,
 //     and the UI refreshes its session before it expires.
@@ -168,7 +170,7 @@ func TestDashboardJourneys(t *testing.T) {
 				agent = startAgent(t, agentBin, cloud.URL, gw, tok, tpm.Path)
 			}
 		})
-		if agent == nil || !strings.Contains(out, "VERIFY The chain verifies") || !strings.Contains(out, "OK admin") {
+		if agent == nil || !strings.Contains(out, "VERIFY The chain verifies") || !strings.Contains(out, "LOGS ") || !strings.Contains(out, "OK admin") {
 			t.Fatalf("admin journey:\n%s", out)
 		}
 		var g map[string]any

@@ -90,6 +90,12 @@ func TestCheckNamesTheBadField(t *testing.T) {
 // config's path, its directory and the broker.
 func startDataPath(t *testing.T) (cfgPath, dir string, broker *testenv.Broker) {
 	t.Helper()
+	return startDataPathWith(t, testenv.KafkaOpts{})
+}
+
+// startDataPathWith is startDataPath with a broker started with opts.
+func startDataPathWith(t *testing.T, opts testenv.KafkaOpts) (cfgPath, dir string, broker *testenv.Broker) {
+	t.Helper()
 	signals := sim.Signals(8)
 	mb, err := sim.StartModbus("127.0.0.1:0", signals, 20)
 	if err != nil {
@@ -101,7 +107,7 @@ func startDataPath(t *testing.T) (cfgPath, dir string, broker *testenv.Broker) {
 		t.Fatal(err)
 	}
 	t.Cleanup(ua.Stop)
-	broker = testenv.StartKfake(t, testenv.KafkaOpts{})
+	broker = testenv.StartKfake(t, opts)
 	dir = t.TempDir()
 	cfgPath = filepath.Join(dir, "agent.yaml")
 	writeConfig(t, cfgPath, dir, broker.Addr, mb.Addr(), ua.Endpoint())

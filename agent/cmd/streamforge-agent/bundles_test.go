@@ -55,7 +55,7 @@ func TestSignedConfigBundlesRefuseTamperReplayAndFollowRotation(t *testing.T) {
 			Env: managedEnv(cloud.URL, tok.Token)})
 	}
 	agent := start()
-	agent.Eventually(t, eventuallyLimit, "enrollment", func() bool { return claimRE.MatchString(agent.Log()) })
+	agent.Eventually(t, eventuallyLimit, "enrollment", func() bool { return enrolled(agent) })
 	if st := cloud.Call("POST", "/api/v1/gateways/gw-test/approve", admin, nil, nil); st != 200 {
 		t.Fatalf("approve: %d", st)
 	}

@@ -20,6 +20,7 @@ import (
 	"syscall"
 
 	"github.com/streamforge/streamforge/agent/config"
+	"github.com/streamforge/streamforge/agent/logring"
 	"github.com/streamforge/streamforge/agent/run"
 	"github.com/streamforge/streamforge/agent/tpm"
 )
@@ -67,7 +68,10 @@ func mainErr(args []string, stderr io.Writer) error {
 	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
 		return fmt.Errorf("log_level: %w", err)
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	// Every line is scrubbed of secrets before it reaches stderr or the
+	// ring of recent lines the control plane can read.
+	logs := logring.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}), cfg.SecretValues()...)
+	log := slog.New(logs)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	cp.fromEnv()
@@ -80,8 +84,9 @@ func mainErr(args []string, stderr io.Writer) error {
 	if cp.enrollmentToken == "" {
 		cp.enrollmentToken = cfg.Secrets.EnrollmentToken.Reveal()
 	}
+	logs.Scrubber().Add(cp.enrollmentToken)
 	if cp.url != "" {
-		return runManaged(ctx, cp, *path, cfg, log)
+		return runManaged(ctx, cp, *path, cfg, log, logs)
 	}
 	agent, err := run.New(cfg, log)
 	if err != nil {

@@ -8,10 +8,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/streamforge/streamforge/agent/clock"
 	"github.com/streamforge/streamforge/agent/config"
 	"github.com/streamforge/streamforge/agent/controlplane"
+	"github.com/streamforge/streamforge/agent/logring"
 	"github.com/streamforge/streamforge/agent/run"
 	"github.com/streamforge/streamforge/agent/statuspage"
 	"github.com/streamforge/streamforge/agent/tpm"
@@ -71,8 +74,9 @@ func identity(f cpFlags, dataDir string, log *slog.Logger) (crypto.Signer, contr
 }
 
 // runManaged wires the control plane loop (identity, client, mTLS) to a
-// run.Supervisor, which runs the data path on the configs it delivers.
-func runManaged(ctx context.Context, f cpFlags, localPath string, cfg *config.Config, log *slog.Logger) error {
+// run.Supervisor, which runs the data path on the configs it delivers; logs
+// is the scrubbing log handler, whose ring ships with heartbeats.
+func runManaged(ctx context.Context, f cpFlags, localPath string, cfg *config.Config, log *slog.Logger, logs *logring.Handler) error {
 	if cfg.GatewayID != f.gatewayID {
 		return fmt.Errorf("gateway id %q (CONTROL_PLANE_GATEWAY_ID) differs from gateway_id %q in %s", f.gatewayID, cfg.GatewayID, localPath)
 	}
@@ -86,9 +90,12 @@ func runManaged(ctx context.Context, f cpFlags, localPath string, cfg *config.Co
 	}
 	defer closeID()
 
-	sup := run.NewSupervisor(run.SupervisorOptions{Local: local, Initial: cfg, Version: version, Log: log})
+	sup := run.NewSupervisor(run.SupervisorOptions{Local: local, Initial: cfg, Version: version, Log: log,
+		Accepted: func(c *config.Config) { logs.Scrubber().Add(c.SecretValues()...) }})
 	client := controlplane.NewClient(f.url, f.gatewayID, signer)
 	client.Attestor = attestor
+	clk := clock.New(log) // certificates are judged by the control plane's time
+	client.Clock = clk
 	var sealer controlplane.Sealer // with a TPM, the claim code is sealed to it
 	if a, ok := attestor.(tpm.Attestor); ok {
 		sealer = a.TPM
@@ -99,7 +106,7 @@ func runManaged(ctx context.Context, f cpFlags, localPath string, cfg *config.Co
 		if !ok {
 			return fmt.Errorf("control_plane.mtls needs a TPM: a software identity cannot be attested")
 		}
-		mtls = stepcaMTLS(a.TPM, m, f.gatewayID, cfg.DataDir, log, func(ctx context.Context) ([][]byte, error) {
+		mtls = stepcaMTLS(a.TPM, m, f.gatewayID, cfg.DataDir, log, clk, func(ctx context.Context) ([][]byte, error) {
 			chain, err := client.AKCertificate(ctx)
 			if err == nil {
 				return chain, nil
@@ -108,7 +115,7 @@ func runManaged(ctx context.Context, f cpFlags, localPath string, cfg *config.Co
 			// expired (a gateway offline for long): re-prove the TPM
 			// identity key on the plain API instead.
 			plain := controlplane.NewClient(f.url, f.gatewayID, signer)
-			plain.Attestor = attestor
+			plain.Attestor, plain.Clock = attestor, clk
 			if _, perr := plain.ObtainToken(ctx); perr != nil {
 				return nil, fmt.Errorf("%w; on the plain API: %w", err, perr)
 			}
@@ -127,10 +134,12 @@ func runManaged(ctx context.Context, f cpFlags, localPath string, cfg *config.Co
 		Client: client, EnrollmentToken: f.enrollmentToken, Hostname: hostname(), StateDir: filepath.Join(cfg.DataDir, "controlplane"),
 		PollInterval: cfg.ControlPlane.PollInterval, HeartbeatInterval: cfg.ControlPlane.HeartbeatInterval,
 		Apply: sup.Apply, Health: sup.Health, Log: log, MTLS: mtls, ConfigKeys: configKeys, MTLSURL: cfg.ControlPlane.MTLS.GatewayURL, Sealer: sealer,
+		Logs: logs.Ring(), Now: clk.Now,
+		// The claim code is a secret of the device: it is shown on the
+		// status page (and its QR code) only, never logged.
 		OnEnrolled: func(code string, _ time.Time) {
-			if err := statuspage.PrintClaim(os.Stderr, f.url, f.gatewayID, code); err != nil {
-				log.Warn("print claim code", "err", err)
-			}
+			logs.Scrubber().Add(code, strings.ReplaceAll(code, "-", ""))
+			log.Info("claim this gateway with the claim code or QR code on its local status page (/ on the metrics listener)")
 		},
 	})
 	if err != nil {

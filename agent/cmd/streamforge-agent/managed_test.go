@@ -31,12 +31,29 @@ func managedEnv(url, token string) []string {
 // lifecycle (enrollment, a heartbeat, a config applied).
 const eventuallyLimit = time.Minute
 
-var claimRE = regexp.MustCompile(`claim code ([0-9A-Z]{5}-[0-9A-Z]{5}-\S)`)
+var claimCodeRE = regexp.MustCompile(`id="claim-code"[^>]*>([^<]+)<`)
+
+// statusClaimCode waits for the claim code on the agent's local status
+// page, the one place it is shown (it is never logged).
+func statusClaimCode(t *testing.T, a *testenv.Agent) string {
+	t.Helper()
+	var code string
+	a.Eventually(t, eventuallyLimit, "the claim code on the status page", func() bool {
+		if m := claimCodeRE.FindSubmatch(testenv.Get(t, "http://"+a.MetricsAddr()+"/")); m != nil {
+			code = string(m[1])
+		}
+		return code != ""
+	})
+	return code
+}
+
+// enrolled reports whether the agent has logged its enrollment.
+func enrolled(a *testenv.Agent) bool { return strings.Contains(a.Tail(), "msg=enrolled ") }
 
 // TestManagedAgentLifecycle runs the real processes together: the control
 // plane, the agent (identity key in a swtpm), the Modbus and OPC UA
-// simulators and a Kafka-protocol broker. The agent enrolls and prints its
-// claim code; a technician claims it through the URL in the QR code on the
+// simulators and a Kafka-protocol broker. The agent enrolls and shows its
+// claim code on its status page (never in its log); a technician claims it through the URL in the QR code on the
 // agent's status page; the agent gets its token, sends heartbeats and
 // applies deployed configs (restarting its data path); it rides out a
 // control plane restart, keeps forwarding while disabled, and restarts on
@@ -57,8 +74,10 @@ func TestManagedAgentLifecycle(t *testing.T) {
 	}
 
 	agent := startManaged(t, bin, cfgPath, cloud, tpm.Path, tok.Token)
-	agent.Eventually(t, eventuallyLimit, "the claim code on the console", func() bool { return claimRE.MatchString(agent.Log()) })
-	code := claimRE.FindStringSubmatch(agent.Log())[1]
+	code := statusClaimCode(t, agent)
+	if strings.Contains(agent.Log(), code) || strings.Contains(agent.Log(), strings.ReplaceAll(code, "-", "")) {
+		t.Fatalf("the claim code %s is in the agent's log", code)
+	}
 	// The claim code is a secret of the device: on disk only sealed to its TPM.
 	statePath := filepath.Join(dataDir, "data", "controlplane", "controlplane.json")
 	state, err := os.ReadFile(statePath)
@@ -69,7 +88,9 @@ func TestManagedAgentLifecycle(t *testing.T) {
 	// Restarted before its claim, the agent unseals the code and shows it again.
 	agent.Stop(t)
 	agent = startManaged(t, bin, cfgPath, cloud, tpm.Path, tok.Token)
-	agent.Eventually(t, eventuallyLimit, "the claim code after a restart", func() bool { return strings.Contains(agent.Log(), "claim code "+code) })
+	if again := statusClaimCode(t, agent); again != code {
+		t.Fatalf("after a restart the status page shows claim code %s, not %s", again, code)
+	}
 	page := string(testenv.Get(t, "http://"+agent.MetricsAddr()+"/"))
 	if !strings.Contains(page, code) {
 		t.Fatalf("status page lacks claim code %s:\n%s", code, page)
@@ -183,7 +204,7 @@ func TestManagedAgentOverMTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	agent := startManaged(t, bin, cfgPath, cloud, sw.Path, tok.Token)
-	agent.Eventually(t, eventuallyLimit, "enrollment", func() bool { return claimRE.MatchString(agent.Log()) })
+	agent.Eventually(t, eventuallyLimit, "enrollment", func() bool { return enrolled(agent) })
 	if st := cloud.Call("POST", "/api/v1/gateways/gw-test/approve", admin, nil, nil); st != 200 {
 		t.Fatalf("approve: %d", st)
 	}
@@ -207,5 +228,16 @@ func TestManagedAgentOverMTLS(t *testing.T) {
 	if !byCert {
 		t.Fatalf("no token proven by the certificate: %v\nstep-ca:\n%s", audit.Records, step.Log())
 	}
+	// Lines logged after the switch reach the cloud over the mTLS listener.
+	agent.Eventually(t, eventuallyLimit, "log lines shipped over mTLS", func() bool {
+		var p struct{ Lines []struct{ Message string } }
+		cloud.Call("GET", "/api/v1/gateways/gw-test/logs?limit=1000", admin, nil, &p)
+		for _, l := range p.Lines {
+			if l.Message == "talking to the control plane over mTLS" {
+				return true
+			}
+		}
+		return false
+	})
 	agent.Stop(t)
 }

@@ -4,6 +4,7 @@ import { get, call, can, qs } from "./api.js";
 import { h, clear, field, fmtTime, ago, badge, errorBox, confirmDialog } from "./dom.js";
 import { plot } from "./plot.js";
 import { auditTable } from "./audit.js";
+import { logsSection } from "./gatewaylogs.js";
 
 const statuses = [["", "any"], ["pending", "pending review"], ["activating", "activating"], ["approved", "approved"],
   ["online", "approved, online"], ["offline", "approved, offline"], ["disabled", "disabled"], ["rejected", "rejected"]];
@@ -174,6 +175,7 @@ export async function gatewayDetail(main, id) {
       h("thead", h("tr", h("th", "Adapter"), h("th", "Device"), h("th", "State"), h("th", "Last error"))),
       h("tbody", adapters.map((a) => h("tr", h("td", a.name), h("td", a.device),
         h("td", a.connected ? badge("connected", "ok") : badge("disconnected", "bad")), h("td", a.last_error || "—"))))))));
+  if (can("logs:read")) main.append(logsSection(g.id));
   if (can("audit:read")) {
     const page = await get("/api/v1/audit" + qs({ resource_id: g.id, limit: 50 }));
     main.append(h("section", { "aria-labelledby": "au-h" }, h("h2#au-h", "Audit events about this gateway"), auditTable(page.records)));
