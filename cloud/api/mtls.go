@@ -64,7 +64,7 @@ func (s *Server) GatewayListener(webhook stepca.WebhookOptions) http.Handler {
 		api(w, r)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("POST /internal/step-ca/authorize", stepca.WebhookHandler(s.gateways.Authorize, webhook))
+	mux.Handle("POST /internal/step-ca/authorize", stepca.WebhookHandler(s.gateways.access.Authorize, webhook))
 	mux.HandleFunc("POST /api/v1/gateways/token", s.tokenByCertificate)
 	mux.HandleFunc("GET /api/v1/gateways/{id}/config/current", forward)
 	mux.HandleFunc("POST /api/v1/gateways/{id}/heartbeat", forward)
@@ -108,7 +108,7 @@ func (s *Server) GatewayTLSConfig(stepcaDir string) (*tls.Config, *stepca.Layout
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), handshakeCheckTimeout)
 		defer cancel()
-		if err := s.gateways.CheckCertificate(ctx, p); err != nil {
+		if err := s.gateways.access.CheckCertificate(ctx, p); err != nil {
 			s.log.Warn("gateway certificate refused at the TLS handshake", "gateway", p.GatewayID, "reason", err)
 			return fmt.Errorf("gateway certificate refused: %w", err)
 		}
@@ -157,7 +157,7 @@ func (s *Server) tokenByCertificate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m := gateways.Meta{IP: r.RemoteAddr, UserAgent: r.UserAgent()}
-	tok, err := s.gateways.TokenForCertificate(r.Context(), m, p)
+	tok, err := s.gateways.access.TokenForCertificate(r.Context(), m, p)
 	switch {
 	case err == nil:
 		w.Header().Set("Content-Type", "application/json")

@@ -36,7 +36,7 @@ type Server struct {
 	app      *fiber.App
 	store    *store.Store
 	users    *users.Service
-	gateways *gateways.Service
+	gateways gatewayServices
 	log      *slog.Logger
 	opts     Options
 	// peerSecret marks requests forwarded by the gateway listener.
@@ -45,7 +45,7 @@ type Server struct {
 
 // New builds the API.
 func New(st *store.Store, us *users.Service, gw *gateways.Service, log *slog.Logger, opts Options) *Server {
-	s := &Server{store: st, users: us, gateways: gw, log: log, opts: opts, peerSecret: newPeerSecret()}
+	s := &Server{store: st, users: us, gateways: gatewayServicesOf(gw), log: log, opts: opts, peerSecret: newPeerSecret()}
 	if opts.BodyLimit == 0 {
 		opts.BodyLimit = 1 << 20
 		s.opts.BodyLimit = opts.BodyLimit

@@ -56,11 +56,16 @@ func serve(ctx context.Context, log *slog.Logger, args []string) error {
 			return fmt.Errorf("STREAMFORGE_ATTESTATION_CA_DIR: %w", err)
 		}
 	}
+	// The gateways' batching goroutines stop after the listeners (deferred
+	// later, so run earlier) and before the store closes: heartbeats queued
+	// at shutdown are written.
+	gw.Start(ctx)
+	defer gw.Close()
 	srv := api.New(st, us, gw, log, api.Options{
 		TrustedProxies: cfg.TrustedProxies, RateLimitPerMinute: cfg.RateLimitPerMinute, GatewayRateLimit: cfg.GatewayRateLimit,
 		BodyLimit: cfg.BodyLimit, MetricsToken: cfg.MetricsToken, TLS: cfg.TLSCert != "",
 	})
-	go prune(ctx, st, us, gw, log)
+	go prune(ctx, st, us, gw.Heartbeats, log)
 	if cfg.GatewayListen != "" {
 		gwSrv, err := gatewayListener(srv, cfg)
 		if err != nil {
@@ -121,7 +126,7 @@ func bootstrap(ctx context.Context, us *users.Service, cfg *config.Config) error
 
 // prune deletes expired sessions and finished throttle windows, and
 // records the audit tallies whose window closed.
-func prune(ctx context.Context, st *store.Store, us *users.Service, gw *gateways.Service, log *slog.Logger) {
+func prune(ctx context.Context, st *store.Store, us *users.Service, gw *gateways.Heartbeats, log *slog.Logger) {
 	t := time.NewTicker(10 * time.Minute)
 	defer t.Stop()
 	for {
