@@ -115,11 +115,11 @@ func New(st *store.Store, keys *auth.KeyRing, log *slog.Logger) *Service {
 	repo := st.Gateways()
 	return &Service{
 		Settings:   set,
-		Enrollment: &Enrollment{repo: storeRepo[EnrollmentTx]{repo}, set: set},
+		Enrollment: NewEnrollment(storeRepo[EnrollmentTx]{repo}, set),
 		Access:     NewAccess(storeRepo[AccessTx]{repo}, keys, set),
-		Configs:    &Configs{repo: storeRepo[ConfigTx]{repo}, set: set, log: log},
+		Configs:    NewConfigs(storeRepo[ConfigTx]{repo}, set, log),
 		Heartbeats: NewHeartbeats(repo, set, log),
-		Fleet:      &Fleet{repo: storeRepo[FleetTx]{repo}, set: set},
+		Fleet:      NewFleet(storeRepo[FleetTx]{repo}, set),
 	}
 }
 

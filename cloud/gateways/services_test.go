@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -302,7 +303,7 @@ func TestHeartbeatCloseFlushes(t *testing.T) {
 	gate, started := make(chan struct{}), make(chan struct{})
 	var once sync.Once
 	db.insertHB = func(int) { once.Do(func() { close(started); <-gate }) }
-	h := NewHeartbeats(fakeRepo[any]{db}, set, nil)
+	h := NewHeartbeats(fakeRepo[any]{db}, set, slog.New(slog.DiscardHandler))
 	h.Start(context.Background())
 	const n = 50
 	errs := make(chan error, n)
@@ -343,7 +344,7 @@ func TestServiceCloseStopsGoroutines(t *testing.T) {
 	db.gateways["gw-1"] = &store.Gateway{ID: "gw-1", Status: store.GatewayApproved}
 	db.tokens["jti-1"] = store.GatewayToken{JTI: "jti-1", GatewayID: "gw-1"}
 	a := NewAccess(fakeRepo[AccessTx]{db}, (*auth.KeyRing)(nil), set)
-	h := NewHeartbeats(fakeRepo[any]{db}, set, nil)
+	h := NewHeartbeats(fakeRepo[any]{db}, set, slog.New(slog.DiscardHandler))
 	before := goleak.IgnoreCurrent()
 	a.Start(context.Background())
 	h.Start(context.Background())

@@ -65,7 +65,7 @@ func GatewaySortable(field string) bool { return gatewaySortColumns[field] }
 // them, sorted by field (GatewaySortable; descending when desc), then id.
 func (r *Gateways) GatewayPage(ctx context.Context, f GatewayFilter, field string, desc bool, limit, offset int) ([]Gateway, int64, error) {
 	if !gatewaySortColumns[field] {
-		return nil, 0, fmt.Errorf("sort gateways by %q: %w", field, ErrNotFound)
+		return nil, 0, fmt.Errorf("sort gateways by %q: not a sortable field", field)
 	}
 	db := f.apply(r.db(ctx).Model(&Gateway{}))
 	var total int64
