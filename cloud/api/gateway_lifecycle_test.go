@@ -60,6 +60,31 @@ func TestGatewaysCloseFlushesAndStops(t *testing.T) {
 	})
 }
 
+// TestGatewayRequestsAfterCloseAreUnavailable: once the gateways' batchers
+// are closed (the server is shutting down), a gateway request gets a 503
+// with a message, not a 500 or a hang.
+func TestGatewayRequestsAfterCloseAreUnavailable(t *testing.T) {
+	e := newEnv(t, "", "")
+	ctx := context.Background()
+	admin := e.login(adminEmail, adminPassword)
+	_, value := e.enrollmentToken(admin, 1, "")
+	gw := e.gateway("gw-closing")
+	if _, err := gw.Enroll(ctx, value, "edge", nil); err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, e.do("POST", "/api/v1/gateways/gw-closing/approve", admin, nil), 200)
+	tok, err := gw.ObtainToken(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	beat := func() resp { return e.do("POST", "/api/v1/gateways/gw-closing/heartbeat", tok.Token, wire.Heartbeat{Status: "ok"}) }
+	if r := beat(); r.status >= 300 {
+		t.Fatalf("heartbeat before Close: %d %s", r.status, r.raw)
+	}
+	e.gw.Close()
+	wantError(t, beat(), 503, gateways.ErrStopped.Error())
+}
+
 // gatewayGoroutines returns the stacks of running goroutines that were
 // started by cloud/gateways.
 func gatewayGoroutines() string {
