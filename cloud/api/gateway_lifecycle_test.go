@@ -77,7 +77,9 @@ func TestGatewayRequestsAfterCloseAreUnavailable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	beat := func() resp { return e.do("POST", "/api/v1/gateways/gw-closing/heartbeat", tok.Token, wire.Heartbeat{Status: "ok"}) }
+	beat := func() resp {
+		return e.do("POST", "/api/v1/gateways/gw-closing/heartbeat", tok.Token, wire.Heartbeat{Status: "ok"})
+	}
 	if r := beat(); r.status >= 300 {
 		t.Fatalf("heartbeat before Close: %d %s", r.status, r.raw)
 	}
