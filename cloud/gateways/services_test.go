@@ -320,13 +320,17 @@ func TestHeartbeatCloseFlushes(t *testing.T) {
 	go func() { h.Close(); close(closed) }()
 	close(gate)
 	<-closed
+	// Close returned: every queued heartbeat is stored already.
+	db.mu.Lock()
+	stored := len(db.heartbeats)
+	db.mu.Unlock()
+	if stored != n {
+		t.Fatalf("%d heartbeats stored when Close returned, want %d", stored, n)
+	}
 	for range n {
 		if err := <-errs; err != nil {
 			t.Fatalf("heartbeat: %v", err)
 		}
-	}
-	if len(db.heartbeats) != n {
-		t.Fatalf("%d heartbeats stored, want %d", len(db.heartbeats), n)
 	}
 	if db.inserts >= n {
 		t.Fatalf("%d inserts for %d heartbeats: not batched", db.inserts, n)
