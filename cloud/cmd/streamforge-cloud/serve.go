@@ -65,7 +65,11 @@ func serve(ctx context.Context, log *slog.Logger, args []string) error {
 		TrustedProxies: cfg.TrustedProxies, RateLimitPerMinute: cfg.RateLimitPerMinute, GatewayRateLimit: cfg.GatewayRateLimit,
 		BodyLimit: cfg.BodyLimit, MetricsToken: cfg.MetricsToken, TLS: cfg.TLSCert != "",
 	})
-	go prune(ctx, st, us, gw.Heartbeats, log)
+	// prune is waited for before the store closes, whatever ends serve.
+	pruneCtx, stopPrune := context.WithCancel(ctx)
+	pruned := make(chan struct{})
+	go func() { defer close(pruned); prune(pruneCtx, st, us, gw.Heartbeats, log) }()
+	defer func() { stopPrune(); <-pruned }()
 	if cfg.GatewayListen != "" {
 		gwSrv, err := gatewayListener(srv, cfg)
 		if err != nil {
