@@ -56,9 +56,9 @@ func serve(ctx context.Context, log *slog.Logger, args []string) error {
 			return fmt.Errorf("STREAMFORGE_ATTESTATION_CA_DIR: %w", err)
 		}
 	}
-	// The gateways' batching goroutines stop after the listeners (deferred
-	// later, so run earlier) and before the store closes: heartbeats queued
-	// at shutdown are written.
+	// The gateways' batching goroutines stop once serve has shut the HTTP
+	// app down and before the store closes (deferred after it, so run
+	// before it): heartbeats queued at shutdown are written.
 	gw.Start(ctx)
 	defer gw.Close()
 	srv := api.New(st, us, gw, log, api.Options{
