@@ -23,7 +23,7 @@ func intParam(c *fiber.Ctx, name string) (int, error) {
 // fleetOverview is the dashboard's first page: gateways by state, fleet
 // throughput and backlog over time, credentials expiring soon.
 func (s *Server) fleetOverview(c *fiber.Ctx) error {
-	o, err := s.gateways.Overview(c.UserContext(), s.access(c))
+	o, err := s.gateways.fleet.Overview(c.UserContext(), s.access(c))
 	if err != nil {
 		return err
 	}

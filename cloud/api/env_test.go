@@ -97,6 +97,9 @@ func newEnv(t testing.TB, dbURL, keyDir string, opts ...envOpt) *env {
 	if gw.ConfigKeys, err = configsign.Load(filepath.Join(keyDir, "config")); err != nil {
 		t.Fatal(err)
 	}
+	// The batching goroutines stop after the server and before the store.
+	gw.Start(context.Background())
+	t.Cleanup(gw.Close)
 	srv := api.New(st, us, gw, log, o)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

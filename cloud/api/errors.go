@@ -39,6 +39,7 @@ var sentinels = []struct {
 	{gateways.ErrActivation, errs.Unauthenticated}, {gateways.ErrNoAttestationCA, errs.Unavailable},
 	{gateways.ErrNotApproved, errs.Forbidden}, {gateways.ErrBadClaim, errs.Forbidden},
 	{gateways.ErrIdentityTaken, errs.Conflict}, {gateways.ErrBadTransition, errs.Conflict},
+	{gateways.ErrStopped, errs.Unavailable},
 }
 
 // asClientError finds what of err a client may see: an *errs.Error, or a

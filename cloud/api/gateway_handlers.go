@@ -35,7 +35,7 @@ func (s *Server) gatewayAuth(c *fiber.Ctx) error {
 		s.refused(c, eventCredentialRefused, "", "malformed_gateway_authorization")
 		return errorf(fiber.StatusUnauthorized, "gateway routes need Authorization: Bearer <gateway token>")
 	}
-	a, err := s.gateways.Authenticate(c.UserContext(), strings.TrimSpace(tok))
+	a, err := s.gateways.access.Authenticate(c.UserContext(), strings.TrimSpace(tok))
 	if err != nil {
 		if errors.Is(err, auth.ErrInvalidToken) {
 			s.refused(c, eventCredentialRefused, "", "gateway_"+tokenReason(err))
@@ -76,7 +76,7 @@ func (s *Server) enroll(c *fiber.Ctx) error {
 	if err := decode(c, &req); err != nil {
 		return err
 	}
-	res, err := s.gateways.Enroll(c.UserContext(), s.gwMeta(c), req)
+	res, err := s.gateways.enroll.Enroll(c.UserContext(), s.gwMeta(c), req)
 	if err != nil {
 		return err
 	}
@@ -88,7 +88,7 @@ func (s *Server) activate(c *fiber.Ctx) error {
 	if err := decode(c, &req); err != nil {
 		return err
 	}
-	res, err := s.gateways.Activate(c.UserContext(), s.gwMeta(c), req)
+	res, err := s.gateways.enroll.Activate(c.UserContext(), s.gwMeta(c), req)
 	if err != nil {
 		return err
 	}
@@ -100,7 +100,7 @@ func (s *Server) challenge(c *fiber.Ctx) error {
 	if err := decode(c, &req); err != nil {
 		return err
 	}
-	res, err := s.gateways.Challenge(c.UserContext(), req.GatewayID)
+	res, err := s.gateways.access.Challenge(c.UserContext(), req.GatewayID)
 	if err != nil {
 		return err
 	}
@@ -122,7 +122,7 @@ func (s *Server) issueGatewayToken(c *fiber.Ctx, renewing bool) error {
 	if req.Nonce == "" || len(req.Signature) == 0 {
 		return errorf(fiber.StatusUnauthorized, "proof of possession required: sign a nonce from /api/v1/gateways/token/challenge")
 	}
-	res, err := s.gateways.IssueToken(c.UserContext(), s.gwMeta(c), req, renewing)
+	res, err := s.gateways.access.IssueToken(c.UserContext(), s.gwMeta(c), req, renewing)
 	if err != nil {
 		return err
 	}
@@ -135,12 +135,12 @@ func (s *Server) currentConfig(c *fiber.Ctx) error {
 	if !a.HasConfig { // as of the token check, which read the config's ETag
 		return gateways.ErrNoConfig
 	}
-	etag := s.gateways.ServedETag(a.ConfigETag)
+	etag := s.gateways.configs.ServedETag(a.ConfigETag)
 	if c.Get(fiber.HeaderIfNoneMatch) == etag {
 		c.Set(fiber.HeaderETag, etag)
 		return c.SendStatus(fiber.StatusNotModified)
 	}
-	cfg, etag, err := s.gateways.Current(c.UserContext(), id)
+	cfg, etag, err := s.gateways.configs.Current(c.UserContext(), id)
 	if err != nil {
 		return err
 	}
@@ -149,7 +149,7 @@ func (s *Server) currentConfig(c *fiber.Ctx) error {
 }
 
 func (s *Server) akCertificate(c *fiber.Ctx) error {
-	chain, err := s.gateways.AKCertificate(c.UserContext(), s.gwMeta(c), c.Params("id"))
+	chain, err := s.gateways.access.AKCertificate(c.UserContext(), s.gwMeta(c), c.Params("id"))
 	if err != nil {
 		return err
 	}
@@ -162,7 +162,7 @@ func (s *Server) heartbeat(c *fiber.Ctx) error {
 		return err
 	}
 	a, _ := c.Locals(gatewayAuthKey).(gateways.Auth)
-	if err := s.gateways.Heartbeat(c.UserContext(), a, hb); err != nil {
+	if err := s.gateways.heartbeats.Heartbeat(c.UserContext(), a, hb); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
@@ -175,7 +175,7 @@ func (s *Server) createEnrollmentToken(c *fiber.Ctx) error {
 	if err := decode(c, &in); err != nil {
 		return err
 	}
-	v, err := s.gateways.CreateToken(c.UserContext(), s.gwMeta(c), s.access(c), in)
+	v, err := s.gateways.enroll.CreateToken(c.UserContext(), s.gwMeta(c), s.access(c), in)
 	if err != nil {
 		return err
 	}
@@ -183,7 +183,7 @@ func (s *Server) createEnrollmentToken(c *fiber.Ctx) error {
 }
 
 func (s *Server) listEnrollmentTokens(c *fiber.Ctx) error {
-	ts, err := s.gateways.ListTokens(c.UserContext(), s.access(c))
+	ts, err := s.gateways.enroll.ListTokens(c.UserContext(), s.access(c))
 	if err != nil {
 		return err
 	}
@@ -191,7 +191,7 @@ func (s *Server) listEnrollmentTokens(c *fiber.Ctx) error {
 }
 
 func (s *Server) revokeEnrollmentToken(c *fiber.Ctx) error {
-	if err := s.gateways.RevokeToken(c.UserContext(), s.gwMeta(c), s.access(c), c.Params("id")); err != nil {
+	if err := s.gateways.enroll.RevokeToken(c.UserContext(), s.gwMeta(c), s.access(c), c.Params("id")); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
@@ -206,7 +206,7 @@ func (s *Server) listGateways(c *fiber.Ctx) error {
 	if q.Limit, err = intParam(c, "limit"); err != nil {
 		return err
 	}
-	page, err := s.gateways.Page(c.UserContext(), s.access(c), q)
+	page, err := s.gateways.fleet.Page(c.UserContext(), s.access(c), q)
 	if err != nil {
 		return err
 	}
@@ -214,7 +214,7 @@ func (s *Server) listGateways(c *fiber.Ctx) error {
 }
 
 func (s *Server) getGateway(c *fiber.Ctx) error {
-	g, err := s.gateways.Get(c.UserContext(), s.access(c), c.Params("id"))
+	g, err := s.gateways.fleet.Get(c.UserContext(), s.access(c), c.Params("id"))
 	if err != nil {
 		return err
 	}
@@ -235,7 +235,7 @@ func (s *Server) gatewayHealth(c *fiber.Ctx) error {
 			return errorf(fiber.StatusBadRequest, "cursor: want the next_cursor of a previous page")
 		}
 	}
-	page, err := s.gateways.Health(c.UserContext(), s.access(c), c.Params("id"), limit, cursor)
+	page, err := s.gateways.heartbeats.Health(c.UserContext(), s.access(c), c.Params("id"), limit, cursor)
 	if err != nil {
 		return err
 	}
@@ -244,7 +244,7 @@ func (s *Server) gatewayHealth(c *fiber.Ctx) error {
 
 func (s *Server) gatewayAction(a gateways.Action) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		g, err := s.gateways.Act(c.UserContext(), s.gwMeta(c), s.access(c), c.Params("id"), a)
+		g, err := s.gateways.fleet.Act(c.UserContext(), s.gwMeta(c), s.access(c), c.Params("id"), a)
 		if err != nil {
 			return err
 		}
@@ -253,17 +253,17 @@ func (s *Server) gatewayAction(a gateways.Action) fiber.Handler {
 }
 
 func (s *Server) deleteGateway(c *fiber.Ctx) error {
-	if err := s.gateways.Delete(c.UserContext(), s.gwMeta(c), s.access(c), c.Params("id")); err != nil {
+	if err := s.gateways.fleet.Delete(c.UserContext(), s.gwMeta(c), s.access(c), c.Params("id")); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
 func (s *Server) readGatewayConfig(c *fiber.Ctx) error {
-	if err := s.gateways.CheckAccess(c.UserContext(), s.access(c), c.Params("id")); err != nil {
+	if err := s.gateways.fleet.CheckAccess(c.UserContext(), s.access(c), c.Params("id")); err != nil {
 		return err
 	}
-	cfg, etag, err := s.gateways.Current(c.UserContext(), c.Params("id"))
+	cfg, etag, err := s.gateways.configs.Current(c.UserContext(), c.Params("id"))
 	if err != nil {
 		return err
 	}
@@ -278,7 +278,7 @@ func (s *Server) deployGatewayConfig(c *fiber.Ctx) error {
 	if err := decode(c, &body); err != nil {
 		return err
 	}
-	cfg, err := s.gateways.Deploy(c.UserContext(), s.gwMeta(c), s.access(c), c.Params("id"), body.Config)
+	cfg, err := s.gateways.configs.Deploy(c.UserContext(), s.gwMeta(c), s.access(c), c.Params("id"), body.Config)
 	if err != nil {
 		return err
 	}
@@ -290,7 +290,7 @@ func (s *Server) claim(c *fiber.Ctx) error {
 	if err := decode(c, &in); err != nil {
 		return err
 	}
-	g, err := s.gateways.Claim(c.UserContext(), s.gwMeta(c), s.access(c), in)
+	g, err := s.gateways.enroll.Claim(c.UserContext(), s.gwMeta(c), s.access(c), in)
 	if err != nil {
 		return err
 	}

@@ -43,7 +43,7 @@ func shipLogs(logs gatewayLogs) fiber.Handler {
 func (s *Server) readLogs(logs gatewayLogs) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		// A gateway outside the caller's gateway_access is "not found".
-		if _, err := s.gateways.Get(c.UserContext(), s.access(c), c.Params("id")); err != nil {
+		if _, err := s.gateways.fleet.Get(c.UserContext(), s.access(c), c.Params("id")); err != nil {
 			return err
 		}
 		lq, err := listParams(c)

@@ -123,7 +123,7 @@ func (s *Server) verifyGatewayConn(cs tls.ConnectionState, caNames []string, rem
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), handshakeCheckTimeout)
 	defer cancel()
-	if err := s.gateways.CheckCertificate(ctx, p); err != nil {
+	if err := s.gateways.access.CheckCertificate(ctx, p); err != nil {
 		s.log.Warn("gateway certificate refused at the TLS handshake", "gateway", p.GatewayID, "reason", err)
 		s.auditHandshake(remote, "gateway:"+p.GatewayID, handshakeReason(err))
 		return fmt.Errorf("gateway certificate refused: %w", err)
@@ -202,7 +202,7 @@ func (s *Server) tokenByCertificate(c *fiber.Ctx) error {
 	if req.GatewayID != p.GatewayID {
 		return errorf(fiber.StatusForbidden, "the certificate is for another gateway than gateway_id")
 	}
-	tok, err := s.gateways.TokenForCertificate(c.UserContext(), s.gwMeta(c), p)
+	tok, err := s.gateways.access.TokenForCertificate(c.UserContext(), s.gwMeta(c), p)
 	switch {
 	case err == nil:
 		return c.JSON(tok)
@@ -218,7 +218,7 @@ func (s *Server) tokenByCertificate(c *fiber.Ctx) error {
 func (s *Server) stepCAWebhook(c *fiber.Ctx) error {
 	call := stepca.WebhookCall{TLS: c.Context().TLSConnectionState(), Signature: c.Get(stepca.SignatureHeader),
 		Body: c.Body(), Remote: s.clientIP(c)}
-	resp, err := s.webhook.Decide(c.UserContext(), call, s.gateways.Authorize)
+	resp, err := s.webhook.Decide(c.UserContext(), call, s.gateways.access.Authorize)
 	switch {
 	case err == nil:
 		return c.JSON(resp)

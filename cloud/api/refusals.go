@@ -68,7 +68,7 @@ func (s *Server) scoped(c *fiber.Ctx) error {
 	if err == nil || !errors.Is(err, gateways.ErrNotFound) || c.Params("id") == "" {
 		return err
 	}
-	if _, gerr := s.gateways.Get(c.UserContext(), []string{"*"}, c.Params("id")); gerr == nil {
+	if _, gerr := s.gateways.fleet.Get(c.UserContext(), []string{"*"}, c.Params("id")); gerr == nil {
 		user := ""
 		if cl := claimsOf(c); cl != nil {
 			user = cl.Subject

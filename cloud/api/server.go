@@ -42,7 +42,7 @@ type Server struct {
 	users    Users
 	trail    auditTrail
 	metrics  *httpMetrics
-	gateways *gateways.Service
+	gateways gatewayServices
 	log      *slog.Logger
 	opts     Options
 	// webhook configures step-ca's webhook, served on the gateway
@@ -56,7 +56,7 @@ func New(st *store.Store, us Users, gw *gateways.Service, log *slog.Logger, opts
 		opts.Metrics = prometheus.NewRegistry()
 	}
 	s := &Server{store: st, users: us, trail: st.AuditLog(), metrics: newHTTPMetrics(opts.Metrics),
-		gateways: gw, log: log, opts: opts}
+		gateways: gatewayServicesOf(gw), log: log, opts: opts}
 	if opts.BodyLimit == 0 {
 		opts.BodyLimit = 1 << 20
 		s.opts.BodyLimit = opts.BodyLimit

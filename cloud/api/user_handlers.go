@@ -36,7 +36,7 @@ var errWiderAccess = errorf(fiber.StatusForbidden,
 // caller's: gateway_access confines Admins too, so a site-scoped Admin can
 // neither widen its own reach nor make or manage an account that has more.
 func (s *Server) checkGrant(c *fiber.Ctx, target string, requested []string) error {
-	siteOf := func(id string) string { return s.gateways.SiteOf(c.UserContext(), id) }
+	siteOf := func(id string) string { return s.gateways.fleet.SiteOf(c.UserContext(), id) }
 	if rbac.Grants(s.access(c), requested, siteOf) {
 		return nil
 	}

@@ -2,9 +2,7 @@ package gateways
 
 import (
 	"context"
-	"time"
-
-	"gorm.io/gorm"
+	"slices"
 
 	"github.com/streamforge/streamforge/cloud/audit"
 	"github.com/streamforge/streamforge/cloud/rbac"
@@ -34,35 +32,35 @@ var transitions = map[Action]struct {
 
 // Act applies an admin action to a gateway within access. Disabling
 // revokes every token of the gateway at once.
-func (s *Service) Act(ctx context.Context, m Meta, access []string, id string, a Action) (View, error) {
+func (s *Fleet) Act(ctx context.Context, m Meta, access []string, id string, a Action) (View, error) {
 	tr, ok := transitions[a]
 	if !ok {
 		return View{}, ErrBadTransition
 	}
 	var out *store.Gateway
-	err := s.store.Tx(ctx, func(tx *gorm.DB) error {
-		g, err := s.load(tx, id, true)
+	err := s.repo.InTx(ctx, func(tx FleetTx) error {
+		g, err := load(tx, id, true)
 		if err != nil {
 			return err
 		}
 		if !rbac.CanAccessGateway(access, g.ID, g.Site) {
 			return ErrNotFound
 		}
-		if !contains(tr.from, g.Status) {
+		if !slices.Contains(tr.from, g.Status) {
 			return ErrBadTransition
 		}
-		now := s.Now()
+		now := s.set.Now()
 		old := g.Status
 		g.Status = tr.to
 		if a == Approve {
 			// An approved gateway's claim code has no more use.
 			g.ApprovedBy, g.ApprovedAt, g.ClaimCodeHash = m.Actor, &now, ""
 		}
-		if err := tx.Save(g).Error; err != nil {
+		if err := tx.SaveGateway(g); err != nil {
 			return err
 		}
 		if a == Disable {
-			if err := s.revokeTokens(tx, g.ID, now); err != nil {
+			if err := tx.RevokeGatewayTokens(g.ID, now); err != nil {
 				return err
 			}
 		}
@@ -72,7 +70,7 @@ func (s *Service) Act(ctx context.Context, m Meta, access []string, id string, a
 			ev.ApprovedBy = &m.Actor
 		}
 		out = g
-		return appendAudit(tx, ev)
+		return tx.Audit(ev)
 	})
 	if err != nil {
 		return View{}, err
@@ -80,40 +78,21 @@ func (s *Service) Act(ctx context.Context, m Meta, access []string, id string, a
 	return view(out, 0), nil
 }
 
-func (s *Service) revokeTokens(tx *gorm.DB, id string, now time.Time) error {
-	return tx.Model(&store.GatewayToken{}).Where("gateway_id = ? AND revoked_at IS NULL", id).
-		Update("revoked_at", now).Error
-}
-
 // Delete removes a gateway with its tokens, config and health history.
-func (s *Service) Delete(ctx context.Context, m Meta, access []string, id string) error {
-	return s.store.Tx(ctx, func(tx *gorm.DB) error {
-		g, err := s.load(tx, id, true)
+func (s *Fleet) Delete(ctx context.Context, m Meta, access []string, id string) error {
+	return s.repo.InTx(ctx, func(tx FleetTx) error {
+		g, err := load(tx, id, true)
 		if err != nil {
 			return err
 		}
 		if !rbac.CanAccessGateway(access, g.ID, g.Site) {
 			return ErrNotFound
 		}
-		for _, model := range []any{&store.GatewayToken{}, &store.GatewayConfig{}, &store.GatewayHeartbeat{}, &store.GatewayChallenge{}} {
-			if err := tx.Where("gateway_id = ?", id).Delete(model).Error; err != nil {
-				return err
-			}
-		}
-		if err := tx.Delete(g).Error; err != nil {
+		if err := tx.DeleteGateway(g); err != nil {
 			return err
 		}
 		ev := m.Event("gateway.delete", "gateway", id, "delete", audit.ResultSuccess)
 		ev.Changes = map[string]audit.Change{"status": {Old: g.Status, New: nil}}
-		return appendAudit(tx, ev)
+		return tx.Audit(ev)
 	})
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -6,8 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"gorm.io/gorm"
-
 	"github.com/streamforge/streamforge/cloud/audit"
 	"github.com/streamforge/streamforge/cloud/auth"
 	"github.com/streamforge/streamforge/cloud/rbac"
@@ -51,7 +49,7 @@ func newClaimCode(ctx context.Context) (code, hash string, err error) {
 // stays pending for an admin's review, with the claimer recorded. A code
 // works once, until it expires; wrong codes are limited per gateway (only
 // from users who can see it) and per user.
-func (s *Service) Claim(ctx context.Context, m Meta, access []string, in ClaimInput) (View, error) {
+func (s *Enrollment) Claim(ctx context.Context, m Meta, access []string, in ClaimInput) (View, error) {
 	site := strings.TrimSpace(in.Site)
 	if site == "" || len(site) > 255 {
 		return View{}, &ValidationError{"site", "the site to bind the gateway to is required"}
@@ -62,12 +60,12 @@ func (s *Service) Claim(ctx context.Context, m Meta, access []string, in ClaimIn
 	if !rbac.CanAccessGateway(access, in.GatewayID, site) {
 		return View{}, &ValidationError{"site", "outside your gateway access"}
 	}
-	now := s.Now()
+	now := s.set.Now()
 	gwKey, userKey := "claim-gw:"+in.GatewayID, "claim-user:"+m.Actor
 	if err := s.throttled(ctx, userKey, now); err != nil {
 		return View{}, err
 	}
-	g, err := s.load(s.store.DB.WithContext(ctx), in.GatewayID, false)
+	g, err := read(ctx, s.repo, in.GatewayID)
 	if err != nil && err != ErrNotFound {
 		return View{}, err
 	}
@@ -94,10 +92,10 @@ func (s *Service) Claim(ctx context.Context, m Meta, access []string, in ClaimIn
 		return View{}, s.claimFailed(ctx, m, in.GatewayID, gwKey, userKey, now)
 	}
 	var out *store.Gateway
-	err = s.store.Tx(ctx, func(tx *gorm.DB) error {
+	err = s.repo.InTx(ctx, func(tx EnrollmentTx) error {
 		// The code was checked outside the transaction (argon2id is slow);
 		// it counts only if it is still the gateway's unused code.
-		cur, err := s.load(tx, in.GatewayID, true)
+		cur, err := load(tx, in.GatewayID, true)
 		if err != nil || cur.ClaimCodeHash != g.ClaimCodeHash || !claimable(cur, now) ||
 			!rbac.CanAccessGateway(access, cur.ID, cur.Site) {
 			return ErrBadClaim
@@ -111,13 +109,13 @@ func (s *Service) Claim(ctx context.Context, m Meta, access []string, in ClaimIn
 		} else {
 			ev.Reason = "EK not verified: left for an admin's review"
 		}
-		if err := tx.Save(cur).Error; err != nil {
+		if err := tx.SaveGateway(cur); err != nil {
 			return err
 		}
 		ev.Changes = map[string]audit.Change{"status": {Old: old, New: cur.Status}, "site": {Old: g.Site, New: site},
 			"claimed_by": {New: m.Actor}, "ek_verified": {New: cur.EKVerified}}
 		out = cur
-		return appendAudit(tx, ev)
+		return tx.Audit(ev)
 	})
 	if err == ErrBadClaim {
 		return View{}, s.claimFailed(ctx, m, in.GatewayID, gwKey, userKey, now)
@@ -133,8 +131,8 @@ func claimable(g *store.Gateway, now time.Time) bool {
 	return g.Status == store.GatewayPending && g.ClaimCodeHash != "" && now.Before(g.ClaimExpiresAt)
 }
 
-func (s *Service) throttled(ctx context.Context, key string, now time.Time) error {
-	wait, err := s.store.BlockedFor(s.store.DB.WithContext(ctx), key, now)
+func (s *Enrollment) throttled(ctx context.Context, key string, now time.Time) error {
+	wait, err := s.repo.BlockedFor(ctx, key, now)
 	if err != nil {
 		return err
 	}
@@ -146,7 +144,7 @@ func (s *Service) throttled(ctx context.Context, key string, now time.Time) erro
 
 // claimFailed counts a wrong claim against the user and, when gwKey is
 // set, against the gateway; it audits the attempt and returns ErrBadClaim.
-func (s *Service) claimFailed(ctx context.Context, m Meta, id, gwKey, userKey string, now time.Time) error {
+func (s *Enrollment) claimFailed(ctx context.Context, m Meta, id, gwKey, userKey string, now time.Time) error {
 	limit := func(max int) func(int, time.Time) time.Time {
 		return func(n int, start time.Time) time.Time {
 			if n < max {
@@ -155,18 +153,18 @@ func (s *Service) claimFailed(ctx context.Context, m Meta, id, gwKey, userKey st
 			return start.Add(ClaimWindow)
 		}
 	}
-	err := s.store.Tx(ctx, func(tx *gorm.DB) error {
+	err := s.repo.InTx(ctx, func(tx EnrollmentTx) error {
 		if gwKey != "" {
-			if _, err := s.store.Bump(tx, gwKey, now, ClaimWindow, limit(ClaimFailuresPerGW)); err != nil {
+			if err := tx.Bump(gwKey, now, ClaimWindow, limit(ClaimFailuresPerGW)); err != nil {
 				return err
 			}
 		}
-		if _, err := s.store.Bump(tx, userKey, now, ClaimWindow, limit(ClaimFailuresPerUsr)); err != nil {
+		if err := tx.Bump(userKey, now, ClaimWindow, limit(ClaimFailuresPerUsr)); err != nil {
 			return err
 		}
 		ev := m.Event("gateway.claim", "gateway", id, "claim", audit.ResultFailure)
 		ev.Reason = "wrong, expired or used claim code"
-		return appendAudit(tx, ev)
+		return tx.Audit(ev)
 	})
 	if err != nil {
 		return err

@@ -8,15 +8,26 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
-
-	"gorm.io/gorm"
 
 	"github.com/streamforge/streamforge/cloud/audit"
 	"github.com/streamforge/streamforge/cloud/rbac"
 	"github.com/streamforge/streamforge/cloud/store"
 	"github.com/streamforge/streamforge/pkg/wire"
 )
+
+// Configs deploys signed configs and serves them to their gateways.
+type Configs struct {
+	repo ConfigRepo
+	set  *Settings
+	log  *slog.Logger
+}
+
+// NewConfigs returns the config service over repo.
+func NewConfigs(repo ConfigRepo, set *Settings, log *slog.Logger) *Configs {
+	return &Configs{repo: repo, set: set, log: log}
+}
 
 // MaxConfigBytes bounds a config document.
 const MaxConfigBytes = 512 << 10
@@ -27,7 +38,7 @@ const MaxConfigBytes = 512 << 10
 // change what a gateway accepts. The version goes past the one the gateway
 // last reported applying too, since the agent refuses any version not newer
 // than that (after a database restore the counter could be behind).
-func (s *Service) Deploy(ctx context.Context, m Meta, access []string, id string, doc json.RawMessage) (wire.ConfigResponse, error) {
+func (s *Configs) Deploy(ctx context.Context, m Meta, access []string, id string, doc json.RawMessage) (wire.ConfigResponse, error) {
 	var obj map[string]any
 	if len(doc) > MaxConfigBytes || json.Unmarshal(doc, &obj) != nil || obj == nil {
 		return wire.ConfigResponse{}, &ValidationError{"config", fmt.Sprintf("must be a JSON object of at most %d bytes", MaxConfigBytes)}
@@ -36,24 +47,25 @@ func (s *Service) Deploy(ctx context.Context, m Meta, access []string, id string
 	if err := json.Compact(&compact, doc); err != nil {
 		return wire.ConfigResponse{}, &ValidationError{"config", "must be JSON"}
 	}
-	if s.ConfigKeys == nil {
+	keys := s.set.ConfigKeys
+	if keys == nil {
 		return wire.ConfigResponse{}, ErrNoConfigKeys
 	}
 	var out wire.ConfigResponse
-	err := s.store.Tx(ctx, func(tx *gorm.DB) error {
-		g, err := s.load(tx, id, true)
+	err := s.repo.InTx(ctx, func(tx ConfigTx) error {
+		g, err := load(tx, id, true)
 		if err != nil {
 			return err
 		}
 		if !rbac.CanAccessGateway(access, g.ID, g.Site) {
 			return ErrNotFound
 		}
-		var cur store.GatewayConfig
-		if err := tx.Where("gateway_id = ?", id).Limit(1).Find(&cur).Error; err != nil {
+		cur, err := tx.Config(id)
+		if err != nil {
 			return err
 		}
 		version := max(cur.Version, g.AppliedConfig) + 1
-		b, err := s.ConfigKeys.Sign(id, version, compact.Bytes(), s.Now())
+		b, err := keys.Sign(id, version, compact.Bytes(), s.set.Now())
 		if err != nil {
 			return fmt.Errorf("sign config v%d of %s: %w", version, id, err)
 		}
@@ -63,7 +75,7 @@ func (s *Service) Deploy(ctx context.Context, m Meta, access []string, id string
 		}
 		next := store.GatewayConfig{GatewayID: id, Version: version, Document: compact.String(), Bundle: string(bundle),
 			ETag: bundleETag(version, b), UpdatedBy: m.Actor}
-		if err := tx.Save(&next).Error; err != nil {
+		if err := tx.SaveConfig(&next); err != nil {
 			return err
 		}
 		sum := sha256.Sum256(compact.Bytes())
@@ -72,7 +84,7 @@ func (s *Service) Deploy(ctx context.Context, m Meta, access []string, id string
 		ev.Changes = map[string]audit.Change{"version": {Old: cur.Version, New: next.Version}, "sha256": {New: hex.EncodeToString(sum[:])},
 			"key_id": {New: b.KeyID}}
 		out = wire.ConfigResponse{GatewayID: id, Version: next.Version, Config: json.RawMessage(next.Document), Bundle: &b}
-		return appendAudit(tx, ev)
+		return tx.Audit(ev)
 	})
 	return out, err
 }
@@ -88,21 +100,20 @@ func bundleETag(version int, b wire.ConfigBundle) string {
 // ServedETag is the ETag of a config answer: the stored config's, and the
 // newest signing key's id, so that after a rotation every gateway fetches
 // its config once more and learns the new key from its endorsement chain.
-func (s *Service) ServedETag(stored string) string {
-	if s.ConfigKeys == nil {
+func (s *Configs) ServedETag(stored string) string {
+	if s.set.ConfigKeys == nil {
 		return stored
 	}
-	sum := sha256.Sum256([]byte(s.ConfigKeys.Newest()))
+	sum := sha256.Sum256([]byte(s.set.ConfigKeys.Newest()))
 	return strings.TrimSuffix(stored, `"`) + "-k" + hex.EncodeToString(sum[:4]) + `"`
 }
 
 // Current returns the deployed config of gateway id and its ETag: the
 // signed bundle as stored, with the chain of key endorsements up to its
 // key. It checks no signature: the gateway does, which is the point.
-func (s *Service) Current(ctx context.Context, id string) (wire.ConfigResponse, string, error) {
-	var c store.GatewayConfig
-	err := s.store.DB.WithContext(ctx).Where("gateway_id = ?", id).Take(&c).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
+func (s *Configs) Current(ctx context.Context, id string) (wire.ConfigResponse, string, error) {
+	c, err := s.repo.Config(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
 		return wire.ConfigResponse{}, "", ErrNoConfig
 	}
 	if err != nil {
@@ -116,8 +127,8 @@ func (s *Service) Current(ctx context.Context, id string) (wire.ConfigResponse, 
 			s.log.Error("stored config bundle is not JSON", "gateway_id", id, "version", c.Version)
 		} else {
 			out.Bundle = &b
-			if s.ConfigKeys != nil {
-				out.SigningKeys = s.ConfigKeys.Chain(b.KeyID, s.Now())
+			if s.set.ConfigKeys != nil {
+				out.SigningKeys = s.set.ConfigKeys.Chain(b.KeyID, s.set.Now())
 			}
 		}
 	}

@@ -10,12 +10,23 @@ import (
 	"strings"
 	"time"
 
-	"gorm.io/gorm"
-
 	"github.com/streamforge/streamforge/cloud/audit"
 	"github.com/streamforge/streamforge/cloud/store"
 	"github.com/streamforge/streamforge/pkg/wire"
 )
+
+// Enrollment lets gateways join: enrollment tokens, enrollment with a TPM
+// (or, where allowed, a software key), credential activation, and the
+// claim codes technicians bind gateways to sites with.
+type Enrollment struct {
+	repo EnrollmentRepo
+	set  *Settings
+}
+
+// NewEnrollment returns the enrollment service over repo.
+func NewEnrollment(repo EnrollmentRepo, set *Settings) *Enrollment {
+	return &Enrollment{repo: repo, set: set}
+}
 
 // EnrollmentTokenPrefix starts every enrollment token value.
 const EnrollmentTokenPrefix = "sfe_"
@@ -61,7 +72,7 @@ func hashToken(v string) string {
 // CreateToken makes an enrollment token into a site within access. Its
 // value is returned once and stored only as a SHA-256 hash (it has 256
 // random bits, so a fast hash is enough).
-func (s *Service) CreateToken(ctx context.Context, m Meta, access []string, in TokenInput) (TokenView, error) {
+func (s *Enrollment) CreateToken(ctx context.Context, m Meta, access []string, in TokenInput) (TokenView, error) {
 	d, err := time.ParseDuration(in.ExpiresIn)
 	if err != nil || d <= 0 || d > 90*24*time.Hour {
 		return TokenView{}, &ValidationError{"expires_in", "a duration such as \"24h\", at most 2160h (90 days)"}
@@ -77,15 +88,15 @@ func (s *Service) CreateToken(ctx context.Context, m Meta, access []string, in T
 	}
 	value := EnrollmentTokenPrefix + randomHex(32)
 	t := &store.EnrollmentToken{ID: "et_" + randomHex(8), TokenHash: hashToken(value), Site: strings.TrimSpace(in.Site),
-		MaxUses: in.MaxUses, ExpiresAt: s.Now().Add(d).Truncate(time.Second), CreatedBy: m.Actor}
-	err = s.store.Tx(ctx, func(tx *gorm.DB) error {
-		if err := tx.Create(t).Error; err != nil {
+		MaxUses: in.MaxUses, ExpiresAt: s.set.Now().Add(d).Truncate(time.Second), CreatedBy: m.Actor}
+	err = s.repo.InTx(ctx, func(tx EnrollmentTx) error {
+		if err := tx.AddEnrollmentToken(t); err != nil {
 			return err
 		}
 		ev := m.Event("enrollment.token.create", "gateway", t.ID, "create", audit.ResultSuccess)
 		ev.Resource = "enrollment_token"
 		ev.Changes = map[string]audit.Change{"max_uses": {New: t.MaxUses}, "site": {New: t.Site}, "expires_at": {New: t.ExpiresAt}}
-		return appendAudit(tx, ev)
+		return tx.Audit(ev)
 	})
 	if err != nil {
 		return TokenView{}, err
@@ -97,9 +108,9 @@ func (s *Service) CreateToken(ctx context.Context, m Meta, access []string, in T
 
 // ListTokens lists the enrollment tokens within access (never their
 // values).
-func (s *Service) ListTokens(ctx context.Context, access []string) ([]TokenView, error) {
-	var ts []store.EnrollmentToken
-	if err := s.store.DB.WithContext(ctx).Order("created_at DESC").Find(&ts).Error; err != nil {
+func (s *Enrollment) ListTokens(ctx context.Context, access []string) ([]TokenView, error) {
+	ts, err := s.repo.EnrollmentTokens(ctx)
+	if err != nil {
 		return nil, err
 	}
 	out := []TokenView{}
@@ -112,28 +123,21 @@ func (s *Service) ListTokens(ctx context.Context, access []string) ([]TokenView,
 }
 
 // RevokeToken stops a token within access from enrolling anything more.
-func (s *Service) RevokeToken(ctx context.Context, m Meta, access []string, id string) error {
-	return s.store.Tx(ctx, func(tx *gorm.DB) error {
-		var t store.EnrollmentToken
-		if err := tx.Where("id = ?", id).Take(&t).Error; errors.Is(err, gorm.ErrRecordNotFound) || (err == nil && !tokenWithin(access, t.Site)) {
+func (s *Enrollment) RevokeToken(ctx context.Context, m Meta, access []string, id string) error {
+	return s.repo.InTx(ctx, func(tx EnrollmentTx) error {
+		t, err := tx.EnrollmentToken(id)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && !tokenWithin(access, t.Site)) {
 			return ErrTokenNotFound
 		} else if err != nil {
 			return err
 		}
-		res := tx.Model(&store.EnrollmentToken{}).Where("id = ? AND revoked_at IS NULL", id).Update("revoked_at", s.Now())
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected == 0 {
-			var n int64
-			if err := tx.Model(&store.EnrollmentToken{}).Where("id = ?", id).Count(&n).Error; err != nil || n > 0 {
-				return err // already revoked: nothing to do
-			}
-			return ErrTokenNotFound
+		revoked, err := tx.RevokeEnrollmentToken(id, s.set.Now())
+		if err != nil || !revoked {
+			return err // already revoked: nothing to do
 		}
 		ev := m.Event("enrollment.token.revoke", "gateway", id, "revoke", audit.ResultSuccess)
 		ev.Resource = "enrollment_token"
-		return appendAudit(tx, ev)
+		return tx.Audit(ev)
 	})
 }
 
@@ -172,12 +176,12 @@ func validateEnroll(req *wire.EnrollRequest) error {
 // text stays in the error chain for logs.
 var errBadPublicKey = &ValidationError{"identity.public_key", "must be a PEM PUBLIC KEY: RSA of at least 2048 bits, ECDSA or Ed25519"}
 
-func (s *Service) Enroll(ctx context.Context, m Meta, req wire.EnrollRequest) (wire.EnrollResponse, error) {
+func (s *Enrollment) Enroll(ctx context.Context, m Meta, req wire.EnrollRequest) (wire.EnrollResponse, error) {
 	m.Actor = "gateway:" + req.GatewayID
 	if err := validateEnroll(&req); err != nil {
 		return wire.EnrollResponse{}, err
 	}
-	if req.Identity.Kind == "key" && !s.AllowKeyIdentity {
+	if req.Identity.Kind == "key" && !s.set.AllowKeyIdentity {
 		return wire.EnrollResponse{}, s.refuseEnroll(ctx, m, req.GatewayID,
 			&ValidationError{"identity.kind", ErrKeyIdentity.Error()}, "key_identity_not_allowed")
 	}
@@ -195,7 +199,7 @@ func (s *Service) Enroll(ctx context.Context, m Meta, req wire.EnrollRequest) (w
 	// The nonce is used up whatever follows: a captured request, replayed
 	// or not, changes nothing (no new activation challenge, no rewritten
 	// hostname, no token use).
-	if err := s.store.Tx(ctx, func(tx *gorm.DB) error { return s.useNonce(tx, req.GatewayID, req.Nonce) }); err != nil {
+	if err := s.repo.InTx(ctx, func(tx EnrollmentTx) error { return useNonce(tx, req.GatewayID, req.Nonce, s.set.Now()) }); err != nil {
 		if errors.Is(err, ErrBadProof) {
 			return wire.EnrollResponse{}, s.refuseEnroll(ctx, m, req.GatewayID, err, "replayed_or_stale_nonce")
 		}
@@ -210,8 +214,8 @@ func (s *Service) Enroll(ctx context.Context, m Meta, req wire.EnrollRequest) (w
 	// returned once and kept only as a hash, made before the transaction
 	// (argon2id must not hold the token's row lock) and only for a usable
 	// token (nobody without one can make the server hash).
-	now := s.Now()
-	if ok, err := s.tokenUsable(ctx, req.EnrollmentToken, now); err != nil || !ok {
+	now := s.set.Now()
+	if ok, err := s.repo.EnrollmentTokenUsable(ctx, hashToken(req.EnrollmentToken), now); err != nil || !ok {
 		if err == nil {
 			err = s.refuseEnroll(ctx, m, req.GatewayID, ErrBadEnrollment, "bad_enrollment_token")
 		}
@@ -222,20 +226,14 @@ func (s *Service) Enroll(ctx context.Context, m Meta, req wire.EnrollRequest) (w
 		return wire.EnrollResponse{}, err
 	}
 	var out wire.EnrollResponse
-	err = s.store.Tx(ctx, func(tx *gorm.DB) error {
-		var t store.EnrollmentToken
-		res := tx.Model(&t).Where("token_hash = ? AND revoked_at IS NULL AND expires_at > ? AND uses < max_uses",
-			hashToken(req.EnrollmentToken), now).Update("uses", gorm.Expr("uses + 1"))
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected == 0 {
+	err = s.repo.InTx(ctx, func(tx EnrollmentTx) error {
+		t, err := tx.UseEnrollmentToken(hashToken(req.EnrollmentToken), now)
+		if errors.Is(err, store.ErrNotFound) {
 			return ErrBadEnrollment
-		}
-		if err := tx.Where("token_hash = ?", hashToken(req.EnrollmentToken)).Take(&t).Error; err != nil {
+		} else if err != nil {
 			return err
 		}
-		g, err := s.load(tx, req.GatewayID, true)
+		g, err := load(tx, req.GatewayID, true)
 		switch {
 		case errors.Is(err, ErrNotFound):
 			g = &store.Gateway{ID: req.GatewayID, Status: store.GatewayPending, Site: t.Site, IdentityKind: req.Identity.Kind,
@@ -269,14 +267,14 @@ func (s *Service) Enroll(ctx context.Context, m Meta, req wire.EnrollRequest) (w
 		if claimable {
 			g.ClaimCodeHash, g.ClaimExpiresAt = codeHash, now.Add(ClaimLifetime)
 		}
-		if err := tx.Save(g).Error; err != nil {
+		if err := tx.SaveGateway(g); err != nil {
 			return err
 		}
 		ev := m.Event("gateway.enroll", "gateway", g.ID, "enroll", audit.ResultSuccess)
 		ev.Reason = "enrollment token " + t.ID
 		ev.Changes = map[string]audit.Change{"status": {New: g.Status}, "identity_fingerprint": {New: id.fingerprint},
 			"identity_kind": {New: g.IdentityKind}, "ek_verified": {New: g.EKVerified}, "ek_reason": {New: g.EKReason}, "site": {New: g.Site}}
-		if err := appendAudit(tx, ev); err != nil {
+		if err := tx.Audit(ev); err != nil {
 			return err
 		}
 		out = wire.EnrollResponse{GatewayID: g.ID, Status: g.Status, Site: g.Site, EKVerified: g.EKVerified,
@@ -296,20 +294,11 @@ func (s *Service) Enroll(ctx context.Context, m Meta, req wire.EnrollRequest) (w
 	return out, err
 }
 
-// tokenUsable reports whether an enrollment token could be used now; the
-// enrollment's transaction uses it up atomically.
-func (s *Service) tokenUsable(ctx context.Context, token string, now time.Time) (bool, error) {
-	var n int64
-	err := s.store.DB.WithContext(ctx).Model(&store.EnrollmentToken{}).
-		Where("token_hash = ? AND revoked_at IS NULL AND expires_at > ? AND uses < max_uses", hashToken(token), now).Count(&n).Error
-	return n > 0, err
-}
-
 // refuseEnroll audits a refused enrollment and returns err.
-func (s *Service) refuseEnroll(ctx context.Context, m Meta, id string, err error, reason string) error {
+func (s *Enrollment) refuseEnroll(ctx context.Context, m Meta, id string, err error, reason string) error {
 	ev := m.Event("gateway.enroll", "gateway", id, "enroll", audit.ResultFailure)
 	ev.Reason = reason
-	if aerr := s.store.Tx(ctx, func(tx *gorm.DB) error { return appendAudit(tx, ev) }); aerr != nil {
+	if aerr := s.repo.InTx(ctx, func(tx EnrollmentTx) error { return tx.Audit(ev) }); aerr != nil {
 		return aerr
 	}
 	return err

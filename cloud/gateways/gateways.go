@@ -1,21 +1,20 @@
-// Package gateways owns the edge gateways known to the control plane:
-// enrollment tokens and enrollment, admin approval and claim codes, the
-// gateway tokens issued on proof of possession of the enrolled identity,
-// config delivery and heartbeats. Every change is audited in the same
-// transaction.
+// Package gateways owns the edge gateways known to the control plane, one
+// service per job: Enrollment (enrollment tokens, enrollment, credential
+// activation, claim codes), Access (gateway tokens issued on proof of
+// possession of the enrolled identity, batched token checks, the mTLS
+// certificate exchange, step-ca's webhook, AK certificates), Configs,
+// Heartbeats, and Fleet (the operators' reads and admin decisions). Each
+// depends on a small repository interface (repo.go) that cloud/store
+// implements; every change is audited in the same transaction.
 package gateways
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"regexp"
 	"time"
-
-	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 
 	"github.com/streamforge/streamforge/cloud/audit"
 	"github.com/streamforge/streamforge/cloud/auth"
@@ -75,11 +74,9 @@ func ValidID(id string) error {
 // Meta says who asks and from where; it goes into the audit records.
 type Meta = audit.Origin
 
-// Service is the gateways domain.
-type Service struct {
-	store *store.Store
-	keys  *auth.KeyRing
-	log   *slog.Logger
+// Settings are what an operator configures (and tests change); the
+// services of one control plane share them.
+type Settings struct {
 	// EKRoots are the TPM manufacturers' roots; nil knows none, so every
 	// EK is flagged for review.
 	EKRoots *attestca.EKRoots
@@ -97,14 +94,45 @@ type Service struct {
 	// HistoryRows and HistoryBytes bound each gateway's heartbeat history
 	// (DefaultHistoryRows, DefaultHistoryBytes when 0).
 	HistoryRows, HistoryBytes int
-
-	hb   hbWriter
-	auth authBatcher
 }
 
-// New returns the gateways service.
-func New(s *store.Store, keys *auth.KeyRing, log *slog.Logger) *Service {
-	return &Service{store: s, keys: keys, log: log, Now: func() time.Time { return time.Now().UTC() }}
+// Service is the gateways domain, one service per job over one shared
+// Settings. Access and Heartbeats batch their database work in goroutines
+// that Start starts and Close stops.
+type Service struct {
+	*Settings
+	Enrollment *Enrollment
+	Access     *Access
+	Configs    *Configs
+	Heartbeats *Heartbeats
+	Fleet      *Fleet
+}
+
+// New returns the gateways services over st. Call Start before serving and
+// Close after.
+func New(st *store.Store, keys *auth.KeyRing, log *slog.Logger) *Service {
+	set := &Settings{Now: func() time.Time { return time.Now().UTC() }}
+	repo := st.Gateways()
+	return &Service{
+		Settings:   set,
+		Enrollment: NewEnrollment(storeRepo[EnrollmentTx]{repo}, set),
+		Access:     NewAccess(storeRepo[AccessTx]{repo}, keys, set),
+		Configs:    NewConfigs(storeRepo[ConfigTx]{repo}, set, log),
+		Heartbeats: NewHeartbeats(repo, set, log),
+		Fleet:      NewFleet(storeRepo[FleetTx]{repo}, set),
+	}
+}
+
+// Start starts the batching of token checks and heartbeats.
+func (s *Service) Start(ctx context.Context) {
+	s.Access.Start(ctx)
+	s.Heartbeats.Start(ctx)
+}
+
+// Close stops the batching goroutines once what is queued is written.
+func (s *Service) Close() {
+	s.Access.Close()
+	s.Heartbeats.Close()
 }
 
 // View is a gateway as the API shows it.
@@ -152,45 +180,49 @@ func view(g *store.Gateway, deployed int) View {
 		TLSCertNotBefore: g.TLSCertNotBefore, TLSCertExpires: g.TLSCertExpiresAt}
 }
 
-func (s *Service) load(tx *gorm.DB, id string, lock bool) (*store.Gateway, error) {
-	q := tx
-	if lock && s.store.Dialect == "postgres" {
-		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+// load reads gateway id in tx, as ErrNotFound when there is none.
+func load(tx gatewayTx, id string, lock bool) (*store.Gateway, error) {
+	g, err := tx.Gateway(id, lock)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrNotFound
 	}
-	var g store.Gateway
-	if err := q.Where("id = ?", id).Take(&g).Error; err != nil {
-		if errors.Is(err, gorm.ErrRecordNotFound) {
-			return nil, ErrNotFound
-		}
+	return g, err
+}
+
+// read reads gateway id, as ErrNotFound when there is none.
+func read(ctx context.Context, r gatewayReader, id string) (*store.Gateway, error) {
+	g, err := r.Gateway(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	return g, err
+}
+
+// readWithin reads gateway id, as ErrNotFound when it is outside access
+// (so that ids outside a user's reach are not revealed).
+func readWithin(ctx context.Context, r gatewayReader, access []string, id string) (*store.Gateway, error) {
+	g, err := read(ctx, r, id)
+	if err != nil {
 		return nil, err
 	}
-	return &g, nil
-}
-
-// Get returns one gateway, as ErrNotFound when it is outside access (so
-// that ids outside a user's reach are not revealed).
-func (s *Service) Get(ctx context.Context, access []string, id string) (View, error) {
-	g, err := s.load(s.store.DB.WithContext(ctx), id, false)
-	if err != nil {
-		return View{}, err
-	}
 	if !rbac.CanAccessGateway(access, g.ID, g.Site) {
-		return View{}, ErrNotFound
+		return nil, ErrNotFound
 	}
-	var c store.GatewayConfig
-	_ = s.store.DB.WithContext(ctx).Where("gateway_id = ?", id).Limit(1).Find(&c).Error
-	return view(g, c.Version), nil
+	return g, nil
 }
 
-// CheckAccess reports ErrNotFound when gateway id is outside access.
-func (s *Service) CheckAccess(ctx context.Context, access []string, id string) error {
-	_, err := s.Get(ctx, access, id)
+// auditRefusal audits ev, with err as its reason, when err is one of
+// refusals: in a transaction of its own, since the one that refused was
+// rolled back. It returns err (or the audit's failure).
+func auditRefusal[T auditTx](ctx context.Context, r txRunner[T], err error, ev audit.Event, refusals ...error) error {
+	for _, want := range refusals {
+		if errors.Is(err, want) {
+			ev.Reason = err.Error()
+			if aerr := r.InTx(ctx, func(tx T) error { return tx.Audit(ev) }); aerr != nil {
+				return aerr
+			}
+			return err
+		}
+	}
 	return err
-}
-
-func appendAudit(tx *gorm.DB, ev audit.Event) error {
-	if _, err := audit.Append(tx, ev); err != nil {
-		return fmt.Errorf("audit %s: %w", ev.EventType, err)
-	}
-	return nil
 }

@@ -2,9 +2,9 @@ package gateways
 
 import (
 	"context"
-	"strings"
-	"sync"
 	"time"
+
+	"github.com/streamforge/streamforge/cloud/store"
 )
 
 // Heartbeats are the fleet's most frequent write. They are group-committed:
@@ -17,61 +17,49 @@ const (
 )
 
 type hbRow struct {
-	args []any
+	hb   store.GatewayHeartbeat
 	done chan error
 }
 
+// hbWriter is the one goroutine that writes heartbeats. since counts, per
+// gateway, what it stored since it last trimmed that gateway's history
+// (only that goroutine uses it).
 type hbWriter struct {
-	once sync.Once
-	ch   chan hbRow
-	// since counts, per gateway, what this process stored since it last
-	// trimmed that gateway's history (only the writer goroutine uses it).
+	s     *Heartbeats
 	since map[string]*hbSince
 }
 
 type hbSince struct{ rows, bytes int }
 
-func (s *Service) insertHeartbeat(ctx context.Context, args ...any) error {
-	s.hb.once.Do(func() {
-		s.hb.ch = make(chan hbRow, hbBatchMax)
-		s.hb.since = map[string]*hbSince{}
-		go s.writeHeartbeats()
-	})
-	r := hbRow{args: args, done: make(chan error, 1)}
-	select {
-	case s.hb.ch <- r:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	select {
-	case err := <-r.done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+func newHBWriter(s *Heartbeats) *batcher[hbRow] {
+	w := &hbWriter{s: s, since: map[string]*hbSince{}}
+	return &batcher[hbRow]{workers: 1, max: hbBatchMax, wait: hbBatchWait, run: w.write}
 }
 
-func (s *Service) writeHeartbeats() {
-	for first := range s.hb.ch {
-		batch := []hbRow{first}
-		timer := time.NewTimer(hbBatchWait)
-	collect:
-		for len(batch) < hbBatchMax {
-			select {
-			case r := <-s.hb.ch:
-				batch = append(batch, r)
-			case <-timer.C:
-				break collect
-			}
-		}
-		timer.Stop()
-		err := s.flushHeartbeats(batch)
-		for _, r := range batch {
-			r.done <- err
-		}
-		if err == nil {
-			s.boundHistory(batch)
-		}
+// insertHeartbeat stores hb, returning once it is written.
+func (s *Heartbeats) insertHeartbeat(ctx context.Context, hb store.GatewayHeartbeat) error {
+	r := hbRow{hb: hb, done: make(chan error, 1)}
+	if err := s.writer.submit(ctx, r); err != nil {
+		return err
+	}
+	err, cerr := await(ctx, r.done)
+	if cerr != nil {
+		return cerr
+	}
+	return err
+}
+
+func (w *hbWriter) write(ctx context.Context, batch []hbRow) {
+	hbs := make([]store.GatewayHeartbeat, len(batch))
+	for i, r := range batch {
+		hbs[i] = r.hb
+	}
+	err := w.s.repo.InsertHeartbeats(ctx, hbs)
+	for _, r := range batch {
+		r.done <- err
+	}
+	if err == nil {
+		w.boundHistory(ctx, hbs)
 	}
 }
 
@@ -79,38 +67,24 @@ func (s *Service) writeHeartbeats() {
 // grown by a tenth of its row bound or an eighth of its byte bound since
 // the last trim: a gateway's history never passes its bounds by more, and
 // most heartbeats cost no DELETE.
-func (s *Service) boundHistory(batch []hbRow) {
-	for _, r := range batch {
-		id, adapters := r.args[0].(string), r.args[len(r.args)-1].(string)
-		n := s.hb.since[id]
+func (w *hbWriter) boundHistory(ctx context.Context, batch []store.GatewayHeartbeat) {
+	rows, bytes := w.s.historyRows(), w.s.historyBytes()
+	for _, hb := range batch {
+		n := w.since[hb.GatewayID]
 		if n == nil {
 			n = &hbSince{}
-			s.hb.since[id] = n
+			w.since[hb.GatewayID] = n
 		}
 		n.rows++
-		n.bytes += len(adapters)
-		if n.rows < max(1, s.historyRows()/10) && n.bytes < s.historyBytes()/8 {
+		n.bytes += len(hb.Adapters)
+		if n.rows < max(1, rows/10) && n.bytes < bytes/8 {
 			continue
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		if err := s.trimHistory(ctx, id); err != nil {
-			s.log.Warn("trim heartbeat history", "gateway", id, "err", err)
+		tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		if err := w.s.repo.TrimHeartbeats(tctx, hb.GatewayID, rows, bytes); err != nil {
+			w.s.log.Warn("trim heartbeat history", "gateway", hb.GatewayID, "err", err)
 		}
 		cancel()
-		delete(s.hb.since, id)
+		delete(w.since, hb.GatewayID)
 	}
-}
-
-func (s *Service) flushHeartbeats(batch []hbRow) error {
-	var sql strings.Builder
-	sql.WriteString("INSERT INTO gateway_heartbeats (gateway_id, received_at, status, agent_version, config_version, config_error, buffer_depth, readings_total, adapters) VALUES ")
-	args := make([]any, 0, 9*len(batch))
-	for i, r := range batch {
-		if i > 0 {
-			sql.WriteByte(',')
-		}
-		sql.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
-		args = append(args, r.args...)
-	}
-	return s.store.DB.Exec(sql.String(), args...).Error
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"math"
 	"time"
 
@@ -43,10 +44,33 @@ const (
 // heartbeats then cost one INSERT.
 const lastSeenPrecision = 30 * time.Second
 
+// Heartbeats stores gateways' health reports and serves their history. Its
+// writer goroutine runs from Start to Close.
+type Heartbeats struct {
+	repo   HeartbeatRepo
+	set    *Settings
+	log    *slog.Logger
+	writer *batcher[hbRow]
+}
+
+// NewHeartbeats returns the heartbeat service over repo.
+func NewHeartbeats(repo HeartbeatRepo, set *Settings, log *slog.Logger) *Heartbeats {
+	s := &Heartbeats{repo: repo, set: set, log: log}
+	s.writer = newHBWriter(s)
+	return s
+}
+
+// Start starts the heartbeat writer.
+func (s *Heartbeats) Start(ctx context.Context) { s.writer.start(ctx) }
+
+// Close writes the heartbeats queued and stops the writer; heartbeats
+// after it fail with ErrStopped.
+func (s *Heartbeats) Close() { s.writer.close() }
+
 // Heartbeat records a gateway's health report, and its summary (last seen,
 // agent and applied config versions) when that changed or grew stale. a is
 // the request's authentication, which read the summary already.
-func (s *Service) Heartbeat(ctx context.Context, a Auth, hb wire.Heartbeat) error {
+func (s *Heartbeats) Heartbeat(ctx context.Context, a Auth, hb wire.Heartbeat) error {
 	if err := hb.Check(); err != nil {
 		var he *wire.HeartbeatError
 		if errors.As(err, &he) {
@@ -61,17 +85,17 @@ func (s *Service) Heartbeat(ctx context.Context, a Auth, hb wire.Heartbeat) erro
 	if err != nil {
 		return err
 	}
-	now := s.Now()
-	db := s.store.DB.WithContext(ctx)
-	if err := s.insertHeartbeat(ctx, a.GatewayID, now, hb.Status, hb.AgentVersion, hb.ConfigVersion, hb.ConfigError, hb.BufferDepth, int64(hb.ReadingsTotal), string(adapters)); err != nil {
+	now := s.set.Now()
+	row := store.GatewayHeartbeat{GatewayID: a.GatewayID, ReceivedAt: now, Status: hb.Status, AgentVersion: hb.AgentVersion,
+		ConfigVersion: hb.ConfigVersion, ConfigError: hb.ConfigError, BufferDepth: hb.BufferDepth,
+		ReadingsTotal: int64(hb.ReadingsTotal), Adapters: string(adapters)}
+	if err := s.insertHeartbeat(ctx, row); err != nil {
 		return err
 	}
 	if a.LastSeen != nil && now.Sub(*a.LastSeen) < lastSeenPrecision && a.AgentVersion == hb.AgentVersion && a.AppliedConfig == hb.ConfigVersion {
 		return nil
 	}
-	return db.Model(&store.Gateway{}).Where("id = ?", a.GatewayID).Updates(map[string]any{
-		"last_seen_at": now, "agent_version": hb.AgentVersion, "applied_config": hb.ConfigVersion,
-	}).Error
+	return s.repo.SetSummary(ctx, a.GatewayID, now, hb.AgentVersion, hb.ConfigVersion)
 }
 
 // HealthPage is a page of heartbeats, newest first. NextCursor, when set,
@@ -84,20 +108,16 @@ type HealthPage struct {
 // Health returns a page of a gateway's heartbeats (within access), newest
 // first: at most limit (DefaultHealthPage when 0, at most MaxHealthPage)
 // and about a MiB, older than cursor when it is set.
-func (s *Service) Health(ctx context.Context, access []string, id string, limit int, cursor uint64) (HealthPage, error) {
-	if err := s.CheckAccess(ctx, access, id); err != nil {
+func (s *Heartbeats) Health(ctx context.Context, access []string, id string, limit int, cursor uint64) (HealthPage, error) {
+	if _, err := readWithin(ctx, s.repo, access, id); err != nil {
 		return HealthPage{}, err
 	}
 	if limit <= 0 {
 		limit = DefaultHealthPage
 	}
 	limit = min(limit, MaxHealthPage)
-	q := s.store.DB.WithContext(ctx).Where("gateway_id = ?", id)
-	if cursor > 0 {
-		q = q.Where("id < ?", cursor)
-	}
-	var rows []store.GatewayHeartbeat
-	if err := q.Order("id DESC").Limit(limit + 1).Find(&rows).Error; err != nil {
+	rows, err := s.repo.Heartbeats(ctx, id, cursor, limit+1)
+	if err != nil {
 		return HealthPage{}, err
 	}
 	page := HealthPage{Heartbeats: []HealthView{}}
@@ -124,36 +144,22 @@ func (s *Service) Health(ctx context.Context, access []string, id string, limit 
 	return page, nil
 }
 
-// trimHistory deletes gateway id's heartbeats past the newest HistoryRows
-// or past HistoryBytes of adapter state, newest counted first.
-func (s *Service) trimHistory(ctx context.Context, id string) error {
-	return s.store.DB.WithContext(ctx).Exec(`DELETE FROM gateway_heartbeats WHERE id IN (
-		SELECT id FROM (
-			SELECT id, ROW_NUMBER() OVER (ORDER BY id DESC) AS n, SUM(LENGTH(adapters)) OVER (ORDER BY id DESC) AS bytes
-			FROM gateway_heartbeats WHERE gateway_id = ?
-		) AS h WHERE n > ? OR bytes > ?)`, id, s.historyRows(), s.historyBytes()).Error
-}
-
-func (s *Service) historyRows() int {
-	if s.HistoryRows > 0 {
-		return s.HistoryRows
+func (s *Heartbeats) historyRows() int {
+	if s.set.HistoryRows > 0 {
+		return s.set.HistoryRows
 	}
 	return DefaultHistoryRows
 }
 
-func (s *Service) historyBytes() int {
-	if s.HistoryBytes > 0 {
-		return s.HistoryBytes
+func (s *Heartbeats) historyBytes() int {
+	if s.set.HistoryBytes > 0 {
+		return s.set.HistoryBytes
 	}
 	return DefaultHistoryBytes
 }
 
 // Prune deletes heartbeats older than HeartbeatRetention and expired nonces.
-func (s *Service) Prune(ctx context.Context) error {
-	now := s.Now()
-	db := s.store.DB.WithContext(ctx)
-	if err := db.Where("received_at < ?", now.Add(-HeartbeatRetention)).Delete(&store.GatewayHeartbeat{}).Error; err != nil {
-		return err
-	}
-	return db.Where("expires_at < ?", now).Delete(&store.GatewayChallenge{}).Error
+func (s *Heartbeats) Prune(ctx context.Context) error {
+	now := s.set.Now()
+	return s.repo.Prune(ctx, now.Add(-HeartbeatRetention), now)
 }

@@ -3,6 +3,7 @@ package gateways
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -49,72 +50,54 @@ type Expiring struct {
 }
 
 // Overview summarises the gateways within access.
-func (s *Service) Overview(ctx context.Context, access []string) (Overview, error) {
-	now := s.Now()
-	db := s.store.DB.WithContext(ctx)
+func (s *Fleet) Overview(ctx context.Context, access []string) (Overview, error) {
+	f := s.filter(access)
+	now := s.set.Now()
 	out := Overview{Counts: map[string]int64{}, OfflineAfter: int(OfflineAfter.Seconds()), Series: []FleetPoint{}, Expiring: []Expiring{}}
-	var rows []struct {
-		Status string
-		N      int64
-	}
-	if err := withinAccess(db.Model(&store.Gateway{}), access).Select("status, COUNT(*) AS n").Group("status").Scan(&rows).Error; err != nil {
+	counts, err := s.repo.CountByStatus(ctx, f)
+	if err != nil {
 		return out, fmt.Errorf("count gateways by status: %w", err)
 	}
-	for _, r := range rows {
-		out.Counts[r.Status] = r.N
-	}
-	var offline int64
-	if err := s.filtered(db.Model(&store.Gateway{}), access, ListQuery{Status: "offline"}).Count(&offline).Error; err != nil {
+	maps.Copy(out.Counts, counts)
+	offline := f
+	offline.Status = "offline"
+	n, err := s.repo.CountGateways(ctx, offline)
+	if err != nil {
 		return out, fmt.Errorf("count offline gateways: %w", err)
 	}
-	out.Counts["offline"], out.Counts["online"] = offline, out.Counts[store.GatewayApproved]-offline
+	out.Counts["offline"], out.Counts["online"] = n, out.Counts[store.GatewayApproved]-n
 
-	ids := withinAccess(db.Model(&store.Gateway{}), access).Select("id")
-	if err := db.Table("gateway_tokens").Select("gateway_id, expires_at").
-		Where("revoked_at IS NULL AND expires_at > ? AND expires_at < ? AND gateway_id IN (?)", now, now.Add(ExpiringWithin), ids).
-		Order("expires_at").Limit(50).Scan(&out.Expiring).Error; err != nil {
+	tokens, err := s.repo.ExpiringTokens(ctx, f, now, now.Add(ExpiringWithin), 50)
+	if err != nil {
 		return out, fmt.Errorf("expiring gateway tokens: %w", err)
-	}
-	for i := range out.Expiring {
-		out.Expiring[i].Credential = "gateway token"
 	}
 	// TLS certificates are short-lived and renewed at 2/3 of their life:
 	// one still presented past that point (or within a day of its end, or
 	// expired) means the gateway's renewal is failing.
-	var tls []Expiring
-	if err := withinAccess(db.Model(&store.Gateway{}), access).Select("id AS gateway_id, tls_cert_expires_at AS expires_at").
-		Where("status = ? AND tls_cert_renew_at < ?", store.GatewayApproved, now).
-		Order("tls_cert_expires_at").Limit(50).Scan(&tls).Error; err != nil {
+	tls, err := s.repo.OverdueTLSCerts(ctx, f, now, 50)
+	if err != nil {
 		return out, fmt.Errorf("overdue gateway TLS certificates: %w", err)
 	}
-	for i := range tls {
-		tls[i].Credential = "TLS certificate"
+	for _, e := range tokens {
+		out.Expiring = append(out.Expiring, Expiring{GatewayID: e.GatewayID, Credential: "gateway token", ExpiresAt: e.ExpiresAt})
 	}
-	out.Expiring = append(out.Expiring, tls...)
+	for _, e := range tls {
+		out.Expiring = append(out.Expiring, Expiring{GatewayID: e.GatewayID, Credential: "TLS certificate", ExpiresAt: e.ExpiresAt})
+	}
 	// AK certificates are not listed: they last an hour and the agent
 	// fetches a fresh one for every ACME order, so one about to expire is
 	// the normal case, not a warning (ak_cert_expires_at is on the gateway).
 	slices.SortFunc(out.Expiring, func(a, b Expiring) int { return a.ExpiresAt.Compare(b.ExpiresAt) })
-	series, err := s.fleetSeries(ctx, access, now)
-	if err != nil {
+	if out.Series, err = s.fleetSeries(ctx, f, now); err != nil {
 		return out, err
 	}
-	out.Series = series
 	return out, nil
 }
 
 // fleetSeries sums, per bucket, each gateway's readings rate (from the
 // growth of its readings_total between heartbeats) and its last buffer depth.
-func (s *Service) fleetSeries(ctx context.Context, access []string, now time.Time) ([]FleetPoint, error) {
-	db := s.store.DB.WithContext(ctx)
+func (s *Fleet) fleetSeries(ctx context.Context, f store.GatewayFilter, now time.Time) ([]FleetPoint, error) {
 	start := now.Add(-OverviewWindow).Truncate(OverviewBucket)
-	ids := withinAccess(db.Model(&store.Gateway{}), access).Select("id")
-	rows, err := db.Model(&store.GatewayHeartbeat{}).Select("gateway_id, received_at, buffer_depth, readings_total").
-		Where("received_at >= ? AND gateway_id IN (?)", start, ids).Order("gateway_id, received_at").Limit(overviewMaxRows).Rows()
-	if err != nil {
-		return nil, fmt.Errorf("fleet heartbeats: %w", err)
-	}
-	defer rows.Close()
 	n := int(OverviewWindow/OverviewBucket) + 1
 	type acc struct {
 		rate  float64
@@ -141,33 +124,30 @@ func (s *Service) fleetSeries(ctx context.Context, access []string, now time.Tim
 		}
 		cur = map[int]*acc{}
 	}
-	for rows.Next() {
-		var id string
-		var at time.Time
-		var depth, total int64
-		if err := rows.Scan(&id, &at, &depth, &total); err != nil {
-			return nil, fmt.Errorf("fleet heartbeats: %w", err)
-		}
-		if id != prevID {
+	err := s.repo.EachFleetHeartbeat(ctx, f, start, overviewMaxRows, func(h store.FleetHeartbeat) {
+		if h.GatewayID != prevID {
 			flush()
-			prevID, prevAt, prevTotal = id, time.Time{}, -1
+			prevID, prevAt, prevTotal = h.GatewayID, time.Time{}, -1
 		}
-		b := int(at.Sub(start) / OverviewBucket)
+		b := int(h.ReceivedAt.Sub(start) / OverviewBucket)
 		if b < 0 || b >= n {
-			continue
+			return
 		}
 		a := cur[b]
 		if a == nil {
 			a = &acc{}
 			cur[b] = a
 		}
-		a.depth = depth
-		if dt := at.Sub(prevAt).Seconds(); prevTotal >= 0 && total >= prevTotal && dt > 0 {
-			a.rate += float64(total-prevTotal) / dt
+		a.depth = h.BufferDepth
+		if dt := h.ReceivedAt.Sub(prevAt).Seconds(); prevTotal >= 0 && h.ReadingsTotal >= prevTotal && dt > 0 {
+			a.rate += float64(h.ReadingsTotal-prevTotal) / dt
 			a.rates++
 		}
-		prevAt, prevTotal = at, total
+		prevAt, prevTotal = h.ReceivedAt, h.ReadingsTotal
+	})
+	if err != nil {
+		return nil, fmt.Errorf("fleet heartbeats: %w", err)
 	}
 	flush()
-	return buckets, rows.Err()
+	return buckets, nil
 }

@@ -7,11 +7,36 @@ import (
 	"strings"
 	"time"
 
-	"gorm.io/gorm"
-
 	"github.com/streamforge/streamforge/cloud/rbac"
 	"github.com/streamforge/streamforge/cloud/store"
 )
+
+// Fleet is what operators see and decide about gateways: the list, one
+// gateway, the overview, and approval, disabling and deletion.
+type Fleet struct {
+	repo FleetRepo
+	set  *Settings
+}
+
+// NewFleet returns the fleet service over repo.
+func NewFleet(repo FleetRepo, set *Settings) *Fleet { return &Fleet{repo: repo, set: set} }
+
+// Get returns one gateway, as ErrNotFound when it is outside access (so
+// that ids outside a user's reach are not revealed).
+func (s *Fleet) Get(ctx context.Context, access []string, id string) (View, error) {
+	g, err := readWithin(ctx, s.repo, access, id)
+	if err != nil {
+		return View{}, err
+	}
+	deployed, _ := s.repo.DeployedVersion(ctx, id)
+	return view(g, deployed), nil
+}
+
+// CheckAccess reports ErrNotFound when gateway id is outside access.
+func (s *Fleet) CheckAccess(ctx context.Context, access []string, id string) error {
+	_, err := readWithin(ctx, s.repo, access, id)
+	return err
+}
 
 // Paging limits of the gateway list: the dashboard asks for 50 at a time;
 // the cap keeps one request from reading the whole fleet.
@@ -46,11 +71,6 @@ type ListPage struct {
 	Limit    int    `json:"limit"`
 }
 
-var sortColumns = map[string]string{
-	"id": "id", "site": "site", "hostname": "hostname", "status": "status",
-	"last_seen_at": "last_seen_at", "enrolled_at": "enrolled_at", "agent_version": "agent_version",
-}
-
 var listStatuses = []string{store.GatewayActivating, store.GatewayPending, store.GatewayApproved,
 	store.GatewayRejected, store.GatewayDisabled, "offline", "online"}
 
@@ -75,46 +95,29 @@ func (q *ListQuery) Validate() error {
 	if q.Sort == "" {
 		q.Sort = "id"
 	}
-	if _, ok := sortColumns[strings.TrimPrefix(q.Sort, "-")]; !ok {
+	if !store.GatewaySortable(strings.TrimPrefix(q.Sort, "-")) {
 		return &ValidationError{"sort", "one of id, site, hostname, status, last_seen_at, enrolled_at, agent_version (prefix - for descending)"}
 	}
 	return nil
 }
 
 // Page returns one page of the gateways within access that match q.
-func (s *Service) Page(ctx context.Context, access []string, q ListQuery) (ListPage, error) {
+func (s *Fleet) Page(ctx context.Context, access []string, q ListQuery) (ListPage, error) {
 	if err := q.Validate(); err != nil {
 		return ListPage{}, err
 	}
-	db := s.filtered(s.store.DB.WithContext(ctx).Model(&store.Gateway{}), access, q)
-	var total int64
-	if err := db.Count(&total).Error; err != nil {
-		return ListPage{}, fmt.Errorf("count gateways: %w", err)
-	}
-	col := sortColumns[strings.TrimPrefix(q.Sort, "-")]
-	dir := "ASC"
-	if strings.HasPrefix(q.Sort, "-") {
-		dir = "DESC"
-	}
-	var gs []store.Gateway
-	order := col + " " + dir
-	if col == "last_seen_at" { // never seen: the oldest heartbeat
-		order = map[string]string{"ASC": "last_seen_at ASC NULLS FIRST", "DESC": "last_seen_at DESC NULLS LAST"}[dir]
-	}
-	if col != "id" {
-		order += ", id"
-	}
-	// A deferred join: the offset walks an index for ids only, and just the
-	// page's rows (wide ones, with keys and TPM evidence) are read.
-	ids := db.Session(&gorm.Session{}).Select("id").Order(order).Limit(q.Limit).Offset((q.Page - 1) * q.Limit)
-	if err := s.store.DB.WithContext(ctx).Where("id IN (?)", ids).Order(order).Find(&gs).Error; err != nil {
-		return ListPage{}, fmt.Errorf("list gateways: %w", err)
+	f := s.filter(access)
+	f.Q, f.Status = q.Q, q.Status
+	gs, total, err := s.repo.GatewayPage(ctx, f, strings.TrimPrefix(q.Sort, "-"), strings.HasPrefix(q.Sort, "-"),
+		q.Limit, (q.Page-1)*q.Limit)
+	if err != nil {
+		return ListPage{}, err
 	}
 	pageIDs := make([]string, len(gs))
 	for i := range gs {
 		pageIDs[i] = gs[i].ID
 	}
-	deployed, err := s.deployedOf(ctx, pageIDs)
+	deployed, err := s.repo.DeployedVersions(ctx, pageIDs)
 	if err != nil {
 		return ListPage{}, err
 	}
@@ -125,48 +128,12 @@ func (s *Service) Page(ctx context.Context, access []string, q ListQuery) (ListP
 	return out, nil
 }
 
-// filtered applies gateway_access and q's search and status to db.
-func (s *Service) filtered(db *gorm.DB, access []string, q ListQuery) *gorm.DB {
-	db = withinAccess(db, access)
-	if q.Q != "" {
-		like := "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(strings.ToLower(q.Q)) + "%"
-		db = db.Where(store.GatewaySearchExpr+` LIKE ? ESCAPE '\'`, like)
-	}
-	cutoff := s.Now().Add(-OfflineAfter)
-	switch q.Status {
-	case "":
-	case "offline":
-		db = db.Where("status = ? AND (last_seen_at IS NULL OR last_seen_at < ?)", store.GatewayApproved, cutoff)
-	case "online":
-		db = db.Where("status = ? AND last_seen_at >= ?", store.GatewayApproved, cutoff)
-	default:
-		db = db.Where("status = ?", q.Status)
-	}
-	return db
+// filter selects the gateways within access; "offline" is judged at now.
+func (s *Fleet) filter(access []string) store.GatewayFilter {
+	return store.GatewayFilter{All: slices.Contains(access, rbac.AllGateways), Access: access,
+		OfflineBefore: s.set.Now().Add(-OfflineAfter)}
 }
 
-// withinAccess is rbac.CanAccessGateway as SQL: "*", gateway ids or sites.
-func withinAccess(db *gorm.DB, access []string) *gorm.DB {
-	if slices.Contains(access, rbac.AllGateways) {
-		return db
-	}
-	if len(access) == 0 {
-		return db.Where("1 = 0")
-	}
-	return db.Where("(id IN ? OR (site <> '' AND site IN ?))", access, access)
-}
-
-func (s *Service) deployedOf(ctx context.Context, ids []string) (map[string]int, error) {
-	out := make(map[string]int, len(ids))
-	if len(ids) == 0 {
-		return out, nil
-	}
-	var cs []store.GatewayConfig
-	if err := s.store.DB.WithContext(ctx).Select("gateway_id", "version").Where("gateway_id IN ?", ids).Find(&cs).Error; err != nil {
-		return nil, fmt.Errorf("deployed config versions: %w", err)
-	}
-	for _, c := range cs {
-		out[c.GatewayID] = c.Version
-	}
-	return out, nil
-}
+// SiteOf returns the site of gateway id ("" when it has none or does not
+// exist).
+func (s *Fleet) SiteOf(ctx context.Context, id string) string { return s.repo.SiteOf(ctx, id) }

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"time"
 
-	"gorm.io/gorm"
-
 	"github.com/streamforge/streamforge/cloud/store"
 )
 
@@ -23,7 +21,7 @@ func TLSRenewAt(notBefore, notAfter time.Time) time.Time {
 // mTLS listener. step-ca does not report what it issues, so this is how the
 // cloud learns a gateway's certificate expiry. It writes only when the
 // certificate changed (a renewal), so the token exchange stays one read.
-func recordTLSCert(tx *gorm.DB, g *store.Gateway, p PeerCert) error {
+func recordTLSCert(tx AccessTx, g *store.Gateway, p PeerCert) error {
 	if p.NotAfter.IsZero() {
 		return nil
 	}
@@ -32,9 +30,7 @@ func recordTLSCert(tx *gorm.DB, g *store.Gateway, p PeerCert) error {
 		return nil
 	}
 	renew := TLSRenewAt(nb, na)
-	err := tx.Model(&store.Gateway{}).Where("id = ?", g.ID).
-		Updates(map[string]any{"tls_cert_not_before": nb, "tls_cert_expires_at": na, "tls_cert_renew_at": renew}).Error
-	if err != nil {
+	if err := tx.SetTLSCert(g.ID, nb, na, renew); err != nil {
 		return fmt.Errorf("record TLS certificate validity of %s: %w", g.ID, err)
 	}
 	g.TLSCertNotBefore, g.TLSCertExpiresAt, g.TLSCertRenewAt = &nb, &na, &renew

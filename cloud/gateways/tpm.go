@@ -12,13 +12,11 @@ import (
 
 	"github.com/google/go-attestation/attest"
 	"github.com/google/go-tpm/legacy/tpm2"
-	"gorm.io/gorm"
 
 	"github.com/streamforge/streamforge/cloud/audit"
 	"github.com/streamforge/streamforge/cloud/store"
 	"github.com/streamforge/streamforge/pkg/wire"
 	"github.com/streamforge/streamforge/pki/attestca"
-	"github.com/streamforge/streamforge/pki/stepca"
 )
 
 // errBadEvidence answers TPM evidence that does not verify.
@@ -43,7 +41,7 @@ type enrolledIdentity struct {
 // verifies the EK certificate against the manufacturer roots (an unknown
 // root is not an error: the gateway is flagged for review) and makes the
 // credential activation challenge.
-func (s *Service) identityOf(req *wire.EnrollRequest, keyFingerprint string) (enrolledIdentity, error) {
+func (s *Enrollment) identityOf(req *wire.EnrollRequest, keyFingerprint string) (enrolledIdentity, error) {
 	if req.Identity.Kind == "key" {
 		return enrolledIdentity{fingerprint: keyFingerprint}, nil
 	}
@@ -54,7 +52,7 @@ func (s *Service) identityOf(req *wire.EnrollRequest, keyFingerprint string) (en
 	if req.Identity.Certification == nil {
 		return enrolledIdentity{}, &ValidationError{"identity.certification", "the AK's certification of the identity key is required"}
 	}
-	roots := s.EKRoots
+	roots := s.set.EKRoots
 	if roots == nil {
 		roots = attestca.NoEKRoots()
 	}
@@ -76,20 +74,20 @@ func (s *Service) identityOf(req *wire.EnrollRequest, keyFingerprint string) (en
 // and that the AK (now proven to share the TPM with the EK) certified the
 // identity key. Then the gateway becomes pending (or keeps its status if it
 // was enrolled before). The challenge is single-use whatever the outcome.
-func (s *Service) Activate(ctx context.Context, m Meta, req wire.ActivateRequest) (wire.EnrollResponse, error) {
+func (s *Enrollment) Activate(ctx context.Context, m Meta, req wire.ActivateRequest) (wire.EnrollResponse, error) {
 	m.Actor = "gateway:" + req.GatewayID
 	if err := ValidID(req.GatewayID); err != nil {
 		return wire.EnrollResponse{}, err
 	}
 	var out wire.EnrollResponse
 	var failure error
-	err := s.store.Tx(ctx, func(tx *gorm.DB) error {
-		g, err := s.load(tx, req.GatewayID, true)
+	err := s.repo.InTx(ctx, func(tx EnrollmentTx) error {
+		g, err := load(tx, req.GatewayID, true)
 		if err != nil || g.ActivationState == "" {
 			failure = fmt.Errorf("%w: no activation outstanding", ErrActivation)
 			return nil
 		}
-		failure = checkActivation(g, req.Secret, s.Now())
+		failure = checkActivation(g, req.Secret, s.set.Now())
 		if failure == nil {
 			g.AttestedState = g.ActivationState
 		}
@@ -102,13 +100,13 @@ func (s *Service) Activate(ctx context.Context, m Meta, req wire.ActivateRequest
 		} else if g.Status == store.GatewayActivating {
 			g.Status = store.GatewayPending
 		}
-		if err := tx.Save(g).Error; err != nil {
+		if err := tx.SaveGateway(g); err != nil {
 			return err
 		}
 		// The claim code was returned by the enrollment and is not kept.
 		out = wire.EnrollResponse{GatewayID: g.ID, Status: g.Status, Site: g.Site, EKVerified: g.EKVerified,
 			ClaimExpiresAt: g.ClaimExpiresAt}
-		return appendAudit(tx, ev)
+		return tx.Audit(ev)
 	})
 	if err != nil {
 		return out, err
@@ -169,53 +167,4 @@ func sameKey(tpmPublic []byte, identityPEM string) error {
 		return errors.New("the identity key is not the key the TPM certified")
 	}
 	return nil
-}
-
-// ErrNoAttestationCA means the control plane has no attestation CA.
-var ErrNoAttestationCA = errors.New("no attestation CA configured (STREAMFORGE_ATTESTATION_CA_DIR)")
-
-// AKCertificate issues the AK certificate of an approved TPM gateway whose
-// AK passed credential activation, for step-ca's device-attest-01: its
-// permanentIdentifier names the gateway and this enrollment, and it lives
-// an hour (attestca.DefaultAKCertLifetime). It returns the certificate and the
-// attestation CA's certificate (DER).
-func (s *Service) AKCertificate(ctx context.Context, m Meta, id string) ([][]byte, error) {
-	if s.AttestCA == nil {
-		return nil, ErrNoAttestationCA
-	}
-	m.Actor = "gateway:" + id
-	g, err := s.load(s.store.DB.WithContext(ctx), id, false)
-	if err != nil {
-		return nil, err
-	}
-	if g.Status != store.GatewayApproved || g.AttestedState == "" || g.EnrollmentID == "" {
-		return nil, ErrNotApproved
-	}
-	var st attestca.ChallengeState
-	var details attestca.TPMDetails
-	if err := json.Unmarshal([]byte(g.AttestedState), &st); err != nil {
-		return nil, fmt.Errorf("attested state of %s: %w", id, err)
-	}
-	if err := json.Unmarshal([]byte(g.TPMInfo), &details); err != nil {
-		return nil, fmt.Errorf("TPM details of %s: %w", id, err)
-	}
-	der, err := s.AttestCA.IssueAKCert(attestca.AKCertRequest{Challenge: st,
-		GatewayID: stepca.PermanentID(id, g.EnrollmentID), TPM: details})
-	if err != nil {
-		return nil, err
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, fmt.Errorf("AK certificate of %s: %w", id, err)
-	}
-	err = s.store.Tx(ctx, func(tx *gorm.DB) error {
-		ev := m.Event("gateway.ak_certificate.issue", "gateway", id, "issue", audit.ResultSuccess)
-		ev.Changes = map[string]audit.Change{"ek_fingerprint": {New: g.IdentityFingerprint}, "tpm": {New: g.TPMInfo}}
-		if err := appendAudit(tx, ev); err != nil {
-			return err
-		}
-		// Kept so that the dashboard can warn before it runs out.
-		return tx.Model(&store.Gateway{}).Where("id = ?", id).Update("ak_cert_expires_at", cert.NotAfter.UTC()).Error
-	})
-	return [][]byte{der, s.AttestCA.Certificate().Raw}, err
 }

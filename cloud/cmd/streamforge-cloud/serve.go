@@ -55,11 +55,20 @@ func serve(ctx context.Context, log *slog.Logger, args []string) error {
 			return fmt.Errorf("STREAMFORGE_ATTESTATION_CA_DIR: %w", err)
 		}
 	}
+	// The gateways' batching goroutines stop once serve has shut the HTTP
+	// app down and before the store closes (deferred after it, so run
+	// before it): heartbeats queued at shutdown are written.
+	gw.Start(ctx)
+	defer gw.Close()
 	srv := api.New(st, us, gw, log, api.Options{
 		TrustedProxies: cfg.TrustedProxies, RateLimitPerMinute: cfg.RateLimitPerMinute, GatewayRateLimit: cfg.GatewayRateLimit,
 		BodyLimit: cfg.BodyLimit, MetricsToken: cfg.MetricsToken, TLS: cfg.TLSCert != "", Metrics: reg,
 	})
-	go prune(ctx, st, us, gw, log)
+	// prune is waited for before the store closes, whatever ends serve.
+	pruneCtx, stopPrune := context.WithCancel(ctx)
+	pruned := make(chan struct{})
+	go func() { defer close(pruned); prune(pruneCtx, st, us, gw.Heartbeats, log) }()
+	defer func() { stopPrune(); <-pruned }()
 	// One app serves both listeners; its shutdown closes both.
 	errc := make(chan error, 2)
 	if cfg.GatewayListen != "" {
@@ -120,7 +129,7 @@ func bootstrap(ctx context.Context, us *users.Service, cfg *config.Config) error
 
 // prune deletes expired sessions and finished throttle windows, and
 // records the audit tallies whose window closed.
-func prune(ctx context.Context, st *store.Store, us *users.Service, gw *gateways.Service, log *slog.Logger) {
+func prune(ctx context.Context, st *store.Store, us *users.Service, gw *gateways.Heartbeats, log *slog.Logger) {
 	t := time.NewTicker(10 * time.Minute)
 	defer t.Stop()
 	for {

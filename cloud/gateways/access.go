@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"gorm.io/gorm"
 
 	"github.com/streamforge/streamforge/cloud/audit"
 	"github.com/streamforge/streamforge/cloud/auth"
@@ -17,41 +16,60 @@ import (
 	"github.com/streamforge/streamforge/pki/stepca"
 )
 
+// Access gives approved gateways their credentials and checks them: gateway
+// tokens on proof of possession or on an mTLS certificate, the batched
+// token check of every gateway request, step-ca's authorizing webhook and
+// AK certificates. Its token readers run from Start to Close.
+type Access struct {
+	repo AccessRepo
+	keys *auth.KeyRing
+	set  *Settings
+	auth *batcher[authLookup]
+}
+
+// NewAccess returns the gateway access service over repo.
+func NewAccess(repo AccessRepo, keys *auth.KeyRing, set *Settings) *Access {
+	return &Access{repo: repo, keys: keys, set: set, auth: newAuthBatcher(repo)}
+}
+
+// Start starts the token readers.
+func (s *Access) Start(ctx context.Context) { s.auth.start(ctx) }
+
+// Close answers the token checks queued and stops the readers; checks
+// after it fail with ErrStopped.
+func (s *Access) Close() { s.auth.close() }
+
 // Challenge returns a single-use nonce for gatewayID to sign. It answers
 // the same for unknown gateways, so it does not reveal which ids exist.
-func (s *Service) Challenge(ctx context.Context, gatewayID string) (wire.ChallengeResponse, error) {
+func (s *Access) Challenge(ctx context.Context, gatewayID string) (wire.ChallengeResponse, error) {
 	if err := ValidID(gatewayID); err != nil {
 		return wire.ChallengeResponse{}, err
 	}
-	now := s.Now()
+	now := s.set.Now()
 	c := store.GatewayChallenge{Nonce: randomHex(32), GatewayID: gatewayID, ExpiresAt: now.Add(ChallengeLifetime)}
-	err := s.store.Tx(ctx, func(tx *gorm.DB) error {
-		if err := tx.Where("expires_at < ?", now).Delete(&store.GatewayChallenge{}).Error; err != nil {
-			return err
-		}
-		return tx.Create(&c).Error
-	})
+	err := s.repo.InTx(ctx, func(tx AccessTx) error { return tx.AddChallenge(&c, now) })
 	return wire.ChallengeResponse{Nonce: c.Nonce, ExpiresAt: c.ExpiresAt}, err
+}
+
+// nonceUser consumes nonces: Access and Enrollment transactions both do.
+type nonceUser interface {
+	UseChallenge(gatewayID, nonce string, now time.Time) error
 }
 
 // useNonce consumes a live nonce issued to gatewayID, or fails with
 // ErrBadProof: a signed request that carries it is good once.
-func (s *Service) useNonce(tx *gorm.DB, gatewayID, nonce string) error {
-	res := tx.Where("nonce = ? AND gateway_id = ? AND expires_at > ?", nonce, gatewayID, s.Now()).
-		Delete(&store.GatewayChallenge{})
-	if res.Error != nil {
-		return res.Error
-	}
-	if res.RowsAffected == 0 {
+func useNonce(tx nonceUser, gatewayID, nonce string, now time.Time) error {
+	err := tx.UseChallenge(gatewayID, nonce, now)
+	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("%w: unknown, used or expired nonce", ErrBadProof)
 	}
-	return nil
+	return err
 }
 
 // proven checks, inside tx, that req signs a live nonce issued to its
 // gateway with the gateway's identity key, consuming the nonce.
-func (s *Service) proven(tx *gorm.DB, g *store.Gateway, req wire.TokenRequest) error {
-	if err := s.useNonce(tx, req.GatewayID, req.Nonce); err != nil {
+func (s *Access) proven(tx AccessTx, g *store.Gateway, req wire.TokenRequest) error {
+	if err := useNonce(tx, req.GatewayID, req.Nonce, s.set.Now()); err != nil {
 		return err
 	}
 	pub, _, err := wire.ParsePublicKeyPEM(g.IdentityKey)
@@ -68,15 +86,15 @@ func (s *Service) proven(tx *gorm.DB, g *store.Gateway, req wire.TokenRequest) e
 // it holds the enrolled identity key. With renewing set (the caller has
 // authenticated with the current token) the tokens issued before are
 // revoked.
-func (s *Service) IssueToken(ctx context.Context, m Meta, req wire.TokenRequest, renewing bool) (wire.TokenResponse, error) {
+func (s *Access) IssueToken(ctx context.Context, m Meta, req wire.TokenRequest, renewing bool) (wire.TokenResponse, error) {
 	m.Actor = "gateway:" + req.GatewayID
 	eventType := "gateway.token.issue"
 	if renewing {
 		eventType = "gateway.token.renew"
 	}
 	var out wire.TokenResponse
-	err := s.store.Tx(ctx, func(tx *gorm.DB) error {
-		g, err := s.load(tx, req.GatewayID, true)
+	err := s.repo.InTx(ctx, func(tx AccessTx) error {
+		g, err := load(tx, req.GatewayID, true)
 		if err != nil {
 			return ErrBadProof // unknown ids look like bad proofs
 		}
@@ -86,34 +104,27 @@ func (s *Service) IssueToken(ctx context.Context, m Meta, req wire.TokenRequest,
 		if g.Status != store.GatewayApproved || g.ActivationState != "" {
 			return ErrNotApproved
 		}
-		if g.IdentityKind == "key" && !s.AllowKeyIdentity {
+		if g.IdentityKind == "key" && !s.set.AllowKeyIdentity {
 			return fmt.Errorf("%w: %w", ErrNotApproved, ErrKeyIdentity)
 		}
-		now := s.Now()
+		now := s.set.Now()
 		if renewing {
-			if err := tx.Model(&store.GatewayToken{}).Where("gateway_id = ? AND revoked_at IS NULL", g.ID).
-				Update("revoked_at", now).Error; err != nil {
+			if err := tx.RevokeGatewayTokens(g.ID, now); err != nil {
 				return err
 			}
 		}
 		if out, err = s.sign(tx, g, now, ""); err != nil {
 			return err
 		}
-		return appendAudit(tx, m.Event(eventType, "gateway", g.ID, "issue", audit.ResultSuccess))
+		return tx.Audit(m.Event(eventType, "gateway", g.ID, "issue", audit.ResultSuccess))
 	})
-	if errors.Is(err, ErrBadProof) || errors.Is(err, ErrNotApproved) {
-		ev := m.Event(eventType, "gateway", req.GatewayID, "issue", audit.ResultDenied)
-		ev.Reason = err.Error()
-		if aerr := s.store.Tx(ctx, func(tx *gorm.DB) error { return appendAudit(tx, ev) }); aerr != nil {
-			return out, aerr
-		}
-	}
-	return out, err
+	return out, auditRefusal(ctx, s.repo, err, m.Event(eventType, "gateway", req.GatewayID, "issue", audit.ResultDenied),
+		ErrBadProof, ErrNotApproved)
 }
 
 // sign issues a gateway token naming g's enrollment; a thumbprint binds it
 // to that client certificate (RFC 8705 cnf x5t#S256).
-func (s *Service) sign(tx *gorm.DB, g *store.Gateway, now time.Time, thumbprint string) (wire.TokenResponse, error) {
+func (s *Access) sign(tx AccessTx, g *store.Gateway, now time.Time, thumbprint string) (wire.TokenResponse, error) {
 	id := g.ID
 	now = now.Truncate(time.Second)
 	c := &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{
@@ -125,7 +136,7 @@ func (s *Service) sign(tx *gorm.DB, g *store.Gateway, now time.Time, thumbprint 
 		c.Cnf = &auth.Confirmation{X5tS256: thumbprint}
 	}
 	row := store.GatewayToken{JTI: c.ID, GatewayID: id, IssuedAt: now, ExpiresAt: c.ExpiresAt.Time, CertThumbprint: thumbprint}
-	if err := tx.Create(&row).Error; err != nil {
+	if err := tx.AddGatewayToken(&row); err != nil {
 		return wire.TokenResponse{}, err
 	}
 	tok, err := s.keys.Sign(c)
@@ -133,8 +144,8 @@ func (s *Service) sign(tx *gorm.DB, g *store.Gateway, now time.Time, thumbprint 
 		return wire.TokenResponse{}, err
 	}
 	out := wire.TokenResponse{GatewayID: id, Token: tok, ExpiresAt: c.ExpiresAt.Time}
-	if s.ConfigKeys != nil {
-		out.ConfigKeys = s.ConfigKeys.Trusted(now)
+	if s.set.ConfigKeys != nil {
+		out.ConfigKeys = s.set.ConfigKeys.Trusted(now)
 	}
 	return out, nil
 }
@@ -161,7 +172,7 @@ type Auth struct {
 // the token names: a disabled, deleted or re-enrolled gateway's token stops
 // working at once. The caller checks a certificate-bound token's
 // certificate (Auth.CertThumbprint).
-func (s *Service) Authenticate(ctx context.Context, token string) (Auth, error) {
+func (s *Access) Authenticate(ctx context.Context, token string) (Auth, error) {
 	c, err := s.keys.Parse(token, auth.AudienceGateway)
 	if err != nil {
 		return Auth{}, err
@@ -178,7 +189,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Auth, error) 
 		return Auth{}, fmt.Errorf("%w: gateway is %s", auth.ErrInvalidToken, row.Status)
 	case c.Enrollment != "" && c.Enrollment != row.EnrollmentID:
 		return Auth{}, fmt.Errorf("%w: %w", auth.ErrInvalidToken, ErrStaleEnrollment)
-	case row.IdentityKind == "key" && !s.AllowKeyIdentity:
+	case row.IdentityKind == "key" && !s.set.AllowKeyIdentity:
 		return Auth{}, fmt.Errorf("%w: %w", auth.ErrInvalidToken, ErrKeyIdentity)
 	}
 	a := Auth{GatewayID: c.Subject, LastSeen: row.LastSeenAt, AgentVersion: row.AgentVersion, AppliedConfig: row.AppliedConfig,
@@ -220,8 +231,8 @@ func checkEnrollment(g *store.Gateway, enrollment string) error {
 // CheckCertificate is the mTLS listener's handshake check: a certificate
 // of a deleted, disabled or re-enrolled gateway is refused before any
 // request is read.
-func (s *Service) CheckCertificate(ctx context.Context, p PeerCert) error {
-	g, err := s.load(s.store.DB.WithContext(ctx), p.GatewayID, false)
+func (s *Access) CheckCertificate(ctx context.Context, p PeerCert) error {
+	g, err := read(ctx, s.repo, p.GatewayID)
 	if err != nil {
 		return err
 	}
@@ -232,11 +243,11 @@ func (s *Service) CheckCertificate(ctx context.Context, p PeerCert) error {
 // (verified by the mTLS listener) naming it and its current enrollment:
 // the certificate is the proof. The token is bound to the certificate
 // (RFC 8705), and the gateway's older tokens are revoked.
-func (s *Service) TokenForCertificate(ctx context.Context, m Meta, p PeerCert) (wire.TokenResponse, error) {
+func (s *Access) TokenForCertificate(ctx context.Context, m Meta, p PeerCert) (wire.TokenResponse, error) {
 	m.Actor = "gateway:" + p.GatewayID
 	var out wire.TokenResponse
-	err := s.store.Tx(ctx, func(tx *gorm.DB) error {
-		g, err := s.load(tx, p.GatewayID, true)
+	err := s.repo.InTx(ctx, func(tx AccessTx) error {
+		g, err := load(tx, p.GatewayID, true)
 		if err != nil {
 			return ErrNotApproved
 		}
@@ -246,8 +257,8 @@ func (s *Service) TokenForCertificate(ctx context.Context, m Meta, p PeerCert) (
 		if err := recordTLSCert(tx, g, p); err != nil {
 			return err
 		}
-		now := s.Now()
-		if err := s.revokeTokens(tx, g.ID, now); err != nil {
+		now := s.set.Now()
+		if err := tx.RevokeGatewayTokens(g.ID, now); err != nil {
 			return err
 		}
 		if out, err = s.sign(tx, g, now, p.Thumbprint); err != nil {
@@ -255,25 +266,19 @@ func (s *Service) TokenForCertificate(ctx context.Context, m Meta, p PeerCert) (
 		}
 		ev := m.Event("gateway.token.issue", "gateway", g.ID, "issue", audit.ResultSuccess)
 		ev.Reason = "proven by mTLS certificate; older tokens revoked"
-		return appendAudit(tx, ev)
+		return tx.Audit(ev)
 	})
-	if errors.Is(err, ErrNotApproved) || errors.Is(err, ErrStaleEnrollment) {
-		ev := m.Event("gateway.token.issue", "gateway", p.GatewayID, "issue", audit.ResultDenied)
-		ev.Reason = err.Error()
-		if aerr := s.store.Tx(ctx, func(tx *gorm.DB) error { return appendAudit(tx, ev) }); aerr != nil {
-			return out, aerr
-		}
-	}
-	return out, err
+	return out, auditRefusal(ctx, s.repo, err, m.Event("gateway.token.issue", "gateway", p.GatewayID, "issue", audit.ResultDenied),
+		ErrNotApproved, ErrStaleEnrollment)
 }
 
 // Authorize answers step-ca's webhook: may the gateway named by
 // permanentID (stepca.PermanentID: gateway id and enrollment id, from its
 // AK certificate) get a certificate now? Only an approved gateway whose
 // TPM passed credential activation, for its current enrollment.
-func (s *Service) Authorize(ctx context.Context, permanentID string) (bool, error) {
+func (s *Access) Authorize(ctx context.Context, permanentID string) (bool, error) {
 	id, enrollment := stepca.SplitPermanentID(permanentID)
-	g, err := s.load(s.store.DB.WithContext(ctx), id, false)
+	g, err := read(ctx, s.repo, id)
 	if errors.Is(err, ErrNotFound) {
 		err = ErrStaleEnrollment
 	} else if err != nil {
@@ -290,5 +295,5 @@ func (s *Service) Authorize(ctx context.Context, permanentID string) (bool, erro
 	}
 	ev := Meta{Actor: "step-ca"}.Event("gateway.certificate.authorize", "gateway", id, "authorize", result)
 	ev.Reason = reason
-	return err == nil, s.store.Tx(ctx, func(tx *gorm.DB) error { return appendAudit(tx, ev) })
+	return err == nil, s.repo.InTx(ctx, func(tx AccessTx) error { return tx.Audit(ev) })
 }
