@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamforge/streamforge/cloud/alarms"
 	"github.com/streamforge/streamforge/cloud/api"
 	"github.com/streamforge/streamforge/cloud/auth"
 	"github.com/streamforge/streamforge/cloud/configsign"
@@ -90,6 +91,9 @@ func newEnv(t testing.TB, dbURL, keyDir string, opts ...envOpt) *env {
 	gw.AllowKeyIdentity = true
 	if gw.ConfigKeys, err = configsign.Load(filepath.Join(keyDir, "config")); err != nil {
 		t.Fatal(err)
+	}
+	if o.Alarms == nil {
+		o.Alarms = alarms.NewService(st)
 	}
 	srv := api.New(st, us, gw, log, o)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -29,6 +29,10 @@ type Options struct {
 	BodyLimit        int
 	MetricsToken     string
 	TLS              bool
+	// Alarms serves the alarm routes (nil: they answer 503); AuditAlarm
+	// hears of failed audit verifications.
+	Alarms     AlarmService
+	AuditAlarm AuditAlarm
 }
 
 // Server is the control plane's HTTP API.

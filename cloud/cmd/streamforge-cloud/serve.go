@@ -10,6 +10,7 @@ import (
 	"os/user"
 	"time"
 
+	"github.com/streamforge/streamforge/cloud/alarms"
 	"github.com/streamforge/streamforge/cloud/api"
 	"github.com/streamforge/streamforge/cloud/audit"
 	"github.com/streamforge/streamforge/cloud/auth"
@@ -56,9 +57,15 @@ func serve(ctx context.Context, log *slog.Logger, args []string) error {
 			return fmt.Errorf("STREAMFORGE_ATTESTATION_CA_DIR: %w", err)
 		}
 	}
+	evaluator, err := startAlarms(st, cfg.Alarms, log) // alarms (#13)
+	if err != nil {
+		return err
+	}
+	defer evaluator.Close()
 	srv := api.New(st, us, gw, log, api.Options{
 		TrustedProxies: cfg.TrustedProxies, RateLimitPerMinute: cfg.RateLimitPerMinute, GatewayRateLimit: cfg.GatewayRateLimit,
 		BodyLimit: cfg.BodyLimit, MetricsToken: cfg.MetricsToken, TLS: cfg.TLSCert != "",
+		Alarms: alarms.NewService(st), AuditAlarm: evaluator,
 	})
 	go prune(ctx, st, us, gw, log)
 	if cfg.GatewayListen != "" {
