@@ -108,6 +108,14 @@ func buildAgent(t *testing.T) string {
 // config's path, its directory and the broker.
 func startDataPath(t *testing.T) (cfgPath, dir string, broker *testenv.Broker) {
 	t.Helper()
+	cfgPath, dir, broker, _ = startDataPathSims(t)
+	return cfgPath, dir, broker
+}
+
+// startDataPathSims is startDataPath that also returns the Modbus
+// simulator, for tests that stop and restart it.
+func startDataPathSims(t *testing.T) (cfgPath, dir string, broker *testenv.Broker, mb *sim.Modbus) {
+	t.Helper()
 	signals := sim.Signals(8)
 	mb, err := sim.StartModbus("127.0.0.1:0", signals, 20)
 	if err != nil {
@@ -123,7 +131,7 @@ func startDataPath(t *testing.T) (cfgPath, dir string, broker *testenv.Broker) {
 	dir = t.TempDir()
 	cfgPath = filepath.Join(dir, "agent.yaml")
 	writeConfig(t, cfgPath, dir, broker.Addr, mb.Addr(), ua.Endpoint())
-	return cfgPath, dir, broker
+	return cfgPath, dir, broker, mb
 }
 
 func writeConfig(t *testing.T, path, dir, brokers, modbusAddr, uaEndpoint string) {
