@@ -18,6 +18,7 @@ type Store interface {
 	OpenAlarms(ctx context.Context) ([]store.Alarm, error)
 	RaiseAlarm(ctx context.Context, a *store.Alarm) error
 	TouchAlarm(ctx context.Context, id uint64, now time.Time, message string) error
+	TouchOpenAlarm(ctx context.Context, key string, now time.Time, message string) error
 	ClearAlarm(ctx context.Context, id uint64, now time.Time) error
 	CountOpenAlarms(ctx context.Context) (map[[2]string]int, error)
 	ApprovedGatewayHealth(ctx context.Context) ([]store.GatewayHealth, error)
@@ -44,6 +45,9 @@ type Evaluator struct {
 	seqLoaded bool
 	events    []Condition // event alarms reported between evaluations
 
+	bufMu   sync.Mutex
+	buffers map[string]*gatewayBuffer
+
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -60,7 +64,7 @@ func NewEvaluator(st Store, cfg Config, log *slog.Logger, reg prometheus.Registe
 		hook.failures = m.webhookFailures
 	}
 	return &Evaluator{st: st, cfg: cfg, log: log, hook: hook, metrics: m, Now: time.Now,
-		hold: newHoldOff(cfg.RaiseAfter, cfg.ClearAfter)}, nil
+		hold: newHoldOff(cfg.RaiseAfter, cfg.ClearAfter), buffers: map[string]*gatewayBuffer{}}, nil
 }
 
 // Start runs the evaluations until Close.
@@ -148,7 +152,7 @@ func (e *Evaluator) Evaluate(ctx context.Context) error {
 	}
 	var condOpen []store.Alarm
 	for _, a := range open {
-		if !eventKind(a.Kind) {
+		if _, touched := e.staleAfter(a.Kind); !touched {
 			condOpen = append(condOpen, a)
 		}
 	}
@@ -162,7 +166,7 @@ func (e *Evaluator) Evaluate(ctx context.Context) error {
 	}
 	clear := p.clear
 	for _, a := range open {
-		if eventKind(a.Kind) && now.Sub(a.LastSeen) >= e.cfg.Window {
+		if stale, touched := e.staleAfter(a.Kind); touched && now.Sub(a.LastSeen) >= stale {
 			clear = append(clear, a.ID)
 		}
 	}
@@ -185,6 +189,19 @@ func (e *Evaluator) Evaluate(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// staleAfter: alarms of kinds that are events, or that heartbeats touch,
+// are not conditions the evaluator sees; they clear once not seen again
+// for the duration returned.
+func (e *Evaluator) staleAfter(kind string) (time.Duration, bool) {
+	switch kind {
+	case AdminNewIP, AuditVerifyFailure:
+		return e.cfg.Window, true
+	case BufferFull, BufferDropping:
+		return e.cfg.ClearAfter + e.cfg.Interval, true
+	}
+	return 0, false
+}
+
 // raise opens an alarm for c, or, when one is open for its key already
 // (an event seen again, or another replica first), touches that one.
 func (e *Evaluator) raise(ctx context.Context, now time.Time, c Condition, open []store.Alarm) error {
@@ -196,7 +213,12 @@ func (e *Evaluator) raise(ctx context.Context, now time.Time, c Condition, open 
 	a := store.Alarm{Key: c.Key(), Kind: c.Kind, Category: c.Category, Severity: c.Severity, GatewayID: c.GatewayID,
 		Subject: c.Subject, Message: c.Message, FirstSeen: now, LastSeen: now}
 	if err := e.st.RaiseAlarm(ctx, &a); errors.Is(err, store.ErrConflict) {
-		return nil // another replica raised it in the meantime
+		// Open already (raised by another replica, or a heartbeat's
+		// alarm touched again): it still holds.
+		if err := e.st.TouchOpenAlarm(ctx, a.Key, now, c.Message); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("touch %s: %w", a.Key, err)
+		}
+		return nil
 	} else if err != nil {
 		return fmt.Errorf("raise %s: %w", c.Key(), err)
 	}

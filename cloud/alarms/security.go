@@ -73,7 +73,3 @@ func adminLoginEvents(ctx context.Context, st Store, cursor *int64) ([]Condition
 		*cursor = last
 	}
 }
-
-// eventKind reports whether alarms of kind stand for events rather than
-// conditions: they clear Window after they were last seen.
-func eventKind(kind string) bool { return kind == AdminNewIP || kind == AuditVerifyFailure }

@@ -22,6 +22,7 @@ import (
 	"github.com/streamforge/streamforge/cloud/configsign"
 	"github.com/streamforge/streamforge/cloud/rbac"
 	"github.com/streamforge/streamforge/cloud/store"
+	"github.com/streamforge/streamforge/pkg/wire"
 	"github.com/streamforge/streamforge/pki/attestca"
 )
 
@@ -97,6 +98,9 @@ type Service struct {
 	// HistoryRows and HistoryBytes bound each gateway's heartbeat history
 	// (DefaultHistoryRows, DefaultHistoryBytes when 0).
 	HistoryRows, HistoryBytes int
+	// OnHeartbeat, when set, hears every accepted heartbeat (the alarm
+	// evaluator's buffer rules).
+	OnHeartbeat func(ctx context.Context, gatewayID string, hb wire.Heartbeat)
 
 	hb   hbWriter
 	auth authBatcher

@@ -66,6 +66,9 @@ func (s *Service) Heartbeat(ctx context.Context, a Auth, hb wire.Heartbeat) erro
 	if err := s.insertHeartbeat(ctx, a.GatewayID, now, hb.Status, hb.AgentVersion, hb.ConfigVersion, hb.ConfigError, hb.BufferDepth, int64(hb.ReadingsTotal), string(adapters)); err != nil {
 		return err
 	}
+	if s.OnHeartbeat != nil {
+		s.OnHeartbeat(ctx, a.GatewayID, hb)
+	}
 	if a.LastSeen != nil && now.Sub(*a.LastSeen) < lastSeenPrecision && a.AgentVersion == hb.AgentVersion && a.AppliedConfig == hb.ConfigVersion {
 		return nil
 	}

@@ -202,3 +202,13 @@ func (s *Store) CountOpenAlarms(ctx context.Context) (map[[2]string]int, error) 
 	}
 	return out, translate(err)
 }
+
+// TouchOpenAlarm records that the open alarm of key still holds at now;
+// ErrNotFound when none is open.
+func (s *Store) TouchOpenAlarm(ctx context.Context, key string, now time.Time, message string) error {
+	res := s.DB.WithContext(ctx).Model(&Alarm{}).Where("open_key = ?", key).Updates(map[string]any{"last_seen": now, "message": message})
+	if res.Error == nil && res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return translate(res.Error)
+}
