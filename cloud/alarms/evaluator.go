@@ -108,8 +108,7 @@ func (e *Evaluator) Close() {
 // evaluation (at once when the evaluator is idle).
 func (e *Evaluator) AuditVerificationFailed(ctx context.Context, problem string) {
 	e.mu.Lock()
-	e.events = append(e.events, Condition{Kind: AuditVerifyFailure, Category: Security, Severity: Critical,
-		Message: "audit chain verification failed: " + problem, Immediate: true})
+	e.events = append(e.events, auditFailure(problem))
 	e.mu.Unlock()
 	if err := e.Evaluate(ctx); err != nil {
 		e.log.Warn("alarm evaluation", "err", err)

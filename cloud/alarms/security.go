@@ -2,11 +2,13 @@ package alarms
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/streamforge/streamforge/cloud/rbac"
+	"github.com/streamforge/streamforge/cloud/store"
 )
 
 // Security detection, as the spec's incident response asks ("automated
@@ -72,4 +74,29 @@ func adminLoginEvents(ctx context.Context, st Store, cursor *int64) ([]Condition
 		}
 		*cursor = last
 	}
+}
+
+func auditFailure(problem string) Condition {
+	return Condition{Kind: AuditVerifyFailure, Category: Security, Severity: Critical,
+		Message: "audit chain verification failed: " + problem, Immediate: true}
+}
+
+// AlarmWriter is what RaiseAuditFailure needs of the database.
+type AlarmWriter interface {
+	RaiseAlarm(ctx context.Context, a *store.Alarm) error
+	TouchOpenAlarm(ctx context.Context, key string, now time.Time, message string) error
+}
+
+// RaiseAuditFailure opens (or refreshes) the audit verification alarm
+// from outside a running evaluator, such as `streamforge-cloud audit
+// verify`; the serving processes' evaluators clear it ALERT_WINDOW later.
+func RaiseAuditFailure(ctx context.Context, st AlarmWriter, problem string, now time.Time) error {
+	c := auditFailure(problem)
+	now = now.UTC()
+	a := store.Alarm{Key: c.Key(), Kind: c.Kind, Category: c.Category, Severity: c.Severity, Message: c.Message, FirstSeen: now, LastSeen: now}
+	err := st.RaiseAlarm(ctx, &a)
+	if errors.Is(err, store.ErrConflict) {
+		err = st.TouchOpenAlarm(ctx, a.Key, now, c.Message)
+	}
+	return err
 }
