@@ -8,8 +8,10 @@ import (
 	"github.com/streamforge/streamforge/pkg/wire"
 )
 
-// Buffer alarms come from each heartbeat as it arrives (the heartbeat
-// history keeps only the depth), through gateways.Service.OnHeartbeat. The
+// Buffer and bad-quality alarms come from each heartbeat as it arrives
+// (they compare it with the previous one, and the heartbeat history keeps
+// neither the buffer's fill nor drops), through
+// gateways.Service.OnHeartbeat. The
 // replica that receives a heartbeat raises or touches the alarm (at most
 // once per Interval per alarm, so a full buffer costs no write per
 // heartbeat); any evaluator clears it once nobody has touched it for
@@ -17,6 +19,9 @@ import (
 const (
 	BufferFull     = "buffer_full"
 	BufferDropping = "buffer_dropping"
+	// DeviceBadQuality: a connected device whose bad answers (Modbus
+	// exceptions, OPC UA bad statuses) grew since the previous heartbeat.
+	DeviceBadQuality = "device_bad_quality"
 	// bufferFullRatio is the fill past which a buffer is nearly full.
 	bufferFullRatio = 0.8
 )
@@ -25,6 +30,7 @@ const (
 type gatewayBuffer struct {
 	seen         bool
 	droppedTotal uint64
+	faults       map[string]uint64    // per adapter/device, as last reported
 	pending      map[string]time.Time // condition present since
 	touched      map[string]time.Time // last raise or touch
 }
@@ -41,7 +47,16 @@ func bufferConditions(id string, hb wire.Heartbeat, st *gatewayBuffer) []Conditi
 		out = append(out, Condition{Kind: BufferDropping, Category: Operational, Severity: Critical, GatewayID: id,
 			Message: fmt.Sprintf("buffer dropping readings (%d dropped since the agent started)", hb.DroppedTotal)})
 	}
-	st.seen, st.droppedTotal = true, hb.DroppedTotal
+	faults := make(map[string]uint64, len(hb.Adapters))
+	for _, d := range hb.Adapters {
+		dev := d.Name + "/" + d.Device
+		faults[dev] = d.Faults
+		if prev, ok := st.faults[dev]; ok && d.Connected && d.Faults > prev {
+			out = append(out, Condition{Kind: DeviceBadQuality, Category: Operational, Severity: Minor, GatewayID: id, Subject: dev,
+				Message: fmt.Sprintf("%d bad answers since the previous heartbeat", d.Faults-prev)})
+		}
+	}
+	st.seen, st.droppedTotal, st.faults = true, hb.DroppedTotal, faults
 	return out
 }
 

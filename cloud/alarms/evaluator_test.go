@@ -192,3 +192,30 @@ func TestSecurityBursts(t *testing.T) {
 		}
 	})
 }
+
+// TestBadQualityFromFaults: a connected device whose bad answers keep
+// growing for the raise hold-off raises device_bad_quality; one whose
+// count stands still does not; it clears when the faults stop.
+func TestBadQualityFromFaults(t *testing.T) {
+	f := newFixture(t, "")
+	ctx := context.Background()
+	beat := func(faultsA, faultsB uint64) {
+		f.ev.Heartbeat(ctx, "gw1", wire.Heartbeat{Adapters: []wire.AdapterState{
+			{Name: "line1", Device: "a", Connected: true, Faults: faultsA}, {Name: "line1", Device: "b", Connected: true, Faults: faultsB}}})
+		f.now = f.now.Add(time.Second)
+	}
+	for i := range 8 {
+		beat(uint64(3*i), 7)
+	}
+	if got := f.open(); len(got) != 1 || got[DeviceBadQuality] != "line1/a" {
+		t.Fatalf("open %v, want device_bad_quality for line1/a only", got)
+	}
+	for range 3 {
+		beat(21, 7)
+	}
+	f.now = f.now.Add(f.ev.cfg.ClearAfter + f.ev.cfg.Interval)
+	f.evaluate()
+	if got := f.open(); len(got) != 0 {
+		t.Fatalf("open after the faults stopped: %v", got)
+	}
+}

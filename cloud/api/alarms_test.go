@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -164,13 +165,15 @@ func TestLoginFloodAlertsTheWebhook(t *testing.T) {
 		rcv := &webhookReceiver{secret: secret, failFirst: 2, arrived: make(chan struct{}, 16)}
 		srv := httptest.NewServer(rcv)
 		t.Cleanup(srv.Close)
-		hook, err := alarms.NewWebhook(srv.URL, secret, slog.New(slog.DiscardHandler))
+		var logged syncBuffer
+		log := slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		hook, err := alarms.NewWebhook(srv.URL, secret, log)
 		if err != nil {
 			t.Fatal(err)
 		}
 		hook.SetRetry(5, 10*time.Millisecond)
 		reg := prometheus.NewRegistry()
-		ev, err := alarms.NewEvaluator(e.store, alarms.Config{Interval: time.Hour, LoginFailures: 3}, slog.New(slog.DiscardHandler), reg, hook)
+		ev, err := alarms.NewEvaluator(e.store, alarms.Config{Interval: time.Hour, LoginFailures: 3}, log, reg, hook)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -223,6 +226,9 @@ func TestLoginFloodAlertsTheWebhook(t *testing.T) {
 		if last.Kind != alarms.AdminNewIP || last.Subject != adminEmail+" from 192.0.2.44" {
 			t.Fatalf("last notification %+v", last)
 		}
+		if text := logged.String(); !strings.Contains(text, "alarm webhook delivery failed") || strings.Contains(text, string(secret)) {
+			t.Fatalf("the log should name the refused deliveries and never the secret:\n%s", text)
+		}
 		admin := e.loginFrom("192.0.2.44", adminEmail, adminPassword)
 		wantStatus(t, admin, 200)
 		page := alarmIDs(t, e.do("GET", "/api/v1/alarms?category=security&state=open", admin.body["token"].(string), nil))
@@ -230,6 +236,24 @@ func TestLoginFloodAlertsTheWebhook(t *testing.T) {
 			t.Fatalf("open security alarms %v, want 3", page)
 		}
 	})
+}
+
+// syncBuffer is a log sink the webhook goroutine and the test share.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // gaugeSum sums a gauge family's series in reg.
