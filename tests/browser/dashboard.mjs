@@ -84,7 +84,7 @@ async function confirm(page, action) {
 const pages = (gw) => [
   ["#/overview", "overview", "#st-h"], ["#/gateways", "gateways", "#gw-count"], ["#/gateways/" + gw, "gateway-detail", "#gw-plots"],
   ["#/review", "review", "main h1"], ["#/tokens", "tokens", "#token-list"], ["#/users", "users", "#users"],
-  ["#/audit", "audit", "#audit-results"], ["#/account", "account", "#password-form"]];
+  ["#/audit", "audit", "#audit-results"], ["#/alarms", "alarms", "#alarm-results"], ["#/account", "account", "#password-form"]];
 
 async function admin() {
   const page = await newPage(desktop);
