@@ -11,6 +11,22 @@ import (
 	"github.com/streamforge/streamforge/internal/testenv"
 )
 
+// approvePending waits for the agent's gateway gw-test to enroll, approves
+// it, and returns a reader of its record.
+func approvePending(t *testing.T, cloud *testenv.Cloud, admin string, agent *agentProc) func() map[string]any {
+	t.Helper()
+	gateway := func() map[string]any {
+		var g map[string]any
+		cloud.Call("GET", "/api/v1/gateways/gw-test", admin, nil, &g)
+		return g
+	}
+	eventually(t, agent, "the gateway pending review", func() bool { return gateway()["status"] == "pending" })
+	if st := cloud.Call("POST", "/api/v1/gateways/gw-test/approve", admin, nil, nil); st != 200 {
+		t.Fatalf("approve: %d", st)
+	}
+	return gateway
+}
+
 type alarmView struct {
 	ID             uint64 `json:"id"`
 	Kind           string `json:"kind"`
@@ -54,15 +70,7 @@ func TestDeviceDownAlarmLifecycle(t *testing.T) {
 		"CONTROL_PLANE_ENROLLMENT_TOKEN="+tok.Token)
 	agent.start(t)
 	t.Cleanup(func() { agent.stop(t) })
-	gateway := func() map[string]any {
-		var g map[string]any
-		cloud.Call("GET", "/api/v1/gateways/gw-test", admin, nil, &g)
-		return g
-	}
-	eventually(t, agent, "the gateway pending review", func() bool { return gateway()["status"] == "pending" })
-	if st := cloud.Call("POST", "/api/v1/gateways/gw-test/approve", admin, nil, nil); st != 200 {
-		t.Fatalf("approve: %d", st)
-	}
+	gateway := approvePending(t, cloud, admin, agent)
 	eventually(t, agent, "a heartbeat", func() bool { return gateway()["last_seen_at"] != nil })
 	waitMetric(t, agent, "streamforge_forward_acked_records_total", 50)
 

@@ -49,15 +49,7 @@ func TestManagedAgentThroughControlPlaneNetworkFaults(t *testing.T) {
 		"CONTROL_PLANE_ENROLLMENT_TOKEN="+tok.Token)
 	agent.start(t)
 
-	gateway := func() map[string]any {
-		var g map[string]any
-		cloud.Call("GET", "/api/v1/gateways/gw-test", admin, nil, &g)
-		return g
-	}
-	eventually(t, agent, "the gateway pending review", func() bool { return gateway()["status"] == "pending" })
-	if st := cloud.Call("POST", "/api/v1/gateways/gw-test/approve", admin, nil, nil); st != 200 {
-		t.Fatalf("approve: %d", st)
-	}
+	gateway := approvePending(t, cloud, admin, agent)
 	// The newest heartbeat in the history (last_seen_at is kept to 30 s).
 	lastSeen := func() time.Time {
 		var h struct {
