@@ -174,7 +174,9 @@ func (e *Evaluator) Evaluate(ctx context.Context) error {
 		byID[a.ID] = a
 	}
 	for _, id := range clear {
-		if err := e.st.ClearAlarm(ctx, id, now); err != nil {
+		if err := e.st.ClearAlarm(ctx, id, now); errors.Is(err, store.ErrNotFound) {
+			continue // another replica cleared it, and told
+		} else if err != nil {
 			errs = append(errs, err)
 			continue
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/streamforge/streamforge/cloud/audit"
 	"github.com/streamforge/streamforge/cloud/store"
@@ -218,4 +219,51 @@ func TestBadQualityFromFaults(t *testing.T) {
 	if got := f.open(); len(got) != 0 {
 		t.Fatalf("open after the faults stopped: %v", got)
 	}
+}
+
+// TestReplicasRaiseAndClearOnce: two evaluators (two cloud replicas) over
+// one database open one alarm for a condition, and clear it once.
+func TestReplicasRaiseAndClearOnce(t *testing.T) {
+	dbs(t, func(t *testing.T, dbURL string) {
+		f := newFixture(t, dbURL)
+		other, err := NewEvaluator(f.st, f.ev.cfg, slog.New(slog.DiscardHandler), prometheus.NewRegistry(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		other.Now = f.ev.Now
+		both := func() {
+			t.Helper()
+			for _, ev := range []*Evaluator{f.ev, other} {
+				if err := ev.Evaluate(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		flood := store.LoginThrottle{Key: "ip:192.0.2.9", Failures: 50, WindowStart: f.now}
+		if err := f.st.DB.Create(&flood).Error; err != nil {
+			t.Fatal(err)
+		}
+		both()
+		both()
+		raised := count(f.ev.metrics.raised, LoginFailuresIP) + count(other.metrics.raised, LoginFailuresIP)
+		if got := f.open(); len(got) != 1 || raised != 1 {
+			t.Fatalf("open %v, raised %v times; want one alarm raised once", got, raised)
+		}
+		if err := f.st.DB.Delete(&flood).Error; err != nil {
+			t.Fatal(err)
+		}
+		both()
+		f.now = f.now.Add(f.ev.cfg.ClearAfter)
+		both()
+		cleared := count(f.ev.metrics.cleared, LoginFailuresIP) + count(other.metrics.cleared, LoginFailuresIP)
+		if got := f.open(); len(got) != 0 || cleared != 1 {
+			t.Fatalf("open %v, cleared %v times; want cleared once", got, cleared)
+		}
+	})
+}
+
+func count(c *prometheus.CounterVec, label string) float64 {
+	var m dto.Metric
+	_ = c.WithLabelValues(label).Write(&m)
+	return m.GetCounter().GetValue()
 }

@@ -89,10 +89,15 @@ func (s *Store) TouchAlarm(ctx context.Context, id uint64, now time.Time, messag
 		Updates(map[string]any{"last_seen": now, "message": message}).Error)
 }
 
-// ClearAlarm closes open alarm id at now.
+// ClearAlarm closes open alarm id at now; ErrNotFound when it is not open
+// (another replica cleared it first).
 func (s *Store) ClearAlarm(ctx context.Context, id uint64, now time.Time) error {
-	return translate(s.DB.WithContext(ctx).Model(&Alarm{}).Where("id = ? AND state <> ?", id, AlarmCleared).
-		Updates(map[string]any{"state": AlarmCleared, "open_key": nil, "cleared_at": now}).Error)
+	res := s.DB.WithContext(ctx).Model(&Alarm{}).Where("id = ? AND state <> ?", id, AlarmCleared).
+		Updates(map[string]any{"state": AlarmCleared, "open_key": nil, "cleared_at": now})
+	if res.Error == nil && res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return translate(res.Error)
 }
 
 // ErrAlarmClosed means an acknowledgement came for an alarm that is no
