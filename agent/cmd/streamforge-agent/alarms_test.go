@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/streamforge/streamforge/adapters/sim"
@@ -40,8 +41,10 @@ type alarmView struct {
 // (identity in a swtpm) and the Modbus simulator as real processes and
 // sockets. Stopping the simulator raises a device-down alarm for that
 // device; an Operator acknowledges it over HTTP; starting the simulator
-// again clears it; the audit trail shows who acknowledged it. The
-// hold-offs are short here (STREAMFORGE_ALARM_*), the logic the same.
+// again clears it; the audit trail shows who acknowledged it; the open
+// alarm is in the control plane's Prometheus metrics; a stopped agent
+// makes its gateway offline. The hold-offs are short here
+// (STREAMFORGE_ALARM_*), the logic the same.
 func TestDeviceDownAlarmLifecycle(t *testing.T) {
 	bin := buildAgent(t)
 	tpm := testenv.StartSwTPM(t)
@@ -69,7 +72,6 @@ func TestDeviceDownAlarmLifecycle(t *testing.T) {
 	agent.cmd.Env = append(os.Environ(), "CONTROL_PLANE_URL="+cloud.URL, "CONTROL_PLANE_GATEWAY_ID=gw-test",
 		"CONTROL_PLANE_ENROLLMENT_TOKEN="+tok.Token)
 	agent.start(t)
-	t.Cleanup(func() { agent.stop(t) })
 	gateway := approvePending(t, cloud, admin, agent)
 	eventually(t, agent, "a heartbeat", func() bool { return gateway()["last_seen_at"] != nil })
 	waitMetric(t, agent, "streamforge_forward_acked_records_total", 50)
@@ -99,6 +101,9 @@ func TestDeviceDownAlarmLifecycle(t *testing.T) {
 	}
 	eventually(t, agent, "a device-down alarm", func() bool { return deviceAlarm("active") != nil })
 	raised := deviceAlarm("active")
+	if m := string(get(t, cloud.URL+"/metrics")); !strings.Contains(m, `streamforge_alarms_open{category="operational",severity="major"} 1`) {
+		t.Fatalf("the control plane's metrics lack the open alarm:\n%s", grepLines(m, "streamforge_alarm"))
+	}
 
 	ack := fmt.Sprintf("/api/v1/alarms/%d/acknowledge", raised.ID)
 	var acked alarmView
@@ -131,4 +136,22 @@ func TestDeviceDownAlarmLifecycle(t *testing.T) {
 		trail.Records[0].Result != "success" {
 		t.Fatalf("audit trail of the acknowledgement: %+v", trail.Records)
 	}
+
+	// A silent gateway is offline after STREAMFORGE_ALARM_OFFLINE_INTERVALS
+	// heartbeat intervals (10 s here) and the raise hold-off.
+	agent.stop(t)
+	eventually(t, agent, "a gateway-offline alarm", func() bool {
+		return len(alarmsOf(operator, "kind=gateway_offline&gateway_id=gw-test&state=active")) == 1
+	})
+}
+
+// grepLines returns the lines of text that contain substr.
+func grepLines(text, substr string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
