@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/streamforge/streamforge/cloud/alarms"
+	"github.com/streamforge/streamforge/cloud/api"
 	"github.com/streamforge/streamforge/cloud/rbac"
 	"github.com/streamforge/streamforge/cloud/store"
 )
@@ -272,4 +273,39 @@ func gaugeSum(t *testing.T, reg *prometheus.Registry, name string) float64 {
 		}
 	}
 	return sum
+}
+
+// lateAlarm hands the audit hook to an evaluator made after the server
+// (the evaluator needs the env's store).
+type lateAlarm struct{ ev *alarms.Evaluator }
+
+func (l *lateAlarm) AuditVerificationFailed(ctx context.Context, problem string) {
+	l.ev.AuditVerificationFailed(ctx, problem)
+}
+
+// TestAuditVerifyFailureIsASecurityAlarm: a chain that fails
+// GET /api/v1/audit/verify raises the audit_verification_failure alarm.
+func TestAuditVerifyFailureIsASecurityAlarm(t *testing.T) {
+	hook := &lateAlarm{}
+	e := newEnv(t, "", "", func(o *api.Options) { o.AuditAlarm = hook })
+	var err error
+	if hook.ev, err = alarms.NewEvaluator(e.store, alarms.Config{}, slog.New(slog.DiscardHandler), prometheus.NewRegistry(), nil); err != nil {
+		t.Fatal(err)
+	}
+	admin := e.login(adminEmail, adminPassword)
+	if r := e.do("GET", "/api/v1/audit/verify", admin, nil); r.body["ok"] != true {
+		t.Fatalf("untouched chain: %s", r.raw)
+	}
+	if got := alarmIDs(t, e.do("GET", "/api/v1/alarms?kind=audit_verification_failure", admin, nil)); len(got) != 0 {
+		t.Fatalf("alarm for a sound chain: %v", got)
+	}
+	if err := e.store.DB.Exec(`UPDATE audit_log SET reason = 'nothing happened' WHERE seq = 1`).Error; err != nil {
+		t.Fatal(err)
+	}
+	if r := e.do("GET", "/api/v1/audit/verify", admin, nil); r.body["ok"] != false {
+		t.Fatalf("tampered chain: %s", r.raw)
+	}
+	if got := alarmIDs(t, e.do("GET", "/api/v1/alarms?kind=audit_verification_failure&state=active", admin, nil)); len(got) != 1 {
+		t.Fatalf("security alarms after a failed verification: %v", got)
+	}
 }
