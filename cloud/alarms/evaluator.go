@@ -43,6 +43,7 @@ type Evaluator struct {
 	hold      *holdOff
 	auditSeq  int64
 	seqLoaded bool
+	watching  time.Time   // the first evaluation
 	events    []Condition // event alarms reported between evaluations
 
 	bufMu   sync.Mutex
@@ -125,8 +126,11 @@ func (e *Evaluator) Evaluate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("gateway health: %w", err)
 	}
+	if e.watching.IsZero() {
+		e.watching = now
+	}
 	for _, g := range health {
-		conds = append(conds, gatewayConditions(now, &e.cfg, g)...)
+		conds = append(conds, gatewayConditions(now, e.watching, &e.cfg, g)...)
 	}
 	sec, err := securityConditions(ctx, e.st, now, &e.cfg)
 	if err != nil {

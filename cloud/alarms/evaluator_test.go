@@ -142,13 +142,30 @@ func TestGatewayRules(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			c.g.ID = "gw1"
 			var got []string
-			for _, cond := range gatewayConditions(now, &cfg, c.g) {
+			for _, cond := range gatewayConditions(now, now.Add(-24*time.Hour), &cfg, c.g) {
 				got = append(got, cond.Kind+"/"+cond.Subject)
 			}
 			if len(got) != len(c.want) || (len(got) > 0 && got[0] != c.want[0]) {
 				t.Fatalf("got %v, want %v", got, c.want)
 			}
 		})
+	}
+}
+
+// TestOfflineCountsFromControlPlaneStart: after the control plane was
+// down, a gateway silent for long is offline only once it stayed silent
+// for the offline period since the evaluator began.
+func TestOfflineCountsFromControlPlaneStart(t *testing.T) {
+	now := time.Now()
+	cfg := Config{HeartbeatInterval: 10 * time.Second, OfflineIntervals: 3}
+	cfg.Defaults()
+	last := now.Add(-10 * time.Minute)
+	g := store.GatewayHealth{ID: "gw1", HeartbeatAt: &last}
+	if got := gatewayConditions(now, now.Add(-20*time.Second), &cfg, g); len(got) != 0 {
+		t.Fatalf("20 s after start: %v", got)
+	}
+	if got := gatewayConditions(now, now.Add(-30*time.Second), &cfg, g); len(got) != 1 || got[0].Kind != GatewayOffline {
+		t.Fatalf("30 s after start: %v", got)
 	}
 }
 

@@ -11,8 +11,10 @@ import (
 
 // gatewayConditions applies the operational rules to one approved gateway.
 // A gateway that is offline reports nothing else: its newest heartbeat is
-// stale, and its devices may be fine.
-func gatewayConditions(now time.Time, cfg *Config, g store.GatewayHealth) []Condition {
+// stale, and its devices may be fine. Silence is counted from watching at
+// the earliest: after the control plane itself was down, gateways get an
+// offline period's time to report again before they count as offline.
+func gatewayConditions(now, watching time.Time, cfg *Config, g store.GatewayHealth) []Condition {
 	var out []Condition
 	cond := func(kind, sev, subject, msg string) {
 		out = append(out, Condition{Kind: kind, Category: Operational, Severity: sev, GatewayID: g.ID, Subject: subject, Message: msg})
@@ -20,6 +22,9 @@ func gatewayConditions(now time.Time, cfg *Config, g store.GatewayHealth) []Cond
 	last := g.EnrolledAt
 	if g.HeartbeatAt != nil {
 		last = *g.HeartbeatAt
+	}
+	if last.Before(watching) {
+		last = watching
 	}
 	if silent := now.Sub(last); silent >= cfg.offlineAfter() {
 		cond(GatewayOffline, Critical, "", fmt.Sprintf("no heartbeat for %s", silent.Round(time.Second)))
