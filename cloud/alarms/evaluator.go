@@ -28,6 +28,10 @@ type Store interface {
 	RoleLoginsAfter(ctx context.Context, role string, seq int64, limit int) ([]store.AdminLogin, int64, error)
 }
 
+// lastSeenPrecision is how stale an open alarm's last_seen may grow while
+// its condition stands unchanged.
+const lastSeenPrecision = 30 * time.Second
+
 // Evaluator applies the rules every Config.Interval. serve owns it: Start
 // after the store is open, Close before it closes.
 type Evaluator struct {
@@ -164,18 +168,22 @@ func (e *Evaluator) Evaluate(ctx context.Context) error {
 	for _, c := range append(p.raise, events...) {
 		errs = append(errs, e.raise(ctx, now, c, open))
 	}
+	byID := map[uint64]store.Alarm{}
+	for _, a := range open {
+		byID[a.ID] = a
+	}
 	for id, c := range p.keep {
-		errs = append(errs, e.st.TouchAlarm(ctx, id, now, c.Message))
+		// last_seen is kept to lastSeenPrecision, so that a standing alarm
+		// costs no write per evaluation.
+		if a := byID[id]; a.Message != c.Message || now.Sub(a.LastSeen) >= lastSeenPrecision {
+			errs = append(errs, e.st.TouchAlarm(ctx, id, now, c.Message))
+		}
 	}
 	clear := p.clear
 	for _, a := range open {
 		if stale, touched := e.staleAfter(a.Kind); touched && now.Sub(a.LastSeen) >= stale {
 			clear = append(clear, a.ID)
 		}
-	}
-	byID := map[uint64]store.Alarm{}
-	for _, a := range open {
-		byID[a.ID] = a
 	}
 	for _, id := range clear {
 		if err := e.st.ClearAlarm(ctx, id, now); errors.Is(err, store.ErrNotFound) {

@@ -26,8 +26,12 @@ func gatewayConditions(now, watching time.Time, cfg *Config, g store.GatewayHeal
 	if last.Before(watching) {
 		last = watching
 	}
-	if silent := now.Sub(last); silent >= cfg.offlineAfter() {
-		cond(GatewayOffline, Critical, "", fmt.Sprintf("no heartbeat for %s", silent.Round(time.Second)))
+	if now.Sub(last) >= cfg.offlineAfter() {
+		since := "never reported"
+		if g.HeartbeatAt != nil {
+			since = "no heartbeat since " + g.HeartbeatAt.UTC().Format(time.RFC3339)
+		}
+		cond(GatewayOffline, Critical, "", fmt.Sprintf("%s (offline after %s)", since, cfg.offlineAfter()))
 		// An offline gateway's certificate still expires.
 	} else {
 		if g.ConfigError != "" {
