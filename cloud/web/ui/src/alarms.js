@@ -5,7 +5,6 @@ import { get, call, can, qs } from "./api.js";
 import { h, clear, field, val, fmtTime, badge, errorBox } from "./dom.js";
 
 const sevClass = { critical: "bad", major: "bad", minor: "warn", warning: "warn" };
-const stateClass = { active: "bad", acknowledged: "warn", cleared: "ok" };
 
 // alarmTable lists alarms; onAck (when given) re-renders after an
 // acknowledgement.
@@ -20,7 +19,7 @@ export function alarmTable(alarms, onAck) {
       h("td", a.gateway_id ? h("a", { href: "#/gateways/" + encodeURIComponent(a.gateway_id) }, a.gateway_id) : null,
         a.subject ? h("div", a.subject) : null),
       h("td.opt", fmtTime(a.first_seen)), h("td.opt", fmtTime(a.last_seen)),
-      h("td", badge(a.state, stateClass[a.state]),
+      h("td", badge(a.state),
         a.acknowledged_by ? h("div.muted", "by " + a.acknowledged_by + ", " + fmtTime(a.acknowledged_at)) : null),
       h("td", ackButton(a, onAck)))))));
 }
