@@ -125,34 +125,10 @@ func (e *Evaluator) Evaluate(ctx context.Context) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := e.Now().UTC()
-	var conds []Condition
-	health, err := e.st.ApprovedGatewayHealth(ctx)
-	if err != nil {
-		return fmt.Errorf("gateway health: %w", err)
-	}
-	if e.watching.IsZero() {
-		e.watching = now
-	}
-	for _, g := range health {
-		conds = append(conds, gatewayConditions(now, e.watching, &e.cfg, g)...)
-	}
-	sec, err := securityConditions(ctx, e.st, now, &e.cfg)
+	conds, events, err := e.gather(ctx, now)
 	if err != nil {
 		return err
 	}
-	conds = append(conds, sec...)
-	if !e.seqLoaded { // logins before this process started were someone else's to see
-		if e.auditSeq, err = e.st.AuditHead(ctx); err != nil {
-			return fmt.Errorf("audit head: %w", err)
-		}
-		e.seqLoaded = true
-	}
-	events, err := adminLoginEvents(ctx, e.st, &e.auditSeq)
-	if err != nil {
-		return err
-	}
-	events, e.events = append(e.events, events...), nil
-
 	open, err := e.st.OpenAlarms(ctx)
 	if err != nil {
 		return fmt.Errorf("open alarms: %w", err)
@@ -164,8 +140,52 @@ func (e *Evaluator) Evaluate(ctx context.Context) error {
 		}
 	}
 	p := e.hold.step(now, conds, condOpen)
+	p.raise = append(p.raise, events...)
+	for _, a := range open {
+		if stale, touched := e.staleAfter(a.Kind); touched && now.Sub(a.LastSeen) >= stale {
+			p.clear = append(p.clear, a.ID)
+		}
+	}
+	return errors.Join(e.apply(ctx, now, p, open), e.refreshGauge(ctx))
+}
+
+// gather reads the conditions that hold now, and the events since the
+// previous evaluation.
+func (e *Evaluator) gather(ctx context.Context, now time.Time) ([]Condition, []Condition, error) {
+	health, err := e.st.ApprovedGatewayHealth(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("gateway health: %w", err)
+	}
+	if e.watching.IsZero() {
+		e.watching = now
+	}
+	var conds []Condition
+	for _, g := range health {
+		conds = append(conds, gatewayConditions(now, e.watching, &e.cfg, g)...)
+	}
+	sec, err := securityConditions(ctx, e.st, now, &e.cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	conds = append(conds, sec...)
+	if !e.seqLoaded { // logins before this process started were someone else's to see
+		if e.auditSeq, err = e.st.AuditHead(ctx); err != nil {
+			return nil, nil, fmt.Errorf("audit head: %w", err)
+		}
+		e.seqLoaded = true
+	}
+	events, err := adminLoginEvents(ctx, e.st, &e.auditSeq)
+	if err != nil {
+		return nil, nil, err
+	}
+	events, e.events = append(e.events, events...), nil
+	return conds, events, nil
+}
+
+// apply writes a plan: raises, touches of standing alarms, clears.
+func (e *Evaluator) apply(ctx context.Context, now time.Time, p plan, open []store.Alarm) error {
 	var errs []error
-	for _, c := range append(p.raise, events...) {
+	for _, c := range p.raise {
 		errs = append(errs, e.raise(ctx, now, c, open))
 	}
 	byID := map[uint64]store.Alarm{}
@@ -179,13 +199,7 @@ func (e *Evaluator) Evaluate(ctx context.Context) error {
 			errs = append(errs, e.st.TouchAlarm(ctx, id, now, c.Message))
 		}
 	}
-	clear := p.clear
-	for _, a := range open {
-		if stale, touched := e.staleAfter(a.Kind); touched && now.Sub(a.LastSeen) >= stale {
-			clear = append(clear, a.ID)
-		}
-	}
-	for _, id := range clear {
+	for _, id := range p.clear {
 		if err := e.st.ClearAlarm(ctx, id, now); errors.Is(err, store.ErrNotFound) {
 			continue // another replica cleared it, and told
 		} else if err != nil {
@@ -198,7 +212,6 @@ func (e *Evaluator) Evaluate(ctx context.Context) error {
 		e.log.Info("alarm cleared", "id", a.ID, "kind", a.Kind, "gateway", a.GatewayID, "subject", a.Subject)
 		e.notify("cleared", a)
 	}
-	errs = append(errs, e.refreshGauge(ctx))
 	return errors.Join(errs...)
 }
 
