@@ -5,12 +5,16 @@
 // the optional signed webhook. The alarms themselves live in cloud/store.
 package alarms
 
-import "time"
+import (
+	"time"
+
+	"github.com/streamforge/streamforge/cloud/store"
+)
 
 // Categories.
 const (
 	Operational = "operational"
-	Security    = "security"
+	Security    = store.AlarmSecurity
 )
 
 // Severities.

@@ -18,6 +18,9 @@ const (
 	AlarmActive       = "active"
 	AlarmAcknowledged = "acknowledged"
 	AlarmCleared      = "cleared"
+	// AlarmSecurity is the category of security alarms, which only audit
+	// readers see.
+	AlarmSecurity = "security"
 )
 
 // Alarm is one raised condition (cloud/alarms owns the rules). OpenKey
@@ -176,7 +179,7 @@ type AlarmScope struct {
 
 func (sc AlarmScope) apply(q *gorm.DB) *gorm.DB {
 	if !sc.Security {
-		q = q.Where("category <> ?", "security")
+		q = q.Where("category <> ?", AlarmSecurity)
 	}
 	if slices.Contains(sc.Access, "*") {
 		return q
@@ -188,7 +191,7 @@ func (sc AlarmScope) apply(q *gorm.DB) *gorm.DB {
 	sites := q.Session(&gorm.Session{NewDB: true}).Table("gateways").Select("id").Where("site IN ? AND site <> ''", access)
 	within := "(gateway_id <> '' AND (gateway_id IN ? OR gateway_id IN (?)))"
 	if sc.Security {
-		return q.Where("(category = ? OR "+within+")", "security", access, sites)
+		return q.Where("(category = ? OR "+within+")", AlarmSecurity, access, sites)
 	}
 	return q.Where(within, access, sites)
 }
