@@ -24,12 +24,13 @@ type AuditAlarm interface {
 	AuditVerificationFailed(ctx context.Context, problem string)
 }
 
-// alarmRoutes: reading needs dashboards:read (security alarms also
-// audit:read, checked by the service), acknowledging alarms:ack.
-func (s *Server) alarmRoutes(v1 fiber.Router) {
-	au := s.authenticate
-	v1.Get("/alarms", au, s.require(rbac.DashboardsRead), s.listAlarms)
-	v1.Post("/alarms/:id/acknowledge", au, s.require(rbac.AlarmsAck), s.ackAlarm)
+// alarmRoutes are signed-in users' routes: add registers one under
+// /api/v1 behind authentication. Reading needs dashboards:read (security
+// alarms also audit:read, checked by the service), acknowledging
+// alarms:ack.
+func (s *Server) alarmRoutes(add func(method, path string, h []fiber.Handler)) {
+	add(fiber.MethodGet, "/alarms", []fiber.Handler{s.require(rbac.DashboardsRead), s.listAlarms})
+	add(fiber.MethodPost, "/alarms/:id/acknowledge", []fiber.Handler{s.require(rbac.AlarmsAck), s.ackAlarm})
 }
 
 func (s *Server) alarmViewer(c *fiber.Ctx) alarms.Viewer {

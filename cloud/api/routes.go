@@ -50,7 +50,9 @@ func (s *Server) routes() {
 	v1.Get("/audit/compliance/iso27001", au, ar, s.complianceISO27001)
 
 	s.gatewayRoutes(v1)
-	s.alarmRoutes(v1) // alarms (#13)
+	s.alarmRoutes(func(method, path string, h []fiber.Handler) { // alarms (#13)
+		v1.Add(method, path, append([]fiber.Handler{s.authenticate}, h...)...)
+	})
 	app.Get("/claim", s.claimPage)
 	app.Get("/claim.js", s.claimScript)
 	app.Get("/claim.css", s.claimStyle)

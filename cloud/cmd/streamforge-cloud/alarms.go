@@ -11,8 +11,8 @@ import (
 )
 
 // startAlarms starts the alarm evaluator (and its webhook, when one is
-// configured); serve closes it before the store.
-func startAlarms(st *store.Store, cfg config.Alarms, log *slog.Logger) (*alarms.Evaluator, error) {
+// configured), its metrics in reg; serve closes it before the store.
+func startAlarms(st *store.Store, cfg config.Alarms, log *slog.Logger, reg prometheus.Registerer) (*alarms.Evaluator, error) {
 	var hook *alarms.Webhook
 	if cfg.WebhookURL != "" {
 		var err error
@@ -24,7 +24,7 @@ func startAlarms(st *store.Store, cfg config.Alarms, log *slog.Logger) (*alarms.
 		Interval: cfg.Interval, HeartbeatInterval: cfg.HeartbeatInterval, OfflineIntervals: cfg.OfflineIntervals,
 		RaiseAfter: cfg.RaiseAfter, ClearAfter: cfg.ClearAfter, Window: cfg.Window,
 		LoginFailures: cfg.LoginFailures, Denials: cfg.Denials, Enrollments: cfg.Enrollments,
-	}, log, prometheus.DefaultRegisterer, hook)
+	}, log, reg, hook)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,8 @@ import (
 	"os/user"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/streamforge/streamforge/cloud/alarms"
 	"github.com/streamforge/streamforge/cloud/api"
 	"github.com/streamforge/streamforge/cloud/audit"
@@ -57,7 +59,7 @@ func serve(ctx context.Context, log *slog.Logger, args []string) error {
 			return fmt.Errorf("STREAMFORGE_ATTESTATION_CA_DIR: %w", err)
 		}
 	}
-	evaluator, err := startAlarms(st, cfg.Alarms, log) // alarms (#13)
+	evaluator, err := startAlarms(st, cfg.Alarms, log, prometheus.DefaultRegisterer) // alarms (#13)
 	if err != nil {
 		return err
 	}
