@@ -17,7 +17,15 @@ func (a *Agent) Mount(pattern string, h http.Handler) {
 
 // Health is the data path's state for control plane heartbeats.
 func (a *Agent) Health() wire.Heartbeat {
-	hb := wire.Heartbeat{Status: "ok", BufferDepth: int64(a.buf.Stats().Records), ReadingsTotal: a.buf.LastID()}
+	st := a.buf.Stats()
+	hb := wire.Heartbeat{Status: "ok", BufferDepth: int64(st.Records), ReadingsTotal: a.buf.LastID(),
+		BufferBytes: st.Bytes, BufferMaxBytes: st.MaxBytes}
+	for _, n := range st.Drops {
+		hb.DroppedTotal += n
+	}
+	for _, n := range st.Unstored {
+		hb.DroppedTotal += n
+	}
 	for _, ad := range a.adapters {
 		for _, s := range ad.States() {
 			st := wire.AdapterState{Name: ad.Name(), Device: s.Device, Connected: s.Connected, LastError: s.LastError}

@@ -51,6 +51,7 @@ func (s *Server) verifyAudit(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	s.auditVerified(c.UserContext(), rep)
 	return c.JSON(rep)
 }
 

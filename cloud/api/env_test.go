@@ -19,6 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/streamforge/streamforge/cloud/alarms"
 	"github.com/streamforge/streamforge/cloud/api"
 	"github.com/streamforge/streamforge/cloud/auth"
 	"github.com/streamforge/streamforge/cloud/configsign"
@@ -100,6 +101,9 @@ func newEnv(t testing.TB, dbURL, keyDir string, opts ...envOpt) *env {
 	// The batching goroutines stop after the server and before the store.
 	gw.Start(context.Background())
 	t.Cleanup(gw.Close)
+	if o.Alarms == nil {
+		o.Alarms = alarms.NewService(st)
+	}
 	srv := api.New(st, us, gw, log, o)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -48,6 +48,8 @@ var protectedRoutes = []route{
 	{"POST", "/api/v1/gateways/gw-target/enable", rbac.GatewaysManage, nil},
 	{"DELETE", "/api/v1/gateways/gw-target", rbac.GatewaysManage, nil},
 	{"POST", "/api/v1/gateways/claim", rbac.GatewaysClaim, map[string]any{"gateway_id": "gw-target", "claim_code": "00000-00000-0", "site": "s"}},
+	{"GET", "/api/v1/alarms", rbac.DashboardsRead, nil},
+	{"POST", "/api/v1/alarms/9999/acknowledge", rbac.AlarmsAck, nil},
 	{"POST", "/api/v1/auth/logout", "", nil},
 }
 
@@ -139,7 +141,7 @@ func TestRBACMatrix(t *testing.T) {
 		})
 		t.Run("every-route-is-in-the-matrix", func(t *testing.T) {
 			known := slices.Clone(publicRoutes)
-			pattern := strings.NewReplacer("target@example.com", ":email", "gw-target", ":id", "et_none", ":id")
+			pattern := strings.NewReplacer("target@example.com", ":email", "gw-target", ":id", "et_none", ":id", "alarms/9999", "alarms/:id")
 			for _, rt := range append(slices.Clone(protectedRoutes), gatewayRoutes...) {
 				known = append(known, rt.method+" "+strings.SplitN(pattern.Replace(rt.path), "?", 2)[0])
 			}

@@ -64,6 +64,8 @@ func (s *Server) routes() {
 	s.userRoutes(users)
 	s.gatewayLogRoutes(device, users) // gateway logs (issue #13)
 
+	s.alarmRoutes(users.add) // alarms (#13)
+
 	app.Use(s.noSuchRoute)
 }
 

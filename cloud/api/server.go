@@ -33,6 +33,10 @@ type Options struct {
 	// Metrics is the registry /metrics serves; the server adds its own
 	// metrics to it. Nil: a registry of the server's own.
 	Metrics *prometheus.Registry
+	// Alarms serves the alarm routes (nil: they answer 503); AuditAlarm
+	// hears of failed audit verifications.
+	Alarms     AlarmService
+	AuditAlarm AuditAlarm
 }
 
 // Server is the control plane's HTTP API.

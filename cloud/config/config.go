@@ -39,6 +39,7 @@ type Config struct {
 	// AllowKeyIdentity accepts gateways with a software key instead of a
 	// TPM; off by default, so every gateway needs a TPM.
 	AllowKeyIdentity bool
+	Alarms           Alarms // alarms and security alerts (alarms.go)
 }
 
 type setting struct {
@@ -72,6 +73,8 @@ func Load(args []string) (*Config, error) {
 		{"STREAMFORGE_TLS_CERT", "tls-cert", "", "serve HTTPS with this certificate (PEM)", &raw.cert},
 		{"STREAMFORGE_TLS_KEY", "tls-key", "", "key of --tls-cert (PEM)", &raw.key},
 	}
+	var alarms alarmRaw
+	settings = append(settings, alarms.settings()...)
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	for _, s := range settings {
 		v := s.def
@@ -122,6 +125,9 @@ func Load(args []string) (*Config, error) {
 	}
 	if (c.GatewayListen == "") != (c.StepCADir == "") {
 		return nil, fmt.Errorf("STREAMFORGE_GATEWAY_LISTEN and STREAMFORGE_STEPCA_DIR must be given together")
+	}
+	if c.Alarms, err = alarms.parse(); err != nil {
+		return nil, err
 	}
 	if c.TrustedProxies, err = ParsePrefixes(raw.proxies); err != nil {
 		return nil, fmt.Errorf("STREAMFORGE_TRUSTED_PROXIES: %w", err)

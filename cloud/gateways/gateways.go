@@ -21,6 +21,7 @@ import (
 	"github.com/streamforge/streamforge/cloud/configsign"
 	"github.com/streamforge/streamforge/cloud/rbac"
 	"github.com/streamforge/streamforge/cloud/store"
+	"github.com/streamforge/streamforge/pkg/wire"
 	"github.com/streamforge/streamforge/pki/attestca"
 )
 
@@ -94,6 +95,9 @@ type Settings struct {
 	// HistoryRows and HistoryBytes bound each gateway's heartbeat history
 	// (DefaultHistoryRows, DefaultHistoryBytes when 0).
 	HistoryRows, HistoryBytes int
+	// OnHeartbeat, when set, hears every accepted heartbeat (the alarm
+	// evaluator's buffer rules).
+	OnHeartbeat func(ctx context.Context, gatewayID string, hb wire.Heartbeat)
 }
 
 // Service is the gateways domain, one service per job over one shared

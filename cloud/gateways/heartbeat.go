@@ -92,6 +92,9 @@ func (s *Heartbeats) Heartbeat(ctx context.Context, a Auth, hb wire.Heartbeat) e
 	if err := s.insertHeartbeat(ctx, row); err != nil {
 		return err
 	}
+	if s.set.OnHeartbeat != nil {
+		s.set.OnHeartbeat(ctx, a.GatewayID, hb)
+	}
 	if a.LastSeen != nil && now.Sub(*a.LastSeen) < lastSeenPrecision && a.AgentVersion == hb.AgentVersion && a.AppliedConfig == hb.ConfigVersion {
 		return nil
 	}

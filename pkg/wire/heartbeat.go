@@ -36,6 +36,8 @@ func (hb *Heartbeat) Check() error {
 		return &HeartbeatError{"config_error", fmt.Sprintf("at most %d bytes", MaxHeartbeatConfigError)}
 	case hb.BufferDepth < 0 || hb.ConfigVersion < 0:
 		return &HeartbeatError{"buffer_depth", "buffer_depth and config_version cannot be negative"}
+	case hb.BufferBytes < 0 || hb.BufferMaxBytes < 0:
+		return &HeartbeatError{"buffer_bytes", "buffer_bytes and buffer_max_bytes cannot be negative"}
 	case len(hb.Adapters) > MaxHeartbeatEntries:
 		return &HeartbeatError{"adapters", fmt.Sprintf("at most %d adapter devices", MaxHeartbeatEntries)}
 	}

@@ -143,6 +143,12 @@ type Heartbeat struct {
 	// buffer was created; the cloud derives readings/s from its growth.
 	ReadingsTotal uint64         `json:"readings_total,omitempty"`
 	Adapters      []AdapterState `json:"adapters"`
+	// BufferBytes of BufferMaxBytes are in the buffer (its fill), and
+	// DroppedTotal counts the readings a full buffer or disk dropped since
+	// the agent started: the cloud's buffer alarms read them.
+	BufferBytes    int64  `json:"buffer_bytes,omitempty"`
+	BufferMaxBytes int64  `json:"buffer_max_bytes,omitempty"`
+	DroppedTotal   uint64 `json:"dropped_total,omitempty"`
 }
 
 // ConfigResponse is GET /api/v1/gateways/{id}/config/current. The agent

@@ -1,5 +1,5 @@
 // Drives the dashboard in Debian's Chromium as its users do. MODE picks the
-// journey (admin, viewer, sessions); input comes from the environment:
+// journey (admin, viewer, sessions, alarms); input comes from the environment:
 // BASE (the cloud's URL), EMAIL, PASSWORD, SHOTS (screenshot directory),
 // GATEWAY (the gateway id the agent enrolls as). The admin journey prints
 // "TOKEN <value>" when it has created the enrollment token, so the Go test
@@ -84,7 +84,7 @@ async function confirm(page, action) {
 const pages = (gw) => [
   ["#/overview", "overview", "#st-h"], ["#/gateways", "gateways", "#gw-count"], ["#/gateways/" + gw, "gateway-detail", "#gw-plots"],
   ["#/review", "review", "main h1"], ["#/tokens", "tokens", "#token-list"], ["#/users", "users", "#users"],
-  ["#/audit", "audit", "#audit-results"], ["#/account", "account", "#password-form"]];
+  ["#/audit", "audit", "#audit-results"], ["#/alarms", "alarms", "#alarm-results"], ["#/account", "account", "#password-form"]];
 
 async function admin() {
   const page = await newPage(desktop);
@@ -209,6 +209,24 @@ async function viewer() {
       };
     }, GATEWAY);
     for (const [k, v] of Object.entries(answers)) if (v !== 403) problems.push(`viewer ${k}: HTTP ${v}, want 403`);
+  }
+}
+
+// alarms: an Admin sees the open security alarms on the overview and
+// acknowledges one there; the Alarms page lists it as acknowledged.
+async function alarms() {
+  const page = await newPage(desktop);
+  await login(page, EMAIL, PASSWORD);
+  const row = "#security-alarms tr[data-kind=login_failures_account]";
+  await until(page, "#/overview", row, "the failed-login alarm on the overview", 30);
+  await check(page, "overview-alarms");
+  await page.locator(row + " button").click();
+  await page.locator(row + " .badge.acknowledged").waitFor();
+  say("ACKED", (await page.locator(row).textContent()).replace(/\s+/g, " "));
+  for (const vp of [desktop, phone]) {
+    const p = vp === desktop ? page : await newPage(vp);
+    if (vp !== desktop) await login(p, EMAIL, PASSWORD);
+    await visit(p, "#/alarms?category=security&state=all", "alarms-security", "tr[data-kind=login_failures_account] .badge.acknowledged");
   }
 }
 
@@ -418,7 +436,7 @@ async function bench() {
 
 let failed = false;
 try {
-  await { admin, viewer, sessions, keyboard, bench }[MODE]();
+  await { admin, viewer, sessions, keyboard, bench, alarms }[MODE]();
   const csp = problems.filter((p) => p.includes("Content Security Policy"));
   if (csp.length) problems.push(...csp);
   if (problems.length) throw new Error(problems.join("\n"));

@@ -90,11 +90,20 @@ func TestCheckNamesTheBadField(t *testing.T) {
 // config's path, its directory and the broker.
 func startDataPath(t *testing.T) (cfgPath, dir string, broker *testenv.Broker) {
 	t.Helper()
-	return startDataPathWith(t, testenv.KafkaOpts{})
+	cfgPath, dir, broker, _ = startDataPathSims(t, testenv.KafkaOpts{})
+	return cfgPath, dir, broker
 }
 
 // startDataPathWith is startDataPath with a broker started with opts.
 func startDataPathWith(t *testing.T, opts testenv.KafkaOpts) (cfgPath, dir string, broker *testenv.Broker) {
+	t.Helper()
+	cfgPath, dir, broker, _ = startDataPathSims(t, opts)
+	return cfgPath, dir, broker
+}
+
+// startDataPathSims is startDataPathWith that also returns the Modbus
+// simulator, for tests that stop and restart it.
+func startDataPathSims(t *testing.T, opts testenv.KafkaOpts) (cfgPath, dir string, broker *testenv.Broker, mb *sim.Modbus) {
 	t.Helper()
 	signals := sim.Signals(8)
 	mb, err := sim.StartModbus("127.0.0.1:0", signals, 20)
@@ -111,7 +120,7 @@ func startDataPathWith(t *testing.T, opts testenv.KafkaOpts) (cfgPath, dir strin
 	dir = t.TempDir()
 	cfgPath = filepath.Join(dir, "agent.yaml")
 	writeConfig(t, cfgPath, dir, broker.Addr, mb.Addr(), ua.Endpoint())
-	return cfgPath, dir, broker
+	return cfgPath, dir, broker, mb
 }
 
 func writeConfig(t *testing.T, path, dir, brokers, modbusAddr, uaEndpoint string) {

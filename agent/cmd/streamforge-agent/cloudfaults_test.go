@@ -45,15 +45,7 @@ func TestManagedAgentThroughControlPlaneNetworkFaults(t *testing.T) {
 	agent := testenv.StartAgent(t, testenv.AgentOptions{Argv: []string{bin}, Config: cfgPath, Args: []string{"--tpm", tpm.Path},
 		Env: managedEnv("http://127.0.0.5:"+cport, tok.Token)})
 
-	gateway := func() map[string]any {
-		var g map[string]any
-		cloud.Call("GET", "/api/v1/gateways/gw-test", admin, nil, &g)
-		return g
-	}
-	agent.Eventually(t, eventuallyLimit, "the gateway pending review", func() bool { return gateway()["status"] == "pending" })
-	if st := cloud.Call("POST", "/api/v1/gateways/gw-test/approve", admin, nil, nil); st != 200 {
-		t.Fatalf("approve: %d", st)
-	}
+	gateway := approvePending(t, cloud, admin, agent)
 	// The newest heartbeat in the history (last_seen_at is kept to 30 s).
 	lastSeen := func() time.Time {
 		var h struct {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/streamforge/streamforge/cloud/alarms"
 	"github.com/streamforge/streamforge/cloud/audit"
 	"github.com/streamforge/streamforge/cloud/config"
 	"github.com/streamforge/streamforge/cloud/store"
@@ -37,6 +38,9 @@ func auditVerify(ctx context.Context, args []string) error {
 	out, _ := json.MarshalIndent(rep, "", "  ")
 	fmt.Println(string(out))
 	if !rep.OK {
+		if aerr := alarms.RaiseAuditFailure(ctx, st, rep.Problem, time.Now()); aerr != nil { // alarms (#13)
+			fmt.Fprintf(os.Stderr, "raising the security alarm failed too: %v\n", aerr)
+		}
 		return fmt.Errorf("audit chain broken: %s", rep.Problem)
 	}
 	return nil

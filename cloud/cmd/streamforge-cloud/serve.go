@@ -9,6 +9,8 @@ import (
 	"os/user"
 	"time"
 
+
+	"github.com/streamforge/streamforge/cloud/alarms"
 	"github.com/streamforge/streamforge/cloud/api"
 	"github.com/streamforge/streamforge/cloud/audit"
 	"github.com/streamforge/streamforge/cloud/auth"
@@ -60,9 +62,16 @@ func serve(ctx context.Context, log *slog.Logger, args []string) error {
 	// before it): heartbeats queued at shutdown are written.
 	gw.Start(ctx)
 	defer gw.Close()
+	evaluator, err := startAlarms(st, cfg.Alarms, log, reg) // alarms (#13)
+	if err != nil {
+		return err
+	}
+	defer evaluator.Close()
+	gw.OnHeartbeat = evaluator.Heartbeat
 	srv := api.New(st, us, gw, log, api.Options{
 		TrustedProxies: cfg.TrustedProxies, RateLimitPerMinute: cfg.RateLimitPerMinute, GatewayRateLimit: cfg.GatewayRateLimit,
 		BodyLimit: cfg.BodyLimit, MetricsToken: cfg.MetricsToken, TLS: cfg.TLSCert != "", Metrics: reg,
+		Alarms: alarms.NewService(st), AuditAlarm: evaluator,
 	})
 	// prune is waited for before the store closes, whatever ends serve.
 	pruneCtx, stopPrune := context.WithCancel(ctx)

@@ -10,6 +10,7 @@ import { gatewayList, reviewQueue, gatewayDetail } from "./gateways.js";
 import { tokens } from "./tokens.js";
 import { users } from "./users.js";
 import { audit } from "./audit.js";
+import { alarms } from "./alarms.js";
 
 const app = document.getElementById("app");
 let refreshTimer = 0;
@@ -51,6 +52,7 @@ session.onExpired = (msg) => {
 const pages = [
   ["#/overview", "Overview", "gateways:read", overview],
   ["#/gateways", "Gateways", "gateways:read", gatewayList],
+  ["#/alarms", "Alarms", "dashboards:read", alarms],
   ["#/review", "Review queue", "gateways:manage", reviewQueue],
   ["#/tokens", "Enrollment tokens", "gateways:manage", tokens],
   ["#/users", "Users", "users:manage", users],

@@ -4,6 +4,7 @@
 import { get, can, qs } from "./api.js";
 import { h, fmtTime, badge } from "./dom.js";
 import { plot } from "./plot.js";
+import { securityAlarms } from "./alarms.js";
 
 // The security events worth a glance: failed logins, denials, refused
 // credentials (bad enrollment or token proofs are audited as failures).
@@ -32,7 +33,7 @@ export async function overview(main) {
       h("div.table-wrap", h("table", h("thead", h("tr", h("th", "Gateway"), h("th", "Credential"), h("th", "Expires"))),
         h("tbody", o.expiring.map((e) => h("tr", h("td", h("a", { href: "#/gateways/" + encodeURIComponent(e.gateway_id) }, e.gateway_id)),
           h("td", e.credential), h("td", fmtTime(e.expires_at)))))))));
-  if (can("audit:read")) main.append(await securityEvents());
+  if (can("audit:read")) main.append(await securityAlarms(), await securityEvents());
 }
 
 async function securityEvents() {
