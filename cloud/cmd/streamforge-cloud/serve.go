@@ -9,7 +9,6 @@ import (
 	"os/user"
 	"time"
 
-
 	"github.com/streamforge/streamforge/cloud/alarms"
 	"github.com/streamforge/streamforge/cloud/api"
 	"github.com/streamforge/streamforge/cloud/audit"
