@@ -5,10 +5,9 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"gorm.io/gorm"
 
 	"github.com/streamforge/streamforge/cloud/audit"
-	"github.com/streamforge/streamforge/cloud/gateways"
+	"github.com/streamforge/streamforge/cloud/rbac"
 )
 
 func timeParam(c *fiber.Ctx, name string) (time.Time, error) {
@@ -23,19 +22,29 @@ func timeParam(c *fiber.Ctx, name string) (time.Time, error) {
 	return t.UTC(), nil
 }
 
-// scopedAudit is the database as an audit reader may see it: without the
+// auditTrail is what the audit handlers read.
+type auditTrail interface {
+	audit.Querier
+	audit.ChainReader
+	audit.Reports
+}
+
+// wholeAudit is the trail unscoped: verification and the failed-login
+// review read every record.
+func (s *Server) wholeAudit(c *fiber.Ctx) auditTrail { return s.store.Audit(c.UserContext()) }
+
+// scopedAudit is the trail as an audit reader may see it: without the
 // records about gateways and enrollment tokens outside its gateway_access.
-func (s *Server) scopedAudit(c *fiber.Ctx) *gorm.DB {
-	db := s.store.DB.WithContext(c.UserContext())
-	if within := gateways.AuditScope(s.access(c)); within != nil {
-		db = within(db)
+func (s *Server) scopedAudit(c *fiber.Ctx) auditTrail {
+	repo := s.store.Audit(c.UserContext())
+	if access := s.access(c); !rbac.Unrestricted(access) {
+		return repo.Within(&audit.Scope{Sites: access})
 	}
-	return db
+	return repo
 }
 
 func (s *Server) listAudit(c *fiber.Ctx) error {
-	f := audit.Filter{User: c.Query("user"), EventTypePrefix: c.Query("event_type"), ResourceID: c.Query("resource_id"),
-		Within: gateways.AuditScope(s.access(c))}
+	f := audit.Filter{User: c.Query("user"), EventTypePrefix: c.Query("event_type"), ResourceID: c.Query("resource_id")}
 	var err error
 	if f.From, err = timeParam(c, "from"); err != nil {
 		return err
@@ -53,7 +62,7 @@ func (s *Server) listAudit(c *fiber.Ctx) error {
 			return errorf(fiber.StatusBadRequest, "cursor: want the next_cursor of a previous page")
 		}
 	}
-	page, err := audit.Query(s.store.DB.WithContext(c.UserContext()), f)
+	page, err := audit.Query(s.scopedAudit(c), f)
 	if err != nil {
 		return err
 	}
@@ -61,7 +70,7 @@ func (s *Server) listAudit(c *fiber.Ctx) error {
 }
 
 func (s *Server) verifyAudit(c *fiber.Ctx) error {
-	rep, err := audit.Verify(s.store.DB.WithContext(c.UserContext()))
+	rep, err := audit.Verify(s.wholeAudit(c))
 	if err != nil {
 		return err
 	}
@@ -103,7 +112,7 @@ func (s *Server) complianceSOC2(c *fiber.Ctx) error {
 }
 
 func (s *Server) complianceISO27001(c *fiber.Ctx) error {
-	rows, err := audit.ISO27001FailedLogins(s.store.DB.WithContext(c.UserContext()), time.Now())
+	rows, err := audit.ISO27001FailedLogins(s.wholeAudit(c), time.Now())
 	if err != nil {
 		return err
 	}

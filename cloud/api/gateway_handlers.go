@@ -61,7 +61,7 @@ func (s *Server) ownGateway(c *fiber.Ctx) error {
 	ev := audit.Event{EventType: "authorization.denied", User: "gateway:" + id, IPAddress: m.IP, UserAgent: m.UserAgent,
 		Resource: c.Route().Path, ResourceID: c.Params("id"), Action: c.Method(), Result: audit.ResultDenied,
 		Reason: "gateway reached for another gateway's route"}
-	if err := s.store.Tx(c.UserContext(), func(tx *gorm.DB) error { _, err := audit.Append(tx, ev); return err }); err != nil {
+	if err := s.store.Tx(c.UserContext(), func(tx *gorm.DB) error { _, err := store.AppendAudit(tx, ev); return err }); err != nil {
 		return err
 	}
 	return errorf(fiber.StatusForbidden, "a gateway may only reach its own routes")

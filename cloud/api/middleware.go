@@ -16,6 +16,7 @@ import (
 	"github.com/streamforge/streamforge/cloud/audit"
 	"github.com/streamforge/streamforge/cloud/auth"
 	"github.com/streamforge/streamforge/cloud/rbac"
+	"github.com/streamforge/streamforge/cloud/store"
 	"github.com/streamforge/streamforge/cloud/users"
 )
 
@@ -135,7 +136,7 @@ func (s *Server) require(perm string) fiber.Handler {
 			EventType: "authorization.denied", User: m.Actor, IPAddress: m.IP, UserAgent: m.UserAgent,
 			Resource: c.Route().Path, Action: c.Method(), Result: "denied", Reason: "missing permission " + perm,
 		}
-		if err := s.store.Tx(c.UserContext(), func(tx *gorm.DB) error { _, err := audit.Append(tx, ev); return err }); err != nil {
+		if err := s.store.Tx(c.UserContext(), func(tx *gorm.DB) error { _, err := store.AppendAudit(tx, ev); return err }); err != nil {
 			return err
 		}
 		return errorf(fiber.StatusForbidden, "Missing permission: "+perm)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/streamforge/streamforge/cloud/audit"
 	"github.com/streamforge/streamforge/cloud/gateways"
+	"github.com/streamforge/streamforge/cloud/store"
 )
 
 // Refused credentials are audited as credential.refused (gateway access
@@ -25,7 +26,7 @@ func (s *Server) refused(c *fiber.Ctx, eventType, user, reason string) {
 	m := s.meta(c)
 	ev := audit.Event{EventType: eventType, User: user, IPAddress: m.IP, UserAgent: m.UserAgent,
 		Resource: c.Route().Path, ResourceID: c.Params("id"), Action: c.Method(), Result: audit.ResultDenied, Reason: reason}
-	err := s.store.Tx(c.UserContext(), func(tx *gorm.DB) error { return audit.Tally(tx, ev, time.Now()) })
+	err := s.store.Tx(c.UserContext(), func(tx *gorm.DB) error { return store.TallyAudit(tx, ev, time.Now()) })
 	if err != nil {
 		s.log.Error("audit refused credential", "reason", reason, "err", err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/streamforge/streamforge/cloud/audit"
 	"github.com/streamforge/streamforge/cloud/rbac"
+	"github.com/streamforge/streamforge/cloud/store"
 	"github.com/streamforge/streamforge/cloud/users"
 )
 
@@ -25,7 +26,7 @@ func (s *Server) checkGrant(c *fiber.Ctx, target string, requested []string) err
 	m := s.meta(c)
 	ev := m.Event("authorization.denied", c.Route().Path, target, c.Method(), audit.ResultDenied)
 	ev.Reason = "gateway_access wider than the caller's"
-	if err := s.store.Tx(c.UserContext(), func(tx *gorm.DB) error { _, err := audit.Append(tx, ev); return err }); err != nil {
+	if err := s.store.Tx(c.UserContext(), func(tx *gorm.DB) error { _, err := store.AppendAudit(tx, ev); return err }); err != nil {
 		return err
 	}
 	return errWiderAccess

@@ -189,7 +189,7 @@ func (s *Service) CheckAccess(ctx context.Context, access []string, id string) e
 }
 
 func appendAudit(tx *gorm.DB, ev audit.Event) error {
-	if _, err := audit.Append(tx, ev); err != nil {
+	if _, err := store.AppendAudit(tx, ev); err != nil {
 		return fmt.Errorf("audit %s: %w", ev.EventType, err)
 	}
 	return nil

@@ -47,7 +47,7 @@ func (s *Service) Bootstrap(ctx context.Context, email, password string) (create
 		ev := Meta{Actor: "system"}.Event("user.create", "user", email, "bootstrap", "success")
 		ev.Reason = "first admin at first start"
 		ev.Changes = map[string]audit.Change{"roles": {Old: nil, New: u.Roles}, "gateway_access": {Old: nil, New: u.GatewayAccess}}
-		_, err := audit.Append(tx, ev)
+		_, err := store.AppendAudit(tx, ev)
 		return err
 	})
 	if err != nil || !created {

@@ -89,7 +89,7 @@ func (s *Service) Update(ctx context.Context, m Meta, email string, in UpdateInp
 		}
 		ev := m.Event("user.update", "user", u.Email, "update", "success")
 		ev.Changes = changes
-		_, err = audit.Append(tx, ev)
+		_, err = store.AppendAudit(tx, ev)
 		return err
 	})
 	if err != nil {
@@ -131,7 +131,7 @@ func (s *Service) SetDisabled(ctx context.Context, m Meta, email string, disable
 		}
 		ev := m.Event(eventType, "user", u.Email, action, "success")
 		ev.Changes = map[string]audit.Change{"disabled": {Old: !disabled, New: disabled}}
-		_, err = audit.Append(tx, ev)
+		_, err = store.AppendAudit(tx, ev)
 		return err
 	})
 	if err != nil {
@@ -163,7 +163,7 @@ func (s *Service) Delete(ctx context.Context, m Meta, email string) error {
 		}
 		ev := m.Event("user.delete", "user", u.Email, "delete", "success")
 		ev.Changes = map[string]audit.Change{"roles": {Old: u.Roles, New: nil}}
-		_, err = audit.Append(tx, ev)
+		_, err = store.AppendAudit(tx, ev)
 		return err
 	})
 }

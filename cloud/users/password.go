@@ -54,7 +54,7 @@ func (s *Service) ChangePassword(ctx context.Context, m Meta, c *auth.Claims, cu
 		m.Actor = email
 		ev := m.Event("authentication.failure", "user", email, "password_change", audit.ResultFailure)
 		ev.Resource, ev.Reason = "/api/v1/auth/password", "wrong_current_password"
-		if err := s.store.Tx(ctx, func(tx *gorm.DB) error { return audit.Tally(tx, ev, now) }); err != nil {
+		if err := s.store.Tx(ctx, func(tx *gorm.DB) error { return store.TallyAudit(tx, ev, now) }); err != nil {
 			return Session{}, err
 		}
 		loginFailures.Inc()
@@ -85,7 +85,7 @@ func (s *Service) ChangePassword(ctx context.Context, m Meta, c *auth.Claims, cu
 		ev := m.Event("user.password_change", "user", email, "update", audit.ResultSuccess)
 		ev.Resource = "/api/v1/auth/password"
 		ev.Changes = map[string]audit.Change{"password": {Old: "[redacted]", New: "[redacted]"}}
-		_, err := audit.Append(tx, ev)
+		_, err := store.AppendAudit(tx, ev)
 		return err
 	})
 	if errors.Is(err, gorm.ErrRecordNotFound) {

@@ -92,7 +92,7 @@ func (s *Service) Login(ctx context.Context, m Meta, email, password string) (Se
 		}
 		ev := m.Event("authentication.success", "user", u.Email, "login", "success")
 		ev.Resource = "/api/v1/auth/login"
-		_, err := audit.Append(tx, ev)
+		_, err := store.AppendAudit(tx, ev)
 		return err
 	})
 	return sess, err
@@ -103,7 +103,7 @@ func (s *Service) Login(ctx context.Context, m Meta, email, password string) (Se
 func (s *Service) tallyFailure(ctx context.Context, m Meta, email, reason, result string, now time.Time) error {
 	ev := m.Event("authentication.failure", "user", email, "login", result)
 	ev.Resource, ev.Reason = "/api/v1/auth/login", reason
-	return s.store.Tx(ctx, func(tx *gorm.DB) error { return audit.Tally(tx, ev, now) })
+	return s.store.Tx(ctx, func(tx *gorm.DB) error { return store.TallyAudit(tx, ev, now) })
 }
 
 // issue records a new session and signs its token.
@@ -184,7 +184,7 @@ func (s *Service) Refresh(ctx context.Context, m Meta, c *auth.Claims) (Session,
 		}
 		ev := m.Event("auth.refresh", "user", u.Email, "refresh", "success")
 		ev.Resource = "/api/v1/auth/refresh"
-		_, err = audit.Append(tx, ev)
+		_, err = store.AppendAudit(tx, ev)
 		return err
 	})
 	return sess, err
@@ -199,7 +199,7 @@ func (s *Service) Logout(ctx context.Context, m Meta, c *auth.Claims) error {
 		}
 		ev := m.Event("auth.logout", "user", c.Subject, "logout", "success")
 		ev.Resource = "/api/v1/auth/logout"
-		_, err := audit.Append(tx, ev)
+		_, err := store.AppendAudit(tx, ev)
 		return err
 	})
 }

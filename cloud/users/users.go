@@ -148,7 +148,7 @@ func (s *Service) Create(ctx context.Context, m Meta, in CreateInput) (View, err
 			"roles":          {Old: nil, New: u.Roles},
 			"gateway_access": {Old: nil, New: nonNil(u.GatewayAccess)},
 		}
-		_, err := audit.Append(tx, ev)
+		_, err := store.AppendAudit(tx, ev)
 		return err
 	})
 	if err != nil {

@@ -30,7 +30,7 @@ func auditVerify(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
-	rep, err := audit.Verify(st.DB.WithContext(ctx))
+	rep, err := audit.Verify(st.Audit(ctx))
 	if err != nil {
 		return err
 	}
@@ -62,7 +62,7 @@ func auditCompliance(ctx context.Context, kind string, args []string) error {
 		return err
 	}
 	defer st.Close()
-	db := st.DB.WithContext(ctx)
+	db := st.Audit(ctx)
 	now := time.Now().UTC()
 	var result any
 	switch kind {
