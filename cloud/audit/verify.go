@@ -44,6 +44,10 @@ type Report struct {
 	BadSeq  int64      `json:"bad_seq,omitempty"`
 	Kind    string     `json:"kind,omitempty"`
 	Problem string     `json:"problem,omitempty"`
+	// Checkpoints is how many signed checkpoints the chain was found to
+	// hold (VerifyWithCheckpoints); LastCheckpoint the newest of them.
+	Checkpoints    int64       `json:"checkpoints_checked"`
+	LastCheckpoint *Checkpoint `json:"last_checkpoint,omitempty"`
 }
 
 // Verify walks the whole chain in seq order, in batches, re-computing
@@ -54,6 +58,12 @@ type Report struct {
 // false.
 func Verify(db ChainReader) (Report, error) {
 	v := verifier{db: db, prev: Checkpoint{Hash: auditrec.GenesisHash}}
+	return v.run()
+}
+
+// run walks from v.prev to the head (see Verify).
+func (v *verifier) run() (Report, error) {
+	db := v.db
 	for {
 		if done, err := v.walk(); err != nil || done {
 			return v.rep, err

@@ -245,3 +245,28 @@ func Source(ip string) string {
 // order, before any conversion: the verifier parses it so that a malformed
 // column is a finding about that record rather than a failure to read.
 type Raw [15]any
+
+// SignedCheckpoint is the chain head at a moment, signed with a key kept
+// outside the database: a later chain that no longer holds record Seq
+// with hash Hash was rewritten, cut or wiped.
+type SignedCheckpoint struct {
+	Seq       int64     `gorm:"column:seq;primaryKey;autoIncrement:false" json:"seq"`
+	Hash      string    `gorm:"column:hash" json:"hash"`
+	SignedAt  time.Time `gorm:"column:signed_at" json:"signed_at"`
+	KeyID     string    `gorm:"column:key_id" json:"key_id"`
+	Signature []byte    `gorm:"-" json:"signature"`
+	// SignatureText is Signature as stored (base64); the store fills it.
+	SignatureText string `gorm:"column:signature" json:"-"`
+}
+
+// TableName is the table checkpoints live in.
+func (SignedCheckpoint) TableName() string { return "audit_checkpoints" }
+
+// checkpointDomain prefixes every signed checkpoint message.
+const checkpointDomain = "streamforge-audit-checkpoint-v1"
+
+// CheckpointMessage is the exact bytes a checkpoint's signature covers:
+// the domain, seq, hash and signing time (UTC, microseconds), one a line.
+func CheckpointMessage(seq int64, hash string, at time.Time) []byte {
+	return []byte(fmt.Sprintf("%s\n%d\n%s\n%s\n", checkpointDomain, seq, strings.TrimSpace(hash), at.UTC().Format(timeLayout)))
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -141,7 +142,7 @@ func (r AuditRepo) Head() (seq, hash sql.NullString, err error) {
 func (r AuditRepo) Record(seq int64) (auditrec.Row, error) {
 	var row auditrec.Row
 	err := r.db.Where("seq = ?", seq).Take(&row).Error
-	if err == gorm.ErrRecordNotFound {
+	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return row, ErrNotFound
 	}
 	return row, err
