@@ -32,6 +32,12 @@ func serve(ctx context.Context, log *slog.Logger, args []string) error {
 		return err
 	}
 	defer st.Close()
+	// audit: checkpoints and the Kafka relay, stopped after the listeners.
+	stopAudit, err := startAudit(cfg, st, log)
+	if err != nil {
+		return err
+	}
+	defer stopAudit()
 	keys, err := auth.LoadKeyRing(cfg.JWTKeyDir)
 	if err != nil {
 		return err
