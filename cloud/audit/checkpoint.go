@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/streamforge/streamforge/cloud/auditrec"
+	"github.com/streamforge/streamforge/cloud/configsign"
 )
 
 // SignedCheckpoint is a chain head signed with a key outside the database.
@@ -145,11 +146,7 @@ func writeAnchor(path string, cp SignedCheckpoint) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("audit anchor: %w", err)
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return fmt.Errorf("audit anchor: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := configsign.WriteFileAtomic(path, b); err != nil {
 		return fmt.Errorf("audit anchor: %w", err)
 	}
 	return nil

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
@@ -87,9 +88,7 @@ type Relay struct {
 
 	cancel context.CancelFunc
 	done   chan struct{}
-
-	mu     sync.Mutex
-	active bool
+	active atomic.Bool
 }
 
 // New returns a relay of outbox to cfg.Brokers.
@@ -120,17 +119,7 @@ func (r *Relay) Close() error {
 }
 
 // Active reports whether this relay holds the lease.
-func (r *Relay) Active() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.active
-}
-
-func (r *Relay) setActive(a bool) {
-	r.mu.Lock()
-	r.active = a
-	r.mu.Unlock()
-}
+func (r *Relay) Active() bool { return r.active.Load() }
 
 func (r *Relay) run(ctx context.Context) {
 	var (
@@ -144,14 +133,14 @@ func (r *Relay) run(ctx context.Context) {
 		if lease != nil {
 			lease.Release()
 		}
-		r.setActive(false)
+		r.active.Store(false)
 	}()
 	for ctx.Err() == nil {
 		if lease != nil && !lease.Held(ctx) && ctx.Err() == nil {
 			r.log.Warn("relay lease lost")
 			lease.Release()
 			lease = nil
-			r.setActive(false)
+			r.active.Store(false)
 		}
 		if lease == nil {
 			var err error
@@ -163,7 +152,7 @@ func (r *Relay) run(ctx context.Context) {
 				r.sleep(ctx)
 				continue
 			}
-			r.setActive(true)
+			r.active.Store(true)
 			r.log.Info("audit relay active", "topic", r.cfg.Topic)
 		}
 		if prod == nil {
