@@ -13,6 +13,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/limiter"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 
+	"github.com/streamforge/streamforge/cloud/audit"
 	"github.com/streamforge/streamforge/cloud/errs"
 	"github.com/streamforge/streamforge/cloud/gateways"
 	"github.com/streamforge/streamforge/cloud/store"
@@ -29,6 +30,10 @@ type Options struct {
 	BodyLimit        int
 	MetricsToken     string
 	TLS              bool
+	// audit: with AuditKeys, GET /audit/verify also checks the signed
+	// checkpoints and the anchor file (nil: the hash chain only).
+	AuditKeys       audit.SignatureVerifier
+	AuditAnchorFile string
 }
 
 // Server is the control plane's HTTP API.

@@ -99,11 +99,12 @@ func printJSON(v any) {
 
 // startAudit starts what anchors the audit trail outside the database:
 // the checkpoint signer and, when brokers are configured, the relay to
-// Kafka. stop signs the head a last time and stops both.
-func startAudit(cfg *config.Config, st *store.Store, log *slog.Logger) (stop func(), err error) {
-	keys, err := configsign.Load(cfg.Audit.KeyDir)
+// Kafka. It returns the checkpoint keys (for the API's verification);
+// stop signs the head a last time and stops both.
+func startAudit(cfg *config.Config, st *store.Store, log *slog.Logger) (keys *configsign.Ring, stop func(), err error) {
+	keys, err = configsign.Load(cfg.Audit.KeyDir)
 	if err != nil {
-		return nil, fmt.Errorf("STREAMFORGE_AUDIT_KEY_DIR: %w", err)
+		return nil, nil, fmt.Errorf("STREAMFORGE_AUDIT_KEY_DIR: %w", err)
 	}
 	repo := st.Audit(context.Background())
 	cp := audit.NewCheckpointer(repo, keys, cfg.Audit.AnchorFile, cfg.Audit.CheckpointInterval, log)
@@ -116,7 +117,7 @@ func startAudit(cfg *config.Config, st *store.Store, log *slog.Logger) (stop fun
 		}, repo, st, log)
 		relay.Start()
 	}
-	return func() {
+	return keys, func() {
 		if err := cp.Close(); err != nil {
 			log.Error("audit checkpoint at shutdown", "err", err)
 		}

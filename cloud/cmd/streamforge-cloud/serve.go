@@ -33,7 +33,7 @@ func serve(ctx context.Context, log *slog.Logger, args []string) error {
 	}
 	defer st.Close()
 	// audit: checkpoints and the Kafka relay, stopped after the listeners.
-	stopAudit, err := startAudit(cfg, st, log)
+	auditKeys, stopAudit, err := startAudit(cfg, st, log)
 	if err != nil {
 		return err
 	}
@@ -65,6 +65,7 @@ func serve(ctx context.Context, log *slog.Logger, args []string) error {
 	srv := api.New(st, us, gw, log, api.Options{
 		TrustedProxies: cfg.TrustedProxies, RateLimitPerMinute: cfg.RateLimitPerMinute, GatewayRateLimit: cfg.GatewayRateLimit,
 		BodyLimit: cfg.BodyLimit, MetricsToken: cfg.MetricsToken, TLS: cfg.TLSCert != "",
+		AuditKeys: auditKeys, AuditAnchorFile: cfg.Audit.AnchorFile,
 	})
 	go prune(ctx, st, us, gw, log)
 	if cfg.GatewayListen != "" {
