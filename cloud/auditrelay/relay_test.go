@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/streamforge/streamforge/cloud/audit"
 	"github.com/streamforge/streamforge/cloud/auditrec"
@@ -193,6 +194,51 @@ func TestRelayDeliversEveryRecordInOrderThroughOutageAndRestart(t *testing.T) {
 	rep, err = audit.CompareTopic(writer.Audit(context.Background()), trail.Records, trail.Checkpoints, ring, outbox())
 	if err != nil || rep.OK || rep.BadSeq != 7 || rep.Kind != audit.TopicVsDB {
 		t.Fatalf("an edited database record is not reported: %+v %v", rep, err)
+	}
+}
+
+// TestRelayCreatesTheTopicAsTheSpecAsks: one partition, retention.ms=-1,
+// and min.insync.replicas from the config, on real Apache Kafka.
+func TestRelayCreatesTheTopicAsTheSpecAsks(t *testing.T) {
+	broker := testenv.StartKafka(t, testenv.KafkaOpts{})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cfg := auditrelay.Config{Brokers: broker.Addr, Topic: "audit_trail_settings", MinInsyncReplicas: 2}
+	if err := auditrelay.EnsureTopic(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := auditrelay.EnsureTopic(ctx, cfg); err != nil { // an existing topic is fine
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(broker.Addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrDescribeConfigsRequest()
+	res := kmsg.NewDescribeConfigsRequestResource()
+	res.ResourceType, res.ResourceName = kmsg.ConfigResourceTypeTopic, cfg.Topic
+	req.Resources = append(req.Resources, res)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil || len(resp.Resources) != 1 || resp.Resources[0].ErrorCode != 0 {
+		t.Fatalf("describe configs: %v %+v", err, resp)
+	}
+	got := map[string]string{}
+	for _, c := range resp.Resources[0].Configs {
+		if c.Value != nil {
+			got[c.Name] = *c.Value
+		}
+	}
+	if got["retention.ms"] != "-1" || got["min.insync.replicas"] != "2" {
+		t.Fatalf("topic settings: retention.ms=%q min.insync.replicas=%q", got["retention.ms"], got["min.insync.replicas"])
+	}
+	md := kmsg.NewPtrMetadataRequest()
+	mt := kmsg.NewMetadataRequestTopic()
+	mt.Topic = kmsg.StringPtr(cfg.Topic)
+	md.Topics = append(md.Topics, mt)
+	mresp, err := md.RequestWith(ctx, cl)
+	if err != nil || len(mresp.Topics) != 1 || len(mresp.Topics[0].Partitions) != 1 {
+		t.Fatalf("the audit topic should have one partition: %v %+v", err, mresp)
 	}
 }
 
