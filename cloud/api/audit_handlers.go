@@ -22,8 +22,8 @@ func timeParam(c *fiber.Ctx, name string) (time.Time, error) {
 	return t.UTC(), nil
 }
 
-// auditTrail is what the audit handlers read.
-type auditTrail interface {
+// auditReader is what the audit handlers read.
+type auditReader interface {
 	audit.Querier
 	audit.ChainReader
 	audit.Reports
@@ -31,11 +31,11 @@ type auditTrail interface {
 
 // wholeAudit is the trail unscoped: verification and the failed-login
 // review read every record.
-func (s *Server) wholeAudit(c *fiber.Ctx) auditTrail { return s.store.Audit(c.UserContext()) }
+func (s *Server) wholeAudit(c *fiber.Ctx) auditReader { return s.store.Audit(c.UserContext()) }
 
 // scopedAudit is the trail as an audit reader may see it: without the
 // records about gateways and enrollment tokens outside its gateway_access.
-func (s *Server) scopedAudit(c *fiber.Ctx) auditTrail {
+func (s *Server) scopedAudit(c *fiber.Ctx) auditReader {
 	repo := s.store.Audit(c.UserContext())
 	if access := s.access(c); !rbac.Unrestricted(access) {
 		return repo.Within(&audit.Scope{Sites: access})
