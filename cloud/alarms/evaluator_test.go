@@ -181,7 +181,7 @@ func TestSecurityBursts(t *testing.T) {
 		appendN := func(eventType string, n int) {
 			for range n {
 				ev := audit.Event{EventType: eventType, User: "someone@example.com", Resource: "r", Action: "a", Result: audit.ResultDenied}
-				if _, err := audit.Append(f.st.DB.WithContext(ctx), ev); err != nil {
+				if err := f.st.AuditLog().Append(ctx, ev); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -13,6 +13,7 @@ import (
 	"github.com/streamforge/streamforge/cloud/api"
 	"github.com/streamforge/streamforge/cloud/audit"
 	"github.com/streamforge/streamforge/cloud/auth"
+	"github.com/streamforge/streamforge/cloud/store"
 	"github.com/streamforge/streamforge/cloud/users"
 )
 
@@ -145,7 +146,7 @@ func (e *env) send(method, path, body string, hdr ...string) resp {
 // lastLoginFailureIP is the address the newest failed-login record names.
 func (e *env) lastLoginFailureIP(t *testing.T) string {
 	t.Helper()
-	recs, err := audit.Query(e.store.DB, audit.Filter{EventTypePrefix: "authentication.failure", Limit: 100})
+	recs, err := audit.Query(store.NewAuditRepo(e.store.DB), audit.Filter{EventTypePrefix: "authentication.failure", Limit: 100})
 	if err != nil || len(recs.Records) == 0 {
 		t.Fatalf("no failure record: %v", err)
 	}

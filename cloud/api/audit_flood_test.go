@@ -12,6 +12,7 @@ import (
 	"github.com/streamforge/streamforge/cloud/api"
 	"github.com/streamforge/streamforge/cloud/audit"
 	"github.com/streamforge/streamforge/cloud/rbac"
+	"github.com/streamforge/streamforge/cloud/store"
 )
 
 func (e *env) countRecords(t *testing.T, eventType string) int {
@@ -25,7 +26,7 @@ func (e *env) countRecords(t *testing.T, eventType string) int {
 
 func isoFailures(t *testing.T, e *env, now time.Time) map[string]int64 {
 	t.Helper()
-	rows, err := audit.ISO27001FailedLogins(e.store.DB, now)
+	rows, err := audit.ISO27001FailedLogins(store.NewAuditRepo(e.store.DB), now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,10 +64,10 @@ func TestAnonymousLoginFloodIsAggregatedButCounted(t *testing.T) {
 			t.Fatalf("ISO 27001 counts %d failures of mallory, want 40", got)
 		}
 		clk.advance(audit.TallyWindow + time.Second)
-		if err := audit.CloseTallies(e.store.DB, clk.now()); err != nil {
+		if err := store.NewAuditRepo(e.store.DB).CloseTallies(clk.now()); err != nil {
 			t.Fatal(err)
 		}
-		if err := audit.CloseTallies(e.store.DB, clk.now()); err != nil { // twice: no double records
+		if err := store.NewAuditRepo(e.store.DB).CloseTallies(clk.now()); err != nil { // twice: no double records
 			t.Fatal(err)
 		}
 		iso := isoFailures(t, e, clk.now())
@@ -76,7 +77,7 @@ func TestAnonymousLoginFloodIsAggregatedButCounted(t *testing.T) {
 		if n := e.countRecords(t, "authentication.failure"); n > 2*(2+audit.TallyUsersPerSource+1) {
 			t.Fatalf("%d records after closing the window", n)
 		}
-		if r, err := audit.Verify(e.store.DB); err != nil || !r.OK {
+		if r, err := audit.Verify(store.NewAuditRepo(e.store.DB)); err != nil || !r.OK {
 			t.Fatalf("chain: %+v %v", r, err)
 		}
 	})
@@ -134,7 +135,7 @@ func TestRefusedCredentialsAreAudited(t *testing.T) {
 			for i := 0; i < 5; i++ {
 				wantStatus(t, c.send(), c.status)
 			}
-			page, err := audit.Query(e.store.DB, audit.Filter{EventTypePrefix: c.event, Limit: 1})
+			page, err := audit.Query(store.NewAuditRepo(e.store.DB), audit.Filter{EventTypePrefix: c.event, Limit: 1})
 			if err != nil || len(page.Records) == 0 || !strings.Contains(page.Records[0].Reason, c.reason) {
 				t.Fatalf("newest %s record: %+v %v", c.event, page.Records, err)
 			}

@@ -4,10 +4,9 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"gorm.io/gorm"
 
 	"github.com/streamforge/streamforge/cloud/audit"
-	"github.com/streamforge/streamforge/cloud/gateways"
+	"github.com/streamforge/streamforge/cloud/rbac"
 )
 
 func timeParam(c *fiber.Ctx, name string) (time.Time, error) {
@@ -22,14 +21,25 @@ func timeParam(c *fiber.Ctx, name string) (time.Time, error) {
 	return t.UTC(), nil
 }
 
-// scopedAudit is the database as an audit reader may see it: without the
+// auditReader is what the audit handlers read.
+type auditReader interface {
+	audit.Querier
+	audit.ChainReader
+	audit.Reports
+}
+
+// wholeAudit is the trail unscoped: verification and the failed-login
+// review read every record.
+func (s *Server) wholeAudit(c *fiber.Ctx) auditReader { return s.store.Audit(c.UserContext()) }
+
+// scopedAudit is the trail as an audit reader may see it: without the
 // records about gateways and enrollment tokens outside its gateway_access.
-func (s *Server) scopedAudit(c *fiber.Ctx) *gorm.DB {
-	db := s.store.DB.WithContext(c.UserContext())
-	if within := gateways.AuditScope(s.access(c)); within != nil {
-		db = within(db)
+func (s *Server) scopedAudit(c *fiber.Ctx) auditReader {
+	repo := s.store.Audit(c.UserContext())
+	if access := s.access(c); !rbac.Unrestricted(access) {
+		return repo.Within(&audit.Scope{Sites: access})
 	}
-	return db
+	return repo
 }
 
 func (s *Server) listAudit(c *fiber.Ctx) error {
@@ -38,8 +48,8 @@ func (s *Server) listAudit(c *fiber.Ctx) error {
 		return err
 	}
 	f := audit.Filter{User: c.Query("user"), EventTypePrefix: c.Query("event_type"), ResourceID: c.Query("resource_id"),
-		Within: gateways.AuditScope(s.access(c)), From: q.from, To: q.to, Limit: q.limit, Cursor: int64(q.cursor)}
-	page, err := audit.Query(s.store.DB.WithContext(c.UserContext()), f)
+		From: q.from, To: q.to, Limit: q.limit, Cursor: int64(q.cursor)}
+	page, err := audit.Query(s.scopedAudit(c), f)
 	if err != nil {
 		return err
 	}
@@ -47,7 +57,18 @@ func (s *Server) listAudit(c *fiber.Ctx) error {
 }
 
 func (s *Server) verifyAudit(c *fiber.Ctx) error {
-	rep, err := audit.Verify(s.store.DB.WithContext(c.UserContext()))
+	if s.opts.AuditKeys == nil {
+		rep, err := audit.Verify(s.wholeAudit(c))
+		if err != nil {
+			return err
+		}
+		return c.JSON(rep)
+	}
+	anchor, err := audit.ReadAnchor(s.opts.AuditAnchorFile)
+	if err != nil {
+		return err
+	}
+	rep, err := audit.VerifyWithCheckpoints(s.store.Audit(c.UserContext()), s.opts.AuditKeys, anchor)
 	if err != nil {
 		return err
 	}
@@ -90,7 +111,7 @@ func (s *Server) complianceSOC2(c *fiber.Ctx) error {
 }
 
 func (s *Server) complianceISO27001(c *fiber.Ctx) error {
-	rows, err := audit.ISO27001FailedLogins(s.store.DB.WithContext(c.UserContext()), time.Now())
+	rows, err := audit.ISO27001FailedLogins(s.wholeAudit(c), time.Now())
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
-	"gorm.io/gorm"
 
 	"github.com/streamforge/streamforge/cloud/audit"
 	"github.com/streamforge/streamforge/cloud/auth"
@@ -61,7 +60,7 @@ func (s *Server) ownGateway(c *fiber.Ctx) error {
 	ev := audit.Event{EventType: "authorization.denied", User: "gateway:" + id, IPAddress: m.IP, UserAgent: m.UserAgent,
 		Resource: c.Route().Path, ResourceID: c.Params("id"), Action: c.Method(), Result: audit.ResultDenied,
 		Reason: "gateway reached for another gateway's route"}
-	if err := s.store.Tx(c.UserContext(), func(tx *gorm.DB) error { _, err := audit.Append(tx, ev); return err }); err != nil {
+	if err := s.trail.Append(c.UserContext(), ev); err != nil {
 		return err
 	}
 	return errorf(fiber.StatusForbidden, "a gateway may only reach its own routes")

@@ -6,6 +6,7 @@ import (
 
 	"github.com/streamforge/streamforge/cloud/audit"
 	"github.com/streamforge/streamforge/cloud/rbac"
+	"github.com/streamforge/streamforge/cloud/store"
 )
 
 // TestPasswordPolicyOnCreateAndUpdate: common and breached-style passwords
@@ -54,7 +55,7 @@ func TestUserChangesOwnPassword(t *testing.T) {
 	wantStatus(t, e.do("POST", "/api/v1/auth/login", "", map[string]string{"email": email, "password": passwordOf(email)}), 401)
 	e.login(email, next)
 
-	page, err := audit.Query(e.store.DB, audit.Filter{EventTypePrefix: "user.password_change", Limit: 10})
+	page, err := audit.Query(store.NewAuditRepo(e.store.DB), audit.Filter{EventTypePrefix: "user.password_change", Limit: 10})
 	if err != nil || len(page.Records) != 1 || page.Records[0].User != email {
 		t.Fatalf("password change records: %+v %v", page.Records, err)
 	}
@@ -62,7 +63,7 @@ func TestUserChangesOwnPassword(t *testing.T) {
 	if strings.Contains(string(raw), next) || strings.Contains(string(raw), passwordOf(email)) {
 		t.Fatal("the audit trail holds a password")
 	}
-	wrong, err := audit.Query(e.store.DB, audit.Filter{EventTypePrefix: "authentication.failure", User: email, Limit: 10})
+	wrong, err := audit.Query(store.NewAuditRepo(e.store.DB), audit.Filter{EventTypePrefix: "authentication.failure", User: email, Limit: 10})
 	if err != nil || len(wrong.Records) != 2 || wrong.Records[1].Reason != "wrong_current_password" {
 		t.Fatalf("want the wrong current password and the old password's login refused: %+v %v", wrong.Records, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/streamforge/streamforge/cloud/audit"
 	"github.com/streamforge/streamforge/cloud/errs"
 	"github.com/streamforge/streamforge/cloud/gateways"
 	"github.com/streamforge/streamforge/cloud/store"
@@ -37,6 +38,10 @@ type Options struct {
 	// hears of failed audit verifications.
 	Alarms     AlarmService
 	AuditAlarm AuditAlarm
+	// audit: with AuditKeys, GET /audit/verify also checks the signed
+	// checkpoints and the anchor file (nil: the hash chain only).
+	AuditKeys       audit.SignatureVerifier
+	AuditAnchorFile string
 }
 
 // Server is the control plane's HTTP API.

@@ -1,61 +1,52 @@
-// Package audit owns the control plane's tamper-evident audit trail: the
-// audit_log table and its migrations, appending hash-chained records inside
-// the caller's transaction, verifying the chain, filtered queries and the
-// compliance reports (GDPR, SOC 2, ISO 27001). Secrets never enter it:
+// Package audit owns the control plane's tamper-evident audit trail above
+// the database: verifying the hash chain, signing checkpoints of its head
+// and checking the chain against them, the compliance reports (GDPR,
+// SOC 2, ISO 27001) and queries. Records are written by the store
+// (store.AppendAudit) inside the transaction of the change they record;
+// their format and hash are auditrec's. Secrets never enter the trail:
 // change values of secret-looking fields are redacted on the way in.
 package audit
 
 import (
-	"errors"
-	"time"
+	"github.com/streamforge/streamforge/cloud/auditrec"
+	"github.com/streamforge/streamforge/cloud/store"
+)
+
+// The record types are auditrec's; these names keep callers short.
+type (
+	Event  = auditrec.Event
+	Change = auditrec.Change
+	Record = auditrec.Record
+	Filter = auditrec.Filter
+	Scope  = auditrec.Scope
+	Page   = auditrec.Page
 )
 
 // Sentinel errors callers branch on.
 var (
-	// ErrInvalid means an event lacks a required field.
-	ErrInvalid = errors.New("invalid audit event")
-	// ErrNoChainHead means the audit migrations have not run.
-	ErrNoChainHead = errors.New("audit chain head missing (migrations not applied)")
+	ErrInvalid     = auditrec.ErrInvalid
+	ErrNoChainHead = auditrec.ErrNoChainHead
 )
 
 // Results used in Event.Result.
 const (
-	ResultSuccess = "success"
-	ResultFailure = "failure"
-	ResultBlocked = "blocked"
-	ResultDenied  = "denied"
+	ResultSuccess = auditrec.ResultSuccess
+	ResultFailure = auditrec.ResultFailure
+	ResultBlocked = auditrec.ResultBlocked
+	ResultDenied  = auditrec.ResultDenied
 )
 
-// Event is one security-relevant happening, with the spec's fields.
-// Timestamp may be left zero: Append then stamps it with the current time,
-// taken after the chain lock so that time order follows chain order.
-type Event struct {
-	Timestamp  time.Time         `json:"timestamp"`
-	EventType  string            `json:"event_type"`
-	User       string            `json:"user,omitempty"`
-	IPAddress  string            `json:"ip_address,omitempty"`
-	UserAgent  string            `json:"user_agent,omitempty"`
-	Resource   string            `json:"resource,omitempty"`
-	ResourceID string            `json:"resource_id,omitempty"`
-	Action     string            `json:"action,omitempty"`
-	Changes    map[string]Change `json:"changes,omitempty"`
-	ApprovedBy *string           `json:"approved_by"`
-	Result     string            `json:"result,omitempty"`
-	Reason     string            `json:"reason,omitempty"`
-}
+// Redacted replaces the value of a secret-looking field.
+const Redacted = auditrec.Redacted
 
-// Change is one field's value before and after a change. Values are any
-// JSON-encodable data; they come back from the database as JSON types
-// (numbers as json.Number).
-type Change struct {
-	Old any `json:"old"`
-	New any `json:"new"`
-}
+// Tallying of anonymous refusals (see store.TallyAudit).
+const (
+	TallyWindow         = store.AuditTallyWindow
+	TallyUsersPerSource = store.AuditTallyUsersPerSource
+)
 
-// Record is an Event as stored: its place in the chain and its hashes.
-type Record struct {
-	Seq int64 `json:"seq"`
-	Event
-	PrevHash string `json:"prev_hash"`
-	Hash     string `json:"hash"`
-}
+// IsSecretName reports whether a field of this name must never be recorded.
+func IsSecretName(name string) bool { return auditrec.IsSecretName(name) }
+
+// Redact returns changes with secret-looking values replaced (auditrec.Redact).
+func Redact(changes map[string]Change) (map[string]Change, error) { return auditrec.Redact(changes) }

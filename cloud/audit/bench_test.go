@@ -46,7 +46,7 @@ func benchBackend(b *testing.B, be backend) {
 	b.Run("verify", func(b *testing.B) {
 		var n int64
 		for b.Loop() {
-			rep, err := Verify(db)
+			rep, err := Verify(repo(db))
 			if err != nil || !rep.OK {
 				b.Fatalf("verify: %+v %v", rep, err)
 			}

@@ -40,7 +40,7 @@ func appendN(t testing.TB, db *gorm.DB, n int) []Record {
 
 func verify(t *testing.T, db *gorm.DB) Report {
 	t.Helper()
-	rep, err := Verify(db)
+	rep, err := Verify(repo(db))
 	if err != nil {
 		t.Fatalf("verify: %v", err)
 	}
@@ -97,7 +97,7 @@ func TestRecordRoundTripsExactly(t *testing.T) {
 		if rec.UserAgent != "badutf8\uFFFD" || len(rec.Reason) != 1024 {
 			t.Fatalf("strings not normalised: %q, reason %d bytes", rec.UserAgent, len(rec.Reason))
 		}
-		page, err := Query(db, Filter{})
+		page, err := Query(repo(db), Filter{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,21 +2,22 @@ package audit
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
-	"gorm.io/gorm"
+	"github.com/streamforge/streamforge/cloud/auditrec"
+	"github.com/streamforge/streamforge/cloud/store"
 )
 
 // Compliance windows and thresholds from the security spec.
 const (
-	GDPRWindow             = 90 * 24 * time.Hour
-	ISO27001Window         = 30 * 24 * time.Hour
-	ISO27001FailureLimit   = 5 // more than this many failures is reported
-	eventAuthFailure       = "authentication.failure"
-	subjectResourceOfUsers = "user"
+	GDPRWindow           = 90 * 24 * time.Hour
+	ISO27001Window       = 30 * 24 * time.Hour
+	ISO27001FailureLimit = 5 // more than this many failures is reported
+	eventAuthFailure     = "authentication.failure"
 )
 
 // ConfigChangePrefixes are the event types that form the SOC 2
@@ -25,14 +26,20 @@ const (
 // and gateway enrollment.
 var ConfigChangePrefixes = []string{"pipeline.", "gateway.", "config.", "user.", "enrollment."}
 
+// Reports is what the compliance reports read (store.AuditRepo, scoped to
+// the reader with Within).
+type Reports interface {
+	UserEvents(user string, since time.Time) ([]Record, error)
+	EventsWithPrefixes(prefixes []string, from, to time.Time) ([]Record, error)
+	EventsOfType(eventType string, since time.Time) ([]store.AuditEventCount, error)
+	OpenTallies(eventType string) ([]store.AuditTally, error)
+}
+
 // GDPRUserEvents is the GDPR access report: every record of the last 90
 // days before now that user performed, or whose subject is the user's
 // account (resource "user", resource_id the email), newest first.
-func GDPRUserEvents(db *gorm.DB, user string, now time.Time) ([]Record, error) {
-	q := db.Model(&row{}).
-		Where("(user_email = ? OR (resource = ? AND resource_id = ?))", user, subjectResourceOfUsers, user).
-		Where(`"timestamp" > ?`, dbTime(now.Add(-GDPRWindow)))
-	recs, err := find(q.Order("seq DESC"))
+func GDPRUserEvents(r Reports, user string, now time.Time) ([]Record, error) {
+	recs, err := r.UserEvents(user, now.Add(-GDPRWindow))
 	if err != nil {
 		return nil, fmt.Errorf("audit gdpr report: %w", err)
 	}
@@ -44,21 +51,8 @@ func GDPRUserEvents(db *gorm.DB, user string, now time.Time) ([]Record, error) {
 // [from, to), oldest first. (The spec's sample SQL lacks parentheses around
 // its ORs, so its time range would not apply to pipeline events; this one
 // applies it to all.)
-func SOC2ConfigChanges(db *gorm.DB, from, to time.Time) ([]Record, error) {
-	var cond *gorm.DB
-	// The prefixes are grouped on a clean session: db may carry conditions
-	// of its own (a reader's gateway_access), which apply once, below.
-	clean := db.Session(&gorm.Session{NewDB: true})
-	for _, p := range ConfigChangePrefixes {
-		c := clean.Where(`event_type LIKE ? ESCAPE '\'`, likePrefix(p))
-		if cond == nil {
-			cond = c
-		} else {
-			cond = cond.Or(c)
-		}
-	}
-	q := timeRange(db.Model(&row{}).Where(cond), from, to)
-	recs, err := find(q.Order("seq"))
+func SOC2ConfigChanges(r Reports, from, to time.Time) ([]Record, error) {
+	recs, err := r.EventsWithPrefixes(ConfigChangePrefixes, from, to)
 	if err != nil {
 		return nil, fmt.Errorf("audit soc2 report: %w", err)
 	}
@@ -76,21 +70,13 @@ type FailedLogins struct {
 // in the 30 days before now, most failures first. Every attempt counts:
 // a tallied record stands for its attempts, and tallies still open count
 // too.
-func ISO27001FailedLogins(db *gorm.DB, now time.Time) ([]FailedLogins, error) {
-	var recs []struct {
-		UserEmail string
-		Changes   string
-		Timestamp time.Time
-	}
-	since := dbTime(now.Add(-ISO27001Window))
-	err := db.Model(&row{}).Select(`user_email, changes, "timestamp"`).
-		Where("event_type = ?", eventAuthFailure).Where(`"timestamp" > ?`, since).
-		Scan(&recs).Error
+func ISO27001FailedLogins(r Reports, now time.Time) ([]FailedLogins, error) {
+	recs, err := r.EventsOfType(eventAuthFailure, now.Add(-ISO27001Window))
 	if err != nil {
 		return nil, fmt.Errorf("audit iso27001 report: %w", err)
 	}
-	var open []tally
-	if err := db.Where("event_type = ? AND attempts > 1", eventAuthFailure).Find(&open).Error; err != nil {
+	open, err := r.OpenTallies(eventAuthFailure)
+	if err != nil {
 		return nil, fmt.Errorf("audit iso27001 report: %w", err)
 	}
 	byUser := map[string]*FailedLogins{}
@@ -124,4 +110,19 @@ func ISO27001FailedLogins(db *gorm.DB, now time.Time) ([]FailedLogins, error) {
 		return strings.Compare(a.User, b.User)
 	})
 	return out, nil
+}
+
+// attempts is how many events a record with these changes stands for: the
+// attempts of a closed tally, otherwise one.
+func attempts(changes string) int64 {
+	c, err := auditrec.DecodeChanges(changes)
+	if err != nil {
+		return 1
+	}
+	if n, ok := c["attempts"].New.(json.Number); ok {
+		if v, err := n.Int64(); err == nil && v > 0 {
+			return v
+		}
+	}
+	return 1
 }

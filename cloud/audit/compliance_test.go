@@ -21,7 +21,7 @@ func TestGDPRUserEvents(t *testing.T) {
 			Event{Timestamp: daysAgo(10), EventType: "pipeline.update", User: "dana@example.com", ResourceID: "w1"},                              // 5
 			Event{Timestamp: daysAgo(5), EventType: "pipeline.update", User: "admin@example.com", ResourceID: "dana@example.com"},                // 6: not a user resource
 		)
-		recs, err := GDPRUserEvents(db, "dana@example.com", now)
+		recs, err := GDPRUserEvents(repo(db), "dana@example.com", now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -45,7 +45,7 @@ func TestSOC2ConfigChanges(t *testing.T) {
 			Event{Timestamp: daysAgo(11), EventType: "userx.create"},           // 8: prefix needs the dot
 			Event{Timestamp: to, EventType: "pipeline.delete"},                 // 9: at the exclusive end
 		)
-		recs, err := SOC2ConfigChanges(db, from, to)
+		recs, err := SOC2ConfigChanges(repo(db), from, to)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -75,7 +75,7 @@ func TestISO27001FailedLogins(t *testing.T) {
 		}
 		evs = append(evs, Event{Timestamp: daysAgo(1), EventType: "authentication.success", User: "gina@example.com"})
 		seed(t, db, evs...)
-		got, err := ISO27001FailedLogins(db, now)
+		got, err := ISO27001FailedLogins(repo(db), now)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -67,7 +67,7 @@ func TestQueryFilters(t *testing.T) {
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
-				p, err := Query(db, tc.f)
+				p, err := Query(repo(db), tc.f)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -90,7 +90,7 @@ func TestQueryPaginates(t *testing.T) {
 			if pages > 5 {
 				t.Fatal("pagination does not end")
 			}
-			p, err := Query(db, f)
+			p, err := Query(repo(db), f)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -109,7 +109,7 @@ func TestQueryPaginates(t *testing.T) {
 				t.Fatalf("pages gave %v, want %v", got, want)
 			}
 		}
-		p, err := Query(db, Filter{Limit: 100000})
+		p, err := Query(repo(db), Filter{Limit: 100000})
 		if err != nil || len(p.Records) != 14 {
 			t.Fatalf("large limit: %d records, %v", len(p.Records), err)
 		}
@@ -129,11 +129,11 @@ func TestQueryCapsLimit(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, err := Query(db, Filter{Limit: MaxLimit * 10})
+		p, err := Query(repo(db), Filter{Limit: MaxLimit * 10})
 		if err != nil || len(p.Records) != MaxLimit || p.NextCursor == nil || *p.NextCursor != 6 {
 			t.Fatalf("want %d records and cursor 6, got %d, %v, %v", MaxLimit, len(p.Records), p.NextCursor, err)
 		}
-		p, err = Query(db, Filter{})
+		p, err = Query(repo(db), Filter{})
 		if err != nil || len(p.Records) != DefaultLimit {
 			t.Fatalf("default limit: %d records, %v", len(p.Records), err)
 		}

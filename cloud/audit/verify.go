@@ -1,10 +1,11 @@
 package audit
 
 import (
+	"database/sql"
 	"fmt"
 	"strings"
 
-	"gorm.io/gorm"
+	"github.com/streamforge/streamforge/cloud/auditrec"
 )
 
 // verifyBatch is how many records Verify reads per query.
@@ -43,6 +44,10 @@ type Report struct {
 	BadSeq  int64      `json:"bad_seq,omitempty"`
 	Kind    string     `json:"kind,omitempty"`
 	Problem string     `json:"problem,omitempty"`
+	// Checkpoints is how many signed checkpoints the chain was found to
+	// hold (VerifyWithCheckpoints); LastCheckpoint the newest of them.
+	Checkpoints    int64       `json:"checkpoints_checked"`
+	LastCheckpoint *Checkpoint `json:"last_checkpoint,omitempty"`
 }
 
 // Verify walks the whole chain in seq order, in batches, re-computing
@@ -51,8 +56,14 @@ type Report struct {
 // the head is read after the walk and the walk resumes until it catches up.
 // The error is for failures to read; a broken chain is a Report with OK
 // false.
-func Verify(db *gorm.DB) (Report, error) {
-	v := verifier{db: db, prev: Checkpoint{Hash: genesisHash}}
+func Verify(db ChainReader) (Report, error) {
+	v := verifier{db: db, prev: Checkpoint{Hash: auditrec.GenesisHash}}
+	return v.run()
+}
+
+// run walks from v.prev to the head (see Verify).
+func (v *verifier) run() (Report, error) {
+	db := v.db
 	for {
 		if done, err := v.walk(); err != nil || done {
 			return v.rep, err
@@ -83,8 +94,17 @@ func Verify(db *gorm.DB) (Report, error) {
 	}
 }
 
+// ChainReader reads the chain as stored (store.AuditRepo).
+type ChainReader interface {
+	// RowsAfter reads up to n rows after seq, in seq order.
+	RowsAfter(after int64, n int) ([]auditrec.Raw, error)
+	// Head reads the chain head as text; auditrec.ErrNoChainHead when the
+	// row is missing.
+	Head() (seq, hash sql.NullString, err error)
+}
+
 type verifier struct {
-	db       *gorm.DB
+	db       ChainReader
 	prev     Checkpoint // the last good record (seq 0: genesis)
 	rep      Report
 	caughtUp bool // one extra walk after the head moved has been made
@@ -95,7 +115,7 @@ type verifier struct {
 // caughtUp so that a moving head is followed.
 func (v *verifier) walk() (bool, error) {
 	for {
-		rows, err := readRaw(v.db, v.prev.Seq, verifyBatch)
+		rows, err := v.db.RowsAfter(v.prev.Seq, verifyBatch)
 		if err != nil {
 			return false, fmt.Errorf("audit verify: read after seq %d: %w", v.prev.Seq, err)
 		}
@@ -103,7 +123,7 @@ func (v *verifier) walk() (bool, error) {
 			v.caughtUp = false
 		}
 		for i := range rows {
-			r, bad := rows[i].parse()
+			r, bad := parse(&rows[i])
 			if bad != nil {
 				seq := r.Seq
 				if bad.column == "seq" {
@@ -123,14 +143,14 @@ func (v *verifier) walk() (bool, error) {
 }
 
 // check verifies one record against its predecessor; true means it failed.
-func (v *verifier) check(r *row) bool {
+func (v *verifier) check(r *auditrec.Row) bool {
 	prevHash, stored := strings.TrimSpace(r.PrevHash), strings.TrimSpace(r.Hash)
 	switch {
 	case r.Seq != v.prev.Seq+1:
 		v.fail(r.Seq, BadGap, fmt.Sprintf("record %d follows record %d: records %d..%d are missing (deleted)", r.Seq, v.prev.Seq, v.prev.Seq+1, r.Seq-1))
 	case prevHash != v.prev.Hash:
 		v.fail(r.Seq, BadLink, fmt.Sprintf("record %d's prev_hash does not match record %d's hash: records reordered or an earlier record rewritten", r.Seq, v.prev.Seq))
-	case r.computeHash() != stored:
+	case r.ComputeHash() != stored:
 		v.fail(r.Seq, BadHash, fmt.Sprintf("record %d's content does not match its hash: the record was edited", r.Seq))
 	default:
 		v.prev = Checkpoint{Seq: r.Seq, Hash: stored}

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"gorm.io/gorm"
+	"github.com/streamforge/streamforge/cloud/auditrec"
 )
 
 // BadColumn: a column of the record does not hold a well-formed value (a
@@ -15,43 +15,13 @@ import (
 // are not JSON): the record was edited below the application.
 const BadColumn = "malformed_column"
 
-// verifyColumns are the audit_log columns Verify reads, in scan order.
-const verifyColumns = `seq, "timestamp", event_type, user_email, ip_address, user_agent, resource, resource_id, action, changes, approved_by, result, reason, prev_hash, hash`
-
-// rawRecord is one audit_log row as the driver gives it, before any
-// conversion can fail: a malformed column is then a finding about that
-// record, not a failure to read the table.
-type rawRecord [15]any
-
-// readRaw reads up to n rows after seq, in seq order.
-func readRaw(db *gorm.DB, after int64, n int) ([]rawRecord, error) {
-	rows, err := db.Raw(`SELECT `+verifyColumns+` FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?`, after, n).Rows()
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []rawRecord
-	for rows.Next() {
-		var r rawRecord
-		ptrs := make([]any, len(r))
-		for i := range r {
-			ptrs[i] = &r[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
-}
-
 // malformed names the first column of a raw row that cannot be what
 // Append wrote.
 type malformed struct{ column, problem string }
 
 // parse converts a raw row, or names its first malformed column (r.Seq is
 // usable unless that column is seq).
-func (raw *rawRecord) parse() (r row, bad *malformed) {
+func parse(raw *auditrec.Raw) (r auditrec.Row, bad *malformed) {
 	var ok bool
 	if r.Seq, ok = asInt(raw[0]); !ok {
 		return r, &malformed{"seq", fmt.Sprintf("is %s, not an integer", describe(raw[0]))}
@@ -81,7 +51,7 @@ func (raw *rawRecord) parse() (r row, bad *malformed) {
 		}
 		r.ApprovedBy = &a
 	}
-	if _, err := decodeChanges(r.Changes); err != nil {
+	if _, err := auditrec.DecodeChanges(r.Changes); err != nil {
 		return r, &malformed{"changes", "is not a JSON object of changes"}
 	}
 	return r, nil
@@ -152,21 +122,10 @@ func truncateText(s string, n int) string {
 }
 
 // readHeadLoose reads the chain head, reporting a malformed one.
-func readHeadLoose(db *gorm.DB) (Checkpoint, *malformed, error) {
-	var seq, hash sql.NullString
-	rows, err := db.Raw(`SELECT CAST(seq AS VARCHAR(40)), hash FROM audit_chain_head WHERE id = 1`).Rows()
+func readHeadLoose(db ChainReader) (Checkpoint, *malformed, error) {
+	seq, hash, err := db.Head()
 	if err != nil {
-		return Checkpoint{}, nil, fmt.Errorf("audit: read chain head: %w", err)
-	}
-	defer rows.Close()
-	if !rows.Next() {
-		if err := rows.Err(); err != nil {
-			return Checkpoint{}, nil, fmt.Errorf("audit: read chain head: %w", err)
-		}
-		return Checkpoint{}, nil, ErrNoChainHead
-	}
-	if err := rows.Scan(&seq, &hash); err != nil {
-		return Checkpoint{}, nil, fmt.Errorf("audit: read chain head: %w", err)
+		return Checkpoint{}, nil, err
 	}
 	n, ok := asInt(seq.String)
 	switch {

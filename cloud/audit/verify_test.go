@@ -78,7 +78,7 @@ func TestVerifyCatchesRehashedEdit(t *testing.T) {
 			t.Fatal(err)
 		}
 		r.UserEmail = "mallory@example.com"
-		r.Hash = r.computeHash()
+		r.Hash = r.ComputeHash()
 		if err := db.Save(&r).Error; err != nil {
 			t.Fatal(err)
 		}
@@ -122,7 +122,7 @@ func TestVerifyCatchesForgedTail(t *testing.T) {
 		recs := appendN(t, db, 3)
 		forged := newRow(Event{EventType: "user.create", User: "mallory@example.com"}, "")
 		forged.Seq, forged.PrevHash = 4, recs[2].Hash
-		forged.Hash = forged.computeHash()
+		forged.Hash = forged.ComputeHash()
 		if err := db.Create(&forged).Error; err != nil {
 			t.Fatal(err)
 		}

@@ -40,6 +40,20 @@ type Config struct {
 	// TPM; off by default, so every gateway needs a TPM.
 	AllowKeyIdentity bool
 	Alarms           Alarms // alarms and security alerts (alarms.go)
+	Audit            Audit
+}
+
+// Audit configures the audit trail's anchors outside the database: the
+// Kafka relay and the signed checkpoints.
+type Audit struct {
+	KafkaBrokers       string // empty: no relay
+	KafkaTopic         string
+	MinInsyncReplicas  int
+	ReplicationFactor  int
+	RelayInterval      time.Duration
+	KeyDir             string
+	AnchorFile         string
+	CheckpointInterval time.Duration
 }
 
 type setting struct {
@@ -50,6 +64,7 @@ type setting struct {
 // Load reads the environment, then flags from args.
 func Load(args []string) (*Config, error) {
 	var raw struct{ listen, data, db, email, pw, keys, cfgKeys, cfgGrace, proxies, rate, gwRate, body, hashMem, metrics, cert, key, tpmRoots, attestCA, gwListen, stepDir, allowKey string }
+	var audit struct{ brokers, topic, minISR, rf, relayEvery, keyDir, anchor, cpEvery string }
 	settings := []setting{
 		{"STREAMFORGE_LISTEN", "listen", "127.0.0.1:8080", "address to serve the API and dashboard on (fd:N: a listening socket handed down as file descriptor N)", &raw.listen},
 		{"STREAMFORGE_DATA_DIR", "data-dir", "./data", "directory for the SQLite database and keys", &raw.data},
@@ -72,6 +87,15 @@ func Load(args []string) (*Config, error) {
 		{"STREAMFORGE_ALLOW_KEY_IDENTITY", "allow-key-identity", "false", "accept gateways that enroll with a software key instead of a TPM (demos, devices without a TPM); they prove only that they hold a key file", &raw.allowKey},
 		{"STREAMFORGE_TLS_CERT", "tls-cert", "", "serve HTTPS with this certificate (PEM)", &raw.cert},
 		{"STREAMFORGE_TLS_KEY", "tls-key", "", "key of --tls-cert (PEM)", &raw.key},
+		// The audit trail's anchors (docs/audit.md).
+		{"STREAMFORGE_AUDIT_KAFKA_BROKERS", "audit-kafka-brokers", "", "Kafka bootstrap servers the audit trail is relayed to (empty: no relay)", &audit.brokers},
+		{"STREAMFORGE_AUDIT_KAFKA_TOPIC", "audit-kafka-topic", "audit_trail", "topic of the audit trail", &audit.topic},
+		{"STREAMFORGE_AUDIT_KAFKA_MIN_INSYNC_REPLICAS", "audit-kafka-min-insync-replicas", "0", "min.insync.replicas of the audit topic when the relay creates it (0: the broker's default)", &audit.minISR},
+		{"STREAMFORGE_AUDIT_KAFKA_REPLICATION_FACTOR", "audit-kafka-replication-factor", "0", "replication factor of the audit topic when the relay creates it (0: the broker's default)", &audit.rf},
+		{"STREAMFORGE_AUDIT_RELAY_INTERVAL", "audit-relay-interval", "1s", "how often an idle relay looks for new audit records", &audit.relayEvery},
+		{"STREAMFORGE_AUDIT_KEY_DIR", "audit-key-dir", "", "directory of the audit checkpoint signing keys (default DATA_DIR/keys/audit); keep it out of the database's backups, share it between replicas", &audit.keyDir},
+		{"STREAMFORGE_AUDIT_ANCHOR_FILE", "audit-anchor-file", "", "file holding the newest signed checkpoint, outside the database (default DATA_DIR/keys/audit-checkpoint.json)", &audit.anchor},
+		{"STREAMFORGE_AUDIT_CHECKPOINT_INTERVAL", "audit-checkpoint-interval", "1m", "how often the audit chain head is signed (also at shutdown)", &audit.cpEvery},
 	}
 	var alarms alarmRaw
 	settings = append(settings, alarms.settings()...)
@@ -132,7 +156,38 @@ func Load(args []string) (*Config, error) {
 	if c.TrustedProxies, err = ParsePrefixes(raw.proxies); err != nil {
 		return nil, fmt.Errorf("STREAMFORGE_TRUSTED_PROXIES: %w", err)
 	}
+	a := &c.Audit
+	a.KafkaBrokers, a.KafkaTopic, a.KeyDir, a.AnchorFile = strings.TrimSpace(audit.brokers), audit.topic, audit.keyDir, audit.anchor
+	if a.KeyDir == "" {
+		a.KeyDir = filepath.Join(c.DataDir, "keys", "audit")
+	}
+	if a.AnchorFile == "" {
+		a.AnchorFile = filepath.Join(c.DataDir, "keys", "audit-checkpoint.json")
+	}
+	if a.KafkaTopic == "" {
+		return nil, fmt.Errorf("STREAMFORGE_AUDIT_KAFKA_TOPIC: must not be empty")
+	}
+	if a.MinInsyncReplicas, err = nonNegative("STREAMFORGE_AUDIT_KAFKA_MIN_INSYNC_REPLICAS", audit.minISR); err != nil {
+		return nil, err
+	}
+	if a.ReplicationFactor, err = nonNegative("STREAMFORGE_AUDIT_KAFKA_REPLICATION_FACTOR", audit.rf); err != nil {
+		return nil, err
+	}
+	if a.RelayInterval, err = positiveDuration("STREAMFORGE_AUDIT_RELAY_INTERVAL", audit.relayEvery); err != nil {
+		return nil, err
+	}
+	if a.CheckpointInterval, err = positiveDuration("STREAMFORGE_AUDIT_CHECKPOINT_INTERVAL", audit.cpEvery); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+func positiveDuration(name, v string) (time.Duration, error) {
+	d, err := time.ParseDuration(strings.TrimSpace(v))
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s: %q is not a positive duration (like 30s)", name, v)
+	}
+	return d, nil
 }
 
 func nonNegative(name, v string) (int, error) {

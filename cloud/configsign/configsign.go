@@ -129,10 +129,10 @@ func (r *Ring) Rotate(grace time.Duration, now time.Time) (string, error) {
 	// The private key first: until its public record exists a reader
 	// ignores it, whereas a record without its private key would read as
 	// a retired newest key and stop every deploy.
-	if err := writeAtomic(filepath.Join(r.dir, kid+".pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})); err != nil {
+	if err := WriteFileAtomic(filepath.Join(r.dir, kid+".pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})); err != nil {
 		return "", err
 	}
-	if err := writeAtomic(filepath.Join(r.dir, kid+".json"), recJSON); err != nil {
+	if err := WriteFileAtomic(filepath.Join(r.dir, kid+".json"), recJSON); err != nil {
 		return "", err
 	}
 	if err := r.reload(); err != nil {
@@ -154,13 +154,15 @@ func (r *Ring) pruneRetired(now time.Time) error {
 	return r.reload()
 }
 
-func writeAtomic(path string, data []byte) error {
+// WriteFileAtomic writes data to path (mode 0600) through a rename, so a
+// reader sees the old file or the new one, never a part.
+func WriteFileAtomic(path string, data []byte) error {
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return fmt.Errorf("write config key: %w", err)
+		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write config key: %w", err)
+		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
 	}
 	return nil
 }

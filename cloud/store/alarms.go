@@ -10,7 +10,7 @@ import (
 	"github.com/go-gormigrate/gormigrate/v2"
 	"gorm.io/gorm"
 
-	"github.com/streamforge/streamforge/cloud/audit"
+	"github.com/streamforge/streamforge/cloud/auditrec"
 )
 
 // Alarm states.
@@ -110,7 +110,7 @@ var ErrAlarmClosed = errors.New("alarm is not active")
 // AckAlarm acknowledges active alarm id as by at now, with its audit
 // record ev in the same transaction. ErrNotFound when it is not within
 // scope (the caller's view).
-func (s *Store) AckAlarm(ctx context.Context, id uint64, by string, now time.Time, scope AlarmScope, ev audit.Event) (Alarm, error) {
+func (s *Store) AckAlarm(ctx context.Context, id uint64, by string, now time.Time, scope AlarmScope, ev auditrec.Event) (Alarm, error) {
 	var a Alarm
 	err := s.Tx(ctx, func(tx *gorm.DB) error {
 		if err := scope.apply(tx.Where("id = ?", id)).Take(&a).Error; err != nil {
@@ -128,7 +128,7 @@ func (s *Store) AckAlarm(ctx context.Context, id uint64, by string, now time.Tim
 			return ErrAlarmClosed
 		}
 		a.State, a.AckedBy, a.AckedAt = AlarmAcknowledged, by, &now
-		_, err := audit.Append(tx, ev)
+		_, err := AppendAudit(tx, ev)
 		return err
 	})
 	if errors.Is(err, ErrAlarmClosed) {

@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/streamforge/streamforge/cloud/audit"
+	"github.com/streamforge/streamforge/cloud/auditrec"
 )
 
 // The audit chain's queries still live in cloud/audit and take a GORM
@@ -14,14 +14,14 @@ import (
 
 // Audit appends ev to the audit trail in this transaction: it commits
 // with the change it records, or not at all.
-func (t *UserTx) Audit(ev audit.Event) error {
-	_, err := audit.Append(t.tx, ev)
+func (t *UserTx) Audit(ev auditrec.Event) error {
+	_, err := AppendAudit(t.tx, ev)
 	return err
 }
 
-// Tally counts ev into its source's aggregate record (audit.Tally) in this
+// Tally counts ev into its source's aggregate record (TallyAudit) in this
 // transaction.
-func (t *UserTx) Tally(ev audit.Event, now time.Time) error { return audit.Tally(t.tx, ev, now) }
+func (t *UserTx) Tally(ev auditrec.Event, now time.Time) error { return TallyAudit(t.tx, ev, now) }
 
 // AuditLog records events that go with no other change (a refused
 // credential, a denied request), each in a transaction of its own.
@@ -31,11 +31,11 @@ type AuditLog struct{ s *Store }
 func (s *Store) AuditLog() AuditLog { return AuditLog{s: s} }
 
 // Append appends ev to the audit trail.
-func (a AuditLog) Append(ctx context.Context, ev audit.Event) error {
+func (a AuditLog) Append(ctx context.Context, ev auditrec.Event) error {
 	return a.s.Users().InTx(ctx, func(t *UserTx) error { return t.Audit(ev) })
 }
 
 // Tally counts ev into its source's aggregate record.
-func (a AuditLog) Tally(ctx context.Context, ev audit.Event, now time.Time) error {
+func (a AuditLog) Tally(ctx context.Context, ev auditrec.Event, now time.Time) error {
 	return a.s.Users().InTx(ctx, func(t *UserTx) error { return t.Tally(ev, now) })
 }

@@ -174,28 +174,3 @@ func (r *Gateways) EachFleetHeartbeat(ctx context.Context, f GatewayFilter, sinc
 	}
 	return rows.Err()
 }
-
-// QueryScope narrows a query; domain packages hand it on without knowing
-// GORM.
-type QueryScope = func(*gorm.DB) *gorm.DB
-
-// GatewayAuditScope narrows an audit query to the records a reader whose
-// gateway_access is access may read: a record about a gateway (its
-// resource is a gateway, its config or a gateway route, with the gateway
-// id as resource_id) only when the gateway is within access now (a deleted
-// gateway only when named in access), and a record about an enrollment
-// token only when its site is. Other records are not about gateways.
-func GatewayAuditScope(access []string) QueryScope {
-	if len(access) == 0 {
-		access = []string{""} // IN () is not valid SQL; "" names nothing
-	}
-	return func(q *gorm.DB) *gorm.DB {
-		gateways := q.Session(&gorm.Session{NewDB: true}).Table("gateways").Select("id").
-			Where("site IN ? AND site <> ''", access)
-		tokens := q.Session(&gorm.Session{NewDB: true}).Table("enrollment_tokens").Select("id").
-			Where("site IN ? AND site <> ''", access)
-		return q.Where(`NOT (resource IN ('gateway', 'gateway_config') OR resource LIKE '/api/v1/gateways/%') `+
-			`OR resource_id IN ? OR resource_id IN (?)`, access, gateways).
-			Where(`resource <> 'enrollment_token' OR resource_id IN (?)`, tokens)
-	}
-}

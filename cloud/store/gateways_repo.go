@@ -10,7 +10,7 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
-	"github.com/streamforge/streamforge/cloud/audit"
+	"github.com/streamforge/streamforge/cloud/auditrec"
 )
 
 // Gateways is the repository of gateways, their enrollment tokens, gateway
@@ -178,8 +178,8 @@ func (t *GatewayTx) DeleteGateway(g *Gateway) error {
 }
 
 // Audit appends ev to the audit chain in this transaction.
-func (t *GatewayTx) Audit(ev audit.Event) error {
-	if _, err := audit.Append(t.tx, ev); err != nil {
+func (t *GatewayTx) Audit(ev auditrec.Event) error {
+	if _, err := AppendAudit(t.tx, ev); err != nil {
 		return fmt.Errorf("audit %s: %w", ev.EventType, err)
 	}
 	return nil

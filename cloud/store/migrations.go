@@ -9,8 +9,6 @@ import (
 
 	"github.com/go-gormigrate/gormigrate/v2"
 	"gorm.io/gorm"
-
-	"github.com/streamforge/streamforge/cloud/audit"
 )
 
 // migrationLock is the PostgreSQL advisory lock key that keeps two cloud
@@ -122,7 +120,7 @@ func migrations() []*gormigrate.Migration {
 			}
 			return nil
 		}})
-	ms = append(ms, audit.Migrations()...)
+	ms = append(ms, AuditMigrations()...)
 	ms = append(ms, identityMigrations()...)
 	ms = append(ms, gatewayLogMigrations()...) // gateway logs (issue #13)
 	ms = append(ms, alarmMigrations()...)      // alarms (#13)

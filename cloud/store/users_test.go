@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/streamforge/streamforge/cloud/audit"
+	"github.com/streamforge/streamforge/cloud/auditrec"
 	"github.com/streamforge/streamforge/cloud/store"
 	"github.com/streamforge/streamforge/internal/testenv"
 )
@@ -84,8 +84,8 @@ func TestUserTxRollsBackWithItsAuditRecord(t *testing.T) {
 			if err := tx.CreateUser(newUser("c@example.com")); err != nil {
 				return err
 			}
-			if err := tx.Audit(audit.Event{EventType: "user.create", User: "system", ResourceID: "c@example.com",
-				Action: "create", Result: audit.ResultSuccess}); err != nil {
+			if err := tx.Audit(auditrec.Event{EventType: "user.create", User: "system", ResourceID: "c@example.com",
+				Action: "create", Result: auditrec.ResultSuccess}); err != nil {
 				return err
 			}
 			return boom

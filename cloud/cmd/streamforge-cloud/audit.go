@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"time"
 
 	"github.com/streamforge/streamforge/cloud/alarms"
 	"github.com/streamforge/streamforge/cloud/audit"
+	"github.com/streamforge/streamforge/cloud/auditrelay"
 	"github.com/streamforge/streamforge/cloud/config"
+	"github.com/streamforge/streamforge/cloud/configsign"
 	"github.com/streamforge/streamforge/cloud/store"
 )
 
@@ -24,26 +27,108 @@ func openStore(ctx context.Context, args []string) (*store.Store, []string, erro
 }
 
 // auditVerify exits non-zero, naming the first bad record, when the chain
-// has been edited, cut or reordered.
+// has been edited, cut or reordered, or no longer holds a signed
+// checkpoint. With --kafka it also reads the trail from the audit topic
+// and compares it with the database.
 func auditVerify(ctx context.Context, args []string) error {
-	st, _, err := openStore(ctx, args)
+	withKafka := false
+	var rest []string
+	for _, a := range args {
+		if trimDashes(a) == "kafka" {
+			withKafka = true
+			continue
+		}
+		rest = append(rest, a)
+	}
+	cfg, err := config.Load(rest)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, cfg.DatabaseURL, cfg.DataDir)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	rep, err := audit.Verify(st.DB.WithContext(ctx))
+	keys, err := configsign.Load(cfg.Audit.KeyDir)
+	if err != nil {
+		return fmt.Errorf("STREAMFORGE_AUDIT_KEY_DIR: %w", err)
+	}
+	anchor, err := audit.ReadAnchor(cfg.Audit.AnchorFile)
 	if err != nil {
 		return err
 	}
-	out, _ := json.MarshalIndent(rep, "", "  ")
-	fmt.Println(string(out))
+	rep, err := audit.VerifyWithCheckpoints(st.Audit(ctx), keys, anchor)
+	if err != nil {
+		return err
+	}
+	printJSON(rep)
 	if !rep.OK {
 		if aerr := alarms.RaiseAuditFailure(ctx, st, rep.Problem, time.Now()); aerr != nil { // alarms (#13)
 			fmt.Fprintf(os.Stderr, "raising the security alarm failed too: %v\n", aerr)
 		}
 		return fmt.Errorf("audit chain broken: %s", rep.Problem)
 	}
+	if anchor == nil && rep.Checkpoints == 0 {
+		fmt.Fprintln(os.Stderr, "note: no signed checkpoint yet; nothing outside the database anchors the chain")
+	}
+	if !withKafka {
+		return nil
+	}
+	if cfg.Audit.KafkaBrokers == "" {
+		return fmt.Errorf("--kafka: STREAMFORGE_AUDIT_KAFKA_BROKERS is not set")
+	}
+	trail, err := auditrelay.ReadTopicTimeout(ctx, cfg.Audit.KafkaBrokers, cfg.Audit.KafkaTopic)
+	if err != nil {
+		return err
+	}
+	pending, err := st.Audit(ctx).OutboxLen()
+	if err != nil {
+		return err
+	}
+	krep, err := audit.CompareTopic(st.Audit(ctx), trail.Records, trail.Checkpoints, keys, pending)
+	if err != nil {
+		return err
+	}
+	printJSON(krep)
+	if !krep.OK {
+		return fmt.Errorf("audit topic disagrees: %s", krep.Problem)
+	}
 	return nil
+}
+
+func printJSON(v any) {
+	out, _ := json.MarshalIndent(v, "", "  ")
+	fmt.Println(string(out))
+}
+
+// startAudit starts what anchors the audit trail outside the database:
+// the checkpoint signer and, when brokers are configured, the relay to
+// Kafka. It returns the checkpoint keys (for the API's verification);
+// stop signs the head a last time and stops both.
+func startAudit(cfg *config.Config, st *store.Store, log *slog.Logger) (keys *configsign.Ring, stop func(), err error) {
+	keys, err = configsign.Load(cfg.Audit.KeyDir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("STREAMFORGE_AUDIT_KEY_DIR: %w", err)
+	}
+	repo := st.Audit(context.Background())
+	cp := audit.NewCheckpointer(repo, keys, cfg.Audit.AnchorFile, cfg.Audit.CheckpointInterval, log)
+	cp.Start()
+	var relay *auditrelay.Relay
+	if a := cfg.Audit; a.KafkaBrokers != "" {
+		relay = auditrelay.New(auditrelay.Config{
+			Brokers: a.KafkaBrokers, Topic: a.KafkaTopic, MinInsyncReplicas: a.MinInsyncReplicas,
+			ReplicationFactor: a.ReplicationFactor, Interval: a.RelayInterval,
+		}, repo, st, log)
+		relay.Start()
+	}
+	return keys, func() {
+		if err := cp.Close(); err != nil {
+			log.Error("audit checkpoint at shutdown", "err", err)
+		}
+		if relay != nil {
+			_ = relay.Close()
+		}
+	}, nil
 }
 
 func auditCompliance(ctx context.Context, kind string, args []string) error {
@@ -66,7 +151,7 @@ func auditCompliance(ctx context.Context, kind string, args []string) error {
 		return err
 	}
 	defer st.Close()
-	db := st.DB.WithContext(ctx)
+	db := st.Audit(ctx)
 	now := time.Now().UTC()
 	var result any
 	switch kind {

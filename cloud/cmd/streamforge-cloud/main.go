@@ -1,7 +1,7 @@
 // Command streamforge-cloud runs the StreamForge control plane.
 //
 //	streamforge-cloud serve [flags]           serve the API (see docs/cloud-config.md)
-//	streamforge-cloud audit verify            check the audit hash chain
+//	streamforge-cloud audit verify [--kafka]  check the audit hash chain against its checkpoints (and the audit topic)
 //	streamforge-cloud audit compliance KIND   gdpr --user EMAIL | soc2 [--from --to] | iso27001
 //	streamforge-cloud keys rotate             add a JWT signing key (old tokens stay valid)
 //	streamforge-cloud config-keys rotate      add a config signing key (the old one verifies for a grace period)
@@ -19,7 +19,7 @@ import (
 
 const usage = `usage:
   streamforge-cloud serve [flags]
-  streamforge-cloud audit verify [flags]
+  streamforge-cloud audit verify [--kafka] [flags]
   streamforge-cloud audit compliance gdpr --user EMAIL | soc2 [--from RFC3339 --to RFC3339] | iso27001
   streamforge-cloud keys rotate [flags]
   streamforge-cloud config-keys rotate|list [flags]

@@ -31,6 +31,12 @@ func serve(ctx context.Context, log *slog.Logger, args []string) error {
 		return err
 	}
 	defer st.Close()
+	// audit: checkpoints and the Kafka relay, stopped after the listeners.
+	auditKeys, stopAudit, err := startAudit(cfg, st, log)
+	if err != nil {
+		return err
+	}
+	defer stopAudit()
 	keys, err := auth.LoadKeyRing(cfg.JWTKeyDir)
 	if err != nil {
 		return err
@@ -71,6 +77,7 @@ func serve(ctx context.Context, log *slog.Logger, args []string) error {
 		TrustedProxies: cfg.TrustedProxies, RateLimitPerMinute: cfg.RateLimitPerMinute, GatewayRateLimit: cfg.GatewayRateLimit,
 		BodyLimit: cfg.BodyLimit, MetricsToken: cfg.MetricsToken, TLS: cfg.TLSCert != "", Metrics: reg,
 		Alarms: alarms.NewService(st), AuditAlarm: evaluator,
+		AuditKeys: auditKeys, AuditAnchorFile: cfg.Audit.AnchorFile,
 	})
 	// prune is waited for before the store closes, whatever ends serve.
 	pruneCtx, stopPrune := context.WithCancel(ctx)
@@ -154,7 +161,7 @@ func prune(ctx context.Context, st *store.Store, us *users.Service, gw *gateways
 			if err := gw.Prune(ctx); err != nil {
 				log.Warn("prune gateway heartbeats", "err", err)
 			}
-			if err := audit.CloseTallies(st.DB.WithContext(ctx), time.Now()); err != nil {
+			if err := st.Audit(ctx).CloseTallies(time.Now()); err != nil {
 				log.Warn("close audit tallies", "err", err)
 			}
 		}
@@ -204,7 +211,7 @@ func configKeysRotate(ctx context.Context, args []string) error {
 	}
 	ev := audit.Origin{Actor: cliActor()}.Event("config.keys.rotate", "config_signing_key", kid, "rotate", audit.ResultSuccess)
 	ev.Changes = map[string]audit.Change{"signing_key": {Old: prev, New: kid}, "previous_retires_at": {New: now.Add(cfg.ConfigKeyGrace).UTC()}}
-	if _, err := audit.Append(st.DB.WithContext(ctx), ev); err != nil { // its own transaction
+	if _, err := store.AppendAudit(st.DB.WithContext(ctx), ev); err != nil { // its own transaction
 		return fmt.Errorf("config signing key %s made, but its audit record failed: %w", kid, err)
 	}
 	fmt.Printf("new config signing key %s in %s: the next deploy signs with it; configs signed before keep verifying for %s\n",

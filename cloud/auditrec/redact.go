@@ -1,4 +1,4 @@
-package audit
+package auditrec
 
 import (
 	"bytes"
@@ -31,7 +31,7 @@ func IsSecretName(name string) bool {
 // config whose sink holds "sasl_password", say). A nil value stays nil, so
 // the record still shows that a secret was set or cleared. Callers must
 // still not put secrets into audit events in any other field (reason,
-// resource); Append applies Redact to Changes itself.
+// resource); Link applies Redact to Changes itself.
 func Redact(changes map[string]Change) (map[string]Change, error) {
 	if len(changes) == 0 {
 		return nil, nil
@@ -42,7 +42,7 @@ func Redact(changes map[string]Change) (map[string]Change, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit: encode changes: %w", err)
 	}
-	out, err := decodeChanges(string(b))
+	out, err := DecodeChanges(string(b))
 	if err != nil {
 		return nil, err
 	}
@@ -81,10 +81,10 @@ func redactNested(v any) any {
 	return v
 }
 
-// encodeChanges redacts changes and encodes them as the exact JSON text
+// EncodeChanges redacts changes and encodes them as the exact JSON text
 // that is stored and hashed ("" for none). encoding/json sorts map keys,
 // so equal changes always give equal text.
-func encodeChanges(changes map[string]Change) (string, error) {
+func EncodeChanges(changes map[string]Change) (string, error) {
 	red, err := Redact(changes)
 	if err != nil || red == nil {
 		return "", err
@@ -96,8 +96,8 @@ func encodeChanges(changes map[string]Change) (string, error) {
 	return string(b), nil
 }
 
-// decodeChanges parses stored changes, keeping numbers exact.
-func decodeChanges(s string) (map[string]Change, error) {
+// DecodeChanges parses stored changes, keeping numbers exact.
+func DecodeChanges(s string) (map[string]Change, error) {
 	if s == "" {
 		return nil, nil
 	}
