@@ -50,6 +50,7 @@ func (s *Server) routes() {
 	v1.Get("/audit/compliance/iso27001", au, ar, s.complianceISO27001)
 
 	s.gatewayRoutes(v1)
+	s.pipelineRoutes(v1) // pipelines (#12): pipeline_handlers.go
 	app.Get("/claim", s.claimPage)
 	app.Get("/claim.js", s.claimScript)
 	app.Get("/claim.css", s.claimStyle)
