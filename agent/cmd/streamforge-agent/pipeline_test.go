@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/streamforge/streamforge/adapters/sim"
+	"github.com/streamforge/streamforge/internal/testenv"
+	kafkatest "github.com/streamforge/streamforge/tests/kafka"
+)
+
+// TestPipelineDeployedToARealAgent runs the control plane, the agent, a
+// Modbus simulator and a Kafka-protocol broker as processes. The local
+// agent.yaml holds only identity and control plane settings; an Engineer
+// creates a pipeline through the API (the Modbus device, its tags and the
+// Kafka topics), an Admin deploys it, the agent verifies the signed bundle
+// and applies it, its heartbeat reports the config version (the
+// deployment shows "applied"), and the pipeline's readings arrive in the
+// pipeline's topic.
+func TestPipelineDeployedToARealAgent(t *testing.T) {
+	bin := buildAgent(t)
+	cloud := testenv.StartCloud(t, "STREAMFORGE_ALLOW_KEY_IDENTITY=true")
+	admin := cloud.Login(testenv.CloudAdminEmail, testenv.CloudAdminPassword)
+	var tok struct{ Token string }
+	cloud.Call("POST", "/api/v1/enrollment-tokens", admin, map[string]any{"expires_in": "1h", "max_uses": 1}, &tok)
+	cloud.Call("POST", "/api/v1/users", admin, map[string]any{"email": "eng@example.com", "password": "Quartz-lantern-field-7",
+		"roles": []string{"Engineer"}}, nil)
+
+	mb, err := sim.StartModbus("127.0.0.1:0", sim.Signals(8), 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = mb.Close() })
+	broker := testenv.StartKfake(t, testenv.KafkaOpts{})
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "agent.yaml")
+	// Locally only what a pipeline may not set, and a broker (the agent
+	// needs one to start before its first config).
+	local := fmt.Sprintf("gateway_id: gw-test\ndata_dir: %s\nmetrics: {listen: \"127.0.0.1:0\"}\nkafka: {brokers: %q}\n"+
+		"control_plane: {poll_interval: 200ms, heartbeat_interval: 200ms}\n", filepath.Join(dir, "data"), broker.Addr)
+	if err := os.WriteFile(cfgPath, []byte(local), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	agent := &agentProc{cmd: exec.Command(bin, "run", "--config", cfgPath, "--insecure-software-identity"), done: make(chan error, 1)}
+	agent.cmd.Env = append(os.Environ(), "CONTROL_PLANE_URL="+cloud.URL, "CONTROL_PLANE_GATEWAY_ID=gw-test", "CONTROL_PLANE_ENROLLMENT_TOKEN="+tok.Token)
+	agent.start(t)
+	eventually(t, agent, "enrollment", func() bool { return claimRE.MatchString(agent.logTail()) })
+	if st := cloud.Call("POST", "/api/v1/gateways/gw-test/approve", admin, nil, nil); st != 200 {
+		t.Fatalf("approve: %d", st)
+	}
+
+	eng := cloud.Login("eng@example.com", "Quartz-lantern-field-7")
+	spec := map[string]any{
+		"kafka": map[string]any{"brokers": broker.Addr, "telemetry_topic": "pipeline.telemetry", "events_topic": "pipeline.events",
+			"linger": "5ms", "flush_timeout": "2s", "retry_backoff": "500ms"},
+		"adapters": []any{map[string]any{"type": "modbus", "name": "line1", "devices": []any{map[string]any{
+			"name": "plc1", "tcp": mb.Addr(),
+			"poll_groups": []any{map[string]any{"name": "fast", "interval": "50ms", "always": true}},
+			"tags":        []any{map[string]any{"name": "pipeline_counter", "register": "holding_register", "address": 2, "type": "uint32", "poll_group": "fast"}},
+		}}}},
+	}
+	var created map[string]any
+	if st := cloud.Call("POST", "/api/v1/pipelines", eng, map[string]any{"id": "line1", "spec": spec}, &created); st != 201 {
+		t.Fatalf("create pipeline: %d %v", st, created)
+	}
+	var dep struct {
+		Results []struct {
+			GatewayID     string `json:"gateway_id"`
+			ConfigVersion int    `json:"config_version"`
+			Error         string
+		}
+	}
+	if st := cloud.Call("POST", "/api/v1/pipelines/line1/deploy", admin, map[string]any{"gateways": []string{"gw-test"}}, &dep); st != 200 ||
+		len(dep.Results) != 1 || dep.Results[0].Error != "" || dep.Results[0].ConfigVersion < 1 {
+		t.Fatalf("deploy: %d %+v", st, dep)
+	}
+	want := float64(dep.Results[0].ConfigVersion)
+	eventually(t, agent, "the pipeline's config version in the heartbeat", func() bool {
+		var g map[string]any
+		cloud.Call("GET", "/api/v1/gateways/gw-test", admin, nil, &g)
+		return g["applied_config_version"] == want
+	})
+	var ds struct{ Deployments []struct{ Status string } }
+	if cloud.Call("GET", "/api/v1/pipelines/line1/deployments", eng, nil, &ds); len(ds.Deployments) != 1 || ds.Deployments[0].Status != "applied" {
+		t.Fatalf("deployments: %+v", ds)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	recs, err := kafkatest.Read(ctx, kafkatest.Conn{Brokers: broker.Addr}, "pipeline.telemetry", 45*time.Second, func(rs []kafkatest.Record) bool {
+		return len(rs) >= 20
+	})
+	if err != nil || len(recs) < 20 {
+		t.Fatalf("pipeline topic: %d records, %v\n%s", len(recs), err, agent.logTail())
+	}
+	for _, r := range recs {
+		if r.Body.GatewayID != "gw-test" || r.Body.Device != "plc1" || r.Body.Tag != "pipeline_counter" {
+			t.Fatalf("record not from the pipeline's tag: %+v", r.Body)
+		}
+	}
+	agent.stop(t)
+}
