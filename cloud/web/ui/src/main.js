@@ -10,6 +10,7 @@ import { gatewayList, reviewQueue, gatewayDetail } from "./gateways.js";
 import { tokens } from "./tokens.js";
 import { users } from "./users.js";
 import { audit } from "./audit.js";
+import { pipelines } from "./pipelines.js"; // pipelines (#12)
 
 const app = document.getElementById("app");
 let refreshTimer = 0;
@@ -52,6 +53,7 @@ const pages = [
   ["#/overview", "Overview", "gateways:read", overview],
   ["#/gateways", "Gateways", "gateways:read", gatewayList],
   ["#/review", "Review queue", "gateways:manage", reviewQueue],
+  ["#/pipelines", "Pipelines", "pipelines:read", pipelines], // pipelines (#12)
   ["#/tokens", "Enrollment tokens", "gateways:manage", tokens],
   ["#/users", "Users", "users:manage", users],
   ["#/audit", "Audit", "audit:read", audit],

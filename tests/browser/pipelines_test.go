@@ -1,0 +1,32 @@
+package browser
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/streamforge/streamforge/internal/testenv"
+)
+
+// TestPipelineEditorJourney: an Engineer, in Chromium, creates a pipeline
+// in the editor (a bad tag address is reported as you type, naming its
+// field path), saves a second version and reads the field-level diff; the
+// pipeline pages pass axe-core. The API then shows the two versions.
+func TestPipelineEditorJourney(t *testing.T) {
+	dir := requireBrowser(t)
+	cloud := testenv.StartCloud(t)
+	admin := cloud.Login(testenv.CloudAdminEmail, testenv.CloudAdminPassword)
+	if st := cloud.Call("POST", "/api/v1/users", admin, map[string]any{"email": "eng@example.com", "password": "Cobalt-meadow-lantern-42",
+		"roles": []string{"Engineer"}}, nil); st != 201 {
+		t.Fatalf("create engineer: %d", st)
+	}
+	out := journey(t, dir, []string{"MODE=pipelines", "BASE=" + cloud.URL, "EMAIL=eng@example.com", "PASSWORD=Cobalt-meadow-lantern-42",
+		"SHOTS=" + screenshotDir(t)}, nil)
+	if !strings.Contains(out, "OK pipelines") || !strings.Contains(out, "INVALID spec.adapters[0].devices[0].tags[0].address") {
+		t.Fatalf("pipelines journey:\n%s", out)
+	}
+	var vs struct{ Versions []struct{ Version int } }
+	eng := cloud.Login("eng@example.com", "Cobalt-meadow-lantern-42")
+	if cloud.Call("GET", "/api/v1/pipelines/offshore_well_12/versions", eng, nil, &vs); len(vs.Versions) != 2 {
+		t.Fatalf("versions after the journey: %+v", vs)
+	}
+}
