@@ -43,6 +43,8 @@ func TestCloudAndAgentAgreeOnPipelines(t *testing.T) {
 		{"fail-broker-without-port", `"kafka": {"brokers": "kafka1"}`, "kafka.brokers"},
 		{"fail-compression", `"kafka": {"brokers": "k:1", "compression": "gzip2"}`, "kafka.compression"},
 		{"fail-protected-librdkafka", `"kafka": {"brokers": "k:1", "librdkafka": {"acks": "1"}}`, "kafka.librdkafka.acks"},
+		{"fail-librdkafka-secret", `"kafka": {"brokers": "k:1", "librdkafka": {"ssl.key.password": "hunter2"}}`, "kafka.librdkafka.ssl.key.password"},
+		{"ok-librdkafka-debug", `"kafka": {"brokers": "k:1", "librdkafka": {"debug": "broker"}}`, ""},
 		{"fail-sasl-literal-password", sasl("hunter2"), "kafka.security.password"},
 		{"fail-sasl-no-password", `"kafka": {"brokers": "k:1", "security": {"protocol": "sasl_ssl", "username": "u"}}`, "kafka.security"},
 		{"fail-opcua-literal-password", ua(`{"type": "username", "username": "op", "password": "hunter2"}`), "adapters[0].servers[0].identity.password"},

@@ -22,7 +22,7 @@ type pipelineService interface {
 	Version(ctx context.Context, id string, version int) (pipelines.Version, error)
 	Diff(ctx context.Context, id string, from, to int) ([]pipelines.Change, error)
 	Delete(ctx context.Context, o pipelines.Origin, id string) error
-	Deploy(ctx context.Context, o pipelines.Origin, id string, t pipelines.Targets, write pipelines.Deployer) (pipelines.Deployment, error)
+	Deploy(ctx context.Context, o pipelines.Origin, id string, t pipelines.Targets, access []string, write pipelines.Deployer) (pipelines.Deployment, error)
 	Deployments(ctx context.Context, id string) ([]pipelines.DeploymentView, error)
 }
 
@@ -183,7 +183,7 @@ func (h *pipelineAPI) deploy(c *fiber.Ctx) error {
 		}
 		return cfg.Version, nil
 	}
-	d, err := h.svc.Deploy(c.UserContext(), h.s.meta(c), c.Params("id"), t, write)
+	d, err := h.svc.Deploy(c.UserContext(), h.s.meta(c), c.Params("id"), t, access, write)
 	if err != nil {
 		return err
 	}

@@ -176,7 +176,7 @@ func TestDeployPipelineWritesSignedBundles(t *testing.T) {
 
 		wantError(t, e.do("POST", "/api/v1/pipelines/north/deploy", eng, map[string]any{"site": "North"}), 403, "Missing permission: configs:deploy")
 		wantError(t, e.do("POST", "/api/v1/pipelines/north/deploy", admin, map[string]any{}), 400, "gateways:")
-		wantError(t, e.do("POST", "/api/v1/pipelines/north/deploy", admin, map[string]any{"site": "Nowhere"}), 400, "site: has no approved gateways")
+		wantError(t, e.do("POST", "/api/v1/pipelines/north/deploy", admin, map[string]any{"site": "Nowhere"}), 400, "site: has no approved gateways within your gateway access")
 
 		r := e.do("POST", "/api/v1/pipelines/north/deploy", admin, map[string]any{"version": 1, "site": "North", "gateways": []string{"gw-ghost"}})
 		wantStatus(t, r, 200)
@@ -219,6 +219,30 @@ func TestDeployPipelineWritesSignedBundles(t *testing.T) {
 		a := e.do("GET", "/api/v1/audit?event_type=pipeline.deploy&resource_id=north", admin, nil)
 		if recs := a.body["records"].([]any); len(recs) != 1 || recs[0].(map[string]any)["result"] != "failure" {
 			t.Fatalf("deploy audit (one gateway not written): %s", a.raw)
+		}
+
+		// v2 goes out; the gateway refuses it and says why.
+		r = e.do("POST", "/api/v1/pipelines/north/deploy", admin, map[string]any{"gateways": []string{"gw-north-1"}})
+		if res := r.body["results"].([]any); r.body["version"].(float64) != 2 || res[0].(map[string]any)["config_version"].(float64) != 2 {
+			t.Fatalf("deploy of the newest version: %s", r.raw)
+		}
+		if err := gw.Heartbeat(ctx, wire.Heartbeat{Status: "ok", ConfigVersion: 1, ConfigError: "refused: adapters[0]: trust file missing"}); err != nil {
+			t.Fatal(err)
+		}
+		if s := st(); s != "failed" {
+			t.Fatalf("after a refusal: %s", s)
+		}
+
+		// An Admin confined to another site neither writes to nor learns
+		// the gateways of this one.
+		south := e.user("south@example.com", []string{rbac.Admin}, "South")
+		wantError(t, e.do("POST", "/api/v1/pipelines/north/deploy", south, map[string]any{"site": "North"}), 400, "within your gateway access")
+		r = e.do("POST", "/api/v1/pipelines/north/deploy", south, map[string]any{"gateways": []string{"gw-north-1"}})
+		if res := r.body["results"].([]any); r.status != 200 || res[0].(map[string]any)["error"] != "gateway not found" {
+			t.Fatalf("confined admin's deploy: %s", r.raw)
+		}
+		if cfg, err := gw.FetchConfig(ctx); err != nil || cfg == nil || cfg.Version != 2 {
+			t.Fatalf("the gateway's config changed under a confined admin: %+v %v", cfg, err)
 		}
 	})
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/streamforge/streamforge/cloud/audit"
 	"github.com/streamforge/streamforge/cloud/errs"
+	"github.com/streamforge/streamforge/cloud/rbac"
 	"github.com/streamforge/streamforge/cloud/store"
 )
 
@@ -49,8 +50,12 @@ type Deployment struct {
 // first, then waves) and waits between waves for the gateways' heartbeats
 // to report ConfigVersion applied (Deployments shows them), stopping above
 // a failure threshold; the per-gateway write below stays the same.
-func (s *Service) Deploy(ctx context.Context, o Origin, id string, t Targets, write Deployer) (Deployment, error) {
-	targets, err := s.resolve(ctx, t)
+//
+// access is the caller's gateway_access: a site's gateways outside it are
+// left out (not named in the answer); listed ones are written by write,
+// which refuses those outside it as not found.
+func (s *Service) Deploy(ctx context.Context, o Origin, id string, t Targets, access []string, write Deployer) (Deployment, error) {
+	targets, err := s.resolve(ctx, t, access)
 	if err != nil {
 		return Deployment{}, err
 	}
@@ -100,20 +105,24 @@ func (s *Service) Deploy(ctx context.Context, o Origin, id string, t Targets, wr
 func plan(targets []string) [][]string { return [][]string{targets} }
 
 // resolve turns targets into a sorted list of distinct gateway ids.
-func (s *Service) resolve(ctx context.Context, t Targets) ([]string, error) {
+func (s *Service) resolve(ctx context.Context, t Targets, access []string) ([]string, error) {
 	ids := slices.Clone(t.Gateways)
 	if t.Site != "" {
 		site, err := s.repo.GatewaysOfSite(ctx, t.Site)
 		if err != nil {
 			return nil, fmt.Errorf("gateways of site %q: %w", t.Site, err)
 		}
-		ids = append(ids, site...)
+		for _, gw := range site {
+			if rbac.CanAccessGateway(access, gw, t.Site) {
+				ids = append(ids, gw)
+			}
+		}
 	}
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
 	switch {
 	case len(ids) == 0 && t.Site != "":
-		return nil, errs.Invalid("site", "has no approved gateways")
+		return nil, errs.Invalid("site", "has no approved gateways within your gateway access")
 	case len(ids) == 0:
 		return nil, errs.Invalid("gateways", "name at least one gateway, or a site")
 	case len(ids) > MaxTargets:

@@ -3,7 +3,9 @@ package pipeline
 import (
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -209,12 +211,29 @@ func (c *Kafka) Validate(resolved bool) error {
 	default:
 		return fmt.Errorf("security.protocol: %q", c.Security.Protocol)
 	}
-	for k := range c.Librdkafka {
-		if protected[k] {
+	for _, k := range slices.Sorted(maps.Keys(c.Librdkafka)) {
+		switch {
+		case protected[k]:
 			return fmt.Errorf("librdkafka.%s: cannot be overridden", k)
+		case secretProperty(k):
+			return fmt.Errorf("librdkafka.%s: a secret has no place here (it would be stored, shown and deployed in plain text); use kafka.security with a ${secret:name} reference", k)
 		}
 	}
 	return nil
+}
+
+// secretProperty reports whether a librdkafka property holds a secret
+// (ssl.key.password, ssl.key.pem, sasl.oauthbearer.client.secret, ...):
+// the properties map carries no references, so a value there would be a
+// plain-text secret in every copy of the configuration.
+func secretProperty(k string) bool {
+	k = strings.ToLower(k)
+	for _, w := range []string{"password", "secret", "key.pem", "private", "token", "sasl.jaas"} {
+		if strings.Contains(k, w) {
+			return true
+		}
+	}
+	return false
 }
 
 // checkBrokers requires host:port for every bootstrap broker: librdkafka
