@@ -291,6 +291,10 @@ async function pipelinesJourney() {
   if (cells[1] !== '"1s"' || cells[2] !== '"500ms"') problems.push("diff row: " + JSON.stringify(cells));
   say("DIFF", cells);
   await check(page, "pipeline-diff");
+  const small = await newPage(phone);
+  await login(small, EMAIL, PASSWORD);
+  await visit(small, "#/pipelines", "pipelines", "#pipelines");
+  await visit(small, "#/pipelines/offshore_well_12", "pipeline-detail", "#diff-form");
 }
 
 let failed = false;

@@ -41,7 +41,7 @@ export async function pipelines(main, rest) {
 
 // editor is a textarea whose document the server checks as you type.
 function editor(id, text) {
-  const area = h("textarea.spec#" + id, { rows: 18, spellcheck: "false", "aria-describedby": id + "-status" });
+  const area = h("textarea.spec#" + id, { rows: 18, wrap: "off", spellcheck: "false", "aria-describedby": id + "-status" });
   area.value = text;
   const status = h("p.muted#" + id + "-status", { role: "status", "aria-live": "polite" });
   let timer = 0;
