@@ -1,9 +1,11 @@
 // Package config loads agent.yaml, the agent's one configuration document
 // (the same document the control plane will deliver later): it applies
 // defaults, resolves `${secret:name}` references through agent/secrets, and
-// validates everything at load with errors that name the field. The file
-// format is documented in docs/agent-config.md; agent/agent.example.yaml is
-// a complete sample.
+// validates everything at load with errors that name the field. The part a
+// control plane delivers (adapters, kafka, buffer, log_level) is a
+// pkg/pipeline.Spec, checked by that package, which the control plane runs
+// too. The file format is documented in docs/agent-config.md;
+// agent/agent.example.yaml is a complete sample.
 package config
 
 import (
