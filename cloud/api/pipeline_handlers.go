@@ -15,7 +15,7 @@ import (
 // pipelineService is what the pipeline handlers need (cloud/pipelines).
 type pipelineService interface {
 	Create(ctx context.Context, o pipelines.Origin, id, description string, in pipelines.Input) (pipelines.Pipeline, error)
-	Update(ctx context.Context, o pipelines.Origin, id string, base int, in pipelines.Input) (pipelines.Pipeline, error)
+	Update(ctx context.Context, o pipelines.Origin, id string, base int, description *string, in pipelines.Input) (pipelines.Pipeline, error)
 	Get(ctx context.Context, id string) (pipelines.Pipeline, error)
 	List(ctx context.Context) ([]pipelines.Pipeline, error)
 	Versions(ctx context.Context, id string) ([]pipelines.Version, error)
@@ -58,8 +58,9 @@ func (h *pipelineAPI) list(c *fiber.Ctx) error {
 }
 
 type pipelineBody struct {
-	ID          string `json:"id"`
-	Description string `json:"description"`
+	ID string `json:"id"`
+	// Description, on update, is kept when absent.
+	Description *string `json:"description"`
 	// BaseVersion (updates) is the version the client edited.
 	BaseVersion int `json:"base_version"`
 	pipelines.Input
@@ -70,7 +71,11 @@ func (h *pipelineAPI) create(c *fiber.Ctx) error {
 	if err := decode(c, &b); err != nil {
 		return err
 	}
-	p, err := h.svc.Create(c.UserContext(), h.s.meta(c), b.ID, b.Description, b.Input)
+	var desc string
+	if b.Description != nil {
+		desc = *b.Description
+	}
+	p, err := h.svc.Create(c.UserContext(), h.s.meta(c), b.ID, desc, b.Input)
 	if err != nil {
 		return err
 	}
@@ -105,7 +110,7 @@ func (h *pipelineAPI) update(c *fiber.Ctx) error {
 	if b.ID != "" && b.ID != c.Params("id") {
 		return errs.Invalid("id", "a pipeline cannot be renamed")
 	}
-	p, err := h.svc.Update(c.UserContext(), h.s.meta(c), c.Params("id"), b.BaseVersion, b.Input)
+	p, err := h.svc.Update(c.UserContext(), h.s.meta(c), c.Params("id"), b.BaseVersion, b.Description, b.Input)
 	if err != nil {
 		return err
 	}

@@ -43,14 +43,17 @@ func TestPipelineVersionsDiffAndAudit(t *testing.T) {
 
 		next := spec("500ms")
 		next["kafka"].(map[string]any)["security"].(map[string]any)["password"] = "${secret:kafka-pw-2}"
-		r = e.do("PUT", "/api/v1/pipelines/offshore_well_12", eng, map[string]any{"base_version": 1, "spec": next})
+		r = e.do("PUT", "/api/v1/pipelines/offshore_well_12", eng, map[string]any{"base_version": 1, "spec": next, "description": "well 12, faster"})
 		wantStatus(t, r, 200)
-		if r.body["version"].(float64) != 2 {
+		if r.body["version"].(float64) != 2 || r.body["description"] != "well 12, faster" {
 			t.Fatalf("update: %s", r.raw)
 		}
 		wantError(t, e.do("PUT", "/api/v1/pipelines/offshore_well_12", eng, map[string]any{"base_version": 1, "spec": spec("2s")}), 409, "newer version")
 		yamlSpec := "kafka: {brokers: \"127.0.0.1:9092\"}\nlog_level: debug\n"
-		wantStatus(t, e.do("PUT", "/api/v1/pipelines/offshore_well_12", eng, map[string]any{"base_version": 2, "spec_yaml": yamlSpec}), 200)
+		r = e.do("PUT", "/api/v1/pipelines/offshore_well_12", eng, map[string]any{"base_version": 2, "spec_yaml": yamlSpec})
+		if r.status != 200 || r.body["description"] != "well 12, faster" {
+			t.Fatalf("update without a description: %d %s", r.status, r.raw)
+		}
 
 		vs := e.do("GET", "/api/v1/pipelines/offshore_well_12/versions", eng, nil)
 		if got := vs.body["versions"].([]any); len(got) != 3 || got[0].(map[string]any)["version"].(float64) != 3 {
@@ -94,8 +97,9 @@ func TestPipelineVersionsDiffAndAudit(t *testing.T) {
 		iv := ch["adapters[0].devices[0].poll_groups[0].interval"].(map[string]any)
 		pw := ch["kafka.security.password"].(map[string]any)
 		ver := ch["version"].(map[string]any)
+		desc := ch["description"].(map[string]any)
 		if iv["old"] != "1s" || iv["new"] != "500ms" || pw["old"] != "[redacted]" || pw["new"] != "[redacted]" ||
-			ver["old"].(float64) != 1 || ver["new"].(float64) != 2 {
+			ver["old"].(float64) != 1 || ver["new"].(float64) != 2 || desc["old"] != "well 12" || desc["new"] != "well 12, faster" {
 			t.Fatalf("update record changes: %v", ch)
 		}
 		if strings.Contains(string(a.raw), "kafka-pw") {

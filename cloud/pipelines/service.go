@@ -36,7 +36,8 @@ const MaxSpecBytes = 256 << 10
 // Repo is what the service needs of the store (store.Pipelines).
 type Repo interface {
 	Create(ctx context.Context, p store.Pipeline, doc string, ev audit.Event) (store.Pipeline, error)
-	AddVersion(ctx context.Context, id string, base int, doc, by string, event func(prev store.PipelineVersion) (audit.Event, error)) (store.Pipeline, error)
+	AddVersion(ctx context.Context, id string, base int, doc, by string, description *string,
+		event func(prev store.Pipeline, prevVersion store.PipelineVersion) (audit.Event, error)) (store.Pipeline, error)
 	Get(ctx context.Context, id string) (store.Pipeline, error)
 	List(ctx context.Context) ([]store.Pipeline, error)
 	Versions(ctx context.Context, id string) ([]store.PipelineVersion, error)
@@ -155,20 +156,25 @@ func (s *Service) Create(ctx context.Context, o Origin, id, description string, 
 	return view(p, doc), nil
 }
 
-// Update stores in as pipeline id's next version. base, when not 0, is the
-// version the client edited: a newer one means someone else saved first.
-func (s *Service) Update(ctx context.Context, o Origin, id string, base int, in Input) (Pipeline, error) {
+// Update stores in as pipeline id's next version, and description (when
+// not nil) as its description. base, when not 0, is the version the client
+// edited: a newer one means someone else saved first.
+func (s *Service) Update(ctx context.Context, o Origin, id string, base int, description *string, in Input) (Pipeline, error) {
 	doc, err := Validate(in)
 	if err != nil {
 		return Pipeline{}, err
 	}
-	p, err := s.repo.AddVersion(ctx, id, base, string(doc), o.Actor, func(prev store.PipelineVersion) (audit.Event, error) {
-		changes, err := Diff([]byte(prev.Document), doc)
+	p, err := s.repo.AddVersion(ctx, id, base, string(doc), o.Actor, description, func(prev store.Pipeline, prevVersion store.PipelineVersion) (audit.Event, error) {
+		changes, err := Diff([]byte(prevVersion.Document), doc)
 		if err != nil {
 			return audit.Event{}, err
 		}
 		ev := o.Event("pipeline.update", "pipeline", id, "update", audit.ResultSuccess)
-		ev.Changes = auditChanges(changes, prev.Version, prev.Version+1)
+		ev.Changes = auditChanges(changes, prevVersion.Version, prevVersion.Version+1)
+		if description != nil && *description != prev.Description {
+			// Not a document path: the document has no "description" key.
+			ev.Changes["description"] = audit.Change{Old: prev.Description, New: *description}
+		}
 		return ev, nil
 	})
 	switch {

@@ -68,12 +68,13 @@ func (r *Pipelines) Create(ctx context.Context, p Pipeline, doc string, ev audit
 	return p, err
 }
 
-// AddVersion stores doc as pipeline id's next version. base, when not 0,
+// AddVersion stores doc as pipeline id's next version (and description,
+// when not nil, as its description). base, when not 0,
 // must be the newest version (ErrConflict otherwise: someone else saved
 // first). event builds the audit event from the previous version inside
 // the transaction, so the recorded old values are the ones replaced.
-func (r *Pipelines) AddVersion(ctx context.Context, id string, base int, doc, by string,
-	event func(prev PipelineVersion) (audit.Event, error)) (Pipeline, error) {
+func (r *Pipelines) AddVersion(ctx context.Context, id string, base int, doc, by string, description *string,
+	event func(prev Pipeline, prevVersion PipelineVersion) (audit.Event, error)) (Pipeline, error) {
 	var p Pipeline
 	err := r.s.Tx(ctx, func(tx *gorm.DB) error {
 		if err := tx.Where("id = ?", id).Take(&p).Error; err != nil {
@@ -86,15 +87,18 @@ func (r *Pipelines) AddVersion(ctx context.Context, id string, base int, doc, by
 		if err := tx.Where("pipeline_id = ? AND version = ?", id, p.Version).Take(&prev).Error; err != nil {
 			return fmt.Errorf("pipeline %s version %d: %w", id, p.Version, translate(err))
 		}
-		ev, err := event(prev)
+		ev, err := event(p, prev)
 		if err != nil {
 			return err
 		}
 		// The conditional update makes two concurrent saves of one version
 		// conflict instead of both writing the same next version.
 		now := time.Now().UTC().Truncate(time.Microsecond)
-		res := tx.Model(&Pipeline{}).Where("id = ? AND version = ?", id, p.Version).
-			Updates(map[string]any{"version": p.Version + 1, "updated_by": by, "updated_at": now})
+		set := map[string]any{"version": p.Version + 1, "updated_by": by, "updated_at": now}
+		if description != nil {
+			set["description"], p.Description = *description, *description
+		}
+		res := tx.Model(&Pipeline{}).Where("id = ? AND version = ?", id, p.Version).Updates(set)
 		if res.Error != nil {
 			return res.Error
 		}

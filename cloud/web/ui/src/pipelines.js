@@ -97,12 +97,12 @@ function editForm(p) {
   const err = errorBox();
   const ed = editor("pl-edit", JSON.stringify(p.spec, null, 2));
   const form = h("form.card#edit-form", { "aria-labelledby": "pl-edit-h" }, h("h2#pl-edit-h", "Edit (saves a new version)"),
-    ed.label, ed.status, err, h("button", { type: "submit" }, "Save version"));
+    field("Description", { id: "pl-edit-desc", value: p.description }), ed.label, ed.status, err, h("button", { type: "submit" }, "Save version"));
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     err.textContent = "";
     try {
-      await call("PUT", path(p.id), { base_version: p.version, spec_yaml: ed.area.value });
+      await call("PUT", path(p.id), { base_version: p.version, description: val(form, "pl-edit-desc"), spec_yaml: ed.area.value });
       location.reload();
     } catch (ex) {
       err.textContent = "Not saved: " + ex.message;
