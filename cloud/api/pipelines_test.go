@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -247,6 +248,33 @@ func TestDeployPipelineWritesSignedBundles(t *testing.T) {
 		}
 		if cfg, err := gw.FetchConfig(ctx); err != nil || cfg == nil || cfg.Version != 2 {
 			t.Fatalf("the gateway's config changed under a confined admin: %+v %v", cfg, err)
+		}
+	})
+}
+
+// TestConcurrentSavesOfOneVersion: five editors save over version 1 at
+// once; exactly one becomes version 2, the others are told to reload.
+func TestConcurrentSavesOfOneVersion(t *testing.T) {
+	databases(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL, "")
+		eng := e.user("eng@example.com", []string{rbac.Engineer})
+		wantStatus(t, e.do("POST", "/api/v1/pipelines", eng, map[string]any{"id": "race", "spec": spec("1s")}), 201)
+		statuses := make(chan int, 5)
+		for i := range 5 {
+			go func() {
+				statuses <- e.do("PUT", "/api/v1/pipelines/race", eng, map[string]any{"base_version": 1, "spec": spec(fmt.Sprintf("%ds", i+2))}).status
+			}()
+		}
+		count := map[int]int{}
+		for range 5 {
+			count[<-statuses]++
+		}
+		if count[200] != 1 || count[409] != 4 {
+			t.Fatalf("answers %v, want one 200 and four 409", count)
+		}
+		vs := e.do("GET", "/api/v1/pipelines/race/versions", eng, nil)
+		if n := len(vs.body["versions"].([]any)); n != 2 {
+			t.Fatalf("%d versions: %s", n, vs.raw)
 		}
 	})
 }
