@@ -295,6 +295,22 @@ async function pipelinesJourney() {
   await login(small, EMAIL, PASSWORD);
   await visit(small, "#/pipelines", "pipelines", "#pipelines");
   await visit(small, "#/pipelines/offshore_well_12", "pipeline-detail", "#diff-form");
+  if (await small.locator("#deploy-form").count()) problems.push("an Engineer is offered deploy");
+  // An Admin deploys version 1 to the gateway.
+  const adm = await newPage(desktop);
+  await login(adm, process.env.ADMIN_EMAIL, process.env.ADMIN_PASSWORD);
+  await adm.goto(BASE + "/#/pipelines/offshore_well_12");
+  await adm.locator("#deploy-form").waitFor();
+  await adm.fill("#dep-version", "1");
+  await adm.fill("#dep-gateways", GATEWAY);
+  await adm.click("#deploy-form button[type=submit]");
+  await adm.locator("dialog[open] button").first().click();
+  const result = await adm.locator("#deploy-results li").first().textContent();
+  if (!result.includes("config v1 written")) problems.push("deploy result: " + result);
+  say("DEPLOYED", result);
+  await adm.reload();
+  await adm.locator("#deployments tbody tr", { hasText: GATEWAY }).waitFor();
+  await check(adm, "pipeline-deployed");
 }
 
 let failed = false;
