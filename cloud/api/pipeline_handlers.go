@@ -33,20 +33,30 @@ type pipelineAPI struct {
 }
 
 // pipelineRoutes: pipelines and their versions, diff and deploy (#12).
-func (s *Server) pipelineRoutes(v1 fiber.Router) {
+// add registers a route under /api/v1 behind the signed-in users'
+// middleware (authentication first), so these routes are management
+// routes like the users' and gateways'.
+func (s *Server) pipelineRoutes(add func(method, path string, h []fiber.Handler)) {
 	h := &pipelineAPI{s: s, svc: pipelines.New(s.store.Pipelines())}
-	au, read := s.authenticate, s.require(rbac.PipelinesRead)
-	v1.Get("/pipelines", au, read, h.list)
-	v1.Post("/pipelines", au, s.require(rbac.PipelinesCreate), h.create)
-	v1.Post("/pipelines/validate", au, s.require(rbac.PipelinesCreate), h.validate)
-	v1.Get("/pipelines/:id", au, read, h.get)
-	v1.Put("/pipelines/:id", au, s.require(rbac.PipelinesUpdate), h.update)
-	v1.Delete("/pipelines/:id", au, s.require(rbac.PipelinesDelete), h.delete)
-	v1.Get("/pipelines/:id/versions", au, read, h.versions)
-	v1.Get("/pipelines/:id/versions/:version", au, read, h.version)
-	v1.Get("/pipelines/:id/diff", au, read, h.diff)
-	v1.Post("/pipelines/:id/deploy", au, s.require(rbac.ConfigsDeploy), h.deploy)
-	v1.Get("/pipelines/:id/deployments", au, read, h.deployments)
+	read := s.require(rbac.PipelinesRead)
+	for _, r := range []struct {
+		method, path string
+		h            []fiber.Handler
+	}{
+		{fiber.MethodGet, "/pipelines", []fiber.Handler{read, h.list}},
+		{fiber.MethodPost, "/pipelines", []fiber.Handler{s.require(rbac.PipelinesCreate), h.create}},
+		{fiber.MethodPost, "/pipelines/validate", []fiber.Handler{s.require(rbac.PipelinesCreate), h.validate}},
+		{fiber.MethodGet, "/pipelines/:id", []fiber.Handler{read, h.get}},
+		{fiber.MethodPut, "/pipelines/:id", []fiber.Handler{s.require(rbac.PipelinesUpdate), h.update}},
+		{fiber.MethodDelete, "/pipelines/:id", []fiber.Handler{s.require(rbac.PipelinesDelete), h.delete}},
+		{fiber.MethodGet, "/pipelines/:id/versions", []fiber.Handler{read, h.versions}},
+		{fiber.MethodGet, "/pipelines/:id/versions/:version", []fiber.Handler{read, h.version}},
+		{fiber.MethodGet, "/pipelines/:id/diff", []fiber.Handler{read, h.diff}},
+		{fiber.MethodPost, "/pipelines/:id/deploy", []fiber.Handler{s.require(rbac.ConfigsDeploy), h.deploy}},
+		{fiber.MethodGet, "/pipelines/:id/deployments", []fiber.Handler{read, h.deployments}},
+	} {
+		add(r.method, r.path, r.h)
+	}
 }
 
 func (h *pipelineAPI) list(c *fiber.Ctx) error {
