@@ -138,6 +138,7 @@ func TestBadPipelinesNameTheField(t *testing.T) {
 		{"fail-both", map[string]any{"id": "p1", "spec": spec("1s"), "spec_yaml": "kafka: {}"}, "not both"},
 		{"fail-yaml-line", map[string]any{"id": "p1", "spec_yaml": "kafka:\n  brokers: \"k:1\"\n  window: -1\n"}, "spec.kafka.window: -1 is not positive"},
 		{"fail-yaml-syntax", map[string]any{"id": "p1", "spec_yaml": "kafka: [\n"}, "spec_yaml: not YAML"},
+		{"fail-yaml-duplicate-key", map[string]any{"id": "p1", "spec_yaml": "kafka: {brokers: \"k:1\"}\nkafka: {brokers: \"k:2\"}\n"}, `mapping key "kafka" already defined`},
 		{"fail-id", map[string]any{"id": "a/b", "spec": spec("1s")}, "id: 1-128"},
 		{"fail-unknown-body-field", map[string]any{"id": "p1", "spec": spec("1s"), "colour": 1}, "colour"},
 	} {

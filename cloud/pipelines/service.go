@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -96,9 +97,19 @@ func Validate(in Input) (json.RawMessage, error) {
 		return nil, err
 	}
 	if _, err := pipeline.Parse(src); err != nil {
-		return nil, errs.New(errs.Validation, "spec."+err.Error())
+		return nil, errs.New(errs.Validation, specError(err.Error()))
 	}
 	return doc, nil
+}
+
+// specError places a validation message in the request: a field path
+// ("kafka.brokers: ...") goes under spec, anything else (a YAML syntax or
+// duplicate-key error) follows "spec: ".
+func specError(msg string) string {
+	if strings.HasPrefix(msg, "yaml:") || strings.HasPrefix(msg, "line ") || strings.HasPrefix(msg, "the configuration") {
+		return "spec: " + msg
+	}
+	return "spec." + msg
 }
 
 // source returns the text to validate and the document as compact JSON.
