@@ -22,8 +22,15 @@ type Adapter struct {
 
 var _ adapters.Adapter = (*Adapter)(nil)
 
-// New validates cfg (naming the first bad field) and builds the adapter.
-func New(gatewayID string, cfg Config, log *slog.Logger) (*Adapter, error) {
+// Validate checks cfg as New does, naming the first bad field, without
+// building anything: the control plane checks pipelines with it.
+func Validate(cfg Config) error {
+	_, err := prepare(cfg)
+	return err
+}
+
+// prepare returns a copy of cfg with defaults applied, validated.
+func prepare(cfg Config) (Config, error) {
 	cfg.Devices = slices.Clone(cfg.Devices) // defaults must not write into the caller's config
 	for i := range cfg.Devices {
 		d := &cfg.Devices[i]
@@ -35,7 +42,16 @@ func New(gatewayID string, cfg Config, log *slog.Logger) (*Adapter, error) {
 		d.setDefaults()
 	}
 	if err := cfg.validate(); err != nil {
-		return nil, fmt.Errorf("modbus adapter %q: %w", cfg.Name, err)
+		return cfg, fmt.Errorf("modbus adapter %q: %w", cfg.Name, err)
+	}
+	return cfg, nil
+}
+
+// New validates cfg (naming the first bad field) and builds the adapter.
+func New(gatewayID string, cfg Config, log *slog.Logger) (*Adapter, error) {
+	cfg, err := prepare(cfg)
+	if err != nil {
+		return nil, err
 	}
 	log = log.With("adapter", cfg.Name)
 	a := &Adapter{name: cfg.Name}

@@ -23,16 +23,33 @@ type Adapter struct {
 
 var _ adapters.Adapter = (*Adapter)(nil)
 
-// New validates cfg (naming the first bad field), loads trust lists and
-// certificates, and builds the adapter. Passwords must already be resolved.
-func New(gatewayID string, cfg Config, log *slog.Logger) (*Adapter, error) {
+// Validate checks cfg as New does, naming the first bad field, without
+// loading files or building anything: the control plane checks pipelines
+// with it (trust lists and certificates are files on the gateway).
+func Validate(cfg Config) error {
+	_, err := prepare(cfg)
+	return err
+}
+
+// prepare returns a copy of cfg with defaults applied, validated.
+func prepare(cfg Config) (Config, error) {
 	cfg.Servers = slices.Clone(cfg.Servers) // defaults must not write into the caller's config
 	for i := range cfg.Servers {
 		cfg.Servers[i].Subscriptions = slices.Clone(cfg.Servers[i].Subscriptions)
 		cfg.Servers[i].setDefaults()
 	}
 	if err := cfg.validate(); err != nil {
-		return nil, fmt.Errorf("opcua adapter %q: %w", cfg.Name, err)
+		return cfg, fmt.Errorf("opcua adapter %q: %w", cfg.Name, err)
+	}
+	return cfg, nil
+}
+
+// New validates cfg (naming the first bad field), loads trust lists and
+// certificates, and builds the adapter. Passwords must already be resolved.
+func New(gatewayID string, cfg Config, log *slog.Logger) (*Adapter, error) {
+	cfg, err := prepare(cfg)
+	if err != nil {
+		return nil, err
 	}
 	a := &Adapter{name: cfg.Name}
 	log = log.With("adapter", cfg.Name)

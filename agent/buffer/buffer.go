@@ -63,30 +63,24 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/streamforge/streamforge/adapters"
+	"github.com/streamforge/streamforge/pkg/pipeline"
 )
 
-// Policy is what a full buffer does with a stream's new readings.
-type Policy string
+// Policy is what a full buffer does with a stream's new readings; the
+// policies and rules are part of the pipeline schema (pkg/pipeline).
+type Policy = pipeline.Policy
 
+// The overflow policies.
 const (
-	Block      Policy = "block"
-	DropOldest Policy = "drop_oldest"
-	DropNewest Policy = "drop_newest"
+	Block      = pipeline.Block
+	DropOldest = pipeline.DropOldest
+	DropNewest = pipeline.DropNewest
 )
 
-func (p Policy) valid() bool { return p == Block || p == DropOldest || p == DropNewest }
+// Rule assigns streams to an overflow policy (pipeline.StreamRule).
+type Rule = pipeline.StreamRule
 
-// Rule assigns streams to an overflow policy. A stream matches when its
-// device equals Device (if set) and its key (gateway/device/tag) starts with
-// KeyPrefix (if set); at least one must be set.
-type Rule struct {
-	Name      string `yaml:"name"`
-	Device    string `yaml:"device,omitempty"`
-	KeyPrefix string `yaml:"key_prefix,omitempty"`
-	Policy    Policy `yaml:"policy"`
-}
-
-func (r *Rule) matches(device, key string) bool {
+func matches(r *Rule, device, key string) bool {
 	if r.Device != "" && device != r.Device {
 		return false
 	}
@@ -114,31 +108,11 @@ type Options struct {
 }
 
 // DefaultRule names the rule of streams no configured rule matches.
-const DefaultRule = "default"
+const DefaultRule = pipeline.DefaultRule
 
 // Validate checks the options and names the bad field.
 func (o *Options) Validate() error {
-	if o.MaxBytes < 0 {
-		return fmt.Errorf("max_bytes: %d is negative", o.MaxBytes)
-	}
-	if o.DefaultPolicy != "" && !o.DefaultPolicy.valid() {
-		return fmt.Errorf("default_policy: %q is not block, drop_oldest or drop_newest", o.DefaultPolicy)
-	}
-	seen := map[string]bool{DefaultRule: true}
-	for i, r := range o.Rules {
-		switch {
-		case r.Name == "" || strings.ContainsAny(r.Name, "/ "):
-			return fmt.Errorf("streams[%d].name: %q must be non-empty without '/' or spaces", i, r.Name)
-		case seen[r.Name]:
-			return fmt.Errorf("streams[%d].name: %q is used twice (or is the reserved %q)", i, r.Name, DefaultRule)
-		case r.Device == "" && r.KeyPrefix == "":
-			return fmt.Errorf("streams[%d]: set device or key_prefix", i)
-		case !r.Policy.valid():
-			return fmt.Errorf("streams[%d].policy: %q is not block, drop_oldest or drop_newest", i, r.Policy)
-		}
-		seen[r.Name] = true
-	}
-	return nil
+	return pipeline.ValidateBuffer(o.MaxBytes, o.DefaultPolicy, o.Rules)
 }
 
 func (o *Options) setDefaults() {
@@ -365,7 +339,7 @@ func (b *Buffer) Close() error {
 
 func (b *Buffer) ruleFor(device, key string) *rule {
 	for _, ru := range b.rules[:len(b.rules)-1] {
-		if ru.matches(device, key) {
+		if matches(&ru.Rule, device, key) {
 			return ru
 		}
 	}

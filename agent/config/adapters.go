@@ -1,12 +1,8 @@
 package config
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"log/slog"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/streamforge/streamforge/adapters"
 	"github.com/streamforge/streamforge/adapters/modbus"
@@ -14,98 +10,24 @@ import (
 	"github.com/streamforge/streamforge/agent/secrets"
 )
 
-// Adapter is one entry of the adapters list: `type: modbus` or
-// `type: opcua`, and that adapter's own configuration beside it (see
-// adapters/modbus and adapters/opcua).
-type Adapter struct {
-	Type   string
-	Modbus *modbus.Config
-	OPCUA  *opcua.Config
-}
-
-// UnmarshalYAML decodes the type, then the rest strictly into its config.
-func (a *Adapter) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind != yaml.MappingNode {
-		return &adapterError{line: n.Line, col: n.Column, err: &fieldError{msg: "an adapter is a map with a type", line: n.Line}}
-	}
-	rest := *n
-	rest.Content = nil
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == "type" {
-			a.Type = n.Content[i+1].Value
-			continue
-		}
-		rest.Content = append(rest.Content, n.Content[i], n.Content[i+1])
-	}
-	switch a.Type {
-	case "modbus":
-		a.Modbus = &modbus.Config{}
-		return decodeStrict(&rest, a.Modbus)
-	case "opcua":
-		a.OPCUA = &opcua.Config{}
-		return decodeStrict(&rest, a.OPCUA)
-	default:
-		return &adapterError{line: n.Line, col: n.Column,
-			err: &fieldError{path: "type", msg: fmt.Sprintf("%q is not modbus or opcua", a.Type), line: n.Line}}
-	}
-}
-
-// decodeStrict decodes n into v rejecting unknown fields, which a node's
-// own Decode does not do. The errors of that second decode count lines from
-// the adapter; they are turned into field paths (yamlerr.go).
-func decodeStrict(n *yaml.Node, v any) error {
-	data, err := yaml.Marshal(n)
-	if err != nil {
-		return err
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(v); err != nil {
-		var sub yaml.Node
-		var fe *fieldError
-		if yaml.Unmarshal(data, &sub) == nil &&
-			errors.As(explainYAML(err, &sub, &yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{n}}), &fe) {
-			return &adapterError{line: n.Line, col: n.Column, err: fe}
-		}
-		return fmt.Errorf("adapter starting line %d: %w", n.Line, err)
-	}
-	return nil
-}
-
-// Name is the adapter instance's configured name.
-func (a *Adapter) Name() string {
-	if a.OPCUA != nil {
-		return a.OPCUA.Name
-	}
-	if a.Modbus != nil {
-		return a.Modbus.Name
-	}
-	return ""
-}
-
-// New builds the adapter; it validates the adapter's configuration.
-func (a *Adapter) New(gatewayID string, log *slog.Logger) (adapters.Adapter, error) {
+// NewAdapter builds the adapter; it validates the adapter's configuration.
+func NewAdapter(a *Adapter, gatewayID string, log *slog.Logger) (adapters.Adapter, error) {
 	if a.OPCUA != nil {
 		return opcua.New(gatewayID, *a.OPCUA, log)
 	}
 	return modbus.New(gatewayID, *a.Modbus, log)
 }
 
-// validateAdapters builds every adapter once so that a bad device or tag is
-// a load error naming it (the adapters validate their own configuration).
-func (c *Config) validateAdapters() error {
-	names := map[string]bool{}
+// buildAdapters builds every adapter once, after the shared validation
+// (pkg/pipeline), so that what only the gateway can check, such as a
+// missing trust or certificate file, is a load error naming the adapter.
+func (c *Config) buildAdapters() error {
 	for i := range c.Adapters {
-		a := &c.Adapters[i]
-		if a.Name() == "" || names[a.Name()] {
-			return fmt.Errorf("adapters[%d].name: %q must be set and unique", i, a.Name())
-		}
-		names[a.Name()] = true
-		probe := *a
+		probe := c.Adapters[i]
 		if probe.OPCUA != nil { // a password reference is not a password yet
-			probe.OPCUA = placeholderPasswords(a.OPCUA)
+			probe.OPCUA = placeholderPasswords(probe.OPCUA)
 		}
-		if _, err := probe.New(c.GatewayID, slog.New(slog.DiscardHandler)); err != nil {
+		if _, err := NewAdapter(&probe, c.GatewayID, slog.New(slog.DiscardHandler)); err != nil {
 			return fmt.Errorf("adapters[%d]: %w", i, err)
 		}
 	}
@@ -124,7 +46,7 @@ func placeholderPasswords(c *opcua.Config) *opcua.Config {
 }
 
 // resolve replaces OPC UA identity password references with their values.
-func (a *Adapter) resolve(field string, store *secrets.Store) error {
+func resolveAdapter(a *Adapter, field string, store *secrets.Store) error {
 	if a.OPCUA == nil {
 		return nil
 	}

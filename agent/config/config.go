@@ -1,13 +1,14 @@
 // Package config loads agent.yaml, the agent's one configuration document
 // (the same document the control plane will deliver later): it applies
 // defaults, resolves `${secret:name}` references through agent/secrets, and
-// validates everything at load with errors that name the field. The file
-// format is documented in docs/agent-config.md; agent/agent.example.yaml is
-// a complete sample.
+// validates everything at load with errors that name the field. The part a
+// control plane delivers (adapters, kafka, buffer, log_level) is a
+// pkg/pipeline.Spec, checked by that package, which the control plane runs
+// too. The file format is documented in docs/agent-config.md;
+// agent/agent.example.yaml is a complete sample.
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,15 +17,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"time"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/streamforge/streamforge/agent/buffer"
 	"github.com/streamforge/streamforge/agent/forward"
 	"github.com/streamforge/streamforge/agent/secrets"
-	"github.com/streamforge/streamforge/agent/units"
+	"github.com/streamforge/streamforge/pkg/pipeline"
+	"github.com/streamforge/streamforge/pkg/units"
 	"github.com/streamforge/streamforge/pkg/wire"
 )
 
@@ -39,25 +38,20 @@ type Config struct {
 	DataDir string `yaml:"data_dir"`
 	// SecretsFile resolves ${secret:name} references; empty: environment only.
 	SecretsFile string `yaml:"secrets_file"`
-	// LogLevel is debug, info (default), warn or error.
-	LogLevel     string          `yaml:"log_level"`
-	Buffer       Buffer          `yaml:"buffer"`
-	Kafka        forward.Config  `yaml:"kafka"`
-	Adapters     []Adapter       `yaml:"adapters"`
-	Metrics      Metrics         `yaml:"metrics"`
-	ControlPlane ControlPlane    `yaml:"control_plane"`
-	Secrets      ResolvedSecrets `yaml:"-"`
+	// Spec is the pipeline: log_level, buffer, kafka and adapters, the
+	// part the control plane may deliver, with its schema and validation
+	// in pkg/pipeline (shared with the cloud).
+	pipeline.Spec `yaml:",inline"`
+	Metrics       Metrics         `yaml:"metrics"`
+	ControlPlane  ControlPlane    `yaml:"control_plane"`
+	Secrets       ResolvedSecrets `yaml:"-"`
 }
 
-// Buffer configures agent/buffer.
-type Buffer struct {
-	// MaxBytes bounds the buffered records: a number of bytes or a size such
-	// as "512MiB" or "2GB" (default 256MiB).
-	MaxBytes ByteSize `yaml:"max_bytes"`
-	// DefaultPolicy applies to streams no rule in Streams matches.
-	DefaultPolicy buffer.Policy `yaml:"default_policy"`
-	Streams       []buffer.Rule `yaml:"streams"`
-}
+// Buffer configures agent/buffer (pkg/pipeline).
+type Buffer = pipeline.Buffer
+
+// Adapter is one entry of the adapters list (pkg/pipeline).
+type Adapter = pipeline.Adapter
 
 // Metrics is the Prometheus endpoint.
 type Metrics struct {
@@ -102,7 +96,7 @@ type ResolvedSecrets struct {
 const (
 	DefaultDataDir       = "/var/lib/streamforge"
 	DefaultMetricsListen = "127.0.0.1:9090"
-	DefaultMaxBytes      = 256 << 20
+	DefaultMaxBytes      = pipeline.DefaultMaxBytes
 )
 
 // BufferFile is the buffer's path inside DataDir.
@@ -128,21 +122,12 @@ func Load(path string) (*Config, error) {
 
 // Parse decodes, resolves and validates a document. Unknown fields are errors.
 func Parse(data []byte) (*Config, error) {
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, err
-	}
-	if len(root.Content) == 0 {
-		return nil, ErrEmpty
-	}
-	if root.Content[0].Kind != yaml.MappingNode {
-		return nil, fmt.Errorf("line %d: the configuration must be a map of settings (gateway_id: ..., kafka: ...)", root.Content[0].Line)
-	}
 	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
-		return nil, explainDecode(err, &root)
+	if err := pipeline.DecodeStrict(data, &c); err != nil {
+		if errors.Is(err, pipeline.ErrEmpty) {
+			return nil, ErrEmpty
+		}
+		return nil, err
 	}
 	c.setDefaults()
 	if err := c.validate(); err != nil {
@@ -155,7 +140,7 @@ func Parse(data []byte) (*Config, error) {
 	if err := c.resolve(store); err != nil {
 		return nil, err
 	}
-	// The forwarder checks its own settings; New connects to nothing.
+	// The forwarder checks its resolved settings; New connects to nothing.
 	if _, err := forward.New(c.Kafka, nil, slog.New(slog.DiscardHandler), nil); err != nil {
 		return nil, fmt.Errorf("kafka.%w", err)
 	}
@@ -165,32 +150,11 @@ func Parse(data []byte) (*Config, error) {
 // ErrEmpty is returned for a document without settings.
 var ErrEmpty = errors.New("the configuration is empty: it needs at least gateway_id and kafka.brokers (see agent/agent.example.yaml)")
 
-// explainDecode names the field of a decode error (yamlerr.go).
-func explainDecode(err error, root *yaml.Node) error {
-	var ae *adapterError
-	if !errors.As(err, &ae) {
-		return explainYAML(err, root, root)
-	}
-	fe := *ae.err
-	if p, ok := pathAt(root, ae.line, ae.col); ok {
-		fe.path = strings.TrimSuffix(p+"."+fe.path, ".")
-	}
-	return &fe
-}
-
 func (c *Config) setDefaults() {
 	if c.DataDir == "" {
 		c.DataDir = DefaultDataDir
 	}
-	if c.LogLevel == "" {
-		c.LogLevel = "info"
-	}
-	if c.Buffer.MaxBytes == 0 {
-		c.Buffer.MaxBytes = DefaultMaxBytes
-	}
-	if c.Buffer.DefaultPolicy == "" {
-		c.Buffer.DefaultPolicy = buffer.Block
-	}
+	c.Spec.SetDefaults()
 	if c.Metrics.Listen == "" {
 		c.Metrics.Listen = DefaultMetricsListen
 	}
@@ -202,24 +166,15 @@ func (c *Config) validate() error {
 	if !idRE.MatchString(c.GatewayID) {
 		return fmt.Errorf("gateway_id: %q must be 1-128 of [A-Za-z0-9_.:-] without '/'", c.GatewayID)
 	}
-	switch c.LogLevel {
-	case "debug", "info", "warn", "error":
-	default:
-		return fmt.Errorf("log_level: %q is not debug, info, warn or error", c.LogLevel)
-	}
-	opts := c.BufferOptions()
-	if err := opts.Validate(); err != nil {
-		return fmt.Errorf("buffer.%w", err)
-	}
-	if c.Kafka.Brokers == "" {
-		return errors.New("kafka.brokers: empty (host:port,...)")
+	if err := c.Spec.Validate(); err != nil {
+		return err
 	}
 	if c.Metrics.Listen != "off" {
 		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
 			return fmt.Errorf("metrics.listen: %q is not host:port or off", c.Metrics.Listen)
 		}
 	}
-	if err := c.validateAdapters(); err != nil {
+	if err := c.buildAdapters(); err != nil {
 		return err
 	}
 	for i, k := range c.ControlPlane.ConfigKeys {
@@ -256,7 +211,7 @@ func (c *Config) resolve(store *secrets.Store) error {
 		return err
 	}
 	for i := range c.Adapters {
-		if err := c.Adapters[i].resolve(fmt.Sprintf("adapters[%d]", i), store); err != nil {
+		if err := resolveAdapter(&c.Adapters[i], fmt.Sprintf("adapters[%d]", i), store); err != nil {
 			return err
 		}
 	}

@@ -6,12 +6,15 @@ import (
 	"sort"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/streamforge/streamforge/pkg/pipeline"
 )
 
 // RemoteKeys are the parts of agent.yaml that a config delivered by the
 // control plane may set; the rest (identity, data directory, secrets,
-// metrics, the control plane itself) stays with the local file.
-var RemoteKeys = map[string]bool{"adapters": true, "kafka": true, "buffer": true, "log_level": true}
+// metrics, the control plane itself) stays with the local file. They are
+// the keys of a pipeline (pkg/pipeline.Spec).
+var RemoteKeys = pipeline.Keys
 
 // Merge overlays a control plane config (a JSON object holding some of
 // RemoteKeys) on the local agent.yaml and returns the resulting document,

@@ -115,7 +115,7 @@ func TestConfigValidation(t *testing.T) {
 
 func TestScrubRemovesPassword(t *testing.T) {
 	c := Config{Security: Security{Password: secrets.New("hunter2")}}
-	if got := c.scrub(`sasl.password="hunter2" and hunter2`); strings.Contains(got, "hunter2") {
+	if got := scrub(&c, `sasl.password="hunter2" and hunter2`); strings.Contains(got, "hunter2") {
 		t.Errorf("scrubbed %q", got)
 	}
 }
@@ -154,8 +154,8 @@ func TestMemoryBudgetSetsTheQueueBoundsWindowAndReadBatch(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := c.cfg
 			cfg.Brokers = "127.0.0.1:9092"
-			cfg.setDefaults()
-			m := *cfg.producerConfig()
+			cfg.SetDefaults()
+			m := *producerConfig(&cfg)
 			if cfg.Window != c.window || cfg.ReadBatch != c.readBatch || m["queue.buffering.max.kbytes"] != c.kbytes ||
 				m["queue.buffering.max.messages"] != 2*c.window+1000 || m["go.events.channel.size"] != 2*c.window+1000 {
 				t.Errorf("window %d, read_batch %d, librdkafka %v %v %v; want %d, %d, %d KiB", cfg.Window, cfg.ReadBatch,

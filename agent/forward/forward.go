@@ -63,8 +63,8 @@ type Forwarder struct {
 
 // New checks cfg and returns a forwarder; nothing connects until Run.
 func New(cfg Config, src Source, log *slog.Logger, m *Metrics) (*Forwarder, error) {
-	cfg.setDefaults()
-	if err := cfg.validate(); err != nil {
+	cfg.SetDefaults()
+	if err := cfg.Validate(true); err != nil {
 		return nil, err
 	}
 	if log == nil {
@@ -95,7 +95,7 @@ func (f *Forwarder) Run(ctx context.Context) error {
 		f.setLastError(err)
 		reason := failureReason(err)
 		f.metrics.recreations.WithLabelValues(reason).Inc()
-		f.log.Warn("recreating producer", "reason", reason, "err", f.cfg.scrub(err.Error()), "backoff", backoff)
+		f.log.Warn("recreating producer", "reason", reason, "err", scrub(&f.cfg, err.Error()), "backoff", backoff)
 		if s.acked.Load() > 0 {
 			backoff = minBackoff
 		}
@@ -118,7 +118,7 @@ func (f *Forwarder) LastError() string {
 
 func (f *Forwarder) setLastError(err error) {
 	f.mu.Lock()
-	f.lastErr = f.cfg.scrub(err.Error())
+	f.lastErr = scrub(&f.cfg, err.Error())
 	f.mu.Unlock()
 }
 

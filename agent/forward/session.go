@@ -58,13 +58,13 @@ type pending struct {
 }
 
 func newSession(f *Forwarder) (*session, error) {
-	conf := f.cfg.producerConfig()
+	conf := producerConfig(&f.cfg)
 	// Our own log channel: the client's default holds 10,000 lines.
 	logs := make(chan kafka.LogEvent, 256)
 	(*conf)["go.logs.channel"] = logs
 	p, err := kafka.NewProducer(conf)
 	if err != nil {
-		return nil, fmt.Errorf("forward: create producer: %s", f.cfg.scrub(err.Error()))
+		return nil, fmt.Errorf("forward: create producer: %s", scrub(&f.cfg, err.Error()))
 	}
 	return &session{
 		f: f, p: p, logs: logs, freed: make(chan struct{}, 1), stop: make(chan struct{}),
@@ -103,7 +103,7 @@ func (s *session) run(ctx context.Context) error {
 	}
 	s.fail(produceErr) // no-op if already failed
 	if err := s.p.Purge(kafka.PurgeQueue | kafka.PurgeInFlight); err != nil {
-		s.f.log.Warn("purge producer", "err", s.f.cfg.scrub(err.Error()))
+		s.f.log.Warn("purge producer", "err", scrub(&s.f.cfg, err.Error()))
 	}
 	s.awaitReports(5 * time.Second)
 	s.p.Close()
@@ -272,7 +272,7 @@ func (s *session) pauseWhileDown(ctx context.Context) {
 		}
 		if !purged && s.f.cfg.OutagePurge && s.messages.Load() > 0 {
 			if err := s.p.Purge(kafka.PurgeQueue | kafka.PurgeNonBlocking); err != nil {
-				s.f.log.Warn("purge producer queue", "err", s.f.cfg.scrub(err.Error()))
+				s.f.log.Warn("purge producer queue", "err", scrub(&s.f.cfg, err.Error()))
 			}
 			purged = true
 		}
@@ -542,7 +542,7 @@ func (s *session) handle(ev kafka.Event, ids []uint64) []uint64 {
 			}
 		}
 	case kafka.Error:
-		msg := s.f.cfg.scrub(e.Error())
+		msg := scrub(&s.f.cfg, e.Error())
 		if e.IsFatal() {
 			s.fail(fmt.Errorf("%w: %s", errFatal, msg))
 			return ids
@@ -667,6 +667,6 @@ func (s *session) watch() {
 // handleLogs forwards librdkafka's log lines, scrubbed, to slog.
 func (s *session) handleLogs() {
 	for l := range s.p.Logs() {
-		s.f.log.Debug("librdkafka", "tag", l.Tag, "msg", s.f.cfg.scrub(l.Message))
+		s.f.log.Debug("librdkafka", "tag", l.Tag, "msg", scrub(&s.f.cfg, l.Message))
 	}
 }

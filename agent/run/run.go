@@ -70,7 +70,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 
 func (a *Agent) build() error {
 	for i := range a.cfg.Adapters {
-		ad, err := a.cfg.Adapters[i].New(a.cfg.GatewayID, a.log)
+		ad, err := config.NewAdapter(&a.cfg.Adapters[i], a.cfg.GatewayID, a.log)
 		if err != nil {
 			return fmt.Errorf("adapters[%d]: %w", i, err)
 		}

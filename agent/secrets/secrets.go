@@ -19,56 +19,35 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/streamforge/streamforge/pkg/secret"
 )
 
-// Secret is a resolved value. Printing, logging or marshalling it shows
-// "[redacted]"; only Reveal returns the value.
-type Secret struct{ v string }
-
-const redacted = "[redacted]"
-
-// Reveal returns the value, for the one place that hands it to a library.
-func (s Secret) Reveal() string { return s.v }
+// Secret is a resolved value (pkg/secret): printing, logging or
+// marshalling it shows "[redacted]"; only Reveal returns the value.
+type Secret = secret.Secret
 
 // New wraps a value that came from somewhere other than a Store (a test, a
 // value delivered by the control plane).
-func New(v string) Secret { return Secret{v} }
-
-// IsZero reports whether no value is set.
-func (s Secret) IsZero() bool { return s.v == "" }
-
-func (Secret) String() string               { return redacted }
-func (Secret) GoString() string             { return redacted }
-func (Secret) LogValue() slog.Value         { return slog.StringValue(redacted) }
-func (Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `"`), nil }
-func (Secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
-func (Secret) MarshalYAML() (any, error)    { return redacted, nil }
+func New(v string) Secret { return secret.New(v) }
 
 // EnvPrefix starts the environment variable that holds a secret.
 const EnvPrefix = "STREAMFORGE_SECRET_"
 
 var (
-	refRE  = regexp.MustCompile(`^\$\{secret:([A-Za-z0-9_.-]+)\}$`)
 	nameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 	// ErrNotFound is returned (wrapped) for a reference nothing defines.
 	ErrNotFound = errors.New("secret not defined")
 )
 
 // ParseRef returns the name in a `${secret:name}` reference.
-func ParseRef(s string) (name string, ok bool) {
-	m := refRE.FindStringSubmatch(s)
-	if m == nil {
-		return "", false
-	}
-	return m[1], true
-}
+func ParseRef(s string) (name string, ok bool) { return secret.ParseRef(s) }
 
 // EnvName is the environment variable that may hold the named secret.
 func EnvName(name string) string {
@@ -162,10 +141,10 @@ func (s *Store) Lookup(name string) (Secret, error) {
 		getenv = os.LookupEnv
 	}
 	if v, ok := getenv(EnvName(name)); ok {
-		return Secret{v}, nil
+		return secret.New(v), nil
 	}
 	if v, ok := s.values[name]; ok {
-		return Secret{v}, nil
+		return secret.New(v), nil
 	}
 	where := "environment " + EnvName(name)
 	if s.path != "" {

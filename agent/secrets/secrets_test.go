@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/streamforge/streamforge/pkg/secret"
 )
 
 const value = "s3cr3t-value"
@@ -29,7 +31,7 @@ func writeFile(t *testing.T, name, body string, mode os.FileMode) string {
 }
 
 func TestSecretNeverShowsItsValue(t *testing.T) {
-	s := Secret{value}
+	s := New(value)
 	wrapper := struct{ Password Secret }{s}
 	var logged bytes.Buffer
 	slog.New(slog.NewJSONHandler(&logged, nil)).Info("x", "password", s, "cfg", wrapper)
@@ -40,7 +42,7 @@ func TestSecretNeverShowsItsValue(t *testing.T) {
 		"%#v": fmt.Sprintf("%#v", s), "%q": fmt.Sprintf("%q", s), "slog": logged.String(), "json": string(js), "yaml": string(ym),
 	}
 	for how, out := range outputs {
-		if strings.Contains(out, value) || !strings.Contains(out, redacted) {
+		if strings.Contains(out, value) || !strings.Contains(out, secret.Redacted) {
 			t.Errorf("%s shows %q", how, out)
 		}
 	}

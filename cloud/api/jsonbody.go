@@ -44,7 +44,7 @@ func decodeJSON(body []byte, v any) error {
 
 // multiLine names the fields whose strings may hold tabs and line breaks:
 // PEM text, error texts, and anything inside a gateway config document.
-var multiLine = map[string]bool{"public_key": true, "last_error": true, "config": true}
+var multiLine = map[string]bool{"public_key": true, "last_error": true, "config": true, "spec": true, "spec_yaml": true}
 
 type jsonFrame struct {
 	object   bool

@@ -50,6 +50,18 @@ var protectedRoutes = []route{
 	{"POST", "/api/v1/gateways/claim", rbac.GatewaysClaim, map[string]any{"gateway_id": "gw-target", "claim_code": "00000-00000-0", "site": "s"}},
 	{"GET", "/api/v1/alarms", rbac.DashboardsRead, nil},
 	{"POST", "/api/v1/alarms/9999/acknowledge", rbac.AlarmsAck, nil},
+	// pipelines (#12)
+	{"GET", "/api/v1/pipelines", rbac.PipelinesRead, nil},
+	{"POST", "/api/v1/pipelines", rbac.PipelinesCreate, map[string]any{"id": "pl-%s", "spec": map[string]any{"kafka": map[string]any{"brokers": "k:1"}}}},
+	{"POST", "/api/v1/pipelines/validate", rbac.PipelinesCreate, map[string]any{"spec": map[string]any{"kafka": map[string]any{"brokers": "k:1"}}}},
+	{"GET", "/api/v1/pipelines/pl-target", rbac.PipelinesRead, nil},
+	{"PUT", "/api/v1/pipelines/pl-target", rbac.PipelinesUpdate, map[string]any{"spec": map[string]any{"kafka": map[string]any{"brokers": "k:1"}}}},
+	{"GET", "/api/v1/pipelines/pl-target/versions", rbac.PipelinesRead, nil},
+	{"GET", "/api/v1/pipelines/pl-target/versions/1", rbac.PipelinesRead, nil},
+	{"GET", "/api/v1/pipelines/pl-target/diff?from=1&to=1", rbac.PipelinesRead, nil},
+	{"POST", "/api/v1/pipelines/pl-target/deploy", rbac.ConfigsDeploy, map[string]any{"gateways": []string{"gw-target"}}},
+	{"GET", "/api/v1/pipelines/pl-target/deployments", rbac.PipelinesRead, nil},
+	{"DELETE", "/api/v1/pipelines/pl-target", rbac.PipelinesDelete, nil},
 	{"POST", "/api/v1/auth/logout", "", nil},
 }
 
@@ -141,7 +153,8 @@ func TestRBACMatrix(t *testing.T) {
 		})
 		t.Run("every-route-is-in-the-matrix", func(t *testing.T) {
 			known := slices.Clone(publicRoutes)
-			pattern := strings.NewReplacer("target@example.com", ":email", "gw-target", ":id", "et_none", ":id", "alarms/9999", "alarms/:id")
+			pattern := strings.NewReplacer("target@example.com", ":email", "gw-target", ":id", "et_none", ":id", "alarms/9999", "alarms/:id",
+				"pl-target", ":id", "/versions/1", "/versions/:version")
 			for _, rt := range append(slices.Clone(protectedRoutes), gatewayRoutes...) {
 				known = append(known, rt.method+" "+strings.SplitN(pattern.Replace(rt.path), "?", 2)[0])
 			}

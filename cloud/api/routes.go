@@ -64,7 +64,8 @@ func (s *Server) routes() {
 	s.userRoutes(users)
 	s.gatewayLogRoutes(device, users) // gateway logs (issue #13)
 
-	s.alarmRoutes(users.add) // alarms (#13)
+	s.alarmRoutes(users.add)    // alarms (#13)
+	s.pipelineRoutes(users.add) // pipelines (#12): pipeline_handlers.go
 
 	app.Use(s.noSuchRoute)
 }

@@ -1,5 +1,5 @@
 // Drives the dashboard in Debian's Chromium as its users do. MODE picks the
-// journey (admin, viewer, sessions, alarms); input comes from the environment:
+// journey (admin, viewer, sessions, keyboard, alarms, pipelines); input comes from the environment:
 // BASE (the cloud's URL), EMAIL, PASSWORD, SHOTS (screenshot directory),
 // GATEWAY (the gateway id the agent enrolls as). The admin journey prints
 // "TOKEN <value>" when it has created the enrollment token, so the Go test
@@ -434,9 +434,65 @@ async function bench() {
   say("TIMES", times);
 }
 
+// pipelines (#12): create a pipeline in the editor (a bad document is
+// refused as you type, naming the field), save a second version, and
+// show the field-level diff between the two.
+async function pipelinesJourney() {
+  const page = await newPage(desktop);
+  await login(page, EMAIL, PASSWORD);
+  await visit(page, "#/pipelines", "pipelines", "#pipeline-form");
+  await page.fill("#pl-id", "offshore_well_12");
+  const bad = "kafka: {brokers: \"127.0.0.1:9092\"}\nadapters:\n  - {type: modbus, name: l1, devices: [{name: d, tcp: \"h:1\", " +
+    "poll_groups: [{name: g, interval: 1s}], tags: [{name: t, register: coil, address: -1, type: bool, poll_group: g}]}]}\n";
+  await page.fill("#pl-spec", bad);
+  await page.locator("#pl-spec-status.error", { hasText: "adapters[0].devices[0].tags[0].address" }).waitFor();
+  say("INVALID", await page.locator("#pl-spec-status").textContent());
+  await page.fill("#pl-spec", bad.replace("address: -1", "address: 3"));
+  await page.locator("#pl-spec-status.ok").waitFor();
+  await page.click("#pipeline-form button[type=submit]");
+  await page.waitForURL(/#\/pipelines\/offshore_well_12$/);
+  await page.locator("#pl-version", { hasText: "v1" }).waitFor();
+  await check(page, "pipeline-detail");
+  const doc = JSON.parse(await page.inputValue("#pl-edit"));
+  doc.adapters[0].devices[0].poll_groups[0].interval = "500ms";
+  await page.fill("#pl-edit", JSON.stringify(doc, null, 2));
+  await page.locator("#pl-edit-status.ok").waitFor();
+  await page.click("#edit-form button[type=submit]");
+  await page.locator("#pl-version", { hasText: "v2" }).waitFor();
+  await page.selectOption("#diff-from", "1");
+  await page.selectOption("#diff-to", "2");
+  await page.click("#diff-form button[type=submit]");
+  const row = page.locator("#diff tbody tr", { hasText: "adapters[0].devices[0].poll_groups[0].interval" });
+  await row.waitFor();
+  const cells = await row.locator("td").allTextContents();
+  if (cells[1] !== '"1s"' || cells[2] !== '"500ms"') problems.push("diff row: " + JSON.stringify(cells));
+  say("DIFF", cells);
+  await check(page, "pipeline-diff");
+  const small = await newPage(phone);
+  await login(small, EMAIL, PASSWORD);
+  await visit(small, "#/pipelines", "pipelines", "#pipelines");
+  await visit(small, "#/pipelines/offshore_well_12", "pipeline-detail", "#diff-form");
+  if (await small.locator("#deploy-form").count()) problems.push("an Engineer is offered deploy");
+  // An Admin deploys version 1 to the gateway.
+  const adm = await newPage(desktop);
+  await login(adm, process.env.ADMIN_EMAIL, process.env.ADMIN_PASSWORD);
+  await adm.goto(BASE + "/#/pipelines/offshore_well_12");
+  await adm.locator("#deploy-form").waitFor();
+  await adm.fill("#dep-version", "1");
+  await adm.fill("#dep-gateways", GATEWAY);
+  await adm.click("#deploy-form button[type=submit]");
+  await adm.locator("dialog[open] button").first().click();
+  const result = await adm.locator("#deploy-results li").first().textContent();
+  if (!result.includes("config v1 written")) problems.push("deploy result: " + result);
+  say("DEPLOYED", result);
+  await adm.reload();
+  await adm.locator("#deployments tbody tr", { hasText: GATEWAY }).waitFor();
+  await check(adm, "pipeline-deployed");
+}
+
 let failed = false;
 try {
-  await { admin, viewer, sessions, keyboard, bench, alarms }[MODE]();
+  await { admin, viewer, sessions, keyboard, bench, alarms, pipelines: pipelinesJourney }[MODE]();
   const csp = problems.filter((p) => p.includes("Content Security Policy"));
   if (csp.length) problems.push(...csp);
   if (problems.length) throw new Error(problems.join("\n"));

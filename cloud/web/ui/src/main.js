@@ -11,6 +11,7 @@ import { tokens } from "./tokens.js";
 import { users } from "./users.js";
 import { audit } from "./audit.js";
 import { alarms } from "./alarms.js";
+import { pipelines } from "./pipelines.js"; // pipelines (#12)
 
 const app = document.getElementById("app");
 let refreshTimer = 0;
@@ -54,6 +55,7 @@ const pages = [
   ["#/gateways", "Gateways", "gateways:read", gatewayList],
   ["#/alarms", "Alarms", "dashboards:read", alarms],
   ["#/review", "Review queue", "gateways:manage", reviewQueue],
+  ["#/pipelines", "Pipelines", "pipelines:read", pipelines], // pipelines (#12)
   ["#/tokens", "Enrollment tokens", "gateways:manage", tokens],
   ["#/users", "Users", "users:manage", users],
   ["#/audit", "Audit", "audit:read", audit],

@@ -1,5 +1,5 @@
 // Package units holds value types the agent's configuration shares between
-// packages (agent/config, agent/forward).
+// packages (pkg/pipeline, agent/config, agent/forward).
 package units
 
 import (
@@ -40,7 +40,7 @@ func (b *ByteSize) UnmarshalText(text []byte) error {
 }
 
 // UnmarshalYAML parses a size, reporting a bad one as yaml.v3 reports a bad
-// value (with its line), so that the error names the field (yamlerr.go).
+// value (with its line), so that the error names the field (pkg/pipeline/yamlerr.go).
 func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode || b.UnmarshalText([]byte(n.Value)) != nil {
 		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: cannot unmarshal !!str `%s` into units.ByteSize", n.Line, n.Value)}}

@@ -1,0 +1,186 @@
+// Pipelines: the list, the editor (YAML or JSON, checked by the server's
+// validation as you type: the same code the agent runs), version history
+// with a field-level diff, and deploy to gateways or a site.
+import { get, call, can } from "./api.js";
+import { h, clear, field, val, fmtTime, badge, errorBox, confirmDialog } from "./dom.js";
+
+const sample = `# The part of agent.yaml a pipeline defines (docs/agent-config.md).
+# Secrets only as references: password: \${secret:name}
+kafka:
+  brokers: 127.0.0.1:9092
+adapters:
+  - type: modbus
+    name: line1
+    devices:
+      - name: plc1
+        tcp: 127.0.0.1:5020
+        poll_groups: [{name: fast, interval: 1s}]
+        tags:
+          - {name: temperature, register: holding_register, address: 0, type: float32, poll_group: fast}
+`;
+
+const path = (id, rest = "") => "/api/v1/pipelines/" + encodeURIComponent(id) + rest;
+
+export async function pipelines(main, rest) {
+  const id = decodeURIComponent((rest || "").replace(/^\//, ""));
+  if (id) return pipelineDetail(main, id);
+  main.append(h("h1", "Pipelines"));
+  const list = h("div#pipeline-list");
+  if (can("pipelines:create")) main.append(createForm());
+  main.append(h("h2", "All pipelines"), list);
+  const ps = (await get("/api/v1/pipelines")).pipelines || [];
+  if (ps.length === 0) {
+    clear(list, h("p.muted", "No pipeline yet."));
+    return;
+  }
+  clear(list, h("div.table-wrap", h("table#pipelines",
+    h("thead", h("tr", h("th", "Id"), h("th", "Description"), h("th", "Version"), h("th.opt", "Updated"), h("th.opt", "By"))),
+    h("tbody", ps.map((p) => h("tr", h("td", h("a", { href: "#/pipelines/" + encodeURIComponent(p.id) }, p.id)),
+      h("td", p.description || "—"), h("td", "v" + p.version), h("td.opt", fmtTime(p.updated_at)), h("td.opt", p.updated_by)))))));
+}
+
+// editor is a textarea whose document the server checks as you type.
+function editor(id, text) {
+  const area = h("textarea.spec#" + id, { rows: 18, wrap: "off", spellcheck: "false", "aria-describedby": id + "-status" });
+  area.value = text;
+  const status = h("p.muted#" + id + "-status", { role: "status", "aria-live": "polite" });
+  let timer = 0;
+  let seq = 0;
+  const check = async () => {
+    const mine = ++seq;
+    try {
+      await call("POST", "/api/v1/pipelines/validate", { spec_yaml: area.value });
+      if (mine === seq) { status.className = "ok"; status.textContent = "Valid: the agent accepts this pipeline."; }
+    } catch (ex) {
+      if (mine === seq) { status.className = "error"; status.textContent = ex.message; }
+    }
+  };
+  area.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(check, 300); });
+  if (can("pipelines:create")) check();
+  return { area, status, label: h("label", { for: id }, "Pipeline (YAML or JSON)", area) };
+}
+
+function createForm() {
+  const err = errorBox();
+  const ed = editor("pl-spec", sample);
+  const form = h("form.card#pipeline-form", { "aria-labelledby": "pl-new-h" }, h("h2#pl-new-h", "New pipeline"),
+    h("div.row", field("Id", { id: "pl-id", required: true, pattern: "[A-Za-z0-9][A-Za-z0-9_.\\-]{0,127}", placeholder: "e.g. offshore_well_12" }),
+      field("Description", { id: "pl-desc" })),
+    ed.label, ed.status, err, h("button", { type: "submit" }, "Create pipeline"));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    err.textContent = "";
+    try {
+      const p = await call("POST", "/api/v1/pipelines", { id: val(form, "pl-id"), description: val(form, "pl-desc"), spec_yaml: ed.area.value });
+      location.hash = "#/pipelines/" + encodeURIComponent(p.id);
+    } catch (ex) {
+      err.textContent = "The pipeline was not created: " + ex.message;
+    }
+  });
+  return form;
+}
+
+async function pipelineDetail(main, id) {
+  const p = await get(path(id));
+  main.append(h("h1", "Pipeline ", h("code", p.id)),
+    h("section.card", h("dl.kv", h("dt", "Description"), h("dd", p.description || "—"), h("dt", "Version"), h("dd#pl-version", "v" + p.version),
+      h("dt", "Updated"), h("dd", fmtTime(p.updated_at) + " by " + p.updated_by))));
+  if (can("pipelines:update")) main.append(editForm(p));
+  else main.append(h("h2", "Document"), h("pre#pl-doc", JSON.stringify(p.spec, null, 2)));
+  main.append(await history(id, p.version));
+  if (can("configs:deploy")) main.append(deployForm(id, p.version));
+  main.append(await deployments(id));
+  if (can("pipelines:delete")) main.append(deleteButton(id));
+}
+
+function editForm(p) {
+  const err = errorBox();
+  const ed = editor("pl-edit", JSON.stringify(p.spec, null, 2));
+  const form = h("form.card#edit-form", { "aria-labelledby": "pl-edit-h" }, h("h2#pl-edit-h", "Edit (saves a new version)"),
+    field("Description", { id: "pl-edit-desc", value: p.description }), ed.label, ed.status, err, h("button", { type: "submit" }, "Save version"));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    err.textContent = "";
+    try {
+      await call("PUT", path(p.id), { base_version: p.version, description: val(form, "pl-edit-desc"), spec_yaml: ed.area.value });
+      location.reload();
+    } catch (ex) {
+      err.textContent = "Not saved: " + ex.message;
+    }
+  });
+  return form;
+}
+
+async function history(id, newest) {
+  const vs = (await get(path(id, "/versions"))).versions || [];
+  const opts = vs.map((v) => [String(v.version), `v${v.version} (${fmtTime(v.created_at)}, ${v.created_by})`]);
+  const out = h("div#diff-result");
+  const err = errorBox();
+  const form = h("form.card#diff-form", { "aria-labelledby": "pl-hist-h" }, h("h2#pl-hist-h", "Version history"),
+    h("div.row", field("From", { id: "diff-from", options: opts, value: String(Math.max(1, newest - 1)) }),
+      field("To", { id: "diff-to", options: opts, value: String(newest) })),
+    err, h("button", { type: "submit" }, "Show changes"), out);
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    err.textContent = "";
+    try {
+      const d = await get(path(id, `/diff?from=${val(form, "diff-from")}&to=${val(form, "diff-to")}`));
+      const show = (v) => (v === null || v === undefined ? "—" : h("code", JSON.stringify(v)));
+      clear(out, d.changes.length === 0 ? h("p.muted", "No field differs.") : h("div.table-wrap", h("table#diff",
+        h("thead", h("tr", h("th", "Field"), h("th", "v" + d.from), h("th", "v" + d.to))),
+        h("tbody", d.changes.map((c) => h("tr", h("td", h("code", c.path)), h("td", show(c.old)), h("td", show(c.new))))))));
+    } catch (ex) {
+      err.textContent = ex.message;
+    }
+  });
+  return form;
+}
+
+function deployForm(id, newest) {
+  const err = errorBox();
+  const out = h("div#deploy-result");
+  const form = h("form.card#deploy-form", { "aria-labelledby": "pl-dep-h" }, h("h2#pl-dep-h", "Deploy"),
+    h("p.muted", "Writes the version as each gateway's next signed config, all at once."),
+    h("div.row", field("Version", { id: "dep-version", type: "number", min: 1, max: newest, value: newest, required: true }),
+      field("Gateways (comma-separated)", { id: "dep-gateways", placeholder: "gw-01, gw-02" }),
+      field("Site", { id: "dep-site" })),
+    err, h("button", { type: "submit" }, "Deploy"), out);
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    err.textContent = "";
+    const gateways = val(form, "dep-gateways").split(",").map((s) => s.trim()).filter(Boolean);
+    if (!(await confirmDialog(`Deploy ${id} v${val(form, "dep-version")}?`, "Deploy", false))) return;
+    try {
+      const d = await call("POST", path(id, "/deploy"), { version: Number(val(form, "dep-version")), gateways, site: val(form, "dep-site") });
+      clear(out, h("ul#deploy-results", d.results.map((r) => h("li", h("code", r.gateway_id), ": ",
+        r.error ? badge("not written: " + r.error, "bad") : badge("config v" + r.config_version + " written", "ok")))));
+    } catch (ex) {
+      err.textContent = "Not deployed: " + ex.message;
+    }
+  });
+  return form;
+}
+
+async function deployments(id) {
+  const ds = (await get(path(id, "/deployments"))).deployments || [];
+  const cls = { applied: "ok", pending: "warn", failed: "bad" };
+  return h("section", h("h2", "Deployments"), ds.length === 0 ? h("p.muted", "Not deployed yet.") : h("div.table-wrap", h("table#deployments",
+    h("thead", h("tr", h("th", "Gateway"), h("th", "Version"), h("th", "Status"), h("th.opt", "Config"), h("th.opt", "When"), h("th.opt", "By"))),
+    h("tbody", ds.map((d) => h("tr", h("td", h("code", d.gateway_id)), h("td", "v" + d.version),
+      h("td", badge(d.status, cls[d.status]), d.error ? h("span.muted", " " + d.error) : null),
+      h("td.opt", d.config_version ? "v" + d.config_version : "—"), h("td.opt", fmtTime(d.deployed_at)), h("td.opt", d.deployed_by)))))));
+}
+
+function deleteButton(id) {
+  const err = errorBox();
+  const b = h("button.danger", { type: "button", "data-action": "delete-pipeline", onclick: async () => {
+    if (!(await confirmDialog(`Delete pipeline ${id} and all its versions? The audit trail keeps them.`, "Delete", true))) return;
+    try {
+      await call("DELETE", path(id));
+      location.hash = "#/pipelines";
+    } catch (ex) {
+      err.textContent = "Not deleted: " + ex.message;
+    }
+  } }, "Delete pipeline");
+  return h("div.actions", b, err);
+}

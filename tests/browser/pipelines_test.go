@@ -1,0 +1,71 @@
+package browser
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"strings"
+	"testing"
+
+	"github.com/streamforge/streamforge/agent/controlplane"
+	"github.com/streamforge/streamforge/internal/testenv"
+)
+
+// TestPipelineEditorJourney: an Engineer, in Chromium, creates a pipeline
+// in the editor (a bad tag address is reported as you type, naming its
+// field path), saves a second version and reads the field-level diff; an
+// Admin deploys version 1 to a gateway from the pipeline's page. The
+// pipeline pages pass axe-core at desktop and phone width. The API then
+// shows the two versions, and the gateway receives version 1 as its signed
+// config.
+func TestPipelineEditorJourney(t *testing.T) {
+	dir := requireBrowser(t)
+	cloud := testenv.StartCloud(t, "STREAMFORGE_ALLOW_KEY_IDENTITY=true")
+	admin := cloud.Login(testenv.CloudAdminEmail, testenv.CloudAdminPassword)
+	if st := cloud.Call("POST", "/api/v1/users", admin, map[string]any{"email": "eng@example.com", "password": "Cobalt-meadow-lantern-42",
+		"roles": []string{"Engineer"}}, nil); st != 201 {
+		t.Fatalf("create engineer: %d", st)
+	}
+	gw := enrolledGateway(t, cloud, admin, "gw-pipe-01")
+
+	out := journey(t, dir, []string{"MODE=pipelines", "BASE=" + cloud.URL, "EMAIL=eng@example.com", "PASSWORD=Cobalt-meadow-lantern-42",
+		"ADMIN_EMAIL=" + testenv.CloudAdminEmail, "ADMIN_PASSWORD=" + testenv.CloudAdminPassword, "GATEWAY=gw-pipe-01",
+		"SHOTS=" + screenshotDir(t)}, nil)
+	if !strings.Contains(out, "OK pipelines") || !strings.Contains(out, "INVALID spec.adapters[0].devices[0].tags[0].address") {
+		t.Fatalf("pipelines journey:\n%s", out)
+	}
+	var vs struct{ Versions []struct{ Version int } }
+	eng := cloud.Login("eng@example.com", "Cobalt-meadow-lantern-42")
+	if cloud.Call("GET", "/api/v1/pipelines/offshore_well_12/versions", eng, nil, &vs); len(vs.Versions) != 2 {
+		t.Fatalf("versions after the journey: %+v", vs)
+	}
+	cfg, err := gw.FetchConfig(context.Background())
+	if err != nil || cfg == nil || cfg.Bundle == nil || !strings.Contains(string(cfg.Config), `"interval":"1s"`) {
+		t.Fatalf("the gateway's config after the deploy: %+v %v", cfg, err)
+	}
+}
+
+// enrolledGateway enrolls and approves a gateway with a software key,
+// driven by the agent's own control plane client.
+func enrolledGateway(t *testing.T, cloud *testenv.Cloud, admin, id string) *controlplane.Client {
+	t.Helper()
+	var tok struct{ Token string }
+	cloud.Call("POST", "/api/v1/enrollment-tokens", admin, map[string]any{"expires_in": "1h", "max_uses": 1}, &tok)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := controlplane.NewClient(cloud.URL, id, key)
+	ctx := context.Background()
+	if _, err := gw.Enroll(ctx, tok.Token, "edge", nil); err != nil {
+		t.Fatal(err)
+	}
+	if st := cloud.Call("POST", "/api/v1/gateways/"+id+"/approve", admin, nil, nil); st != 200 {
+		t.Fatalf("approve: %d", st)
+	}
+	if _, err := gw.ObtainToken(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return gw
+}
