@@ -188,7 +188,7 @@ func (h *pipelineAPI) deploy(c *fiber.Ctx) error {
 	}
 	meta, access := h.s.gwMeta(c), h.s.access(c)
 	write := func(ctx context.Context, gw string, doc json.RawMessage) (int, error) {
-		cfg, err := h.s.gateways.Deploy(ctx, meta, access, gw, doc)
+		cfg, err := h.s.gateways.configs.Deploy(ctx, meta, access, gw, doc)
 		if err != nil {
 			if ce := asClientError(err); ce != nil {
 				return 0, ce

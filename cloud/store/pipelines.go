@@ -7,7 +7,7 @@ import (
 
 	"gorm.io/gorm"
 
-	"github.com/streamforge/streamforge/cloud/audit"
+	"github.com/streamforge/streamforge/cloud/auditrec"
 )
 
 // Pipeline is a named, versioned definition of a gateway's data path
@@ -53,7 +53,7 @@ type Pipelines struct{ s *Store }
 func (s *Store) Pipelines() *Pipelines { return &Pipelines{s} }
 
 // Create stores p with its first version (doc) and the audit event.
-func (r *Pipelines) Create(ctx context.Context, p Pipeline, doc string, ev audit.Event) (Pipeline, error) {
+func (r *Pipelines) Create(ctx context.Context, p Pipeline, doc string, ev auditrec.Event) (Pipeline, error) {
 	p.Version = 1
 	err := r.s.Tx(ctx, func(tx *gorm.DB) error {
 		if err := tx.Create(&p).Error; err != nil {
@@ -74,7 +74,7 @@ func (r *Pipelines) Create(ctx context.Context, p Pipeline, doc string, ev audit
 // first). event builds the audit event from the previous version inside
 // the transaction, so the recorded old values are the ones replaced.
 func (r *Pipelines) AddVersion(ctx context.Context, id string, base int, doc, by string, description *string,
-	event func(prev Pipeline, prevVersion PipelineVersion) (audit.Event, error)) (Pipeline, error) {
+	event func(prev Pipeline, prevVersion PipelineVersion) (auditrec.Event, error)) (Pipeline, error) {
 	var p Pipeline
 	err := r.s.Tx(ctx, func(tx *gorm.DB) error {
 		if err := tx.Where("id = ?", id).Take(&p).Error; err != nil {
@@ -145,7 +145,7 @@ func (r *Pipelines) Version(ctx context.Context, id string, version int) (Pipeli
 }
 
 // Delete removes pipeline id, its versions and its deployment records.
-func (r *Pipelines) Delete(ctx context.Context, id string, ev audit.Event) error {
+func (r *Pipelines) Delete(ctx context.Context, id string, ev auditrec.Event) error {
 	return r.s.Tx(ctx, func(tx *gorm.DB) error {
 		res := tx.Where("id = ?", id).Delete(&Pipeline{})
 		if res.Error != nil {
@@ -164,7 +164,7 @@ func (r *Pipelines) Delete(ctx context.Context, id string, ev audit.Event) error
 }
 
 // RecordDeployment stores the outcome of one deploy with its audit event.
-func (r *Pipelines) RecordDeployment(ctx context.Context, ds []PipelineDeployment, ev audit.Event) error {
+func (r *Pipelines) RecordDeployment(ctx context.Context, ds []PipelineDeployment, ev auditrec.Event) error {
 	return r.s.Tx(ctx, func(tx *gorm.DB) error {
 		if len(ds) > 0 {
 			if err := tx.Create(&ds).Error; err != nil {
@@ -203,8 +203,8 @@ func (r *Pipelines) GatewaysOfSite(ctx context.Context, site string) ([]string, 
 	return ids, err
 }
 
-func appendEvent(tx *gorm.DB, ev audit.Event) error {
-	if _, err := audit.Append(tx, ev); err != nil {
+func appendEvent(tx *gorm.DB, ev auditrec.Event) error {
+	if _, err := AppendAudit(tx, ev); err != nil {
 		return fmt.Errorf("audit %s: %w", ev.EventType, err)
 	}
 	return nil
