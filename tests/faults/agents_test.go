@@ -203,7 +203,8 @@ func (a *fleetAgent) restartOffline(t *testing.T) {
 // checkDelivered stops the agent (its buffer drains) and checks its topic:
 // every reading of every stream from seq 1 up to the last one its buffer
 // committed, the first copies in order, duplicates only as repeated seqs.
-func (a *fleetAgent) checkDelivered(t *testing.T) kafkatest.Report {
+// during counts the readings in Kafka read between from and to.
+func (a *fleetAgent) checkDelivered(t *testing.T, from, to time.Time) (rep kafkatest.Report, during int) {
 	t.Helper()
 	a.proc.Stop(t)
 	recs, err := kafkatest.ReadAll(context.Background(), kafkatest.Conn{Brokers: a.broker}, a.topic, agentLimit)
@@ -214,12 +215,16 @@ func (a *fleetAgent) checkDelivered(t *testing.T) kafkatest.Report {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := kafkatest.Check(append(recs, left...), want, nil)
-	if err != nil {
+	if rep, err = kafkatest.Check(append(recs, left...), want, nil); err != nil {
 		t.Fatalf("%s: %v", a.id, err)
 	}
 	if rep.Streams != agentTags {
 		t.Errorf("%s: %d streams in %s, want %d", a.id, rep.Streams, a.topic, agentTags)
 	}
-	return rep
+	for _, r := range recs {
+		if st := r.Body.SourceTime; st.After(from) && st.Before(to) {
+			during++
+		}
+	}
+	return rep, during
 }
