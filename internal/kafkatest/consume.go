@@ -352,3 +352,26 @@ func CheckFlows(recs []Record, want map[string]uint64) (Report, map[string]*Flow
 	rep.Streams = len(streams)
 	return rep, out, nil
 }
+
+// ReadAll consumes topic from its start up to the end offsets it has when
+// ReadAll is called: everything written before, once the writer is done.
+func ReadAll(ctx context.Context, c Conn, topic string, timeout time.Duration) ([]Record, error) {
+	end, err := EndOffsets(ctx, c, topic)
+	if err != nil {
+		return nil, err
+	}
+	read := map[int32]int64{}
+	seen := 0
+	return Read(ctx, c, topic, timeout, func(recs []Record) bool {
+		for _, r := range recs[seen:] {
+			read[r.Partition] = max(read[r.Partition], r.Offset+1)
+		}
+		seen = len(recs)
+		for p, off := range end {
+			if read[p] < off {
+				return false
+			}
+		}
+		return true
+	})
+}

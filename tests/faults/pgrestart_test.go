@@ -47,6 +47,13 @@ func (r *recorder) add(o outcome) {
 // answers 5xx outside the outage window; heartbeats resume on every
 // gateway; every audited change that was answered 2xx is in the audit trail,
 // and the chain verifies.
+//
+// Besides 40 simulated gateways, two real agent processes (one per
+// replica) run a config the cloud deployed before the outage, reading a
+// Modbus simulator into a Kafka-protocol broker. During the outage they
+// keep delivering on that config, and one of them, restarted, comes back on
+// it from its local state; afterwards their heartbeats resume and Kafka
+// holds every reading of theirs, gapless by seq.
 func TestControlPlaneThroughPostgresRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("restarts a PostgreSQL cluster under load")
@@ -60,7 +67,7 @@ func TestControlPlaneThroughPostgresRestart(t *testing.T) {
 	// 40 gateways, half on each replica, enrolled and approved.
 	const n = 40
 	var tok struct{ Token string }
-	if st := replicas[0].Call("POST", "/api/v1/enrollment-tokens", admin, map[string]any{"expires_in": "1h", "max_uses": n}, &tok); st != 201 && st != 200 {
+	if st := replicas[0].Call("POST", "/api/v1/enrollment-tokens", admin, map[string]any{"expires_in": "1h", "max_uses": n + 2}, &tok); st != 201 && st != 200 {
 		t.Fatalf("enrollment token: %d", st)
 	}
 	gws := make([]*controlplane.Client, n)
@@ -79,9 +86,12 @@ func TestControlPlaneThroughPostgresRestart(t *testing.T) {
 		}
 		gws[i] = c
 	}
+	fleet := startFleetAgents(t, replicas, admin, tok.Token)
 
 	ctx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
+	// A failed check must not leave the load running against stopped replicas.
+	t.Cleanup(func() { stop(); wg.Wait() })
 	rec := &recorder{}
 	lastBeat := make([]time.Time, n)
 	var beatMu sync.Mutex
@@ -102,7 +112,10 @@ func TestControlPlaneThroughPostgresRestart(t *testing.T) {
 	}
 	// The admin creates an enrollment token (audited) every 100 ms,
 	// alternating replicas; each one answered 2xx must be in the trail.
-	var created []string
+	var (
+		createdMu sync.Mutex
+		created   []string
+	)
 	wg.Go(func() {
 		for i := 0; ctx.Err() == nil; i++ {
 			sent := time.Now()
@@ -111,7 +124,9 @@ func TestControlPlaneThroughPostgresRestart(t *testing.T) {
 				map[string]any{"expires_in": "1h", "max_uses": 1, "site": fmt.Sprintf("pg-restart-%d", i)}, &out)
 			rec.add(outcome{sent: sent, done: time.Now(), status: st, what: "create enrollment token"})
 			if st/100 == 2 {
+				createdMu.Lock()
 				created = append(created, out.ID)
+				createdMu.Unlock()
 			}
 			sleep(ctx, 100*time.Millisecond)
 		}
@@ -130,6 +145,13 @@ func TestControlPlaneThroughPostgresRestart(t *testing.T) {
 	}) {
 		t.Fatal("not every gateway had a heartbeat through before the outage")
 	}
+	beatsBefore := make([]int, len(fleet))
+	for i, a := range fleet {
+		beatsBefore[i] = a.failedBeats()
+	}
+	// A request may fail while the database is down, and for the moments
+	// its pool needs to reconnect; never outside that.
+	grace := 2 * time.Second
 	outageStart := time.Now()
 	pg.Stop()
 	// Both replicas stay up and say they are not ready.
@@ -142,7 +164,16 @@ func TestControlPlaneThroughPostgresRestart(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
-	time.Sleep(8 * time.Second)
+	// The real agents ride it out on their last-known-good config; one is
+	// restarted without a control plane to serve it.
+	for i, a := range fleet {
+		a.deliversThroughOutage(t, beatsBefore[i])
+	}
+	fleet[len(fleet)-1].restartOffline(t)
+	// The outage's length is the fault itself, not a wait for a condition:
+	// many heartbeat and poll intervals, and the restarted agent's token
+	// retries backing off.
+	time.Sleep(time.Until(outageStart.Add(minOutage)))
 	pg.Start()
 	outageEnd := time.Now()
 	for _, r := range replicas {
@@ -155,13 +186,34 @@ func TestControlPlaneThroughPostgresRestart(t *testing.T) {
 		}
 	}
 	recovered := time.Now()
-	time.Sleep(5 * time.Second)
+	// Traffic after the recovery: every gateway, simulated or real, has a
+	// heartbeat accepted, the real ones still on their config.
+	if !testenv.Within(agentLimit, func() bool {
+		beatMu.Lock()
+		defer beatMu.Unlock()
+		for _, at := range lastBeat {
+			if !at.After(recovered.Add(grace)) {
+				return false
+			}
+		}
+		return true
+	}) {
+		t.Error("not every simulated gateway had a heartbeat accepted after the outage")
+	}
+	for _, a := range fleet {
+		var first time.Time
+		a.proc.Eventually(t, agentLimit, a.id+": heartbeats after the outage", func() bool {
+			first = a.firstBeatAfter(admin, outageEnd)
+			return !first.IsZero()
+		})
+		t.Logf("%s: first heartbeat %s after the database's return", a.id, first.Sub(outageEnd).Round(10*time.Millisecond))
+		if g := a.gateway(admin); g["applied_config_version"] != float64(a.version) {
+			t.Errorf("%s reports config v%v after the outage, want v%d", a.id, g["applied_config_version"], a.version)
+		}
+	}
 	stop()
 	wg.Wait()
 
-	// A request may fail while the database is down, and for the moments
-	// its pool needs to reconnect; never outside that.
-	grace := 2 * time.Second
 	var inOutage, ok, bad int
 	for _, o := range rec.all {
 		switch {
@@ -189,6 +241,14 @@ func TestControlPlaneThroughPostgresRestart(t *testing.T) {
 			t.Errorf("%s: no heartbeat accepted after the outage (last %s)", gws[i].GatewayID, at.Format("15:04:05.000"))
 		}
 	}
+	for _, a := range fleet {
+		for _, line := range a.failuresAfter(recovered.Add(grace)) {
+			t.Errorf("%s: control plane call failed after the outage: %s", a.id, line)
+		}
+		rep, during := a.checkDelivered(t, outageStart, outageEnd)
+		t.Logf("%s: %d readings of %d streams in Kafka (%d read during the outage), gapless by seq, %d duplicates (repeated seqs)",
+			a.id, rep.Unique, rep.Streams, during, rep.Duplicates)
+	}
 
 	// Every enrollment token answered 2xx has its audit record; the chain verifies.
 	audited := map[string]bool{}
@@ -210,6 +270,8 @@ func TestControlPlaneThroughPostgresRestart(t *testing.T) {
 		}
 		cursor = fmt.Sprintf("&cursor=%d", *page.NextCursor)
 	}
+	createdMu.Lock()
+	defer createdMu.Unlock()
 	for _, id := range created {
 		if !audited[id] {
 			t.Errorf("enrollment token %s was created (2xx) but has no audit record", id)
@@ -223,6 +285,9 @@ func TestControlPlaneThroughPostgresRestart(t *testing.T) {
 	}
 	t.Logf("%d audited changes answered 2xx, all in the trail", len(created))
 }
+
+// minOutage is how long the database stays down at least.
+const minOutage = 8 * time.Second
 
 func statusOf(err error) int {
 	if err == nil {
