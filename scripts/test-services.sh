@@ -11,7 +11,10 @@
 set -euo pipefail
 
 STATE_DIR=${STREAMFORGE_TEST_STATE:-/tmp/streamforge-test}
-PGPORT=${STREAMFORGE_TEST_PGPORT:-55432}
+# Below the kernel's ephemeral range (32768-60999): a port in that range can
+# be taken at any moment by an outgoing connection (a fleet benchmark opens
+# thousands), and PostgreSQL then fails to start.
+PGPORT=${STREAMFORGE_TEST_PGPORT:-15432}
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 PGDATA=$STATE_DIR/pg
 PGOPTS="-c listen_addresses=127.0.0.1 -c max_connections=300"

@@ -3,7 +3,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-eval "$(scripts/test-services.sh start)"
+# A failed start stops here (eval of a failed substitution would not).
+services=$(scripts/test-services.sh start)
+eval "$services"
 trap 'scripts/test-services.sh stop' EXIT
 export STREAMFORGE_REQUIRE_SERVICES=1
 
