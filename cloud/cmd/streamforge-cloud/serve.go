@@ -15,7 +15,9 @@ import (
 	"github.com/streamforge/streamforge/cloud/auth"
 	"github.com/streamforge/streamforge/cloud/config"
 	"github.com/streamforge/streamforge/cloud/configsign"
+	"github.com/streamforge/streamforge/cloud/gatewaylogs"
 	"github.com/streamforge/streamforge/cloud/gateways"
+	"github.com/streamforge/streamforge/cloud/pipelines"
 	"github.com/streamforge/streamforge/cloud/store"
 	"github.com/streamforge/streamforge/cloud/users"
 	"github.com/streamforge/streamforge/pki/attestca"
@@ -73,7 +75,7 @@ func serve(ctx context.Context, log *slog.Logger, args []string) error {
 	}
 	defer evaluator.Close()
 	gw.OnHeartbeat = evaluator.Heartbeat
-	srv := api.New(st, us, gw, log, api.Options{
+	srv := api.New(apiDeps(st, us, gw), log, api.Options{
 		TrustedProxies: cfg.TrustedProxies, RateLimitPerMinute: cfg.RateLimitPerMinute, GatewayRateLimit: cfg.GatewayRateLimit,
 		BodyLimit: cfg.BodyLimit, MetricsToken: cfg.MetricsToken, TLS: cfg.TLSCert != "", Metrics: reg,
 		Alarms: alarms.NewService(st), AuditAlarm: evaluator,
@@ -118,6 +120,16 @@ func serve(ctx context.Context, log *slog.Logger, args []string) error {
 	case <-ctx.Done():
 		log.Info("shutting down")
 		return srv.App().ShutdownWithTimeout(10 * time.Second)
+	}
+}
+
+// apiDeps are the services the API's handlers call, over st.
+func apiDeps(st *store.Store, us *users.Service, gw *gateways.Service) api.Deps {
+	return api.Deps{
+		Database: st, DatabaseName: st.Dialect,
+		Audit: func(ctx context.Context, scope *audit.Scope) api.AuditReader { return st.Audit(ctx).Within(scope) },
+		Trail: st.AuditLog(), Users: us, Gateways: gw,
+		Pipelines: pipelines.New(st.Pipelines()), GatewayLogs: gatewaylogs.New(st),
 	}
 }
 
