@@ -1,6 +1,8 @@
 // Package api is the control plane's HTTP surface: routing, middleware
 // (security headers, rate limits, metrics, authentication, RBAC) and the
-// handlers, which call the domain services.
+// handlers, which call the domain services through the small interfaces
+// of Deps. One Fiber app serves the API listener and the gateways' mTLS
+// listener; device routes and management routes are separate groups.
 package api
 
 import (
