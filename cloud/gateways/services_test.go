@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"go.uber.org/goleak"
@@ -359,4 +360,44 @@ func TestServiceCloseStopsGoroutines(t *testing.T) {
 	a.Close()
 	h.Close()
 	goleak.VerifyNone(t, before)
+}
+
+// TestHeartbeatAnsweredAfterItsTrim: a heartbeat whose batch trims its
+// gateway's history is answered only once the trim is done, so that a
+// reader who saw the answer reads the history as it stays (a trim left
+// pending made TestHeartbeatsAreBounded's page walk count a row that was
+// gone by the time it counted the table).
+func TestHeartbeatAnsweredAfterItsTrim(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		set, _ := newSettings()
+		set.HistoryRows = 1 // every heartbeat trims
+		db := newFakeDB()
+		trimming, gate := make(chan struct{}), make(chan struct{})
+		db.trimHB = func(string) { close(trimming); <-gate }
+		release := sync.OnceFunc(func() { close(gate) })
+		h := NewHeartbeats(fakeRepo[any]{db}, set, slog.New(slog.DiscardHandler))
+		h.Start(context.Background())
+		defer h.Close()
+		defer release() // before Close, also when the test fails
+		answered := make(chan error, 1)
+		go func() {
+			answered <- h.Heartbeat(context.Background(), Auth{GatewayID: "gw-1"}, wire.Heartbeat{Status: "ok"})
+		}()
+		<-trimming      // the writer is inside the trim (after its batch wait)
+		synctest.Wait() // and the heartbeat's goroutine has got as far as it can
+		select {
+		case err := <-answered:
+			t.Fatalf("heartbeat answered (%v) while its trim was pending", err)
+		default:
+		}
+		release()
+		if err := <-answered; err != nil {
+			t.Fatal(err)
+		}
+		db.mu.Lock()
+		defer db.mu.Unlock()
+		if db.trims["gw-1"] != 1 {
+			t.Fatalf("%d trims of gw-1 when it was answered, want 1", db.trims["gw-1"])
+		}
+	})
 }
