@@ -16,6 +16,7 @@ import (
 
 	"github.com/streamforge/streamforge/cloud/auth"
 	"github.com/streamforge/streamforge/cloud/store"
+	"github.com/streamforge/streamforge/internal/testenv"
 	"github.com/streamforge/streamforge/pkg/wire"
 )
 
@@ -44,18 +45,6 @@ func (c *clock) advance(d time.Duration) {
 func newSettings() (*Settings, *clock) {
 	c := &clock{t: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
 	return &Settings{Now: c.now, AllowKeyIdentity: true}, c
-}
-
-// waitFor polls cond until it holds, failing the test after 10 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 // keyEnroll builds a signed software-key enrollment of id with token.
@@ -272,12 +261,12 @@ func TestTokenChecksAreBatched(t *testing.T) {
 	for i := range authReaders {
 		go ask(fmt.Sprintf("gw-%03d", i), fmt.Sprintf("gw-%03d", i))
 	}
-	waitFor(t, "both readers busy", func() bool { return len(busy) == authReaders })
+	testenv.Eventually(t, 10*time.Second, "both readers busy", func() bool { return len(busy) == authReaders })
 	for i := authReaders; i < n; i++ {
 		go ask(fmt.Sprintf("gw-%03d", i), fmt.Sprintf("gw-%03d", i))
 	}
 	go ask("gw-000", "gw-001") // a token of another gateway is no token
-	waitFor(t, "lookups queued", func() bool { return len(a.auth.ch) == n-authReaders+1 })
+	testenv.Eventually(t, 10*time.Second, "lookups queued", func() bool { return len(a.auth.ch) == n-authReaders+1 })
 	close(gate)
 	for range n + 1 {
 		r := <-answers
@@ -314,7 +303,7 @@ func TestHeartbeatCloseFlushes(t *testing.T) {
 	for i := 1; i < n; i++ {
 		go beat(i)
 	}
-	waitFor(t, "heartbeats queued", func() bool { return len(h.writer.ch) == n-1 })
+	testenv.Eventually(t, 10*time.Second, "heartbeats queued", func() bool { return len(h.writer.ch) == n-1 })
 	closed := make(chan struct{})
 	go func() { h.Close(); close(closed) }()
 	close(gate)
