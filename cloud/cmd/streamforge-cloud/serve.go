@@ -89,15 +89,17 @@ func serve(ctx context.Context, log *slog.Logger, args []string) error {
 	// One app serves both listeners; its shutdown closes both.
 	errc := make(chan error, 2)
 	if cfg.GatewayListen != "" {
-		ln, err := gatewayListener(srv, cfg)
+		ln, addr, err := gatewayListener(srv, cfg)
 		if err != nil {
 			return err
 		}
 		go func() { errc <- srv.App().Listener(ln) }()
-		log.Info("gateway mTLS listener", "addr", cfg.GatewayListen)
+		// The bound address: a port 0 is chosen by now.
+		log.Info("gateway mTLS listener", "addr", addr)
+		fmt.Printf("StreamForge gateway listener on https://%s\n", addr)
 	}
 
-	ln, err := apiListener(cfg.Listen)
+	ln, err := listen("STREAMFORGE_LISTEN", cfg.Listen)
 	if err != nil {
 		return err
 	}
@@ -261,16 +263,17 @@ func configKeysList(args []string) error {
 	return nil
 }
 
-// gatewayListener is the gateways' mTLS listener, with step-ca's webhook.
-func gatewayListener(srv *api.Server, cfg *config.Config) (net.Listener, error) {
-	ln, err := net.Listen("tcp", cfg.GatewayListen)
+// gatewayListener is the gateways' mTLS listener, with step-ca's webhook,
+// and the address it is bound to.
+func gatewayListener(srv *api.Server, cfg *config.Config) (net.Listener, string, error) {
+	ln, err := listen("STREAMFORGE_GATEWAY_LISTEN", cfg.GatewayListen)
 	if err != nil {
-		return nil, fmt.Errorf("STREAMFORGE_GATEWAY_LISTEN: %w", err)
+		return nil, "", err
 	}
 	gl, err := srv.GatewayListener(ln, cfg.StepCADir)
 	if err != nil {
 		_ = ln.Close()
-		return nil, fmt.Errorf("STREAMFORGE_STEPCA_DIR: %w", err)
+		return nil, "", fmt.Errorf("STREAMFORGE_STEPCA_DIR: %w", err)
 	}
-	return gl, nil
+	return gl, ln.Addr().String(), nil
 }
