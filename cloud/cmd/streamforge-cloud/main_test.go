@@ -163,21 +163,12 @@ func TestBadConfigNamesTheSetting(t *testing.T) {
 // socket's address; anything else at fd:N is refused with the setting named.
 func TestServeOnAnInheritedSocket(t *testing.T) {
 	bin := build(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sock, err := ln.(*net.TCPListener).File()
-	_ = ln.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sock.Close()
+	sock, want := heldSocket(t)
 	cmd := exec.Command(bin, "serve", "--listen", "fd:3")
 	cmd.Env = append(os.Environ(), "STREAMFORGE_DATA_DIR="+t.TempDir())
 	cmd.ExtraFiles = []*os.File{sock}
-	if addr, _ := start(t, cmd); addr != ln.Addr().String() {
-		t.Fatalf("serving on %s, want the inherited %s", addr, ln.Addr())
+	if addr, _ := start(t, cmd); addr != want {
+		t.Fatalf("serving on %s, want the inherited %s", addr, want)
 	}
 
 	for _, bad := range []string{"fd:3", "fd:x", "fd:1"} {
@@ -243,22 +234,13 @@ func TestGatewayListenerOnPortZeroOrInheritedSocket(t *testing.T) {
 		}
 	})
 	t.Run("inherited-fd", func(t *testing.T) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		sock, err := ln.(*net.TCPListener).File()
-		_ = ln.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer sock.Close()
+		sock, want := heldSocket(t)
 		cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--gateway-listen", "fd:3")
 		cmd.Env = append(os.Environ(), env...)
 		cmd.ExtraFiles = []*os.File{sock}
 		_, lines := start(t, cmd)
-		if addr := reported(lines); addr != ln.Addr().String() || !served(addr) {
-			t.Fatalf("gateway listener reported at %s, want the inherited %s serving", addr, ln.Addr())
+		if addr := reported(lines); addr != want || !served(addr) {
+			t.Fatalf("gateway listener reported at %s, want the inherited %s serving", addr, want)
 		}
 	})
 	t.Run("fail-not-a-socket", func(t *testing.T) {
@@ -271,4 +253,21 @@ func TestGatewayListenerOnPortZeroOrInheritedSocket(t *testing.T) {
 			}
 		}
 	})
+}
+
+// heldSocket is a listening socket on loopback as a file to hand down to
+// a child process (closed when the test ends), and its address.
+func heldSocket(t *testing.T) (*os.File, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock, err := ln.(*net.TCPListener).File()
+	_ = ln.Close() // sock is a duplicate that stays listening
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sock.Close() })
+	return sock, ln.Addr().String()
 }
