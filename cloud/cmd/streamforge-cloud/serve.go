@@ -24,11 +24,7 @@ import (
 )
 
 func serve(ctx context.Context, log *slog.Logger, args []string) error {
-	cfg, err := config.Load(args)
-	if err != nil {
-		return err
-	}
-	st, err := store.Open(ctx, cfg.DatabaseURL, cfg.DataDir)
+	cfg, st, err := openStore(ctx, args)
 	if err != nil {
 		return err
 	}
@@ -125,6 +121,20 @@ func serve(ctx context.Context, log *slog.Logger, args []string) error {
 	}
 }
 
+// openStore reads the settings from args and the environment and opens
+// the database they name (running its pending migrations).
+func openStore(ctx context.Context, args []string) (*config.Config, *store.Store, error) {
+	cfg, err := config.Load(args)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := store.Open(ctx, cfg.DatabaseURL, cfg.DataDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, st, nil
+}
+
 // apiDeps are the services the API's handlers call, over st.
 func apiDeps(st *store.Store, us *users.Service, gw *gateways.Service) api.Deps {
 	return api.Deps{
@@ -204,11 +214,7 @@ func keysRotate(args []string) error {
 // The database is opened first: no rotation goes unrecorded because the
 // database was unreachable.
 func configKeysRotate(ctx context.Context, args []string) error {
-	cfg, err := config.Load(args)
-	if err != nil {
-		return err
-	}
-	st, err := store.Open(ctx, cfg.DatabaseURL, cfg.DataDir)
+	cfg, st, err := openStore(ctx, args)
 	if err != nil {
 		return err
 	}
