@@ -247,6 +247,9 @@ func TestTokenChecksAreBatched(t *testing.T) {
 	a := NewAccess(fakeRepo[AccessTx]{db}, nil, set)
 	a.Start(context.Background())
 	defer a.Close()
+	var opened sync.Once
+	open := func() { opened.Do(func() { close(gate) }) }
+	defer open() // before Close (defers run last first): a failed wait must not leave a reader at the gate
 	type answer struct {
 		id    string
 		row   store.GatewayTokenAuth
@@ -258,16 +261,18 @@ func TestTokenChecksAreBatched(t *testing.T) {
 		row, found, err := a.lookupToken(context.Background(), "jti-"+id, owner)
 		answers <- answer{id, row, found, err}
 	}
+	// One lookup at a time until every reader is busy at the gate: sent
+	// together, two lookups could go to one reader as one batch.
 	for i := range authReaders {
 		go ask(fmt.Sprintf("gw-%03d", i), fmt.Sprintf("gw-%03d", i))
+		testenv.Eventually(t, 10*time.Second, fmt.Sprintf("%d readers busy", i+1), func() bool { return len(busy) == i+1 })
 	}
-	testenv.Eventually(t, 10*time.Second, "both readers busy", func() bool { return len(busy) == authReaders })
 	for i := authReaders; i < n; i++ {
 		go ask(fmt.Sprintf("gw-%03d", i), fmt.Sprintf("gw-%03d", i))
 	}
 	go ask("gw-000", "gw-001") // a token of another gateway is no token
 	testenv.Eventually(t, 10*time.Second, "lookups queued", func() bool { return len(a.auth.ch) == n-authReaders+1 })
-	close(gate)
+	open()
 	for range n + 1 {
 		r := <-answers
 		if r.err != nil {
