@@ -100,7 +100,7 @@ func TestFullDiskHoldsBlockingPutsDropsOthersAndRecovers(t *testing.T) {
 		}
 		done <- nil
 	}()
-	waitFor(t, "disk full", func() bool { return b.Stats().DiskFull })
+	testenv.Eventually(t, 30*time.Second, "disk full", func() bool { return b.Stats().DiskFull })
 	lossy := []adapters.Reading{reading("lossy", "t", 1.0)}
 	if err := b.Put(context.Background(), lossy); err != nil || lossy[0].Seq != 0 {
 		t.Fatalf("drop_newest Put on a full disk: %v, seq %d; want dropped without error", err, lossy[0].Seq)
@@ -187,20 +187,9 @@ func TestFailedDeleteIsRetriedAndNotReadAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	filler.Free(t, 0)
-	waitFor(t, "deferred deletes committed", func() bool { return b.Stats().PendingDeletes == 0 })
+	testenv.Eventually(t, 30*time.Second, "deferred deletes committed", func() bool { return b.Stats().PendingDeletes == 0 })
 	if s := b.Stats(); s.Records != uint64(len(recs)-len(acked)) || s.DiskFull {
 		t.Fatalf("after recovery: %+v", s)
-	}
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -224,14 +213,14 @@ func TestHeldPutsEndWithTheirContextAndAtClose(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancelled := make(chan error, 1)
 	go func() { cancelled <- b.Put(ctx, batch()) }()
-	waitFor(t, "disk full", func() bool { return b.Stats().DiskFull })
+	testenv.Eventually(t, 30*time.Second, "disk full", func() bool { return b.Stats().DiskFull })
 	cancel()
 	if err := <-cancelled; !errors.Is(err, context.Canceled) {
 		t.Fatalf("held Put after cancel: %v, want context.Canceled", err)
 	}
 	closed := make(chan error, 1)
 	go func() { closed <- b.Put(context.Background(), batch()) }()
-	waitFor(t, "the cancelled Put counted", func() bool { return b.Stats().Unstored["default/block/cancelled"] == 5000 })
+	testenv.Eventually(t, 30*time.Second, "the cancelled Put counted", func() bool { return b.Stats().Unstored["default/block/cancelled"] == 5000 })
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}

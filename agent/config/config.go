@@ -1,5 +1,5 @@
 // Package config loads agent.yaml, the agent's one configuration document
-// (the same document the control plane will deliver later): it applies
+// (its data path part is what the control plane delivers): it applies
 // defaults, resolves `${secret:name}` references through agent/secrets, and
 // validates everything at load with errors that name the field. The part a
 // control plane delivers (adapters, kafka, buffer, log_level) is a

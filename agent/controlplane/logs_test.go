@@ -48,7 +48,7 @@ func TestLogsShipIncrementallyAndSurviveAnOutage(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- loop.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	eventually(t, "enrollment", func() bool { return loop.State().Enrolled })
+	testenv.Eventually(t, 20*time.Second, "enrollment", func() bool { return loop.State().Enrolled })
 	if st := cloud.Call("POST", "/api/v1/gateways/gw-logs-01/approve", admin, nil, nil); st != 200 {
 		t.Fatalf("approve: %d", st)
 	}
@@ -78,7 +78,7 @@ func TestLogsShipIncrementallyAndSurviveAnOutage(t *testing.T) {
 			cursor = fmt.Sprintf("&cursor=%d", p.NextCursor)
 		}
 	}
-	eventually(t, "the backlog in the cloud", func() bool { c, _ := lines("backlog "); return len(c) == 1000 })
+	testenv.Eventually(t, 20*time.Second, "the backlog in the cloud", func() bool { c, _ := lines("backlog "); return len(c) == 1000 })
 	if c, batches := lines("backlog "); batches < 1000/200 {
 		t.Fatalf("the backlog came in %d batches, want at least %d of at most 200 lines", batches, 1000/200)
 	} else {
@@ -95,7 +95,7 @@ func TestLogsShipIncrementallyAndSurviveAnOutage(t *testing.T) {
 	}
 	cloud.Start()
 	admin = cloud.Login(testenv.CloudAdminEmail, testenv.CloudAdminPassword)
-	eventually(t, "the outage's lines in the cloud", func() bool { c, _ := lines("during the outage "); return len(c) == 50 })
+	testenv.Eventually(t, 20*time.Second, "the outage's lines in the cloud", func() bool { c, _ := lines("during the outage "); return len(c) == 50 })
 	c, _ := lines("during the outage ")
 	for m, n := range c {
 		if n != 1 {

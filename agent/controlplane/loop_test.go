@@ -46,12 +46,6 @@ func (a *applied) last() int {
 	return a.versions[len(a.versions)-1]
 }
 
-// eventually waits for a step of the loop's lifecycle.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	testenv.Eventually(t, 20*time.Second, what, cond)
-}
-
 // TestLifecycleAgainstRealCloud runs the agent's control plane loop
 // against a streamforge-cloud process: enrollment, a claim through the URL
 // in the QR code of the status page, token, config and heartbeats, a cloud
@@ -96,7 +90,7 @@ func TestLifecycleAgainstRealCloud(t *testing.T) {
 
 	status := httptest.NewServer(statuspage.Handler(loop, cloud.URL))
 	defer status.Close()
-	eventually(t, "enrollment", func() bool { return loop.State().ClaimCode != "" })
+	testenv.Eventually(t, 20*time.Second, "enrollment", func() bool { return loop.State().ClaimCode != "" })
 	page := string(testenv.Get(t, status.URL+"/"))
 	if !strings.Contains(page, loop.State().ClaimCode) {
 		t.Fatalf("status page lacks the claim code:\n%s", page)
@@ -133,7 +127,7 @@ func TestLifecycleAgainstRealCloud(t *testing.T) {
 	if st := cloud.Call("POST", "/api/v1/gateways/gw-e2e-01/approve", admin, nil, nil); st != 200 {
 		t.Fatalf("approve: %d", st)
 	}
-	eventually(t, "token after approval", func() bool { return loop.State().Status == "approved" })
+	testenv.Eventually(t, 20*time.Second, "token after approval", func() bool { return loop.State().Status == "approved" })
 
 	deploy := func(v int) {
 		t.Helper()
@@ -142,8 +136,8 @@ func TestLifecycleAgainstRealCloud(t *testing.T) {
 		}
 	}
 	deploy(1)
-	eventually(t, "config v1 applied", func() bool { return got.last() == 1 })
-	eventually(t, "heartbeat with v1", func() bool {
+	testenv.Eventually(t, 20*time.Second, "config v1 applied", func() bool { return got.last() == 1 })
+	testenv.Eventually(t, 20*time.Second, "heartbeat with v1", func() bool {
 		var g map[string]any
 		cloud.Call("GET", "/api/v1/gateways/gw-e2e-01", admin, nil, &g)
 		return g["applied_config_version"] == float64(1)
@@ -153,11 +147,11 @@ func TestLifecycleAgainstRealCloud(t *testing.T) {
 	// the next config.
 	cloud.Stop()
 	from := beats.Load()
-	eventually(t, "heartbeats tried on the stopped control plane", func() bool { return beats.Load() >= from+2 })
+	testenv.Eventually(t, 20*time.Second, "heartbeats tried on the stopped control plane", func() bool { return beats.Load() >= from+2 })
 	cloud.Start()
 	admin = cloud.Login(testenv.CloudAdminEmail, testenv.CloudAdminPassword)
 	deploy(2)
-	eventually(t, "config v2 after cloud restart", func() bool { return got.last() == 2 })
+	testenv.Eventually(t, 20*time.Second, "config v2 after cloud restart", func() bool { return got.last() == 2 })
 
 	// Agent restart while the cloud is down: the last-known-good config is
 	// applied before any contact.

@@ -126,7 +126,7 @@ func TestLoopRefusesConfigAlteredInTransit(t *testing.T) {
 	defer func() { cancel(); <-done }()
 	status := httptest.NewServer(statuspage.Handler(loop, cloud.URL))
 	defer status.Close()
-	eventually(t, "enrollment", func() bool { return loop.State().Enrolled })
+	testenv.Eventually(t, 20*time.Second, "enrollment", func() bool { return loop.State().Enrolled })
 	cloud.Call("POST", "/api/v1/gateways/gw-mitm-01/approve", admin, nil, nil)
 	last := func() string {
 		mu.Lock()
@@ -138,11 +138,11 @@ func TestLoopRefusesConfigAlteredInTransit(t *testing.T) {
 	}
 
 	deploy("gw-mitm-01", 1)
-	eventually(t, "v1 applied", func() bool { return last() == `1 {"rev":1}` })
+	testenv.Eventually(t, 20*time.Second, "v1 applied", func() bool { return last() == `1 {"rev":1}` })
 
 	proxy.set(func(c *wire.ConfigResponse) { c.Version, c.Config = 50, json.RawMessage(`{"rev":"evil"}`) })
 	deploy("gw-mitm-01", 2)
-	eventually(t, "v2 applied as signed", func() bool { return last() == `2 {"rev":2}` })
+	testenv.Eventually(t, 20*time.Second, "v2 applied as signed", func() bool { return last() == `2 {"rev":2}` })
 
 	for _, tc := range []struct {
 		name   string
@@ -156,7 +156,7 @@ func TestLoopRefusesConfigAlteredInTransit(t *testing.T) {
 		{"another gateway's bundle", func(c *wire.ConfigResponse) { c.Bundle = otherCfg.Bundle }, "another gateway"},
 	} {
 		proxy.set(tc.mutate)
-		eventually(t, tc.name+" refused", func() bool { return strings.Contains(loop.State().ConfigError, tc.reason) })
+		testenv.Eventually(t, 20*time.Second, tc.name+" refused", func() bool { return strings.Contains(loop.State().ConfigError, tc.reason) })
 		if got := last(); got != `2 {"rev":2}` {
 			t.Fatalf("%s: applied %s", tc.name, got)
 		}
@@ -166,5 +166,5 @@ func TestLoopRefusesConfigAlteredInTransit(t *testing.T) {
 	}
 	proxy.set(nil)
 	deploy("gw-mitm-01", 3)
-	eventually(t, "v3 through an honest path", func() bool { return last() == `3 {"rev":3}` && loop.State().ConfigError == "" })
+	testenv.Eventually(t, 20*time.Second, "v3 through an honest path", func() bool { return last() == `3 {"rev":3}` && loop.State().ConfigError == "" })
 }

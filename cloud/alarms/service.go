@@ -20,6 +20,10 @@ var (
 	ErrNotActive = errs.New(errs.Conflict, "alarm is not active (acknowledged or cleared already)")
 )
 
+// Alarm is an alarm as the API shows it (the store's row), named here so
+// that the API's handlers need not import cloud/store.
+type Alarm = store.Alarm
+
 // Repo is what the API's alarm service needs of the database.
 type Repo interface {
 	ListAlarms(ctx context.Context, f store.AlarmFilter) ([]store.Alarm, error)

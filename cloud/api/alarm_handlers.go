@@ -9,13 +9,12 @@ import (
 	"github.com/streamforge/streamforge/cloud/alarms"
 	"github.com/streamforge/streamforge/cloud/audit"
 	"github.com/streamforge/streamforge/cloud/rbac"
-	"github.com/streamforge/streamforge/cloud/store"
 )
 
 // AlarmService is what the alarm routes need (cloud/alarms.Service).
 type AlarmService interface {
 	List(ctx context.Context, v alarms.Viewer, q alarms.Query) (alarms.Page, error)
-	Ack(ctx context.Context, v alarms.Viewer, origin audit.Origin, id uint64) (store.Alarm, error)
+	Ack(ctx context.Context, v alarms.Viewer, origin audit.Origin, id uint64) (alarms.Alarm, error)
 }
 
 // AuditAlarm is told when the audit chain does not verify (the evaluator's

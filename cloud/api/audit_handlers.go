@@ -21,25 +21,25 @@ func timeParam(c *fiber.Ctx, name string) (time.Time, error) {
 	return t.UTC(), nil
 }
 
-// auditReader is what the audit handlers read.
-type auditReader interface {
+// AuditReader is what the audit handlers read: records, the chain with
+// its signed checkpoints, and the compliance reports.
+type AuditReader interface {
 	audit.Querier
-	audit.ChainReader
+	audit.CheckpointReader
 	audit.Reports
 }
 
 // wholeAudit is the trail unscoped: verification and the failed-login
 // review read every record.
-func (s *Server) wholeAudit(c *fiber.Ctx) auditReader { return s.store.Audit(c.UserContext()) }
+func (s *Server) wholeAudit(c *fiber.Ctx) AuditReader { return s.deps.Audit(c.UserContext(), nil) }
 
 // scopedAudit is the trail as an audit reader may see it: without the
 // records about gateways and enrollment tokens outside its gateway_access.
-func (s *Server) scopedAudit(c *fiber.Ctx) auditReader {
-	repo := s.store.Audit(c.UserContext())
+func (s *Server) scopedAudit(c *fiber.Ctx) AuditReader {
 	if access := s.access(c); !rbac.Unrestricted(access) {
-		return repo.Within(&audit.Scope{Sites: access})
+		return s.deps.Audit(c.UserContext(), &audit.Scope{Sites: access})
 	}
-	return repo
+	return s.wholeAudit(c)
 }
 
 func (s *Server) listAudit(c *fiber.Ctx) error {
@@ -57,24 +57,25 @@ func (s *Server) listAudit(c *fiber.Ctx) error {
 }
 
 func (s *Server) verifyAudit(c *fiber.Ctx) error {
-	if s.opts.AuditKeys == nil {
-		rep, err := audit.Verify(s.wholeAudit(c))
-		if err != nil {
-			return err
-		}
-		s.auditVerified(c.UserContext(), rep)
-		return c.JSON(rep)
-	}
-	anchor, err := audit.ReadAnchor(s.opts.AuditAnchorFile)
-	if err != nil {
-		return err
-	}
-	rep, err := audit.VerifyWithCheckpoints(s.store.Audit(c.UserContext()), s.opts.AuditKeys, anchor)
+	rep, err := s.verifyChain(c)
 	if err != nil {
 		return err
 	}
 	s.auditVerified(c.UserContext(), rep)
 	return c.JSON(rep)
+}
+
+// verifyChain checks the hash chain, and with AuditKeys the signed
+// checkpoints and the anchor file too.
+func (s *Server) verifyChain(c *fiber.Ctx) (audit.Report, error) {
+	if s.opts.AuditKeys == nil {
+		return audit.Verify(s.wholeAudit(c))
+	}
+	anchor, err := audit.ReadAnchor(s.opts.AuditAnchorFile)
+	if err != nil {
+		return audit.Report{}, err
+	}
+	return audit.VerifyWithCheckpoints(s.wholeAudit(c), s.opts.AuditKeys, anchor)
 }
 
 func (s *Server) complianceGDPR(c *fiber.Ctx) error {

@@ -21,9 +21,12 @@ import (
 
 	"github.com/streamforge/streamforge/cloud/alarms"
 	"github.com/streamforge/streamforge/cloud/api"
+	"github.com/streamforge/streamforge/cloud/audit"
 	"github.com/streamforge/streamforge/cloud/auth"
 	"github.com/streamforge/streamforge/cloud/configsign"
+	"github.com/streamforge/streamforge/cloud/gatewaylogs"
 	"github.com/streamforge/streamforge/cloud/gateways"
+	"github.com/streamforge/streamforge/cloud/pipelines"
 	"github.com/streamforge/streamforge/cloud/store"
 	"github.com/streamforge/streamforge/cloud/users"
 	"github.com/streamforge/streamforge/internal/testenv"
@@ -104,7 +107,12 @@ func newEnv(t testing.TB, dbURL, keyDir string, opts ...envOpt) *env {
 	if o.Alarms == nil {
 		o.Alarms = alarms.NewService(st)
 	}
-	srv := api.New(st, us, gw, log, o)
+	srv := api.New(api.Deps{
+		Database: st, DatabaseName: st.Dialect,
+		Audit: func(ctx context.Context, scope *audit.Scope) api.AuditReader { return st.Audit(ctx).Within(scope) },
+		Trail: st.AuditLog(), Users: us, Gateways: gw,
+		Pipelines: pipelines.New(st.Pipelines()), GatewayLogs: gatewaylogs.New(st),
+	}, log, o)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -12,7 +12,6 @@ import (
 	"github.com/streamforge/streamforge/cloud/audit"
 	"github.com/streamforge/streamforge/cloud/auth"
 	"github.com/streamforge/streamforge/cloud/gateways"
-	"github.com/streamforge/streamforge/cloud/store"
 	"github.com/streamforge/streamforge/pkg/wire"
 )
 
@@ -293,7 +292,7 @@ func (s *Server) claim(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if g.Status != store.GatewayApproved {
+	if g.Status != gateways.StatusApproved {
 		// Claimed, but its EK is not verified: an admin decides.
 		c.Status(fiber.StatusAccepted)
 	}

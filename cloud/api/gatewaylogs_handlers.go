@@ -12,8 +12,8 @@ import (
 	"github.com/streamforge/streamforge/pkg/wire"
 )
 
-// gatewayLogs is what the log routes need of cloud/gatewaylogs.
-type gatewayLogs interface {
+// GatewayLogs is what the log routes need of cloud/gatewaylogs.
+type GatewayLogs interface {
 	Ingest(ctx context.Context, gatewayID string, b wire.LogBatch) error
 	Query(ctx context.Context, gatewayID string, f gatewaylogs.Filter) (gatewaylogs.Page, error)
 }
@@ -22,12 +22,12 @@ type gatewayLogs interface {
 // heartbeat); a user with logs:read reads those of the gateways in its
 // gateway_access.
 func (s *Server) gatewayLogRoutes(device, users routeGroup) {
-	logs := gatewaylogs.New(s.store)
+	logs := s.deps.GatewayLogs
 	device.Post("/gateways/:id/logs", s.gatewayAuth, s.ownGateway, shipLogs(logs))
 	users.Get("/gateways/:id/logs", s.require(rbac.LogsRead), s.scoped, s.readLogs(logs))
 }
 
-func shipLogs(logs gatewayLogs) fiber.Handler {
+func shipLogs(logs GatewayLogs) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		var b wire.LogBatch
 		if err := decode(c, &b); err != nil {
@@ -40,7 +40,7 @@ func shipLogs(logs gatewayLogs) fiber.Handler {
 	}
 }
 
-func (s *Server) readLogs(logs gatewayLogs) fiber.Handler {
+func (s *Server) readLogs(logs GatewayLogs) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		// A gateway outside the caller's gateway_access is "not found".
 		if _, err := s.gateways.fleet.Get(c.UserContext(), s.access(c), c.Params("id")); err != nil {

@@ -12,8 +12,8 @@ import (
 	"github.com/streamforge/streamforge/cloud/rbac"
 )
 
-// pipelineService is what the pipeline handlers need (cloud/pipelines).
-type pipelineService interface {
+// PipelineService is what the pipeline handlers need (cloud/pipelines).
+type PipelineService interface {
 	Create(ctx context.Context, o pipelines.Origin, id, description string, in pipelines.Input) (pipelines.Pipeline, error)
 	Update(ctx context.Context, o pipelines.Origin, id string, base int, description *string, in pipelines.Input) (pipelines.Pipeline, error)
 	Get(ctx context.Context, id string) (pipelines.Pipeline, error)
@@ -29,7 +29,7 @@ type pipelineService interface {
 // pipelineAPI holds the pipeline handlers.
 type pipelineAPI struct {
 	s   *Server
-	svc pipelineService
+	svc PipelineService
 }
 
 // pipelineRoutes: pipelines and their versions, diff and deploy (#12).
@@ -37,7 +37,7 @@ type pipelineAPI struct {
 // middleware (authentication first), so these routes are management
 // routes like the users' and gateways'.
 func (s *Server) pipelineRoutes(add func(method, path string, h []fiber.Handler)) {
-	h := &pipelineAPI{s: s, svc: pipelines.New(s.store.Pipelines())}
+	h := &pipelineAPI{s: s, svc: s.deps.Pipelines}
 	read := s.require(rbac.PipelinesRead)
 	for _, r := range []struct {
 		method, path string

@@ -18,9 +18,9 @@ import (
 // trail one record each.
 const eventCredentialRefused = "credential.refused"
 
-// auditTrail records events that go with no other change: denials and
-// refusals (store.AuditLog).
-type auditTrail interface {
+// AuditTrail records events that go with no other change: denials and
+// refusals (the store's AuditLog).
+type AuditTrail interface {
 	Append(ctx context.Context, ev audit.Event) error
 	Tally(ctx context.Context, ev audit.Event, now time.Time) error
 }

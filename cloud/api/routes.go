@@ -194,11 +194,11 @@ func (s *Server) noSuchRoute(c *fiber.Ctx) error {
 }
 
 func (s *Server) ready(c *fiber.Ctx) error {
-	if err := s.store.Ping(c.UserContext()); err != nil {
+	if err := s.deps.Database.Ping(c.UserContext()); err != nil {
 		s.log.Warn("readiness: database unreachable", "err", err)
 		return errorf(fiber.StatusServiceUnavailable, "database unreachable")
 	}
-	return c.JSON(fiber.Map{"status": "ready", "database": s.store.Dialect})
+	return c.JSON(fiber.Map{"status": "ready", "database": s.deps.DatabaseName})
 }
 
 // metricsAuth lets Prometheus in with the configured bearer token; without

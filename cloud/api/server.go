@@ -1,9 +1,12 @@
 // Package api is the control plane's HTTP surface: routing, middleware
 // (security headers, rate limits, metrics, authentication, RBAC) and the
-// handlers, which call the domain services.
+// handlers, which call the domain services through the small interfaces
+// of Deps. One Fiber app serves the API listener and the gateways' mTLS
+// listener; device routes and management routes are separate groups.
 package api
 
 import (
+	"context"
 	"log/slog"
 	"net/netip"
 	"time"
@@ -17,7 +20,6 @@ import (
 	"github.com/streamforge/streamforge/cloud/audit"
 	"github.com/streamforge/streamforge/cloud/errs"
 	"github.com/streamforge/streamforge/cloud/gateways"
-	"github.com/streamforge/streamforge/cloud/store"
 	"github.com/streamforge/streamforge/pki/stepca"
 )
 
@@ -44,12 +46,35 @@ type Options struct {
 	AuditAnchorFile string
 }
 
+// Deps are the services the handlers call, built by serve (and the
+// tests) over the store: the API depends on these interfaces alone, so it
+// does not import cloud/store.
+type Deps struct {
+	// Database answers readiness; DatabaseName ("sqlite", "postgres") is
+	// what /readyz reports.
+	Database     Pinger
+	DatabaseName string
+	// Audit opens the audit trail for one request, narrowed to scope (nil:
+	// the whole trail); Trail records refusals and denials.
+	Audit       func(ctx context.Context, scope *audit.Scope) AuditReader
+	Trail       AuditTrail
+	Users       Users
+	Gateways    *gateways.Service
+	Pipelines   PipelineService
+	GatewayLogs GatewayLogs
+}
+
+// Pinger checks that the database answers.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
 // Server is the control plane's HTTP API.
 type Server struct {
 	app      *fiber.App
-	store    *store.Store
+	deps     Deps
 	users    Users
-	trail    auditTrail
+	trail    AuditTrail
 	metrics  *httpMetrics
 	gateways gatewayServices
 	log      *slog.Logger
@@ -60,12 +85,12 @@ type Server struct {
 }
 
 // New builds the API.
-func New(st *store.Store, us Users, gw *gateways.Service, log *slog.Logger, opts Options) *Server {
+func New(d Deps, log *slog.Logger, opts Options) *Server {
 	if opts.Metrics == nil {
 		opts.Metrics = prometheus.NewRegistry()
 	}
-	s := &Server{store: st, users: us, trail: st.AuditLog(), metrics: newHTTPMetrics(opts.Metrics),
-		gateways: gatewayServicesOf(gw), log: log, opts: opts}
+	s := &Server{deps: d, users: d.Users, trail: d.Trail, metrics: newHTTPMetrics(opts.Metrics),
+		gateways: gatewayServicesOf(d.Gateways), log: log, opts: opts}
 	if opts.BodyLimit == 0 {
 		opts.BodyLimit = 1 << 20
 		s.opts.BodyLimit = opts.BodyLimit

@@ -22,18 +22,6 @@ import (
 	"github.com/streamforge/streamforge/internal/testenv"
 )
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // replica is one cloud process's audit side: its own database pool and
 // relay, as a separate streamforge-cloud would have.
 type replica struct {
@@ -71,7 +59,7 @@ func TestRelayDeliversEveryRecordInOrderThroughOutageAndRestart(t *testing.T) {
 	cfg := auditrelay.Config{Brokers: broker.Addr, Topic: "audit_trail", Interval: 50 * time.Millisecond, Batch: 200}
 
 	a := startReplica(t, dbURL, cfg, log)
-	waitFor(t, "replica A to hold the relay lease", 30*time.Second, a.relay.Active)
+	testenv.Eventually(t, 30*time.Second, "replica A to hold the relay lease", a.relay.Active)
 	b := startReplica(t, dbURL, cfg, log)
 	defer b.stop()
 
@@ -116,33 +104,33 @@ func TestRelayDeliversEveryRecordInOrderThroughOutageAndRestart(t *testing.T) {
 	}
 	atLeast := func(n int64) func() bool { return func() bool { return written.Load() >= n } }
 
-	waitFor(t, "200 records written", time.Minute, atLeast(200))
+	testenv.Eventually(t, time.Minute, "200 records written", atLeast(200))
 	sign()
 	if b.relay.Active() {
 		t.Fatal("two relays active at once")
 	}
 	broker.Stop() // outage, in the middle of writing
 	mark := written.Load()
-	waitFor(t, "records written during the outage", time.Minute, atLeast(mark+300))
+	testenv.Eventually(t, time.Minute, "records written during the outage", atLeast(mark+300))
 	if outbox() == 0 {
 		t.Fatal("the outbox drained with the broker down")
 	}
 	a.stop() // the active replica restarts in the middle of writing and the outage
-	waitFor(t, "replica B to take over the relay lease", 30*time.Second, b.relay.Active)
+	testenv.Eventually(t, 30*time.Second, "replica B to take over the relay lease", b.relay.Active)
 	a = startReplica(t, dbURL, cfg, log)
 	defer a.stop()
 	sign()
 	broker.Start()
 	mark = written.Load()
-	waitFor(t, "records written after the outage", time.Minute, atLeast(mark+300))
+	testenv.Eventually(t, time.Minute, "records written after the outage", atLeast(mark+300))
 	close(stopWriting)
 	if err := <-writerDone; err != nil {
 		t.Fatal(err)
 	}
 	sign()
 	total := written.Load()
-	waitFor(t, "the outbox to drain", 2*time.Minute, func() bool { return outbox() == 0 })
-	waitFor(t, "the checkpoints to be relayed", time.Minute, func() bool {
+	testenv.Eventually(t, 2*time.Minute, "the outbox to drain", func() bool { return outbox() == 0 })
+	testenv.Eventually(t, time.Minute, "the checkpoints to be relayed", func() bool {
 		cps, err := writer.Audit(context.Background()).PendingCheckpoints()
 		return err == nil && len(cps) == 0
 	})
@@ -178,7 +166,7 @@ func TestRelayDeliversEveryRecordInOrderThroughOutageAndRestart(t *testing.T) {
 	if err := writer.DB.Exec(`INSERT INTO audit_outbox (seq, payload) SELECT seq, '' FROM audit_log WHERE seq BETWEEN 100 AND 150`).Error; err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the repeats to be relayed", time.Minute, func() bool { return outbox() == 0 })
+	testenv.Eventually(t, time.Minute, "the repeats to be relayed", func() bool { return outbox() == 0 })
 	if trail, err = auditrelay.ReadTopicTimeout(context.Background(), broker.Addr, cfg.Topic); err != nil {
 		t.Fatal(err)
 	}

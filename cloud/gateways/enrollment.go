@@ -168,14 +168,14 @@ func validateEnroll(req *wire.EnrollRequest) error {
 	return nil
 }
 
-// Enroll creates a gateway as pending (or updates the one enrolled with
-// the same identity) when the token is good and the whole request, with a
-// fresh single-use nonce, is signed by the identity key it carries. A
-// gateway id bound to another identity cannot be taken over.
 // errBadPublicKey answers an identity key that does not parse; the parser's
 // text stays in the error chain for logs.
 var errBadPublicKey = &ValidationError{"identity.public_key", "must be a PEM PUBLIC KEY: RSA of at least 2048 bits, ECDSA or Ed25519"}
 
+// Enroll creates a gateway as pending (or updates the one enrolled with
+// the same identity) when the token is good and the whole request, with a
+// fresh single-use nonce, is signed by the identity key it carries. A
+// gateway id bound to another identity cannot be taken over.
 func (s *Enrollment) Enroll(ctx context.Context, m Meta, req wire.EnrollRequest) (wire.EnrollResponse, error) {
 	m.Actor = "gateway:" + req.GatewayID
 	if err := validateEnroll(&req); err != nil {

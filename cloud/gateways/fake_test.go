@@ -32,6 +32,8 @@ type fakeDB struct {
 	insertHB func(n int)
 	inserts  int
 	trims    map[string]int
+	// trimHB, when set, runs before each heartbeat trim.
+	trimHB func(id string)
 }
 
 func newFakeDB() *fakeDB {
@@ -140,6 +142,9 @@ func (d *fakeDB) InsertHeartbeats(ctx context.Context, hbs []store.GatewayHeartb
 }
 
 func (d *fakeDB) TrimHeartbeats(ctx context.Context, id string, rows, bytes int) error {
+	if d.trimHB != nil {
+		d.trimHB(id)
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.trims[id]++

@@ -139,6 +139,10 @@ func (s *Service) Close() {
 	s.Heartbeats.Close()
 }
 
+// StatusApproved is the status of a gateway that may connect (the API
+// answers a claim that leaves it short of that with 202).
+const StatusApproved = store.GatewayApproved
+
 // View is a gateway as the API shows it.
 type View struct {
 	ID           string            `json:"id"`

@@ -8,9 +8,10 @@ import (
 )
 
 // Heartbeats are the fleet's most frequent write. They are group-committed:
-// each request still waits until its row is stored, but the rows that
-// arrive within hbBatchWait of each other go to the database in one
-// multi-row INSERT.
+// each request still waits until its row is stored (and its gateway's
+// history trimmed, when this batch trims it), but the rows that arrive
+// within hbBatchWait of each other go to the database in one multi-row
+// INSERT.
 const (
 	hbBatchWait = 5 * time.Millisecond
 	hbBatchMax  = 500
@@ -55,11 +56,15 @@ func (w *hbWriter) write(ctx context.Context, batch []hbRow) {
 		hbs[i] = r.hb
 	}
 	err := w.s.repo.InsertHeartbeats(ctx, hbs)
+	if err == nil {
+		// Trimmed before the answer: once a gateway is answered, its
+		// history is what a reader will keep seeing, not one a trim
+		// still pending is about to shrink. The next batch waits for
+		// the one writer either way, so this costs no throughput.
+		w.boundHistory(ctx, hbs)
+	}
 	for _, r := range batch {
 		r.done <- err
-	}
-	if err == nil {
-		w.boundHistory(ctx, hbs)
 	}
 }
 

@@ -9,12 +9,14 @@ import (
 	"log/slog"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/streamforge/streamforge/cloud/auth"
 	"github.com/streamforge/streamforge/cloud/store"
+	"github.com/streamforge/streamforge/internal/testenv"
 	"github.com/streamforge/streamforge/pkg/wire"
 )
 
@@ -43,18 +45,6 @@ func (c *clock) advance(d time.Duration) {
 func newSettings() (*Settings, *clock) {
 	c := &clock{t: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
 	return &Settings{Now: c.now, AllowKeyIdentity: true}, c
-}
-
-// waitFor polls cond until it holds, failing the test after 10 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 // keyEnroll builds a signed software-key enrollment of id with token.
@@ -275,13 +265,13 @@ func TestTokenChecksAreBatched(t *testing.T) {
 	// together, two lookups could go to one reader as one batch.
 	for i := range authReaders {
 		go ask(fmt.Sprintf("gw-%03d", i), fmt.Sprintf("gw-%03d", i))
-		waitFor(t, fmt.Sprintf("%d readers busy", i+1), func() bool { return len(busy) == i+1 })
+		testenv.Eventually(t, 10*time.Second, fmt.Sprintf("%d readers busy", i+1), func() bool { return len(busy) == i+1 })
 	}
 	for i := authReaders; i < n; i++ {
 		go ask(fmt.Sprintf("gw-%03d", i), fmt.Sprintf("gw-%03d", i))
 	}
 	go ask("gw-000", "gw-001") // a token of another gateway is no token
-	waitFor(t, "lookups queued", func() bool { return len(a.auth.ch) == n-authReaders+1 })
+	testenv.Eventually(t, 10*time.Second, "lookups queued", func() bool { return len(a.auth.ch) == n-authReaders+1 })
 	open()
 	for range n + 1 {
 		r := <-answers
@@ -318,7 +308,7 @@ func TestHeartbeatCloseFlushes(t *testing.T) {
 	for i := 1; i < n; i++ {
 		go beat(i)
 	}
-	waitFor(t, "heartbeats queued", func() bool { return len(h.writer.ch) == n-1 })
+	testenv.Eventually(t, 10*time.Second, "heartbeats queued", func() bool { return len(h.writer.ch) == n-1 })
 	closed := make(chan struct{})
 	go func() { h.Close(); close(closed) }()
 	close(gate)
@@ -364,4 +354,44 @@ func TestServiceCloseStopsGoroutines(t *testing.T) {
 	a.Close()
 	h.Close()
 	goleak.VerifyNone(t, before)
+}
+
+// TestHeartbeatAnsweredAfterItsTrim: a heartbeat whose batch trims its
+// gateway's history is answered only once the trim is done, so that a
+// reader who saw the answer reads the history as it stays (a trim left
+// pending made TestHeartbeatsAreBounded's page walk count a row that was
+// gone by the time it counted the table).
+func TestHeartbeatAnsweredAfterItsTrim(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		set, _ := newSettings()
+		set.HistoryRows = 1 // every heartbeat trims
+		db := newFakeDB()
+		trimming, gate := make(chan struct{}), make(chan struct{})
+		db.trimHB = func(string) { close(trimming); <-gate }
+		release := sync.OnceFunc(func() { close(gate) })
+		h := NewHeartbeats(fakeRepo[any]{db}, set, slog.New(slog.DiscardHandler))
+		h.Start(context.Background())
+		defer h.Close()
+		defer release() // before Close, also when the test fails
+		answered := make(chan error, 1)
+		go func() {
+			answered <- h.Heartbeat(context.Background(), Auth{GatewayID: "gw-1"}, wire.Heartbeat{Status: "ok"})
+		}()
+		<-trimming      // the writer is inside the trim (after its batch wait)
+		synctest.Wait() // and the heartbeat's goroutine has got as far as it can
+		select {
+		case err := <-answered:
+			t.Fatalf("heartbeat answered (%v) while its trim was pending", err)
+		default:
+		}
+		release()
+		if err := <-answered; err != nil {
+			t.Fatal(err)
+		}
+		db.mu.Lock()
+		defer db.mu.Unlock()
+		if db.trims["gw-1"] != 1 {
+			t.Fatalf("%d trims of gw-1 when it was answered, want 1", db.trims["gw-1"])
+		}
+	})
 }

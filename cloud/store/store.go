@@ -1,10 +1,11 @@
 // Package store owns the control plane's database: opening SQLite (the
 // embedded default) or PostgreSQL, the versioned migrations, the models,
-// and the per-domain repositories (Users: accounts, sessions and login
-// throttles) whose lookups answer ErrNotFound and inserts ErrConflict.
-// GORM belongs here alone (internal/layout refuses it elsewhere, but for
-// the packages still on its shrinking list); domain packages depend on
-// small interfaces that the repositories meet.
+// and the per-domain repositories (users with their sessions and login
+// throttles, gateways, pipelines, alarms, gateway logs, and the audit
+// trail with its outbox and checkpoints) whose lookups answer ErrNotFound
+// and inserts ErrConflict. GORM belongs here alone (internal/layout
+// refuses it elsewhere); domain packages depend on small interfaces that
+// the repositories meet, and the API on the services built over them.
 package store
 
 import (

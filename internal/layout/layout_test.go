@@ -1,6 +1,6 @@
 // Package layout holds the test that keeps the module's import rules
 // (../shared/DESIGN.md): agent and cloud apart, pki and adapters below
-// both, GORM only in cloud/store, test helpers out of product code.
+// both, GORM only in cloud/store, the API's handlers off the store, test helpers out of product code.
 package layout
 
 import (
@@ -35,6 +35,8 @@ func rule(p, q string, internal bool) string {
 		return "cloud imports agent"
 	case (under(p, "pki") || under(p, "adapters")) && (under(q, "agent") || under(q, "cloud")):
 		return "pki and adapters sit below agent and cloud"
+	case under(p, "cloud/api") && under(q, "cloud/store"):
+		return "handlers depend on the services' interfaces (api.Deps), not on the store"
 	case testHelper(q) && !testHelper(p) && !under(p, "tests"):
 		return "test helpers are imported by tests only"
 	}
@@ -105,6 +107,8 @@ func TestRuleRefuses(t *testing.T) {
 		{"agent/run", "internal/testenv", true, true},
 		{"adapters/sim", "internal/simtest", true, true},
 		{"cloud/api", "internal/kafkatest", true, true},
+		{"cloud/api", "cloud/store", true, true},
+		{"cloud/cmd/streamforge-cloud", "cloud/store", true, false},
 		{"internal/simtest", "adapters", true, false},
 		{"tests/kafka/cmd/streamforge-consume", "internal/kafkatest", true, false},
 	} {

@@ -69,16 +69,72 @@ type Cloud struct {
 	URL     string
 	Addr    string
 	DataDir string
-	env     []string
-	cmd     *exec.Cmd
-	stderr  *bytes.Buffer
+	// GatewayAddr is the gateways' mTLS listener (StartCloudWithGateway).
+	GatewayAddr string
+	gateway     *Socket // held until the first Start hands it over
+	env         []string
+	cmd         *exec.Cmd
+	stderr      *bytes.Buffer
+}
+
+// Socket is a listening socket on loopback that the test holds until a
+// process it starts takes it over: its address can go into configuration
+// written before the process starts (step-ca's webhook URL, agent.yaml),
+// and no port is freed for another process to take meanwhile.
+type Socket struct {
+	Addr string
+	ln   *net.TCPListener
+}
+
+// ListenSocket binds 127.0.0.1:0 and holds the socket until it is handed
+// to a process (or the test ends).
+func ListenSocket(t testing.TB) *Socket {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	return &Socket{Addr: ln.Addr().String(), ln: ln.(*net.TCPListener)}
+}
+
+// handOver returns the socket as a file for a child process, bound anew on
+// addr when the test holds none (a restart), and closes the test's own
+// copy: the child then holds the only one, so a stopped process refuses
+// connections as a real one does.
+func handOver(held *Socket, addr string) (*os.File, string, error) {
+	var ln *net.TCPListener
+	if held != nil {
+		ln = held.ln
+	} else {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, "", err
+		}
+		ln = l.(*net.TCPListener)
+	}
+	f, err := ln.File()
+	_ = ln.Close() // f is a duplicate that stays listening
+	return f, ln.Addr().String(), err
 }
 
 // StartCloud runs `streamforge-cloud serve` on SQLite in a temp data dir
 // (plus env), with the CloudAdmin account, until the test ends.
 func StartCloud(t testing.TB, env ...string) *Cloud {
 	t.Helper()
-	c := &Cloud{t: t, Addr: "127.0.0.1:0", DataDir: t.TempDir()}
+	return startCloud(t, &Cloud{}, env)
+}
+
+// StartCloudWithGateway is StartCloud with the gateways' mTLS listener on
+// gw, handed to the process as fd 4 (env must name STREAMFORGE_STEPCA_DIR).
+func StartCloudWithGateway(t testing.TB, gw *Socket, env ...string) *Cloud {
+	t.Helper()
+	return startCloud(t, &Cloud{GatewayAddr: gw.Addr, gateway: gw}, append([]string{"STREAMFORGE_GATEWAY_LISTEN=fd:4"}, env...))
+}
+
+func startCloud(t testing.TB, c *Cloud, env []string) *Cloud {
+	t.Helper()
+	c.t, c.Addr, c.DataDir = t, "127.0.0.1:0", t.TempDir()
 	c.env = append([]string{"STREAMFORGE_DATA_DIR=" + c.DataDir, "STREAMFORGE_LISTEN=fd:3",
 		"STREAMFORGE_BOOTSTRAP_ADMIN_EMAIL=" + CloudAdminEmail, "STREAMFORGE_BOOTSTRAP_ADMIN_PASSWORD=" + CloudAdminPassword}, env...)
 	c.Start()
@@ -86,28 +142,33 @@ func StartCloud(t testing.TB, env ...string) *Cloud {
 	return c
 }
 
-// Start (re)starts the process on the same address and data. The test
-// binds the listening socket and hands it to the process as fd 3: no port
-// is chosen, freed and then taken by the cloud, which another process
-// could take first. The process holds the only copy, so a stopped cloud
-// refuses connections as a real one does; a restart binds the port again.
+// Start (re)starts the process on the same addresses and data. The test
+// binds the listening sockets and hands them to the process (the API as
+// fd 3, the gateway listener as fd 4): no port is chosen, freed and then
+// taken by the cloud, which another process could take first. The process
+// holds the only copies, so a stopped cloud refuses connections as a real
+// one does; a restart binds the ports again.
 func (c *Cloud) Start() {
 	c.t.Helper()
-	ln, err := net.Listen("tcp", c.Addr)
+	sock, addr, err := handOver(nil, c.Addr)
 	if err != nil {
 		c.t.Fatalf("listen on %s for streamforge-cloud: %v", c.Addr, err)
 	}
-	c.Addr = ln.Addr().String()
-	c.URL = "http://" + c.Addr
-	sock, err := ln.(*net.TCPListener).File()
-	_ = ln.Close() // sock is a duplicate that stays listening
-	if err != nil {
-		c.t.Fatal(err)
-	}
 	defer sock.Close()
+	c.Addr, c.URL = addr, "http://"+addr
+	files := []*os.File{sock}
+	if c.GatewayAddr != "" {
+		gw, _, err := handOver(c.gateway, c.GatewayAddr)
+		if err != nil {
+			c.t.Fatalf("listen on %s for the gateway listener: %v", c.GatewayAddr, err)
+		}
+		defer gw.Close()
+		c.gateway = nil // handed over: a restart binds the address again
+		files = append(files, gw)
+	}
 	c.cmd = exec.Command(CloudBinary(c.t), "serve")
 	c.cmd.Env = append(os.Environ(), c.env...)
-	c.cmd.ExtraFiles = []*os.File{sock}
+	c.cmd.ExtraFiles = files
 	c.stderr = &bytes.Buffer{}
 	c.cmd.Stderr = c.stderr
 	stdout, _ := c.cmd.StdoutPipe()

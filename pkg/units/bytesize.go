@@ -1,5 +1,5 @@
 // Package units holds value types the agent's configuration shares between
-// packages (pkg/pipeline, agent/config, agent/forward).
+// packages (pkg/pipeline, agent/config).
 package units
 
 import (

@@ -50,10 +50,12 @@ func TestAgentThroughKafkaClusterFaultsLosesNothing(t *testing.T) {
 		start := time.Now()
 		victim.Kill()
 		// Every partition gets a live leader again, and the agent writes on.
-		pause := waitFor(t, 120*time.Second, func() bool {
+		elected := time.Now()
+		testenv.Eventually(t, 120*time.Second, "a live leader for every partition", func() bool {
 			l, _, err := kafkatest.Leaders(context.Background(), kafkatest.Conn{Brokers: liveAddrs(cluster, victim)}, "telemetry.raw")
 			return err == nil && len(l) == 3 && !slices.Contains(mapValues(l), leader[0]) && !slices.Contains(mapValues(l), -1)
 		})
+		pause := time.Since(elected)
 		a.WaitMetric(t, "streamforge_forward_acked_records_total", 120*time.Second, func(v float64) bool { return v > acked+2000 })
 		a.WaitMetric(t, "streamforge_buffer_records", 120*time.Second, caughtUp)
 		t.Logf("leader of partition 0 (node %d) killed: new leaders after %s, caught up after %s",
@@ -123,7 +125,7 @@ func TestAgentThroughKafkaClusterFaultsLosesNothing(t *testing.T) {
 func waitReplicated(t *testing.T, conn kafkatest.Conn, c *testenv.KafkaCluster) {
 	t.Helper()
 	var isr map[int32][]int32
-	ok := waitForOK(180*time.Second, func() bool {
+	ok := testenv.Within(180*time.Second, func() bool {
 		var err error
 		_, isr, err = kafkatest.Leaders(context.Background(), conn, "telemetry.raw")
 		if err != nil || len(isr) == 0 {
@@ -158,25 +160,4 @@ func mapValues(m map[int32]int32) []int32 {
 		out = append(out, v)
 	}
 	return out
-}
-
-// waitFor polls cond until it holds and returns how long that took.
-func waitFor(t *testing.T, limit time.Duration, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	if !waitForOK(limit, cond) {
-		t.Fatalf("condition not met after %s", limit)
-	}
-	return time.Since(start)
-}
-
-func waitForOK(limit time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(limit)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return true
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	return false
 }

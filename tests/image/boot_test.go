@@ -55,7 +55,8 @@ func startHost(t *testing.T) *host {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gwAddr, caAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
+	gw, caAddr := testenv.ListenSocket(t), testenv.FreeAddr(t) // step-ca can only be given a port
+	gwAddr := gw.Addr
 	layout, err := stepca.Init(stepca.InitOptions{Dir: filepath.Join(pkiDir, "step-ca"), Address: caAddr,
 		DNSNames: []string{"127.0.0.1"}, AttestationRootsPEM: ca.CertificatePEM(),
 		WebhookURL: "https://" + gwAddr + "/internal/step-ca/authorize"})
@@ -63,8 +64,8 @@ func startHost(t *testing.T) *host {
 		t.Fatal(err)
 	}
 	h := &host{tpm: sw}
-	h.cloud = testenv.StartCloud(t, "STREAMFORGE_TPM_ROOTS_DIR="+sw.CADir, "STREAMFORGE_ATTESTATION_CA_DIR="+filepath.Join(pkiDir, "attestation-ca"),
-		"STREAMFORGE_GATEWAY_LISTEN="+gwAddr, "STREAMFORGE_STEPCA_DIR="+filepath.Join(pkiDir, "step-ca"))
+	h.cloud = testenv.StartCloudWithGateway(t, gw, "STREAMFORGE_TPM_ROOTS_DIR="+sw.CADir, "STREAMFORGE_ATTESTATION_CA_DIR="+filepath.Join(pkiDir, "attestation-ca"),
+		"STREAMFORGE_STEPCA_DIR="+filepath.Join(pkiDir, "step-ca"))
 	h.step = testenv.StartStepCA(t, layout.Config, caAddr, layout.RootCert)
 	h.broker = testenv.StartKfake(t, testenv.KafkaOpts{})
 	if h.sim, err = sim.StartModbus("127.0.0.1:0", sim.Signals(tags), 20); err != nil {

@@ -3,15 +3,11 @@
 package pipelines
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -30,7 +26,7 @@ import (
 // deployment shows "applied"), and the pipeline's readings arrive in the
 // pipeline's topic.
 func TestPipelineDeployedToARealAgent(t *testing.T) {
-	bin := buildAgent(t)
+	bin := testenv.BuildAgent(t, nil)
 	cloud := testenv.StartCloud(t, "STREAMFORGE_ALLOW_KEY_IDENTITY=true")
 	admin := cloud.Login(testenv.CloudAdminEmail, testenv.CloudAdminPassword)
 	var tok struct{ Token string }
@@ -53,9 +49,9 @@ func TestPipelineDeployedToARealAgent(t *testing.T) {
 	if err := os.WriteFile(cfgPath, []byte(local), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	startAgent(t, bin, []string{"CONTROL_PLANE_URL=" + cloud.URL, "CONTROL_PLANE_GATEWAY_ID=gw-test", "CONTROL_PLANE_ENROLLMENT_TOKEN=" + tok.Token},
-		"run", "--config", cfgPath, "--insecure-software-identity")
-	eventually(t, "enrollment", func() bool {
+	testenv.StartAgent(t, testenv.AgentOptions{Argv: []string{bin}, Config: cfgPath, Args: []string{"--insecure-software-identity"},
+		Env: []string{"CONTROL_PLANE_URL=" + cloud.URL, "CONTROL_PLANE_GATEWAY_ID=gw-test", "CONTROL_PLANE_ENROLLMENT_TOKEN=" + tok.Token}})
+	testenv.Eventually(t, time.Minute, "enrollment", func() bool {
 		var g map[string]any
 		return cloud.Call("GET", "/api/v1/gateways/gw-test", admin, nil, &g) == 200 && g["status"] == "pending"
 	})
@@ -89,7 +85,7 @@ func TestPipelineDeployedToARealAgent(t *testing.T) {
 		t.Fatalf("deploy: %d %+v", st, dep)
 	}
 	want := float64(dep.Results[0].ConfigVersion)
-	eventually(t, "the pipeline's config version in the heartbeat", func() bool {
+	testenv.Eventually(t, time.Minute, "the pipeline's config version in the heartbeat", func() bool {
 		var g map[string]any
 		cloud.Call("GET", "/api/v1/gateways/gw-test", admin, nil, &g)
 		return g["applied_config_version"] == want
@@ -141,74 +137,4 @@ func readTopic(t *testing.T, brokers, topic string, n int) []reading {
 		})
 	}
 	return out
-}
-
-// buildAgent compiles the agent into a temp dir.
-func buildAgent(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "streamforge-agent")
-	cmd := exec.Command("go", "build", "-o", bin, "./agent/cmd/streamforge-agent")
-	cmd.Dir = testenv.RepoRoot()
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build the agent: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// logBuffer keeps a process's output for the failure message.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-// startAgent starts the agent with env added to the test's; it is stopped
-// when the test ends, and its log shown if the test failed.
-func startAgent(t *testing.T, bin string, env []string, args ...string) {
-	t.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), env...)
-	log := &logBuffer{}
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // a test killed by its timeout takes it along
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("agent log:\n%s", log)
-		}
-	})
-}
-
-// eventually waits up to a minute for cond.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }

@@ -184,15 +184,16 @@ func TestManagedAgentOverMTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gwAddr, caAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
+	gw, caAddr := testenv.ListenSocket(t), testenv.FreeAddr(t) // step-ca can only be given a port
+	gwAddr := gw.Addr
 	layout, err := stepca.Init(stepca.InitOptions{Dir: filepath.Join(pkiDir, "step-ca"), Address: caAddr,
 		DNSNames: []string{"127.0.0.1"}, AttestationRootsPEM: ca.CertificatePEM(),
 		WebhookURL: "https://" + gwAddr + "/internal/step-ca/authorize"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cloud := testenv.StartCloud(t, "STREAMFORGE_TPM_ROOTS_DIR="+sw.CADir, "STREAMFORGE_ATTESTATION_CA_DIR="+filepath.Join(pkiDir, "attestation-ca"),
-		"STREAMFORGE_GATEWAY_LISTEN="+gwAddr, "STREAMFORGE_STEPCA_DIR="+filepath.Join(pkiDir, "step-ca"))
+	cloud := testenv.StartCloudWithGateway(t, gw, "STREAMFORGE_TPM_ROOTS_DIR="+sw.CADir, "STREAMFORGE_ATTESTATION_CA_DIR="+filepath.Join(pkiDir, "attestation-ca"),
+		"STREAMFORGE_STEPCA_DIR="+filepath.Join(pkiDir, "step-ca"))
 	step := testenv.StartStepCA(t, layout.Config, caAddr, layout.RootCert)
 	admin := cloud.Login(testenv.CloudAdminEmail, testenv.CloudAdminPassword)
 	var tok struct{ Token string }

@@ -17,15 +17,6 @@ import (
 	"github.com/streamforge/streamforge/cloud/store"
 )
 
-func openStore(ctx context.Context, args []string) (*store.Store, []string, error) {
-	cfg, err := config.Load(args)
-	if err != nil {
-		return nil, nil, err
-	}
-	st, err := store.Open(ctx, cfg.DatabaseURL, cfg.DataDir)
-	return st, nil, err
-}
-
 // auditVerify exits non-zero, naming the first bad record, when the chain
 // has been edited, cut or reordered, or no longer holds a signed
 // checkpoint. With --kafka it also reads the trail from the audit topic
@@ -40,11 +31,7 @@ func auditVerify(ctx context.Context, args []string) error {
 		}
 		rest = append(rest, a)
 	}
-	cfg, err := config.Load(rest)
-	if err != nil {
-		return err
-	}
-	st, err := store.Open(ctx, cfg.DatabaseURL, cfg.DataDir)
+	cfg, st, err := openStore(ctx, rest)
 	if err != nil {
 		return err
 	}
@@ -146,7 +133,7 @@ func auditCompliance(ctx context.Context, kind string, args []string) error {
 		}
 		rest = append(rest, args[i])
 	}
-	st, _, err := openStore(ctx, rest)
+	_, st, err := openStore(ctx, rest)
 	if err != nil {
 		return err
 	}

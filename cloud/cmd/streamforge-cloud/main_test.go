@@ -3,6 +3,7 @@ package main_test
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
 	"io"
 	"net"
@@ -14,6 +15,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/streamforge/streamforge/pki/attestca"
+	"github.com/streamforge/streamforge/pki/stepca"
 )
 
 // build compiles streamforge-cloud once per test binary run.
@@ -159,21 +163,12 @@ func TestBadConfigNamesTheSetting(t *testing.T) {
 // socket's address; anything else at fd:N is refused with the setting named.
 func TestServeOnAnInheritedSocket(t *testing.T) {
 	bin := build(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sock, err := ln.(*net.TCPListener).File()
-	_ = ln.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sock.Close()
+	sock, want := heldSocket(t)
 	cmd := exec.Command(bin, "serve", "--listen", "fd:3")
 	cmd.Env = append(os.Environ(), "STREAMFORGE_DATA_DIR="+t.TempDir())
 	cmd.ExtraFiles = []*os.File{sock}
-	if addr, _ := start(t, cmd); addr != ln.Addr().String() {
-		t.Fatalf("serving on %s, want the inherited %s", addr, ln.Addr())
+	if addr, _ := start(t, cmd); addr != want {
+		t.Fatalf("serving on %s, want the inherited %s", addr, want)
 	}
 
 	for _, bad := range []string{"fd:3", "fd:x", "fd:1"} {
@@ -184,4 +179,95 @@ func TestServeOnAnInheritedSocket(t *testing.T) {
 			t.Errorf("--listen %s: err %v, output %q; want an error naming STREAMFORGE_LISTEN", bad, err, out)
 		}
 	}
+}
+
+// TestGatewayListenerOnPortZeroOrInheritedSocket: STREAMFORGE_GATEWAY_LISTEN
+// takes port 0 (the kernel picks; serve prints the bound address) or fd:N
+// (a socket the parent holds, as testenv.StartCloudWithGateway hands it
+// down), and the gateways' mTLS listener, with step-ca's webhook
+// certificate, answers at that address; anything else at fd:N is refused
+// with the setting named.
+func TestGatewayListenerOnPortZeroOrInheritedSocket(t *testing.T) {
+	bin := build(t)
+	pki := t.TempDir()
+	ca, err := attestca.Init(filepath.Join(pki, "attestation-ca"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stepDir := filepath.Join(pki, "step-ca")
+	layout, err := stepca.Init(stepca.InitOptions{Dir: stepDir, Address: "127.0.0.1:1", DNSNames: []string{"127.0.0.1"},
+		AttestationRootsPEM: ca.CertificatePEM(), WebhookURL: "https://127.0.0.1:1/internal/step-ca/authorize"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	webhookCert, err := tls.LoadX509KeyPair(layout.WebhookCert, layout.WebhookKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// served says whether addr presents the webhook certificate.
+	served := func(addr string) bool {
+		conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true}) // the certificate is compared below
+		if err != nil {
+			t.Logf("dial the gateway listener at %s: %v", addr, err)
+			return false
+		}
+		defer conn.Close()
+		peer := conn.ConnectionState().PeerCertificates
+		return len(peer) > 0 && bytes.Equal(peer[0].Raw, webhookCert.Certificate[0])
+	}
+	env := []string{"STREAMFORGE_DATA_DIR=" + t.TempDir(), "STREAMFORGE_STEPCA_DIR=" + stepDir}
+	gatewayRE := regexp.MustCompile(`gateway listener on https://(127\.0\.0\.1:\d+)$`)
+	reported := func(lines []string) string {
+		for _, l := range lines {
+			if m := gatewayRE.FindStringSubmatch(l); m != nil {
+				return m[1]
+			}
+		}
+		t.Fatalf("no gateway listener line in %q", lines)
+		return ""
+	}
+
+	t.Run("port-0", func(t *testing.T) {
+		_, lines := serve(t, bin, append(env, "STREAMFORGE_GATEWAY_LISTEN=127.0.0.1:0")...)
+		if addr := reported(lines); strings.HasSuffix(addr, ":0") || !served(addr) {
+			t.Fatalf("the gateway listener is not at its reported %s", addr)
+		}
+	})
+	t.Run("inherited-fd", func(t *testing.T) {
+		sock, want := heldSocket(t)
+		cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--gateway-listen", "fd:3")
+		cmd.Env = append(os.Environ(), env...)
+		cmd.ExtraFiles = []*os.File{sock}
+		_, lines := start(t, cmd)
+		if addr := reported(lines); addr != want || !served(addr) {
+			t.Fatalf("gateway listener reported at %s, want the inherited %s serving", addr, want)
+		}
+	})
+	t.Run("fail-not-a-socket", func(t *testing.T) {
+		for _, bad := range []string{"fd:3", "fd:x", "fd:1"} {
+			cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--gateway-listen", bad)
+			cmd.Env = append(os.Environ(), env...)
+			out, err := cmd.CombinedOutput()
+			if err == nil || !strings.Contains(string(out), "STREAMFORGE_GATEWAY_LISTEN") {
+				t.Errorf("--gateway-listen %s: err %v, output %q; want an error naming STREAMFORGE_GATEWAY_LISTEN", bad, err, out)
+			}
+		}
+	})
+}
+
+// heldSocket is a listening socket on loopback as a file to hand down to
+// a child process (closed when the test ends), and its address.
+func heldSocket(t *testing.T) (*os.File, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock, err := ln.(*net.TCPListener).File()
+	_ = ln.Close() // sock is a duplicate that stays listening
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sock.Close() })
+	return sock, ln.Addr().String()
 }

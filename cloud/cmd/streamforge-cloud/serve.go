@@ -15,18 +15,16 @@ import (
 	"github.com/streamforge/streamforge/cloud/auth"
 	"github.com/streamforge/streamforge/cloud/config"
 	"github.com/streamforge/streamforge/cloud/configsign"
+	"github.com/streamforge/streamforge/cloud/gatewaylogs"
 	"github.com/streamforge/streamforge/cloud/gateways"
+	"github.com/streamforge/streamforge/cloud/pipelines"
 	"github.com/streamforge/streamforge/cloud/store"
 	"github.com/streamforge/streamforge/cloud/users"
 	"github.com/streamforge/streamforge/pki/attestca"
 )
 
 func serve(ctx context.Context, log *slog.Logger, args []string) error {
-	cfg, err := config.Load(args)
-	if err != nil {
-		return err
-	}
-	st, err := store.Open(ctx, cfg.DatabaseURL, cfg.DataDir)
+	cfg, st, err := openStore(ctx, args)
 	if err != nil {
 		return err
 	}
@@ -73,7 +71,7 @@ func serve(ctx context.Context, log *slog.Logger, args []string) error {
 	}
 	defer evaluator.Close()
 	gw.OnHeartbeat = evaluator.Heartbeat
-	srv := api.New(st, us, gw, log, api.Options{
+	srv := api.New(apiDeps(st, us, gw), log, api.Options{
 		TrustedProxies: cfg.TrustedProxies, RateLimitPerMinute: cfg.RateLimitPerMinute, GatewayRateLimit: cfg.GatewayRateLimit,
 		BodyLimit: cfg.BodyLimit, MetricsToken: cfg.MetricsToken, TLS: cfg.TLSCert != "", Metrics: reg,
 		Alarms: alarms.NewService(st), AuditAlarm: evaluator,
@@ -87,15 +85,17 @@ func serve(ctx context.Context, log *slog.Logger, args []string) error {
 	// One app serves both listeners; its shutdown closes both.
 	errc := make(chan error, 2)
 	if cfg.GatewayListen != "" {
-		ln, err := gatewayListener(srv, cfg)
+		ln, addr, err := gatewayListener(srv, cfg)
 		if err != nil {
 			return err
 		}
 		go func() { errc <- srv.App().Listener(ln) }()
-		log.Info("gateway mTLS listener", "addr", cfg.GatewayListen)
+		// The bound address: a port 0 is chosen by now.
+		log.Info("gateway mTLS listener", "addr", addr)
+		fmt.Printf("StreamForge gateway listener on https://%s\n", addr)
 	}
 
-	ln, err := apiListener(cfg.Listen)
+	ln, err := listen("STREAMFORGE_LISTEN", cfg.Listen)
 	if err != nil {
 		return err
 	}
@@ -118,6 +118,30 @@ func serve(ctx context.Context, log *slog.Logger, args []string) error {
 	case <-ctx.Done():
 		log.Info("shutting down")
 		return srv.App().ShutdownWithTimeout(10 * time.Second)
+	}
+}
+
+// openStore reads the settings from args and the environment and opens
+// the database they name (running its pending migrations).
+func openStore(ctx context.Context, args []string) (*config.Config, *store.Store, error) {
+	cfg, err := config.Load(args)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := store.Open(ctx, cfg.DatabaseURL, cfg.DataDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, st, nil
+}
+
+// apiDeps are the services the API's handlers call, over st.
+func apiDeps(st *store.Store, us *users.Service, gw *gateways.Service) api.Deps {
+	return api.Deps{
+		Database: st, DatabaseName: st.Dialect,
+		Audit: func(ctx context.Context, scope *audit.Scope) api.AuditReader { return st.Audit(ctx).Within(scope) },
+		Trail: st.AuditLog(), Users: us, Gateways: gw,
+		Pipelines: pipelines.New(st.Pipelines()), GatewayLogs: gatewaylogs.New(st),
 	}
 }
 
@@ -190,11 +214,7 @@ func keysRotate(args []string) error {
 // The database is opened first: no rotation goes unrecorded because the
 // database was unreachable.
 func configKeysRotate(ctx context.Context, args []string) error {
-	cfg, err := config.Load(args)
-	if err != nil {
-		return err
-	}
-	st, err := store.Open(ctx, cfg.DatabaseURL, cfg.DataDir)
+	cfg, st, err := openStore(ctx, args)
 	if err != nil {
 		return err
 	}
@@ -249,16 +269,17 @@ func configKeysList(args []string) error {
 	return nil
 }
 
-// gatewayListener is the gateways' mTLS listener, with step-ca's webhook.
-func gatewayListener(srv *api.Server, cfg *config.Config) (net.Listener, error) {
-	ln, err := net.Listen("tcp", cfg.GatewayListen)
+// gatewayListener is the gateways' mTLS listener, with step-ca's webhook,
+// and the address it is bound to.
+func gatewayListener(srv *api.Server, cfg *config.Config) (net.Listener, string, error) {
+	ln, err := listen("STREAMFORGE_GATEWAY_LISTEN", cfg.GatewayListen)
 	if err != nil {
-		return nil, fmt.Errorf("STREAMFORGE_GATEWAY_LISTEN: %w", err)
+		return nil, "", err
 	}
 	gl, err := srv.GatewayListener(ln, cfg.StepCADir)
 	if err != nil {
 		_ = ln.Close()
-		return nil, fmt.Errorf("STREAMFORGE_STEPCA_DIR: %w", err)
+		return nil, "", fmt.Errorf("STREAMFORGE_STEPCA_DIR: %w", err)
 	}
-	return gl, nil
+	return gl, ln.Addr().String(), nil
 }
