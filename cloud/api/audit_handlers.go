@@ -62,6 +62,7 @@ func (s *Server) verifyAudit(c *fiber.Ctx) error {
 		if err != nil {
 			return err
 		}
+		s.auditVerified(c.UserContext(), rep)
 		return c.JSON(rep)
 	}
 	anchor, err := audit.ReadAnchor(s.opts.AuditAnchorFile)
