@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -60,8 +61,13 @@ func openSQLite(t *testing.T, data string) *gorm.DB {
 
 // TestAuditVerifyFailureRaisesSecurityAlarm: a record edited in the
 // database makes `audit verify` fail, and that failure is a security
-// alarm that the serving process lists to an Admin.
+// alarm that the serving process lists to an Admin and that the CLI posts,
+// signed, to the configured webhook.
 func TestAuditVerifyFailureRaisesSecurityAlarm(t *testing.T) {
+	secret := "a webhook secret of some length"
+	sink := &webhookSink{secret: []byte(secret)}
+	hook := httptest.NewServer(sink) // on 127.0.0.1
+	defer hook.Close()
 	bin := build(t)
 	data := t.TempDir()
 	addr, _ := serve(t, bin, "STREAMFORGE_DATA_DIR="+data, "STREAMFORGE_BOOTSTRAP_ADMIN_EMAIL=root@example.com",
@@ -73,12 +79,18 @@ func TestAuditVerifyFailureRaisesSecurityAlarm(t *testing.T) {
 	if err := openSQLite(t, data).Exec(`UPDATE audit_log SET reason = 'nothing happened' WHERE seq = 1`).Error; err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command(bin, "audit", "verify", "--data-dir", data).CombinedOutput(); err == nil {
+	cmd := exec.Command(bin, "audit", "verify", "--data-dir", data)
+	cmd.Env = append(os.Environ(), "STREAMFORGE_ALERT_WEBHOOK_URL="+hook.URL, "STREAMFORGE_ALERT_WEBHOOK_SECRET="+secret)
+	if out, err := cmd.CombinedOutput(); err == nil {
 		t.Fatalf("audit verify passed a tampered chain:\n%s", out)
 	}
 	a := openAlarms(t, addr, token, alarms.AuditVerifyFailure)
 	if len(a) != 1 || a[0]["severity"] != "critical" || a[0]["category"] != "security" {
 		t.Fatalf("security alarms after a failed verification: %v", a)
+	}
+	// The CLI waits for the delivery: no polling needed.
+	if n, ok, forged := sink.raised(alarms.AuditVerifyFailure); !ok || forged != 0 || n.Alarm.ID != uint64(a[0]["id"].(float64)) {
+		t.Fatalf("webhook after the CLI's failed verification: %+v sent=%v forged=%d", n, ok, forged)
 	}
 }
 

@@ -65,7 +65,7 @@ func auditVerify(ctx context.Context, args []string) error {
 	}
 	printJSON(rep)
 	if !rep.OK {
-		if aerr := alarms.RaiseAuditFailure(ctx, st, rep.Problem, time.Now()); aerr != nil { // alarms (#13)
+		if aerr := raiseAuditAlarm(ctx, st, cfg, rep.Problem); aerr != nil { // alarms (#13)
 			fmt.Fprintf(os.Stderr, "raising the security alarm failed too: %v\n", aerr)
 		}
 		return fmt.Errorf("audit chain broken: %s", rep.Problem)
@@ -96,6 +96,19 @@ func auditVerify(ctx context.Context, args []string) error {
 		return fmt.Errorf("audit topic disagrees: %s", krep.Problem)
 	}
 	return nil
+}
+
+// raiseAuditAlarm opens the audit verification alarm and, with a webhook
+// configured, posts it there as the serving processes would.
+func raiseAuditAlarm(ctx context.Context, st *store.Store, cfg *config.Config, problem string) error {
+	var hook *alarms.Webhook
+	if cfg.Alarms.WebhookURL != "" {
+		var err error
+		if hook, err = alarms.NewWebhook(cfg.Alarms.WebhookURL, cfg.Alarms.WebhookSecret, slog.New(slog.NewTextHandler(os.Stderr, nil))); err != nil {
+			return err
+		}
+	}
+	return alarms.RaiseAuditFailure(ctx, st, problem, time.Now(), hook)
 }
 
 func printJSON(v any) {
