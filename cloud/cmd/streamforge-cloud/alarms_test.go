@@ -64,10 +64,7 @@ func openSQLite(t *testing.T, data string) *gorm.DB {
 // alarm that the serving process lists to an Admin and that the CLI posts,
 // signed, to the configured webhook.
 func TestAuditVerifyFailureRaisesSecurityAlarm(t *testing.T) {
-	secret := "a webhook secret of some length"
-	sink := &webhookSink{secret: []byte(secret)}
-	hook := httptest.NewServer(sink) // on 127.0.0.1
-	defer hook.Close()
+	sink, hookEnv := startWebhookSink(t)
 	bin := build(t)
 	data := t.TempDir()
 	addr, _ := serve(t, bin, "STREAMFORGE_DATA_DIR="+data, "STREAMFORGE_BOOTSTRAP_ADMIN_EMAIL=root@example.com",
@@ -80,7 +77,7 @@ func TestAuditVerifyFailureRaisesSecurityAlarm(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "audit", "verify", "--data-dir", data)
-	cmd.Env = append(os.Environ(), "STREAMFORGE_ALERT_WEBHOOK_URL="+hook.URL, "STREAMFORGE_ALERT_WEBHOOK_SECRET="+secret)
+	cmd.Env = append(os.Environ(), hookEnv...)
 	if out, err := cmd.CombinedOutput(); err == nil {
 		t.Fatalf("audit verify passed a tampered chain:\n%s", out)
 	}
@@ -117,6 +114,16 @@ func (s *webhookSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.got = append(s.got, n)
 }
 
+// startWebhookSink serves a sink on 127.0.0.1 until the test ends; env
+// points a process's webhook at it.
+func startWebhookSink(t *testing.T) (sink *webhookSink, env []string) {
+	const secret = "a webhook secret of some length"
+	sink = &webhookSink{secret: []byte(secret)}
+	hook := httptest.NewServer(sink)
+	t.Cleanup(hook.Close)
+	return sink, []string{"STREAMFORGE_ALERT_WEBHOOK_URL=" + hook.URL, "STREAMFORGE_ALERT_WEBHOOK_SECRET=" + secret}
+}
+
 func (s *webhookSink) raised(kind string) (alarms.Notification, bool, int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -133,15 +140,10 @@ func (s *webhookSink) raised(kind string) (alarms.Notification, bool, int) {
 // finds the chain head edited in the database: the serving process raises
 // the critical security alarm and POSTs it, signed, to the webhook.
 func TestCheckpointerRaisesTheSecurityAlarm(t *testing.T) {
-	secret := "a webhook secret of some length"
-	sink := &webhookSink{secret: []byte(secret)}
-	hook := httptest.NewServer(sink) // on 127.0.0.1
-	defer hook.Close()
-	bin := build(t)
+	sink, hookEnv := startWebhookSink(t)
 	data := t.TempDir()
-	addr, _ := serve(t, bin, "STREAMFORGE_DATA_DIR="+data, "STREAMFORGE_BOOTSTRAP_ADMIN_EMAIL=root@example.com",
-		"STREAMFORGE_BOOTSTRAP_ADMIN_PASSWORD="+rootPassword, "STREAMFORGE_AUDIT_CHECKPOINT_INTERVAL=100ms",
-		"STREAMFORGE_ALERT_WEBHOOK_URL="+hook.URL, "STREAMFORGE_ALERT_WEBHOOK_SECRET="+secret)
+	addr, _ := serve(t, build(t), append(hookEnv, "STREAMFORGE_DATA_DIR="+data, "STREAMFORGE_BOOTSTRAP_ADMIN_EMAIL=root@example.com",
+		"STREAMFORGE_BOOTSTRAP_ADMIN_PASSWORD="+rootPassword, "STREAMFORGE_AUDIT_CHECKPOINT_INTERVAL=100ms")...)
 	token := adminToken(t, addr)
 	if a := openAlarms(t, addr, token, alarms.AuditVerifyFailure); len(a) != 0 {
 		t.Fatalf("alarm before any tampering: %v", a)

@@ -8,8 +8,8 @@ import (
 	"testing"
 )
 
-// scrape reads serve's /metrics: each unlabelled sample by name.
-func scrape(t *testing.T, addr string) map[string]float64 {
+// metricsText reads serve's /metrics as text.
+func metricsText(t *testing.T, addr string) string {
 	t.Helper()
 	res, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
@@ -20,8 +20,14 @@ func scrape(t *testing.T, addr string) map[string]float64 {
 	if res.StatusCode != 200 {
 		t.Fatalf("/metrics: %d %s", res.StatusCode, body)
 	}
+	return string(body)
+}
+
+// scrape reads serve's /metrics: each unlabelled sample by name.
+func scrape(t *testing.T, addr string) map[string]float64 {
+	t.Helper()
 	out := map[string]float64{}
-	for _, line := range strings.Split(string(body), "\n") {
+	for _, line := range strings.Split(metricsText(t, addr), "\n") {
 		name, val, ok := strings.Cut(line, " ")
 		if !ok || strings.HasPrefix(line, "#") || strings.Contains(name, "{") {
 			continue
@@ -46,15 +52,7 @@ func TestMetricsServeTheOneRegistry(t *testing.T) {
 	if code, _ := login(t, addr, "admin@example.com", "wrong password here"); code != 401 {
 		t.Fatalf("wrong password: %d", code)
 	}
-	res, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	body, _ := io.ReadAll(res.Body)
-	if res.StatusCode != 200 {
-		t.Fatalf("/metrics: %d %s", res.StatusCode, body)
-	}
+	body := metricsText(t, addr)
 	for _, want := range []string{
 		"go_goroutines ",
 		"process_resident_memory_bytes ",
@@ -68,7 +66,7 @@ func TestMetricsServeTheOneRegistry(t *testing.T) {
 		"streamforge_audit_checkpoint_seq ",
 		"streamforge_audit_checkpoint_timestamp_seconds ",
 	} {
-		if !strings.Contains(string(body), want) {
+		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
