@@ -27,10 +27,15 @@ const (
 
 // Kinds of alarm.
 const (
-	GatewayOffline     = "gateway_offline"
-	DeviceDown         = "device_down"
-	CertExpiring       = "certificate_expiring"
-	CertRenewalFailed  = "certificate_renewal_failed"
+	GatewayOffline    = "gateway_offline"
+	DeviceDown        = "device_down"
+	CertExpiring      = "certificate_expiring"
+	CertRenewalFailed = "certificate_renewal_failed"
+	// CertRenewalError: the agent reports that its last renewal attempt
+	// failed (heartbeat cert_renewal_error), so the alarm comes at the
+	// first failure rather than once the cloud sees the old certificate
+	// still presented past its renewal point.
+	CertRenewalError   = "certificate_renewal_error"
 	ConfigFailed       = "config_failed"
 	LoginFailuresIP    = "login_failures_ip"
 	LoginFailuresUser  = "login_failures_account"

@@ -8,10 +8,10 @@ import (
 	"github.com/streamforge/streamforge/pkg/wire"
 )
 
-// Buffer and bad-quality alarms come from each heartbeat as it arrives
-// (they compare it with the previous one, and the heartbeat history keeps
-// neither the buffer's fill nor drops), through
-// gateways.Service.OnHeartbeat. The
+// Buffer, bad-quality and certificate renewal error alarms come from each
+// heartbeat as it arrives (they compare it with the previous one, and the
+// heartbeat history keeps neither the buffer's fill, drops nor the renewal
+// error), through gateways.Service.OnHeartbeat. The
 // replica that receives a heartbeat raises or touches the alarm (at most
 // once per Interval per alarm, so a full buffer costs no write per
 // heartbeat); any evaluator clears it once nobody has touched it for
@@ -46,6 +46,10 @@ func bufferConditions(id string, hb wire.Heartbeat, st *gatewayBuffer) []Conditi
 	if st.seen && hb.DroppedTotal > st.droppedTotal {
 		out = append(out, Condition{Kind: BufferDropping, Category: Operational, Severity: Critical, GatewayID: id,
 			Message: fmt.Sprintf("buffer dropping readings (%d dropped since the agent started)", hb.DroppedTotal)})
+	}
+	if hb.CertRenewalError != "" {
+		out = append(out, Condition{Kind: CertRenewalError, Category: Operational, Severity: Major, GatewayID: id,
+			Message: "certificate renewal failed: " + hb.CertRenewalError})
 	}
 	faults := make(map[string]uint64, len(hb.Adapters))
 	for _, d := range hb.Adapters {

@@ -222,7 +222,7 @@ func (e *Evaluator) staleAfter(kind string) (time.Duration, bool) {
 	switch kind {
 	case AdminNewIP, AuditVerifyFailure:
 		return e.cfg.Window, true
-	case BufferFull, BufferDropping, DeviceBadQuality:
+	case BufferFull, BufferDropping, DeviceBadQuality, CertRenewalError:
 		return e.cfg.ClearAfter + e.cfg.Interval, true
 	}
 	return 0, false

@@ -3,6 +3,7 @@ package alarms
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,6 +102,47 @@ func TestBufferAlarmsFromHeartbeats(t *testing.T) {
 		}
 		f.evaluate()
 		if len(f.open()) != 2 {
+			t.Fatalf("cleared before the clear hold-off: %v", f.open())
+		}
+		f.now = f.now.Add(11 * time.Second)
+		f.evaluate()
+		if got := f.open(); len(got) != 0 {
+			t.Fatalf("still open after the clear hold-off: %v", got)
+		}
+	})
+}
+
+// TestCertRenewalErrorFromHeartbeats: an agent whose certificate renewal
+// keeps failing says why in its heartbeats; after the raise hold-off that
+// is a certificate_renewal_error alarm carrying the reason, and once a
+// renewal succeeded (no error reported) it clears after the clear hold-off.
+func TestCertRenewalErrorFromHeartbeats(t *testing.T) {
+	dbs(t, func(t *testing.T, dbURL string) {
+		f := newFixture(t, dbURL)
+		ctx := context.Background()
+		beat := func(renewalErr string) {
+			f.ev.Heartbeat(ctx, "gw1", wire.Heartbeat{CertRenewalError: renewalErr})
+			f.now = f.now.Add(time.Second)
+		}
+		beat("")
+		beat("renew gateway certificate: device-attest-01: connection refused")
+		if len(f.open()) != 0 {
+			t.Fatalf("raised before the hold-off: %v", f.open())
+		}
+		for range 5 {
+			beat("renew gateway certificate: device-attest-01: connection refused")
+		}
+		as, err := f.st.OpenAlarms(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(as) != 1 || as[0].Kind != CertRenewalError || as[0].GatewayID != "gw1" || as[0].Severity != Major ||
+			!strings.Contains(as[0].Message, "connection refused") {
+			t.Fatalf("after 5 s of failed renewals: %+v", as)
+		}
+		beat("") // renewed
+		f.evaluate()
+		if len(f.open()) != 1 {
 			t.Fatalf("cleared before the clear hold-off: %v", f.open())
 		}
 		f.now = f.now.Add(11 * time.Second)

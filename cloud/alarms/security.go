@@ -90,13 +90,18 @@ type AlarmWriter interface {
 // RaiseAuditFailure opens (or refreshes) the audit verification alarm
 // from outside a running evaluator, such as `streamforge-cloud audit
 // verify`; the serving processes' evaluators clear it ALERT_WINDOW later.
-func RaiseAuditFailure(ctx context.Context, st AlarmWriter, problem string, now time.Time) error {
+// A newly opened alarm is posted to hook (nil: no webhook) before it
+// returns, as an evaluator would have.
+func RaiseAuditFailure(ctx context.Context, st AlarmWriter, problem string, now time.Time, hook *Webhook) error {
 	c := auditFailure(problem)
 	now = now.UTC()
 	a := store.Alarm{Key: c.Key(), Kind: c.Kind, Category: c.Category, Severity: c.Severity, Message: c.Message, FirstSeen: now, LastSeen: now}
 	err := st.RaiseAlarm(ctx, &a)
 	if errors.Is(err, store.ErrConflict) {
-		err = st.TouchOpenAlarm(ctx, a.Key, now, c.Message)
+		return st.TouchOpenAlarm(ctx, a.Key, now, c.Message)
+	}
+	if err == nil && hook != nil {
+		hook.deliver(Notification{Event: "alarm.raised", Alarm: a})
 	}
 	return err
 }

@@ -73,7 +73,10 @@ func NewWebhook(rawURL string, secret []byte, log *slog.Logger) (*Webhook, error
 		return nil, fmt.Errorf("STREAMFORGE_ALERT_WEBHOOK_SECRET: at least 16 bytes are required with a webhook URL")
 	}
 	return &Webhook{url: rawURL, secret: secret, client: &http.Client{Timeout: 10 * time.Second}, log: log,
-		attempts: 6, backoff: 500 * time.Millisecond, queue: make(chan Notification, 256), stop: make(chan struct{})}, nil
+		attempts: 6, backoff: 500 * time.Millisecond, queue: make(chan Notification, 256), stop: make(chan struct{}),
+		// replaced by the evaluator's registered counter; counts alone
+		// where no evaluator runs (RaiseAuditFailure from the CLI)
+		failures: prometheus.NewCounter(prometheus.CounterOpts{Name: "streamforge_alarm_webhook_failures_total"})}, nil
 }
 
 // SetRetry changes the number of attempts and the first backoff (tests).

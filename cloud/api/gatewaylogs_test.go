@@ -39,7 +39,8 @@ type logPage struct {
 // TestGatewayLogsAreScopedFilteredAndBounded: a gateway ships its log
 // lines (bad batches refused with 400 naming the field, another gateway's
 // route refused); an Operator with access reads them filtered by level and
-// time and paged; a Viewer is refused (403), an Operator without access to
+// time and paged, unaudited; a Viewer is refused (403, audited as
+// authorization.denied), an Operator without access to
 // the gateway gets 404; each gateway keeps only its newest lines, and its
 // lines go with it when it is deleted.
 func TestGatewayLogsAreScopedFilteredAndBounded(t *testing.T) {
@@ -130,9 +131,21 @@ func TestGatewayLogsAreScopedFilteredAndBounded(t *testing.T) {
 			}
 		}
 
+		// Reading logs is not audited (docs/gateways.md says why): the
+		// trail does not grow with reads. A refused read is.
+		head := len(e.records(admin, "limit=1000"))
+		read(op, "")
+		read(op, "?level=error")
+		if n := len(e.records(admin, "limit=1000")); n != head {
+			t.Fatalf("reading logs added %d audit records", n-head)
+		}
 		viewer := e.user("viewer@example.com", []string{"Viewer"}, "*")
 		_, r = read(viewer, "")
 		wantError(t, r, 403, "Missing permission: logs:read")
+		denied := e.records(admin, "event_type=authorization.denied&user=viewer%40example.com")
+		if len(denied) != 1 || denied[0]["resource"] != "/api/v1/gateways/:id/logs" || denied[0]["reason"] != "missing permission logs:read" {
+			t.Fatalf("the refused read's audit records: %v", denied)
+		}
 		stranger := e.user("op-other@example.com", []string{"Operator"}, "gw-other")
 		_, r = read(stranger, "")
 		wantStatus(t, r, 404)

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/streamforge/streamforge/cloud/auditrec"
 	"github.com/streamforge/streamforge/cloud/configsign"
@@ -35,6 +38,12 @@ type CheckpointStore interface {
 	SaveCheckpoint(SignedCheckpoint) error
 }
 
+// VerificationAlarm is told when a chain fails to verify
+// (alarms.Evaluator: a security alarm, and the webhook).
+type VerificationAlarm interface {
+	AuditVerificationFailed(ctx context.Context, problem string)
+}
+
 // Checkpointer signs the chain head periodically and when closed. It
 // signs a head only after the records since the last checkpoint verify,
 // so it never vouches for a chain already broken; it stores the checkpoint
@@ -46,6 +55,13 @@ type Checkpointer struct {
 	anchor   string
 	interval time.Duration
 	log      *slog.Logger
+	// Alarm, when set before Start, is told of every broken chain the
+	// Checkpointer finds: it verifies more often than anyone runs
+	// `audit verify`, so it is often the first to see tampering.
+	Alarm VerificationAlarm
+
+	// seq and signedAt are the newest checkpoint's, for /metrics.
+	seq, signedAt prometheus.Gauge
 
 	mu   sync.Mutex // one signing at a time
 	stop chan struct{}
@@ -55,7 +71,23 @@ type Checkpointer struct {
 // NewCheckpointer signs into st with signer every interval, keeping the
 // newest checkpoint also in the file anchor.
 func NewCheckpointer(st CheckpointStore, signer Signer, anchor string, interval time.Duration, log *slog.Logger) *Checkpointer {
-	return &Checkpointer{store: st, signer: signer, anchor: anchor, interval: interval, log: log}
+	return &Checkpointer{store: st, signer: signer, anchor: anchor, interval: interval, log: log,
+		seq: prometheus.NewGauge(prometheus.GaugeOpts{Name: "streamforge_audit_checkpoint_seq",
+			Help: "Seq of the newest signed audit checkpoint (0: none yet)."}),
+		signedAt: prometheus.NewGauge(prometheus.GaugeOpts{Name: "streamforge_audit_checkpoint_timestamp_seconds",
+			Help: "When the newest signed audit checkpoint was signed, in Unix seconds (0: none yet)."}),
+	}
+}
+
+// Register adds the newest checkpoint's seq and time to reg; they are set
+// at each signing round, whichever replica signed.
+func (c *Checkpointer) Register(reg prometheus.Registerer) error {
+	for _, g := range []prometheus.Collector{c.seq, c.signedAt} {
+		if err := reg.Register(g); err != nil {
+			return fmt.Errorf("audit checkpoint metrics: %w", err)
+		}
+	}
+	return nil
 }
 
 // Start begins periodic signing.
@@ -113,9 +145,13 @@ func (c *Checkpointer) Sign(now time.Time) (cp SignedCheckpoint, signed bool, er
 		return cp, false, err
 	}
 	if !rep.OK {
+		if c.Alarm != nil {
+			c.Alarm.AuditVerificationFailed(context.Background(), rep.Problem)
+		}
 		return cp, false, fmt.Errorf("%w: %s", ErrChainBroken, rep.Problem)
 	}
 	if len(cps) > 0 && rep.Head.Seq == cps[len(cps)-1].Seq {
+		c.observe(cps[len(cps)-1])
 		return cps[len(cps)-1], false, nil
 	}
 	cp = SignedCheckpoint{Seq: rep.Head.Seq, Hash: rep.Head.Hash, SignedAt: now.UTC().Truncate(time.Microsecond)}
@@ -125,12 +161,18 @@ func (c *Checkpointer) Sign(now time.Time) (cp SignedCheckpoint, signed bool, er
 	if err := c.store.SaveCheckpoint(cp); err != nil {
 		return cp, false, err
 	}
+	c.observe(cp)
 	if c.anchor != "" {
 		if err := writeAnchor(c.anchor, cp); err != nil {
 			return cp, true, err
 		}
 	}
 	return cp, true, nil
+}
+
+func (c *Checkpointer) observe(cp SignedCheckpoint) {
+	c.seq.Set(float64(cp.Seq))
+	c.signedAt.Set(float64(cp.SignedAt.UnixNano()) / 1e9)
 }
 
 // writeAnchor replaces the anchor file with cp unless it already holds a

@@ -1,10 +1,14 @@
 package audit
 
 import (
+	"context"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"gorm.io/gorm"
 
@@ -134,8 +138,19 @@ func TestCheckpointsDetectWhatTheChainCannot(t *testing.T) {
 	}
 }
 
+// alarmSpy records the problems a Checkpointer reports.
+type alarmSpy struct{ problems []string }
+
+func (a *alarmSpy) AuditVerificationFailed(_ context.Context, problem string) {
+	a.problems = append(a.problems, problem)
+}
+
 // TestCheckpointerRefusesABrokenChain: a chain edited since the last
-// checkpoint is not signed, so a checkpoint never vouches for tampering.
+// checkpoint is not signed, so a checkpoint never vouches for tampering,
+// and the broken chain is reported to the alarm hook (the serving
+// process's alarm evaluator: TestCheckpointerRaisesTheSecurityAlarm in
+// cloud/cmd/streamforge-cloud). The newest checkpoint's seq and time are
+// the metrics'.
 func TestCheckpointerRefusesABrokenChain(t *testing.T) {
 	eachDB(t, func(t *testing.T, _ backend, _ string, db *gorm.DB) {
 		ring, err := configsign.Load(filepath.Join(t.TempDir(), "keys"))
@@ -143,17 +158,29 @@ func TestCheckpointerRefusesABrokenChain(t *testing.T) {
 			t.Fatal(err)
 		}
 		cp := NewCheckpointer(repo(db), ring, "", time.Hour, slog.Default())
+		spy := &alarmSpy{}
+		cp.Alarm = spy
 		appendN(t, db, 2)
-		if _, signed, err := cp.Sign(time.Now()); err != nil || !signed {
+		at := time.Unix(1_800_000_000, 0)
+		if _, signed, err := cp.Sign(at); err != nil || !signed {
 			t.Fatalf("sign: %v %v", signed, err)
 		}
 		if _, signed, err := cp.Sign(time.Now()); err != nil || signed {
 			t.Fatalf("an unmoved head is signed again: %v %v", signed, err)
 		}
+		if seq, ts := testutil.ToFloat64(cp.seq), testutil.ToFloat64(cp.signedAt); seq != 2 || ts != 1.8e9 {
+			t.Fatalf("checkpoint metrics: seq %v time %v, want 2 and 1.8e9", seq, ts)
+		}
 		appendN(t, db, 2)
 		db.Exec(`UPDATE audit_log SET reason = 'x' WHERE seq = 4`)
 		if _, signed, err := cp.Sign(time.Now()); err == nil || signed {
 			t.Fatalf("a broken chain was signed: %v %v", signed, err)
+		}
+		if len(spy.problems) != 1 || !strings.Contains(spy.problems[0], "4") {
+			t.Fatalf("alarm hook told %q, want one problem naming seq 4", spy.problems)
+		}
+		if seq := testutil.ToFloat64(cp.seq); seq != 2 {
+			t.Fatalf("checkpoint seq metric moved past a broken chain: %v", seq)
 		}
 	})
 }

@@ -52,6 +52,8 @@ type Config struct {
 	ReplicationFactor int
 	Interval          time.Duration // outbox poll when idle (default 1s)
 	Batch             int           // records per round (default 500)
+	// Metrics, when set (NewMetrics), count what the relay does.
+	Metrics *Metrics
 }
 
 func (c *Config) defaults() {
@@ -63,6 +65,9 @@ func (c *Config) defaults() {
 	}
 	if c.Batch <= 0 {
 		c.Batch = 500
+	}
+	if c.Metrics == nil {
+		c.Metrics, _ = NewMetrics(nil, nil) // unregistered: no error
 	}
 }
 
@@ -133,32 +138,34 @@ func (r *Relay) run(ctx context.Context) {
 		if lease != nil {
 			lease.Release()
 		}
-		r.active.Store(false)
+		r.setActive(false)
 	}()
 	for ctx.Err() == nil {
 		if lease != nil && !lease.Held(ctx) && ctx.Err() == nil {
 			r.log.Warn("relay lease lost")
 			lease.Release()
 			lease = nil
-			r.active.Store(false)
+			r.setActive(false)
 		}
 		if lease == nil {
 			var err error
 			if lease, err = r.leaser.AcquireRelayLease(ctx); err != nil {
 				if !errors.Is(err, store.ErrLeaseHeld) && ctx.Err() == nil {
 					r.log.Warn("relay lease", "err", err)
+					r.cfg.Metrics.errors.Inc()
 				}
 				lease = nil
 				r.sleep(ctx)
 				continue
 			}
-			r.active.Store(true)
+			r.setActive(true)
 			r.log.Info("audit relay active", "topic", r.cfg.Topic)
 		}
 		if prod == nil {
 			var err error
 			if prod, err = newProducer(r.cfg, r.log); err != nil {
 				r.log.Error("audit relay producer", "err", err)
+				r.cfg.Metrics.errors.Inc()
 				r.sleep(ctx)
 				continue
 			}
@@ -169,6 +176,7 @@ func (r *Relay) run(ctx context.Context) {
 		n, err := r.round(ctx, prod)
 		if err != nil && ctx.Err() == nil {
 			r.log.Warn("audit relay round", "err", err)
+			r.cfg.Metrics.errors.Inc()
 		}
 		if prod.fatal() {
 			// An idempotent producer that failed fatally (the broker lost
@@ -181,6 +189,11 @@ func (r *Relay) run(ctx context.Context) {
 			r.sleep(ctx)
 		}
 	}
+}
+
+func (r *Relay) setActive(on bool) {
+	r.active.Store(on)
+	r.cfg.Metrics.setActive(on)
 }
 
 func (r *Relay) sleep(ctx context.Context) {
@@ -209,6 +222,7 @@ func (r *Relay) round(ctx context.Context, prod *producer) (int, error) {
 		if derr := r.outbox.DeleteOutbox(items[acked-1].Seq); derr != nil {
 			return acked, derr
 		}
+		r.cfg.Metrics.relayed.Add(float64(acked))
 	}
 	if err != nil || acked < len(items) {
 		return acked, err

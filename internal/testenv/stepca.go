@@ -47,7 +47,20 @@ func StepCABinary(t testing.TB) string {
 }
 
 // StepCA is a running step-ca.
-type StepCA struct{ logPath string }
+type StepCA struct {
+	logPath string
+	cmd     *exec.Cmd
+	stop    sync.Once
+}
+
+// Stop ends step-ca before the test does (a CA outage); the cleanup
+// then has nothing left to stop.
+func (s *StepCA) Stop() {
+	s.stop.Do(func() {
+		_ = s.cmd.Process.Kill()
+		_ = s.cmd.Wait()
+	})
+}
 
 // Log returns what step-ca has logged so far; it names reasons that its
 // ACME answers leave out.
@@ -70,9 +83,9 @@ func StartStepCA(t testing.TB, config, addr, rootFile string) *StepCA {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start step-ca: %v", err)
 	}
+	s := &StepCA{logPath: logf.Name(), cmd: cmd}
 	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+		s.Stop()
 		logf.Close()
 		if t.Failed() {
 			if b, err := os.ReadFile(logf.Name()); err == nil {
@@ -94,7 +107,7 @@ func StartStepCA(t testing.TB, config, addr, rootFile string) *StepCA {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return &StepCA{logPath: logf.Name()}
+				return s
 			}
 		}
 		time.Sleep(20 * time.Millisecond)

@@ -11,6 +11,7 @@ const (
 	MaxHeartbeatStatus       = 32
 	MaxHeartbeatAgentVersion = 64
 	MaxHeartbeatConfigError  = 512
+	MaxHeartbeatCertError    = 512
 	// MaxHeartbeatEntries bounds the adapter device entries, and
 	// MaxHeartbeatAdapters the distinct adapter names among them.
 	MaxHeartbeatEntries  = 256
@@ -34,6 +35,8 @@ func (hb *Heartbeat) Check() error {
 		return &HeartbeatError{"agent_version", fmt.Sprintf("at most %d bytes", MaxHeartbeatAgentVersion)}
 	case len(hb.ConfigError) > MaxHeartbeatConfigError:
 		return &HeartbeatError{"config_error", fmt.Sprintf("at most %d bytes", MaxHeartbeatConfigError)}
+	case len(hb.CertRenewalError) > MaxHeartbeatCertError:
+		return &HeartbeatError{"cert_renewal_error", fmt.Sprintf("at most %d bytes", MaxHeartbeatCertError)}
 	case hb.BufferDepth < 0 || hb.ConfigVersion < 0:
 		return &HeartbeatError{"buffer_depth", "buffer_depth and config_version cannot be negative"}
 	case hb.BufferBytes < 0 || hb.BufferMaxBytes < 0:
@@ -67,6 +70,7 @@ func (hb *Heartbeat) Fit() {
 	hb.Status = cut(hb.Status, MaxHeartbeatStatus)
 	hb.AgentVersion = cut(hb.AgentVersion, MaxHeartbeatAgentVersion)
 	hb.ConfigError = cut(hb.ConfigError, MaxHeartbeatConfigError)
+	hb.CertRenewalError = cut(hb.CertRenewalError, MaxHeartbeatCertError)
 	names := map[string]bool{}
 	kept := hb.Adapters[:0]
 	for _, a := range hb.Adapters {

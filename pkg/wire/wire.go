@@ -149,6 +149,11 @@ type Heartbeat struct {
 	BufferBytes    int64  `json:"buffer_bytes,omitempty"`
 	BufferMaxBytes int64  `json:"buffer_max_bytes,omitempty"`
 	DroppedTotal   uint64 `json:"dropped_total,omitempty"`
+	// CertRenewalError is why the agent's last attempt to renew its mTLS
+	// certificate (or to get the AK certificate that renewal needs)
+	// failed; empty once a renewal succeeds. The cloud's
+	// certificate_renewal_error alarm reads it.
+	CertRenewalError string `json:"cert_renewal_error,omitempty"`
 }
 
 // ConfigResponse is GET /api/v1/gateways/{id}/config/current. The agent

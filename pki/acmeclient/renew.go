@@ -119,6 +119,34 @@ type Renewer struct {
 	// Now, when set, is the clock renewal times are judged by (the agent's
 	// clock corrected for skew); time.Now otherwise.
 	Now func() time.Time
+	// Status, when set, keeps the newest attempt's outcome (the agent
+	// reports it in its heartbeats).
+	Status *RenewStatus
+}
+
+// RenewStatus is the outcome of the newest renewal attempt: the error of
+// a failed one, cleared by a success. Safe for concurrent use.
+type RenewStatus struct{ last atomic.Pointer[string] }
+
+// LastError is why the newest attempt failed; empty when it succeeded (or
+// none was made yet).
+func (s *RenewStatus) LastError() string {
+	if p := s.last.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+func (s *RenewStatus) record(err error) {
+	if s == nil {
+		return
+	}
+	if err == nil {
+		s.last.Store(nil)
+		return
+	}
+	msg := err.Error()
+	s.last.Store(&msg)
 }
 
 // Run renews cur at RenewAt and then each new certificate, until ctx ends.
@@ -144,6 +172,7 @@ func (r *Renewer) Run(ctx context.Context, cur *Certificate) error {
 		case <-t.C:
 		}
 		next, err := r.renew(ctx)
+		r.Status.record(err)
 		if err != nil {
 			if r.OnError != nil {
 				r.OnError(err)

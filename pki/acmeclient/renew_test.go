@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +13,10 @@ import (
 	"github.com/streamforge/streamforge/pki/stepca"
 )
 
+// TestRenewerReplacesCertificateAndStopsForDisabledGateway: the renewer
+// replaces the certificate at 2/3 of its lifetime (Status says nothing is
+// wrong); once step-ca refuses the gateway, each attempt fails and Status
+// keeps the reason, which the agent reports in its heartbeats.
 func TestRenewerReplacesCertificateAndStopsForDisabledGateway(t *testing.T) {
 	w := newWorldWith(t, stepca.InitOptions{CertLifetime: 3 * time.Second, Backdate: time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -30,6 +35,7 @@ func TestRenewerReplacesCertificateAndStopsForDisabledGateway(t *testing.T) {
 		OnCert:   func(c *acmeclient.Certificate) { holder.Set(c); certs <- c },
 		OnError:  func(err error) { errs <- err },
 		RetryMin: 200 * time.Millisecond,
+		Status:   &acmeclient.RenewStatus{},
 	}
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx, first) }()
@@ -47,6 +53,9 @@ func TestRenewerReplacesCertificateAndStopsForDisabledGateway(t *testing.T) {
 	}
 	if at := acmeclient.RenewAt(first.Leaf); time.Now().Before(at) {
 		t.Fatalf("renewed before 2/3 of the lifetime (%v)", at)
+	}
+	if e := r.Status.LastError(); e != "" {
+		t.Fatalf("renewal status after a renewal: %q", e)
 	}
 	// The renewed certificate is kept and reloads with its TPM key.
 	loaded, err := store.Load(acmeclient.TPMKeys(w.tpm))
@@ -77,6 +86,10 @@ func TestRenewerReplacesCertificateAndStopsForDisabledGateway(t *testing.T) {
 		case err := <-errs:
 			if err == nil {
 				t.Fatal("nil error")
+			}
+			// (a later attempt may have failed since, with other words)
+			if got := r.Status.LastError(); !strings.HasPrefix(got, "renew gateway certificate") {
+				t.Fatalf("renewal status %q after the failed attempt %q", got, err)
 			}
 		case <-ctx.Done():
 			t.Fatal("disabled gateway: no failed renewal reported")

@@ -19,6 +19,7 @@ import (
 	"github.com/streamforge/streamforge/agent/statuspage"
 	"github.com/streamforge/streamforge/agent/tpm"
 	"github.com/streamforge/streamforge/pkg/wire"
+	"github.com/streamforge/streamforge/pki/acmeclient"
 )
 
 // version is reported in heartbeats; set with -ldflags "-X main.version=...".
@@ -101,12 +102,13 @@ func runManaged(ctx context.Context, f cpFlags, localPath string, cfg *config.Co
 		sealer = a.TPM
 	}
 	var mtls func(context.Context, [][]byte) (*http.Client, error)
+	renewal := &acmeclient.RenewStatus{} // its last error goes into the heartbeats
 	if m := cfg.ControlPlane.MTLS; m.GatewayURL != "" {
 		a, ok := attestor.(tpm.Attestor)
 		if !ok {
 			return fmt.Errorf("control_plane.mtls needs a TPM: a software identity cannot be attested")
 		}
-		mtls = stepcaMTLS(a.TPM, m, f.gatewayID, cfg.DataDir, log, clk, func(ctx context.Context) ([][]byte, error) {
+		mtls = stepcaMTLS(a.TPM, m, f.gatewayID, cfg.DataDir, log, clk, renewal, func(ctx context.Context) ([][]byte, error) {
 			chain, err := client.AKCertificate(ctx)
 			if err == nil {
 				return chain, nil
@@ -133,7 +135,11 @@ func runManaged(ctx context.Context, f cpFlags, localPath string, cfg *config.Co
 	loop, err := controlplane.NewLoop(ctx, controlplane.Options{
 		Client: client, EnrollmentToken: f.enrollmentToken, Hostname: hostname(), StateDir: filepath.Join(cfg.DataDir, "controlplane"),
 		PollInterval: cfg.ControlPlane.PollInterval, HeartbeatInterval: cfg.ControlPlane.HeartbeatInterval,
-		Apply: sup.Apply, Health: sup.Health, Log: log, MTLS: mtls, ConfigKeys: configKeys, MTLSURL: cfg.ControlPlane.MTLS.GatewayURL, Sealer: sealer,
+		Apply: sup.Apply, Health: func() wire.Heartbeat {
+			hb := sup.Health()
+			hb.CertRenewalError = logs.Scrubber().Scrub(renewal.LastError())
+			return hb
+		}, Log: log, MTLS: mtls, ConfigKeys: configKeys, MTLSURL: cfg.ControlPlane.MTLS.GatewayURL, Sealer: sealer,
 		Logs: logs.Ring(), Now: clk.Now,
 		// The claim code is a secret of the device: it is shown on the
 		// status page (and its QR code) only, never logged.

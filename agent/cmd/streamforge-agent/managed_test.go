@@ -176,7 +176,20 @@ func appendFile(path, text string) error {
 // from the cloud's attestation CA, its TLS certificate from the real
 // step-ca program (ACME device-attest-01, key inside the swtpm; step-ca asks
 // the cloud's webhook), and then talks to the cloud's mTLS listener only.
-func TestManagedAgentOverMTLS(t *testing.T) {
+// mtlsWorld is a managed agent that talks to the cloud over mTLS with a
+// certificate from a real step-ca, its key in swtpm.
+type mtlsWorld struct {
+	cloud *testenv.Cloud
+	step  *testenv.StepCA
+	agent *testenv.Agent
+	admin string
+}
+
+// startMTLSWorld enrolls and approves gw-test and waits for its switch to
+// mTLS; certificates last lifetime (0: step-ca's default), and cloudEnv
+// configures the cloud further.
+func startMTLSWorld(t *testing.T, lifetime time.Duration, cloudEnv ...string) *mtlsWorld {
+	t.Helper()
 	bin := testenv.BuildAgent(t, nil)
 	sw := testenv.StartSwTPM(t)
 	pkiDir := t.TempDir()
@@ -186,30 +199,41 @@ func TestManagedAgentOverMTLS(t *testing.T) {
 	}
 	gw, caAddr := testenv.ListenSocket(t), testenv.FreeAddr(t) // step-ca can only be given a port
 	gwAddr := gw.Addr
-	layout, err := stepca.Init(stepca.InitOptions{Dir: filepath.Join(pkiDir, "step-ca"), Address: caAddr,
+	opts := stepca.InitOptions{Dir: filepath.Join(pkiDir, "step-ca"), Address: caAddr,
 		DNSNames: []string{"127.0.0.1"}, AttestationRootsPEM: ca.CertificatePEM(),
-		WebhookURL: "https://" + gwAddr + "/internal/step-ca/authorize"})
+		WebhookURL: "https://" + gwAddr + "/internal/step-ca/authorize"}
+	if lifetime > 0 {
+		opts.CertLifetime, opts.Backdate = lifetime, time.Second
+	}
+	layout, err := stepca.Init(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cloud := testenv.StartCloudWithGateway(t, gw, "STREAMFORGE_TPM_ROOTS_DIR="+sw.CADir, "STREAMFORGE_ATTESTATION_CA_DIR="+filepath.Join(pkiDir, "attestation-ca"),
-		"STREAMFORGE_STEPCA_DIR="+filepath.Join(pkiDir, "step-ca"))
-	step := testenv.StartStepCA(t, layout.Config, caAddr, layout.RootCert)
-	admin := cloud.Login(testenv.CloudAdminEmail, testenv.CloudAdminPassword)
+	w := &mtlsWorld{}
+	w.cloud = testenv.StartCloudWithGateway(t, gw, append([]string{"STREAMFORGE_TPM_ROOTS_DIR=" + sw.CADir, "STREAMFORGE_ATTESTATION_CA_DIR=" + filepath.Join(pkiDir, "attestation-ca"),
+		"STREAMFORGE_STEPCA_DIR=" + filepath.Join(pkiDir, "step-ca")}, cloudEnv...)...)
+	w.step = testenv.StartStepCA(t, layout.Config, caAddr, layout.RootCert)
+	w.admin = w.cloud.Login(testenv.CloudAdminEmail, testenv.CloudAdminPassword)
 	var tok struct{ Token string }
-	cloud.Call("POST", "/api/v1/enrollment-tokens", admin, map[string]any{"expires_in": "1h", "max_uses": 1}, &tok)
+	w.cloud.Call("POST", "/api/v1/enrollment-tokens", w.admin, map[string]any{"expires_in": "1h", "max_uses": 1}, &tok)
 
 	cfgPath, _, _ := startDataPath(t)
 	if err := appendFile(cfgPath, "control_plane:\n  poll_interval: 200ms\n  heartbeat_interval: 200ms\n  mtls:\n"+
 		"    gateway_url: https://"+gwAddr+"\n    acme_directory: "+layout.ACMEDirectory+"\n    stepca_root: "+layout.RootCert+"\n"); err != nil {
 		t.Fatal(err)
 	}
-	agent := startManaged(t, bin, cfgPath, cloud, sw.Path, tok.Token)
-	agent.Eventually(t, eventuallyLimit, "enrollment", func() bool { return enrolled(agent) })
-	if st := cloud.Call("POST", "/api/v1/gateways/gw-test/approve", admin, nil, nil); st != 200 {
+	w.agent = startManaged(t, bin, cfgPath, w.cloud, sw.Path, tok.Token)
+	w.agent.Eventually(t, eventuallyLimit, "enrollment", func() bool { return enrolled(w.agent) })
+	if st := w.cloud.Call("POST", "/api/v1/gateways/gw-test/approve", w.admin, nil, nil); st != 200 {
 		t.Fatalf("approve: %d", st)
 	}
-	agent.Eventually(t, eventuallyLimit, "the switch to mTLS", func() bool { return strings.Contains(agent.Log(), "talking to the control plane over mTLS") })
+	w.agent.Eventually(t, eventuallyLimit, "the switch to mTLS", func() bool { return strings.Contains(w.agent.Log(), "talking to the control plane over mTLS") })
+	return w
+}
+
+func TestManagedAgentOverMTLS(t *testing.T) {
+	w := startMTLSWorld(t, 0)
+	cloud, step, agent, admin := w.cloud, w.step, w.agent, w.admin
 	if st := cloud.Call("PUT", "/api/v1/gateways/gw-test/config", admin, map[string]any{"config": map[string]any{"log_level": "info"}}, nil); st != 200 {
 		t.Fatalf("deploy: %d", st)
 	}
@@ -241,4 +265,24 @@ func TestManagedAgentOverMTLS(t *testing.T) {
 		return false
 	})
 	agent.Stop(t)
+}
+
+// TestFailedRenewalRaisesAnAlarm: step-ca goes down while the gateway's
+// certificate is still valid; at its renewal point the agent's renewal
+// fails, its heartbeats (still over mTLS) carry the reason, and the cloud
+// raises certificate_renewal_error for the gateway with that reason.
+func TestFailedRenewalRaisesAnAlarm(t *testing.T) {
+	w := startMTLSWorld(t, 20*time.Second, "STREAMFORGE_ALARM_RAISE_AFTER=200ms", "STREAMFORGE_ALARM_INTERVAL=200ms")
+	w.step.Stop()
+	var page struct {
+		Alarms []struct{ Kind, Severity, Message string }
+	}
+	w.agent.Eventually(t, eventuallyLimit, "a certificate_renewal_error alarm", func() bool {
+		w.cloud.Call("GET", "/api/v1/alarms?kind=certificate_renewal_error&state=open&gateway_id=gw-test", w.admin, nil, &page)
+		return len(page.Alarms) == 1
+	})
+	if a := page.Alarms[0]; a.Severity != "major" || !strings.Contains(a.Message, "certificate renewal failed: renew gateway certificate") {
+		t.Fatalf("alarm: %+v", a)
+	}
+	w.agent.Stop(t)
 }

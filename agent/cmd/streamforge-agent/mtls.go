@@ -26,8 +26,9 @@ import (
 //
 // Certificates are judged by clk (the local clock corrected by the control
 // plane's Date, never before the newest NotBefore seen), so a gateway
-// whose clock is hours off still reaches step-ca and the listener.
-func stepcaMTLS(t *tpm.TPM, cfg config.MTLS, gatewayID, dataDir string, log *slog.Logger, clk *clock.Clock,
+// whose clock is hours off still reaches step-ca and the listener. The
+// renewals' outcome goes to renewal, for the heartbeats.
+func stepcaMTLS(t *tpm.TPM, cfg config.MTLS, gatewayID, dataDir string, log *slog.Logger, clk *clock.Clock, renewal *acmeclient.RenewStatus,
 	akSource func(context.Context) ([][]byte, error)) func(context.Context, [][]byte) (*http.Client, error) {
 	return func(ctx context.Context, akChain [][]byte) (*http.Client, error) {
 		roots, err := stepca.LoadRoots(cfg.StepCARoot)
@@ -67,7 +68,7 @@ func stepcaMTLS(t *tpm.TPM, cfg config.MTLS, gatewayID, dataDir string, log *slo
 		log.Info("gateway certificate", "not_after", cert.Leaf.NotAfter, "renew_at", acmeclient.RenewAt(cert.Leaf))
 		holder := &acmeclient.Holder{}
 		holder.Set(cert)
-		renewer := &acmeclient.Renewer{Client: ac, Keys: keys, Store: store, OnCert: holder.Set, Now: clk.Now,
+		renewer := &acmeclient.Renewer{Client: ac, Keys: keys, Store: store, OnCert: holder.Set, Now: clk.Now, Status: renewal,
 			OnError: func(err error) { log.Warn("certificate renewal failed; retrying", "err", err) }}
 		go func() { _ = renewer.Run(ctx, cert) }()
 		return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{

@@ -9,6 +9,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/streamforge/streamforge/cloud/alarms"
 	"github.com/streamforge/streamforge/cloud/audit"
 	"github.com/streamforge/streamforge/cloud/auditrelay"
@@ -50,7 +52,7 @@ func auditVerify(ctx context.Context, args []string) error {
 	}
 	printJSON(rep)
 	if !rep.OK {
-		if aerr := alarms.RaiseAuditFailure(ctx, st, rep.Problem, time.Now()); aerr != nil { // alarms (#13)
+		if aerr := raiseAuditAlarm(ctx, st, cfg, rep.Problem); aerr != nil { // alarms (#13)
 			fmt.Fprintf(os.Stderr, "raising the security alarm failed too: %v\n", aerr)
 		}
 		return fmt.Errorf("audit chain broken: %s", rep.Problem)
@@ -83,6 +85,19 @@ func auditVerify(ctx context.Context, args []string) error {
 	return nil
 }
 
+// raiseAuditAlarm opens the audit verification alarm and, with a webhook
+// configured, posts it there as the serving processes would.
+func raiseAuditAlarm(ctx context.Context, st *store.Store, cfg *config.Config, problem string) error {
+	var hook *alarms.Webhook
+	if cfg.Alarms.WebhookURL != "" {
+		var err error
+		if hook, err = alarms.NewWebhook(cfg.Alarms.WebhookURL, cfg.Alarms.WebhookSecret, slog.New(slog.NewTextHandler(os.Stderr, nil))); err != nil {
+			return err
+		}
+	}
+	return alarms.RaiseAuditFailure(ctx, st, problem, time.Now(), hook)
+}
+
 func printJSON(v any) {
 	out, _ := json.MarshalIndent(v, "", "  ")
 	fmt.Println(string(out))
@@ -90,21 +105,31 @@ func printJSON(v any) {
 
 // startAudit starts what anchors the audit trail outside the database:
 // the checkpoint signer and, when brokers are configured, the relay to
-// Kafka. It returns the checkpoint keys (for the API's verification);
+// Kafka, their metrics in reg. A chain the signer finds broken goes to
+// alarm. It returns the checkpoint keys (for the API's verification);
 // stop signs the head a last time and stops both.
-func startAudit(cfg *config.Config, st *store.Store, log *slog.Logger) (keys *configsign.Ring, stop func(), err error) {
+func startAudit(cfg *config.Config, st *store.Store, log *slog.Logger, reg prometheus.Registerer,
+	alarm audit.VerificationAlarm) (keys *configsign.Ring, stop func(), err error) {
 	keys, err = configsign.Load(cfg.Audit.KeyDir)
 	if err != nil {
 		return nil, nil, fmt.Errorf("STREAMFORGE_AUDIT_KEY_DIR: %w", err)
 	}
 	repo := st.Audit(context.Background())
+	relayMetrics, err := auditrelay.NewMetrics(reg, func(ctx context.Context) (int64, error) { return st.Audit(ctx).OutboxLen() })
+	if err != nil {
+		return nil, nil, err
+	}
 	cp := audit.NewCheckpointer(repo, keys, cfg.Audit.AnchorFile, cfg.Audit.CheckpointInterval, log)
+	cp.Alarm = alarm
+	if err := cp.Register(reg); err != nil {
+		return nil, nil, err
+	}
 	cp.Start()
 	var relay *auditrelay.Relay
 	if a := cfg.Audit; a.KafkaBrokers != "" {
 		relay = auditrelay.New(auditrelay.Config{
 			Brokers: a.KafkaBrokers, Topic: a.KafkaTopic, MinInsyncReplicas: a.MinInsyncReplicas,
-			ReplicationFactor: a.ReplicationFactor, Interval: a.RelayInterval,
+			ReplicationFactor: a.ReplicationFactor, Interval: a.RelayInterval, Metrics: relayMetrics,
 		}, repo, st, log)
 		relay.Start()
 	}

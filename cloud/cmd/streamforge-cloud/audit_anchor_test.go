@@ -21,7 +21,8 @@ import (
 // wipes the trail the way the hash chain alone cannot catch (the audit
 // tables and the checkpoints emptied, the head reset): `audit verify`
 // passed, `audit verify --kafka` agreed with the topic, and after the
-// wipe `audit verify` names it through the anchor file. (Every tampering
+// wipe `audit verify` names it through the anchor file. /metrics shows the
+// relay's lease, records, errors and outbox depth, and the newest checkpoint. (Every tampering
 // case on both databases: TestCheckpointsDetectWhatTheChainCannot.)
 func TestAuditVerifyUsesCheckpointsAndKafka(t *testing.T) {
 	bin := build(t)
@@ -62,6 +63,29 @@ func TestAuditVerifyUsesCheckpointsAndKafka(t *testing.T) {
 			t.Fatalf("head %d not checkpointed and relayed in time (anchor %+v, %d queued)", head, a, queued)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	// The relay's and the checkpoints' metrics say what happened: this
+	// process holds the lease, relayed the chain, drained the outbox and
+	// checkpointed the head.
+	m := scrape(t, addr)
+	if m["streamforge_audit_relay_lease_held"] != 1 || m["streamforge_audit_outbox_records"] != 0 ||
+		m["streamforge_audit_relay_records_total"] < float64(head) || m["streamforge_audit_checkpoint_seq"] < float64(head) ||
+		m["streamforge_audit_checkpoint_timestamp_seconds"] < float64(time.Now().Add(-time.Minute).Unix()) {
+		t.Fatalf("relay metrics after relaying %d records: %v", head, m)
+	}
+	// An outbox the relay cannot read is counted as relay errors.
+	errs := m["streamforge_audit_relay_errors_total"]
+	if err := db.Exec(`ALTER TABLE audit_outbox RENAME TO audit_outbox_away`).Error; err != nil {
+		t.Fatal(err)
+	}
+	for scrape(t, addr)["streamforge_audit_relay_errors_total"] <= errs {
+		if time.Now().After(deadline) {
+			t.Fatal("a failing relay round is not counted in streamforge_audit_relay_errors_total")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := db.Exec(`ALTER TABLE audit_outbox_away RENAME TO audit_outbox`).Error; err != nil {
+		t.Fatal(err)
 	}
 	if ok, out := run(); !ok || !strings.Contains(out, `"ok": true`) {
 		t.Fatalf("untouched chain fails verification: %s", out)

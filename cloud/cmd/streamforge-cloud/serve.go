@@ -29,8 +29,16 @@ func serve(ctx context.Context, log *slog.Logger, args []string) error {
 		return err
 	}
 	defer st.Close()
+	reg := newRegistry()
+	// alarms (#13): started before the audit checkpoints, which report a
+	// broken chain to it, and closed after them.
+	evaluator, err := startAlarms(st, cfg.Alarms, log, reg)
+	if err != nil {
+		return err
+	}
+	defer evaluator.Close()
 	// audit: checkpoints and the Kafka relay, stopped after the listeners.
-	auditKeys, stopAudit, err := startAudit(cfg, st, log)
+	auditKeys, stopAudit, err := startAudit(cfg, st, log, reg, evaluator)
 	if err != nil {
 		return err
 	}
@@ -40,7 +48,6 @@ func serve(ctx context.Context, log *slog.Logger, args []string) error {
 		return err
 	}
 	auth.SetHashMemoryBudget(cfg.PasswordHashMemoryMiB, auth.DefaultHashWait)
-	reg := newRegistry()
 	us := users.New(users.StoreRepo(st), keys, log, reg)
 	if err := bootstrap(ctx, us, cfg); err != nil {
 		return err
@@ -65,11 +72,6 @@ func serve(ctx context.Context, log *slog.Logger, args []string) error {
 	// before it): heartbeats queued at shutdown are written.
 	gw.Start(ctx)
 	defer gw.Close()
-	evaluator, err := startAlarms(st, cfg.Alarms, log, reg) // alarms (#13)
-	if err != nil {
-		return err
-	}
-	defer evaluator.Close()
 	gw.OnHeartbeat = evaluator.Heartbeat
 	srv := api.New(apiDeps(st, us, gw), log, api.Options{
 		TrustedProxies: cfg.TrustedProxies, RateLimitPerMinute: cfg.RateLimitPerMinute, GatewayRateLimit: cfg.GatewayRateLimit,

@@ -68,8 +68,7 @@ function tools(filter) {
     try {
       const r = await get("/api/v1/audit/verify");
       out.className = r.ok ? "ok" : "error";
-      out.textContent = r.ok ? `The chain verifies: ${r.checked} records, head seq ${r.head.seq}.`
-        : `The chain is broken at seq ${r.bad_seq}: ${r.kind} ${r.problem || ""}`;
+      out.textContent = r.ok ? verifiedText(r) : brokenText(r);
     } catch (ex) {
       out.textContent = "";
       err.textContent = "Verification failed: " + ex.message;
@@ -80,6 +79,32 @@ function tools(filter) {
     try { await exportCSV(filter); } catch (ex) { err.textContent = "Export failed: " + ex.message; }
   } }, "Export CSV");
   return h("div.actions", verify, csv, out, err);
+}
+
+// What each kind of breakage means (docs/audit.md): the chain's own
+// checks, then those only the signed checkpoints reveal.
+const breakage = {
+  malformed_column: "a stored value is malformed",
+  hash_mismatch: "a record was edited: its content no longer matches its hash",
+  seq_gap: "records were deleted: the sequence has a gap",
+  prev_hash_mismatch: "records were reordered, or an earlier record was rewritten",
+  head_mismatch: "the chain head disagrees with the last record: the tail was cut, or records were added outside the application",
+  checkpoint_signature: "a signed checkpoint does not verify: it was forged or edited",
+  checkpoint_mismatch: "the chain was rewritten after it was signed: the record at a checkpoint is not the one signed",
+  checkpoint_beyond_head: "records that were signed are gone: the tail was cut or the trail wiped",
+  checkpoints_missing: "signed checkpoints were deleted from the database (the anchor outside it still names one)",
+};
+
+function verifiedText(r) {
+  const head = `The chain verifies: ${r.checked} records, head seq ${r.head.seq}.`;
+  if (!r.checkpoints_checked) return head + " No signed checkpoint yet: nothing outside the database anchors it.";
+  const last = r.last_checkpoint ? `, the newest at seq ${r.last_checkpoint.seq}` : "";
+  return `${head} It holds all ${r.checkpoints_checked} signed checkpoints${last}; records after the newest are protected by the chain alone until the next one.`;
+}
+
+function brokenText(r) {
+  const what = breakage[r.kind] || r.kind;
+  return `The chain is broken at seq ${r.bad_seq}: ${what}. ${r.problem || ""} A security alarm was raised.`;
 }
 
 // exportCSV pages through the API with the current filter (up to 20,000
