@@ -24,6 +24,7 @@ import (
 	"github.com/streamforge/streamforge/cloud/auth"
 	"github.com/streamforge/streamforge/cloud/configsign"
 	"github.com/streamforge/streamforge/cloud/gateways"
+	"github.com/streamforge/streamforge/cloud/secretbox"
 	"github.com/streamforge/streamforge/cloud/store"
 	"github.com/streamforge/streamforge/cloud/users"
 	"github.com/streamforge/streamforge/internal/testenv"
@@ -103,6 +104,11 @@ func newEnv(t testing.TB, dbURL, keyDir string, opts ...envOpt) *env {
 	t.Cleanup(gw.Close)
 	if o.Alarms == nil {
 		o.Alarms = alarms.NewService(st)
+	}
+	if o.SecretKeys == nil {
+		if o.SecretKeys, err = secretbox.Open(filepath.Join(keyDir, "secrets")); err != nil {
+			t.Fatal(err)
+		}
 	}
 	srv := api.New(st, us, gw, log, o)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

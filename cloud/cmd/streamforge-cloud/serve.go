@@ -16,6 +16,7 @@ import (
 	"github.com/streamforge/streamforge/cloud/config"
 	"github.com/streamforge/streamforge/cloud/configsign"
 	"github.com/streamforge/streamforge/cloud/gateways"
+	"github.com/streamforge/streamforge/cloud/secretbox"
 	"github.com/streamforge/streamforge/cloud/store"
 	"github.com/streamforge/streamforge/cloud/users"
 	"github.com/streamforge/streamforge/pki/attestca"
@@ -67,6 +68,10 @@ func serve(ctx context.Context, log *slog.Logger, args []string) error {
 	// before it): heartbeats queued at shutdown are written.
 	gw.Start(ctx)
 	defer gw.Close()
+	secretKeys, err := secretbox.Open(cfg.SecretKeyDir) // secrets (#12)
+	if err != nil {
+		return fmt.Errorf("STREAMFORGE_SECRET_KEY_DIR: %w", err)
+	}
 	evaluator, err := startAlarms(st, cfg.Alarms, log, reg) // alarms (#13)
 	if err != nil {
 		return err
@@ -78,6 +83,7 @@ func serve(ctx context.Context, log *slog.Logger, args []string) error {
 		BodyLimit: cfg.BodyLimit, MetricsToken: cfg.MetricsToken, TLS: cfg.TLSCert != "", Metrics: reg,
 		Alarms: alarms.NewService(st), AuditAlarm: evaluator,
 		AuditKeys: auditKeys, AuditAnchorFile: cfg.Audit.AnchorFile,
+		SecretKeys: secretKeys,
 	})
 	// prune is waited for before the store closes, whatever ends serve.
 	pruneCtx, stopPrune := context.WithCancel(ctx)
