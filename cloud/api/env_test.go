@@ -45,6 +45,11 @@ type env struct {
 	srv    *api.Server
 	// metrics is the registry the env's /metrics serves.
 	metrics *prometheus.Registry
+	// logs holds everything the server logged; dataDir and dbURL locate
+	// the database (secret_test.go reads both for plaintext).
+	logs    *syncBuffer
+	dataDir string
+	dbURL   string
 }
 
 // databases runs fn once on SQLite and once on PostgreSQL.
@@ -80,7 +85,8 @@ func newEnv(t testing.TB, dbURL, keyDir string, opts ...envOpt) *env {
 	if os.Getenv("STREAMFORGE_TEST_LOG") != "" {
 		logOut = os.Stderr
 	}
-	log := slog.New(slog.NewTextHandler(logOut, nil))
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewTextHandler(io.MultiWriter(logOut, logs), nil))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(auth.HashMetrics()...)
 	us := users.New(users.StoreRepo(st), keys, log, reg)
@@ -117,7 +123,8 @@ func newEnv(t testing.TB, dbURL, keyDir string, opts ...envOpt) *env {
 	}
 	go srv.App().Listener(ln)
 	t.Cleanup(func() { _ = srv.App().ShutdownWithTimeout(5 * time.Second) })
-	return &env{t: t, base: "http://" + ln.Addr().String(), store: st, users: us, gw: gw, keys: keys, keyDir: keyDir, srv: srv, metrics: reg}
+	return &env{t: t, base: "http://" + ln.Addr().String(), store: st, users: us, gw: gw, keys: keys, keyDir: keyDir, srv: srv, metrics: reg,
+		logs: logs, dataDir: dir, dbURL: dbURL}
 }
 
 type resp struct {
