@@ -1,8 +1,6 @@
 package secrets
 
 import (
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -70,7 +68,7 @@ func (s *Sealed) Save(values map[string]Secret) error {
 	} else if err := writeFileAtomic(s.keyFile(), key); err != nil {
 		return fmt.Errorf("secrets key file: %w", err)
 	}
-	if f.Ciphertext, err = gcmSeal(key, data); err != nil {
+	if f.Ciphertext, err = secret.Encrypt(key, data, nil); err != nil {
 		return err
 	}
 	out, err := json.Marshal(f)
@@ -104,7 +102,7 @@ func (s *Sealed) Load() (map[string]Secret, error) {
 	} else if key, err = os.ReadFile(s.keyFile()); err != nil {
 		return nil, fmt.Errorf("delivered secrets key file: %w", err)
 	}
-	data, err := gcmOpen(key, f.Ciphertext)
+	data, err := secret.Decrypt(key, f.Ciphertext, nil)
 	if err != nil {
 		return nil, fmt.Errorf("delivered secrets %s: does not decrypt (tampered, or another key)", s.path)
 	}
@@ -117,37 +115,6 @@ func (s *Sealed) Load() (map[string]Secret, error) {
 		out[n] = secret.New(v)
 	}
 	return out, nil
-}
-
-func gcmSeal(key, plain []byte) ([]byte, error) {
-	g, err := newGCM(key)
-	if err != nil {
-		return nil, err
-	}
-	nonce := make([]byte, g.NonceSize())
-	if _, err := rand.Read(nonce); err != nil {
-		return nil, err
-	}
-	return g.Seal(nonce, nonce, plain, nil), nil
-}
-
-func gcmOpen(key, sealed []byte) ([]byte, error) {
-	g, err := newGCM(key)
-	if err != nil {
-		return nil, err
-	}
-	if len(sealed) < g.NonceSize() {
-		return nil, errors.New("too short")
-	}
-	return g.Open(nil, sealed[:g.NonceSize()], sealed[g.NonceSize():], nil)
-}
-
-func newGCM(key []byte) (cipher.AEAD, error) {
-	b, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, err
-	}
-	return cipher.NewGCM(b)
 }
 
 // writeFileAtomic writes a 0600 file by rename, so a crash leaves the

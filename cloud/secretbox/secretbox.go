@@ -6,14 +6,13 @@
 // nothing. The newest KEK wraps; older ones keep unwrapping until every
 // value was rewrapped (Rewrap) and their files are deleted.
 //
-// The primitives are the standard library's AES-GCM: the envelope is the
-// only thing built here, and it is a few lines, where a key-management
-// library (Tink) would bring its own keyset format and dependencies.
+// The primitive is the standard library's AES-GCM (pkg/secret.Encrypt):
+// the envelope is the only thing built here, and it is a few lines, where
+// a key-management library (Tink) would bring its own keyset format and
+// dependencies.
 package secretbox
 
 import (
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -24,6 +23,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/streamforge/streamforge/pkg/secret"
 )
 
 // keySuffix ends a KEK file's name; the name before it is the key id.
@@ -172,11 +173,11 @@ func (b *Box) Seal(name string, value []byte) (Sealed, error) {
 	if err != nil {
 		return Sealed{}, err
 	}
-	wrapped, err := seal(kek, dk, []byte("dk:"+name))
+	wrapped, err := secret.Encrypt(kek, dk, []byte("dk:"+name))
 	if err != nil {
 		return Sealed{}, err
 	}
-	ct, err := seal(dk, value, []byte("v:"+name))
+	ct, err := secret.Encrypt(dk, value, []byte("v:"+name))
 	if err != nil {
 		return Sealed{}, err
 	}
@@ -189,7 +190,7 @@ func (b *Box) Open(name string, s Sealed) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	v, err := open(dk, s.Ciphertext, []byte("v:"+name))
+	v, err := secret.Decrypt(dk, s.Ciphertext, []byte("v:"+name))
 	if err != nil {
 		return nil, fmt.Errorf("secret %s: value does not decrypt", name)
 	}
@@ -211,7 +212,7 @@ func (b *Box) Rewrap(name string, s Sealed) (Sealed, error) {
 	if err != nil {
 		return Sealed{}, err
 	}
-	wrapped, err := seal(kek, dk, []byte("dk:"+name))
+	wrapped, err := secret.Encrypt(kek, dk, []byte("dk:"+name))
 	if err != nil {
 		return Sealed{}, err
 	}
@@ -223,40 +224,9 @@ func (b *Box) unwrap(name string, s Sealed) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("secret %s: %w", name, err)
 	}
-	dk, err := open(kek, s.DataKey, []byte("dk:"+name))
+	dk, err := secret.Decrypt(kek, s.DataKey, []byte("dk:"+name))
 	if err != nil {
 		return nil, fmt.Errorf("secret %s: data key does not unwrap with key %s", name, s.KeyID)
 	}
 	return dk, nil
-}
-
-func seal(key, plain, ad []byte) ([]byte, error) {
-	g, err := gcm(key)
-	if err != nil {
-		return nil, err
-	}
-	nonce := make([]byte, g.NonceSize())
-	if _, err := rand.Read(nonce); err != nil {
-		return nil, err
-	}
-	return g.Seal(nonce, nonce, plain, ad), nil
-}
-
-func open(key, sealed, ad []byte) ([]byte, error) {
-	g, err := gcm(key)
-	if err != nil {
-		return nil, err
-	}
-	if len(sealed) < g.NonceSize() {
-		return nil, errors.New("ciphertext too short")
-	}
-	return g.Open(nil, sealed[:g.NonceSize()], sealed[g.NonceSize():], ad)
-}
-
-func gcm(key []byte) (cipher.AEAD, error) {
-	blk, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, err
-	}
-	return cipher.NewGCM(blk)
 }

@@ -46,3 +46,29 @@ func TestNamesFindsEveryReferenceOnce(t *testing.T) {
 		t.Fatal("a broken document gave no error")
 	}
 }
+
+func TestEncryptDecrypt(t *testing.T) {
+	key := make([]byte, 32)
+	key[0] = 1
+	c, err := Encrypt(key, []byte("v"), []byte("ad"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := Decrypt(key, c, []byte("ad")); err != nil || string(p) != "v" {
+		t.Fatalf("Decrypt = %q, %v", p, err)
+	}
+	other := make([]byte, 32)
+	for _, bad := range []struct {
+		name       string
+		key, c, ad []byte
+	}{
+		{"fail-other-key", other, c, []byte("ad")},
+		{"fail-other-ad", key, c, []byte("xx")},
+		{"fail-short", key, c[:4], []byte("ad")},
+		{"fail-key-size", key[:16], c, []byte("ad")},
+	} {
+		if _, err := Decrypt(bad.key, bad.c, bad.ad); err == nil {
+			t.Errorf("%s: opened", bad.name)
+		}
+	}
+}
