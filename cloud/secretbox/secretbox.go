@@ -118,7 +118,7 @@ func (b *Box) Rotate() (string, error) {
 	}
 	// The time first makes the ids sort by age; the suffix keeps two
 	// replicas rotating in the same second apart.
-	id := time.Now().UTC().Format("20060102T150405") + "-" + hex.EncodeToString(suffix)
+	id := time.Now().UTC().Format("20060102T150405.000000000") + "-" + hex.EncodeToString(suffix)
 	path := filepath.Join(b.dir, id+keySuffix)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
@@ -164,6 +164,11 @@ func (b *Box) key(id string) ([]byte, error) {
 // name is bound to both ciphertexts (GCM's additional data), so a value
 // copied onto another secret's row does not open.
 func (b *Box) Seal(name string, value []byte) (Sealed, error) {
+	// Another replica may have rotated: wrap with the newest key there is
+	// (values are written rarely; the directory is small).
+	if err := b.reload(); err != nil {
+		return Sealed{}, err
+	}
 	dk := make([]byte, 32)
 	if _, err := rand.Read(dk); err != nil {
 		return Sealed{}, err

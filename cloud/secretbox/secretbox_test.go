@@ -50,7 +50,7 @@ func TestOpenRefusesTamperingAndMovedRows(t *testing.T) {
 		{"fail-ciphertext-flipped", "a", Sealed{s.KeyID, s.DataKey, flip(s.Ciphertext)}},
 		{"fail-datakey-flipped", "a", Sealed{s.KeyID, flip(s.DataKey), s.Ciphertext}},
 		{"fail-short", "a", Sealed{s.KeyID, s.DataKey, s.Ciphertext[:5]}},
-		{"fail-unknown-kek", "a", Sealed{"19700101T000000-00000000", s.DataKey, s.Ciphertext}},
+		{"fail-unknown-kek", "a", Sealed{"19700101T000000.000000000-00000000", s.DataKey, s.Ciphertext}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -85,6 +85,9 @@ func TestRotateRewrapAndRetireOldKey(t *testing.T) {
 	}
 	if v, err := b.Open("x", s); err != nil || string(v) != "v1" {
 		t.Fatalf("the old KEK no longer opens: %q, %v", v, err)
+	}
+	if s2, err := b.Seal("y", []byte("v2")); err != nil || s2.KeyID != nid {
+		t.Fatalf("after another replica rotated, this one wraps with %q (%v), want %q", s2.KeyID, err, nid)
 	}
 	r, err := other.Rewrap("x", s)
 	if err != nil || r.KeyID != nid {
