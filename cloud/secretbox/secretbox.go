@@ -173,16 +173,21 @@ func (b *Box) Seal(name string, value []byte) (Sealed, error) {
 	if _, err := rand.Read(dk); err != nil {
 		return Sealed{}, err
 	}
+	ct, err := secret.Encrypt(dk, value, []byte("v:"+name))
+	if err != nil {
+		return Sealed{}, err
+	}
+	return b.wrap(name, dk, ct)
+}
+
+// wrap wraps data key dk of name's ciphertext ct with the newest KEK.
+func (b *Box) wrap(name string, dk, ct []byte) (Sealed, error) {
 	id := b.Newest()
 	kek, err := b.key(id)
 	if err != nil {
 		return Sealed{}, err
 	}
 	wrapped, err := secret.Encrypt(kek, dk, []byte("dk:"+name))
-	if err != nil {
-		return Sealed{}, err
-	}
-	ct, err := secret.Encrypt(dk, value, []byte("v:"+name))
 	if err != nil {
 		return Sealed{}, err
 	}
@@ -213,15 +218,7 @@ func (b *Box) Rewrap(name string, s Sealed) (Sealed, error) {
 	if err != nil {
 		return Sealed{}, err
 	}
-	kek, err := b.key(id)
-	if err != nil {
-		return Sealed{}, err
-	}
-	wrapped, err := secret.Encrypt(kek, dk, []byte("dk:"+name))
-	if err != nil {
-		return Sealed{}, err
-	}
-	return Sealed{KeyID: id, DataKey: wrapped, Ciphertext: s.Ciphertext}, nil
+	return b.wrap(name, dk, s.Ciphertext)
 }
 
 func (b *Box) unwrap(name string, s Sealed) ([]byte, error) {

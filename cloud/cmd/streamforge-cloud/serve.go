@@ -196,11 +196,7 @@ func keysRotate(args []string) error {
 // The database is opened first: no rotation goes unrecorded because the
 // database was unreachable.
 func configKeysRotate(ctx context.Context, args []string) error {
-	cfg, err := config.Load(args)
-	if err != nil {
-		return err
-	}
-	st, err := store.Open(ctx, cfg.DatabaseURL, cfg.DataDir)
+	cfg, st, err := openConfigured(ctx, args)
 	if err != nil {
 		return err
 	}
