@@ -1,7 +1,6 @@
 package secrets_test
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"testing"
@@ -14,21 +13,8 @@ import (
 // noValueInFiles fails if any file under dir holds v.
 func noValueInFiles(t *testing.T, dir, v string) {
 	t.Helper()
-	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		if bytes.Contains(b, []byte(v)) {
-			t.Errorf("%s holds a secret value", p)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
+	if hits := testenv.FilesContaining(t, dir, []byte(v)); len(hits) > 0 {
+		t.Errorf("files hold a secret value: %v", hits)
 	}
 }
 

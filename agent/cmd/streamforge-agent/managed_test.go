@@ -176,9 +176,18 @@ func appendFile(path, text string) error {
 // from the cloud's attestation CA, its TLS certificate from the real
 // step-ca program (ACME device-attest-01, key inside the swtpm; step-ca asks
 // the cloud's webhook), and then talks to the cloud's mTLS listener only.
-func TestManagedAgentOverMTLS(t *testing.T) {
-	bin := testenv.BuildAgent(t, nil)
-	sw := testenv.StartSwTPM(t)
+// mtlsCloud is a control plane with its gateway (mTLS) listener, the
+// attestation CA and the real step-ca program, for gateways in swtpms
+// made by the same local CA as sw.
+type mtlsCloud struct {
+	cloud  *testenv.Cloud
+	step   *testenv.StepCA
+	layout *stepca.Layout
+	gwAddr string
+}
+
+func startMTLSCloud(t *testing.T, sw *testenv.SwTPM) mtlsCloud {
+	t.Helper()
 	pkiDir := t.TempDir()
 	ca, err := attestca.Init(filepath.Join(pkiDir, "attestation-ca"))
 	if err != nil {
@@ -194,16 +203,37 @@ func TestManagedAgentOverMTLS(t *testing.T) {
 	cloud := testenv.StartCloud(t, "STREAMFORGE_TPM_ROOTS_DIR="+sw.CADir, "STREAMFORGE_ATTESTATION_CA_DIR="+filepath.Join(pkiDir, "attestation-ca"),
 		"STREAMFORGE_GATEWAY_LISTEN="+gwAddr, "STREAMFORGE_STEPCA_DIR="+filepath.Join(pkiDir, "step-ca"))
 	step := testenv.StartStepCA(t, layout.Config, caAddr, layout.RootCert)
-	admin := cloud.Login(testenv.CloudAdminEmail, testenv.CloudAdminPassword)
-	var tok struct{ Token string }
-	cloud.Call("POST", "/api/v1/enrollment-tokens", admin, map[string]any{"expires_in": "1h", "max_uses": 1}, &tok)
+	return mtlsCloud{cloud: cloud, step: step, layout: layout, gwAddr: gwAddr}
+}
 
-	cfgPath, _, _ := startDataPath(t)
+// enrollmentToken issues a one-use enrollment token as the Admin.
+func (m mtlsCloud) enrollmentToken(admin string) string {
+	var tok struct{ Token string }
+	m.cloud.Call("POST", "/api/v1/enrollment-tokens", admin, map[string]any{"expires_in": "1h", "max_uses": 1}, &tok)
+	return tok.Token
+}
+
+// useMTLS appends the control plane section that moves the agent to
+// the mTLS listener once approved.
+func (m mtlsCloud) useMTLS(t *testing.T, cfgPath string) {
+	t.Helper()
 	if err := appendFile(cfgPath, "control_plane:\n  poll_interval: 200ms\n  heartbeat_interval: 200ms\n  mtls:\n"+
-		"    gateway_url: https://"+gwAddr+"\n    acme_directory: "+layout.ACMEDirectory+"\n    stepca_root: "+layout.RootCert+"\n"); err != nil {
+		"    gateway_url: https://"+m.gwAddr+"\n    acme_directory: "+m.layout.ACMEDirectory+"\n    stepca_root: "+m.layout.RootCert+"\n"); err != nil {
 		t.Fatal(err)
 	}
-	agent := startManaged(t, bin, cfgPath, cloud, sw.Path, tok.Token)
+}
+
+func TestManagedAgentOverMTLS(t *testing.T) {
+	bin := testenv.BuildAgent(t, nil)
+	sw := testenv.StartSwTPM(t)
+	m := startMTLSCloud(t, sw)
+	cloud, step := m.cloud, m.step
+	admin := cloud.Login(testenv.CloudAdminEmail, testenv.CloudAdminPassword)
+	token := m.enrollmentToken(admin)
+
+	cfgPath, _, _ := startDataPath(t)
+	m.useMTLS(t, cfgPath)
+	agent := startManaged(t, bin, cfgPath, cloud, sw.Path, token)
 	agent.Eventually(t, eventuallyLimit, "enrollment", func() bool { return enrolled(agent) })
 	if st := cloud.Call("POST", "/api/v1/gateways/gw-test/approve", admin, nil, nil); st != 200 {
 		t.Fatalf("approve: %d", st)

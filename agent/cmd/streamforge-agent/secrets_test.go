@@ -5,14 +5,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/streamforge/streamforge/internal/testenv"
-	"github.com/streamforge/streamforge/pki/attestca"
-	"github.com/streamforge/streamforge/pki/stepca"
 )
 
 // TestManagedAgentGetsSecretsOverMTLS runs the real programs (cloud,
@@ -29,24 +25,10 @@ func TestManagedAgentGetsSecretsOverMTLS(t *testing.T) {
 
 	bin := testenv.BuildAgent(t, nil)
 	sw := testenv.StartSwTPM(t)
-	pkiDir := t.TempDir()
-	ca, err := attestca.Init(filepath.Join(pkiDir, "attestation-ca"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	gwAddr, caAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
-	layout, err := stepca.Init(stepca.InitOptions{Dir: filepath.Join(pkiDir, "step-ca"), Address: caAddr,
-		DNSNames: []string{"127.0.0.1"}, AttestationRootsPEM: ca.CertificatePEM(),
-		WebhookURL: "https://" + gwAddr + "/internal/step-ca/authorize"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cloud := testenv.StartCloud(t, "STREAMFORGE_TPM_ROOTS_DIR="+sw.CADir, "STREAMFORGE_ATTESTATION_CA_DIR="+filepath.Join(pkiDir, "attestation-ca"),
-		"STREAMFORGE_GATEWAY_LISTEN="+gwAddr, "STREAMFORGE_STEPCA_DIR="+filepath.Join(pkiDir, "step-ca"))
-	testenv.StartStepCA(t, layout.Config, caAddr, layout.RootCert)
+	m := startMTLSCloud(t, sw)
+	cloud := m.cloud
 	admin := cloud.Login(testenv.CloudAdminEmail, testenv.CloudAdminPassword)
-	var tok struct{ Token string }
-	cloud.Call("POST", "/api/v1/enrollment-tokens", admin, map[string]any{"expires_in": "1h", "max_uses": 1}, &tok)
+	token := m.enrollmentToken(admin)
 	if st := cloud.Call("POST", "/api/v1/secrets", admin, map[string]any{"name": "kafka_pw", "value": password}, nil); st != 201 {
 		t.Fatalf("create secret: %d", st)
 	}
@@ -54,11 +36,8 @@ func TestManagedAgentGetsSecretsOverMTLS(t *testing.T) {
 	// The local file knows no password: until the cloud's config and
 	// secret arrive, the broker refuses the agent.
 	cfgPath, dir, broker := startDataPathWith(t, testenv.KafkaOpts{SCRAMUser: "adapter", SCRAMPassword: password})
-	if err := appendFile(cfgPath, "control_plane:\n  poll_interval: 200ms\n  heartbeat_interval: 200ms\n  mtls:\n"+
-		"    gateway_url: https://"+gwAddr+"\n    acme_directory: "+layout.ACMEDirectory+"\n    stepca_root: "+layout.RootCert+"\n"); err != nil {
-		t.Fatal(err)
-	}
-	agent := startManaged(t, bin, cfgPath, cloud, sw.Path, tok.Token)
+	m.useMTLS(t, cfgPath)
+	agent := startManaged(t, bin, cfgPath, cloud, sw.Path, token)
 	agent.Eventually(t, eventuallyLimit, "enrollment", func() bool { return enrolled(agent) })
 	if st := cloud.Call("POST", "/api/v1/gateways/gw-test/approve", admin, nil, nil); st != 200 {
 		t.Fatalf("approve: %d", st)
@@ -79,7 +58,7 @@ func TestManagedAgentGetsSecretsOverMTLS(t *testing.T) {
 	// Restarted, the agent applies its last-known-good config before it
 	// reaches the mTLS listener: the value comes from the sealed copy.
 	agent.Stop(t)
-	agent = startManaged(t, bin, cfgPath, cloud, sw.Path, tok.Token)
+	agent = startManaged(t, bin, cfgPath, cloud, sw.Path, token)
 	agent.Eventually(t, eventuallyLimit, "the sealed copy used", func() bool {
 		return strings.Contains(agent.Log(), "using the sealed copy on disk")
 	})
@@ -104,21 +83,8 @@ func TestManagedAgentGetsSecretsOverMTLS(t *testing.T) {
 		t.Fatal("the password is in an API answer, the audit trail or a log")
 	}
 	for _, root := range []string{dir, cloud.DataDir} {
-		err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
-			if err != nil || d.IsDir() {
-				return err
-			}
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			if bytes.Contains(b, []byte(password)) || bytes.Contains(b, []byte(hex.EncodeToString([]byte(password)))) {
-				t.Errorf("%s holds the password", p)
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
+		if hits := testenv.FilesContaining(t, root, []byte(password), []byte(hex.EncodeToString([]byte(password)))); len(hits) > 0 {
+			t.Errorf("files hold the password: %v", hits)
 		}
 	}
 }
