@@ -223,6 +223,17 @@ func (m mtlsCloud) useMTLS(t *testing.T, cfgPath string) {
 	}
 }
 
+// approveOverMTLS waits for agent's enrollment as gw-test, approves it and
+// waits until it talks to the mTLS listener.
+func (m mtlsCloud) approveOverMTLS(t *testing.T, agent *testenv.Agent, admin string) {
+	t.Helper()
+	agent.Eventually(t, eventuallyLimit, "enrollment", func() bool { return enrolled(agent) })
+	if st := m.cloud.Call("POST", "/api/v1/gateways/gw-test/approve", admin, nil, nil); st != 200 {
+		t.Fatalf("approve: %d", st)
+	}
+	agent.Eventually(t, eventuallyLimit, "the switch to mTLS", func() bool { return strings.Contains(agent.Log(), "talking to the control plane over mTLS") })
+}
+
 func TestManagedAgentOverMTLS(t *testing.T) {
 	bin := testenv.BuildAgent(t, nil)
 	sw := testenv.StartSwTPM(t)
@@ -234,11 +245,7 @@ func TestManagedAgentOverMTLS(t *testing.T) {
 	cfgPath, _, _ := startDataPath(t)
 	m.useMTLS(t, cfgPath)
 	agent := startManaged(t, bin, cfgPath, cloud, sw.Path, token)
-	agent.Eventually(t, eventuallyLimit, "enrollment", func() bool { return enrolled(agent) })
-	if st := cloud.Call("POST", "/api/v1/gateways/gw-test/approve", admin, nil, nil); st != 200 {
-		t.Fatalf("approve: %d", st)
-	}
-	agent.Eventually(t, eventuallyLimit, "the switch to mTLS", func() bool { return strings.Contains(agent.Log(), "talking to the control plane over mTLS") })
+	m.approveOverMTLS(t, agent, admin)
 	if st := cloud.Call("PUT", "/api/v1/gateways/gw-test/config", admin, map[string]any{"config": map[string]any{"log_level": "info"}}, nil); st != 200 {
 		t.Fatalf("deploy: %d", st)
 	}

@@ -38,11 +38,7 @@ func TestManagedAgentGetsSecretsOverMTLS(t *testing.T) {
 	cfgPath, dir, broker := startDataPathWith(t, testenv.KafkaOpts{SCRAMUser: "adapter", SCRAMPassword: password})
 	m.useMTLS(t, cfgPath)
 	agent := startManaged(t, bin, cfgPath, cloud, sw.Path, token)
-	agent.Eventually(t, eventuallyLimit, "enrollment", func() bool { return enrolled(agent) })
-	if st := cloud.Call("POST", "/api/v1/gateways/gw-test/approve", admin, nil, nil); st != 200 {
-		t.Fatalf("approve: %d", st)
-	}
-	agent.Eventually(t, eventuallyLimit, "the switch to mTLS", func() bool { return strings.Contains(agent.Log(), "talking to the control plane over mTLS") })
+	m.approveOverMTLS(t, agent, admin)
 	kafka := map[string]any{"brokers": broker.Addr, "linger": "5ms", "flush_timeout": "2s", "retry_backoff": "500ms",
 		"security": map[string]any{"protocol": "sasl_plaintext", "mechanism": "SCRAM-SHA-512", "username": "adapter", "password": "${secret:kafka_pw}"}}
 	if st := cloud.Call("PUT", "/api/v1/gateways/gw-test/config", admin, map[string]any{"config": map[string]any{"kafka": kafka}}, nil); st != 200 {
