@@ -164,7 +164,7 @@ doc["components"]["securitySchemes"]["gatewayToken"] = {"type": "http", "scheme"
 # --- pipelines (#12) ---
 pid = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"}}
 spec_desc = ("The pipeline document: the part of agent.yaml the control plane delivers (log_level, buffer, kafka, adapters; "
-             "docs/agent-config.md), validated by the agent's own code (pkg/pipeline). Secrets only as ${secret:name} references: "
+             "docs/agent-config.md), validated by the agent's own code (pkg/pipeline). Secrets only as ${secret:name} or ${vault:path#key} references (docs/secrets.md): "
              "a literal kafka.security.password or OPC UA identity password is refused (400).")
 spec_in = {"spec": {"type": "object", "description": spec_desc}, "spec_yaml": {"type": "string", "description": "The same document as YAML text (send spec or spec_yaml); stored as JSON"}}
 bad_spec = err("Bad input; the message names the field path, e.g. spec.adapters[0].devices[0].tags[3].address: ...")
