@@ -47,6 +47,12 @@ func (d *Delivery) For(ctx context.Context, rc wire.ConfigResponse) (map[string]
 	if err != nil {
 		return nil, fmt.Errorf("fetch from the control plane: %w; sealed copy: %w", ferr, err)
 	}
+	if len(vals) == 0 {
+		// Nothing kept (never delivered, or no mTLS): the references
+		// resolve locally or fail naming themselves.
+		d.Log.Debug("secrets not fetched from the control plane and none kept", "err", ferr)
+		return vals, nil
+	}
 	d.Log.Warn("secrets not fetched from the control plane; using the sealed copy on disk", "err", ferr, "names", len(vals))
 	return vals, nil
 }
