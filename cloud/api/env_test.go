@@ -25,6 +25,7 @@ import (
 	"github.com/streamforge/streamforge/cloud/configsign"
 	"github.com/streamforge/streamforge/cloud/gateways"
 	"github.com/streamforge/streamforge/cloud/secretbox"
+	"github.com/streamforge/streamforge/cloud/secrets"
 	"github.com/streamforge/streamforge/cloud/store"
 	"github.com/streamforge/streamforge/cloud/users"
 	"github.com/streamforge/streamforge/internal/testenv"
@@ -111,10 +112,12 @@ func newEnv(t testing.TB, dbURL, keyDir string, opts ...envOpt) *env {
 	if o.Alarms == nil {
 		o.Alarms = alarms.NewService(st)
 	}
-	if o.SecretKeys == nil {
-		if o.SecretKeys, err = secretbox.Open(filepath.Join(keyDir, "secrets")); err != nil {
+	if o.Secrets == nil {
+		box, err := secretbox.Open(filepath.Join(keyDir, "secrets"))
+		if err != nil {
 			t.Fatal(err)
 		}
+		o.Secrets = secrets.New(st.Secrets(), st.Gateways(), box)
 	}
 	srv := api.New(st, us, gw, log, o)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -11,8 +11,8 @@ import (
 	"github.com/streamforge/streamforge/pkg/wire"
 )
 
-// secretService is what the secret handlers need (cloud/secrets).
-type secretService interface {
+// SecretService is what the secret handlers need (cloud/secrets.Service).
+type SecretService interface {
 	Create(ctx context.Context, o secrets.Origin, name, value, description string) (secrets.Metadata, error)
 	Update(ctx context.Context, o secrets.Origin, name, value string, description *string) (secrets.Metadata, error)
 	Delete(ctx context.Context, o secrets.Origin, name string) error
@@ -23,20 +23,17 @@ type secretService interface {
 
 type secretAPI struct {
 	s   *Server
-	svc secretService
+	svc SecretService
 }
 
-var errNoSecretKeys = errs.New(errs.Unavailable, "secrets are not configured on this control plane (STREAMFORGE_SECRET_KEY_DIR)")
+var errNoSecrets = errs.New(errs.Unavailable, "secrets are not configured on this control plane (STREAMFORGE_SECRET_KEY_DIR)")
 
 // secretRoutes: the secrets API (#12). Users manage secrets on the plain
 // listener; values leave the control plane only through the device route,
 // which exists on the mTLS gateway listener alone, for the gateway the
 // certificate names, and only the secrets its deployed config references.
 func (s *Server) secretRoutes(users func(method, path string, h []fiber.Handler)) {
-	h := &secretAPI{s: s}
-	if s.opts.SecretKeys != nil {
-		h.svc = secrets.New(s.store.Secrets(), s.store.Gateways(), s.opts.SecretKeys)
-	}
+	h := &secretAPI{s: s, svc: s.opts.Secrets}
 	read, manage := s.require(rbac.SecretsRead), s.require(rbac.SecretsManage)
 	users(fiber.MethodGet, "/secrets", []fiber.Handler{read, h.ready, h.list})
 	users(fiber.MethodPost, "/secrets", []fiber.Handler{manage, h.ready, h.create})
@@ -48,7 +45,7 @@ func (s *Server) secretRoutes(users func(method, path string, h []fiber.Handler)
 
 func (h *secretAPI) ready(c *fiber.Ctx) error {
 	if h.svc == nil {
-		return errNoSecretKeys
+		return errNoSecrets
 	}
 	return c.Next()
 }

@@ -17,7 +17,6 @@ import (
 	"github.com/streamforge/streamforge/cloud/audit"
 	"github.com/streamforge/streamforge/cloud/errs"
 	"github.com/streamforge/streamforge/cloud/gateways"
-	"github.com/streamforge/streamforge/cloud/secretbox"
 	"github.com/streamforge/streamforge/cloud/store"
 	"github.com/streamforge/streamforge/pki/stepca"
 )
@@ -43,9 +42,9 @@ type Options struct {
 	// checkpoints and the anchor file (nil: the hash chain only).
 	AuditKeys       audit.SignatureVerifier
 	AuditAnchorFile string
-	// SecretKeys seals the secrets' values (#12); nil: the secrets routes
-	// answer 503.
-	SecretKeys *secretbox.Box
+	// Secrets serves the secrets routes (#12; cloud/secrets over the store
+	// and the key-encryption keys); nil: they answer 503.
+	Secrets SecretService
 }
 
 // Server is the control plane's HTTP API.

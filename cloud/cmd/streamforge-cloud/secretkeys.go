@@ -18,7 +18,11 @@ import (
 // older key, e.g. ones a replica wrote while the rotation ran: it is
 // idempotent, and once it reports 0 the older key files can be deleted.
 func secretKeysRotate(ctx context.Context, args []string, rotate bool) error {
-	cfg, st, err := openConfigured(ctx, args)
+	cfg, err := config.Load(args)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, cfg.DatabaseURL, cfg.DataDir)
 	if err != nil {
 		return err
 	}
@@ -46,18 +50,4 @@ func secretKeysRotate(ctx context.Context, args []string, rotate bool) error {
 	fmt.Printf("secret key %s in %s wraps every value now (%d rewrapped); run \"secret-keys rewrap\" until it rewraps 0, then delete the older .kek files\n",
 		kid, cfg.SecretKeyDir, n)
 	return nil
-}
-
-// openConfigured loads the settings of a maintenance command and opens
-// the database they name; the caller closes it.
-func openConfigured(ctx context.Context, args []string) (*config.Config, *store.Store, error) {
-	cfg, err := config.Load(args)
-	if err != nil {
-		return nil, nil, err
-	}
-	st, err := store.Open(ctx, cfg.DatabaseURL, cfg.DataDir)
-	if err != nil {
-		return nil, nil, err
-	}
-	return cfg, st, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/streamforge/streamforge/cloud/configsign"
 	"github.com/streamforge/streamforge/cloud/gateways"
 	"github.com/streamforge/streamforge/cloud/secretbox"
+	"github.com/streamforge/streamforge/cloud/secrets"
 	"github.com/streamforge/streamforge/cloud/store"
 	"github.com/streamforge/streamforge/cloud/users"
 	"github.com/streamforge/streamforge/pki/attestca"
@@ -83,7 +84,7 @@ func serve(ctx context.Context, log *slog.Logger, args []string) error {
 		BodyLimit: cfg.BodyLimit, MetricsToken: cfg.MetricsToken, TLS: cfg.TLSCert != "", Metrics: reg,
 		Alarms: alarms.NewService(st), AuditAlarm: evaluator,
 		AuditKeys: auditKeys, AuditAnchorFile: cfg.Audit.AnchorFile,
-		SecretKeys: secretKeys,
+		Secrets: secrets.New(st.Secrets(), st.Gateways(), secretKeys),
 	})
 	// prune is waited for before the store closes, whatever ends serve.
 	pruneCtx, stopPrune := context.WithCancel(ctx)
@@ -196,7 +197,11 @@ func keysRotate(args []string) error {
 // The database is opened first: no rotation goes unrecorded because the
 // database was unreachable.
 func configKeysRotate(ctx context.Context, args []string) error {
-	cfg, st, err := openConfigured(ctx, args)
+	cfg, err := config.Load(args)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, cfg.DatabaseURL, cfg.DataDir)
 	if err != nil {
 		return err
 	}
