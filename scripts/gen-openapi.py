@@ -164,7 +164,7 @@ doc["components"]["securitySchemes"]["gatewayToken"] = {"type": "http", "scheme"
 # --- pipelines (#12) ---
 pid = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"}}
 spec_desc = ("The pipeline document: the part of agent.yaml the control plane delivers (log_level, buffer, kafka, adapters; "
-             "docs/agent-config.md), validated by the agent's own code (pkg/pipeline). Secrets only as ${secret:name} references: "
+             "docs/agent-config.md), validated by the agent's own code (pkg/pipeline). Secrets only as ${secret:name} or ${vault:path#key} references (docs/secrets.md): "
              "a literal kafka.security.password or OPC UA identity password is refused (400).")
 spec_in = {"spec": {"type": "object", "description": spec_desc}, "spec_yaml": {"type": "string", "description": "The same document as YAML text (send spec or spec_yaml); stored as JSON"}}
 bad_spec = err("Bad input; the message names the field path, e.g. spec.adapters[0].devices[0].tags[3].address: ...")
@@ -189,6 +189,24 @@ schemas.update({
  "PipelineDeployment": {"type": "object", "properties": {"version": {"type": "integer"}, "gateway_id": {"type": "string"}, "config_version": {"type": "integer"}, "status": {"type": "string", "enum": ["pending", "applied", "failed"]}, "error": {"type": "string"}, "deployed_by": {"type": "string"}, "deployed_at": {"type": "string", "format": "date-time"}}},
 })
 # --- end pipelines ---
+
+# --- secrets (#12) ---
+sname = {"name": "name", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,128}$"}}
+no_keys = err("Secrets not configured (STREAMFORGE_SECRET_KEY_DIR)")
+paths.update({
+ "/api/v1/secrets": {
+   "get": op("List secrets: names and metadata, never values", "secrets:read", tags=["secrets"], responses={"200": ok("Secrets", {"type": "object", "properties": {"secrets": {"type": "array", "items": ref("Secret")}}}), "503": no_keys}),
+   "post": op("Create a secret that configs reference as ${secret:name}. The value is stored encrypted (envelope encryption, key outside the database) and never returned; audited as secret.create without it", "secrets:manage", tags=["secrets"], body={"type": "object", "required": ["name", "value"], "additionalProperties": False, "properties": {"name": {"type": "string"}, "value": {"type": "string", "format": "password", "writeOnly": True, "maxLength": 16384}, "description": {"type": "string"}}}, responses={"201": ok("Created (metadata only)", ref("Secret")), "400": err("Bad name or value"), "409": err("A secret with this name exists"), "503": no_keys})},
+ "/api/v1/secrets/{name}": {"parameters": [sname],
+   "get": op("One secret's metadata (never its value)", "secrets:read", tags=["secrets"], responses={"200": ok("Secret", ref("Secret")), "404": err("No such secret"), "503": no_keys}),
+   "put": op("Replace a secret's value (and description when given); gateways get it with their next config version", "secrets:manage", tags=["secrets"], body={"type": "object", "required": ["value"], "additionalProperties": False, "properties": {"name": {"type": "string", "description": "If given, must be the path's name"}, "value": {"type": "string", "format": "password", "writeOnly": True, "maxLength": 16384}, "description": {"type": "string"}}}, responses={"200": ok("Updated (metadata only)", ref("Secret")), "400": err("Bad value"), "404": err("No such secret"), "503": no_keys}),
+   "delete": op("Delete a secret", "secrets:manage", tags=["secrets"], responses={"204": ok("Deleted"), "404": err("No such secret"), "503": no_keys})},
+ "/api/v1/gateways/{id}/secrets": {"parameters": [gid], "get": gwop("On the mTLS gateway listener only (404 on the plain one): the values of the ${secret:name} references in this gateway's deployed config, for the gateway its certificate names; audited as secret.deliver (names only)", responses={"200": ok("Values", {"type": "object", "properties": {"config_version": {"type": "integer"}, "secrets": {"type": "object", "additionalProperties": {"type": "string"}}, "missing": {"type": "array", "items": {"type": "string"}}}}), "404": err("No config deployed, or the plain listener")})},
+})
+schemas.update({
+ "Secret": {"type": "object", "properties": {"name": {"type": "string"}, "description": {"type": "string"}, "version": {"type": "integer", "description": "Counts value changes"}, "key_id": {"type": "string", "description": "The key-encryption key that wraps the value's data key"}, "created_by": {"type": "string"}, "updated_by": {"type": "string"}, "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"}}},
+})
+# --- end secrets ---
 
 json.dump(doc, open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cloud", "api", "openapi.json"), "w"), indent=1)
 

@@ -23,6 +23,7 @@ import (
 	"github.com/streamforge/streamforge/agent/forward"
 	"github.com/streamforge/streamforge/agent/secrets"
 	"github.com/streamforge/streamforge/pkg/pipeline"
+	"github.com/streamforge/streamforge/pkg/secret"
 	"github.com/streamforge/streamforge/pkg/units"
 	"github.com/streamforge/streamforge/pkg/wire"
 )
@@ -38,6 +39,8 @@ type Config struct {
 	DataDir string `yaml:"data_dir"`
 	// SecretsFile resolves ${secret:name} references; empty: environment only.
 	SecretsFile string `yaml:"secrets_file"`
+	// Vault, when set, resolves ${vault:path#key} references (AppRole).
+	Vault *secrets.VaultConfig `yaml:"vault"`
 	// Spec is the pipeline: log_level, buffer, kafka and adapters, the
 	// part the control plane may deliver, with its schema and validation
 	// in pkg/pipeline (shared with the cloud).
@@ -121,7 +124,12 @@ func Load(path string) (*Config, error) {
 }
 
 // Parse decodes, resolves and validates a document. Unknown fields are errors.
-func Parse(data []byte) (*Config, error) {
+func Parse(data []byte) (*Config, error) { return ParseWith(data, nil) }
+
+// ParseWith is Parse with the secrets the control plane delivered as one
+// more source of ${secret:name} values (after the environment and the
+// secrets file).
+func ParseWith(data []byte, delivered map[string]secrets.Secret) (*Config, error) {
 	var c Config
 	if err := pipeline.DecodeStrict(data, &c); err != nil {
 		if errors.Is(err, pipeline.ErrEmpty) {
@@ -136,6 +144,10 @@ func Parse(data []byte) (*Config, error) {
 	store, err := secrets.Load(c.SecretsFile)
 	if err != nil {
 		return nil, fmt.Errorf("secrets_file: %w", err)
+	}
+	store.WithDelivered(delivered)
+	if err := c.useVault(store); err != nil {
+		return nil, err
 	}
 	if err := c.resolve(store); err != nil {
 		return nil, err
@@ -193,13 +205,39 @@ func (c *Config) validate() error {
 	return nil
 }
 
+// useVault connects store to Vault when the local file configures it.
+// Its AppRole secret id is a local ${secret:name}: a Vault reference to
+// the credential that opens Vault would have nothing to log in with.
+func (c *Config) useVault(store *secrets.Store) error {
+	v := c.Vault
+	if v == nil {
+		return nil
+	}
+	if v.Address == "" || v.RoleID == "" {
+		return fmt.Errorf("vault: address and role_id must be set")
+	}
+	if _, ok := secrets.ParseRef(v.SecretID); !ok {
+		return fmt.Errorf("vault.secret_id: must be a ${secret:name} reference (a local secret)")
+	}
+	sid, err := store.Resolve("vault.secret_id", v.SecretID)
+	if err != nil {
+		return err
+	}
+	vc, err := secrets.NewVault(*v, sid)
+	if err != nil {
+		return err
+	}
+	store.WithVault(vc)
+	return nil
+}
+
 // resolve replaces secret references with their values.
 func (c *Config) resolve(store *secrets.Store) error {
 	sec := &c.Kafka.Security
-	if name, ok := secrets.ParseRef(sec.Username); ok {
-		v, err := store.Lookup(name)
+	if secret.IsRef(sec.Username) {
+		v, err := store.Resolve("kafka.security.username", sec.Username)
 		if err != nil {
-			return fmt.Errorf("kafka.security.username: %w", err)
+			return err
 		}
 		sec.Username = v.Reveal()
 	}

@@ -102,7 +102,7 @@ func TestInvalidConfigNamesTheField(t *testing.T) {
 		{"fail-drain-order", "gateway_id: gw1\nkafka: {brokers: \"b:1\", drain_order: newest}\n", "drain_order"},
 		{"ok-drain-order-live-first", "gateway_id: gw1\nkafka: {brokers: \"b:1\", drain_order: live_first, live_lag: 30s}\n", ""},
 		{"fail-literal-password", "gateway_id: gw1\nkafka: {brokers: \"b:1\", security: {protocol: sasl_ssl, username: u, password: hunter2}}\n",
-			"kafka.security.password: must be a ${secret:name} reference"},
+			"kafka.security.password: must be a ${secret:name} or ${vault:path#key} reference"},
 		{"fail-unknown-secret", "gateway_id: gw1\nkafka: {brokers: \"b:1\", security: {protocol: sasl_ssl, username: u, password: \"${secret:nope-x}\"}}\n",
 			"${secret:nope-x}: secret not defined (looked in environment STREAMFORGE_SECRET_NOPE_X)"},
 		{"fail-metrics-listen", minimal + "metrics: {listen: 9090}\n", "metrics.listen"},

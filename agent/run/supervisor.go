@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/streamforge/streamforge/agent/config"
+	"github.com/streamforge/streamforge/agent/secrets"
 	"github.com/streamforge/streamforge/pkg/wire"
 )
 
@@ -38,6 +39,9 @@ type SupervisorOptions struct {
 	// it parses, before it runs (the agent registers its secret values
 	// with the log scrubber here).
 	Accepted func(*config.Config)
+	// Secrets, when set, gives the values the control plane delivers for
+	// a config's ${secret:name} references (agent/secrets.Delivery).
+	Secrets func(ctx context.Context, rc wire.ConfigResponse) (map[string]secrets.Secret, error)
 }
 
 // Supervisor runs the data path under a control plane: each config the
@@ -105,12 +109,18 @@ func (s *Supervisor) offer(c *config.Config) {
 // Apply merges a control plane config over the local file and hands it to
 // the running supervisor; an error (the config does not parse or validate)
 // keeps the running one.
-func (s *Supervisor) Apply(_ context.Context, rc wire.ConfigResponse) error {
+func (s *Supervisor) Apply(ctx context.Context, rc wire.ConfigResponse) error {
 	merged, err := config.Merge(s.o.Local, rc.Config)
 	if err != nil {
 		return err
 	}
-	c, err := config.Parse(merged)
+	var delivered map[string]secrets.Secret
+	if s.o.Secrets != nil {
+		if delivered, err = s.o.Secrets(ctx, rc); err != nil {
+			return fmt.Errorf("config v%d: secrets: %w", rc.Version, err)
+		}
+	}
+	c, err := config.ParseWith(merged, delivered)
 	if err != nil {
 		return fmt.Errorf("config v%d: %w", rc.Version, err)
 	}

@@ -1,9 +1,12 @@
 // Package secrets resolves `${secret:name}` references in the agent's
-// configuration from a local secrets file or the environment, and carries
+// configuration from a local secrets file, the environment, or the values
+// the control plane delivered (kept sealed at rest: Sealed), and
+// `${vault:path#key}` references from Vault or OpenBao (Vault); it carries
 // the values in a Secret type that never prints, logs or marshals them.
 //
 // Lookup order: the environment variable STREAMFORGE_SECRET_<NAME> (NAME
-// upper-cased, '-' and '.' as '_'), then the secrets file. A file named
+// upper-cased, '-' and '.' as '_'), then the secrets file, then the values
+// delivered by the control plane (so a local value overrides a delivered one). A file named
 // *.yaml or *.yml is a YAML map of names to strings; any other file holds
 // `name=value` lines (blank lines and lines starting with '#' are skipped,
 // the value is everything after the first '=', untrimmed).
@@ -17,6 +20,7 @@ package secrets
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -56,9 +60,29 @@ func EnvName(name string) string {
 
 // Store resolves references. The zero value resolves from the environment only.
 type Store struct {
-	path   string
-	values map[string]string
-	getenv func(string) (string, bool)
+	path      string
+	values    map[string]string
+	getenv    func(string) (string, bool)
+	delivered map[string]Secret
+	vault     VaultReader
+}
+
+// VaultReader reads one key of a KV secret (Vault).
+type VaultReader interface {
+	Read(ctx context.Context, path, key string) (Secret, error)
+}
+
+// WithDelivered adds the values the control plane delivered, looked up
+// after the environment and the secrets file.
+func (s *Store) WithDelivered(values map[string]Secret) *Store {
+	s.delivered = values
+	return s
+}
+
+// WithVault resolves `${vault:path#key}` references through v.
+func (s *Store) WithVault(v VaultReader) *Store {
+	s.vault = v
+	return s
 }
 
 // Load reads the secrets file at path; an empty path means environment only.
@@ -146,6 +170,9 @@ func (s *Store) Lookup(name string) (Secret, error) {
 	if v, ok := s.values[name]; ok {
 		return secret.New(v), nil
 	}
+	if v, ok := s.delivered[name]; ok {
+		return v, nil
+	}
 	where := "environment " + EnvName(name)
 	if s.path != "" {
 		where = "secrets file " + s.path + " or " + where
@@ -153,16 +180,26 @@ func (s *Store) Lookup(name string) (Secret, error) {
 	return Secret{}, fmt.Errorf("${secret:%s}: %w (looked in %s)", name, ErrNotFound, where)
 }
 
-// Resolve takes a configuration value that must be a `${secret:name}`
-// reference (or empty: no secret) and returns the secret. field names the
-// setting in errors.
+// Resolve takes a configuration value that must be a `${secret:name}` or
+// `${vault:path#key}` reference (or empty: no secret) and returns the
+// secret. field names the setting in errors.
 func (s *Store) Resolve(field, ref string) (Secret, error) {
 	if ref == "" {
 		return Secret{}, nil
 	}
+	if path, key, ok := secret.ParseVaultRef(ref); ok {
+		if s.vault == nil {
+			return Secret{}, fmt.Errorf("%s: %s needs Vault, which is not configured (vault: in agent.yaml)", field, ref)
+		}
+		v, err := s.vault.Read(context.Background(), path, key)
+		if err != nil {
+			return Secret{}, fmt.Errorf("%s: %s: %w", field, ref, err)
+		}
+		return v, nil
+	}
 	name, ok := ParseRef(ref)
 	if !ok {
-		return Secret{}, fmt.Errorf("%s: must be a ${secret:name} reference, not a literal value", field)
+		return Secret{}, fmt.Errorf("%s: must be a ${secret:name} or ${vault:path#key} reference, not a literal value", field)
 	}
 	sec, err := s.Lookup(name)
 	if err != nil {

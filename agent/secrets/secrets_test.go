@@ -69,7 +69,7 @@ func TestLoadAndResolve(t *testing.T) {
 		{name: "ok-empty-is-no-secret", ref: "", want: ""},
 		{name: "fail-unknown-names-reference", file: "secrets", body: lines, mode: 0o600, ref: "${secret:nope}", wantErr: true,
 			want: "${secret:nope}: secret not defined (looked in secrets file"},
-		{name: "fail-literal", ref: "hunter2", wantErr: true, want: "must be a ${secret:name} reference"},
+		{name: "fail-literal", ref: "hunter2", wantErr: true, want: "must be a ${secret:name} or ${vault:path#key} reference"},
 		{name: "fail-world-readable", file: "secrets", body: lines, mode: 0o644, wantErr: true, want: "mode 0644"},
 		{name: "fail-group-writable", file: "secrets", body: lines, mode: 0o660, wantErr: true, want: "mode 0660"},
 		{name: "fail-bad-line-hides-content", file: "secrets", body: value + "\n", mode: 0o600, wantErr: true, want: "line 1: want name=value"},

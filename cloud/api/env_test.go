@@ -27,6 +27,8 @@ import (
 	"github.com/streamforge/streamforge/cloud/gatewaylogs"
 	"github.com/streamforge/streamforge/cloud/gateways"
 	"github.com/streamforge/streamforge/cloud/pipelines"
+	"github.com/streamforge/streamforge/cloud/secretbox"
+	"github.com/streamforge/streamforge/cloud/secrets"
 	"github.com/streamforge/streamforge/cloud/store"
 	"github.com/streamforge/streamforge/cloud/users"
 	"github.com/streamforge/streamforge/internal/testenv"
@@ -47,6 +49,11 @@ type env struct {
 	srv    *api.Server
 	// metrics is the registry the env's /metrics serves.
 	metrics *prometheus.Registry
+	// logs holds everything the server logged; dataDir and dbURL locate
+	// the database (secret_test.go reads both for plaintext).
+	logs    *syncBuffer
+	dataDir string
+	dbURL   string
 }
 
 // databases runs fn once on SQLite and once on PostgreSQL.
@@ -82,7 +89,8 @@ func newEnv(t testing.TB, dbURL, keyDir string, opts ...envOpt) *env {
 	if os.Getenv("STREAMFORGE_TEST_LOG") != "" {
 		logOut = os.Stderr
 	}
-	log := slog.New(slog.NewTextHandler(logOut, nil))
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewTextHandler(io.MultiWriter(logOut, logs), nil))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(auth.HashMetrics()...)
 	us := users.New(users.StoreRepo(st), keys, log, reg)
@@ -107,6 +115,13 @@ func newEnv(t testing.TB, dbURL, keyDir string, opts ...envOpt) *env {
 	if o.Alarms == nil {
 		o.Alarms = alarms.NewService(st)
 	}
+	if o.Secrets == nil {
+		box, err := secretbox.Open(filepath.Join(keyDir, "secrets"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Secrets = secrets.New(st.Secrets(), st.Gateways(), box)
+	}
 	srv := api.New(api.Deps{
 		Database: st, DatabaseName: st.Dialect,
 		Audit: func(ctx context.Context, scope *audit.Scope) api.AuditReader { return st.Audit(ctx).Within(scope) },
@@ -119,7 +134,8 @@ func newEnv(t testing.TB, dbURL, keyDir string, opts ...envOpt) *env {
 	}
 	go srv.App().Listener(ln)
 	t.Cleanup(func() { _ = srv.App().ShutdownWithTimeout(5 * time.Second) })
-	return &env{t: t, base: "http://" + ln.Addr().String(), store: st, users: us, gw: gw, keys: keys, keyDir: keyDir, srv: srv, metrics: reg}
+	return &env{t: t, base: "http://" + ln.Addr().String(), store: st, users: us, gw: gw, keys: keys, keyDir: keyDir, srv: srv, metrics: reg,
+		logs: logs, dataDir: dir, dbURL: dbURL}
 }
 
 type resp struct {

@@ -130,7 +130,7 @@ func TestBadPipelinesNameTheField(t *testing.T) {
 		body any
 		want string
 	}{
-		{"fail-literal-password", map[string]any{"id": "p1", "spec": literal}, "spec.kafka.security.password: must be a ${secret:name} reference"},
+		{"fail-literal-password", map[string]any{"id": "p1", "spec": literal}, "spec.kafka.security.password: must be a ${secret:name} or ${vault:path#key} reference"},
 		{"fail-tag-address", map[string]any{"id": "p1", "spec": badAddr}, "spec.adapters[0].devices[0].tags[0].address"},
 		{"fail-local-setting", map[string]any{"id": "p1", "spec": unknown}, "spec.gateway_id: unknown field"},
 		{"fail-no-spec", map[string]any{"id": "p1"}, "spec: required"},

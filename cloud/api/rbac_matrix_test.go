@@ -62,7 +62,20 @@ var protectedRoutes = []route{
 	{"POST", "/api/v1/pipelines/pl-target/deploy", rbac.ConfigsDeploy, map[string]any{"gateways": []string{"gw-target"}}},
 	{"GET", "/api/v1/pipelines/pl-target/deployments", rbac.PipelinesRead, nil},
 	{"DELETE", "/api/v1/pipelines/pl-target", rbac.PipelinesDelete, nil},
+	// secrets (#12)
+	{"GET", "/api/v1/secrets", rbac.SecretsRead, nil},
+	{"POST", "/api/v1/secrets", rbac.SecretsManage, map[string]any{"name": "s-%s", "value": "matrix-value"}},
+	{"GET", "/api/v1/secrets/s-target", rbac.SecretsRead, nil},
+	{"PUT", "/api/v1/secrets/s-target", rbac.SecretsManage, map[string]any{"value": "matrix-value-2"}},
+	{"DELETE", "/api/v1/secrets/s-target", rbac.SecretsManage, nil},
 	{"POST", "/api/v1/auth/logout", "", nil},
+}
+
+// mtlsOnlyRoutes exist on the gateway listener alone (a gateway
+// certificate and its token): on the plain listener they are 404 for
+// everyone. secret_delivery_test.go tests them there.
+var mtlsOnlyRoutes = []route{
+	{"GET", "/api/v1/gateways/gw-target/secrets", "", nil}, // secrets (#12)
 }
 
 // gatewayRoutes take a gateway token, never a user's.
@@ -151,11 +164,17 @@ func TestRBACMatrix(t *testing.T) {
 				wantError(t, e.do(rt.method, rt.path, admin, rt.body), 401, "invalid or expired token")
 			}
 		})
+		t.Run("mtls-only-routes-absent-on-the-plain-listener", func(t *testing.T) {
+			admin := e.login(adminEmail, adminPassword)
+			for _, rt := range mtlsOnlyRoutes {
+				wantError(t, e.do(rt.method, rt.path, admin, rt.body), 404, "no such route")
+			}
+		})
 		t.Run("every-route-is-in-the-matrix", func(t *testing.T) {
 			known := slices.Clone(publicRoutes)
 			pattern := strings.NewReplacer("target@example.com", ":email", "gw-target", ":id", "et_none", ":id", "alarms/9999", "alarms/:id",
-				"pl-target", ":id", "/versions/1", "/versions/:version")
-			for _, rt := range append(slices.Clone(protectedRoutes), gatewayRoutes...) {
+				"pl-target", ":id", "/versions/1", "/versions/:version", "s-target", ":name")
+			for _, rt := range slices.Concat(protectedRoutes, gatewayRoutes, mtlsOnlyRoutes) {
 				known = append(known, rt.method+" "+strings.SplitN(pattern.Replace(rt.path), "?", 2)[0])
 			}
 			for _, r := range e.srv.App().GetRoutes(true) {

@@ -66,6 +66,7 @@ func (s *Server) routes() {
 
 	s.alarmRoutes(users.add)    // alarms (#13)
 	s.pipelineRoutes(users.add) // pipelines (#12): pipeline_handlers.go
+	s.secretRoutes(users.add)   // secrets (#12): secret_handlers.go
 
 	app.Use(s.noSuchRoute)
 }

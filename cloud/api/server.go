@@ -44,6 +44,9 @@ type Options struct {
 	// checkpoints and the anchor file (nil: the hash chain only).
 	AuditKeys       audit.SignatureVerifier
 	AuditAnchorFile string
+	// Secrets serves the secrets routes (#12; cloud/secrets over the store
+	// and the key-encryption keys); nil: they answer 503.
+	Secrets SecretService
 }
 
 // Deps are the services the handlers call, built by serve (and the

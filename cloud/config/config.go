@@ -25,6 +25,7 @@ type Config struct {
 	JWTKeyDir              string
 	ConfigKeyDir           string
 	ConfigKeyGrace         time.Duration
+	SecretKeyDir           string // key-encryption keys of the secrets (#12)
 	TrustedProxies         []netip.Prefix
 	RateLimitPerMinute     int
 	GatewayRateLimit       int
@@ -99,6 +100,9 @@ func Load(args []string) (*Config, error) {
 	}
 	var alarms alarmRaw
 	settings = append(settings, alarms.settings()...)
+	var secretKeys string // secrets (#12)
+	settings = append(settings, setting{"STREAMFORGE_SECRET_KEY_DIR", "secret-key-dir", "",
+		"directory of the key-encryption keys that seal secret values (default DATA_DIR/keys/secrets); keep it out of the database's backups, share it between replicas", &secretKeys})
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	for _, s := range settings {
 		v := s.def
@@ -119,6 +123,9 @@ func Load(args []string) (*Config, error) {
 	}
 	if c.ConfigKeyDir = raw.cfgKeys; c.ConfigKeyDir == "" {
 		c.ConfigKeyDir = filepath.Join(c.DataDir, "keys", "config")
+	}
+	if c.SecretKeyDir = secretKeys; c.SecretKeyDir == "" {
+		c.SecretKeyDir = filepath.Join(c.DataDir, "keys", "secrets")
 	}
 	if d, err := time.ParseDuration(raw.cfgGrace); err != nil || d <= 0 {
 		return nil, fmt.Errorf("STREAMFORGE_CONFIG_KEY_GRACE: %q is not a positive duration (like 720h)", raw.cfgGrace)

@@ -24,6 +24,9 @@ const (
 	UsersManage       = "users:manage"
 	AuditRead         = "audit:read"
 	SuggestionsCreate = "suggestions:create"
+	// secrets (#12): names and metadata; values are never readable.
+	SecretsRead   = "secrets:read"
+	SecretsManage = "secrets:manage"
 )
 
 // Roles of the spec.
@@ -38,8 +41,8 @@ const (
 var (
 	viewer   = []string{DashboardsRead, ConfigsRead, PipelinesRead, GatewaysRead}
 	operator = append(slices.Clone(viewer), AlarmsAck, LogsRead)
-	engineer = append(slices.Clone(operator), PipelinesCreate, PipelinesUpdate, GatewaysClaim)
-	admin    = append(slices.Clone(engineer), PipelinesDelete, ConfigsDeploy, GatewaysManage, UsersManage, AuditRead)
+	engineer = append(slices.Clone(operator), PipelinesCreate, PipelinesUpdate, GatewaysClaim, SecretsRead)
+	admin    = append(slices.Clone(engineer), PipelinesDelete, ConfigsDeploy, GatewaysManage, UsersManage, AuditRead, SecretsManage)
 	// Copilot reads topology and proposes; an Engineer or Admin approves.
 	copilot = append(slices.Clone(viewer), SuggestionsCreate)
 )

@@ -7,14 +7,18 @@ import (
 
 // specMatrix is the spec's role table, typed in again from the document so
 // that a change to the code's table cannot silently change the product.
+// The spec has no secrets row; #12 adds one: Engineers, who write the
+// pipelines that reference secrets, may read their names (secrets:read);
+// setting a value is Admin's (secrets:manage), as it changes the
+// credentials gateways present, like a deploy; Copilot gets neither.
 var specMatrix = map[string][]string{
 	Viewer:   {"dashboards:read", "configs:read", "pipelines:read", "gateways:read"},
 	Operator: {"dashboards:read", "configs:read", "pipelines:read", "gateways:read", "alarms:ack", "logs:read"},
 	Engineer: {"dashboards:read", "configs:read", "pipelines:read", "gateways:read", "alarms:ack", "logs:read",
-		"pipelines:create", "pipelines:update", "gateways:claim"},
+		"pipelines:create", "pipelines:update", "gateways:claim", "secrets:read"},
 	Admin: {"dashboards:read", "configs:read", "pipelines:read", "gateways:read", "alarms:ack", "logs:read",
 		"pipelines:create", "pipelines:update", "gateways:claim", "pipelines:delete", "configs:deploy",
-		"gateways:manage", "users:manage", "audit:read"},
+		"gateways:manage", "users:manage", "audit:read", "secrets:read", "secrets:manage"},
 	Copilot: {"dashboards:read", "configs:read", "pipelines:read", "gateways:read", "suggestions:create"},
 }
 

@@ -1,7 +1,6 @@
 package testenv
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"net/http"
@@ -16,34 +15,17 @@ import (
 // StepCAVersion is the step-ca release the tests and `make` use.
 const StepCAVersion = "v0.30.2"
 
-var stepCABuild sync.Mutex
-
 // StepCABinary returns the step-ca program: $STREAMFORGE_STEP_CA, or the
 // copy in $HOME/.cache/streamforge/bin, installed there on first use with
 // `go install github.com/smallstep/certificates/cmd/step-ca@v0.30.2`
 // (CGO_ENABLED=0, about 40 s; it does not touch go.mod).
 func StepCABinary(t testing.TB) string {
 	t.Helper()
-	if p := os.Getenv("STREAMFORGE_STEP_CA"); p != "" {
-		return p
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		Missing(t, "no home directory for the step-ca cache: %v", err)
-	}
-	bin := filepath.Join(home, ".cache", "streamforge", "bin")
-	path := filepath.Join(bin, "step-ca")
-	stepCABuild.Lock()
-	defer stepCABuild.Unlock()
-	if _, err := os.Stat(path); err == nil {
-		return path
-	}
-	cmd := exec.Command("go", "install", "github.com/smallstep/certificates/cmd/step-ca@"+StepCAVersion)
-	cmd.Env = append(os.Environ(), "GOBIN="+bin, "CGO_ENABLED=0", "GOFLAGS=-buildvcs=false")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		Missing(t, "go install step-ca@%s: %v\n%s", StepCAVersion, err, out)
-	}
-	return path
+	return cachedTool(t, "STREAMFORGE_STEP_CA", filepath.Join("bin", "step-ca"), "step-ca "+StepCAVersion, func(cache string) *exec.Cmd {
+		cmd := exec.Command("go", "install", "github.com/smallstep/certificates/cmd/step-ca@"+StepCAVersion)
+		cmd.Env = append(os.Environ(), "GOBIN="+filepath.Join(cache, "bin"), "CGO_ENABLED=0", "GOFLAGS=-buildvcs=false")
+		return cmd
+	})
 }
 
 // StepCA is a running step-ca.
@@ -73,26 +55,8 @@ func (s *StepCA) Log() string {
 // until it answers /health over TLS verified with rootFile.
 func StartStepCA(t testing.TB, config, addr, rootFile string) *StepCA {
 	t.Helper()
-	bin := StepCABinary(t)
-	logf, err := os.Create(filepath.Join(t.TempDir(), "step-ca.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, config)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start step-ca: %v", err)
-	}
-	s := &StepCA{logPath: logf.Name(), cmd: cmd}
-	t.Cleanup(func() {
-		s.Stop()
-		logf.Close()
-		if t.Failed() {
-			if b, err := os.ReadFile(logf.Name()); err == nil {
-				t.Logf("step-ca log:\n%s", b)
-			}
-		}
-	})
+	cmd := exec.Command(StepCABinary(t), config)
+	logPath := startLogged(t, "step-ca", cmd)
 	root, err := os.ReadFile(rootFile)
 	if err != nil {
 		t.Fatal(err)
@@ -100,18 +64,8 @@ func StartStepCA(t testing.TB, config, addr, rootFile string) *StepCA {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(root)
 	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: time.Second}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	for ctx.Err() == nil {
-		resp, err := c.Get("https://" + addr + "/health")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return s
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !answersOK(c, "https://"+addr+"/health", 20*time.Second) {
+		t.Fatalf("step-ca did not become healthy at %s within 20s", addr)
 	}
-	t.Fatalf("step-ca did not become healthy at %s within 20s", addr)
-	return nil
+	return &StepCA{logPath: logPath, cmd: cmd}
 }

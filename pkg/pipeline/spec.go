@@ -137,8 +137,8 @@ func (s *Spec) Validate() error {
 
 // mustBeRef refuses a literal secret: configurations carry references.
 func mustBeRef(field, v string) error {
-	if _, ok := secret.ParseRef(v); v != "" && !ok {
-		return fmt.Errorf("%s: must be a ${secret:name} reference, not a literal value", field)
+	if v != "" && !secret.IsRef(v) {
+		return fmt.Errorf("%s: must be a ${secret:name} or ${vault:path#key} reference, not a literal value", field)
 	}
 	return nil
 }

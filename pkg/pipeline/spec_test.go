@@ -32,7 +32,12 @@ func TestParseNamesPathAndLine(t *testing.T) {
 		{"fail-opcua-literal", "kafka: {brokers: \"k:1\"}\nadapters:\n  - {type: opcua, name: u, servers: [{name: s, endpoint: \"opc.tcp://h:1\", " +
 			"security_policy: None, insecure: true, identity: {type: username, username: u, password: pw}, " +
 			"poll_groups: [{name: p, interval: 1s}], nodes: [{name: n, node_id: \"ns=1;s=x\", poll_group: p}]}]}\n",
-			"adapters[0].servers[0].identity.password: must be a ${secret:name} reference"},
+			"adapters[0].servers[0].identity.password: must be a ${secret:name} or ${vault:path#key} reference"},
+		{"ok-opcua-vault-ref", "kafka: {brokers: \"k:1\"}\nadapters:\n  - {type: opcua, name: u, servers: [{name: s, endpoint: \"opc.tcp://h:1\", " +
+			"security_policy: None, insecure: true, identity: {type: username, username: u, password: \"${vault:secret/streamforge/opcua/plc-01#password}\"}, " +
+			"poll_groups: [{name: p, interval: 1s}], nodes: [{name: n, node_id: \"ns=1;s=x\", poll_group: p}]}]}\n", ""},
+		{"fail-kafka-literal", "kafka: {brokers: \"k:1\", security: {protocol: SASL_PLAINTEXT, mechanism: SCRAM-SHA-512, username: u, password: pw}}\n",
+			"kafka.security.password: must be a ${secret:name} or ${vault:path#key} reference"},
 		{"ok-json", `{"kafka": {"brokers": "k:1", "linger": "20ms"}, "buffer": {"max_bytes": 1048576}}`, ""},
 	}
 	for _, c := range cases {

@@ -1,12 +1,18 @@
 // Package secret holds what agent and cloud share about secrets: the
 // Secret value type that never prints, logs or marshals its value, and the
-// `${secret:name}` reference syntax that configurations use instead of
-// values. Resolving references is the agent's (agent/secrets).
+// reference syntax that configurations use instead of values:
+// `${secret:name}` (a secret kept by the control plane, or locally on the
+// gateway) and `${vault:path#key}` (a key of a KV secret in Vault or
+// OpenBao). Resolving references is the agent's (agent/secrets).
 package secret
 
 import (
+	"encoding/json"
+	"fmt"
 	"log/slog"
 	"regexp"
+	"slices"
+	"strings"
 )
 
 // Secret is a resolved value. Printing, logging or marshalling it shows
@@ -32,7 +38,12 @@ func (Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + Redacted + `"`
 func (Secret) MarshalText() ([]byte, error) { return []byte(Redacted), nil }
 func (Secret) MarshalYAML() (any, error)    { return Redacted, nil }
 
-var refRE = regexp.MustCompile(`^\$\{secret:([A-Za-z0-9_.-]+)\}$`)
+var (
+	refRE = regexp.MustCompile(`^\$\{secret:([A-Za-z0-9_.-]+)\}$`)
+	// A Vault path is a mount and segments (no "..", no leading "/"); the
+	// key is one field of the KV secret.
+	vaultRE = regexp.MustCompile(`^\$\{vault:([A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*)#([A-Za-z0-9_.-]+)\}$`)
+)
 
 // ParseRef returns the name in a `${secret:name}` reference.
 func ParseRef(s string) (name string, ok bool) {
@@ -41,4 +52,57 @@ func ParseRef(s string) (name string, ok bool) {
 		return "", false
 	}
 	return m[1], true
+}
+
+// ParseVaultRef returns the path and key in a `${vault:path#key}` reference.
+func ParseVaultRef(s string) (path, key string, ok bool) {
+	m := vaultRE.FindStringSubmatch(s)
+	if m == nil || slices.Contains(strings.Split(m[1], "/"), "..") || slices.Contains(strings.Split(m[1], "/"), ".") {
+		return "", "", false
+	}
+	return m[1], m[2], true
+}
+
+// IsRef reports whether s is a reference of either kind.
+func IsRef(s string) bool {
+	if _, ok := ParseRef(s); ok {
+		return true
+	}
+	_, _, ok := ParseVaultRef(s)
+	return ok
+}
+
+// Names returns the sorted, distinct names of the `${secret:name}`
+// references anywhere in a JSON document (every string value is looked
+// at): what a gateway whose config this is may be given.
+func Names(doc []byte) ([]string, error) {
+	var v any
+	if err := json.Unmarshal(doc, &v); err != nil {
+		return nil, fmt.Errorf("config document: %w", err)
+	}
+	set := map[string]bool{}
+	var walk func(any)
+	walk = func(v any) {
+		switch t := v.(type) {
+		case string:
+			if n, ok := ParseRef(t); ok {
+				set[n] = true
+			}
+		case []any:
+			for _, e := range t {
+				walk(e)
+			}
+		case map[string]any:
+			for _, e := range t {
+				walk(e)
+			}
+		}
+	}
+	walk(v)
+	out := make([]string, 0, len(set))
+	for n := range set {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out, nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/streamforge/streamforge/agent/controlplane"
 	"github.com/streamforge/streamforge/agent/logring"
 	"github.com/streamforge/streamforge/agent/run"
+	"github.com/streamforge/streamforge/agent/secrets"
 	"github.com/streamforge/streamforge/agent/statuspage"
 	"github.com/streamforge/streamforge/agent/tpm"
 	"github.com/streamforge/streamforge/pkg/wire"
@@ -91,16 +92,19 @@ func runManaged(ctx context.Context, f cpFlags, localPath string, cfg *config.Co
 	}
 	defer closeID()
 
-	sup := run.NewSupervisor(run.SupervisorOptions{Local: local, Initial: cfg, Version: version, Log: log,
-		Accepted: func(c *config.Config) { logs.Scrubber().Add(c.SecretValues()...) }})
 	client := controlplane.NewClient(f.url, f.gatewayID, signer)
 	client.Attestor = attestor
 	clk := clock.New(log) // certificates are judged by the control plane's time
 	client.Clock = clk
-	var sealer controlplane.Sealer // with a TPM, the claim code is sealed to it
+	var sealer controlplane.Sealer  // with a TPM, the claim code is sealed to it
+	var secretSealer secrets.Sealer // and so is the key of the delivered secrets
 	if a, ok := attestor.(tpm.Attestor); ok {
-		sealer = a.TPM
+		sealer, secretSealer = a.TPM, a.TPM
 	}
+	delivery := &secrets.Delivery{Fetch: client.FetchSecrets, Log: log,
+		Sealed: secrets.NewSealed(filepath.Join(cfg.DataDir, "controlplane"), secretSealer)}
+	sup := run.NewSupervisor(run.SupervisorOptions{Local: local, Initial: cfg, Version: version, Log: log,
+		Accepted: func(c *config.Config) { logs.Scrubber().Add(c.SecretValues()...) }, Secrets: delivery.For})
 	var mtls func(context.Context, [][]byte) (*http.Client, error)
 	renewal := &acmeclient.RenewStatus{} // its last error goes into the heartbeats
 	if m := cfg.ControlPlane.MTLS; m.GatewayURL != "" {

@@ -176,6 +176,70 @@ func appendFile(path, text string) error {
 // from the cloud's attestation CA, its TLS certificate from the real
 // step-ca program (ACME device-attest-01, key inside the swtpm; step-ca asks
 // the cloud's webhook), and then talks to the cloud's mTLS listener only.
+// mtlsCloud is a control plane with its gateway (mTLS) listener, the
+// attestation CA and the real step-ca program, for gateways in swtpms
+// made by the same local CA as sw.
+type mtlsCloud struct {
+	cloud  *testenv.Cloud
+	step   *testenv.StepCA
+	layout *stepca.Layout
+	gwAddr string
+}
+
+// startMTLSCloud starts it; certificates last lifetime (0: step-ca's
+// default), and cloudEnv configures the cloud further.
+func startMTLSCloud(t *testing.T, sw *testenv.SwTPM, lifetime time.Duration, cloudEnv ...string) mtlsCloud {
+	t.Helper()
+	pkiDir := t.TempDir()
+	ca, err := attestca.Init(filepath.Join(pkiDir, "attestation-ca"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, caAddr := testenv.ListenSocket(t), testenv.FreeAddr(t) // step-ca can only be given a port
+	opts := stepca.InitOptions{Dir: filepath.Join(pkiDir, "step-ca"), Address: caAddr,
+		DNSNames: []string{"127.0.0.1"}, AttestationRootsPEM: ca.CertificatePEM(),
+		WebhookURL: "https://" + gw.Addr + "/internal/step-ca/authorize"}
+	if lifetime > 0 {
+		opts.CertLifetime, opts.Backdate = lifetime, time.Second
+	}
+	layout, err := stepca.Init(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cloud := testenv.StartCloudWithGateway(t, gw, append([]string{"STREAMFORGE_TPM_ROOTS_DIR=" + sw.CADir, "STREAMFORGE_ATTESTATION_CA_DIR=" + filepath.Join(pkiDir, "attestation-ca"),
+		"STREAMFORGE_STEPCA_DIR=" + filepath.Join(pkiDir, "step-ca")}, cloudEnv...)...)
+	step := testenv.StartStepCA(t, layout.Config, caAddr, layout.RootCert)
+	return mtlsCloud{cloud: cloud, step: step, layout: layout, gwAddr: gw.Addr}
+}
+
+// enrollmentToken issues a one-use enrollment token as the Admin.
+func (m mtlsCloud) enrollmentToken(admin string) string {
+	var tok struct{ Token string }
+	m.cloud.Call("POST", "/api/v1/enrollment-tokens", admin, map[string]any{"expires_in": "1h", "max_uses": 1}, &tok)
+	return tok.Token
+}
+
+// useMTLS appends the control plane section that moves the agent to
+// the mTLS listener once approved.
+func (m mtlsCloud) useMTLS(t *testing.T, cfgPath string) {
+	t.Helper()
+	if err := appendFile(cfgPath, "control_plane:\n  poll_interval: 200ms\n  heartbeat_interval: 200ms\n  mtls:\n"+
+		"    gateway_url: https://"+m.gwAddr+"\n    acme_directory: "+m.layout.ACMEDirectory+"\n    stepca_root: "+m.layout.RootCert+"\n"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// approveOverMTLS waits for agent's enrollment as gw-test, approves it and
+// waits until it talks to the mTLS listener.
+func (m mtlsCloud) approveOverMTLS(t *testing.T, agent *testenv.Agent, admin string) {
+	t.Helper()
+	agent.Eventually(t, eventuallyLimit, "enrollment", func() bool { return enrolled(agent) })
+	if st := m.cloud.Call("POST", "/api/v1/gateways/gw-test/approve", admin, nil, nil); st != 200 {
+		t.Fatalf("approve: %d", st)
+	}
+	agent.Eventually(t, eventuallyLimit, "the switch to mTLS", func() bool { return strings.Contains(agent.Log(), "talking to the control plane over mTLS") })
+}
+
 // mtlsWorld is a managed agent that talks to the cloud over mTLS with a
 // certificate from a real step-ca, its key in swtpm.
 type mtlsWorld struct {
@@ -185,50 +249,20 @@ type mtlsWorld struct {
 	admin string
 }
 
-// startMTLSWorld enrolls and approves gw-test and waits for its switch to
-// mTLS; certificates last lifetime (0: step-ca's default), and cloudEnv
-// configures the cloud further.
+// startMTLSWorld enrolls and approves gw-test on an mtlsCloud and waits
+// for its switch to mTLS.
 func startMTLSWorld(t *testing.T, lifetime time.Duration, cloudEnv ...string) *mtlsWorld {
 	t.Helper()
 	bin := testenv.BuildAgent(t, nil)
 	sw := testenv.StartSwTPM(t)
-	pkiDir := t.TempDir()
-	ca, err := attestca.Init(filepath.Join(pkiDir, "attestation-ca"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw, caAddr := testenv.ListenSocket(t), testenv.FreeAddr(t) // step-ca can only be given a port
-	gwAddr := gw.Addr
-	opts := stepca.InitOptions{Dir: filepath.Join(pkiDir, "step-ca"), Address: caAddr,
-		DNSNames: []string{"127.0.0.1"}, AttestationRootsPEM: ca.CertificatePEM(),
-		WebhookURL: "https://" + gwAddr + "/internal/step-ca/authorize"}
-	if lifetime > 0 {
-		opts.CertLifetime, opts.Backdate = lifetime, time.Second
-	}
-	layout, err := stepca.Init(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := &mtlsWorld{}
-	w.cloud = testenv.StartCloudWithGateway(t, gw, append([]string{"STREAMFORGE_TPM_ROOTS_DIR=" + sw.CADir, "STREAMFORGE_ATTESTATION_CA_DIR=" + filepath.Join(pkiDir, "attestation-ca"),
-		"STREAMFORGE_STEPCA_DIR=" + filepath.Join(pkiDir, "step-ca")}, cloudEnv...)...)
-	w.step = testenv.StartStepCA(t, layout.Config, caAddr, layout.RootCert)
-	w.admin = w.cloud.Login(testenv.CloudAdminEmail, testenv.CloudAdminPassword)
-	var tok struct{ Token string }
-	w.cloud.Call("POST", "/api/v1/enrollment-tokens", w.admin, map[string]any{"expires_in": "1h", "max_uses": 1}, &tok)
-
+	m := startMTLSCloud(t, sw, lifetime, cloudEnv...)
+	admin := m.cloud.Login(testenv.CloudAdminEmail, testenv.CloudAdminPassword)
+	token := m.enrollmentToken(admin)
 	cfgPath, _, _ := startDataPath(t)
-	if err := appendFile(cfgPath, "control_plane:\n  poll_interval: 200ms\n  heartbeat_interval: 200ms\n  mtls:\n"+
-		"    gateway_url: https://"+gwAddr+"\n    acme_directory: "+layout.ACMEDirectory+"\n    stepca_root: "+layout.RootCert+"\n"); err != nil {
-		t.Fatal(err)
-	}
-	w.agent = startManaged(t, bin, cfgPath, w.cloud, sw.Path, tok.Token)
-	w.agent.Eventually(t, eventuallyLimit, "enrollment", func() bool { return enrolled(w.agent) })
-	if st := w.cloud.Call("POST", "/api/v1/gateways/gw-test/approve", w.admin, nil, nil); st != 200 {
-		t.Fatalf("approve: %d", st)
-	}
-	w.agent.Eventually(t, eventuallyLimit, "the switch to mTLS", func() bool { return strings.Contains(w.agent.Log(), "talking to the control plane over mTLS") })
-	return w
+	m.useMTLS(t, cfgPath)
+	agent := startManaged(t, bin, cfgPath, m.cloud, sw.Path, token)
+	m.approveOverMTLS(t, agent, admin)
+	return &mtlsWorld{cloud: m.cloud, step: m.step, agent: agent, admin: admin}
 }
 
 func TestManagedAgentOverMTLS(t *testing.T) {

@@ -6,6 +6,8 @@
 //	streamforge-cloud keys rotate             add a JWT signing key (old tokens stay valid)
 //	streamforge-cloud config-keys rotate      add a config signing key (the old one verifies for a grace period)
 //	streamforge-cloud config-keys list        print the config signing keys in service (for agent.yaml)
+//	streamforge-cloud secret-keys rotate      add a key-encryption key for the secrets and rewrap every value with it
+//	streamforge-cloud secret-keys rewrap      rewrap values still under an older key-encryption key
 package main
 
 import (
@@ -23,6 +25,7 @@ const usage = `usage:
   streamforge-cloud audit compliance gdpr --user EMAIL | soc2 [--from RFC3339 --to RFC3339] | iso27001
   streamforge-cloud keys rotate [flags]
   streamforge-cloud config-keys rotate|list [flags]
+  streamforge-cloud secret-keys rotate|rewrap [flags]
 Settings are environment variables (STREAMFORGE_*) or the same-named flags; run "serve -h".`
 
 func main() {
@@ -52,6 +55,8 @@ func run(ctx context.Context, log *slog.Logger, args []string) error {
 		return configKeysRotate(ctx, args[2:])
 	case len(args) >= 2 && args[0] == "config-keys" && args[1] == "list":
 		return configKeysList(args[2:])
+	case len(args) >= 2 && args[0] == "secret-keys" && (args[1] == "rotate" || args[1] == "rewrap"):
+		return secretKeysRotate(ctx, args[2:], args[1] == "rotate")
 	}
 	return fmt.Errorf("%s", usage)
 }

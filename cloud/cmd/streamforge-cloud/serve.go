@@ -18,6 +18,8 @@ import (
 	"github.com/streamforge/streamforge/cloud/gatewaylogs"
 	"github.com/streamforge/streamforge/cloud/gateways"
 	"github.com/streamforge/streamforge/cloud/pipelines"
+	"github.com/streamforge/streamforge/cloud/secretbox"
+	"github.com/streamforge/streamforge/cloud/secrets"
 	"github.com/streamforge/streamforge/cloud/store"
 	"github.com/streamforge/streamforge/cloud/users"
 	"github.com/streamforge/streamforge/pki/attestca"
@@ -72,12 +74,17 @@ func serve(ctx context.Context, log *slog.Logger, args []string) error {
 	// before it): heartbeats queued at shutdown are written.
 	gw.Start(ctx)
 	defer gw.Close()
+	secretKeys, err := secretbox.Open(cfg.SecretKeyDir) // secrets (#12)
+	if err != nil {
+		return fmt.Errorf("STREAMFORGE_SECRET_KEY_DIR: %w", err)
+	}
 	gw.OnHeartbeat = evaluator.Heartbeat
 	srv := api.New(apiDeps(st, us, gw), log, api.Options{
 		TrustedProxies: cfg.TrustedProxies, RateLimitPerMinute: cfg.RateLimitPerMinute, GatewayRateLimit: cfg.GatewayRateLimit,
 		BodyLimit: cfg.BodyLimit, MetricsToken: cfg.MetricsToken, TLS: cfg.TLSCert != "", Metrics: reg,
 		Alarms: alarms.NewService(st), AuditAlarm: evaluator,
 		AuditKeys: auditKeys, AuditAnchorFile: cfg.Audit.AnchorFile,
+		Secrets: secrets.New(st.Secrets(), st.Gateways(), secretKeys),
 	})
 	// prune is waited for before the store closes, whatever ends serve.
 	pruneCtx, stopPrune := context.WithCancel(ctx)

@@ -1,0 +1,27 @@
+package store
+
+import (
+	"time"
+
+	"github.com/go-gormigrate/gormigrate/v2"
+	"gorm.io/gorm"
+)
+
+// secretMigrations create the secrets table: values only as ciphertext.
+func secretMigrations() []*gormigrate.Migration {
+	return []*gormigrate.Migration{{ID: "202611300300-secrets", Migrate: func(tx *gorm.DB) error {
+		type secret struct {
+			Name        string `gorm:"primaryKey;size:128"`
+			Description string `gorm:"type:text;not null;default:''"`
+			KeyID       string `gorm:"size:64;not null"`
+			DataKey     []byte `gorm:"not null"`
+			Ciphertext  []byte `gorm:"not null"`
+			Version     int    `gorm:"not null"`
+			CreatedBy   string `gorm:"size:255;not null;default:''"`
+			UpdatedBy   string `gorm:"size:255;not null;default:''"`
+			CreatedAt   time.Time
+			UpdatedAt   time.Time
+		}
+		return tx.Table("secrets").Migrator().CreateTable(&secret{})
+	}}}
+}
