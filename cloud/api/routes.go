@@ -39,7 +39,7 @@ func (s *Server) routes() {
 
 	gw, own := s.gatewayAuth, s.ownGateway
 	device.Post("/gateways/token", onPlainListener(perIP), s.gatewayTokenByListener)
-	device.Get("/gateways/:id/config/current", gw, own, s.currentConfig)
+	device.Get("/gateways/:id/config/current", gw, own, s.connTestsHint, s.currentConfig) // hint: connection tests (#12)
 	device.Post("/gateways/:id/heartbeat", gw, own, s.heartbeat)
 	device.Post("/gateways/:id/ak-certificate", gw, own, s.akCertificate)
 	app.Post("/internal/step-ca/authorize", s.gatewayListenerOnly, s.stepCAWebhook)
@@ -66,6 +66,9 @@ func (s *Server) routes() {
 
 	s.alarmRoutes(users.add)    // alarms (#13)
 	s.pipelineRoutes(users.add) // pipelines (#12): pipeline_handlers.go
+
+	// service accounts, proposals, connection tests (#12): copilot_handlers.go
+	s.copilotRoutes(device, users)
 
 	app.Use(s.noSuchRoute)
 }

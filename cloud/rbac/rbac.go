@@ -24,6 +24,9 @@ const (
 	UsersManage       = "users:manage"
 	AuditRead         = "audit:read"
 	SuggestionsCreate = "suggestions:create"
+	// PipelinesTest lets an Engineer ask a gateway to test a source
+	// ("test connections" in the spec's role table).
+	PipelinesTest = "pipelines:test"
 )
 
 // Roles of the spec.
@@ -38,7 +41,7 @@ const (
 var (
 	viewer   = []string{DashboardsRead, ConfigsRead, PipelinesRead, GatewaysRead}
 	operator = append(slices.Clone(viewer), AlarmsAck, LogsRead)
-	engineer = append(slices.Clone(operator), PipelinesCreate, PipelinesUpdate, GatewaysClaim)
+	engineer = append(slices.Clone(operator), PipelinesCreate, PipelinesUpdate, PipelinesTest, GatewaysClaim)
 	admin    = append(slices.Clone(engineer), PipelinesDelete, ConfigsDeploy, GatewaysManage, UsersManage, AuditRead)
 	// Copilot reads topology and proposes; an Engineer or Admin approves.
 	copilot = append(slices.Clone(viewer), SuggestionsCreate)
