@@ -161,7 +161,7 @@ func (s *Service) Create(ctx context.Context, o Origin, in CreateInput) (Account
 	if err := in.validate(); err != nil {
 		return Account{}, err
 	}
-	roles, access := slices.Compact(slices.Sorted(slices.Values(in.Roles))), slices.Compact(slices.Sorted(slices.Values(in.GatewayAccess)))
+	roles, access := nonNil(slices.Compact(slices.Sorted(slices.Values(in.Roles)))), nonNil(slices.Compact(slices.Sorted(slices.Values(in.GatewayAccess))))
 	ev := o.Event("service_account.create", "service_account", in.Name, "create", audit.ResultSuccess)
 	ev.Changes = map[string]audit.Change{"roles": {New: roles}, "gateway_access": {New: access}}
 	a, err := s.repo.Create(ctx, store.ServiceAccount{Name: in.Name, Description: in.Description, Roles: roles,
