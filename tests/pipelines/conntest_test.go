@@ -1,0 +1,124 @@
+package pipelines
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/streamforge/streamforge/adapters/sim"
+	"github.com/streamforge/streamforge/internal/testenv"
+)
+
+// TestConnectionTestThroughARealAgent runs the control plane, the agent
+// and a Modbus simulator as processes. An Engineer asks the gateway to
+// test two sources of a pipeline that is not deployed: the request travels
+// with the agent's next config poll, the agent probes each device with the
+// adapter code and posts back the result: the simulator's values for the
+// good device, the connection error for the one where nothing listens.
+func TestConnectionTestThroughARealAgent(t *testing.T) {
+	bin := buildAgent(t)
+	cloud := testenv.StartCloud(t, "STREAMFORGE_ALLOW_KEY_IDENTITY=true")
+	admin := cloud.Login(testenv.CloudAdminEmail, testenv.CloudAdminPassword)
+	var tok struct{ Token string }
+	cloud.Call("POST", "/api/v1/enrollment-tokens", admin, map[string]any{"expires_in": "1h", "max_uses": 1}, &tok)
+	cloud.Call("POST", "/api/v1/users", admin, map[string]any{"email": "eng@example.com", "password": "Quartz-lantern-field-7",
+		"roles": []string{"Engineer"}, "gateway_access": []string{"gw-ct"}}, nil)
+	cloud.Call("POST", "/api/v1/users", admin, map[string]any{"email": "viewer@example.com", "password": "Quartz-lantern-field-8",
+		"roles": []string{"Viewer"}}, nil)
+
+	mb, err := sim.StartModbus("127.0.0.1:0", sim.Signals(4), 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = mb.Close() })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	broker := testenv.StartKfake(t, testenv.KafkaOpts{})
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "agent.yaml")
+	local := fmt.Sprintf("gateway_id: gw-ct\ndata_dir: %s\nmetrics: {listen: \"127.0.0.1:0\"}\nkafka: {brokers: %q}\n"+
+		"control_plane: {poll_interval: 200ms, heartbeat_interval: 200ms}\n", filepath.Join(dir, "data"), broker.Addr)
+	if err := os.WriteFile(cfgPath, []byte(local), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	startAgent(t, bin, []string{"CONTROL_PLANE_URL=" + cloud.URL, "CONTROL_PLANE_GATEWAY_ID=gw-ct", "CONTROL_PLANE_ENROLLMENT_TOKEN=" + tok.Token},
+		"run", "--config", cfgPath, "--insecure-software-identity")
+	eventually(t, "enrollment", func() bool {
+		var g map[string]any
+		return cloud.Call("GET", "/api/v1/gateways/gw-ct", admin, nil, &g) == 200 && g["status"] == "pending"
+	})
+	if st := cloud.Call("POST", "/api/v1/gateways/gw-ct/approve", admin, nil, nil); st != 200 {
+		t.Fatalf("approve: %d", st)
+	}
+
+	device := func(name, addr string) map[string]any {
+		return map[string]any{"name": name, "tcp": addr, "timeout": "300ms", "retries": 0,
+			"poll_groups": []any{map[string]any{"name": "fast", "interval": "1s"}},
+			"tags": []any{
+				map[string]any{"name": "fixture", "register": "holding_register", "address": sim.FixtureBase, "type": "uint16", "poll_group": "fast"},
+				map[string]any{"name": "counter", "register": "holding_register", "address": 2, "type": "uint32", "poll_group": "fast"},
+			}}
+	}
+	spec := map[string]any{
+		"kafka":    map[string]any{"brokers": broker.Addr},
+		"adapters": []any{map[string]any{"type": "modbus", "name": "line1", "devices": []any{device("plc-good", mb.Addr()), device("plc-dead", dead)}}},
+	}
+	eng := cloud.Login("eng@example.com", "Quartz-lantern-field-7")
+	if st := cloud.Call("POST", "/api/v1/pipelines", eng, map[string]any{"id": "probe", "spec": spec}, nil); st != 201 {
+		t.Fatalf("create pipeline: %d", st)
+	}
+	viewer := cloud.Login("viewer@example.com", "Quartz-lantern-field-8")
+	ask := map[string]any{"gateway_id": "gw-ct", "adapter": "line1", "device": "plc-good", "poll_group": "fast"}
+	if st := cloud.Call("POST", "/api/v1/pipelines/probe/test-connection", viewer, ask, nil); st != 403 {
+		t.Fatalf("a Viewer asked for a connection test: %d", st)
+	}
+
+	type result struct {
+		Status string
+		Result *struct {
+			Values []struct {
+				Tag     string
+				Value   any
+				Quality string
+			}
+			Error string
+		}
+	}
+	run := func(dev string) result {
+		t.Helper()
+		ask["device"] = dev
+		var created struct{ ID uint64 }
+		if st := cloud.Call("POST", "/api/v1/pipelines/probe/test-connection", eng, ask, &created); st != 202 || created.ID == 0 {
+			t.Fatalf("ask to test %s: %d", dev, st)
+		}
+		var r result
+		eventually(t, "the result of testing "+dev, func() bool {
+			r = result{}
+			cloud.Call("GET", "/api/v1/connection-tests/"+strconv.FormatUint(created.ID, 10), eng, nil, &r)
+			return r.Status == "done"
+		})
+		return r
+	}
+
+	good := run("plc-good")
+	if good.Result == nil || good.Result.Error != "" || len(good.Result.Values) != 2 {
+		t.Fatalf("good device: %+v", good.Result)
+	}
+	for _, v := range good.Result.Values {
+		if v.Quality != "good" || (v.Tag == "fixture" && v.Value != float64(0x1234)) {
+			t.Fatalf("good device value: %+v", v)
+		}
+	}
+	bad := run("plc-dead")
+	if bad.Result == nil || !strings.Contains(bad.Result.Error, "refused") {
+		t.Fatalf("unreachable device: %+v", bad.Result)
+	}
+}
