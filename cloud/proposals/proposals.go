@@ -171,10 +171,7 @@ func (s *Service) List(ctx context.Context, status string) ([]Proposal, error) {
 // Get returns proposal id with its document and its changes against its
 // base version (none when that version is gone with its pipeline).
 func (s *Service) Get(ctx context.Context, id uint64) (Proposal, error) {
-	r, err := s.repo.Get(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return Proposal{}, ErrNotFound
-	}
+	r, err := s.load(ctx, id)
 	if err != nil {
 		return Proposal{}, err
 	}
@@ -199,10 +196,7 @@ func (s *Service) Get(ctx context.Context, id uint64) (Proposal, error) {
 // The proposal is claimed first, so a concurrent reject or second approve
 // cannot also act on it; if applying fails the claim is undone.
 func (s *Service) Approve(ctx context.Context, o Origin, id uint64) (Proposal, error) {
-	r, err := s.repo.Get(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return Proposal{}, ErrNotFound
-	}
+	r, err := s.load(ctx, id)
 	if err != nil {
 		return Proposal{}, err
 	}
@@ -238,10 +232,7 @@ func (s *Service) Reject(ctx context.Context, o Origin, id uint64, reason string
 	if err != nil {
 		return Proposal{}, err
 	}
-	r, err := s.repo.Get(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return Proposal{}, ErrNotFound
-	}
+	r, err := s.load(ctx, id)
 	if err != nil {
 		return Proposal{}, err
 	}
@@ -254,6 +245,14 @@ func (s *Service) Reject(ctx context.Context, o Origin, id uint64, reason string
 	}
 	r.Status, r.DecidedBy, r.DecidedAt, r.Reason = store.ProposalRejected, o.Actor, &now, reason
 	return view(r), nil
+}
+
+func (s *Service) load(ctx context.Context, id uint64) (store.PipelineProposal, error) {
+	r, err := s.repo.Get(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return r, ErrNotFound
+	}
+	return r, err
 }
 
 func (s *Service) decided(err error) error {

@@ -39,7 +39,7 @@ func TestCopilotJourney(t *testing.T) {
 		"adapters": []any{map[string]any{"type": "modbus", "name": "line1", "devices": []any{map[string]any{
 			"name": "plc1", "tcp": mb.Addr(), "timeout": "500ms",
 			"poll_groups": []any{map[string]any{"name": "fast", "interval": "1s"}},
-			"tags": []any{map[string]any{"name": "fixture", "register": "holding_register", "address": sim.FixtureBase, "type": "uint16", "poll_group": "fast"}},
+			"tags":        []any{map[string]any{"name": "fixture", "register": "holding_register", "address": sim.FixtureBase, "type": "uint16", "poll_group": "fast"}},
 		}}}}}
 	if st := cloud.Call("POST", "/api/v1/pipelines", eng, map[string]any{"id": "line1", "spec": spec}, nil); st != 201 {
 		t.Fatalf("create pipeline: %d", st)

@@ -1,10 +1,7 @@
 package pipelines
 
 import (
-	"fmt"
 	"net"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -23,13 +20,10 @@ func TestConnectionTestThroughARealAgent(t *testing.T) {
 	bin := buildAgent(t)
 	cloud := testenv.StartCloud(t, "STREAMFORGE_ALLOW_KEY_IDENTITY=true")
 	admin := cloud.Login(testenv.CloudAdminEmail, testenv.CloudAdminPassword)
-	var tok struct{ Token string }
-	cloud.Call("POST", "/api/v1/enrollment-tokens", admin, map[string]any{"expires_in": "1h", "max_uses": 1}, &tok)
 	cloud.Call("POST", "/api/v1/users", admin, map[string]any{"email": "eng@example.com", "password": "Quartz-lantern-field-7",
 		"roles": []string{"Engineer"}, "gateway_access": []string{"gw-ct"}}, nil)
 	cloud.Call("POST", "/api/v1/users", admin, map[string]any{"email": "viewer@example.com", "password": "Quartz-lantern-field-8",
 		"roles": []string{"Viewer"}}, nil)
-
 	mb, err := sim.StartModbus("127.0.0.1:0", sim.Signals(4), 20)
 	if err != nil {
 		t.Fatal(err)
@@ -42,22 +36,7 @@ func TestConnectionTestThroughARealAgent(t *testing.T) {
 	dead := ln.Addr().String()
 	ln.Close()
 	broker := testenv.StartKfake(t, testenv.KafkaOpts{})
-	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "agent.yaml")
-	local := fmt.Sprintf("gateway_id: gw-ct\ndata_dir: %s\nmetrics: {listen: \"127.0.0.1:0\"}\nkafka: {brokers: %q}\n"+
-		"control_plane: {poll_interval: 200ms, heartbeat_interval: 200ms}\n", filepath.Join(dir, "data"), broker.Addr)
-	if err := os.WriteFile(cfgPath, []byte(local), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	startAgent(t, bin, []string{"CONTROL_PLANE_URL=" + cloud.URL, "CONTROL_PLANE_GATEWAY_ID=gw-ct", "CONTROL_PLANE_ENROLLMENT_TOKEN=" + tok.Token},
-		"run", "--config", cfgPath, "--insecure-software-identity")
-	eventually(t, "enrollment", func() bool {
-		var g map[string]any
-		return cloud.Call("GET", "/api/v1/gateways/gw-ct", admin, nil, &g) == 200 && g["status"] == "pending"
-	})
-	if st := cloud.Call("POST", "/api/v1/gateways/gw-ct/approve", admin, nil, nil); st != 200 {
-		t.Fatalf("approve: %d", st)
-	}
+	approvedAgent(t, bin, cloud, admin, "gw-ct", broker.Addr)
 
 	device := func(name, addr string) map[string]any {
 		return map[string]any{"name": name, "tcp": addr, "timeout": "300ms", "retries": 0,
