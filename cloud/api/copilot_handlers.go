@@ -42,7 +42,6 @@ type proposalService interface {
 type connTestService interface {
 	Ask(ctx context.Context, o pipelines.Origin, r conntest.Request) (conntest.Test, error)
 	Get(ctx context.Context, id uint64) (conntest.Test, error)
-	Waiting(ctx context.Context, gatewayID string) (bool, error)
 	Take(ctx context.Context, gatewayID string) ([]wire.ConnectionTest, error)
 	Complete(ctx context.Context, gatewayID string, id uint64, r wire.ConnectionTestResult) error
 }
@@ -54,6 +53,7 @@ type copilotAPI struct {
 	accounts serviceAccountService
 	props    proposalService
 	tests    connTestService
+	hints    *conntest.Hints
 }
 
 // The domain services are stateless over the store, so each use may build
@@ -79,8 +79,8 @@ func (s *Server) authenticateToken(ctx context.Context, token string) (*auth.Cla
 // proposes with suggestions:create; an Engineer or Admin decides with
 // pipelines:update) and connection tests (pipelines:test; the gateway
 // takes and answers them on device routes).
-func (s *Server) copilotRoutes(device, users routeGroup) {
-	h := &copilotAPI{s: s, accounts: s.serviceAccounts(), tests: s.connTests(),
+func (s *Server) copilotRoutes(device, users routeGroup, hints *conntest.Hints) {
+	h := &copilotAPI{s: s, accounts: s.serviceAccounts(), tests: s.connTests(), hints: hints,
 		props: proposals.New(s.store.Proposals(), pipelines.New(s.store.Pipelines()))}
 	um := s.require(rbac.UsersManage)
 	users.Post("/service-accounts", um, h.createAccount)
@@ -104,17 +104,24 @@ func (s *Server) copilotRoutes(device, users routeGroup) {
 	device.Post("/gateways/:id/connection-tests/:test/result", s.gatewayAuth, s.ownGateway, h.completeTest)
 }
 
+// connTestHints reads which gateways tests wait for at most once a second.
+func (s *Server) connTestHints() *conntest.Hints {
+	return conntest.NewHints(s.store.ConnectionTests(), time.Second)
+}
+
 // connTestsHint, on a config poll, tells the gateway whether connection
 // tests wait for it. A failed lookup only delays the tests to a later poll.
-func (s *Server) connTestsHint(c *fiber.Ctx) error {
-	waiting, err := s.connTests().Waiting(c.UserContext(), c.Params("id"))
-	if err != nil {
-		s.log.Warn("connection tests lookup failed; the gateway learns of them at a later poll", "gateway", c.Params("id"), "err", err)
+func (s *Server) connTestsHint(hints *conntest.Hints) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		waiting, err := hints.Waiting(c.UserContext(), c.Params("id"))
+		if err != nil {
+			s.log.Warn("connection tests lookup failed; the gateway learns of them at a later poll", "gateway", c.Params("id"), "err", err)
+		}
+		if waiting {
+			c.Set(wire.ConnectionTestsHeader, "pending")
+		}
+		return c.Next()
 	}
-	if waiting {
-		c.Set(wire.ConnectionTestsHeader, "pending")
-	}
-	return c.Next()
 }
 
 func idParam(c *fiber.Ctx, name string) (uint64, error) {
@@ -307,6 +314,7 @@ func (h *copilotAPI) askTest(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	h.hints.Forget() // this replica flags it at the gateway's next poll
 	return c.Status(fiber.StatusAccepted).JSON(t)
 }
 

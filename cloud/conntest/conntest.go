@@ -3,7 +3,8 @@
 // poll group. The request waits until the gateway's next config poll
 // tells it that tests wait (wire.ConnectionTestsHeader); the gateway takes
 // them, probes the device beside its running data path, and posts back
-// the values or the error, which the API shows.
+// the values or the error, which the API shows. Hints tells a config poll
+// whether tests wait without a query per poll.
 package conntest
 
 import (
@@ -40,7 +41,6 @@ const (
 type Repo interface {
 	Create(ctx context.Context, t store.ConnectionTest, ev func(id uint64) audit.Event) (store.ConnectionTest, error)
 	Get(ctx context.Context, id uint64) (store.ConnectionTest, error)
-	HasPending(ctx context.Context, gatewayID string) (bool, error)
 	TakePending(ctx context.Context, gatewayID string, limit int, now time.Time) ([]store.ConnectionTest, error)
 	Complete(ctx context.Context, gatewayID string, id uint64, result string, now time.Time, ev audit.Event) error
 }
@@ -184,11 +184,6 @@ func (s *Service) Get(ctx context.Context, id uint64) (Test, error) {
 		return Test{}, err
 	}
 	return view(t), nil
-}
-
-// Waiting reports whether tests wait for gateway gatewayID.
-func (s *Service) Waiting(ctx context.Context, gatewayID string) (bool, error) {
-	return s.repo.HasPending(ctx, gatewayID)
 }
 
 // Take hands the gateway its waiting tests (marking them sent).

@@ -60,13 +60,12 @@ func (r *ConnectionTests) Get(ctx context.Context, id uint64) (ConnectionTest, e
 	return t, translate(err)
 }
 
-// HasPending reports whether a test waits for gateway id (one index probe:
-// it runs on every config poll).
-func (r *ConnectionTests) HasPending(ctx context.Context, gatewayID string) (bool, error) {
-	var ids []uint64
-	err := r.s.DB.WithContext(ctx).Model(&ConnectionTest{}).Where("gateway_id = ? AND status = ?", gatewayID, ConnTestPending).
-		Limit(1).Pluck("id", &ids).Error
-	return len(ids) > 0, err
+// WaitingGateways returns the gateways that tests wait for (at most limit).
+func (r *ConnectionTests) WaitingGateways(ctx context.Context, limit int) ([]string, error) {
+	var ids []string
+	err := r.s.DB.WithContext(ctx).Model(&ConnectionTest{}).Where("status = ?", ConnTestPending).
+		Distinct("gateway_id").Limit(limit).Pluck("gateway_id", &ids).Error
+	return ids, err
 }
 
 // TakePending marks the pending tests of a gateway (at most limit) sent

@@ -47,9 +47,11 @@ func copilotMigrations() []*gormigrate.Migration {
 			AppliedVersion int    `gorm:"not null;default:0"`
 		}
 		type connectionTest struct {
-			ID              uint64 `gorm:"primaryKey"`
-			GatewayID       string `gorm:"size:255;not null;index:idx_connection_tests_gateway_status,priority:1"`
-			Status          string `gorm:"size:16;not null;index:idx_connection_tests_gateway_status,priority:2"`
+			ID uint64 `gorm:"primaryKey"`
+			// (status, gateway_id) serves both the per-second read of the
+			// gateways with tests waiting and a gateway's own tests.
+			GatewayID       string `gorm:"size:255;not null;index:idx_connection_tests_status_gateway,priority:2"`
+			Status          string `gorm:"size:16;not null;index:idx_connection_tests_status_gateway,priority:1"`
 			PipelineID      string `gorm:"size:128;not null"`
 			PipelineVersion int    `gorm:"not null"`
 			Adapter         string `gorm:"type:text;not null"`
