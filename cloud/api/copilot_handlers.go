@@ -46,42 +46,53 @@ type connTestService interface {
 	Complete(ctx context.Context, gatewayID string, id uint64, r wire.ConnectionTestResult) error
 }
 
-// copilotAPI holds the handlers of service accounts, proposals and
-// connection tests (#12).
-type copilotAPI struct {
-	s        *Server
-	accounts serviceAccountService
-	props    proposalService
-	tests    connTestService
-	hints    *conntest.Hints
+// connTestHints tells config polls whether connection tests wait
+// (conntest.Hints).
+type connTestHints interface {
+	Waiting(ctx context.Context, gatewayID string) (bool, error)
+	Forget()
 }
 
-// The domain services are stateless over the store, so each use may build
-// its own: the authentication middleware and the config poll need them too.
-func (s *Server) serviceAccounts() *serviceaccounts.Service {
-	return serviceaccounts.New(s.store.ServiceAccounts())
+// copilotServices are the services of the #12 Copilot and test connection
+// routes. copilotServicesOf and authenticateToken are the only places that
+// know how they are made.
+type copilotServices struct {
+	accounts  serviceAccountService
+	proposals proposalService
+	tests     connTestService
+	hints     connTestHints
 }
 
-func (s *Server) connTests() *conntest.Service {
-	return conntest.New(s.store.ConnectionTests(), pipelines.New(s.store.Pipelines()))
+// copilotServicesOf builds the services over the store. Hints hold a
+// cache, so the routes are built over one value of these.
+func (s *Server) copilotServicesOf() copilotServices {
+	p := pipelines.New(s.store.Pipelines())
+	return copilotServices{accounts: serviceaccounts.New(s.store.ServiceAccounts()), proposals: proposals.New(s.store.Proposals(), p),
+		tests: conntest.New(s.store.ConnectionTests(), p), hints: conntest.NewHints(s.store.ConnectionTests(), time.Second)}
 }
 
 // authenticateToken verifies a user session token, or a service account's
 // API token (told apart by its prefix): both give claims.
 func (s *Server) authenticateToken(ctx context.Context, token string) (*auth.Claims, error) {
 	if serviceaccounts.IsToken(token) {
-		return s.serviceAccounts().Authenticate(ctx, token)
+		return serviceaccounts.New(s.store.ServiceAccounts()).Authenticate(ctx, token)
 	}
 	return s.users.Authenticate(ctx, token)
+}
+
+// copilotAPI holds the handlers of service accounts, proposals and
+// connection tests (#12).
+type copilotAPI struct {
+	s *Server
+	copilotServices
 }
 
 // copilotRoutes: service accounts (users:manage), proposals (the Copilot
 // proposes with suggestions:create; an Engineer or Admin decides with
 // pipelines:update) and connection tests (pipelines:test; the gateway
 // takes and answers them on device routes).
-func (s *Server) copilotRoutes(device, users routeGroup, hints *conntest.Hints) {
-	h := &copilotAPI{s: s, accounts: s.serviceAccounts(), tests: s.connTests(), hints: hints,
-		props: proposals.New(s.store.Proposals(), pipelines.New(s.store.Pipelines()))}
+func (s *Server) copilotRoutes(device, users routeGroup, svc copilotServices) {
+	h := &copilotAPI{s: s, copilotServices: svc}
 	um := s.require(rbac.UsersManage)
 	users.Post("/service-accounts", um, h.createAccount)
 	users.Get("/service-accounts", um, h.listAccounts)
@@ -104,14 +115,9 @@ func (s *Server) copilotRoutes(device, users routeGroup, hints *conntest.Hints) 
 	device.Post("/gateways/:id/connection-tests/:test/result", s.gatewayAuth, s.ownGateway, h.completeTest)
 }
 
-// connTestHints reads which gateways tests wait for at most once a second.
-func (s *Server) connTestHints() *conntest.Hints {
-	return conntest.NewHints(s.store.ConnectionTests(), time.Second)
-}
-
 // connTestsHint, on a config poll, tells the gateway whether connection
 // tests wait for it. A failed lookup only delays the tests to a later poll.
-func (s *Server) connTestsHint(hints *conntest.Hints) fiber.Handler {
+func (s *Server) connTestsHint(hints connTestHints) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		waiting, err := hints.Waiting(c.UserContext(), c.Params("id"))
 		if err != nil {
@@ -240,7 +246,7 @@ func (h *copilotAPI) propose(c *fiber.Ctx) error {
 	if err := decode(c, &in); err != nil {
 		return err
 	}
-	p, err := h.props.Create(c.UserContext(), h.s.meta(c), in)
+	p, err := h.proposals.Create(c.UserContext(), h.s.meta(c), in)
 	if err != nil {
 		return err
 	}
@@ -248,7 +254,7 @@ func (h *copilotAPI) propose(c *fiber.Ctx) error {
 }
 
 func (h *copilotAPI) listProposals(c *fiber.Ctx) error {
-	ps, err := h.props.List(c.UserContext(), c.Query("status"))
+	ps, err := h.proposals.List(c.UserContext(), c.Query("status"))
 	if err != nil {
 		return err
 	}
@@ -260,7 +266,7 @@ func (h *copilotAPI) getProposal(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	p, err := h.props.Get(c.UserContext(), id)
+	p, err := h.proposals.Get(c.UserContext(), id)
 	if err != nil {
 		return err
 	}
@@ -272,7 +278,7 @@ func (h *copilotAPI) approve(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	p, err := h.props.Approve(c.UserContext(), h.s.meta(c), id)
+	p, err := h.proposals.Approve(c.UserContext(), h.s.meta(c), id)
 	if err != nil {
 		return err
 	}
@@ -290,7 +296,7 @@ func (h *copilotAPI) reject(c *fiber.Ctx) error {
 	if err := decode(c, &b); err != nil {
 		return err
 	}
-	p, err := h.props.Reject(c.UserContext(), h.s.meta(c), id, b.Reason)
+	p, err := h.proposals.Reject(c.UserContext(), h.s.meta(c), id, b.Reason)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,6 +33,8 @@ func TestPipelineDeployedToARealAgent(t *testing.T) {
 	bin := buildAgent(t)
 	cloud := testenv.StartCloud(t, "STREAMFORGE_ALLOW_KEY_IDENTITY=true")
 	admin := cloud.Login(testenv.CloudAdminEmail, testenv.CloudAdminPassword)
+	var tok struct{ Token string }
+	cloud.Call("POST", "/api/v1/enrollment-tokens", admin, map[string]any{"expires_in": "1h", "max_uses": 1}, &tok)
 	cloud.Call("POST", "/api/v1/users", admin, map[string]any{"email": "eng@example.com", "password": "Quartz-lantern-field-7",
 		"roles": []string{"Engineer"}}, nil)
 
@@ -41,7 +44,24 @@ func TestPipelineDeployedToARealAgent(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = mb.Close() })
 	broker := testenv.StartKfake(t, testenv.KafkaOpts{})
-	approvedAgent(t, bin, cloud, admin, "gw-test", broker.Addr)
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "agent.yaml")
+	// Locally only what a pipeline may not set, and a broker (the agent
+	// needs one to start before its first config).
+	local := fmt.Sprintf("gateway_id: gw-test\ndata_dir: %s\nmetrics: {listen: \"127.0.0.1:0\"}\nkafka: {brokers: %q}\n"+
+		"control_plane: {poll_interval: 200ms, heartbeat_interval: 200ms}\n", filepath.Join(dir, "data"), broker.Addr)
+	if err := os.WriteFile(cfgPath, []byte(local), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	startAgent(t, bin, []string{"CONTROL_PLANE_URL=" + cloud.URL, "CONTROL_PLANE_GATEWAY_ID=gw-test", "CONTROL_PLANE_ENROLLMENT_TOKEN=" + tok.Token},
+		"run", "--config", cfgPath, "--insecure-software-identity")
+	eventually(t, "enrollment", func() bool {
+		var g map[string]any
+		return cloud.Call("GET", "/api/v1/gateways/gw-test", admin, nil, &g) == 200 && g["status"] == "pending"
+	})
+	if st := cloud.Call("POST", "/api/v1/gateways/gw-test/approve", admin, nil, nil); st != 200 {
+		t.Fatalf("approve: %d", st)
+	}
 
 	eng := cloud.Login("eng@example.com", "Quartz-lantern-field-7")
 	spec := map[string]any{
