@@ -17,9 +17,10 @@ import (
 	"github.com/streamforge/streamforge/pkg/wire"
 )
 
-// serviceAccountService is what the service account routes need
-// (cloud/serviceaccounts).
-type serviceAccountService interface {
+// ServiceAccountService is what the service account routes and the token
+// check need (cloud/serviceaccounts).
+type ServiceAccountService interface {
+	Authenticate(ctx context.Context, token string) (*auth.Claims, error)
 	Create(ctx context.Context, o serviceaccounts.Origin, in serviceaccounts.CreateInput) (serviceaccounts.Account, error)
 	List(ctx context.Context) ([]serviceaccounts.Account, error)
 	Get(ctx context.Context, name string) (serviceaccounts.Account, error)
@@ -29,8 +30,8 @@ type serviceAccountService interface {
 	RevokeToken(ctx context.Context, o serviceaccounts.Origin, name string, id uint64) error
 }
 
-// proposalService is what the proposal routes need (cloud/proposals).
-type proposalService interface {
+// ProposalService is what the proposal routes need (cloud/proposals).
+type ProposalService interface {
 	Create(ctx context.Context, o proposals.Origin, in proposals.CreateInput) (proposals.Proposal, error)
 	List(ctx context.Context, status string) ([]proposals.Proposal, error)
 	Get(ctx context.Context, id uint64) (proposals.Proposal, error)
@@ -38,44 +39,44 @@ type proposalService interface {
 	Reject(ctx context.Context, o proposals.Origin, id uint64, reason string) (proposals.Proposal, error)
 }
 
-// connTestService is what the connection test routes need (cloud/conntest).
-type connTestService interface {
+// ConnTestService is what the connection test routes need (cloud/conntest).
+type ConnTestService interface {
 	Ask(ctx context.Context, o pipelines.Origin, r conntest.Request) (conntest.Test, error)
 	Get(ctx context.Context, id uint64) (conntest.Test, error)
 	Take(ctx context.Context, gatewayID string) ([]wire.ConnectionTest, error)
 	Complete(ctx context.Context, gatewayID string, id uint64, r wire.ConnectionTestResult) error
 }
 
-// connTestHints tells config polls whether connection tests wait
-// (conntest.Hints).
-type connTestHints interface {
+// ConnTestHints tells config polls whether connection tests wait
+// (conntest.Hints: one value per process, it caches).
+type ConnTestHints interface {
 	Waiting(ctx context.Context, gatewayID string) (bool, error)
 	Forget()
 }
 
-// copilotServices are the services of the #12 Copilot and test connection
-// routes. copilotServicesOf and authenticateToken are the only places that
-// know how they are made.
-type copilotServices struct {
-	accounts  serviceAccountService
-	proposals proposalService
-	tests     connTestService
-	hints     connTestHints
+// CopilotServices are the services of the #12 routes: service accounts
+// and their tokens, proposals, connection tests.
+type CopilotServices struct {
+	Accounts  ServiceAccountService
+	Proposals ProposalService
+	Tests     ConnTestService
+	Hints     ConnTestHints
 }
 
-// copilotServicesOf builds the services over the store. Hints hold a
-// cache, so the routes are built over one value of these.
-func (s *Server) copilotServicesOf() copilotServices {
+// copilotServicesOf builds the services over the store, the one place that
+// knows how they are made; the routes and the token check share one value
+// (Hints cache).
+func (s *Server) copilotServicesOf() CopilotServices {
 	p := pipelines.New(s.store.Pipelines())
-	return copilotServices{accounts: serviceaccounts.New(s.store.ServiceAccounts()), proposals: proposals.New(s.store.Proposals(), p),
-		tests: conntest.New(s.store.ConnectionTests(), p), hints: conntest.NewHints(s.store.ConnectionTests(), time.Second)}
+	return CopilotServices{Accounts: serviceaccounts.New(s.store.ServiceAccounts()), Proposals: proposals.New(s.store.Proposals(), p),
+		Tests: conntest.New(s.store.ConnectionTests(), p), Hints: conntest.NewHints(s.store.ConnectionTests(), time.Second)}
 }
 
 // authenticateToken verifies a user session token, or a service account's
 // API token (told apart by its prefix): both give claims.
 func (s *Server) authenticateToken(ctx context.Context, token string) (*auth.Claims, error) {
 	if serviceaccounts.IsToken(token) {
-		return serviceaccounts.New(s.store.ServiceAccounts()).Authenticate(ctx, token)
+		return s.copilot.Accounts.Authenticate(ctx, token)
 	}
 	return s.users.Authenticate(ctx, token)
 }
@@ -84,15 +85,15 @@ func (s *Server) authenticateToken(ctx context.Context, token string) (*auth.Cla
 // connection tests (#12).
 type copilotAPI struct {
 	s *Server
-	copilotServices
+	CopilotServices
 }
 
 // copilotRoutes: service accounts (users:manage), proposals (the Copilot
 // proposes with suggestions:create; an Engineer or Admin decides with
 // pipelines:update) and connection tests (pipelines:test; the gateway
 // takes and answers them on device routes).
-func (s *Server) copilotRoutes(device, users routeGroup, svc copilotServices) {
-	h := &copilotAPI{s: s, copilotServices: svc}
+func (s *Server) copilotRoutes(device, users routeGroup) {
+	h := &copilotAPI{s: s, CopilotServices: s.copilot}
 	um := s.require(rbac.UsersManage)
 	users.Post("/service-accounts", um, h.createAccount)
 	users.Get("/service-accounts", um, h.listAccounts)
@@ -117,7 +118,7 @@ func (s *Server) copilotRoutes(device, users routeGroup, svc copilotServices) {
 
 // connTestsHint, on a config poll, tells the gateway whether connection
 // tests wait for it. A failed lookup only delays the tests to a later poll.
-func (s *Server) connTestsHint(hints connTestHints) fiber.Handler {
+func (s *Server) connTestsHint(hints ConnTestHints) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		waiting, err := hints.Waiting(c.UserContext(), c.Params("id"))
 		if err != nil {
@@ -146,7 +147,7 @@ func (h *copilotAPI) createAccount(c *fiber.Ctx) error {
 	if err := h.s.checkGrant(c, serviceaccounts.SubjectPrefix+in.Name, in.GatewayAccess); err != nil {
 		return err
 	}
-	a, err := h.accounts.Create(c.UserContext(), h.s.meta(c), in)
+	a, err := h.Accounts.Create(c.UserContext(), h.s.meta(c), in)
 	if err != nil {
 		return err
 	}
@@ -154,7 +155,7 @@ func (h *copilotAPI) createAccount(c *fiber.Ctx) error {
 }
 
 func (h *copilotAPI) listAccounts(c *fiber.Ctx) error {
-	as, err := h.accounts.List(c.UserContext())
+	as, err := h.Accounts.List(c.UserContext())
 	if err != nil {
 		return err
 	}
@@ -162,7 +163,7 @@ func (h *copilotAPI) listAccounts(c *fiber.Ctx) error {
 }
 
 func (h *copilotAPI) getAccount(c *fiber.Ctx) error {
-	a, err := h.accounts.Get(c.UserContext(), c.Params("name"))
+	a, err := h.Accounts.Get(c.UserContext(), c.Params("name"))
 	if err != nil {
 		return err
 	}
@@ -172,7 +173,7 @@ func (h *copilotAPI) getAccount(c *fiber.Ctx) error {
 // account loads the account of the path and refuses one whose
 // gateway_access is wider than the caller's, as for users.
 func (h *copilotAPI) account(c *fiber.Ctx) (string, error) {
-	a, err := h.accounts.Get(c.UserContext(), c.Params("name"))
+	a, err := h.Accounts.Get(c.UserContext(), c.Params("name"))
 	if err != nil {
 		return "", err
 	}
@@ -184,7 +185,7 @@ func (h *copilotAPI) deleteAccount(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := h.accounts.Delete(c.UserContext(), h.s.meta(c), name); err != nil {
+	if err := h.Accounts.Delete(c.UserContext(), h.s.meta(c), name); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
@@ -211,7 +212,7 @@ func (h *copilotAPI) issueToken(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	t, err := h.accounts.IssueToken(c.UserContext(), h.s.meta(c), name, lifetime)
+	t, err := h.Accounts.IssueToken(c.UserContext(), h.s.meta(c), name, lifetime)
 	if err != nil {
 		return err
 	}
@@ -219,7 +220,7 @@ func (h *copilotAPI) issueToken(c *fiber.Ctx) error {
 }
 
 func (h *copilotAPI) listTokens(c *fiber.Ctx) error {
-	ts, err := h.accounts.Tokens(c.UserContext(), c.Params("name"))
+	ts, err := h.Accounts.Tokens(c.UserContext(), c.Params("name"))
 	if err != nil {
 		return err
 	}
@@ -235,7 +236,7 @@ func (h *copilotAPI) revokeToken(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := h.accounts.RevokeToken(c.UserContext(), h.s.meta(c), name, id); err != nil {
+	if err := h.Accounts.RevokeToken(c.UserContext(), h.s.meta(c), name, id); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
@@ -246,7 +247,7 @@ func (h *copilotAPI) propose(c *fiber.Ctx) error {
 	if err := decode(c, &in); err != nil {
 		return err
 	}
-	p, err := h.proposals.Create(c.UserContext(), h.s.meta(c), in)
+	p, err := h.Proposals.Create(c.UserContext(), h.s.meta(c), in)
 	if err != nil {
 		return err
 	}
@@ -254,7 +255,7 @@ func (h *copilotAPI) propose(c *fiber.Ctx) error {
 }
 
 func (h *copilotAPI) listProposals(c *fiber.Ctx) error {
-	ps, err := h.proposals.List(c.UserContext(), c.Query("status"))
+	ps, err := h.Proposals.List(c.UserContext(), c.Query("status"))
 	if err != nil {
 		return err
 	}
@@ -266,7 +267,7 @@ func (h *copilotAPI) getProposal(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	p, err := h.proposals.Get(c.UserContext(), id)
+	p, err := h.Proposals.Get(c.UserContext(), id)
 	if err != nil {
 		return err
 	}
@@ -278,7 +279,7 @@ func (h *copilotAPI) approve(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	p, err := h.proposals.Approve(c.UserContext(), h.s.meta(c), id)
+	p, err := h.Proposals.Approve(c.UserContext(), h.s.meta(c), id)
 	if err != nil {
 		return err
 	}
@@ -296,7 +297,7 @@ func (h *copilotAPI) reject(c *fiber.Ctx) error {
 	if err := decode(c, &b); err != nil {
 		return err
 	}
-	p, err := h.proposals.Reject(c.UserContext(), h.s.meta(c), id, b.Reason)
+	p, err := h.Proposals.Reject(c.UserContext(), h.s.meta(c), id, b.Reason)
 	if err != nil {
 		return err
 	}
@@ -316,11 +317,11 @@ func (h *copilotAPI) askTest(c *fiber.Ctx) error {
 	if _, err := h.s.gateways.fleet.Get(c.UserContext(), h.s.access(c), r.GatewayID); err != nil {
 		return err
 	}
-	t, err := h.tests.Ask(c.UserContext(), h.s.meta(c), r)
+	t, err := h.Tests.Ask(c.UserContext(), h.s.meta(c), r)
 	if err != nil {
 		return err
 	}
-	h.hints.Forget() // this replica flags it at the gateway's next poll
+	h.Hints.Forget() // this replica flags it at the gateway's next poll
 	return c.Status(fiber.StatusAccepted).JSON(t)
 }
 
@@ -329,7 +330,7 @@ func (h *copilotAPI) getTest(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	t, err := h.tests.Get(c.UserContext(), id)
+	t, err := h.Tests.Get(c.UserContext(), id)
 	if err != nil {
 		return err
 	}
@@ -340,7 +341,7 @@ func (h *copilotAPI) getTest(c *fiber.Ctx) error {
 }
 
 func (h *copilotAPI) takeTests(c *fiber.Ctx) error {
-	ts, err := h.tests.Take(c.UserContext(), c.Params("id"))
+	ts, err := h.Tests.Take(c.UserContext(), c.Params("id"))
 	if err != nil {
 		return err
 	}
@@ -356,7 +357,7 @@ func (h *copilotAPI) completeTest(c *fiber.Ctx) error {
 	if err := decode(c, &r); err != nil {
 		return err
 	}
-	if err := h.tests.Complete(c.UserContext(), c.Params("id"), id, r); err != nil {
+	if err := h.Tests.Complete(c.UserContext(), c.Params("id"), id, r); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)

@@ -39,8 +39,7 @@ func (s *Server) routes() {
 
 	gw, own := s.gatewayAuth, s.ownGateway
 	device.Post("/gateways/token", onPlainListener(perIP), s.gatewayTokenByListener)
-	copilot := s.copilotServicesOf() // config polls flag waiting connection tests (#12)
-	device.Get("/gateways/:id/config/current", gw, own, s.connTestsHint(copilot.hints), s.currentConfig)
+	device.Get("/gateways/:id/config/current", gw, own, s.connTestsHint(s.copilot.Hints), s.currentConfig) // (#12)
 	device.Post("/gateways/:id/heartbeat", gw, own, s.heartbeat)
 	device.Post("/gateways/:id/ak-certificate", gw, own, s.akCertificate)
 	app.Post("/internal/step-ca/authorize", s.gatewayListenerOnly, s.stepCAWebhook)
@@ -69,7 +68,7 @@ func (s *Server) routes() {
 	s.pipelineRoutes(users.add) // pipelines (#12): pipeline_handlers.go
 
 	// service accounts, proposals, connection tests (#12): copilot_handlers.go
-	s.copilotRoutes(device, users, copilot)
+	s.copilotRoutes(device, users)
 
 	app.Use(s.noSuchRoute)
 }

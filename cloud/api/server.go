@@ -57,6 +57,8 @@ type Server struct {
 	// webhook configures step-ca's webhook, served on the gateway
 	// listener (set by GatewayListener before that listener serves).
 	webhook stepca.WebhookOptions
+	// copilot serves service accounts, proposals, connection tests (#12).
+	copilot CopilotServices
 }
 
 // New builds the API.
@@ -111,6 +113,7 @@ func New(st *store.Store, us Users, gw *gateways.Service, log *slog.Logger, opts
 			},
 		}))
 	}
+	s.copilot = s.copilotServicesOf() // (#12)
 	s.routes()
 	return s
 }
