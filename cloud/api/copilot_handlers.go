@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -79,6 +80,22 @@ func (s *Server) authenticateToken(ctx context.Context, token string) (*auth.Cla
 		return s.copilot.Accounts.Authenticate(ctx, token)
 	}
 	return s.users.Authenticate(ctx, token)
+}
+
+// errNotASession refuses the session routes to service account tokens:
+// an Admin issues and revokes those, they have no password.
+var errNotASession = errorf(fiber.StatusForbidden,
+	"a service account token is not a session: an Admin issues and revokes it (/api/v1/service-accounts)")
+
+// sessionsOnly keeps service account tokens off the routes of a person's
+// session (refresh, logout, password), which would otherwise act on a
+// user account of the service account's name (and audit a logout that
+// revoked nothing).
+func (s *Server) sessionsOnly(c *fiber.Ctx) error {
+	if cl := claimsOf(c); cl != nil && strings.HasPrefix(cl.Subject, serviceaccounts.SubjectPrefix) {
+		return errNotASession
+	}
+	return c.Next()
 }
 
 // copilotAPI holds the handlers of service accounts, proposals and

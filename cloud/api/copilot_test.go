@@ -45,6 +45,9 @@ func TestCopilotProposalJourneys(t *testing.T) {
 		if me.status != 200 || me.body["email"] != "sa:copilot" {
 			t.Fatalf("me: %d %s", me.status, me.raw)
 		}
+		for _, p := range []string{"/api/v1/auth/refresh", "/api/v1/auth/logout", "/api/v1/auth/password"} {
+			wantError(t, e.do("POST", p, cp, map[string]any{}), 403, "not a session")
+		}
 		for _, p := range []string{"/api/v1/pipelines", "/api/v1/pipelines/well12", "/api/v1/gateways", "/api/v1/proposals"} {
 			wantStatus(t, e.do("GET", p, cp, nil), 200)
 		}

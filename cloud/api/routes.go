@@ -75,10 +75,10 @@ func (s *Server) routes() {
 
 // userRoutes are the management routes of signed-in users.
 func (s *Server) userRoutes(g routeGroup) {
-	g.Post("/auth/refresh", s.refresh)
-	g.Post("/auth/logout", s.logout)
+	g.Post("/auth/refresh", s.sessionsOnly, s.refresh) // sessionsOnly: service account tokens (#12)
+	g.Post("/auth/logout", s.sessionsOnly, s.logout)
 	g.Get("/auth/me", s.me)
-	g.Post("/auth/password", s.changePassword)
+	g.Post("/auth/password", s.sessionsOnly, s.changePassword)
 
 	um := s.require(rbac.UsersManage)
 	g.Post("/users", um, s.createUser)
