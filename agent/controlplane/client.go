@@ -68,6 +68,8 @@ type Client struct {
 	token    string
 	tokenExp time.Time
 	etag     string
+	// testsWaiting: the last config poll said connection tests wait.
+	testsWaiting bool
 }
 
 // NewClient returns a client for gatewayID holding identity key signer.
@@ -252,6 +254,7 @@ func (c *Client) FetchConfig(ctx context.Context) (*wire.ConfigResponse, error) 
 	c.mu.Unlock()
 	var out wire.ConfigResponse
 	res, err := c.do(ctx, http.MethodGet, "/api/v1/gateways/"+c.GatewayID+"/config/current", nil, &out, hdr)
+	c.noteConnectionTests(res)
 	if IsStatus(err, http.StatusNotFound) {
 		return nil, nil
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -54,6 +55,9 @@ type Options struct {
 	// each heartbeat is followed by the lines logged since the last batch
 	// the control plane took.
 	Logs LogSource
+	// ConnectionTest, when set, runs a connection test the control plane
+	// asks for (see conntest.go).
+	ConnectionTest func(wire.ConnectionTest) wire.ConnectionTestResult
 }
 
 // LogSource gives the log lines after line number after (at most maxLines
@@ -83,6 +87,10 @@ type Loop struct {
 	onMTLS     bool
 	// logsShipped is the number of the last log line the control plane took.
 	logsShipped uint64
+	// testing is set while connection tests run, in a goroutine that Run
+	// waits for (tests) before it returns.
+	testing atomic.Bool
+	tests   sync.WaitGroup
 }
 
 // NewLoop prepares the lifecycle and applies the last-known-good config,
@@ -178,6 +186,7 @@ func backoff(ctx context.Context, d *time.Duration, max time.Duration) bool {
 // heartbeats and renews the token until ctx ends. Errors from the control
 // plane are retried with back-off; they never stop the data path.
 func (l *Loop) Run(ctx context.Context) error {
+	defer l.tests.Wait()
 	if err := l.enroll(ctx); err != nil {
 		return err
 	}
@@ -294,6 +303,7 @@ func (l *Loop) pollConfig(ctx context.Context) {
 	callCtx, cancel := context.WithTimeout(ctx, l.opts.CallTimeout)
 	res, err := l.opts.Client.FetchConfig(callCtx)
 	cancel()
+	l.startConnectionTests(ctx)
 	if err != nil {
 		l.opts.Log.Warn("config poll failed; keeping the current config", "err", err)
 		l.reauth(ctx, err)

@@ -24,11 +24,14 @@ import (
 	"github.com/streamforge/streamforge/cloud/audit"
 	"github.com/streamforge/streamforge/cloud/auth"
 	"github.com/streamforge/streamforge/cloud/configsign"
+	"github.com/streamforge/streamforge/cloud/conntest"
 	"github.com/streamforge/streamforge/cloud/gatewaylogs"
 	"github.com/streamforge/streamforge/cloud/gateways"
 	"github.com/streamforge/streamforge/cloud/pipelines"
+	"github.com/streamforge/streamforge/cloud/proposals"
 	"github.com/streamforge/streamforge/cloud/secretbox"
 	"github.com/streamforge/streamforge/cloud/secrets"
+	"github.com/streamforge/streamforge/cloud/serviceaccounts"
 	"github.com/streamforge/streamforge/cloud/store"
 	"github.com/streamforge/streamforge/cloud/users"
 	"github.com/streamforge/streamforge/internal/testenv"
@@ -127,6 +130,9 @@ func newEnv(t testing.TB, dbURL, keyDir string, opts ...envOpt) *env {
 		Audit: func(ctx context.Context, scope *audit.Scope) api.AuditReader { return st.Audit(ctx).Within(scope) },
 		Trail: st.AuditLog(), Users: us, Gateways: gw,
 		Pipelines: pipelines.New(st.Pipelines()), GatewayLogs: gatewaylogs.New(st),
+		Copilot: api.CopilotServices{Accounts: serviceaccounts.New(st.ServiceAccounts()),
+			Proposals: proposals.New(st.Proposals(), pipelines.New(st.Pipelines())),
+			Tests:     conntest.New(st.ConnectionTests(), pipelines.New(st.Pipelines())), Hints: conntest.NewHints(st.ConnectionTests(), time.Second)},
 	}, log, o)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -105,7 +105,7 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 	if token == "" {
 		return errAuthRequired
 	}
-	cl, err := s.users.Authenticate(c.UserContext(), token)
+	cl, err := s.authenticateToken(c.UserContext(), token)
 	if err != nil {
 		if errors.Is(err, auth.ErrInvalidToken) {
 			s.refused(c, eventCredentialRefused, "", tokenReason(err))

@@ -68,6 +68,21 @@ var protectedRoutes = []route{
 	{"GET", "/api/v1/secrets/s-target", rbac.SecretsRead, nil},
 	{"PUT", "/api/v1/secrets/s-target", rbac.SecretsManage, map[string]any{"value": "matrix-value-2"}},
 	{"DELETE", "/api/v1/secrets/s-target", rbac.SecretsManage, nil},
+	// service accounts, Copilot proposals, connection tests (#12)
+	{"POST", "/api/v1/service-accounts", rbac.UsersManage, map[string]any{"name": "sa-%s", "roles": []string{"Copilot"}}},
+	{"GET", "/api/v1/service-accounts", rbac.UsersManage, nil},
+	{"GET", "/api/v1/service-accounts/sa-target", rbac.UsersManage, nil},
+	{"POST", "/api/v1/service-accounts/sa-target/tokens", rbac.UsersManage, map[string]any{"expires_in": "1h"}},
+	{"GET", "/api/v1/service-accounts/sa-target/tokens", rbac.UsersManage, nil},
+	{"DELETE", "/api/v1/service-accounts/sa-target/tokens/9999", rbac.UsersManage, nil},
+	{"DELETE", "/api/v1/service-accounts/sa-target", rbac.UsersManage, nil},
+	{"POST", "/api/v1/proposals", rbac.SuggestionsCreate, map[string]any{"pipeline_id": "pl-target", "rationale": "faster", "spec": map[string]any{"kafka": map[string]any{"brokers": "k:1"}}}},
+	{"GET", "/api/v1/proposals", rbac.PipelinesRead, nil},
+	{"GET", "/api/v1/proposals/9999", rbac.PipelinesRead, nil},
+	{"POST", "/api/v1/proposals/9999/approve", rbac.PipelinesUpdate, nil},
+	{"POST", "/api/v1/proposals/9999/reject", rbac.PipelinesUpdate, map[string]any{"reason": "no"}},
+	{"POST", "/api/v1/pipelines/pl-target/test-connection", rbac.PipelinesTest, map[string]any{"gateway_id": "gw-target", "adapter": "a", "device": "d", "poll_group": "g"}},
+	{"GET", "/api/v1/connection-tests/9999", rbac.PipelinesRead, nil},
 	{"POST", "/api/v1/auth/logout", "", nil},
 }
 
@@ -85,6 +100,9 @@ var gatewayRoutes = []route{
 	{"POST", "/api/v1/gateways/gw-target/heartbeat", "", map[string]any{"status": "ok"}},
 	{"POST", "/api/v1/gateways/gw-target/ak-certificate", "", nil},
 	{"POST", "/api/v1/gateways/gw-target/logs", "", map[string]any{"entries": []any{}}}, // gateway logs (issue #13)
+	// connection tests (#12)
+	{"GET", "/api/v1/gateways/gw-target/connection-tests", "", nil},
+	{"POST", "/api/v1/gateways/gw-target/connection-tests/1/result", "", map[string]any{"error": "x"}},
 }
 
 // publicRoutes need no user token (metrics has its own guard).
@@ -173,7 +191,9 @@ func TestRBACMatrix(t *testing.T) {
 		t.Run("every-route-is-in-the-matrix", func(t *testing.T) {
 			known := slices.Clone(publicRoutes)
 			pattern := strings.NewReplacer("target@example.com", ":email", "gw-target", ":id", "et_none", ":id", "alarms/9999", "alarms/:id",
-				"pl-target", ":id", "/versions/1", "/versions/:version", "s-target", ":name")
+				"pl-target", ":id", "/versions/1", "/versions/:version", "s-target", ":name",
+				"sa-target", ":name", "tokens/9999", "tokens/:token", "proposals/9999", "proposals/:id", // #12 Copilot
+				"connection-tests/9999", "connection-tests/:id", "connection-tests/1/result", "connection-tests/:test/result")
 			for _, rt := range slices.Concat(protectedRoutes, gatewayRoutes, mtlsOnlyRoutes) {
 				known = append(known, rt.method+" "+strings.SplitN(pattern.Replace(rt.path), "?", 2)[0])
 			}

@@ -39,7 +39,7 @@ func (s *Server) routes() {
 
 	gw, own := s.gatewayAuth, s.ownGateway
 	device.Post("/gateways/token", onPlainListener(perIP), s.gatewayTokenByListener)
-	device.Get("/gateways/:id/config/current", gw, own, s.currentConfig)
+	device.Get("/gateways/:id/config/current", gw, own, s.connTestsHint(s.copilot.Hints), s.currentConfig) // (#12)
 	device.Post("/gateways/:id/heartbeat", gw, own, s.heartbeat)
 	device.Post("/gateways/:id/ak-certificate", gw, own, s.akCertificate)
 	app.Post("/internal/step-ca/authorize", s.gatewayListenerOnly, s.stepCAWebhook)
@@ -68,15 +68,18 @@ func (s *Server) routes() {
 	s.pipelineRoutes(users.add) // pipelines (#12): pipeline_handlers.go
 	s.secretRoutes(users.add)   // secrets (#12): secret_handlers.go
 
+	// service accounts, proposals, connection tests (#12): copilot_handlers.go
+	s.copilotRoutes(device, users)
+
 	app.Use(s.noSuchRoute)
 }
 
 // userRoutes are the management routes of signed-in users.
 func (s *Server) userRoutes(g routeGroup) {
-	g.Post("/auth/refresh", s.refresh)
-	g.Post("/auth/logout", s.logout)
+	g.Post("/auth/refresh", s.sessionsOnly, s.refresh) // sessionsOnly: service account tokens (#12)
+	g.Post("/auth/logout", s.sessionsOnly, s.logout)
 	g.Get("/auth/me", s.me)
-	g.Post("/auth/password", s.changePassword)
+	g.Post("/auth/password", s.sessionsOnly, s.changePassword)
 
 	um := s.require(rbac.UsersManage)
 	g.Post("/users", um, s.createUser)

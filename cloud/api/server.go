@@ -65,6 +65,8 @@ type Deps struct {
 	Gateways    *gateways.Service
 	Pipelines   PipelineService
 	GatewayLogs GatewayLogs
+	// Copilot serves service accounts, proposals, connection tests (#12).
+	Copilot CopilotServices
 }
 
 // Pinger checks that the database answers.
@@ -85,6 +87,8 @@ type Server struct {
 	// webhook configures step-ca's webhook, served on the gateway
 	// listener (set by GatewayListener before that listener serves).
 	webhook stepca.WebhookOptions
+	// copilot serves service accounts, proposals, connection tests (#12).
+	copilot CopilotServices
 }
 
 // New builds the API.
@@ -139,6 +143,7 @@ func New(d Deps, log *slog.Logger, opts Options) *Server {
 			},
 		}))
 	}
+	s.copilot = s.copilotServicesOf() // (#12)
 	s.routes()
 	return s
 }

@@ -171,6 +171,16 @@ func (s *Service) Create(ctx context.Context, o Origin, id, description string, 
 // not nil) as its description. base, when not 0, is the version the client
 // edited: a newer one means someone else saved first.
 func (s *Service) Update(ctx context.Context, o Origin, id string, base int, description *string, in Input) (Pipeline, error) {
+	return s.update(ctx, o, "", id, base, description, in)
+}
+
+// UpdateApproved is Update for a change that o.Actor proposed and approver
+// approved: the pipeline.update record names both (approved_by).
+func (s *Service) UpdateApproved(ctx context.Context, o Origin, approver, id string, base int, in Input) (Pipeline, error) {
+	return s.update(ctx, o, approver, id, base, nil, in)
+}
+
+func (s *Service) update(ctx context.Context, o Origin, approver, id string, base int, description *string, in Input) (Pipeline, error) {
 	doc, err := Validate(in)
 	if err != nil {
 		return Pipeline{}, err
@@ -182,6 +192,9 @@ func (s *Service) Update(ctx context.Context, o Origin, id string, base int, des
 		}
 		ev := o.Event("pipeline.update", "pipeline", id, "update", audit.ResultSuccess)
 		ev.Changes = auditChanges(changes, prevVersion.Version, prevVersion.Version+1)
+		if approver != "" {
+			ev.ApprovedBy = &approver
+		}
 		if description != nil && *description != prev.Description {
 			// Not a document path: the document has no "description" key.
 			ev.Changes["description"] = audit.Change{Old: prev.Description, New: *description}

@@ -27,6 +27,9 @@ const (
 	// secrets (#12): names and metadata; values are never readable.
 	SecretsRead   = "secrets:read"
 	SecretsManage = "secrets:manage"
+	// PipelinesTest lets an Engineer ask a gateway to test a source
+	// ("test connections" in the spec's role table).
+	PipelinesTest = "pipelines:test"
 )
 
 // Roles of the spec.
@@ -41,7 +44,7 @@ const (
 var (
 	viewer   = []string{DashboardsRead, ConfigsRead, PipelinesRead, GatewaysRead}
 	operator = append(slices.Clone(viewer), AlarmsAck, LogsRead)
-	engineer = append(slices.Clone(operator), PipelinesCreate, PipelinesUpdate, GatewaysClaim, SecretsRead)
+	engineer = append(slices.Clone(operator), PipelinesCreate, PipelinesUpdate, PipelinesTest, GatewaysClaim, SecretsRead)
 	admin    = append(slices.Clone(engineer), PipelinesDelete, ConfigsDeploy, GatewaysManage, UsersManage, AuditRead, SecretsManage)
 	// Copilot reads topology and proposes; an Engineer or Admin approves.
 	copilot = append(slices.Clone(viewer), SuggestionsCreate)

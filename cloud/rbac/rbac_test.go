@@ -15,9 +15,9 @@ var specMatrix = map[string][]string{
 	Viewer:   {"dashboards:read", "configs:read", "pipelines:read", "gateways:read"},
 	Operator: {"dashboards:read", "configs:read", "pipelines:read", "gateways:read", "alarms:ack", "logs:read"},
 	Engineer: {"dashboards:read", "configs:read", "pipelines:read", "gateways:read", "alarms:ack", "logs:read",
-		"pipelines:create", "pipelines:update", "gateways:claim", "secrets:read"},
+		"pipelines:create", "pipelines:update", "pipelines:test", "gateways:claim", "secrets:read"},
 	Admin: {"dashboards:read", "configs:read", "pipelines:read", "gateways:read", "alarms:ack", "logs:read",
-		"pipelines:create", "pipelines:update", "gateways:claim", "pipelines:delete", "configs:deploy",
+		"pipelines:create", "pipelines:update", "pipelines:test", "gateways:claim", "pipelines:delete", "configs:deploy",
 		"gateways:manage", "users:manage", "audit:read", "secrets:read", "secrets:manage"},
 	Copilot: {"dashboards:read", "configs:read", "pipelines:read", "gateways:read", "suggestions:create"},
 }

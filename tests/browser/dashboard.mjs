@@ -9,7 +9,7 @@ import { chromium } from "playwright-core";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 
-const { MODE, BASE, EMAIL, PASSWORD, SHOTS, GATEWAY } = process.env;
+const { MODE, BASE, EMAIL, PASSWORD, SHOTS, GATEWAY, PIPELINE } = process.env;
 const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 const desktop = { width: 1280, height: 900 };
 const phone = { width: 390, height: 844 };
@@ -533,9 +533,75 @@ async function pipelinesJourney() {
   await check(adm, "pipeline-deployed");
 }
 
+// Copilot (#12): an Admin creates the Copilot's service account and issues
+// its token (shown once); the Copilot, through the API with that token,
+// proposes two changes; an Engineer approves the first and rejects the
+// second with a reason in the proposals queue, then tests the pipeline's
+// device from the pipeline page; the Admin revokes the token, which the
+// API then refuses.
+async function copilotJourney() {
+  const adm = await newPage(desktop);
+  await login(adm, process.env.ADMIN_EMAIL, process.env.ADMIN_PASSWORD);
+  await visit(adm, "#/service-accounts", "service-accounts", "#sa-form");
+  await adm.fill("#sa-name", "copilot");
+  await adm.selectOption("#sa-role", "Copilot");
+  await adm.click("#sa-form button[type=submit]");
+  await adm.locator("[data-account=copilot] form.sa-issue button[type=submit]").click();
+  const token = (await adm.locator("#sa-token-value").textContent()).trim();
+  if (!token.startsWith("sfsa_")) problems.push("token shown: " + token);
+  await check(adm, "service-accounts");
+  const cp = (method, path, body) => fetch(BASE + path, { method, body: body && JSON.stringify(body),
+    headers: { Authorization: "Bearer " + token, "Content-Type": "application/json" } });
+  const pl = await (await cp("GET", "/api/v1/pipelines/" + PIPELINE)).json();
+  const propose = async (interval, rationale) => {
+    const spec = structuredClone(pl.spec);
+    spec.adapters[0].devices[0].poll_groups[0].interval = interval;
+    const r = await cp("POST", "/api/v1/proposals", { pipeline_id: PIPELINE, rationale, spec });
+    if (r.status !== 201) throw new Error("propose: " + r.status + " " + (await r.text()));
+    return (await r.json()).id;
+  };
+  const first = await propose("500ms", "The level swings within a second: poll faster.");
+  const eng = await newPage(desktop);
+  await login(eng, EMAIL, PASSWORD);
+  await visit(eng, "#/proposals", "proposals", `[data-proposal="${first}"]`);
+  await eng.locator(`[data-proposal="${first}"] [data-action=approve]`).click();
+  await eng.locator("dialog[open] button").first().click();
+  await eng.locator(`[data-proposal="${first}"]`).waitFor({ state: "detached" });
+  const second = await propose("100ms", "Faster still.");
+  await eng.reload();
+  const card = eng.locator(`[data-proposal="${second}"]`);
+  await card.locator("[data-action=reject]").click();
+  await card.locator(".error", { hasText: "Say why" }).waitFor();
+  await card.locator("input").fill("The PLC cannot answer every 100 ms.");
+  await card.locator("[data-action=reject]").click();
+  await card.waitFor({ state: "detached" });
+  await eng.selectOption("#pr-status", "");
+  await eng.locator(`[data-proposal="${second}"]`, { hasText: "The PLC cannot answer every 100 ms." }).waitFor();
+  await eng.locator(`[data-proposal="${first}"]`, { hasText: "approved" }).waitFor();
+  await check(eng, "proposals-decided");
+  const small = await newPage(phone);
+  await login(small, EMAIL, PASSWORD);
+  await visit(small, "#/proposals", "proposals", "#proposal-filter");
+  await eng.goto(BASE + "/#/pipelines/" + PIPELINE);
+  await eng.fill("#ct-gateway", GATEWAY);
+  await eng.click("#conntest-form button[type=submit]");
+  await eng.locator("#conntest-done").waitFor({ timeout: 60000 });
+  const result = await eng.locator("#conntest-done").textContent();
+  if (!result.includes("connected")) problems.push("test connection: " + result);
+  say("CONNTEST", result);
+  await check(eng, "pipeline-conntest");
+  await adm.reload();
+  await adm.locator("[data-account=copilot] button[aria-label^='Revoke token']").click();
+  await adm.locator("dialog[open] button").first().click();
+  await adm.locator("[data-account=copilot] .badge", { hasText: "revoked" }).waitFor();
+  const after = await cp("GET", "/api/v1/pipelines");
+  if (after.status !== 401) problems.push("a revoked token still works: " + after.status);
+  say("REVOKED", String(after.status));
+}
+
 let failed = false;
 try {
-  await { admin, viewer, sessions, keyboard, bench, alarms, operator, verify, pipelines: pipelinesJourney }[MODE]();
+  await { admin, viewer, sessions, keyboard, bench, alarms, operator, verify, pipelines: pipelinesJourney, copilot: copilotJourney }[MODE]();
   const csp = problems.filter((p) => p.includes("Content Security Policy"));
   if (csp.length) problems.push(...csp);
   if (problems.length) throw new Error(problems.join("\n"));

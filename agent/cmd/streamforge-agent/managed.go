@@ -13,6 +13,7 @@ import (
 
 	"github.com/streamforge/streamforge/agent/clock"
 	"github.com/streamforge/streamforge/agent/config"
+	"github.com/streamforge/streamforge/agent/conntest"
 	"github.com/streamforge/streamforge/agent/controlplane"
 	"github.com/streamforge/streamforge/agent/logring"
 	"github.com/streamforge/streamforge/agent/run"
@@ -145,6 +146,8 @@ func runManaged(ctx context.Context, f cpFlags, localPath string, cfg *config.Co
 			return hb
 		}, Log: log, MTLS: mtls, ConfigKeys: configKeys, MTLSURL: cfg.ControlPlane.MTLS.GatewayURL, Sealer: sealer,
 		Logs: logs.Ring(), Now: clk.Now,
+		// Connection tests probe a source beside the running data path (#12).
+		ConnectionTest: conntest.Runner{GatewayID: f.gatewayID, Log: log}.Run,
 		// The claim code is a secret of the device: it is shown on the
 		// status page (and its QR code) only, never logged.
 		OnEnrolled: func(code string, _ time.Time) {

@@ -15,11 +15,14 @@ import (
 	"github.com/streamforge/streamforge/cloud/auth"
 	"github.com/streamforge/streamforge/cloud/config"
 	"github.com/streamforge/streamforge/cloud/configsign"
+	"github.com/streamforge/streamforge/cloud/conntest"
 	"github.com/streamforge/streamforge/cloud/gatewaylogs"
 	"github.com/streamforge/streamforge/cloud/gateways"
 	"github.com/streamforge/streamforge/cloud/pipelines"
+	"github.com/streamforge/streamforge/cloud/proposals"
 	"github.com/streamforge/streamforge/cloud/secretbox"
 	"github.com/streamforge/streamforge/cloud/secrets"
+	"github.com/streamforge/streamforge/cloud/serviceaccounts"
 	"github.com/streamforge/streamforge/cloud/store"
 	"github.com/streamforge/streamforge/cloud/users"
 	"github.com/streamforge/streamforge/pki/attestca"
@@ -151,7 +154,16 @@ func apiDeps(st *store.Store, us *users.Service, gw *gateways.Service) api.Deps 
 		Audit: func(ctx context.Context, scope *audit.Scope) api.AuditReader { return st.Audit(ctx).Within(scope) },
 		Trail: st.AuditLog(), Users: us, Gateways: gw,
 		Pipelines: pipelines.New(st.Pipelines()), GatewayLogs: gatewaylogs.New(st),
+		Copilot: copilotServices(st),
 	}
+}
+
+// copilotServices are the #12 services over st: service accounts,
+// proposals, connection tests (hints read at most once a second).
+func copilotServices(st *store.Store) api.CopilotServices {
+	p := pipelines.New(st.Pipelines())
+	return api.CopilotServices{Accounts: serviceaccounts.New(st.ServiceAccounts()), Proposals: proposals.New(st.Proposals(), p),
+		Tests: conntest.New(st.ConnectionTests(), p), Hints: conntest.NewHints(st.ConnectionTests(), time.Second)}
 }
 
 // bootstrap creates the first admin when there are no users, printing a

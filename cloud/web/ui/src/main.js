@@ -12,6 +12,8 @@ import { users } from "./users.js";
 import { audit } from "./audit.js";
 import { alarms } from "./alarms.js";
 import { pipelines } from "./pipelines.js"; // pipelines (#12)
+import { proposals } from "./proposals.js"; // Copilot proposals (#12)
+import { serviceAccounts } from "./serviceaccounts.js"; // service accounts (#12)
 
 const app = document.getElementById("app");
 let refreshTimer = 0;
@@ -56,6 +58,8 @@ const pages = [
   ["#/alarms", "Alarms", "dashboards:read", alarms],
   ["#/review", "Review queue", "gateways:manage", reviewQueue],
   ["#/pipelines", "Pipelines", "pipelines:read", pipelines], // pipelines (#12)
+  ["#/proposals", "Proposals", "pipelines:read", proposals], // Copilot proposals (#12)
+  ["#/service-accounts", "Service accounts", "users:manage", serviceAccounts], // service accounts (#12)
   ["#/tokens", "Enrollment tokens", "gateways:manage", tokens],
   ["#/users", "Users", "users:manage", users],
   ["#/audit", "Audit", "audit:read", audit],

@@ -3,6 +3,7 @@
 // with a field-level diff, and deploy to gateways or a site.
 import { get, call, can } from "./api.js";
 import { h, clear, field, val, fmtTime, badge, errorBox, confirmDialog } from "./dom.js";
+import { testConnectionForm } from "./conntest.js"; // test connection (#12)
 
 const sample = `# The part of agent.yaml a pipeline defines (docs/agent-config.md).
 # Secrets only as references: password: \${secret:name}
@@ -88,6 +89,7 @@ async function pipelineDetail(main, id) {
   if (can("pipelines:update")) main.append(editForm(p));
   else main.append(h("h2", "Document"), h("pre#pl-doc", JSON.stringify(p.spec, null, 2)));
   main.append(await history(id, p.version));
+  if (can("pipelines:test")) main.append(testConnectionForm(p)); // test connection (#12)
   if (can("configs:deploy")) main.append(deployForm(id, p.version));
   main.append(await deployments(id));
   if (can("pipelines:delete")) main.append(deleteButton(id));

@@ -1,0 +1,104 @@
+package pipelines
+
+import (
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/streamforge/streamforge/adapters/sim"
+	"github.com/streamforge/streamforge/internal/testenv"
+)
+
+// TestConnectionTestThroughARealAgent runs the control plane, the agent
+// and a Modbus simulator as processes. An Engineer asks the gateway to
+// test two sources of a pipeline that is not deployed: the request travels
+// with the agent's next config poll, the agent probes each device with the
+// adapter code and posts back the result: the simulator's values for the
+// good device, the connection error for the one where nothing listens.
+func TestConnectionTestThroughARealAgent(t *testing.T) {
+	bin := testenv.BuildAgent(t, nil)
+	cloud := testenv.StartCloud(t, "STREAMFORGE_ALLOW_KEY_IDENTITY=true")
+	admin := cloud.Login(testenv.CloudAdminEmail, testenv.CloudAdminPassword)
+	cloud.Call("POST", "/api/v1/users", admin, map[string]any{"email": "eng@example.com", "password": "Quartz-lantern-field-7",
+		"roles": []string{"Engineer"}, "gateway_access": []string{"gw-ct"}}, nil)
+	cloud.Call("POST", "/api/v1/users", admin, map[string]any{"email": "viewer@example.com", "password": "Quartz-lantern-field-8",
+		"roles": []string{"Viewer"}}, nil)
+	mb, err := sim.StartModbus("127.0.0.1:0", sim.Signals(4), 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = mb.Close() })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	broker := testenv.StartKfake(t, testenv.KafkaOpts{})
+	approvedAgent(t, bin, cloud, admin, "gw-ct", broker.Addr)
+
+	device := func(name, addr string) map[string]any {
+		return map[string]any{"name": name, "tcp": addr, "timeout": "300ms", "retries": 0,
+			"poll_groups": []any{map[string]any{"name": "fast", "interval": "1s"}},
+			"tags": []any{
+				map[string]any{"name": "fixture", "register": "holding_register", "address": sim.FixtureBase, "type": "uint16", "poll_group": "fast"},
+				map[string]any{"name": "counter", "register": "holding_register", "address": 2, "type": "uint32", "poll_group": "fast"},
+			}}
+	}
+	spec := map[string]any{
+		"kafka":    map[string]any{"brokers": broker.Addr},
+		"adapters": []any{map[string]any{"type": "modbus", "name": "line1", "devices": []any{device("plc-good", mb.Addr()), device("plc-dead", dead)}}},
+	}
+	eng := cloud.Login("eng@example.com", "Quartz-lantern-field-7")
+	if st := cloud.Call("POST", "/api/v1/pipelines", eng, map[string]any{"id": "probe", "spec": spec}, nil); st != 201 {
+		t.Fatalf("create pipeline: %d", st)
+	}
+	viewer := cloud.Login("viewer@example.com", "Quartz-lantern-field-8")
+	ask := map[string]any{"gateway_id": "gw-ct", "adapter": "line1", "device": "plc-good", "poll_group": "fast"}
+	if st := cloud.Call("POST", "/api/v1/pipelines/probe/test-connection", viewer, ask, nil); st != 403 {
+		t.Fatalf("a Viewer asked for a connection test: %d", st)
+	}
+
+	type result struct {
+		Status string
+		Result *struct {
+			Values []struct {
+				Tag     string
+				Value   any
+				Quality string
+			}
+			Error string
+		}
+	}
+	run := func(dev string) result {
+		t.Helper()
+		ask["device"] = dev
+		var created struct{ ID uint64 }
+		if st := cloud.Call("POST", "/api/v1/pipelines/probe/test-connection", eng, ask, &created); st != 202 || created.ID == 0 {
+			t.Fatalf("ask to test %s: %d", dev, st)
+		}
+		var r result
+		testenv.Eventually(t, time.Minute, "the result of testing "+dev, func() bool {
+			r = result{}
+			cloud.Call("GET", "/api/v1/connection-tests/"+strconv.FormatUint(created.ID, 10), eng, nil, &r)
+			return r.Status == "done"
+		})
+		return r
+	}
+
+	good := run("plc-good")
+	if good.Result == nil || good.Result.Error != "" || len(good.Result.Values) != 2 {
+		t.Fatalf("good device: %+v", good.Result)
+	}
+	for _, v := range good.Result.Values {
+		if v.Quality != "good" || (v.Tag == "fixture" && v.Value != float64(0x1234)) {
+			t.Fatalf("good device value: %+v", v)
+		}
+	}
+	bad := run("plc-dead")
+	if bad.Result == nil || !strings.Contains(bad.Result.Error, "refused") {
+		t.Fatalf("unreachable device: %+v", bad.Result)
+	}
+}
