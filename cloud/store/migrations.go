@@ -125,6 +125,7 @@ func migrations() []*gormigrate.Migration {
 	ms = append(ms, audit.Migrations()...)
 	ms = append(ms, identityMigrations()...)
 	ms = append(ms, pipelineMigrations()...) // pipelines (#12)
+	ms = append(ms, rolloutMigrations()...)  // staged rollouts (#12)
 	slices.SortStableFunc(ms, func(a, b *gormigrate.Migration) int { return strings.Compare(a.ID, b.ID) })
 	return ms
 }

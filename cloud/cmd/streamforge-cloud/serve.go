@@ -16,6 +16,8 @@ import (
 	"github.com/streamforge/streamforge/cloud/config"
 	"github.com/streamforge/streamforge/cloud/configsign"
 	"github.com/streamforge/streamforge/cloud/gateways"
+	"github.com/streamforge/streamforge/cloud/pipelines"
+	"github.com/streamforge/streamforge/cloud/rollout"
 	"github.com/streamforge/streamforge/cloud/store"
 	"github.com/streamforge/streamforge/cloud/users"
 	"github.com/streamforge/streamforge/pki/attestca"
@@ -61,6 +63,10 @@ func serve(ctx context.Context, log *slog.Logger, args []string) error {
 		BodyLimit: cfg.BodyLimit, MetricsToken: cfg.MetricsToken, TLS: cfg.TLSCert != "",
 	})
 	go prune(ctx, st, us, gw, log)
+	// Staged rollouts (#12): the engine advances them until shutdown.
+	rollouts := rollout.NewEngine(st.Rollouts(), pipelines.New(st.Pipelines()), srv.WriteConfig, log)
+	rollouts.Start(ctx)
+	defer rollouts.Close()
 	if cfg.GatewayListen != "" {
 		gwSrv, err := gatewayListener(srv, cfg)
 		if err != nil {
