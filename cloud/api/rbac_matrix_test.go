@@ -58,6 +58,11 @@ var protectedRoutes = []route{
 	{"GET", "/api/v1/pipelines/pl-target/diff?from=1&to=1", rbac.PipelinesRead, nil},
 	{"POST", "/api/v1/pipelines/pl-target/deploy", rbac.ConfigsDeploy, map[string]any{"gateways": []string{"gw-target"}}},
 	{"GET", "/api/v1/pipelines/pl-target/deployments", rbac.PipelinesRead, nil},
+	// staged rollouts (#12)
+	{"POST", "/api/v1/pipelines/pl-target/rollouts", rbac.ConfigsDeploy, map[string]any{"gateways": []string{"gw-target"}}},
+	{"GET", "/api/v1/pipelines/pl-target/rollouts", rbac.PipelinesRead, nil},
+	{"GET", "/api/v1/pipelines/pl-target/rollouts/1", rbac.PipelinesRead, nil},
+	{"POST", "/api/v1/pipelines/pl-target/rollouts/1/rollback", rbac.ConfigsDeploy, nil},
 	{"DELETE", "/api/v1/pipelines/pl-target", rbac.PipelinesDelete, nil},
 	{"POST", "/api/v1/auth/logout", "", nil},
 }
@@ -149,7 +154,7 @@ func TestRBACMatrix(t *testing.T) {
 		t.Run("every-route-is-in-the-matrix", func(t *testing.T) {
 			known := slices.Clone(publicRoutes)
 			pattern := strings.NewReplacer("target@example.com", ":email", "gw-target", ":id", "et_none", ":id",
-				"pl-target", ":id", "/versions/1", "/versions/:version")
+				"pl-target", ":id", "/versions/1", "/versions/:version", "/rollouts/1", "/rollouts/:rid")
 			for _, rt := range append(slices.Clone(protectedRoutes), gatewayRoutes...) {
 				known = append(known, rt.method+" "+strings.SplitN(pattern.Replace(rt.path), "?", 2)[0])
 			}

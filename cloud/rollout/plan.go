@@ -3,6 +3,7 @@ package rollout
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -14,21 +15,35 @@ import (
 type Size struct {
 	N       int
 	Percent float64
+	// bad says why the JSON given was no size: kept for Err, so that the
+	// API answers with the field's name rather than a decoding error.
+	bad string
 }
 
-// UnmarshalJSON reads a count or a "N%" string.
+// Err says why the size read from JSON is not one (nil: it is).
+func (s Size) Err() error {
+	if s.bad == "" {
+		return nil
+	}
+	return errors.New(s.bad)
+}
+
+// UnmarshalJSON reads a count or a "N%" string; anything else is kept as
+// an error for Err.
 func (s *Size) UnmarshalJSON(b []byte) error {
 	var str string
 	if bytes.HasPrefix(b, []byte(`"`)) {
 		if err := json.Unmarshal(b, &str); err != nil {
 			return err
 		}
+	} else if len(b) > 32 {
+		str = "(too long)"
 	} else {
 		str = string(b)
 	}
 	parsed, err := ParseSize(str)
 	if err != nil {
-		return err
+		parsed.bad = err.Error()
 	}
 	*s = parsed
 	return nil

@@ -48,12 +48,12 @@ func TestWavesPutTheCanaryFirstThenSizedWaves(t *testing.T) {
 func TestSizeRefusesWhatIsNotACountOrPercentage(t *testing.T) {
 	for _, in := range []string{`"-1"`, `"0%"`, `"101%"`, `"ten"`, `"NaN%"`, `1.5`, `true`} {
 		var s Size
-		if err := json.Unmarshal([]byte(in), &s); err == nil {
-			t.Errorf("fail-%s: accepted as %+v", in, s)
+		if err := json.Unmarshal([]byte(in), &s); err != nil || s.Err() == nil {
+			t.Errorf("fail-%s: accepted as %+v (%v)", in, s, err)
 		}
 	}
 	var s struct{ A, B Size }
-	if err := json.Unmarshal([]byte(`{"A": 3, "B": "12.5%"}`), &s); err != nil || s.A.N != 3 || s.B.Percent != 12.5 {
+	if err := json.Unmarshal([]byte(`{"A": 3, "B": "12.5%"}`), &s); err != nil || s.A.N != 3 || s.B.Percent != 12.5 || s.A.Err() != nil || s.B.Err() != nil {
 		t.Fatalf("ok: %+v %v", s, err)
 	}
 }

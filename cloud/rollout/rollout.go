@@ -92,6 +92,11 @@ func (s *Service) Create(ctx context.Context, o audit.Origin, id string, req Req
 	if err != nil {
 		return View{}, err
 	}
+	for name, size := range map[string]*Size{"canary": req.Canary, "wave": req.Wave, "failure_threshold": req.FailureThreshold} {
+		if size != nil && size.Err() != nil {
+			return View{}, errs.Invalid(name, size.Err().Error())
+		}
+	}
 	version, _, err := s.pipelines.Document(ctx, id, req.Version)
 	if err != nil {
 		return View{}, err
