@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/streamforge/streamforge/cloud/audit"
+	"github.com/streamforge/streamforge/cloud/pipelines"
 	"github.com/streamforge/streamforge/cloud/store"
 )
 
@@ -118,6 +119,9 @@ func (e *Engine) advance(ctx context.Context, ro store.Rollout) error {
 	}
 	// Nothing pending: the current wave is through (or not yet written).
 	wrote, err := e.writeWave(ctx, ro)
+	if errors.Is(err, pipelines.ErrNotFound) || errors.Is(err, pipelines.ErrVersionNotFound) {
+		return e.halt(ctx, ro, "the pipeline version was deleted")
+	}
 	if err != nil || wrote {
 		return err
 	}
@@ -147,11 +151,15 @@ func (e *Engine) stop(ctx context.Context, ro store.Rollout, failed int) error {
 	for _, t := range first2(ts, 3) {
 		names = append(names, t.GatewayID+": "+t.Error)
 	}
-	reason := fmt.Sprintf("%d gateway(s) failed, above the threshold of %d: %s", failed, ro.MaxFailures, strings.Join(names, "; "))
+	return e.halt(ctx, ro, fmt.Sprintf("%d gateway(s) failed, above the threshold of %d: %s", failed, ro.MaxFailures, strings.Join(names, "; ")))
+}
+
+// halt stops a rollout for reason.
+func (e *Engine) halt(ctx context.Context, ro store.Rollout, reason string) error {
 	ev := e.event(ro, ro.CreatedBy, "rollout.stop", audit.ResultFailure)
 	ev.Reason = reason
 	ev.Changes = map[string]audit.Change{"state": {Old: ro.State, New: store.RolloutStopped}, "wave": {New: ro.Wave}}
-	e.log.Warn("rollout stopped", "rollout", ro.ID, "failed", failed, "threshold", ro.MaxFailures)
+	e.log.Warn("rollout stopped", "rollout", ro.ID, "reason", reason)
 	return e.repo.Transition(ctx, ro, e.owner, store.RolloutStopped, reason, ro.Wave, &ev)
 }
 

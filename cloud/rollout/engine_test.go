@@ -324,3 +324,19 @@ func TestTwoEnginesNeverBothAdvanceARollout(t *testing.T) {
 		t.Fatalf("after the lease ran out, b wrote %d of the next wave, want 10", got)
 	}
 }
+
+func TestRolloutStopsWhenItsPipelineIsDeleted(t *testing.T) {
+	f := newFleet(t, "", 3)
+	e := f.engine(nil)
+	ro := f.create(rollout.Request{Targets: pipelines.Targets{Site: "plant"}})
+	f.step(e)
+	if err := f.pipes.Delete(context.Background(), admin, "line"); err != nil {
+		t.Fatal(err)
+	}
+	f.applyAll(ro.ID)
+	f.step(e)
+	if v := f.get(ro.ID); v.State != store.RolloutStopped || v.Reason != "the pipeline version was deleted" ||
+		f.statuses(ro.ID) != "gw-01:applied gw-02:waiting gw-03:waiting" {
+		t.Fatalf("after the pipeline was deleted: %s %q %s", v.State, v.Reason, f.statuses(ro.ID))
+	}
+}
