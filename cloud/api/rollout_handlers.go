@@ -27,14 +27,16 @@ type rolloutAPI struct {
 }
 
 // rolloutRoutes: staged rollouts of pipeline versions, their status and
-// rollback (#12); the rollout.Engine owned by serve advances them.
-func (s *Server) rolloutRoutes(v1 fiber.Router) {
+// rollback (#12); the rollout.Engine owned by serve advances them. add
+// registers a route under /api/v1 behind the signed-in users' middleware
+// (the shape of main's routeGroup.add).
+func (s *Server) rolloutRoutes(add func(method, path string, h []fiber.Handler)) {
 	h := &rolloutAPI{s: s, svc: rollout.New(s.store.Rollouts(), pipelines.New(s.store.Pipelines()))}
-	au, read, deploy := s.authenticate, s.require(rbac.PipelinesRead), s.require(rbac.ConfigsDeploy)
-	v1.Post("/pipelines/:id/rollouts", au, deploy, h.create)
-	v1.Get("/pipelines/:id/rollouts", au, read, h.list)
-	v1.Get("/pipelines/:id/rollouts/:rid", au, read, h.get)
-	v1.Post("/pipelines/:id/rollouts/:rid/rollback", au, deploy, h.rollback)
+	read, deploy := s.require(rbac.PipelinesRead), s.require(rbac.ConfigsDeploy)
+	add(fiber.MethodPost, "/pipelines/:id/rollouts", []fiber.Handler{deploy, h.create})
+	add(fiber.MethodGet, "/pipelines/:id/rollouts", []fiber.Handler{read, h.list})
+	add(fiber.MethodGet, "/pipelines/:id/rollouts/:rid", []fiber.Handler{read, h.get})
+	add(fiber.MethodPost, "/pipelines/:id/rollouts/:rid/rollback", []fiber.Handler{deploy, h.rollback})
 }
 
 func (h *rolloutAPI) create(c *fiber.Ctx) error {
