@@ -52,7 +52,9 @@ func (s *Server) routes() {
 	s.gatewayRoutes(v1)
 	s.pipelineRoutes(v1) // pipelines (#12): pipeline_handlers.go
 	// staged rollouts (#12): rollout_handlers.go
-	s.rolloutRoutes(func(method, path string, h []fiber.Handler) { v1.Add(method, path, append([]fiber.Handler{au}, h...)...) })
+	s.rolloutRoutes(func(method, path string, h []fiber.Handler) {
+		v1.Add(method, path, append([]fiber.Handler{au}, h...)...)
+	})
 	app.Get("/claim", s.claimPage)
 	app.Get("/claim.js", s.claimScript)
 	app.Get("/claim.css", s.claimStyle)
