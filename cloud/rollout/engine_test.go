@@ -340,3 +340,28 @@ func TestRolloutStopsWhenItsPipelineIsDeleted(t *testing.T) {
 		t.Fatalf("after the pipeline was deleted: %s %q %s", v.State, v.Reason, f.statuses(ro.ID))
 	}
 }
+
+// Started, the engine advances rollouts by itself; Close stops its
+// goroutine and returns once it has.
+func TestEngineStartedAdvancesAndCloseStopsIt(t *testing.T) {
+	f := newFleet(t, "", 2)
+	e := f.engine(nil)
+	e.Tick = 10 * time.Millisecond
+	ro := f.create(rollout.Request{Targets: pipelines.Targets{Site: "plant"}})
+	e.Start(context.Background())
+	deadline := time.Now().Add(10 * time.Second)
+	for f.statuses(ro.ID) != "gw-01:pending gw-02:waiting" {
+		if time.Now().After(deadline) {
+			t.Fatalf("the started engine did not write the canary: %s", f.statuses(ro.ID))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	e.Close()
+	f.applyAll(ro.ID)
+	if err := e.Step(context.Background()); err != nil { // the same engine, stepped by hand after Close
+		t.Fatal(err)
+	}
+	if got := f.statuses(ro.ID); got != "gw-01:applied gw-02:pending" {
+		t.Fatalf("after Close and one step: %s", got)
+	}
+}
