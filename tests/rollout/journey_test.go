@@ -1,12 +1,18 @@
-package main
+// Package rollout runs a staged rollout end to end: the control plane,
+// agents, a simulated PLC and Kafka-protocol brokers as processes.
+package rollout
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/streamforge/streamforge/adapters/sim"
 	"github.com/streamforge/streamforge/internal/testenv"
@@ -59,7 +65,7 @@ func TestStagedRolloutStopsAndRollsBackOnRealAgents(t *testing.T) {
 	const password = "Scram-rollout-pass-42"
 	secure := testenv.StartKfake(t, testenv.KafkaOpts{SCRAMUser: "edge", SCRAMPassword: password})
 
-	var agents []*agentProc
+	var agents []*logBuffer
 	for i := 1; i <= 3; i++ {
 		id := fmt.Sprintf("gw-%d", i)
 		dir := t.TempDir()
@@ -69,23 +75,23 @@ func TestStagedRolloutStopsAndRollsBackOnRealAgents(t *testing.T) {
 		if err := os.WriteFile(cfgPath, []byte(local), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		a := &agentProc{cmd: exec.Command(bin, "run", "--config", cfgPath, "--insecure-software-identity"), done: make(chan error, 1)}
-		a.cmd.Env = append(os.Environ(), "CONTROL_PLANE_URL="+cloud.URL, "CONTROL_PLANE_GATEWAY_ID="+id, "CONTROL_PLANE_ENROLLMENT_TOKEN="+tok.Token)
+		env := []string{"CONTROL_PLANE_URL=" + cloud.URL, "CONTROL_PLANE_GATEWAY_ID=" + id, "CONTROL_PLANE_ENROLLMENT_TOKEN=" + tok.Token}
 		if i < 3 {
-			a.cmd.Env = append(a.cmd.Env, "STREAMFORGE_SECRET_KAFKA_PASSWORD="+password)
+			env = append(env, "STREAMFORGE_SECRET_KAFKA_PASSWORD="+password)
 		}
-		a.start(t)
-		t.Cleanup(func() { a.stop(t) })
-		eventually(t, a, id+" enrollment", func() bool { return claimRE.MatchString(a.logTail()) })
+		agents = append(agents, startAgent(t, bin, env, "run", "--config", cfgPath, "--insecure-software-identity"))
+		eventually(t, id+" enrollment", func() bool {
+			var g map[string]any
+			return cloud.Call("GET", "/api/v1/gateways/"+id, admin, nil, &g) == 200 && g["status"] == "pending"
+		})
 		if st := cloud.Call("POST", "/api/v1/gateways/"+id+"/approve", admin, nil, nil); st != 200 {
 			t.Fatalf("approve %s: %d", id, st)
 		}
-		agents = append(agents, a)
 	}
 	logs := func() string {
 		var b strings.Builder
 		for i, a := range agents {
-			fmt.Fprintf(&b, "--- gw-%d\n%s\n", i+1, a.logTail())
+			fmt.Fprintf(&b, "--- gw-%d\n%s\n", i+1, a)
 		}
 		return b.String() + "--- cloud\n" + cloud.Log()
 	}
@@ -127,7 +133,7 @@ func TestStagedRolloutStopsAndRollsBackOnRealAgents(t *testing.T) {
 	waitState := func(rid uint64, state string, seen func(rolloutView)) rolloutView {
 		t.Helper()
 		var ro rolloutView
-		eventually(t, agents[0], "rollout state "+state, func() bool {
+		eventually(t, "rollout state "+state, func() bool {
 			ro = get(rid)
 			if seen != nil {
 				seen(ro)
@@ -136,7 +142,7 @@ func TestStagedRolloutStopsAndRollsBackOnRealAgents(t *testing.T) {
 				t.Fatalf("rollout %d ended %s (%s), want %s: %s\n%s", rid, ro.State, ro.Reason, state, ro.statuses(), logs())
 			}
 			return ro.State == state
-		})
+		}, logs)
 		return ro
 	}
 
@@ -219,4 +225,77 @@ func currentConfig(t *testing.T, cloud *testenv.Cloud, token, id string) gateway
 	}
 	cloud.Call("GET", "/api/v1/gateways/"+id, token, nil, &g)
 	return gatewayConfig{doc: fmt.Sprint(cfg.Config), version: cfg.Version, applied: g.Applied}
+}
+
+// buildAgent compiles the agent into a temp dir.
+func buildAgent(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "streamforge-agent")
+	cmd := exec.Command("go", "build", "-o", bin, "./agent/cmd/streamforge-agent")
+	cmd.Dir = testenv.RepoRoot()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build the agent: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// logBuffer keeps a process's output for failure messages.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// startAgent starts the agent with env added to the test's, until the
+// test ends (SIGTERM, then SIGKILL after 15 s); its output is returned.
+func startAgent(t *testing.T, bin string, env []string, args ...string) *logBuffer {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	log := &logBuffer{}
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // a test killed by its timeout takes it along
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	return log
+}
+
+// eventually waits up to a minute for cond; detail, if given, adds to
+// the failure message (the processes' logs).
+func eventually(t *testing.T, what string, cond func() bool, detail ...func() string) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			var more []string
+			for _, d := range detail {
+				more = append(more, d())
+			}
+			t.Fatalf("timed out waiting for %s\n%s", what, strings.Join(more, "\n"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
