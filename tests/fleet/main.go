@@ -14,6 +14,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"log"
@@ -95,7 +96,7 @@ func setup(a *admin, httpc *http.Client, n, workers int) ([]*gateway, error) {
 				c := controlplane.NewClient(a.url, fmt.Sprintf("fleet-%05d", i), key)
 				c.HTTP = httpc
 				ctx := context.Background()
-				if _, err := c.Enroll(ctx, token, "fleet", nil); err != nil {
+				if err := busyRetry(func() error { _, err := c.Enroll(ctx, token, "fleet", nil); return err }); err != nil {
 					firstErr.Store(fmt.Errorf("enroll %s: %w", c.GatewayID, err))
 					return
 				}
@@ -127,6 +128,19 @@ func setup(a *admin, httpc *http.Client, n, workers int) ([]*gateway, error) {
 		return nil, err
 	}
 	return gws, nil
+}
+
+// busyRetry calls f again, as an agent would, while the control plane
+// answers 503 (its argon2id checks of claim codes are saturated).
+func busyRetry(f func() error) error {
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+		err := f()
+		var apiErr *controlplane.APIError
+		if !errors.As(err, &apiErr) || apiErr.Status != http.StatusServiceUnavailable {
+			return err
+		}
+		time.Sleep(wait)
+	}
 }
 
 type result struct {
