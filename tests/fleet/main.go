@@ -14,7 +14,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"log"
@@ -134,9 +133,7 @@ func setup(a *admin, httpc *http.Client, n, workers int) ([]*gateway, error) {
 // answers 503 (its argon2id checks of claim codes are saturated).
 func busyRetry(f func() error) error {
 	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
-		err := f()
-		var apiErr *controlplane.APIError
-		if !errors.As(err, &apiErr) || apiErr.Status != http.StatusServiceUnavailable {
+		if err := f(); !controlplane.IsStatus(err, http.StatusServiceUnavailable) {
 			return err
 		}
 		time.Sleep(wait)
