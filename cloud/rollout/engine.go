@@ -148,7 +148,7 @@ func (e *Engine) stop(ctx context.Context, ro store.Rollout, failed int) error {
 		return err
 	}
 	var names []string
-	for _, t := range first2(ts, 3) {
+	for _, t := range first(ts, 3) {
 		names = append(names, t.GatewayID+": "+t.Error)
 	}
 	return e.halt(ctx, ro, fmt.Sprintf("%d gateway(s) failed, above the threshold of %d: %s", failed, ro.MaxFailures, strings.Join(names, "; ")))
@@ -162,8 +162,6 @@ func (e *Engine) halt(ctx context.Context, ro store.Rollout, reason string) erro
 	e.log.Warn("rollout stopped", "rollout", ro.ID, "reason", reason)
 	return e.repo.Transition(ctx, ro, e.owner, store.RolloutStopped, reason, ro.Wave, &ev)
 }
-
-func first2(ts []store.TargetStatus, n int) []store.TargetStatus { return ts[:min(n, len(ts))] }
 
 func (e *Engine) event(ro store.Rollout, actor, typ, result string) audit.Event {
 	o := audit.Origin{Actor: actor, UserAgent: "streamforge rollout engine"}

@@ -150,22 +150,21 @@ func sizeOr(s *Size, def Size) Size {
 
 // View is a rollout as the API shows it.
 type View struct {
-	ID              uint64         `json:"id"`
-	PipelineID      string         `json:"pipeline_id"`
-	Version         int            `json:"version"`
-	State           string         `json:"state"`
-	Reason          string         `json:"reason,omitempty"`
-	Wave            int            `json:"wave"`
-	Waves           int            `json:"waves"`
-	MaxFailures     int            `json:"max_failures"`
-	ApplyTimeout    string         `json:"apply_timeout"`
-	CreatedBy       string         `json:"created_by"`
-	UpdatedBy       string         `json:"updated_by,omitempty"`
-	CreatedAt       time.Time      `json:"created_at"`
-	UpdatedAt       time.Time      `json:"updated_at"`
-	Counts          map[string]int `json:"counts"`
-	Gateways        []TargetView   `json:"gateways,omitempty"`
-	gatewaysAndSite []store.TargetStatus
+	ID           uint64         `json:"id"`
+	PipelineID   string         `json:"pipeline_id"`
+	Version      int            `json:"version"`
+	State        string         `json:"state"`
+	Reason       string         `json:"reason,omitempty"`
+	Wave         int            `json:"wave"`
+	Waves        int            `json:"waves"`
+	MaxFailures  int            `json:"max_failures"`
+	ApplyTimeout string         `json:"apply_timeout"`
+	CreatedBy    string         `json:"created_by"`
+	UpdatedBy    string         `json:"updated_by,omitempty"`
+	CreatedAt    time.Time      `json:"created_at"`
+	UpdatedAt    time.Time      `json:"updated_at"`
+	Counts       map[string]int `json:"counts"`
+	Gateways     []TargetView   `json:"gateways,omitempty"`
 }
 
 // TargetView is one gateway of a rollout: waiting (its wave has not
@@ -227,7 +226,6 @@ func (s *Service) Get(ctx context.Context, id string, rid uint64) (View, error) 
 		v.Gateways[i] = TargetView{GatewayID: t.GatewayID, Wave: t.Wave, Status: t.Status, ConfigVersion: t.ConfigVersion,
 			Error: t.Error, DeployedAt: t.DeployedAt, RolledBack: t.RolledBack}
 	}
-	v.gatewaysAndSite = ts
 	return v, nil
 }
 
@@ -247,14 +245,18 @@ func (s *Service) load(ctx context.Context, id string, rid uint64) (store.Rollou
 // them, as it writes waves). The caller's access must reach every gateway
 // written, and no later rollout may have written to one of them since.
 func (s *Service) Rollback(ctx context.Context, o audit.Origin, id string, rid uint64, access []string) (View, error) {
-	v, err := s.Get(ctx, id, rid)
+	ro, err := s.load(ctx, id, rid)
 	if err != nil {
 		return View{}, err
 	}
-	if v.State == store.RolloutRollingBack || v.State == store.RolloutRolledBack {
+	if ro.State == store.RolloutRollingBack || ro.State == store.RolloutRolledBack {
 		return View{}, ErrAlreadyRolling
 	}
-	for _, t := range v.gatewaysAndSite {
+	ts, err := s.repo.Targets(ctx, rid, "")
+	if err != nil {
+		return View{}, fmt.Errorf("rollout %d targets: %w", rid, err)
+	}
+	for _, t := range ts {
 		if t.Status != store.TargetWaiting && !rbac.CanAccessGateway(access, t.GatewayID, t.Site) {
 			return View{}, errs.New(errs.Forbidden, "this rollout wrote to gateways outside your gateway access")
 		}
@@ -265,10 +267,6 @@ func (s *Service) Rollback(ctx context.Context, o audit.Origin, id string, rid u
 	}
 	if len(later) > 0 {
 		return View{}, errs.New(errs.Conflict, "a later rollout has written to "+strings.Join(first(later, 5), ", ")+": roll that one back instead")
-	}
-	ro, err := s.repo.Get(ctx, rid)
-	if err != nil {
-		return View{}, fmt.Errorf("rollout %d: %w", rid, err)
 	}
 	ev := o.Event("rollout.rollback", "rollout", strconv.FormatUint(rid, 10), "rollback", audit.ResultSuccess)
 	ev.Changes = map[string]audit.Change{"state": {Old: ro.State, New: store.RolloutRollingBack}, "pipeline": {New: id},
@@ -283,4 +281,4 @@ func (s *Service) Rollback(ctx context.Context, o audit.Origin, id string, rid u
 	return s.Get(ctx, id, rid)
 }
 
-func first(s []string, n int) []string { return s[:min(n, len(s))] }
+func first[T any](s []T, n int) []T { return s[:min(n, len(s))] }
