@@ -18,7 +18,7 @@ export function rolloutForm(id, newest, onStarted) {
       field("Gateways (comma-separated)", { id: "ro-gateways", placeholder: "gw-01, gw-02" }),
       field("Site", { id: "ro-site" })),
     h("div.row", field("Canary (count or %)", { id: "ro-canary", value: "1", required: true }),
-      field("Wave size (count or %, empty: the rest at once)", { id: "ro-wave", placeholder: "25%" }),
+      field("Wave size (count or %)", { id: "ro-wave", placeholder: "empty: the rest at once" }),
       field("Failure threshold (count or %)", { id: "ro-threshold", value: "0", required: true }),
       field("Apply timeout", { id: "ro-timeout", value: "5m", required: true })),
     err, h("button", { type: "submit" }, "Start rollout"));
