@@ -36,8 +36,9 @@ type Engine struct {
 	owner string
 
 	// Tick is how often running rollouts are looked at; Lease how long a
-	// process holds one without renewing; Chunk how many gateways are
-	// written between lease renewals. Now is the clock.
+	// process holds one without renewing (renewed while writing, each time
+	// a third of it has passed); Chunk how many gateways are written
+	// between saves of their status. Now is the clock.
 	Tick  time.Duration
 	Lease time.Duration
 	Chunk int
@@ -177,6 +178,7 @@ func (e *Engine) writeWave(ctx context.Context, ro store.Rollout) (wrote bool, e
 		return false, fmt.Errorf("pipeline %s v%d: %w", ro.PipelineID, ro.PipelineVersion, err)
 	}
 	o := audit.Origin{Actor: ro.CreatedBy, UserAgent: fmt.Sprintf("streamforge rollout %d", ro.ID)}
+	l := e.held(ro)
 	for {
 		ts, err := e.repo.Waiting(ctx, ro.ID, ro.Wave, e.Chunk)
 		if err != nil || len(ts) == 0 {
@@ -184,18 +186,44 @@ func (e *Engine) writeWave(ctx context.Context, ro store.Rollout) (wrote bool, e
 		}
 		wrote = true
 		for i := range ts {
+			if err := l.keep(ctx); err != nil {
+				return wrote, errors.Join(err, e.repo.SaveTargets(ctx, ts[:i]))
+			}
 			if ts[i].PrevDocument, err = e.repo.CurrentConfig(ctx, ts[i].GatewayID); err != nil {
-				return wrote, fmt.Errorf("config of %s: %w", ts[i].GatewayID, err)
+				return wrote, errors.Join(fmt.Errorf("config of %s: %w", ts[i].GatewayID, err), e.repo.SaveTargets(ctx, ts[:i]))
 			}
 			e.writeOne(ctx, o, ro.Access, &ts[i], doc)
 		}
 		if err := e.repo.SaveTargets(ctx, ts); err != nil {
 			return wrote, err
 		}
-		if err := e.repo.Renew(ctx, ro, e.owner, e.Now(), e.Lease); err != nil {
-			return wrote, err
-		}
 	}
+}
+
+// lease is this engine's hold on a rollout during a long run of writes.
+type lease struct {
+	e       *Engine
+	ro      store.Rollout
+	renewed time.Time
+}
+
+func (e *Engine) held(ro store.Rollout) *lease {
+	return &lease{e: e, ro: ro, renewed: ro.LeaseUntil.Add(-e.Lease)}
+}
+
+// keep renews the lease once a third of it has passed, before a write: no
+// other process takes the rollout over while this one writes, however
+// slow the writes (ErrLeaseLost when one has, or its state changed).
+func (l *lease) keep(ctx context.Context) error {
+	now := l.e.Now()
+	if now.Sub(l.renewed) < l.e.Lease/3 {
+		return nil
+	}
+	if err := l.e.repo.Renew(ctx, l.ro, l.e.owner, now, l.e.Lease); err != nil {
+		return err
+	}
+	l.renewed = now
+	return nil
 }
 
 func (e *Engine) writeOne(ctx context.Context, o audit.Origin, access []string, t *store.RolloutTarget, doc json.RawMessage) {
@@ -284,10 +312,14 @@ func (e *Engine) rollBack(ctx context.Context, ro store.Rollout) error {
 			todo = append(todo, t.RolloutTarget)
 		}
 	}
+	l := e.held(ro)
 	for len(todo) > 0 {
 		chunk := todo[:min(e.Chunk, len(todo))]
 		todo = todo[len(chunk):]
 		for i := range chunk {
+			if err := l.keep(ctx); err != nil {
+				return errors.Join(err, e.repo.SaveTargets(ctx, chunk[:i]))
+			}
 			prev := chunk[i].PrevDocument
 			if prev == "" {
 				prev = "{}"
@@ -301,9 +333,6 @@ func (e *Engine) rollBack(ctx context.Context, ro store.Rollout) error {
 			}
 		}
 		if err := e.repo.SaveTargets(ctx, chunk); err != nil {
-			return err
-		}
-		if err := e.repo.Renew(ctx, ro, e.owner, e.Now(), e.Lease); err != nil {
 			return err
 		}
 	}

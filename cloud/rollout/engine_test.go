@@ -40,6 +40,8 @@ type fleet struct {
 	svc    *rollout.Service
 	keyDir string
 	writes *sync.Map // gateway id -> *atomic.Int64
+	// onWrite, when set, runs before each config write.
+	onWrite func()
 }
 
 func databases(t *testing.T, fn func(t *testing.T, dbURL string)) {
@@ -93,6 +95,9 @@ func (f *fleet) engine(now func() time.Time) *rollout.Engine {
 	write := func(ctx context.Context, o audit.Origin, access []string, id string, doc json.RawMessage) (int, error) {
 		c, _ := f.writes.LoadOrStore(id, new(atomic.Int64))
 		c.(*atomic.Int64).Add(1)
+		if f.onWrite != nil {
+			f.onWrite()
+		}
 		cfg, err := f.gw.Deploy(ctx, o, access, id, doc)
 		return cfg.Version, err
 	}
@@ -360,5 +365,40 @@ func TestEngineStartedAdvancesAndCloseStopsIt(t *testing.T) {
 	}
 	if got := f.statuses(ro.ID); got != "gw-01:applied gw-02:pending" {
 		t.Fatalf("after Close and one step: %s", got)
+	}
+}
+
+// Writes slower than the lease: the engine renews it as it goes, so a
+// second process never takes the rollout over mid-wave and no gateway is
+// written twice.
+func TestSlowWritesKeepTheLease(t *testing.T) {
+	f := newFleet(t, "", 6)
+	var mu sync.Mutex
+	clock := time.Now()
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	a, b := f.engine(now), f.engine(now)
+	ro := f.create(rollout.Request{Targets: pipelines.Targets{Site: "plant"}, Canary: size("100%")})
+	var inB atomic.Bool
+	f.onWrite = func() {
+		mu.Lock()
+		clock = clock.Add(a.Lease / 2) // each write takes half the lease
+		mu.Unlock()
+		if inB.Swap(true) {
+			return // b's own writes (if it took the rollout) do not step b again
+		}
+		defer inB.Store(false)
+		if err := b.Step(context.Background()); err != nil {
+			t.Error(err)
+		}
+	}
+	f.step(a)
+	f.writes.Range(func(k, c any) bool {
+		if n := c.(*atomic.Int64).Load(); n != 1 {
+			t.Errorf("%s written %d times", k, n)
+		}
+		return true
+	})
+	if got := f.get(ro.ID).Counts[store.TargetPending]; got != 6 {
+		t.Fatalf("%d pending, want all 6 written once", got)
 	}
 }
