@@ -115,17 +115,16 @@ func (e *Engine) advance(ctx context.Context, ro store.Rollout) error {
 	if counts[store.TargetFailed] > ro.MaxFailures {
 		return e.stop(ctx, ro, counts[store.TargetFailed])
 	}
-	if counts[store.TargetPending] > 0 {
-		return nil
-	}
-	// Nothing pending: the current wave is through (or not yet written).
+	// The current wave's gateways not yet written (all of them when the
+	// wave starts; the rest of it after an engine stopped midway).
 	wrote, err := e.writeWave(ctx, ro)
 	if errors.Is(err, pipelines.ErrNotFound) || errors.Is(err, pipelines.ErrVersionNotFound) {
 		return e.halt(ctx, ro, "the pipeline version was deleted")
 	}
-	if err != nil || wrote {
+	if err != nil || wrote || counts[store.TargetPending] > 0 {
 		return err
 	}
+	// Nothing pending: the current wave is through.
 	if ro.Wave+1 < ro.Waves {
 		e.log.Info("rollout wave applied", "rollout", ro.ID, "wave", ro.Wave)
 		if err := e.repo.Transition(ctx, ro, e.owner, ro.State, ro.Reason, ro.Wave+1, nil); err != nil {
@@ -185,19 +184,49 @@ func (e *Engine) writeWave(ctx context.Context, ro store.Rollout) (wrote bool, e
 			return wrote, err
 		}
 		wrote = true
-		for i := range ts {
-			if err := l.keep(ctx); err != nil {
-				return wrote, errors.Join(err, e.repo.SaveTargets(ctx, ts[:i]))
+		err = e.writeChunk(ctx, l, o, ts, func(t *store.RolloutTarget) (json.RawMessage, error) {
+			prev, err := e.repo.CurrentConfig(ctx, t.GatewayID)
+			if err != nil {
+				return nil, fmt.Errorf("config of %s: %w", t.GatewayID, err)
 			}
-			if ts[i].PrevDocument, err = e.repo.CurrentConfig(ctx, ts[i].GatewayID); err != nil {
-				return wrote, errors.Join(fmt.Errorf("config of %s: %w", ts[i].GatewayID, err), e.repo.SaveTargets(ctx, ts[:i]))
-			}
-			e.writeOne(ctx, o, ro.Access, &ts[i], doc)
-		}
-		if err := e.repo.SaveTargets(ctx, ts); err != nil {
+			t.PrevDocument = prev
+			return doc, nil
+		})
+		if err != nil {
 			return wrote, err
 		}
 	}
+}
+
+// writeChunk writes ts in order, each the document doc gives it, and saves
+// what it wrote. When the lease is lost or the engine stops midway, the
+// targets not reached stay as they were, and those written are still
+// recorded: the save outlives a cancelled ctx, so that the next process
+// does not write them again (and take the rollout's document for what they
+// had before).
+func (e *Engine) writeChunk(ctx context.Context, l *lease, o audit.Origin, ts []store.RolloutTarget,
+	doc func(t *store.RolloutTarget) (json.RawMessage, error)) error {
+	done := 0
+	var stop error
+	for i := range ts {
+		if stop = ctx.Err(); stop != nil {
+			break
+		}
+		if stop = l.keep(ctx); stop != nil {
+			break
+		}
+		d, err := doc(&ts[i])
+		if err != nil {
+			stop = err
+			break
+		}
+		if !e.writeOne(ctx, o, l.ro.Access, &ts[i], d) {
+			stop = ctx.Err()
+			break
+		}
+		done = i + 1
+	}
+	return errors.Join(stop, e.repo.SaveTargets(context.WithoutCancel(ctx), ts[:done]))
 }
 
 // lease is this engine's hold on a rollout during a long run of writes.
@@ -226,15 +255,22 @@ func (l *lease) keep(ctx context.Context) error {
 	return nil
 }
 
-func (e *Engine) writeOne(ctx context.Context, o audit.Origin, access []string, t *store.RolloutTarget, doc json.RawMessage) {
+// writeOne writes doc to t's gateway and records the outcome in t; false
+// when the engine stopped during the write (not the gateway's failure: t
+// is left as it was).
+func (e *Engine) writeOne(ctx context.Context, o audit.Origin, access []string, t *store.RolloutTarget, doc json.RawMessage) bool {
 	now := e.Now().UTC()
-	t.DeployedAt, t.Error = &now, ""
 	v, err := e.write(ctx, o, access, t.GatewayID, doc)
+	if err != nil && ctx.Err() != nil {
+		return false
+	}
+	t.DeployedAt, t.Error = &now, ""
 	if err != nil {
 		t.Status, t.ConfigVersion, t.Error = store.TargetFailed, 0, "not written: "+err.Error()
-		return
+		return true
 	}
 	t.Status, t.ConfigVersion = store.TargetPending, v
+	return true
 }
 
 // observe turns pending targets into applied or failed from what their
@@ -316,24 +352,22 @@ func (e *Engine) rollBack(ctx context.Context, ro store.Rollout) error {
 	for len(todo) > 0 {
 		chunk := todo[:min(e.Chunk, len(todo))]
 		todo = todo[len(chunk):]
-		for i := range chunk {
-			if err := l.keep(ctx); err != nil {
-				return errors.Join(err, e.repo.SaveTargets(ctx, chunk[:i]))
+		err := e.writeChunk(ctx, l, o, chunk, func(t *store.RolloutTarget) (json.RawMessage, error) {
+			t.RolledBack = true
+			if t.PrevDocument == "" {
+				return json.RawMessage("{}"), nil
 			}
-			prev := chunk[i].PrevDocument
-			if prev == "" {
-				prev = "{}"
-			}
-			chunk[i].RolledBack = true
-			e.writeOne(ctx, o, ro.Access, &chunk[i], json.RawMessage(prev))
-			if chunk[i].Status == store.TargetPending {
+			return json.RawMessage(t.PrevDocument), nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, t := range chunk {
+			if t.Status == store.TargetPending {
 				pending++
 			} else {
 				failed++
 			}
-		}
-		if err := e.repo.SaveTargets(ctx, chunk); err != nil {
-			return err
 		}
 	}
 	if pending > 0 {

@@ -314,16 +314,18 @@ func TestTwoEnginesNeverBothAdvanceARollout(t *testing.T) {
 	if written != 10 {
 		t.Fatalf("%d gateways written, want the canary's 10", written)
 	}
-	// a stops (a restart); b takes over only when a's lease has run out.
+	// Both stop (a restart); a new process c takes over only when the
+	// holder's lease has run out.
 	f.applyAll(ro.ID)
-	f.step(b)
+	c := f2.engine(nil)
+	f.step(c)
 	if got := f.get(ro.ID).Counts[store.TargetPending]; got != 0 {
-		t.Fatalf("b advanced a rollout a holds: %d pending", got)
+		t.Fatalf("c advanced a rollout another process holds: %d pending", got)
 	}
-	b.Now = func() time.Time { return time.Now().Add(time.Minute) }
-	f.step(b)
+	c.Now = func() time.Time { return time.Now().Add(time.Minute) }
+	f.step(c)
 	if got := f.get(ro.ID).Counts[store.TargetPending]; got != 10 {
-		t.Fatalf("after the lease ran out, b wrote %d of the next wave, want 10", got)
+		t.Fatalf("after the lease ran out, c wrote %d of the next wave, want 10", got)
 	}
 }
 
@@ -400,5 +402,39 @@ func TestSlowWritesKeepTheLease(t *testing.T) {
 	})
 	if got := f.get(ro.ID).Counts[store.TargetPending]; got != 6 {
 		t.Fatalf("%d pending, want all 6 written once", got)
+	}
+}
+
+// Stopped during a wave (serve shutting down), the engine records what it
+// wrote and leaves the rest waiting; the next process writes each of the
+// rest once, and none twice.
+func TestStopMidWaveRecordsWhatWasWritten(t *testing.T) {
+	f := newFleet(t, "", 4)
+	bg := context.Background()
+	for i := 1; i <= 4; i++ {
+		if _, err := f.gw.Deploy(bg, admin, all, gwID(i), json.RawMessage(`{"log_level":"info"}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ro := f.create(rollout.Request{Targets: pipelines.Targets{Site: "plant"}, Canary: size("100%")})
+	ctx, cancel := context.WithCancel(bg)
+	calls := 0
+	f.onWrite = func() {
+		if calls++; calls == 2 {
+			cancel() // the second write is interrupted
+		}
+	}
+	_ = f.engine(nil).Step(ctx)
+	if got := f.statuses(ro.ID); got != "gw-01:pending gw-02:waiting gw-03:waiting gw-04:waiting" {
+		t.Fatalf("after the stop: %s", got)
+	}
+	f.onWrite = nil
+	next := f.engine(func() time.Time { return time.Now().Add(time.Minute) })
+	f.step(next)
+	for i := 1; i <= 4; i++ {
+		var cfg store.GatewayConfig
+		if err := f.st.DB.Where("gateway_id = ?", gwID(i)).Take(&cfg).Error; err != nil || cfg.Version != 2 {
+			t.Errorf("%s: config v%d %v, want v2 (written once by the rollout)", gwID(i), cfg.Version, err)
+		}
 	}
 }
