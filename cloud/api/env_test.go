@@ -29,6 +29,7 @@ import (
 	"github.com/streamforge/streamforge/cloud/gateways"
 	"github.com/streamforge/streamforge/cloud/pipelines"
 	"github.com/streamforge/streamforge/cloud/proposals"
+	"github.com/streamforge/streamforge/cloud/rollout"
 	"github.com/streamforge/streamforge/cloud/secretbox"
 	"github.com/streamforge/streamforge/cloud/secrets"
 	"github.com/streamforge/streamforge/cloud/serviceaccounts"
@@ -133,6 +134,7 @@ func newEnv(t testing.TB, dbURL, keyDir string, opts ...envOpt) *env {
 		Copilot: api.CopilotServices{Accounts: serviceaccounts.New(st.ServiceAccounts()),
 			Proposals: proposals.New(st.Proposals(), pipelines.New(st.Pipelines())),
 			Tests:     conntest.New(st.ConnectionTests(), pipelines.New(st.Pipelines())), Hints: conntest.NewHints(st.ConnectionTests(), time.Second)},
+		Rollouts: rollout.New(st.Rollouts(), pipelines.New(st.Pipelines())),
 	}, log, o)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

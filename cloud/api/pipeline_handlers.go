@@ -3,10 +3,12 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strconv"
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/streamforge/streamforge/cloud/audit"
 	"github.com/streamforge/streamforge/cloud/errs"
 	"github.com/streamforge/streamforge/cloud/pipelines"
 	"github.com/streamforge/streamforge/cloud/rbac"
@@ -188,15 +190,7 @@ func (h *pipelineAPI) deploy(c *fiber.Ctx) error {
 	}
 	meta, access := h.s.gwMeta(c), h.s.access(c)
 	write := func(ctx context.Context, gw string, doc json.RawMessage) (int, error) {
-		cfg, err := h.s.gateways.configs.Deploy(ctx, meta, access, gw, doc)
-		if err != nil {
-			if ce := asClientError(err); ce != nil {
-				return 0, ce
-			}
-			h.s.log.Error("deploy pipeline config", "gateway_id", gw, "err", err)
-			return 0, err
-		}
-		return cfg.Version, nil
+		return h.s.WriteConfig(ctx, meta, access, gw, doc)
 	}
 	d, err := h.svc.Deploy(c.UserContext(), h.s.meta(c), c.Params("id"), t, access, write)
 	if err != nil {
@@ -211,4 +205,19 @@ func (h *pipelineAPI) deployments(c *fiber.Ctx) error {
 		return err
 	}
 	return c.JSON(fiber.Map{"deployments": ds})
+}
+
+// WriteConfig writes doc as gateway gw's next config version (a signed
+// bundle) as o within access; its errors are client-safe (an internal one
+// is logged and shown as errs.Internal's message).
+func (s *Server) WriteConfig(ctx context.Context, o audit.Origin, access []string, gw string, doc json.RawMessage) (int, error) {
+	cfg, err := s.gateways.configs.Deploy(ctx, o, access, gw, doc)
+	if err != nil {
+		if ce := asClientError(err); ce != nil {
+			return 0, ce
+		}
+		s.log.Error("deploy pipeline config", "gateway_id", gw, "err", err)
+		return 0, errors.New("not written (see the server log)")
+	}
+	return cfg.Version, nil
 }

@@ -61,6 +61,11 @@ var protectedRoutes = []route{
 	{"GET", "/api/v1/pipelines/pl-target/diff?from=1&to=1", rbac.PipelinesRead, nil},
 	{"POST", "/api/v1/pipelines/pl-target/deploy", rbac.ConfigsDeploy, map[string]any{"gateways": []string{"gw-target"}}},
 	{"GET", "/api/v1/pipelines/pl-target/deployments", rbac.PipelinesRead, nil},
+	// staged rollouts (#12)
+	{"POST", "/api/v1/pipelines/pl-target/rollouts", rbac.ConfigsDeploy, map[string]any{"gateways": []string{"gw-target"}}},
+	{"GET", "/api/v1/pipelines/pl-target/rollouts", rbac.PipelinesRead, nil},
+	{"GET", "/api/v1/pipelines/pl-target/rollouts/1", rbac.PipelinesRead, nil},
+	{"POST", "/api/v1/pipelines/pl-target/rollouts/1/rollback", rbac.ConfigsDeploy, nil},
 	{"DELETE", "/api/v1/pipelines/pl-target", rbac.PipelinesDelete, nil},
 	// secrets (#12)
 	{"GET", "/api/v1/secrets", rbac.SecretsRead, nil},
@@ -193,7 +198,8 @@ func TestRBACMatrix(t *testing.T) {
 			pattern := strings.NewReplacer("target@example.com", ":email", "gw-target", ":id", "et_none", ":id", "alarms/9999", "alarms/:id",
 				"pl-target", ":id", "/versions/1", "/versions/:version", "s-target", ":name",
 				"sa-target", ":name", "tokens/9999", "tokens/:token", "proposals/9999", "proposals/:id", // #12 Copilot
-				"connection-tests/9999", "connection-tests/:id", "connection-tests/1/result", "connection-tests/:test/result")
+				"connection-tests/9999", "connection-tests/:id", "connection-tests/1/result", "connection-tests/:test/result",
+				"/rollouts/1", "/rollouts/:rid")
 			for _, rt := range slices.Concat(protectedRoutes, gatewayRoutes, mtlsOnlyRoutes) {
 				known = append(known, rt.method+" "+strings.SplitN(pattern.Replace(rt.path), "?", 2)[0])
 			}

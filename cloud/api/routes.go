@@ -67,6 +67,7 @@ func (s *Server) routes() {
 	s.alarmRoutes(users.add)    // alarms (#13)
 	s.pipelineRoutes(users.add) // pipelines (#12): pipeline_handlers.go
 	s.secretRoutes(users.add)   // secrets (#12): secret_handlers.go
+	s.rolloutRoutes(users.add)  // staged rollouts (#12): rollout_handlers.go
 
 	// service accounts, proposals, connection tests (#12): copilot_handlers.go
 	s.copilotRoutes(device, users)

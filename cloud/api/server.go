@@ -67,6 +67,9 @@ type Deps struct {
 	GatewayLogs GatewayLogs
 	// Copilot serves service accounts, proposals, connection tests (#12).
 	Copilot CopilotServices
+	// Rollouts starts, reads and rolls back staged rollouts (#12); the
+	// rollout.Engine owned by serve advances them.
+	Rollouts RolloutService
 }
 
 // Pinger checks that the database answers.

@@ -46,30 +46,21 @@ type Deployment struct {
 
 // Deploy writes one version of pipeline id to every target at once.
 //
-// This is the one-shot strategy. A staged rollout replaces plan (canary
-// first, then waves) and waits between waves for the gateways' heartbeats
-// to report ConfigVersion applied (Deployments shows them), stopping above
-// a failure threshold; the per-gateway write below stays the same.
+// This is the one-shot strategy; cloud/rollout stages a deployment (canary
+// first, then waves, each waiting for the gateways' heartbeats to report
+// the version applied, stopping above a failure threshold).
 //
 // access is the caller's gateway_access: a site's gateways outside it are
 // left out (not named in the answer); listed ones are written by write,
 // which refuses those outside it as not found.
 func (s *Service) Deploy(ctx context.Context, o Origin, id string, t Targets, access []string, write Deployer) (Deployment, error) {
-	targets, err := s.resolve(ctx, t, access)
+	targets, err := s.Resolve(ctx, t, access, MaxTargets)
 	if err != nil {
 		return Deployment{}, err
 	}
-	p, err := s.repo.Get(ctx, id)
+	version, doc, err := s.Document(ctx, id, t.Version)
 	if err != nil {
-		return Deployment{}, notFound(err, ErrNotFound)
-	}
-	version := t.Version
-	if version == 0 {
-		version = p.Version
-	}
-	v, err := s.repo.Version(ctx, id, version)
-	if err != nil {
-		return Deployment{}, notFound(err, ErrVersionNotFound)
+		return Deployment{}, err
 	}
 	out := Deployment{PipelineID: id, Version: version}
 	var records []store.PipelineDeployment
@@ -77,7 +68,7 @@ func (s *Service) Deploy(ctx context.Context, o Origin, id string, t Targets, ac
 	for _, wave := range plan(targets) {
 		for _, gw := range wave {
 			r := Result{GatewayID: gw}
-			r.ConfigVersion, err = write(ctx, gw, json.RawMessage(v.Document))
+			r.ConfigVersion, err = write(ctx, gw, doc)
 			if err != nil {
 				r.Error, failed = clientMessage(err), failed+1
 			}
@@ -101,11 +92,29 @@ func (s *Service) Deploy(ctx context.Context, o Origin, id string, t Targets, ac
 	return out, nil
 }
 
-// plan orders the targets into waves: one wave, everything at once.
+// plan orders the targets into waves: one wave, everything at once
+// (cloud/rollout stages a deployment in waves).
 func plan(targets []string) [][]string { return [][]string{targets} }
 
-// resolve turns targets into a sorted list of distinct gateway ids.
-func (s *Service) resolve(ctx context.Context, t Targets, access []string) ([]string, error) {
+// Document returns version (0: the newest) of pipeline id with its number.
+func (s *Service) Document(ctx context.Context, id string, version int) (int, json.RawMessage, error) {
+	p, err := s.repo.Get(ctx, id)
+	if err != nil {
+		return 0, nil, notFound(err, ErrNotFound)
+	}
+	if version == 0 {
+		version = p.Version
+	}
+	v, err := s.repo.Version(ctx, id, version)
+	if err != nil {
+		return 0, nil, notFound(err, ErrVersionNotFound)
+	}
+	return version, json.RawMessage(v.Document), nil
+}
+
+// Resolve turns targets into a sorted list of distinct gateway ids, at
+// most limit of them.
+func (s *Service) Resolve(ctx context.Context, t Targets, access []string, limit int) ([]string, error) {
 	ids := slices.Clone(t.Gateways)
 	if t.Site != "" {
 		site, err := s.repo.GatewaysOfSite(ctx, t.Site)
@@ -125,8 +134,8 @@ func (s *Service) resolve(ctx context.Context, t Targets, access []string) ([]st
 		return nil, errs.Invalid("site", "has no approved gateways within your gateway access")
 	case len(ids) == 0:
 		return nil, errs.Invalid("gateways", "name at least one gateway, or a site")
-	case len(ids) > MaxTargets:
-		return nil, errs.Invalid("gateways", fmt.Sprintf("at most %d per deploy", MaxTargets))
+	case len(ids) > limit:
+		return nil, errs.Invalid("gateways", fmt.Sprintf("at most %d per deploy", limit))
 	case slices.Contains(ids, ""):
 		return nil, errs.Invalid("gateways", "an empty gateway id")
 	}

@@ -127,6 +127,7 @@ func migrations() []*gormigrate.Migration {
 	ms = append(ms, pipelineMigrations()...)   // pipelines (#12)
 	ms = append(ms, secretMigrations()...)     // secrets (#12)
 	ms = append(ms, copilotMigrations()...)    // Copilot, service accounts, test connection (#12)
+	ms = append(ms, rolloutMigrations()...)    // staged rollouts (#12)
 	slices.SortStableFunc(ms, func(a, b *gormigrate.Migration) int { return strings.Compare(a.ID, b.ID) })
 	return ms
 }

@@ -248,5 +248,13 @@ func (c *Cloud) Login(email, password string) string {
 	return out.Token
 }
 
+// Pid is the process's id (0 before Start).
+func (c *Cloud) Pid() int {
+	if c.cmd == nil || c.cmd.Process == nil {
+		return 0
+	}
+	return c.cmd.Process.Pid
+}
+
 // Log returns what the process logged so far.
 func (c *Cloud) Log() string { return strings.TrimSpace(c.stderr.String()) }

@@ -1,5 +1,5 @@
 // Drives the dashboard in Debian's Chromium as its users do. MODE picks the
-// journey (admin, viewer, sessions, keyboard, alarms, operator, verify, pipelines); input comes from the environment:
+// journey (admin, viewer, sessions, keyboard, alarms, operator, verify, pipelines, copilot, rollouts); input comes from the environment:
 // BASE (the cloud's URL), EMAIL, PASSWORD, SHOTS (screenshot directory),
 // GATEWAY (the gateway id the agent enrolls as). The admin journey prints
 // "TOKEN <value>" when it has created the enrollment token, so the Go test
@@ -599,9 +599,34 @@ async function copilotJourney() {
   say("REVOKED", String(after.status));
 }
 
+// rollouts (#12): an Admin starts a staged rollout of pipeline line1 from
+// its page; the progress view follows it until it stops (the canary
+// gateway does not exist), names why, and the rollback button, after its
+// confirmation, rolls it back.
+async function rolloutsJourney() {
+  const page = await newPage(desktop);
+  await login(page, EMAIL, PASSWORD);
+  await visit(page, "#/pipelines/line1", "pipeline-rollouts", "#rollout-form");
+  await page.fill("#ro-gateways", "gw-ghost, gw-other");
+  await page.fill("#ro-wave", "50%");
+  await page.click("#rollout-form button[type=submit]");
+  await page.locator("dialog[open]").waitFor();
+  await page.locator("dialog[open] button").first().click();
+  await page.locator("#rollout-progress[data-state=stopped]").waitFor({ timeout: 30000 });
+  say("REASON", await page.locator("#rollout-reason").textContent());
+  say("GHOST", await page.locator("#rollout-gateways tr[data-gateway=gw-ghost] td").nth(2).textContent());
+  await check(page, "pipeline-rollout-stopped");
+  await confirm(page, "rollback");
+  await page.locator("#rollout-progress[data-state=rolled_back]").waitFor({ timeout: 30000 });
+  say("STATE", await page.locator("#rollouts-table tbody tr").first().textContent());
+  const small = await newPage(phone);
+  await login(small, EMAIL, PASSWORD);
+  await visit(small, "#/pipelines/line1", "pipeline-rollouts", "#rollout-progress");
+}
+
 let failed = false;
 try {
-  await { admin, viewer, sessions, keyboard, bench, alarms, operator, verify, pipelines: pipelinesJourney, copilot: copilotJourney }[MODE]();
+  await { admin, viewer, sessions, keyboard, bench, alarms, operator, verify, pipelines: pipelinesJourney, copilot: copilotJourney, rollouts: rolloutsJourney }[MODE]();
   const csp = problems.filter((p) => p.includes("Content Security Policy"));
   if (csp.length) problems.push(...csp);
   if (problems.length) throw new Error(problems.join("\n"));

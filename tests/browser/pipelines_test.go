@@ -69,3 +69,27 @@ func enrolledGateway(t *testing.T, cloud *testenv.Cloud, admin, id string) *cont
 	}
 	return gw
 }
+
+// TestRolloutJourney: an Admin, in Chromium, starts a staged rollout from
+// the pipeline's page, follows its progress until it stops by itself (its
+// canary gateway does not exist: "gateway not found"), and rolls it back
+// through the confirmation; the page passes axe-core at both widths.
+func TestRolloutJourney(t *testing.T) {
+	dir := requireBrowser(t)
+	cloud := testenv.StartCloud(t)
+	admin := cloud.Login(testenv.CloudAdminEmail, testenv.CloudAdminPassword)
+	if st := cloud.Call("POST", "/api/v1/pipelines", admin, map[string]any{"id": "line1",
+		"spec": map[string]any{"kafka": map[string]any{"brokers": "127.0.0.1:9092"}}}, nil); st != 201 {
+		t.Fatalf("create pipeline: %d", st)
+	}
+	out := journey(t, dir, []string{"MODE=rollouts", "BASE=" + cloud.URL, "EMAIL=" + testenv.CloudAdminEmail,
+		"PASSWORD=" + testenv.CloudAdminPassword, "SHOTS=" + screenshotDir(t)}, nil)
+	if !strings.Contains(out, "OK rollouts") || !strings.Contains(out, "gw-ghost: not written: gateway not found") ||
+		!strings.Contains(out, "GHOST failed not written: gateway not found") || !strings.Contains(out, "rolled_back") {
+		t.Fatalf("rollout journey:\n%s", out)
+	}
+	var ros struct{ Rollouts []struct{ State string } }
+	if cloud.Call("GET", "/api/v1/pipelines/line1/rollouts", admin, nil, &ros); len(ros.Rollouts) != 1 || ros.Rollouts[0].State != "rolled_back" {
+		t.Fatalf("rollouts after the journey: %+v", ros)
+	}
+}

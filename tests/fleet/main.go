@@ -61,19 +61,28 @@ func main() {
 		_ = pprof.StartCPUProfile(f)
 		defer pprof.StopCPUProfile()
 	}
-	res := run(gws, *interval, *duration)
+	ctx, cancel := context.WithTimeout(context.Background(), *duration)
+	defer cancel()
+	res := run(ctx, gws, *interval)
 	fmt.Printf("fleet: %d gateways, every %s, %s: %d requests, %.0f req/s, errors %d, p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
 		len(gws), *interval, *duration, res.count, float64(res.count)/duration.Seconds(), res.errors,
 		res.pct(0.50), res.pct(0.99), res.pct(1))
 }
 
+// gateway is one simulated gateway: its client and the config version it
+// has applied (reported in its heartbeats, as the agent does).
+type gateway struct {
+	*controlplane.Client
+	applied int
+}
+
 // setup enrolls, approves and authenticates n gateways.
-func setup(a *admin, httpc *http.Client, n, workers int) ([]*controlplane.Client, error) {
+func setup(a *admin, httpc *http.Client, n, workers int) ([]*gateway, error) {
 	token, err := a.enrollmentToken(n)
 	if err != nil {
 		return nil, err
 	}
-	gws := make([]*controlplane.Client, n)
+	gws := make([]*gateway, n)
 	var next atomic.Int64
 	var firstErr atomic.Value
 	var wg sync.WaitGroup
@@ -86,7 +95,7 @@ func setup(a *admin, httpc *http.Client, n, workers int) ([]*controlplane.Client
 				c := controlplane.NewClient(a.url, fmt.Sprintf("fleet-%05d", i), key)
 				c.HTTP = httpc
 				ctx := context.Background()
-				if _, err := c.Enroll(ctx, token, "fleet", nil); err != nil {
+				if err := busyRetry(func() error { _, err := c.Enroll(ctx, token, "fleet", nil); return err }); err != nil {
 					firstErr.Store(fmt.Errorf("enroll %s: %w", c.GatewayID, err))
 					return
 				}
@@ -104,11 +113,12 @@ func setup(a *admin, httpc *http.Client, n, workers int) ([]*controlplane.Client
 				}
 				// The agent's first poll after start downloads the config;
 				// the measured phase is the steady state after it.
-				if cfg, err := c.FetchConfig(ctx); err != nil || cfg == nil {
+				cfg, err := c.FetchConfig(ctx)
+				if err != nil || cfg == nil {
 					firstErr.Store(fmt.Errorf("first config poll of %s: %v %v", c.GatewayID, cfg, err))
 					return
 				}
-				gws[i] = c
+				gws[i] = &gateway{Client: c, applied: cfg.Version}
 			}
 		}()
 	}
@@ -117,6 +127,17 @@ func setup(a *admin, httpc *http.Client, n, workers int) ([]*controlplane.Client
 		return nil, err
 	}
 	return gws, nil
+}
+
+// busyRetry calls f again, as an agent would, while the control plane
+// answers 503 (its argon2id checks of claim codes are saturated).
+func busyRetry(f func() error) error {
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+		if err := f(); !controlplane.IsStatus(err, http.StatusServiceUnavailable) {
+			return err
+		}
+		time.Sleep(wait)
+	}
 }
 
 type result struct {
@@ -133,10 +154,10 @@ func (r result) pct(p float64) float64 {
 }
 
 // run spreads the gateways evenly over the interval (open loop: a slow
-// server does not slow the schedule) and measures every request.
-func run(gws []*controlplane.Client, interval, duration time.Duration) result {
-	ctx, cancel := context.WithTimeout(context.Background(), duration)
-	defer cancel()
+// server does not slow the schedule) and measures every request, until
+// ctx ends. A gateway that downloads a new config reports its version in
+// its next heartbeats.
+func run(ctx context.Context, gws []*gateway, interval time.Duration) result {
 	var mu sync.Mutex
 	var res result
 	record := func(d time.Duration, err error) {
@@ -149,12 +170,11 @@ func run(gws []*controlplane.Client, interval, duration time.Duration) result {
 		}
 		res.lat = append(res.lat, d)
 	}
-	hb := wire.Heartbeat{Status: "ok", AgentVersion: "fleet", BufferDepth: 0}
 	var wg sync.WaitGroup
 	step := interval / time.Duration(len(gws))
 	for i, c := range gws {
 		wg.Add(1)
-		go func(c *controlplane.Client, offset time.Duration) {
+		go func(c *gateway, offset time.Duration) {
 			defer wg.Done()
 			select {
 			case <-ctx.Done():
@@ -165,10 +185,13 @@ func run(gws []*controlplane.Client, interval, duration time.Duration) result {
 			defer t.Stop()
 			for {
 				s := time.Now()
-				_, err := c.FetchConfig(context.Background())
+				cfg, err := c.FetchConfig(context.Background())
 				record(time.Since(s), err)
+				if err == nil && cfg != nil {
+					c.applied = cfg.Version
+				}
 				s = time.Now()
-				err = c.Heartbeat(context.Background(), hb)
+				err = c.Heartbeat(context.Background(), wire.Heartbeat{Status: "ok", AgentVersion: "fleet", ConfigVersion: c.applied})
 				record(time.Since(s), err)
 				select {
 				case <-ctx.Done():

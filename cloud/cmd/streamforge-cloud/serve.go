@@ -20,6 +20,7 @@ import (
 	"github.com/streamforge/streamforge/cloud/gateways"
 	"github.com/streamforge/streamforge/cloud/pipelines"
 	"github.com/streamforge/streamforge/cloud/proposals"
+	"github.com/streamforge/streamforge/cloud/rollout"
 	"github.com/streamforge/streamforge/cloud/secretbox"
 	"github.com/streamforge/streamforge/cloud/secrets"
 	"github.com/streamforge/streamforge/cloud/serviceaccounts"
@@ -94,6 +95,10 @@ func serve(ctx context.Context, log *slog.Logger, args []string) error {
 	pruned := make(chan struct{})
 	go func() { defer close(pruned); prune(pruneCtx, st, us, gw.Heartbeats, log) }()
 	defer func() { stopPrune(); <-pruned }()
+	// Staged rollouts (#12): the engine advances them until shutdown.
+	rollouts := rollout.NewEngine(st.Rollouts(), pipelines.New(st.Pipelines()), srv.WriteConfig, log)
+	rollouts.Start(ctx)
+	defer rollouts.Close()
 	// One app serves both listeners; its shutdown closes both.
 	errc := make(chan error, 2)
 	if cfg.GatewayListen != "" {
@@ -154,7 +159,7 @@ func apiDeps(st *store.Store, us *users.Service, gw *gateways.Service) api.Deps 
 		Audit: func(ctx context.Context, scope *audit.Scope) api.AuditReader { return st.Audit(ctx).Within(scope) },
 		Trail: st.AuditLog(), Users: us, Gateways: gw,
 		Pipelines: pipelines.New(st.Pipelines()), GatewayLogs: gatewaylogs.New(st),
-		Copilot: copilotServices(st),
+		Copilot: copilotServices(st), Rollouts: rollout.New(st.Rollouts(), pipelines.New(st.Pipelines())),
 	}
 }
 

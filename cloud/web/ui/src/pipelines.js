@@ -1,9 +1,11 @@
 // Pipelines: the list, the editor (YAML or JSON, checked by the server's
 // validation as you type: the same code the agent runs), version history
-// with a field-level diff, and deploy to gateways or a site.
+// with a field-level diff, and deploy to gateways or a site: staged
+// (rollouts.js) or at once.
 import { get, call, can } from "./api.js";
 import { h, clear, field, val, fmtTime, badge, errorBox, confirmDialog } from "./dom.js";
 import { testConnectionForm } from "./conntest.js"; // test connection (#12)
+import { rolloutForm, rollouts } from "./rollouts.js";
 
 const sample = `# The part of agent.yaml a pipeline defines (docs/agent-config.md).
 # Secrets only as references: password: \${secret:name}
@@ -90,8 +92,9 @@ async function pipelineDetail(main, id) {
   else main.append(h("h2", "Document"), h("pre#pl-doc", JSON.stringify(p.spec, null, 2)));
   main.append(await history(id, p.version));
   if (can("pipelines:test")) main.append(testConnectionForm(p)); // test connection (#12)
-  if (can("configs:deploy")) main.append(deployForm(id, p.version));
-  main.append(await deployments(id));
+  const ros = await rollouts(id);
+  if (can("configs:deploy")) main.append(rolloutForm(id, p.version, (rid) => ros.show(rid)), deployForm(id, p.version));
+  main.append(ros, await deployments(id));
   if (can("pipelines:delete")) main.append(deleteButton(id));
 }
 
@@ -141,7 +144,7 @@ async function history(id, newest) {
 function deployForm(id, newest) {
   const err = errorBox();
   const out = h("div#deploy-result");
-  const form = h("form.card#deploy-form", { "aria-labelledby": "pl-dep-h" }, h("h2#pl-dep-h", "Deploy"),
+  const form = h("form.card#deploy-form", { "aria-labelledby": "pl-dep-h" }, h("h2#pl-dep-h", "Deploy at once"),
     h("p.muted", "Writes the version as each gateway's next signed config, all at once."),
     h("div.row", field("Version", { id: "dep-version", type: "number", min: 1, max: newest, value: newest, required: true }),
       field("Gateways (comma-separated)", { id: "dep-gateways", placeholder: "gw-01, gw-02" }),

@@ -1,0 +1,91 @@
+package api
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/streamforge/streamforge/cloud/audit"
+	"github.com/streamforge/streamforge/cloud/errs"
+	"github.com/streamforge/streamforge/cloud/rbac"
+	"github.com/streamforge/streamforge/cloud/rollout"
+)
+
+// RolloutService is what the rollout routes need of cloud/rollout.
+type RolloutService interface {
+	Create(ctx context.Context, o audit.Origin, id string, req rollout.Request, access []string) (rollout.View, error)
+	List(ctx context.Context, id string) ([]rollout.View, error)
+	Get(ctx context.Context, id string, rid uint64) (rollout.View, error)
+	Rollback(ctx context.Context, o audit.Origin, id string, rid uint64, access []string) (rollout.View, error)
+}
+
+type rolloutAPI struct {
+	s   *Server
+	svc RolloutService
+}
+
+// rolloutRoutes: staged rollouts of pipeline versions, their status and
+// rollback (#12); the rollout.Engine owned by serve advances them. add
+// registers a route under /api/v1 behind the signed-in users' middleware
+// (the shape of main's routeGroup.add).
+func (s *Server) rolloutRoutes(add func(method, path string, h []fiber.Handler)) {
+	h := &rolloutAPI{s: s, svc: s.deps.Rollouts}
+	read, deploy := s.require(rbac.PipelinesRead), s.require(rbac.ConfigsDeploy)
+	add(fiber.MethodPost, "/pipelines/:id/rollouts", []fiber.Handler{deploy, h.create})
+	add(fiber.MethodGet, "/pipelines/:id/rollouts", []fiber.Handler{read, h.list})
+	add(fiber.MethodGet, "/pipelines/:id/rollouts/:rid", []fiber.Handler{read, h.get})
+	add(fiber.MethodPost, "/pipelines/:id/rollouts/:rid/rollback", []fiber.Handler{deploy, h.rollback})
+}
+
+func (h *rolloutAPI) create(c *fiber.Ctx) error {
+	var req rollout.Request
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	v, err := h.svc.Create(c.UserContext(), h.s.meta(c), c.Params("id"), req, h.s.access(c))
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(v)
+}
+
+func (h *rolloutAPI) list(c *fiber.Ctx) error {
+	vs, err := h.svc.List(c.UserContext(), c.Params("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"rollouts": vs})
+}
+
+func (h *rolloutAPI) get(c *fiber.Ctx) error {
+	rid, err := rolloutID(c)
+	if err != nil {
+		return err
+	}
+	v, err := h.svc.Get(c.UserContext(), c.Params("id"), rid)
+	if err != nil {
+		return err
+	}
+	return c.JSON(v)
+}
+
+func (h *rolloutAPI) rollback(c *fiber.Ctx) error {
+	rid, err := rolloutID(c)
+	if err != nil {
+		return err
+	}
+	v, err := h.svc.Rollback(c.UserContext(), h.s.meta(c), c.Params("id"), rid, h.s.access(c))
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusAccepted).JSON(v)
+}
+
+func rolloutID(c *fiber.Ctx) (uint64, error) {
+	n, err := strconv.ParseUint(c.Params("rid"), 10, 64)
+	if err != nil || n == 0 {
+		return 0, errs.Invalid("rollout", "want a rollout id (a positive number)")
+	}
+	return n, nil
+}
