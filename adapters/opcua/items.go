@@ -220,31 +220,20 @@ func stallCheckEvery(subs map[uint32]*subscription) time.Duration {
 // poll reads a poll group's nodes at its interval until ctx is done or a
 // read fails at the service level (which ends the session).
 func (s *session) poll(ctx context.Context, c *opcua.Client, sink adapters.Sink, g *PollGroup) error {
-	var ids []*ua.ReadValueID
-	var handles []int
-	for i, n := range s.cfg.Nodes {
-		if n.PollGroup == g.Name {
-			ids = append(ids, &ua.ReadValueID{NodeID: s.ids[i], AttributeID: ua.AttributeIDValue})
-			handles = append(handles, i)
-		}
-	}
-	if len(ids) == 0 {
+	handles := s.handles(func(n *Node) bool { return n.PollGroup == g.Name })
+	if len(handles) == 0 {
 		return nil
 	}
+	ids := s.readIDs(handles)
 	t := time.NewTicker(time.Duration(g.Interval))
 	defer t.Stop()
 	for {
-		rctx, cancel := context.WithTimeout(ctx, time.Duration(s.cfg.Timeout))
-		res, err := c.Read(rctx, &ua.ReadRequest{NodesToRead: ids, TimestampsToReturn: ua.TimestampsToReturnBoth})
-		cancel()
-		if err == nil && len(res.Results) != len(ids) {
-			err = fmt.Errorf("%d results for %d nodes", len(res.Results), len(ids))
-		}
+		results, err := s.read(ctx, c, ids)
 		if err != nil {
 			return fmt.Errorf("poll group %s: %w", g.Name, err)
 		}
 		out := make([]adapters.Reading, len(ids))
-		for k, dv := range res.Results {
+		for k, dv := range results {
 			out[k] = s.value(handles[k], dv)
 		}
 		if err := s.put(ctx, sink, out); err != nil {
@@ -256,4 +245,41 @@ func (s *session) poll(ctx context.Context, c *opcua.Client, sink adapters.Sink,
 		case <-t.C:
 		}
 	}
+}
+
+// handles are the client handles (indexes into cfg.Nodes) of the nodes that
+// match.
+func (s *session) handles(match func(*Node) bool) []int {
+	var out []int
+	for i := range s.cfg.Nodes {
+		if match(&s.cfg.Nodes[i]) {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// readIDs are the Read service's value ids of the nodes handles.
+func (s *session) readIDs(handles []int) []*ua.ReadValueID {
+	ids := make([]*ua.ReadValueID, len(handles))
+	for k, h := range handles {
+		ids[k] = &ua.ReadValueID{NodeID: s.ids[h], AttributeID: ua.AttributeIDValue}
+	}
+	return ids
+}
+
+// read reads ids once, bounded by the server's timeout; the data values
+// come in the order of ids. An error is the service's: a node's own bad
+// status is in its data value.
+func (s *session) read(ctx context.Context, c *opcua.Client, ids []*ua.ReadValueID) ([]*ua.DataValue, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(s.cfg.Timeout))
+	defer cancel()
+	res, err := c.Read(ctx, &ua.ReadRequest{NodesToRead: ids, TimestampsToReturn: ua.TimestampsToReturnBoth})
+	if err == nil && len(res.Results) != len(ids) {
+		err = fmt.Errorf("%d results for %d nodes", len(res.Results), len(ids))
+	}
+	if err != nil {
+		return nil, err
+	}
+	return res.Results, nil
 }

@@ -125,12 +125,7 @@ func (s *session) serve(ctx context.Context, sink adapters.Sink) error {
 	if err != nil {
 		return err
 	}
-	defer func() {
-		// Closing asks the server to end the session; a dead server must not hold us.
-		cctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		c.Close(cctx)
-	}()
+	defer closeClient(c)
 	s.resetBad()
 	s.health.Up()
 
@@ -209,6 +204,14 @@ func (s *session) connect(ctx context.Context) (*opcua.Client, error) {
 		return nil, fmt.Errorf("connect %s: %w", s.cfg.Endpoint, context.Cause(dialCtx))
 	}
 	return c, nil
+}
+
+// closeClient asks the server to end c's session; a dead server must not
+// hold us for more than a second.
+func closeClient(c *opcua.Client) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	c.Close(ctx)
 }
 
 // requestTimeout bounds every request on the secure channel. Publish

@@ -5,6 +5,7 @@
 package conntest
 
 import (
+	"context"
 	"log/slog"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/streamforge/streamforge/adapters"
 	"github.com/streamforge/streamforge/adapters/modbus"
+	"github.com/streamforge/streamforge/adapters/opcua"
 	"github.com/streamforge/streamforge/pkg/pipeline"
 	"github.com/streamforge/streamforge/pkg/wire"
 )
@@ -49,6 +51,10 @@ func (r Runner) probe(t wire.ConnectionTest) ([]adapters.Reading, error) {
 	switch {
 	case a.Modbus != nil:
 		return modbus.Probe(r.GatewayID, *a.Modbus, t.Device, t.PollGroup, r.Log)
+	case a.OPCUA != nil:
+		// Not cancelled at shutdown: the probe is bounded by the server's
+		// own timeouts, as a Modbus probe is by its device's.
+		return opcua.Probe(context.Background(), r.GatewayID, *a.OPCUA, t.Device, t.PollGroup, r.Log)
 	default:
 		return nil, errUnsupported(a.Type)
 	}
