@@ -128,7 +128,9 @@ func (s *Service) Ask(ctx context.Context, o audit.Origin, r Request) (Test, err
 }
 
 // source cuts, from a pipeline document, the adapter called adapter with
-// only its device called device, which must have poll group group.
+// only its device called device (a Modbus device or an OPC UA server),
+// which must have poll group group (or, on OPC UA, subscription group:
+// the probe reads its nodes once as well).
 func source(doc json.RawMessage, adapter, device, group string) (json.RawMessage, error) {
 	var spec struct {
 		Adapters []map[string]json.RawMessage `json:"adapters"`
@@ -140,24 +142,29 @@ func source(doc json.RawMessage, adapter, device, group string) (json.RawMessage
 		if str(a["name"]) != adapter {
 			continue
 		}
+		list := "devices"
+		if str(a["type"]) == "opcua" {
+			list = "servers"
+		}
 		var devices []map[string]json.RawMessage
-		_ = json.Unmarshal(a["devices"], &devices)
+		_ = json.Unmarshal(a[list], &devices)
 		for _, d := range devices {
 			if str(d["name"]) != device {
 				continue
 			}
-			var groups []struct {
+			var groups, subs []struct {
 				Name string `json:"name"`
 			}
 			_ = json.Unmarshal(d["poll_groups"], &groups)
-			for _, g := range groups {
+			_ = json.Unmarshal(d["subscriptions"], &subs)
+			for _, g := range append(groups, subs...) {
 				if g.Name == group {
 					one, err := json.Marshal([]map[string]json.RawMessage{d})
 					if err != nil {
 						return nil, err
 					}
 					a = maps.Clone(a)
-					a["devices"] = one
+					a[list] = one
 					return json.Marshal(a)
 				}
 			}

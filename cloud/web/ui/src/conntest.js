@@ -4,12 +4,14 @@
 import { get, call } from "./api.js";
 import { h, clear, field, val, fmtTime, badge, errorBox } from "./dom.js";
 
-// sources lists adapter/device/poll group of a pipeline document.
+// sources lists adapter/device/poll group of a pipeline document: Modbus
+// devices and their poll groups, OPC UA servers and their poll groups and
+// subscriptions (whose nodes the test reads once).
 function sources(spec) {
   const out = [];
   for (const a of (spec && spec.adapters) || []) {
-    for (const d of a.devices || []) {
-      for (const g of d.poll_groups || []) out.push([`${a.name}\u0000${d.name}\u0000${g.name}`, `${a.name} / ${d.name} / ${g.name}`]);
+    for (const d of a.devices || a.servers || []) {
+      for (const g of [...(d.poll_groups || []), ...(d.subscriptions || [])]) out.push([`${a.name}\u0000${d.name}\u0000${g.name}`, `${a.name} / ${d.name} / ${g.name}`]);
     }
   }
   return out;
