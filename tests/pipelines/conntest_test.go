@@ -17,6 +17,9 @@ import (
 // with the agent's next config poll, the agent probes each device with the
 // adapter code and posts back the result: the simulator's values for the
 // good device, the connection error for the one where nothing listens.
+// An OPC UA source goes the same way: the OPC UA simulator's values, an
+// unknown node id's bad status, and the connection error of an endpoint
+// where nothing listens.
 func TestConnectionTestThroughARealAgent(t *testing.T) {
 	bin := testenv.BuildAgent(t, nil)
 	cloud := testenv.StartCloud(t, "STREAMFORGE_ALLOW_KEY_IDENTITY=true")
@@ -30,6 +33,11 @@ func TestConnectionTestThroughARealAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = mb.Close() })
+	ua, err := sim.StartOPCUA("127.0.0.1:0", sim.Signals(4), 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ua.Stop)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -47,9 +55,20 @@ func TestConnectionTestThroughARealAgent(t *testing.T) {
 				map[string]any{"name": "counter", "register": "holding_register", "address": 2, "type": "uint32", "poll_group": "fast"},
 			}}
 	}
+	server := func(name, endpoint string) map[string]any {
+		return map[string]any{"name": name, "endpoint": endpoint, "security_policy": "None", "insecure": true, "timeout": "1s",
+			"poll_groups": []any{map[string]any{"name": "slow", "interval": "1s"}},
+			"nodes": []any{
+				map[string]any{"name": "pressure", "node_id": sim.NodeID("pressure_2"), "poll_group": "slow"},
+				map[string]any{"name": "ghost", "node_id": sim.NodeID("no_such_signal"), "poll_group": "slow"},
+			}}
+	}
 	spec := map[string]any{
-		"kafka":    map[string]any{"brokers": broker.Addr},
-		"adapters": []any{map[string]any{"type": "modbus", "name": "line1", "devices": []any{device("plc-good", mb.Addr()), device("plc-dead", dead)}}},
+		"kafka": map[string]any{"brokers": broker.Addr},
+		"adapters": []any{
+			map[string]any{"type": "modbus", "name": "line1", "devices": []any{device("plc-good", mb.Addr()), device("plc-dead", dead)}},
+			map[string]any{"type": "opcua", "name": "ua1", "servers": []any{server("ua-good", ua.Endpoint()), server("ua-dead", "opc.tcp://"+dead)}},
+		},
 	}
 	eng := cloud.Login("eng@example.com", "Quartz-lantern-field-7")
 	if st := cloud.Call("POST", "/api/v1/pipelines", eng, map[string]any{"id": "probe", "spec": spec}, nil); st != 201 {
@@ -72,9 +91,9 @@ func TestConnectionTestThroughARealAgent(t *testing.T) {
 			Error string
 		}
 	}
-	run := func(dev string) result {
+	run := func(adapter, dev, group string) result {
 		t.Helper()
-		ask["device"] = dev
+		ask["adapter"], ask["device"], ask["poll_group"] = adapter, dev, group
 		var created struct{ ID uint64 }
 		if st := cloud.Call("POST", "/api/v1/pipelines/probe/test-connection", eng, ask, &created); st != 202 || created.ID == 0 {
 			t.Fatalf("ask to test %s: %d", dev, st)
@@ -88,7 +107,7 @@ func TestConnectionTestThroughARealAgent(t *testing.T) {
 		return r
 	}
 
-	good := run("plc-good")
+	good := run("line1", "plc-good", "fast")
 	if good.Result == nil || good.Result.Error != "" || len(good.Result.Values) != 2 {
 		t.Fatalf("good device: %+v", good.Result)
 	}
@@ -97,8 +116,19 @@ func TestConnectionTestThroughARealAgent(t *testing.T) {
 			t.Fatalf("good device value: %+v", v)
 		}
 	}
-	bad := run("plc-dead")
+	bad := run("line1", "plc-dead", "fast")
 	if bad.Result == nil || !strings.Contains(bad.Result.Error, "refused") {
 		t.Fatalf("unreachable device: %+v", bad.Result)
+	}
+
+	uaGood := run("ua1", "ua-good", "slow")
+	if r := uaGood.Result; r == nil || len(r.Values) != 2 || r.Values[0].Tag != "pressure" || r.Values[0].Quality != "good" ||
+		r.Values[0].Value == nil || r.Values[1].Tag != "ghost" || r.Values[1].Quality != "bad" ||
+		!strings.Contains(r.Error, "node ghost") || !strings.Contains(r.Error, "BadNodeIDUnknown") {
+		t.Fatalf("OPC UA server: %+v", r)
+	}
+	uaDead := run("ua1", "ua-dead", "slow")
+	if r := uaDead.Result; r == nil || !strings.Contains(r.Error, "refused") || len(r.Values) != 0 {
+		t.Fatalf("unreachable OPC UA server: %+v", r)
 	}
 }
