@@ -3,14 +3,10 @@
 package rollout
 
 import (
-	"bytes"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -50,7 +46,7 @@ func (r rolloutView) statuses() string {
 // heartbeat says why, and the rollout stops by itself. One call rolls it
 // back, and every agent ends on version 1's document again.
 func TestStagedRolloutStopsAndRollsBackOnRealAgents(t *testing.T) {
-	bin := buildAgent(t)
+	bin := testenv.BuildAgent(t, nil)
 	cloud := testenv.StartCloud(t, "STREAMFORGE_ALLOW_KEY_IDENTITY=true")
 	admin := cloud.Login(testenv.CloudAdminEmail, testenv.CloudAdminPassword)
 	var tok struct{ Token string }
@@ -65,7 +61,7 @@ func TestStagedRolloutStopsAndRollsBackOnRealAgents(t *testing.T) {
 	const password = "Scram-rollout-pass-42"
 	secure := testenv.StartKfake(t, testenv.KafkaOpts{SCRAMUser: "edge", SCRAMPassword: password})
 
-	var agents []*logBuffer
+	var agents []*testenv.Agent
 	for i := 1; i <= 3; i++ {
 		id := fmt.Sprintf("gw-%d", i)
 		dir := t.TempDir()
@@ -79,8 +75,9 @@ func TestStagedRolloutStopsAndRollsBackOnRealAgents(t *testing.T) {
 		if i < 3 {
 			env = append(env, "STREAMFORGE_SECRET_KAFKA_PASSWORD="+password)
 		}
-		agents = append(agents, startAgent(t, bin, env, "run", "--config", cfgPath, "--insecure-software-identity"))
-		eventually(t, id+" enrollment", func() bool {
+		agents = append(agents, testenv.StartAgent(t, testenv.AgentOptions{Argv: []string{bin}, Config: cfgPath,
+			Args: []string{"--insecure-software-identity"}, Env: env}))
+		testenv.Eventually(t, time.Minute, id+" enrollment", func() bool {
 			var g map[string]any
 			return cloud.Call("GET", "/api/v1/gateways/"+id, admin, nil, &g) == 200 && g["status"] == "pending"
 		})
@@ -91,7 +88,7 @@ func TestStagedRolloutStopsAndRollsBackOnRealAgents(t *testing.T) {
 	logs := func() string {
 		var b strings.Builder
 		for i, a := range agents {
-			fmt.Fprintf(&b, "--- gw-%d\n%s\n", i+1, a)
+			fmt.Fprintf(&b, "--- gw-%d\n%s\n", i+1, a.Log())
 		}
 		return b.String() + "--- cloud\n" + cloud.Log()
 	}
@@ -133,7 +130,7 @@ func TestStagedRolloutStopsAndRollsBackOnRealAgents(t *testing.T) {
 	waitState := func(rid uint64, state string, seen func(rolloutView)) rolloutView {
 		t.Helper()
 		var ro rolloutView
-		eventually(t, "rollout state "+state, func() bool {
+		ok := testenv.Within(time.Minute, func() bool {
 			ro = get(rid)
 			if seen != nil {
 				seen(ro)
@@ -142,7 +139,10 @@ func TestStagedRolloutStopsAndRollsBackOnRealAgents(t *testing.T) {
 				t.Fatalf("rollout %d ended %s (%s), want %s: %s\n%s", rid, ro.State, ro.Reason, state, ro.statuses(), logs())
 			}
 			return ro.State == state
-		}, logs)
+		})
+		if !ok {
+			t.Fatalf("timed out waiting for rollout state %s: %s\n%s", state, ro.statuses(), logs())
+		}
 		return ro
 	}
 
@@ -225,77 +225,4 @@ func currentConfig(t *testing.T, cloud *testenv.Cloud, token, id string) gateway
 	}
 	cloud.Call("GET", "/api/v1/gateways/"+id, token, nil, &g)
 	return gatewayConfig{doc: fmt.Sprint(cfg.Config), version: cfg.Version, applied: g.Applied}
-}
-
-// buildAgent compiles the agent into a temp dir.
-func buildAgent(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "streamforge-agent")
-	cmd := exec.Command("go", "build", "-o", bin, "./agent/cmd/streamforge-agent")
-	cmd.Dir = testenv.RepoRoot()
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build the agent: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// logBuffer keeps a process's output for failure messages.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-// startAgent starts the agent with env added to the test's, until the
-// test ends (SIGTERM, then SIGKILL after 15 s); its output is returned.
-func startAgent(t *testing.T, bin string, env []string, args ...string) *logBuffer {
-	t.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), env...)
-	log := &logBuffer{}
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // a test killed by its timeout takes it along
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
-	return log
-}
-
-// eventually waits up to a minute for cond; detail, if given, adds to
-// the failure message (the processes' logs).
-func eventually(t *testing.T, what string, cond func() bool, detail ...func() string) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			var more []string
-			for _, d := range detail {
-				more = append(more, d())
-			}
-			t.Fatalf("timed out waiting for %s\n%s", what, strings.Join(more, "\n"))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
