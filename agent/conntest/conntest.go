@@ -6,6 +6,7 @@ package conntest
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -51,6 +52,12 @@ func (r Runner) probe(t wire.ConnectionTest) ([]adapters.Reading, error) {
 	switch {
 	case a.Modbus != nil:
 		return modbus.Probe(r.GatewayID, *a.Modbus, t.Device, t.PollGroup, r.Log)
+	case a.OPCUA != nil && passwordRef(a.OPCUA):
+		// A pipeline carries passwords only as references, which the agent
+		// resolves when it applies a config; a test does not resolve them
+		// (yet), and sending the reference itself as the password would
+		// only fail later with a misleading login error.
+		return nil, errors.New("connection tests of OPC UA servers with a username identity are not supported by this agent yet: its password reference is not resolved for a test")
 	case a.OPCUA != nil:
 		// Not cancelled at shutdown: the probe is bounded by the server's
 		// own timeouts, as a Modbus probe is by its device's.
@@ -64,4 +71,14 @@ type errUnsupported string
 
 func (e errUnsupported) Error() string {
 	return "connection tests of " + string(e) + " sources are not supported by this agent yet"
+}
+
+// passwordRef reports whether a server of cfg logs in with a password.
+func passwordRef(cfg *opcua.Config) bool {
+	for _, srv := range cfg.Servers {
+		if srv.Identity.Password != "" {
+			return true
+		}
+	}
+	return false
 }
