@@ -191,7 +191,8 @@ function input(id, label, obj, key, path, onChange, opts = {}) {
 // add/remove buttons; item(it, path, legendId) builds an item's fields.
 function list(id, title, obj, key, path, ctx, blank, item) {
   const arr = obj[key] || [];
-  const add = h("button.secondary", { type: "button", "data-add": path }, "Add " + title.toLowerCase());
+  const noun = title.replace(/^[A-Z](?=[a-z])/, (c) => c.toLowerCase());
+  const add = h("button.secondary", { type: "button", "data-add": path }, "Add " + noun);
   add.addEventListener("click", () => {
     obj[key] = arr.concat([blank()]);
     ctx.changed();
@@ -200,7 +201,7 @@ function list(id, title, obj, key, path, ctx, blank, item) {
   return h("div.form-list", arr.map((it, i) => {
     const p = `${path}[${i}]`;
     const lid = id + "-" + p.replace(/[^A-Za-z0-9]+/g, "-") + "-legend";
-    const rm = h("button.secondary", { type: "button", "data-remove": p, "aria-describedby": lid }, "Remove");
+    const rm = h("button.secondary", { type: "button", "data-remove": p }, `Remove ${noun} ${i + 1}`);
     rm.addEventListener("click", () => {
       arr.splice(i, 1);
       if (arr.length === 0) delete obj[key];
