@@ -496,7 +496,12 @@ async function pipelinesJourney() {
   await k("#pl-id", "offshore_well_12");
   await k(F + "kafka-brokers", "127.0.0.1:9092"); // first: the server reports one error, kafka's before the sources'
   // Each Add button puts the focus on the new item's first field.
-  await k('[data-add="adapters"]', "Enter", "Tab", "line1", "Tab", "Enter", "plc1", "Tab", "127.0.0.1:5020", "Tab", "Enter", "fast");
+  await k('[data-add="adapters"]', "Enter", "Tab", "line1", "Tab", "Enter", "plc1");
+  // An error naming a whole item (the device) is shown in its fieldset.
+  const devErr = page.locator(F + "adapters-0-devices-0-err", { hasText: "tcp or rtu" });
+  await devErr.waitFor();
+  say("DEVICE", await devErr.textContent());
+  await k(null, "Tab", "127.0.0.1:5020", "Tab", "Enter", "fast");
   await k(null, "Tab", "Tab", "Tab", "Tab", "Enter", "temperature", "Tab", "Tab", "Control+A", "-1", "Tab", "Tab", "fast");
   const addrErr = page.locator(F + "adapters-0-devices-0-tags-0-address-err", { hasText: "adapters[0].devices[0].tags[0].address" });
   await addrErr.waitFor();

@@ -15,7 +15,8 @@ import (
 
 // TestPipelineEditorJourney: an Engineer, in Chromium, builds a pipeline
 // in the editor's form with the keyboard alone (a bad tag address and a
-// literal password are reported as you type, next to their fields),
+// literal password are reported as you type, next to their fields; a
+// device without an address in the device's fieldset),
 // switches to YAML, edits there and back to the form without losing a
 // field, saves, saves a second version and reads the field-level diff; an
 // Admin deploys version 1 to a gateway from the pipeline's page. The
@@ -36,7 +37,8 @@ func TestPipelineEditorJourney(t *testing.T) {
 		"ADMIN_EMAIL=" + testenv.CloudAdminEmail, "ADMIN_PASSWORD=" + testenv.CloudAdminPassword, "GATEWAY=gw-pipe-01",
 		"SHOTS=" + screenshotDir(t)}, nil)
 	if !strings.Contains(out, "OK pipelines") || !strings.Contains(out, "INVALID spec.adapters[0].devices[0].tags[0].address") ||
-		!strings.Contains(out, "SECRET spec.kafka.security.password: must be a ${secret:name}") {
+		!strings.Contains(out, "SECRET spec.kafka.security.password: must be a ${secret:name}") ||
+		!strings.Contains(out, "DEVICE spec.adapters[0]: modbus adapter \"line1\": devices[0]: exactly one of tcp or rtu") {
 		t.Fatalf("pipelines journey:\n%s", out)
 	}
 	var vs struct{ Versions []struct{ Version int } }

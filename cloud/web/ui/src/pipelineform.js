@@ -64,8 +64,10 @@ export function specEditor(id, spec) {
     const path = errorPath(msg);
     const input = path && formPanel.querySelector(`[data-path="${CSS.escape(path)}"]`);
     if (input && mode === "form") {
-      input.setAttribute("aria-invalid", "true");
-      document.getElementById(input.id + "-err").textContent = msg;
+      // A path may name a field or a whole item (its fieldset).
+      if (input.tagName !== "FIELDSET") input.setAttribute("aria-invalid", "true");
+      // Looked up in the panel: an answer may come after the page changed.
+      formPanel.querySelector("#" + CSS.escape(input.id + "-err")).textContent = msg;
     } else if (mode === "form") {
       top.textContent = msg;
     }
@@ -110,12 +112,14 @@ export function specEditor(id, spec) {
 }
 
 // errorPath is the field path a validation message starts with:
-// "spec.adapters[0]: devices[1].tcp: ..." is adapters[0].devices[1].tcp.
+// "spec.adapters[0]: modbus adapter "l1": devices[1].tcp: ..." is
+// adapters[0].devices[1].tcp.
 export function errorPath(msg) {
   const parts = msg.replace(/^spec\./, "").split(": ");
   const seg = /^[a-z_]+(\[\d+\])?(\.[a-z_]+(\[\d+\])?)*$/;
   const out = [];
   for (const p of parts.slice(0, -1)) {
+    if (/^(modbus|opcua) adapter "[^"]*"$/.test(p)) continue; // the adapter's own prefix
     if (!seg.test(p)) break;
     out.push(p);
   }
@@ -167,11 +171,14 @@ function scalar(v) {
 const registers = ["holding_register", "input_register", "coil", "discrete_input"];
 const dataTypes = ["float32", "float64", "int16", "uint16", "int32", "uint32", "int64", "uint64", "bool", "string"];
 
+// domID is the element id of the field or item at path.
+const domID = (id, path) => id + "-" + path.replace(/[^A-Za-z0-9]+/g, "-").replace(/-$/, "");
+
 // input is one labelled control bound to obj[key]; path is the field path
 // the server's errors use. Emptying a field removes its key (the default
 // applies).
 function input(id, label, obj, key, path, onChange, opts = {}) {
-  const fid = id + "-" + path.replace(/[^A-Za-z0-9]+/g, "-");
+  const fid = domID(id, path);
   const cur = obj[key];
   const attrs = { id: fid, "data-path": path, "aria-describedby": fid + "-err", ...opts.attrs };
   const el = opts.options
@@ -200,7 +207,8 @@ function list(id, title, obj, key, path, ctx, blank, item) {
   });
   return h("div.form-list", arr.map((it, i) => {
     const p = `${path}[${i}]`;
-    const lid = id + "-" + p.replace(/[^A-Za-z0-9]+/g, "-") + "-legend";
+    const fid = domID(id, p);
+    const lid = fid + "-legend";
     const rm = h("button.secondary", { type: "button", "data-remove": p }, `Remove ${noun} ${i + 1}`);
     rm.addEventListener("click", () => {
       arr.splice(i, 1);
@@ -208,7 +216,8 @@ function list(id, title, obj, key, path, ctx, blank, item) {
       ctx.changed();
       ctx.render(path);
     });
-    return h("fieldset", { "data-path": p, id: lid.replace(/-legend$/, "") }, h("legend#" + lid, `${title} ${i + 1}`), item(it, p), h("div.actions", rm));
+    return h("fieldset", { "data-path": p, id: fid }, h("legend#" + lid, `${title} ${i + 1}`), h("span.field-error#" + fid + "-err"),
+      item(it, p), h("div.actions", rm));
   }), add);
 }
 
