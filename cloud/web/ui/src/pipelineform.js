@@ -38,8 +38,10 @@ export function specEditor(id, spec) {
     const body = value();
     try {
       const r = await call("POST", "/api/v1/pipelines/validate", body);
+      // The answer for the text still shown is the document, even when
+      // a newer check is on its way.
+      if (mode === "yaml" && body.spec_yaml === area.value) doc = r.spec;
       if (mine !== seq) return true;
-      if (body.spec_yaml !== undefined) doc = r.spec;
       placeError("");
       status.className = "ok";
       status.textContent = "Valid: the agent accepts this pipeline.";
@@ -77,15 +79,19 @@ export function specEditor(id, spec) {
 
   async function show(name, focus) {
     if (name === mode) return;
+    clearTimeout(timer);
     if (name === "yaml") {
       area.value = toYAML(prune(doc)).replace(/^\n/, "") + "\n";
     } else if (!(await check())) {
       // Only a valid answer carries the YAML as JSON; JSON text is read
       // here, other YAML stays in this tab until the server accepts it.
-      try { doc = JSON.parse(area.value); } catch (e) {
+      let j = null;
+      try { j = JSON.parse(area.value); } catch (e) { /* YAML, not JSON */ }
+      if (!j || typeof j !== "object" || Array.isArray(j)) {
         status.textContent += " The form opens once this document is valid.";
         return;
       }
+      doc = j;
     }
     mode = name;
     for (const [n, t] of Object.entries(tabs)) {
