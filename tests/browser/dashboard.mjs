@@ -514,6 +514,8 @@ async function pipelinesJourney() {
   say("INVALID", await page.locator("#pl-spec-status").textContent());
   await k(F + "adapters-0-devices-0-tags-0-address", "Control+A", "3");
   await k(F + "kafka-security-protocol", "ArrowDown", "ArrowDown", "ArrowDown", "ArrowDown"); // sasl_ssl
+  // kafka.security has no field of its own: its error is above the form.
+  await page.locator(F + "error", { hasText: "kafka.security: sasl_ssl needs username and password" }).waitFor();
   await k(F + "kafka-security-username", "edge");
   await k(F + "kafka-security-password", "hunter2");
   await page.locator(F + "kafka-security-password-err", { hasText: "reference" }).waitFor();
@@ -530,6 +532,12 @@ async function pipelinesJourney() {
     if (!yaml.includes(want)) problems.push("the YAML tab lacks " + want + ":\n" + yaml);
   }
   await page.locator("#pl-spec").focus();
+  // YAML that does not parse stays in its tab.
+  await page.fill("#pl-spec", "adapters: [");
+  await page.locator("#pl-spec-status.error").waitFor();
+  await k(F + "tab-yaml", "ArrowLeft");
+  await page.locator("#pl-spec-status", { hasText: "The form opens once this document is valid." }).waitFor();
+  if (await page.getAttribute(F + "tab-yaml", "aria-selected") !== "true") problems.push("unparsable YAML left its tab");
   await page.fill("#pl-spec", yaml.replace("name: temperature", "name: temperature_c"));
   await page.locator("#pl-spec-status.ok").waitFor();
   await k(F + "tab-yaml", "ArrowLeft");
