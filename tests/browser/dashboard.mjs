@@ -574,8 +574,20 @@ async function pipelinesJourney() {
   const small = await newPage(phone);
   await login(small, EMAIL, PASSWORD);
   await visit(small, "#/pipelines", "pipelines", "#pipelines");
+  // An OPC UA source: its servers have an endpoint and nodes.
   await small.click('[data-add="adapters"]');
-  await small.click('[data-add="adapters[0].devices"]');
+  await key(small, "#pl-spec-adapters-0-type", "ArrowDown"); // opcua
+  await small.click('[data-add="adapters[0].servers"]');
+  await key(small, "#pl-spec-adapters-0-servers-0-endpoint", "opc.tcp://127.0.0.1:4840");
+  await small.click('[data-add="adapters[0].servers[0].nodes"]');
+  await key(small, "#pl-spec-adapters-0-servers-0-nodes-0-node-id", "ns=2;s=Temperature");
+  await key(small, "#pl-spec-tab-yaml", "Enter");
+  const opc = await small.inputValue("#pl-spec");
+  if (!opc.includes("type: opcua") || !opc.includes('endpoint: "opc.tcp://127.0.0.1:4840"') || !opc.includes('node_id: "ns=2;s=Temperature"')) {
+    problems.push("the OPC UA source in YAML:\n" + opc);
+  }
+  await key(small, "#pl-spec-tab-yaml", "ArrowLeft");
+  await small.locator("#pl-spec-adapters-0-servers-0-nodes-0-node-id").waitFor();
   await check(small, "pipeline-form");
   await visit(small, "#/pipelines/offshore_well_12", "pipeline-detail", "#diff-form");
   if (await small.locator("#deploy-form").count()) problems.push("an Engineer is offered deploy");

@@ -31,6 +31,10 @@ export function specEditor(id, spec) {
 
   let timer = 0;
   let seq = 0;
+  // The YAML the form's document was shown as: unchanged, it needs no
+  // parsing back (even when the document is not valid yet).
+  let shown = "";
+  let shownDoc = doc;
   // check validates what the active tab holds; from YAML, a valid answer
   // becomes the document the form shows.
   const check = async () => {
@@ -81,7 +85,10 @@ export function specEditor(id, spec) {
     if (name === mode) return;
     clearTimeout(timer);
     if (name === "yaml") {
-      area.value = toYAML(prune(doc)).replace(/^\n/, "") + "\n";
+      area.value = shown = toYAML(prune(doc)).replace(/^\n/, "") + "\n";
+      shownDoc = doc;
+    } else if (area.value === shown) {
+      doc = shownDoc;
     } else if (!(await check())) {
       // Only a valid answer carries the YAML as JSON; JSON text is read
       // here, other YAML stays in this tab until the server accepts it.
