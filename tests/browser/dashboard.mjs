@@ -477,27 +477,87 @@ async function bench() {
   say("TIMES", times);
 }
 
-// pipelines (#12): create a pipeline in the editor (a bad document is
-// refused as you type, naming the field), save a second version, and
-// show the field-level diff between the two.
+// key focuses sel (when given) and presses the named keys or types text.
+async function key(page, sel, ...keys) {
+  if (sel) await page.locator(sel).focus();
+  for (const k of keys) await (/^(Enter|Tab|ArrowDown|ArrowLeft|Control\+A)$/.test(k) ? page.keyboard.press(k) : page.keyboard.type(k));
+}
+
+// pipelines (#12): build a pipeline in the editor's form with the keyboard
+// alone (a bad tag address is refused as you type, next to its field),
+// switch to YAML and back without losing anything, save it, then save a
+// second version from the YAML tab and show the field-level diff.
 async function pipelinesJourney() {
   const page = await newPage(desktop);
   await login(page, EMAIL, PASSWORD);
   await visit(page, "#/pipelines", "pipelines", "#pipeline-form");
-  await page.fill("#pl-id", "offshore_well_12");
-  const bad = "kafka: {brokers: \"127.0.0.1:9092\"}\nadapters:\n  - {type: modbus, name: l1, devices: [{name: d, tcp: \"h:1\", " +
-    "poll_groups: [{name: g, interval: 1s}], tags: [{name: t, register: coil, address: -1, type: bool, poll_group: g}]}]}\n";
-  await page.fill("#pl-spec", bad);
-  await page.locator("#pl-spec-status.error", { hasText: "adapters[0].devices[0].tags[0].address" }).waitFor();
+  const k = (...a) => key(page, ...a);
+  const F = "#pl-spec-";
+  await k("#pl-id", "offshore_well_12");
+  await k(F + "kafka-brokers", "127.0.0.1:9092"); // first: the server reports one error, kafka's before the sources'
+  // Each Add button puts the focus on the new item's first field.
+  await k('[data-add="adapters"]', "Enter", "Tab", "line1", "Tab", "Enter", "plc1");
+  // An error naming a whole item (the device) is shown in its fieldset.
+  const devErr = page.locator(F + "adapters-0-devices-0-err", { hasText: "tcp or rtu" });
+  await devErr.waitFor();
+  say("DEVICE", await devErr.textContent());
+  await k(null, "Tab", "127.0.0.1:5020", "Tab", "Enter", "fast");
+  await k(null, "Tab", "Tab", "Tab", "Tab", "Enter", "temperature", "Tab", "Tab", "Control+A", "-1", "Tab", "Tab", "fast");
+  const addrErr = page.locator(F + "adapters-0-devices-0-tags-0-address-err", { hasText: "adapters[0].devices[0].tags[0].address" });
+  await addrErr.waitFor();
+  const placed = await page.evaluate(() => {
+    const input = document.getElementById("pl-spec-adapters-0-devices-0-tags-0-address");
+    const err = document.getElementById(input.id + "-err");
+    return input.getAttribute("aria-invalid") === "true" && err.previousElementSibling.contains(input);
+  });
+  if (!placed) problems.push("the address error is not next to the address field");
   say("INVALID", await page.locator("#pl-spec-status").textContent());
-  await page.fill("#pl-spec", bad.replace("address: -1", "address: 3"));
+  await k(F + "adapters-0-devices-0-tags-0-address", "Control+A", "3");
+  await k(F + "kafka-security-protocol", "ArrowDown", "ArrowDown", "ArrowDown", "ArrowDown"); // sasl_ssl
+  // kafka.security has no field of its own: its error is above the form.
+  await page.locator(F + "error", { hasText: "kafka.security: sasl_ssl needs username and password" }).waitFor();
+  await k(F + "kafka-security-username", "edge");
+  await k(F + "kafka-security-password", "hunter2");
+  await page.locator(F + "kafka-security-password-err", { hasText: "reference" }).waitFor();
+  say("SECRET", await page.locator(F + "kafka-security-password-err").textContent());
+  await k(F + "kafka-security-password", "Control+A", "${secret:kafka_pw}");
+  await k(F + "buffer-max-bytes", "1048576");
+  await k(F + "buffer-default-policy", "ArrowDown", "ArrowDown"); // drop_oldest
   await page.locator("#pl-spec-status.ok").waitFor();
-  await page.click("#pipeline-form button[type=submit]");
+  await check(page, "pipeline-form");
+  // To YAML and back: the YAML shows every field; an edit there shows in the form.
+  await k(F + "tab-yaml", "Enter");
+  const yaml = await page.inputValue("#pl-spec");
+  for (const want of ["name: temperature", "address: 3", "password: \"${secret:kafka_pw}\"", "protocol: sasl_ssl", "default_policy: drop_oldest", "max_bytes: 1048576"]) {
+    if (!yaml.includes(want)) problems.push("the YAML tab lacks " + want + ":\n" + yaml);
+  }
+  await page.locator("#pl-spec").focus();
+  // YAML that does not parse stays in its tab.
+  await page.fill("#pl-spec", "adapters: [");
+  await page.locator("#pl-spec-status.error").waitFor();
+  await k(F + "tab-yaml", "ArrowLeft");
+  await page.locator("#pl-spec-status", { hasText: "The form opens once this document is valid." }).waitFor();
+  if (await page.getAttribute(F + "tab-yaml", "aria-selected") !== "true") problems.push("unparsable YAML left its tab");
+  await page.fill("#pl-spec", yaml.replace("name: temperature", "name: temperature_c"));
+  await page.locator("#pl-spec-status.ok").waitFor();
+  await k(F + "tab-yaml", "ArrowLeft");
+  await page.locator(F + "adapters-0-devices-0-tags-0-name").waitFor();
+  const back = {};
+  for (const f of ["adapters-0-name", "adapters-0-devices-0-tcp", "adapters-0-devices-0-poll-groups-0-interval", "adapters-0-devices-0-tags-0-name",
+    "adapters-0-devices-0-tags-0-address", "adapters-0-devices-0-tags-0-poll-group", "kafka-security-password", "kafka-security-protocol", "buffer-default-policy"]) {
+    back[f] = await page.inputValue(F + f);
+  }
+  say("FORM", back);
+  if (back["adapters-0-devices-0-tags-0-name"] !== "temperature_c" || back["kafka-security-password"] !== "${secret:kafka_pw}" ||
+    back["adapters-0-devices-0-tags-0-address"] !== "3" || back["buffer-default-policy"] !== "drop_oldest") problems.push("the form after YAML: " + JSON.stringify(back));
+  await k("#pipeline-form button[type=submit]", "Enter");
   await page.waitForURL(/#\/pipelines\/offshore_well_12$/);
   await page.locator("#pl-version", { hasText: "v1" }).waitFor();
   await check(page, "pipeline-detail");
-  const doc = JSON.parse(await page.inputValue("#pl-edit"));
+  if (await page.inputValue("#pl-edit-adapters-0-devices-0-tags-0-name") !== "temperature_c") problems.push("the saved version's form lacks the tag");
+  const doc = (await page.evaluate(async () => (await fetch("/api/v1/pipelines/offshore_well_12")).json())).spec;
   doc.adapters[0].devices[0].poll_groups[0].interval = "500ms";
+  await page.click("#pl-edit-tab-yaml");
   await page.fill("#pl-edit", JSON.stringify(doc, null, 2));
   await page.locator("#pl-edit-status.ok").waitFor();
   await page.click("#edit-form button[type=submit]");
@@ -514,6 +574,21 @@ async function pipelinesJourney() {
   const small = await newPage(phone);
   await login(small, EMAIL, PASSWORD);
   await visit(small, "#/pipelines", "pipelines", "#pipelines");
+  // An OPC UA source: its servers have an endpoint and nodes.
+  await small.click('[data-add="adapters"]');
+  await key(small, "#pl-spec-adapters-0-type", "ArrowDown"); // opcua
+  await small.click('[data-add="adapters[0].servers"]');
+  await key(small, "#pl-spec-adapters-0-servers-0-endpoint", "opc.tcp://127.0.0.1:4840");
+  await small.click('[data-add="adapters[0].servers[0].nodes"]');
+  await key(small, "#pl-spec-adapters-0-servers-0-nodes-0-node-id", "ns=2;s=Temperature");
+  await key(small, "#pl-spec-tab-yaml", "Enter");
+  const opc = await small.inputValue("#pl-spec");
+  if (!opc.includes("type: opcua") || !opc.includes('endpoint: "opc.tcp://127.0.0.1:4840"') || !opc.includes('node_id: "ns=2;s=Temperature"')) {
+    problems.push("the OPC UA source in YAML:\n" + opc);
+  }
+  await key(small, "#pl-spec-tab-yaml", "ArrowLeft");
+  await small.locator("#pl-spec-adapters-0-servers-0-nodes-0-node-id").waitFor();
+  await check(small, "pipeline-form");
   await visit(small, "#/pipelines/offshore_well_12", "pipeline-detail", "#diff-form");
   if (await small.locator("#deploy-form").count()) problems.push("an Engineer is offered deploy");
   // An Admin deploys version 1 to the gateway.

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -12,9 +13,12 @@ import (
 	"github.com/streamforge/streamforge/internal/testenv"
 )
 
-// TestPipelineEditorJourney: an Engineer, in Chromium, creates a pipeline
-// in the editor (a bad tag address is reported as you type, naming its
-// field path), saves a second version and reads the field-level diff; an
+// TestPipelineEditorJourney: an Engineer, in Chromium, builds a pipeline
+// in the editor's form with the keyboard alone (a bad tag address and a
+// literal password are reported as you type, next to their fields; a
+// device without an address in the device's fieldset),
+// switches to YAML, edits there and back to the form without losing a
+// field, saves, saves a second version and reads the field-level diff; an
 // Admin deploys version 1 to a gateway from the pipeline's page. The
 // pipeline pages pass axe-core at desktop and phone width. The API then
 // shows the two versions, and the gateway receives version 1 as its signed
@@ -32,13 +36,25 @@ func TestPipelineEditorJourney(t *testing.T) {
 	out := journey(t, dir, []string{"MODE=pipelines", "BASE=" + cloud.URL, "EMAIL=eng@example.com", "PASSWORD=Cobalt-meadow-lantern-42",
 		"ADMIN_EMAIL=" + testenv.CloudAdminEmail, "ADMIN_PASSWORD=" + testenv.CloudAdminPassword, "GATEWAY=gw-pipe-01",
 		"SHOTS=" + screenshotDir(t)}, nil)
-	if !strings.Contains(out, "OK pipelines") || !strings.Contains(out, "INVALID spec.adapters[0].devices[0].tags[0].address") {
+	if !strings.Contains(out, "OK pipelines") || !strings.Contains(out, "INVALID spec.adapters[0].devices[0].tags[0].address") ||
+		!strings.Contains(out, "SECRET spec.kafka.security.password: must be a ${secret:name}") ||
+		!strings.Contains(out, "DEVICE spec.adapters[0]: modbus adapter \"line1\": devices[0]: exactly one of tcp or rtu") {
 		t.Fatalf("pipelines journey:\n%s", out)
 	}
 	var vs struct{ Versions []struct{ Version int } }
 	eng := cloud.Login("eng@example.com", "Cobalt-meadow-lantern-42")
 	if cloud.Call("GET", "/api/v1/pipelines/offshore_well_12/versions", eng, nil, &vs); len(vs.Versions) != 2 {
 		t.Fatalf("versions after the journey: %+v", vs)
+	}
+	// Version 1 is what the form built, with the YAML tab's edit.
+	var v1 struct{ Spec map[string]any }
+	cloud.Call("GET", "/api/v1/pipelines/offshore_well_12/versions/1", eng, nil, &v1)
+	doc, _ := json.Marshal(v1.Spec)
+	for _, want := range []string{`"name":"temperature_c"`, `"address":3`, `"poll_group":"fast"`, `"tcp":"127.0.0.1:5020"`, `"protocol":"sasl_ssl"`,
+		`"password":"${secret:kafka_pw}"`, `"default_policy":"drop_oldest"`, `"max_bytes":1048576`} {
+		if !strings.Contains(string(doc), want) {
+			t.Errorf("version 1 lacks %s: %s", want, doc)
+		}
 	}
 	cfg, err := gw.FetchConfig(context.Background())
 	if err != nil || cfg == nil || cfg.Bundle == nil || !strings.Contains(string(cfg.Config), `"interval":"1s"`) {

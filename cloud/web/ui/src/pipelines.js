@@ -1,26 +1,12 @@
-// Pipelines: the list, the editor (YAML or JSON, checked by the server's
-// validation as you type: the same code the agent runs), version history
+// Pipelines: the list, the editor (a form or YAML, pipelineform.js, checked
+// by the server's validation as you type: the same code the agent runs), version history
 // with a field-level diff, and deploy to gateways or a site: staged
 // (rollouts.js) or at once.
 import { get, call, can } from "./api.js";
 import { h, clear, field, val, fmtTime, badge, errorBox, confirmDialog } from "./dom.js";
 import { testConnectionForm } from "./conntest.js"; // test connection (#12)
 import { rolloutForm, rollouts } from "./rollouts.js";
-
-const sample = `# The part of agent.yaml a pipeline defines (docs/agent-config.md).
-# Secrets only as references: password: \${secret:name}
-kafka:
-  brokers: 127.0.0.1:9092
-adapters:
-  - type: modbus
-    name: line1
-    devices:
-      - name: plc1
-        tcp: 127.0.0.1:5020
-        poll_groups: [{name: fast, interval: 1s}]
-        tags:
-          - {name: temperature, register: holding_register, address: 0, type: float32, poll_group: fast}
-`;
+import { specEditor } from "./pipelineform.js"; // the form and YAML editor (#12)
 
 const path = (id, rest = "") => "/api/v1/pipelines/" + encodeURIComponent(id) + rest;
 
@@ -42,39 +28,18 @@ export async function pipelines(main, rest) {
       h("td", p.description || "—"), h("td", "v" + p.version), h("td.opt", fmtTime(p.updated_at)), h("td.opt", p.updated_by)))))));
 }
 
-// editor is a textarea whose document the server checks as you type.
-function editor(id, text) {
-  const area = h("textarea.spec#" + id, { rows: 18, wrap: "off", spellcheck: "false", "aria-describedby": id + "-status" });
-  area.value = text;
-  const status = h("p.muted#" + id + "-status", { role: "status", "aria-live": "polite" });
-  let timer = 0;
-  let seq = 0;
-  const check = async () => {
-    const mine = ++seq;
-    try {
-      await call("POST", "/api/v1/pipelines/validate", { spec_yaml: area.value });
-      if (mine === seq) { status.className = "ok"; status.textContent = "Valid: the agent accepts this pipeline."; }
-    } catch (ex) {
-      if (mine === seq) { status.className = "error"; status.textContent = ex.message; }
-    }
-  };
-  area.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(check, 300); });
-  if (can("pipelines:create")) check();
-  return { area, status, label: h("label", { for: id }, "Pipeline (YAML or JSON)", area) };
-}
-
 function createForm() {
   const err = errorBox();
-  const ed = editor("pl-spec", sample);
+  const ed = specEditor("pl-spec", {});
   const form = h("form.card#pipeline-form", { "aria-labelledby": "pl-new-h" }, h("h2#pl-new-h", "New pipeline"),
     h("div.row", field("Id", { id: "pl-id", required: true, pattern: "[A-Za-z0-9][A-Za-z0-9_.\\-]{0,127}", placeholder: "e.g. offshore_well_12" }),
       field("Description", { id: "pl-desc" })),
-    ed.label, ed.status, err, h("button", { type: "submit" }, "Create pipeline"));
+    ed.el, err, h("button", { type: "submit" }, "Create pipeline"));
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     err.textContent = "";
     try {
-      const p = await call("POST", "/api/v1/pipelines", { id: val(form, "pl-id"), description: val(form, "pl-desc"), spec_yaml: ed.area.value });
+      const p = await call("POST", "/api/v1/pipelines", { id: val(form, "pl-id"), description: val(form, "pl-desc"), ...ed.value() });
       location.hash = "#/pipelines/" + encodeURIComponent(p.id);
     } catch (ex) {
       err.textContent = "The pipeline was not created: " + ex.message;
@@ -100,14 +65,14 @@ async function pipelineDetail(main, id) {
 
 function editForm(p) {
   const err = errorBox();
-  const ed = editor("pl-edit", JSON.stringify(p.spec, null, 2));
+  const ed = specEditor("pl-edit", p.spec);
   const form = h("form.card#edit-form", { "aria-labelledby": "pl-edit-h" }, h("h2#pl-edit-h", "Edit (saves a new version)"),
-    field("Description", { id: "pl-edit-desc", value: p.description }), ed.label, ed.status, err, h("button", { type: "submit" }, "Save version"));
+    field("Description", { id: "pl-edit-desc", value: p.description }), ed.el, err, h("button", { type: "submit" }, "Save version"));
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     err.textContent = "";
     try {
-      await call("PUT", path(p.id), { base_version: p.version, description: val(form, "pl-edit-desc"), spec_yaml: ed.area.value });
+      await call("PUT", path(p.id), { base_version: p.version, description: val(form, "pl-edit-desc"), ...ed.value() });
       location.reload();
     } catch (ex) {
       err.textContent = "Not saved: " + ex.message;
