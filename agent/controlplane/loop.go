@@ -91,6 +91,26 @@ type Loop struct {
 	// waits for (tests) before it returns.
 	testing atomic.Bool
 	tests   sync.WaitGroup
+	// A version whose data path could not start (a disruptive failure:
+	// trying it again stops the running data path) is retried only at
+	// retryAt, the wait doubling from failWait up to maxFailWait.
+	failedVersion int
+	retryAt       time.Time
+	failWait      time.Duration
+}
+
+// The spacing of retries of a config version whose data path could not
+// start.
+const (
+	firstFailWait = time.Minute
+	maxFailWait   = 15 * time.Minute
+)
+
+// disruptive reports whether err says that applying the config again
+// would disturb the running data path (agent/run.StartError).
+func disruptive(err error) bool {
+	var d interface{ Disruptive() bool }
+	return errors.As(err, &d) && d.Disruptive()
 }
 
 // NewLoop prepares the lifecycle and applies the last-known-good config,
@@ -328,12 +348,24 @@ func (l *Loop) pollConfig(ctx context.Context) {
 		}
 		return
 	}
+	if p.Version == l.failedVersion && now.Before(l.retryAt) {
+		return // it failed to start; its error stays in the heartbeats
+	}
 	cfg := wire.ConfigResponse{GatewayID: p.GatewayID, Version: p.Version, Config: p.Config, Bundle: res.Bundle}
 	if l.opts.Apply != nil {
 		if err := l.opts.Apply(ctx, cfg); err != nil {
-			l.opts.Log.Error("config rejected; keeping the last-known-good", "version", cfg.Version, "err", err)
+			msg, retry := fmt.Sprintf("config v%d failed to apply: %v", cfg.Version, err), "next poll"
+			if disruptive(err) {
+				if p.Version != l.failedVersion {
+					l.failedVersion, l.failWait = p.Version, firstFailWait
+				} else {
+					l.failWait = min(2*l.failWait, maxFailWait)
+				}
+				l.retryAt, msg, retry = now.Add(l.failWait), err.Error(), l.failWait.String()
+			}
+			l.opts.Log.Error("config rejected; keeping the last-known-good", "version", cfg.Version, "err", err, "retry", retry)
 			l.save(func(s *State) {
-				s.ConfigTrust, s.ConfigError = trust, fmt.Sprintf("config v%d failed to apply: %v", cfg.Version, err)
+				s.ConfigTrust, s.ConfigError = trust, msg
 				s.Status = fmt.Sprintf("config v%d rejected", cfg.Version)
 			})
 			return

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/streamforge/streamforge/agent/config"
@@ -51,12 +52,14 @@ type SupervisorOptions struct {
 // process down, because the control plane loop (enrollment, heartbeats,
 // the next config that may fix the failure) must go on.
 type Supervisor struct {
-	o      SupervisorOptions
-	next   chan *config.Config // the newest config not yet running; at most one
-	mounts map[string]http.Handler
+	o       SupervisorOptions
+	next    chan offer // the newest config not yet running; at most one
+	mounts  map[string]http.Handler
+	running atomic.Bool // Run has begun: Apply waits for the data path
 
 	mu      sync.Mutex
-	current DataPath // nil while no data path runs
+	current DataPath       // nil while no data path runs
+	good    *config.Config // the newest config whose data path was built
 }
 
 // NewSupervisor prepares a supervisor; its Apply and Health go to the
@@ -71,7 +74,7 @@ func NewSupervisor(o SupervisorOptions) *Supervisor {
 	if o.MaxRestartDelay < o.RestartDelay {
 		o.MaxRestartDelay = max(30*time.Second, o.RestartDelay)
 	}
-	s := &Supervisor{o: o, next: make(chan *config.Config, 1)}
+	s := &Supervisor{o: o, next: make(chan offer, 1)}
 	if s.o.Build == nil {
 		s.o.Build = s.build
 	}
@@ -96,19 +99,61 @@ func (s *Supervisor) build(c *config.Config, log *slog.Logger) (DataPath, error)
 	return a, nil
 }
 
-// offer makes c the next config, replacing one not yet taken: only the
-// newest matters.
-func (s *Supervisor) offer(c *config.Config) {
-	select {
-	case <-s.next:
-	default:
-	}
-	s.next <- c
+// offer is a config handed to Run, with where to say whether its data
+// path could be built (nil done: nobody waits).
+type offer struct {
+	cfg  *config.Config
+	done chan error // buffered: Run never blocks on it
 }
 
+// report tells the one who offered o how its build went; once.
+func (o *offer) report(err error) {
+	if o.done != nil {
+		o.done <- err
+		o.done = nil
+	}
+}
+
+// errSuperseded answers an offer replaced before Run took it.
+var errSuperseded = errors.New("superseded by a newer config before it ran")
+
+// offer makes o the next config, replacing one not yet taken: only the
+// newest matters.
+func (s *Supervisor) offer(o offer) {
+	select {
+	case old := <-s.next:
+		old.report(errSuperseded)
+	default:
+	}
+	s.next <- o
+}
+
+// StartError is a config that parsed but whose data path could not be
+// built (its buffer, adapters, forwarder or metrics listener): the
+// supervisor went back to the config that ran before. Trying it again
+// disturbs the running data path, so the control plane loop retries it
+// only now and then (Disruptive).
+type StartError struct {
+	Version int
+	Err     error
+}
+
+func (e *StartError) Error() string {
+	return fmt.Sprintf("config v%d failed to start: %v", e.Version, e.Err)
+}
+
+func (e *StartError) Unwrap() error { return e.Err }
+
+// Disruptive marks a failure whose retry restarts the data path.
+func (e *StartError) Disruptive() bool { return true }
+
 // Apply merges a control plane config over the local file and hands it to
-// the running supervisor; an error (the config does not parse or validate)
-// keeps the running one.
+// the running supervisor. Once Run has begun, it returns only when the new
+// data path is built, so that the version the control plane loop then
+// reports is the one that runs: an error (the config does not parse or
+// validate, its secrets cannot be had, or its data path cannot start:
+// *StartError) keeps the running one. Before Run, the config is the one
+// Run starts on, and Run reports its failure.
 func (s *Supervisor) Apply(ctx context.Context, rc wire.ConfigResponse) error {
 	merged, err := config.Merge(s.o.Local, rc.Config)
 	if err != nil {
@@ -127,8 +172,21 @@ func (s *Supervisor) Apply(ctx context.Context, rc wire.ConfigResponse) error {
 	if s.o.Accepted != nil {
 		s.o.Accepted(c)
 	}
-	s.offer(c)
-	return nil
+	o := offer{cfg: c, done: make(chan error, 1)}
+	done := o.done
+	s.offer(o)
+	if !s.running.Load() {
+		return nil
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			return &StartError{Version: rc.Version, Err: err}
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Health is the running data path's state for heartbeats.
@@ -143,6 +201,17 @@ func (s *Supervisor) Health() wire.Heartbeat {
 	return hb
 }
 
+// Config is the newest config whose data path was built (the one running,
+// or being restarted after a failure); the initial one before that.
+func (s *Supervisor) Config() *config.Config {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.good == nil {
+		return s.o.Initial
+	}
+	return s.good
+}
+
 func (s *Supervisor) setCurrent(dp DataPath) {
 	s.mu.Lock()
 	s.current = dp
@@ -154,6 +223,7 @@ func (s *Supervisor) setCurrent(dp DataPath) {
 // be built from the first config is an error at start, as without a
 // control plane; later failures are logged and retried.
 func (s *Supervisor) Run(ctx context.Context, control func(context.Context) error) error {
+	s.running.Store(true) // before the control loop can Apply
 	ctx, cancel := context.WithCancel(ctx)
 	controlDone := make(chan struct{})
 	go func() {
@@ -164,26 +234,39 @@ func (s *Supervisor) Run(ctx context.Context, control func(context.Context) erro
 	}()
 	defer func() { cancel(); <-controlDone }()
 
-	var cfg *config.Config
+	var cur offer
 	select {
-	case cfg = <-s.next: // the last-known-good, applied by the loop at its start
+	case cur = <-s.next: // the last-known-good, applied by the loop at its start
 	default:
-		cfg = s.o.Initial
+		cur = offer{cfg: s.o.Initial}
 	}
 	delay := s.o.RestartDelay
 	for first := true; ; first = false {
-		var next *config.Config
-		dp, err := s.o.Build(cfg, s.o.Log)
-		if err == nil {
-			next, err = s.runOne(ctx, dp)
-		} else if first {
+		dp, err := s.o.Build(cur.cfg, s.o.Log)
+		cur.report(err)
+		if err != nil && first {
 			return err
+		}
+		good := s.Config()
+		if err != nil && good != cur.cfg {
+			// A new config that cannot start does not leave the gateway
+			// without a data path: the one that ran comes back at once.
+			s.o.Log.Error("the new config's data path cannot start; going back to the previous config", "err", err)
+			cur = offer{cfg: good}
+			continue
+		}
+		var next offer
+		if err == nil {
+			s.mu.Lock()
+			s.good = cur.cfg
+			s.mu.Unlock()
+			next, err = s.runOne(ctx, dp)
 		}
 		if ctx.Err() != nil {
 			return err
 		}
 		if err == nil {
-			cfg, delay = next, s.o.RestartDelay
+			cur, delay = next, s.o.RestartDelay
 			continue
 		}
 		s.o.Log.Error("data path failed; restarting it", "err", err, "in", delay)
@@ -194,7 +277,7 @@ func (s *Supervisor) Run(ctx context.Context, control func(context.Context) erro
 			return nil
 		case c := <-s.next:
 			t.Stop()
-			cfg, delay = c, s.o.RestartDelay
+			cur, delay = c, s.o.RestartDelay
 		case <-t.C:
 			delay = min(2*delay, s.o.MaxRestartDelay)
 		}
@@ -203,7 +286,7 @@ func (s *Supervisor) Run(ctx context.Context, control func(context.Context) erro
 
 // runOne runs dp until ctx ends (returning the data path's own error, if
 // any), a new config arrives (returned, after dp has stopped) or dp fails.
-func (s *Supervisor) runOne(ctx context.Context, dp DataPath) (*config.Config, error) {
+func (s *Supervisor) runOne(ctx context.Context, dp DataPath) (offer, error) {
 	s.setCurrent(dp)
 	defer s.setCurrent(nil)
 	dctx, stop := context.WithCancel(ctx)
@@ -212,7 +295,7 @@ func (s *Supervisor) runOne(ctx context.Context, dp DataPath) (*config.Config, e
 	go func() { done <- dp.Run(dctx) }()
 	select {
 	case <-ctx.Done():
-		return nil, <-done
+		return offer{}, <-done
 	case c := <-s.next:
 		s.o.Log.Info("restarting the data path with a new config")
 		stop()
@@ -224,6 +307,6 @@ func (s *Supervisor) runOne(ctx context.Context, dp DataPath) (*config.Config, e
 		if err == nil {
 			err = errors.New("data path stopped")
 		}
-		return nil, err
+		return offer{}, err
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -256,5 +257,51 @@ func TestSupervisorStartsOnTheLastKnownGood(t *testing.T) {
 	}
 	if got := b.cfgs[0].LogLevel; got != "warn" {
 		t.Fatalf("started on log level %s, want the last-known-good's warn", got)
+	}
+}
+
+// TestSupervisorGoesBackWhenANewConfigCannotStart: Apply returns only when
+// the new config's data path is built; one that parses but cannot start
+// is a *StartError (a disruptive one), the data path of the config that
+// ran before comes back, and it goes on reading.
+func TestSupervisorGoesBackWhenANewConfigCannotStart(t *testing.T) {
+	noLeaks(t)
+	local, cfg := managedConfig(t)
+	var b builds
+	cannot := errors.New("open buffer: not enough free disk space")
+	build := func(c *config.Config, log *slog.Logger) (DataPath, error) {
+		if c.LogLevel == "warn" {
+			return nil, cannot
+		}
+		return b.real(c, log)
+	}
+	s := NewSupervisor(SupervisorOptions{Local: local, Initial: cfg, Log: slog.New(slog.DiscardHandler), Build: build})
+	stop := runSupervisor(t, s)
+	testenv.Eventually(t, 20*time.Second, "readings", func() bool { return s.Health().ReadingsTotal > 0 })
+	if err := s.Apply(context.Background(), wire.ConfigResponse{Version: 1, Config: json.RawMessage(`{"log_level":"debug"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if b.count() != 2 || s.Config().LogLevel != "debug" {
+		t.Fatalf("Apply returned before the new data path was built (%d builds, running %s)", b.count(), s.Config().LogLevel)
+	}
+	err := s.Apply(context.Background(), wire.ConfigResponse{Version: 2, Config: json.RawMessage(`{"log_level":"warn"}`)})
+	var se *StartError
+	if !errors.As(err, &se) || se.Version != 2 || !errors.Is(err, cannot) || !se.Disruptive() ||
+		!strings.Contains(err.Error(), "config v2 failed to start") {
+		t.Fatalf("Apply of a config that cannot start: %v", err)
+	}
+	testenv.Eventually(t, 20*time.Second, "the previous config running again", func() bool { return b.count() == 3 })
+	if got := s.Config().LogLevel; got != "debug" {
+		t.Fatalf("running config after the failure: log level %s, want v1's debug", got)
+	}
+	before := s.Health().ReadingsTotal
+	testenv.Eventually(t, 20*time.Second, "readings after the failure", func() bool { return s.Health().ReadingsTotal > before })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.max != 1 || b.cfgs[2].LogLevel != "debug" {
+		t.Fatalf("%d at once, third build on %s", b.max, b.cfgs[2].LogLevel)
 	}
 }

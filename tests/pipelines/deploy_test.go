@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/streamforge/streamforge/adapters/sim"
+	"github.com/streamforge/streamforge/internal/kafkatest"
 	"github.com/streamforge/streamforge/internal/testenv"
 )
 
@@ -101,6 +103,66 @@ func TestPipelineDeployedToARealAgent(t *testing.T) {
 			t.Fatalf("record not from the pipeline's tag: %+v", r)
 		}
 	}
+
+	// Version 2 passes every check but cannot start on this gateway: its
+	// buffer needs far more disk than there is. The agent goes back to
+	// version 1, which goes on delivering; the heartbeat keeps reporting
+	// version 1 with the reason, so the deployment shows failed, never
+	// applied.
+	spec["buffer"] = map[string]any{"max_bytes": "8TiB"}
+	if st := cloud.Call("PUT", "/api/v1/pipelines/line1", eng, map[string]any{"base_version": 1, "spec": spec}, nil); st != 200 {
+		t.Fatalf("update pipeline: %d", st)
+	}
+	if st := cloud.Call("POST", "/api/v1/pipelines/line1/deploy", admin, map[string]any{"gateways": []string{"gw-test"}}, &dep); st != 200 ||
+		len(dep.Results) != 1 || dep.Results[0].Error != "" {
+		t.Fatalf("deploy v2: %d %+v", st, dep)
+	}
+	bad := dep.Results[0].ConfigVersion
+	type deployment struct {
+		ConfigVersion int `json:"config_version"`
+		Status, Error string
+	}
+	var deps struct{ Deployments []deployment }
+	var failed deployment
+	testenv.Eventually(t, time.Minute, "the failure to start in the deployment's status", func() bool {
+		deps.Deployments = nil
+		cloud.Call("GET", "/api/v1/pipelines/line1/deployments", eng, nil, &deps)
+		for _, d := range deps.Deployments {
+			if d.ConfigVersion == bad {
+				failed = d
+			}
+		}
+		return failed.Status == "failed"
+	})
+	if !strings.Contains(failed.Error, fmt.Sprintf("config v%d failed to start", bad)) || !strings.Contains(failed.Error, "disk space") {
+		t.Fatalf("deployment of v%d: %+v, want its failure to start", bad, failed)
+	}
+	var g map[string]any
+	cloud.Call("GET", "/api/v1/gateways/gw-test", admin, nil, &g)
+	if g["applied_config_version"] != want {
+		t.Fatalf("the gateway reports config version %v after v%d failed to start, want %v", g["applied_config_version"], bad, want)
+	}
+	// Version 1 runs again: new readings arrive after the failure.
+	before := countTopic(t, broker.Addr, "pipeline.telemetry")
+	testenv.Eventually(t, time.Minute, "readings from version 1 after the failure", func() bool {
+		return countTopic(t, broker.Addr, "pipeline.telemetry") > before+20
+	})
+}
+
+// countTopic is the number of records in topic (its partitions' end offsets).
+func countTopic(t *testing.T, brokers, topic string) int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ends, err := kafkatest.EndOffsets(ctx, kafkatest.Conn{Brokers: brokers}, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, o := range ends {
+		n += o
+	}
+	return n
 }
 
 // reading is the part of a telemetry record (docs/record-schema.md) that
