@@ -93,6 +93,9 @@ type MTLS struct {
 // ResolvedSecrets holds the values the references resolved to.
 type ResolvedSecrets struct {
 	EnrollmentToken secrets.Secret
+	// logins holds the OPC UA passwords this config resolved, by the
+	// server they are sent to (TestPassword).
+	logins map[login]secrets.Secret
 }
 
 // Defaults.
@@ -249,7 +252,7 @@ func (c *Config) resolve(store *secrets.Store) error {
 		return err
 	}
 	for i := range c.Adapters {
-		if err := resolveAdapter(&c.Adapters[i], fmt.Sprintf("adapters[%d]", i), store); err != nil {
+		if err := c.resolveAdapter(&c.Adapters[i], fmt.Sprintf("adapters[%d]", i), store); err != nil {
 			return err
 		}
 	}

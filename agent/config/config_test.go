@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/streamforge/streamforge/adapters/opcua"
 	"github.com/streamforge/streamforge/agent/buffer"
 )
 
@@ -83,6 +84,52 @@ control_plane: {url: "https://cloud.example:8443", enrollment_token: "${secret:e
 	// The log scrubber learns every one of them.
 	if got := strings.Join(c.SecretValues(), ","); got != "pw1,tok,pw2" {
 		t.Errorf("SecretValues: %s", got)
+	}
+}
+
+// TestTestPasswordOnlyForTheSameLogin: a connection test gets a password
+// only for the very login the config makes with it (same endpoint,
+// security, trust, user and reference); any difference, a literal or an
+// unknown reference is refused.
+func TestTestPasswordOnlyForTheSameLogin(t *testing.T) {
+	t.Setenv("STREAMFORGE_SECRET_OPC_PW", "pw2")
+	c, err := Parse([]byte(minimal + `adapters:
+  - type: opcua
+    name: ua
+    servers:
+      - name: s1
+        endpoint: opc.tcp://127.0.0.1:4840
+        security_policy: None
+        insecure: true
+        identity: {type: username, username: op, password: "${secret:opc-pw}"}
+        poll_groups: [{name: p, interval: 1s}]
+        nodes: [{name: n, node_id: "ns=1;s=x", poll_group: p}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	same := c.Adapters[0].OPCUA.Servers[0]
+	same.Identity.Password = "${secret:opc-pw}"
+	same.Nodes, same.PollGroups, same.Name = nil, nil, "renamed" // what is read does not matter
+	if pw, err := c.TestPassword(same); err != nil || pw != "pw2" {
+		t.Fatalf("the deployed login: %q, %v", pw, err)
+	}
+	for name, change := range map[string]func(*opcua.Server){
+		"endpoint": func(s *opcua.Server) { s.Endpoint = "opc.tcp://attacker.example:4840" },
+		"policy":   func(s *opcua.Server) { s.Policy = "Basic256Sha256" },
+		"mode":     func(s *opcua.Server) { s.Mode = "Sign" },
+		"insecure": func(s *opcua.Server) { s.Insecure = false },
+		"trust":    func(s *opcua.Server) { s.Trust = []string{"/tmp/other.pem"} },
+		"username": func(s *opcua.Server) { s.Identity.Username = "admin" },
+		"ref":      func(s *opcua.Server) { s.Identity.Password = "${secret:kafka-password}" },
+		"vault":    func(s *opcua.Server) { s.Identity.Password = "${vault:secret/x#pw}" },
+		"literal":  func(s *opcua.Server) { s.Identity.Password = "pw2" },
+	} {
+		srv := same
+		change(&srv)
+		if pw, err := c.TestPassword(srv); err == nil || pw != "" {
+			t.Errorf("%s changed: got a password (%q, %v)", name, pw, err)
+		}
 	}
 }
 

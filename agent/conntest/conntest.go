@@ -6,7 +6,7 @@ package conntest
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -23,6 +23,10 @@ import (
 type Runner struct {
 	GatewayID string
 	Log       *slog.Logger
+	// Password resolves the password reference of an OPC UA server of a
+	// test (agent/config.Config.TestPassword of the running config); nil
+	// refuses every test with a password.
+	Password func(opcua.Server) (string, error)
 }
 
 // Run performs test t. Its readings never reach the buffer: they are the
@@ -52,16 +56,14 @@ func (r Runner) probe(t wire.ConnectionTest) ([]adapters.Reading, error) {
 	switch {
 	case a.Modbus != nil:
 		return modbus.Probe(r.GatewayID, *a.Modbus, t.Device, t.PollGroup, r.Log)
-	case a.OPCUA != nil && passwordRef(a.OPCUA):
-		// A pipeline carries passwords only as references, which the agent
-		// resolves when it applies a config; a test does not resolve them
-		// (yet), and sending the reference itself as the password would
-		// only fail later with a misleading login error.
-		return nil, errors.New("connection tests of OPC UA servers with a username identity are not supported by this agent yet: its password reference is not resolved for a test")
 	case a.OPCUA != nil:
+		cfg, err := r.login(*a.OPCUA, t.Device)
+		if err != nil {
+			return nil, err
+		}
 		// Not cancelled at shutdown: the probe is bounded by the server's
 		// own timeouts, as a Modbus probe is by its device's.
-		return opcua.Probe(context.Background(), r.GatewayID, *a.OPCUA, t.Device, t.PollGroup, r.Log)
+		return opcua.Probe(context.Background(), r.GatewayID, cfg, t.Device, t.PollGroup, r.Log)
 	default:
 		return nil, errUnsupported(a.Type)
 	}
@@ -73,12 +75,24 @@ func (e errUnsupported) Error() string {
 	return "connection tests of " + string(e) + " sources are not supported by this agent yet"
 }
 
-// passwordRef reports whether a server of cfg logs in with a password.
-func passwordRef(cfg *opcua.Config) bool {
-	for _, srv := range cfg.Servers {
-		if srv.Identity.Password != "" {
-			return true
+// login returns cfg with the password reference of server device (the
+// one the test connects to) replaced by its value, as the running config
+// sends it to that server. Other servers keep their references: the probe
+// talks to none of them.
+func (r Runner) login(cfg opcua.Config, device string) (opcua.Config, error) {
+	cfg.Servers = append([]opcua.Server(nil), cfg.Servers...)
+	for i, srv := range cfg.Servers {
+		if srv.Name != device || srv.Identity.Password == "" {
+			continue
 		}
+		if r.Password == nil {
+			return cfg, fmt.Errorf("servers[%d].identity.password: this agent resolves no password for a connection test", i)
+		}
+		pw, err := r.Password(srv)
+		if err != nil {
+			return cfg, fmt.Errorf("servers[%d].identity.password: %w", i, err)
+		}
+		cfg.Servers[i].Identity.Password = pw
 	}
-	return false
+	return cfg, nil
 }

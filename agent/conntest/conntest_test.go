@@ -6,22 +6,25 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/streamforge/streamforge/adapters/opcua"
 	"github.com/streamforge/streamforge/adapters/sim"
+	"github.com/streamforge/streamforge/agent/config"
 	"github.com/streamforge/streamforge/agent/conntest"
 	"github.com/streamforge/streamforge/pkg/wire"
 )
 
 // TestRunProbesOPCUA: an OPC UA source is probed against the simulator
-// over a real socket; a server whose identity has a password reference is
-// refused with a message saying why, before any connection is made (the
-// reference is never sent as a password).
+// over a real socket; a server whose password reference the running config
+// does not already send to it is refused with a message saying why,
+// before any connection is made.
 func TestRunProbesOPCUA(t *testing.T) {
 	s, err := sim.StartOPCUA("127.0.0.1:0", sim.Signals(4), 20)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Stop)
-	r := conntest.Runner{GatewayID: "gw1", Log: slog.New(slog.DiscardHandler)}
+	r := conntest.Runner{GatewayID: "gw1", Log: slog.New(slog.DiscardHandler),
+		Password: func(opcua.Server) (string, error) { return "", config.ErrNoSuchLogin }}
 	adapter := func(endpoint, identity string) []byte {
 		return []byte(`{"type":"opcua","name":"ua","servers":[{"name":"s1","endpoint":"` + endpoint + `","security_policy":"None","insecure":true,` +
 			identity + `"poll_groups":[{"name":"slow","interval":"1s"}],"nodes":[{"name":"pressure","node_id":"` + sim.NodeID("pressure_2") + `","poll_group":"slow"}]}]}`)
@@ -45,7 +48,7 @@ func TestRunProbesOPCUA(t *testing.T) {
 	}()
 	res = r.Run(wire.ConnectionTest{ID: 2, Adapter: adapter("opc.tcp://"+ln.Addr().String(),
 		`"identity":{"type":"username","username":"op","password":"${secret:opcua-pw}"},`), Device: "s1", PollGroup: "slow"})
-	if !strings.Contains(res.Error, "password reference is not resolved") || len(res.Values) != 0 {
+	if !strings.Contains(res.Error, "servers[0].identity.password: a connection test sends a password only to a server") || len(res.Values) != 0 {
 		t.Fatalf("probe with a password reference: %+v", res)
 	}
 	select {

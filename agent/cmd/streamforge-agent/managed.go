@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/streamforge/streamforge/adapters/opcua"
 	"github.com/streamforge/streamforge/agent/clock"
 	"github.com/streamforge/streamforge/agent/config"
 	"github.com/streamforge/streamforge/agent/conntest"
@@ -147,7 +148,10 @@ func runManaged(ctx context.Context, f cpFlags, localPath string, cfg *config.Co
 		}, Log: log, MTLS: mtls, ConfigKeys: configKeys, MTLSURL: cfg.ControlPlane.MTLS.GatewayURL, Sealer: sealer,
 		Logs: logs.Ring(), Now: clk.Now,
 		// Connection tests probe a source beside the running data path (#12).
-		ConnectionTest: conntest.Runner{GatewayID: f.gatewayID, Log: log}.Run,
+		// A password goes only where the running config already sends it.
+		ConnectionTest: conntest.Runner{GatewayID: f.gatewayID, Log: log, Password: func(srv opcua.Server) (string, error) {
+			return sup.Config().TestPassword(srv)
+		}}.Run,
 		// The claim code is a secret of the device: it is shown on the
 		// status page (and its QR code) only, never logged.
 		OnEnrolled: func(code string, _ time.Time) {
