@@ -13,8 +13,8 @@ import (
 // approvedAgent starts the agent binary bin as gateway id against cloud and
 // approves it once it has enrolled. Its local agent.yaml holds only what a
 // pipeline may not set, and broker (the agent needs one to start before
-// its first config).
-func approvedAgent(t *testing.T, bin string, cloud *testenv.Cloud, admin, id, broker string) {
+// its first config). env is added to the agent's environment.
+func approvedAgent(t *testing.T, bin string, cloud *testenv.Cloud, admin, id, broker string, env ...string) {
 	t.Helper()
 	var tok struct{ Token string }
 	if st := cloud.Call("POST", "/api/v1/enrollment-tokens", admin, map[string]any{"expires_in": "1h", "max_uses": 1}, &tok); st != 201 {
@@ -28,7 +28,7 @@ func approvedAgent(t *testing.T, bin string, cloud *testenv.Cloud, admin, id, br
 		t.Fatal(err)
 	}
 	testenv.StartAgent(t, testenv.AgentOptions{Argv: []string{bin}, Config: cfgPath, Args: []string{"--insecure-software-identity"},
-		Env: []string{"CONTROL_PLANE_URL=" + cloud.URL, "CONTROL_PLANE_GATEWAY_ID=" + id, "CONTROL_PLANE_ENROLLMENT_TOKEN=" + tok.Token}})
+		Env: append([]string{"CONTROL_PLANE_URL=" + cloud.URL, "CONTROL_PLANE_GATEWAY_ID=" + id, "CONTROL_PLANE_ENROLLMENT_TOKEN=" + tok.Token}, env...)})
 	testenv.Eventually(t, time.Minute, "enrollment of "+id, func() bool {
 		var g map[string]any
 		return cloud.Call("GET", "/api/v1/gateways/"+id, admin, nil, &g) == 200 && g["status"] == "pending"

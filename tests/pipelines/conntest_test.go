@@ -132,3 +132,131 @@ func TestConnectionTestThroughARealAgent(t *testing.T) {
 		t.Fatalf("unreachable OPC UA server: %+v", r)
 	}
 }
+
+// TestConnectionTestLogsInOnlyWhereTheConfigDoes runs the control plane,
+// the agent and node-opcua-server (which checks the password) as
+// processes. The gateway's deployed pipeline logs in to the server as
+// "operator" with ${secret:opcua-pw}, whose value the gateway holds in its
+// environment. An Engineer's connection test of that server logs in with
+// the same password and reads the values. A test of a pipeline that sends
+// the same reference to another endpoint (one the Engineer could listen
+// on), or as another user, is refused by the gateway before it connects:
+// pipelines:test must not be a way to read a deployed password.
+func TestConnectionTestLogsInOnlyWhereTheConfigDoes(t *testing.T) {
+	bin := testenv.BuildAgent(t, nil)
+	peer := testenv.StartNodeOPCUA(t, "s3cret-operator")
+	cloud := testenv.StartCloud(t, "STREAMFORGE_ALLOW_KEY_IDENTITY=true")
+	admin := cloud.Login(testenv.CloudAdminEmail, testenv.CloudAdminPassword)
+	cloud.Call("POST", "/api/v1/users", admin, map[string]any{"email": "eng@example.com", "password": "Quartz-lantern-field-7",
+		"roles": []string{"Engineer"}, "gateway_access": []string{"gw-login"}}, nil)
+	broker := testenv.StartKfake(t, testenv.KafkaOpts{})
+	approvedAgent(t, bin, cloud, admin, "gw-login", broker.Addr, "STREAMFORGE_SECRET_OPCUA_PW=s3cret-operator")
+
+	// Nothing may connect here: a test that did would hand it the password.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	accepted := make(chan struct{}, 1)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+			select {
+			case accepted <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	spec := func(endpoint, user string) map[string]any {
+		return map[string]any{
+			"kafka": map[string]any{"brokers": broker.Addr},
+			"adapters": []any{map[string]any{"type": "opcua", "name": "ua", "servers": []any{map[string]any{
+				"name": "plc-ua", "endpoint": endpoint, "security_policy": "Basic256Sha256", "security_mode": "SignAndEncrypt",
+				"trust": []string{peer.Certificate}, "timeout": "5s",
+				"identity":    map[string]any{"type": "username", "username": user, "password": "${secret:opcua-pw}"},
+				"poll_groups": []any{map[string]any{"name": "slow", "interval": "1s"}},
+				"nodes":       []any{map[string]any{"name": "count", "node_id": "ns=1;s=Counter", "poll_group": "slow"}},
+			}}}},
+		}
+	}
+	eng := cloud.Login("eng@example.com", "Quartz-lantern-field-7")
+	for id, s := range map[string]map[string]any{
+		"deployed":  spec(peer.Endpoint, "operator"),
+		"elsewhere": spec("opc.tcp://"+ln.Addr().String(), "operator"),
+		"otheruser": spec(peer.Endpoint, "admin"),
+	} {
+		if st := cloud.Call("POST", "/api/v1/pipelines", eng, map[string]any{"id": id, "spec": s}, nil); st != 201 {
+			t.Fatalf("create pipeline %s: %d", id, st)
+		}
+	}
+	var dep struct {
+		Results []struct {
+			ConfigVersion int `json:"config_version"`
+			Error         string
+		}
+	}
+	if st := cloud.Call("POST", "/api/v1/pipelines/deployed/deploy", admin, map[string]any{"gateways": []string{"gw-login"}}, &dep); st != 200 ||
+		len(dep.Results) != 1 || dep.Results[0].Error != "" {
+		t.Fatalf("deploy: %d %+v", st, dep)
+	}
+	want := float64(dep.Results[0].ConfigVersion)
+	testenv.Eventually(t, time.Minute, "the deployed pipeline applied", func() bool {
+		var g map[string]any
+		cloud.Call("GET", "/api/v1/gateways/gw-login", admin, nil, &g)
+		return g["applied_config_version"] == want
+	})
+
+	type result struct {
+		Status string
+		Result *struct {
+			Values []struct {
+				Tag     string
+				Value   any
+				Quality string
+			}
+			Error string
+		}
+	}
+	run := func(pipeline string) result {
+		t.Helper()
+		ask := map[string]any{"gateway_id": "gw-login", "adapter": "ua", "device": "plc-ua", "poll_group": "slow"}
+		var created struct{ ID uint64 }
+		if st := cloud.Call("POST", "/api/v1/pipelines/"+pipeline+"/test-connection", eng, ask, &created); st != 202 || created.ID == 0 {
+			t.Fatalf("ask to test %s: %d", pipeline, st)
+		}
+		var r result
+		testenv.Eventually(t, time.Minute, "the result of testing "+pipeline, func() bool {
+			r = result{}
+			cloud.Call("GET", "/api/v1/connection-tests/"+strconv.FormatUint(created.ID, 10), eng, nil, &r)
+			return r.Status == "done"
+		})
+		if r.Result == nil {
+			t.Fatalf("test of %s: no result", pipeline)
+		}
+		return r
+	}
+
+	ok := run("deployed")
+	if r := ok.Result; r.Error != "" || len(r.Values) != 1 || r.Values[0].Tag != "count" || r.Values[0].Quality != "good" || r.Values[0].Value == nil {
+		t.Fatalf("test of the deployed server with its login: %+v", r)
+	}
+	for _, p := range []string{"elsewhere", "otheruser"} {
+		r := run(p).Result
+		if !strings.Contains(r.Error, "sends a password only to a server that the running config logs in to with it") || len(r.Values) != 0 {
+			t.Fatalf("test of %s: %+v, want the login refused", p, r)
+		}
+		if strings.Contains(r.Error, "s3cret-operator") {
+			t.Fatalf("test of %s: the result holds the password", p)
+		}
+	}
+	select {
+	case <-accepted:
+		t.Fatal("a connection test connected to an endpoint the deployed config does not log in to")
+	default:
+	}
+}
