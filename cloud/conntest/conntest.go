@@ -35,13 +35,19 @@ const (
 	MaxErrorText = 4096
 	// takeAtOnce bounds the tests handed to one gateway per fetch.
 	takeAtOnce = 5
+	// Expiry is how long a test waits for its gateway to take it, and
+	// then for its result: a test pending or sent for longer is shown
+	// "expired", and a pending one is no longer handed out (its gateway
+	// may have been offline for a day; the person who asked has gone). A
+	// result that still arrives is kept.
+	Expiry = 10 * time.Minute
 )
 
 // Repo is what the service needs of the store (store.ConnectionTests).
 type Repo interface {
 	Create(ctx context.Context, t store.ConnectionTest, ev func(id uint64) audit.Event) (store.ConnectionTest, error)
 	Get(ctx context.Context, id uint64) (store.ConnectionTest, error)
-	TakePending(ctx context.Context, gatewayID string, limit int, now time.Time) ([]store.ConnectionTest, error)
+	TakePending(ctx context.Context, gatewayID string, limit int, now, since time.Time) ([]store.ConnectionTest, error)
 	Complete(ctx context.Context, gatewayID string, id uint64, result string, now time.Time, ev audit.Event) error
 }
 
@@ -124,7 +130,7 @@ func (s *Service) Ask(ctx context.Context, o audit.Origin, r Request) (Test, err
 	if err != nil {
 		return Test{}, fmt.Errorf("queue connection test: %w", err)
 	}
-	return view(row), nil
+	return s.view(row), nil
 }
 
 // source cuts, from a pipeline document, the adapter called adapter with
@@ -190,12 +196,13 @@ func (s *Service) Get(ctx context.Context, id uint64) (Test, error) {
 	if err != nil {
 		return Test{}, err
 	}
-	return view(t), nil
+	return s.view(t), nil
 }
 
 // Take hands the gateway its waiting tests (marking them sent).
 func (s *Service) Take(ctx context.Context, gatewayID string) ([]wire.ConnectionTest, error) {
-	ts, err := s.repo.TakePending(ctx, gatewayID, takeAtOnce, s.Now())
+	now := s.Now()
+	ts, err := s.repo.TakePending(ctx, gatewayID, takeAtOnce, now, now.Add(-Expiry))
 	if err != nil {
 		return nil, fmt.Errorf("connection tests of %s: %w", gatewayID, err)
 	}
@@ -245,9 +252,19 @@ func truncate(s string, n int) string {
 	return s
 }
 
-func view(t store.ConnectionTest) Test {
+// StatusExpired is shown for a test pending or sent for longer than Expiry.
+const StatusExpired = "expired"
+
+func (s *Service) view(t store.ConnectionTest) Test {
 	v := Test{ID: t.ID, GatewayID: t.GatewayID, PipelineID: t.PipelineID, PipelineVersion: t.PipelineVersion, Device: t.Device,
 		PollGroup: t.PollGroup, Status: t.Status, RequestedBy: t.RequestedBy, CreatedAt: t.CreatedAt, SentAt: t.SentAt, DoneAt: t.DoneAt}
+	since := t.CreatedAt
+	if t.SentAt != nil {
+		since = *t.SentAt
+	}
+	if t.Status != store.ConnTestDone && s.Now().Sub(since) > Expiry {
+		v.Status = StatusExpired
+	}
 	if t.Result != "" {
 		var r wire.ConnectionTestResult
 		if json.Unmarshal([]byte(t.Result), &r) == nil {

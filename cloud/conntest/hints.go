@@ -12,7 +12,7 @@ const maxWaitingGateways = 10000
 
 // WaitingLister reads which gateways tests wait for (store.ConnectionTests).
 type WaitingLister interface {
-	WaitingGateways(ctx context.Context, limit int) ([]string, error)
+	WaitingGateways(ctx context.Context, limit int, since time.Time) ([]string, error)
 }
 
 // Hints answers, on every config poll, whether tests wait for the polling
@@ -43,7 +43,7 @@ func (h *Hints) Waiting(ctx context.Context, gatewayID string) (bool, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if now := h.Now(); h.waiting == nil || now.Sub(h.readAt) >= h.every {
-		ids, err := h.repo.WaitingGateways(ctx, maxWaitingGateways)
+		ids, err := h.repo.WaitingGateways(ctx, maxWaitingGateways, now.Add(-Expiry))
 		if err != nil {
 			return false, err
 		}

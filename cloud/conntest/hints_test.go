@@ -14,7 +14,7 @@ type lister struct {
 	reads   int
 }
 
-func (l *lister) WaitingGateways(context.Context, int) ([]string, error) {
+func (l *lister) WaitingGateways(context.Context, int, time.Time) ([]string, error) {
 	l.reads++
 	return l.waiting, nil
 }

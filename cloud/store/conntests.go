@@ -10,7 +10,9 @@ import (
 )
 
 // Connection test states: pending until the gateway's next config poll
-// takes it, sent until the gateway posts the result, then done.
+// takes it, sent until the gateway posts the result, then done. A test
+// left pending or sent too long is shown expired (cloud/conntest); the
+// state stored stays as it was.
 const (
 	ConnTestPending = "pending"
 	ConnTestSent    = "sent"
@@ -60,20 +62,22 @@ func (r *ConnectionTests) Get(ctx context.Context, id uint64) (ConnectionTest, e
 	return t, translate(err)
 }
 
-// WaitingGateways returns the gateways that tests wait for (at most limit).
-func (r *ConnectionTests) WaitingGateways(ctx context.Context, limit int) ([]string, error) {
+// WaitingGateways returns the gateways that tests asked for at or after
+// since wait for (at most limit).
+func (r *ConnectionTests) WaitingGateways(ctx context.Context, limit int, since time.Time) ([]string, error) {
 	var ids []string
-	err := r.s.DB.WithContext(ctx).Model(&ConnectionTest{}).Where("status = ?", ConnTestPending).
+	err := r.s.DB.WithContext(ctx).Model(&ConnectionTest{}).Where("status = ? AND created_at >= ?", ConnTestPending, since.UTC()).
 		Distinct("gateway_id").Limit(limit).Pluck("gateway_id", &ids).Error
 	return ids, err
 }
 
-// TakePending marks the pending tests of a gateway (at most limit) sent
-// and returns them.
-func (r *ConnectionTests) TakePending(ctx context.Context, gatewayID string, limit int, now time.Time) ([]ConnectionTest, error) {
+// TakePending marks the pending tests of a gateway asked for at or after
+// since (at most limit) sent and returns them.
+func (r *ConnectionTests) TakePending(ctx context.Context, gatewayID string, limit int, now, since time.Time) ([]ConnectionTest, error) {
 	var out []ConnectionTest
 	err := r.s.Tx(ctx, func(tx *gorm.DB) error {
-		if err := tx.Where("gateway_id = ? AND status = ?", gatewayID, ConnTestPending).Order("id").Limit(limit).Find(&out).Error; err != nil {
+		if err := tx.Where("gateway_id = ? AND status = ? AND created_at >= ?", gatewayID, ConnTestPending, since.UTC()).
+			Order("id").Limit(limit).Find(&out).Error; err != nil {
 			return err
 		}
 		for i := range out {

@@ -50,6 +50,11 @@ async function follow(out, id) {
       clear(out, result(t));
       return;
     }
+    if (t.status === "expired") {
+      clear(out, h("p.muted#conntest-state", "Expired: the gateway did not " + (t.sent_at ? "answer" : "take the test") +
+        " within 10 minutes. Ask again when it is online."));
+      return;
+    }
     clear(out, h("p.muted#conntest-state", t.status === "pending" ? "Waiting for the gateway's next config poll…" : "The gateway is testing…"));
     await new Promise((r) => setTimeout(r, 1000));
   }
