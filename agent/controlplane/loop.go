@@ -84,7 +84,9 @@ type Loop struct {
 	// must not hammer it).
 	reauthAt   time.Time
 	reauthWait time.Duration
-	onMTLS     bool
+	// onMTLS: calls go to the mTLS listener; mtlsUp: one has succeeded
+	// there (logged once).
+	onMTLS, mtlsUp bool
 	// logsShipped is the number of the last log line the control plane took.
 	logsShipped uint64
 	// testing is set while connection tests run, in a goroutine that Run
@@ -329,6 +331,7 @@ func (l *Loop) pollConfig(ctx context.Context) {
 		l.reauth(ctx, err)
 		return
 	}
+	l.mtlsCallWorked()
 	if res == nil {
 		return
 	}
@@ -419,6 +422,7 @@ func (l *Loop) heartbeat(ctx context.Context) {
 		l.reauth(ctx, err)
 		return
 	}
+	l.mtlsCallWorked()
 	l.shipLogs(callCtx)
 }
 
@@ -467,9 +471,22 @@ func (l *Loop) upgrade(ctx context.Context) {
 		return
 	}
 	l.opts.Client.UseMTLS(l.opts.MTLSURL, httpc)
-	if _, err := l.opts.Client.ObtainToken(ctx); err != nil {
-		l.opts.Log.Warn("token by certificate refused", "err", err)
-	}
 	l.onMTLS = true
-	l.opts.Log.Info("talking to the control plane over mTLS", "url", l.opts.MTLSURL)
+	if _, err := l.opts.Client.ObtainToken(ctx); err != nil {
+		// The calls go on over mTLS; the token is asked for again when
+		// one is refused (reauth).
+		l.opts.Log.Warn("moved to the mTLS listener, but its first token request failed; retrying with the next calls",
+			"url", l.opts.MTLSURL, "err", err)
+		return
+	}
+	l.mtlsCallWorked()
+}
+
+// mtlsCallWorked notes a call that succeeded; the first one over mTLS is
+// logged, so the log says so only once it is true.
+func (l *Loop) mtlsCallWorked() {
+	if l.onMTLS && !l.mtlsUp {
+		l.mtlsUp = true
+		l.opts.Log.Info("talking to the control plane over mTLS", "url", l.opts.MTLSURL)
+	}
 }
