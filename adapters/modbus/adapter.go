@@ -24,13 +24,26 @@ var _ adapters.Adapter = (*Adapter)(nil)
 
 // Validate checks cfg as New does, naming the first bad field, without
 // building anything: the control plane checks pipelines with it.
+//
+// Its errors start with the field path inside the adapter
+// ("devices[0].tags[1].address: ..."), so that the caller can put the
+// adapter's own path in front; New's name the adapter.
 func Validate(cfg Config) error {
-	_, err := prepare(cfg)
-	return err
+	cfg = withDefaults(cfg)
+	return cfg.validate()
 }
 
 // prepare returns a copy of cfg with defaults applied, validated.
 func prepare(cfg Config) (Config, error) {
+	cfg = withDefaults(cfg)
+	if err := cfg.validate(); err != nil {
+		return cfg, fmt.Errorf("modbus adapter %q: %w", cfg.Name, err)
+	}
+	return cfg, nil
+}
+
+// withDefaults returns a copy of cfg with defaults applied.
+func withDefaults(cfg Config) Config {
 	cfg.Devices = slices.Clone(cfg.Devices) // defaults must not write into the caller's config
 	for i := range cfg.Devices {
 		d := &cfg.Devices[i]
@@ -41,10 +54,7 @@ func prepare(cfg Config) (Config, error) {
 		}
 		d.setDefaults()
 	}
-	if err := cfg.validate(); err != nil {
-		return cfg, fmt.Errorf("modbus adapter %q: %w", cfg.Name, err)
-	}
-	return cfg, nil
+	return cfg
 }
 
 // New validates cfg (naming the first bad field) and builds the adapter.

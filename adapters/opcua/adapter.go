@@ -26,22 +26,32 @@ var _ adapters.Adapter = (*Adapter)(nil)
 // Validate checks cfg as New does, naming the first bad field, without
 // loading files or building anything: the control plane checks pipelines
 // with it (trust lists and certificates are files on the gateway).
+//
+// Its errors start with the field path inside the adapter
+// ("devices[0].tags[1].address: ..."), so that the caller can put the
+// adapter's own path in front; New's name the adapter.
 func Validate(cfg Config) error {
-	_, err := prepare(cfg)
-	return err
+	cfg = withDefaults(cfg)
+	return cfg.validate()
 }
 
 // prepare returns a copy of cfg with defaults applied, validated.
 func prepare(cfg Config) (Config, error) {
+	cfg = withDefaults(cfg)
+	if err := cfg.validate(); err != nil {
+		return cfg, fmt.Errorf("opcua adapter %q: %w", cfg.Name, err)
+	}
+	return cfg, nil
+}
+
+// withDefaults returns a copy of cfg with defaults applied.
+func withDefaults(cfg Config) Config {
 	cfg.Servers = slices.Clone(cfg.Servers) // defaults must not write into the caller's config
 	for i := range cfg.Servers {
 		cfg.Servers[i].Subscriptions = slices.Clone(cfg.Servers[i].Subscriptions)
 		cfg.Servers[i].setDefaults()
 	}
-	if err := cfg.validate(); err != nil {
-		return cfg, fmt.Errorf("opcua adapter %q: %w", cfg.Name, err)
-	}
-	return cfg, nil
+	return cfg
 }
 
 // New validates cfg (naming the first bad field), loads trust lists and

@@ -156,7 +156,7 @@ func TestInvalidConfigNamesTheField(t *testing.T) {
 		{"fail-log-level", minimal + "log_level: loud\n", "log_level"},
 		{"fail-adapter-type", minimal + "adapters: [{type: s7, name: x}]\n", `adapters[0].type: "s7" is not modbus or opcua`},
 		{"fail-adapter-unknown-field", minimal + "adapters: [{type: modbus, name: x, devicez: []}]\n", "adapters[0].devicez: unknown field"},
-		{"fail-adapter-invalid", minimal + "adapters: [{type: modbus, name: x, devices: [{name: d, tcp: \"h:1\"}]}]\n", "adapters[0]: modbus adapter \"x\": devices[0].tags"},
+		{"fail-adapter-invalid", minimal + "adapters: [{type: modbus, name: x, devices: [{name: d, tcp: \"h:1\"}]}]\n", "adapters[0].devices[0].tags"},
 		{"fail-adapter-duplicate", minimal + "adapters: [" + validModbus + ", " + validModbus + "]\n", `adapters[1].name: "x" must be set and unique`},
 		{"fail-control-plane-url", minimal + "control_plane: {url: \"ftp://x\"}\n", "control_plane.url"},
 		{"fail-config-key", minimal + "control_plane: {config_keys: [\"kid:AAAA\"]}\n", "control_plane.config_keys[0]"},

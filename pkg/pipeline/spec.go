@@ -122,7 +122,7 @@ func (s *Spec) Validate() error {
 		}
 		names[a.Name()] = true
 		if err := a.Validate(); err != nil {
-			return fmt.Errorf("adapters[%d]: %w", i, err)
+			return fmt.Errorf("adapters[%d].%w", i, err) // the adapter's errors start with a field path
 		}
 		if a.OPCUA != nil {
 			for j, srv := range a.OPCUA.Servers {

@@ -38,7 +38,7 @@ func TestPipelineEditorJourney(t *testing.T) {
 		"SHOTS=" + screenshotDir(t)}, nil)
 	if !strings.Contains(out, "OK pipelines") || !strings.Contains(out, "INVALID spec.adapters[0].devices[0].tags[0].address") ||
 		!strings.Contains(out, "SECRET spec.kafka.security.password: must be a ${secret:name}") ||
-		!strings.Contains(out, "DEVICE spec.adapters[0]: modbus adapter \"line1\": devices[0]: exactly one of tcp or rtu") {
+		!strings.Contains(out, "DEVICE spec.adapters[0].devices[0]: exactly one of tcp or rtu") {
 		t.Fatalf("pipelines journey:\n%s", out)
 	}
 	var vs struct{ Versions []struct{ Version int } }

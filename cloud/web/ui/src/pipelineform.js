@@ -125,8 +125,8 @@ export function specEditor(id, spec) {
 }
 
 // errorPath is the field path a validation message starts with:
-// "spec.adapters[0]: modbus adapter "l1": devices[1].tcp: ..." is
-// adapters[0].devices[1].tcp.
+// "spec.adapters[0].devices[1].tcp: ..." is adapters[0].devices[1].tcp
+// (as is the older "spec.adapters[0]: modbus adapter "l1": devices[1].tcp: ...").
 export function errorPath(msg) {
   const parts = msg.replace(/^spec\./, "").split(": ");
   const seg = /^[a-z_]+(\[\d+\])?(\.[a-z_]+(\[\d+\])?)*$/;
