@@ -332,7 +332,7 @@ func BenchmarkLoginKnownVsUnknown(b *testing.B) {
 // TestRateLimitRetryAfterIsTheWindow: the per-IP request limit's 429 asks
 // for the rest of its one-minute window, through the one renderer.
 func TestRateLimitRetryAfterIsTheWindow(t *testing.T) {
-	e := newEnv(t, "", "", func(o *api.Options) { o.RateLimitPerMinute = 2 })
+	e := newEnv(t, "", "", func(o *api.Options, _ *api.Deps) { o.RateLimitPerMinute = 2 })
 	for i := 0; i < 2; i++ {
 		wantStatus(t, e.send("GET", "/healthz", ""), 200)
 	}

@@ -38,10 +38,10 @@ func (s *Server) alarmViewer(c *fiber.Ctx) alarms.Viewer {
 }
 
 func (s *Server) alarmService() (AlarmService, error) {
-	if s.opts.Alarms == nil {
+	if s.deps.Alarms == nil {
 		return nil, errorf(fiber.StatusServiceUnavailable, "alarms are not enabled on this server")
 	}
-	return s.opts.Alarms, nil
+	return s.deps.Alarms, nil
 }
 
 func (s *Server) listAlarms(c *fiber.Ctx) error {
@@ -86,7 +86,7 @@ func (s *Server) ackAlarm(c *fiber.Ctx) error {
 
 // auditVerified tells the alarm hook about a chain that failed to verify.
 func (s *Server) auditVerified(ctx context.Context, rep audit.Report) {
-	if !rep.OK && s.opts.AuditAlarm != nil {
-		s.opts.AuditAlarm.AuditVerificationFailed(ctx, rep.Problem)
+	if !rep.OK && s.deps.AuditAlarm != nil {
+		s.deps.AuditAlarm.AuditVerificationFailed(ctx, rep.Problem)
 	}
 }

@@ -287,7 +287,7 @@ func (l *lateAlarm) AuditVerificationFailed(ctx context.Context, problem string)
 // GET /api/v1/audit/verify raises the audit_verification_failure alarm.
 func TestAuditVerifyFailureIsASecurityAlarm(t *testing.T) {
 	hook := &lateAlarm{}
-	e := newEnv(t, "", "", func(o *api.Options) { o.AuditAlarm = hook })
+	e := newEnv(t, "", "", func(_ *api.Options, d *api.Deps) { d.AuditAlarm = hook })
 	var err error
 	if hook.ev, err = alarms.NewEvaluator(e.store, alarms.Config{}, slog.New(slog.DiscardHandler), prometheus.NewRegistry(), nil); err != nil {
 		t.Fatal(err)

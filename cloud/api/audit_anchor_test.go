@@ -22,7 +22,7 @@ func TestAuditVerifyEndpointChecksCheckpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	anchor := filepath.Join(t.TempDir(), "audit-checkpoint.json")
-	e := newEnv(t, "", "", func(o *api.Options) { o.AuditKeys, o.AuditAnchorFile = ring, anchor })
+	e := newEnv(t, "", "", func(o *api.Options, d *api.Deps) { d.AuditKeys, o.AuditAnchorFile = ring, anchor })
 	admin := e.login(adminEmail, adminPassword)
 	cp := audit.NewCheckpointer(e.store.Audit(context.Background()), ring, anchor, time.Hour, slog.Default())
 	if _, signed, err := cp.Sign(time.Now()); err != nil || !signed {

@@ -68,14 +68,14 @@ func (s *Server) verifyAudit(c *fiber.Ctx) error {
 // verifyChain checks the hash chain, and with AuditKeys the signed
 // checkpoints and the anchor file too.
 func (s *Server) verifyChain(c *fiber.Ctx) (audit.Report, error) {
-	if s.opts.AuditKeys == nil {
+	if s.deps.AuditKeys == nil {
 		return audit.Verify(s.wholeAudit(c))
 	}
 	anchor, err := audit.ReadAnchor(s.opts.AuditAnchorFile)
 	if err != nil {
 		return audit.Report{}, err
 	}
-	return audit.VerifyWithCheckpoints(s.wholeAudit(c), s.opts.AuditKeys, anchor)
+	return audit.VerifyWithCheckpoints(s.wholeAudit(c), s.deps.AuditKeys, anchor)
 }
 
 func (s *Server) complianceGDPR(c *fiber.Ctx) error {

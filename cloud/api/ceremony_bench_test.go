@@ -18,7 +18,7 @@ import (
 func BenchmarkEnrollmentCeremony(b *testing.B) {
 	ctx := context.Background()
 	gw := newSwGatewayTB(b)
-	e := newEnv(b, "", "", func(o *api.Options) { o.GatewayRateLimit = 0 })
+	e := newEnv(b, "", "", func(o *api.Options, _ *api.Deps) { o.GatewayRateLimit = 0 })
 	w := newMTLSWorld(b, e, gw.sw.CADir)
 	layout, roots := w.layout, w.roots
 	admin := e.login(adminEmail, adminPassword)

@@ -66,10 +66,10 @@ func databases(t *testing.T, fn func(t *testing.T, dbURL string)) {
 	t.Run("postgres", func(t *testing.T) { fn(t, testenv.PostgresURL(t)) })
 }
 
-type envOpt func(*api.Options)
+type envOpt func(*api.Options, *api.Deps)
 
 func withTrustedProxy(p string) envOpt {
-	return func(o *api.Options) { o.TrustedProxies = []netip.Prefix{netip.MustParsePrefix(p)} }
+	return func(o *api.Options, _ *api.Deps) { o.TrustedProxies = []netip.Prefix{netip.MustParsePrefix(p)} }
 }
 
 // newEnv starts a control plane on dbURL ("" = SQLite in a temp dir) with
@@ -101,10 +101,6 @@ func newEnv(t testing.TB, dbURL, keyDir string, opts ...envOpt) *env {
 	if _, _, err := us.Bootstrap(context.Background(), adminEmail, adminPassword); err != nil {
 		t.Fatal(err)
 	}
-	o := api.Options{Metrics: reg}
-	for _, f := range opts {
-		f(&o)
-	}
 	gw := gateways.New(st, keys, log)
 	// Most tests enroll software-key gateways: allow them, as an operator
 	// would with STREAMFORGE_ALLOW_KEY_IDENTITY (TestKeyIdentityNeedsTheSetting
@@ -116,17 +112,11 @@ func newEnv(t testing.TB, dbURL, keyDir string, opts ...envOpt) *env {
 	// The batching goroutines stop after the server and before the store.
 	gw.Start(context.Background())
 	t.Cleanup(gw.Close)
-	if o.Alarms == nil {
-		o.Alarms = alarms.NewService(st)
+	box, err := secretbox.Open(filepath.Join(keyDir, "secrets"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if o.Secrets == nil {
-		box, err := secretbox.Open(filepath.Join(keyDir, "secrets"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		o.Secrets = secrets.New(st.Secrets(), st.Gateways(), box)
-	}
-	srv := api.New(api.Deps{
+	d := api.Deps{
 		Database: st, DatabaseName: st.Dialect,
 		Audit: func(ctx context.Context, scope *audit.Scope) api.AuditReader { return st.Audit(ctx).Within(scope) },
 		Trail: st.AuditLog(), Users: us, Gateways: gw,
@@ -135,7 +125,13 @@ func newEnv(t testing.TB, dbURL, keyDir string, opts ...envOpt) *env {
 			Proposals: proposals.New(st.Proposals(), pipelines.New(st.Pipelines())),
 			Tests:     conntest.New(st.ConnectionTests(), pipelines.New(st.Pipelines())), Hints: conntest.NewHints(st.ConnectionTests(), time.Second)},
 		Rollouts: rollout.New(st.Rollouts(), pipelines.New(st.Pipelines())),
-	}, log, o)
+		Alarms:   alarms.NewService(st), Secrets: secrets.New(st.Secrets(), st.Gateways(), box),
+	}
+	o := api.Options{Metrics: reg}
+	for _, f := range opts {
+		f(&o, &d)
+	}
+	srv := api.New(d, log, o)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -368,7 +368,7 @@ func TestGatewayAccessScopesUsers(t *testing.T) {
 // IP are bounded (STREAMFORGE_GATEWAY_RATE_LIMIT). An enrollment is two
 // requests: its nonce, then the signed request.
 func TestEnrollmentIsRateLimited(t *testing.T) {
-	e := newEnv(t, "", "", func(o *api.Options) { o.GatewayRateLimit = 6 })
+	e := newEnv(t, "", "", func(o *api.Options, _ *api.Deps) { o.GatewayRateLimit = 6 })
 	ctx := context.Background()
 	admin := e.login(adminEmail, adminPassword)
 	_, value := e.enrollmentToken(admin, 10, "")

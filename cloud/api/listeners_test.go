@@ -146,7 +146,7 @@ func TestGatewayListenerServesDeviceRoutesOnly(t *testing.T) {
 // peer, X-Forwarded-For is ignored (every request counts against the
 // peer); from a trusted proxy it names the client.
 func TestForwardedForTrustedOnlyFromTrustedProxiesOnBothListeners(t *testing.T) {
-	limit := func(o *api.Options) { o.RateLimitPerMinute = 2 }
+	limit := func(o *api.Options, _ *api.Deps) { o.RateLimitPerMinute = 2 }
 	for _, trusted := range []bool{false, true} {
 		for _, listener := range []string{"plain", "gateway"} {
 			name := listener + "-untrusted-peer"

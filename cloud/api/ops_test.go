@@ -34,7 +34,7 @@ func TestMetricsCountRoutesAndLoginFailures(t *testing.T) {
 }
 
 func TestMetricsTokenRequiredWhenConfigured(t *testing.T) {
-	e := newEnv(t, "", "", func(o *api.Options) { o.MetricsToken = "scrape-secret-123" })
+	e := newEnv(t, "", "", func(o *api.Options, _ *api.Deps) { o.MetricsToken = "scrape-secret-123" })
 	wantError(t, e.do("GET", "/metrics", "", nil), 401, "metrics")
 	wantStatus(t, e.do("GET", "/metrics", "scrape-secret-123", nil), 200)
 }

@@ -33,7 +33,7 @@ var errNoSecrets = errs.New(errs.Unavailable, "secrets are not configured on thi
 // which exists on the mTLS gateway listener alone, for the gateway the
 // certificate names, and only the secrets its deployed config references.
 func (s *Server) secretRoutes(users func(method, path string, h []fiber.Handler)) {
-	h := &secretAPI{s: s, svc: s.opts.Secrets}
+	h := &secretAPI{s: s, svc: s.deps.Secrets}
 	read, manage := s.require(rbac.SecretsRead), s.require(rbac.SecretsManage)
 	users(fiber.MethodGet, "/secrets", []fiber.Handler{read, h.ready, h.list})
 	users(fiber.MethodPost, "/secrets", []fiber.Handler{manage, h.ready, h.create})

@@ -36,17 +36,9 @@ type Options struct {
 	// Metrics is the registry /metrics serves; the server adds its own
 	// metrics to it. Nil: a registry of the server's own.
 	Metrics *prometheus.Registry
-	// Alarms serves the alarm routes (nil: they answer 503); AuditAlarm
-	// hears of failed audit verifications.
-	Alarms     AlarmService
-	AuditAlarm AuditAlarm
-	// audit: with AuditKeys, GET /audit/verify also checks the signed
-	// checkpoints and the anchor file (nil: the hash chain only).
-	AuditKeys       audit.SignatureVerifier
+	// AuditAnchorFile is where the newest signed audit checkpoint is
+	// anchored outside the database (with Deps.AuditKeys).
 	AuditAnchorFile string
-	// Secrets serves the secrets routes (#12; cloud/secrets over the store
-	// and the key-encryption keys); nil: they answer 503.
-	Secrets SecretService
 }
 
 // Deps are the services the handlers call, built by serve (and the
@@ -70,6 +62,16 @@ type Deps struct {
 	// Rollouts starts, reads and rolls back staged rollouts (#12); the
 	// rollout.Engine owned by serve advances them.
 	Rollouts RolloutService
+	// Alarms serves the alarm routes (nil: they answer 503); AuditAlarm
+	// hears of failed audit verifications.
+	Alarms     AlarmService
+	AuditAlarm AuditAlarm
+	// AuditKeys: GET /audit/verify also checks the signed checkpoints and
+	// Options.AuditAnchorFile (nil: the hash chain only).
+	AuditKeys audit.SignatureVerifier
+	// Secrets serves the secrets routes (#12; cloud/secrets over the store
+	// and the key-encryption keys); nil: they answer 503.
+	Secrets SecretService
 }
 
 // Pinger checks that the database answers.

@@ -83,12 +83,13 @@ func serve(ctx context.Context, log *slog.Logger, args []string) error {
 		return fmt.Errorf("STREAMFORGE_SECRET_KEY_DIR: %w", err)
 	}
 	gw.OnHeartbeat = evaluator.Heartbeat
-	srv := api.New(apiDeps(st, us, gw), log, api.Options{
+	deps := apiDeps(st, us, gw)
+	deps.Alarms, deps.AuditAlarm, deps.AuditKeys = alarms.NewService(st), evaluator, auditKeys
+	deps.Secrets = secrets.New(st.Secrets(), st.Gateways(), secretKeys)
+	srv := api.New(deps, log, api.Options{
 		TrustedProxies: cfg.TrustedProxies, RateLimitPerMinute: cfg.RateLimitPerMinute, GatewayRateLimit: cfg.GatewayRateLimit,
 		BodyLimit: cfg.BodyLimit, MetricsToken: cfg.MetricsToken, TLS: cfg.TLSCert != "", Metrics: reg,
-		Alarms: alarms.NewService(st), AuditAlarm: evaluator,
-		AuditKeys: auditKeys, AuditAnchorFile: cfg.Audit.AnchorFile,
-		Secrets: secrets.New(st.Secrets(), st.Gateways(), secretKeys),
+		AuditAnchorFile: cfg.Audit.AnchorFile,
 	})
 	// prune is waited for before the store closes, whatever ends serve.
 	pruneCtx, stopPrune := context.WithCancel(ctx)
