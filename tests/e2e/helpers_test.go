@@ -32,8 +32,16 @@ const defaultBuffer = "{max_bytes: 256MiB}"
 // writeConfig writes an agent config that polls tags float32 holding
 // registers of the Modbus device at modbusAddr every interval, reporting
 // every poll (tags readings per interval), with the given buffer section
-// and extra kafka settings (", key: value" pairs or "").
+// and extra kafka settings.
 func writeConfig(t testing.TB, dir, brokers, modbusAddr string, tags int, interval time.Duration, buffer, kafka string) string {
+	return writeDevicesConfig(t, dir, brokers, modbusAddr, 1, tags, interval, buffer, kafka)
+}
+
+// writeDevicesConfig is writeConfig with devices devices (plc1, plc2, ...)
+// of tags tags each, all at modbusAddr (one connection each, polled
+// side by side, as a gateway polls several PLCs): devices*tags readings
+// per interval.
+func writeDevicesConfig(t testing.TB, dir, brokers, modbusAddr string, devices, tags int, interval time.Duration, buffer, kafka string) string {
 	t.Helper()
 	var b strings.Builder
 	fmt.Fprintf(&b, `gateway_id: gw-e2e
@@ -46,14 +54,17 @@ adapters:
   - type: modbus
     name: line1
     devices:
-      - name: plc1
+`, filepath.Join(dir, "data"), buffer, brokers, kafka)
+	for d := 1; d <= devices; d++ {
+		fmt.Fprintf(&b, `      - name: plc%d
         tcp: %s
         timeout: 500ms
         poll_groups: [{name: fast, interval: %s, always: true}]
         tags:
-`, filepath.Join(dir, "data"), buffer, brokers, kafka, modbusAddr, interval)
-	for i := range tags {
-		fmt.Fprintf(&b, "          - {name: s%03d, register: holding_register, address: %d, type: float32, poll_group: fast}\n", i, 2*i)
+`, d, modbusAddr, interval)
+		for i := range tags {
+			fmt.Fprintf(&b, "          - {name: s%03d, register: holding_register, address: %d, type: float32, poll_group: fast}\n", i, 2*i)
+		}
 	}
 	path := filepath.Join(dir, "agent.yaml")
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
