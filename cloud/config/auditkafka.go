@@ -44,6 +44,12 @@ func (r *auditKafkaRaw) parse() (kafkasec.Config, error) {
 		Protocol: strings.ToLower(strings.TrimSpace(r.protocol)), Mechanism: strings.ToUpper(strings.TrimSpace(r.mechanism)),
 		Username: r.user, CAFile: r.caFile, CertFile: r.certFile, KeyFile: r.keyFile,
 	}
+	// An operator used to other tools may try the password itself in the
+	// environment (where every child process and /proc/PID/environ
+	// would see it); say where it goes instead of ignoring it.
+	if _, ok := os.LookupEnv("STREAMFORGE_AUDIT_KAFKA_PASSWORD"); ok {
+		return c, fmt.Errorf("STREAMFORGE_AUDIT_KAFKA_PASSWORD: not read; put the password in a file (0600) named by %s", auditKafkaEnv["password"])
+	}
 	if r.passwordFile != "" {
 		b, err := os.ReadFile(r.passwordFile)
 		if err != nil {

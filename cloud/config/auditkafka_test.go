@@ -54,22 +54,34 @@ func TestAuditKafkaSecuritySettings(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			cfg, err := Load(append([]string{"--data-dir", t.TempDir()}, c.args...))
-			if c.want != "" {
-				if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), password) {
-					t.Fatalf("err %v, want one naming %s (and not the password)", err, c.want)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			sec := cfg.Audit.KafkaSecurity
-			if sec.SASL() && sec.Password.Reveal() != password {
-				t.Fatalf("password from its file: got %d bytes", len(sec.Password.Reveal()))
-			}
-			if !sec.SASL() && !sec.Password.IsZero() {
-				t.Fatal("a password without SASL")
-			}
+			checkLoad(t, cfg, err, c.want, password)
 		})
+	}
+	t.Run("fail-password-in-the-environment", func(t *testing.T) {
+		t.Setenv("STREAMFORGE_AUDIT_KAFKA_PASSWORD", password)
+		cfg, err := Load(append([]string{"--data-dir", t.TempDir()}, sasl...))
+		checkLoad(t, cfg, err, "STREAMFORGE_AUDIT_KAFKA_PASSWORD_FILE", password)
+	})
+}
+
+// checkLoad: Load failed naming want (never showing the password), or,
+// with want empty, loaded the password from its file.
+func checkLoad(t *testing.T, cfg *Config, err error, want, password string) {
+	t.Helper()
+	if want != "" {
+		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), password) {
+			t.Fatalf("err %v, want one naming %s (and not the password)", err, want)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec := cfg.Audit.KafkaSecurity
+	if sec.SASL() && sec.Password.Reveal() != password {
+		t.Fatalf("password from its file: got %d bytes", len(sec.Password.Reveal()))
+	}
+	if !sec.SASL() && !sec.Password.IsZero() {
+		t.Fatal("a password without SASL")
 	}
 }
