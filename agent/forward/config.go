@@ -2,10 +2,10 @@ package forward
 
 import (
 	"strconv"
-	"strings"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
+	"github.com/streamforge/streamforge/pkg/kafkasec"
 	"github.com/streamforge/streamforge/pkg/pipeline"
 )
 
@@ -50,27 +50,20 @@ func producerConfig(c *Config) *kafka.ConfigMap {
 		"reconnect.backoff.max.ms":  2000,
 		"go.logs.channel.enable":    true,
 		"go.delivery.report.fields": "none", // reports need no copy of key and value
-		"security.protocol":         strings.ToLower(c.Security.Protocol),
 	}
-	if strings.HasPrefix(strings.ToLower(c.Security.Protocol), "sasl") {
-		m["sasl.mechanisms"] = c.Security.Mechanism
-		m["sasl.username"] = c.Security.Username
-		m["sasl.password"] = c.Security.Password.Reveal()
-	}
-	if c.Security.CAFile != "" {
-		m["ssl.ca.location"] = c.Security.CAFile
-	}
+	security(c).Apply(m)
 	for k, v := range c.Librdkafka {
 		m[k] = v
 	}
 	return &m
 }
 
-// scrub removes the password from text that came from librdkafka.
-func scrub(c *Config, s string) string {
-	if p := c.Security.Password.Reveal(); p != "" {
-		s = strings.ReplaceAll(s, p, "[redacted]")
-		s = strings.ReplaceAll(s, strconv.Quote(p), "[redacted]")
-	}
-	return s
+// security is the connection's protection in the form the shared
+// librdkafka mapping takes.
+func security(c *Config) kafkasec.Config {
+	s := c.Security
+	return kafkasec.Config{Protocol: s.Protocol, Mechanism: s.Mechanism, Username: s.Username, Password: s.Password, CAFile: s.CAFile}
 }
+
+// scrub removes the password from text that came from librdkafka.
+func scrub(c *Config, s string) string { return security(c).Scrub(s) }

@@ -2,17 +2,7 @@ package forward
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"log/slog"
-	"math/big"
-	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -22,43 +12,6 @@ import (
 	"github.com/streamforge/streamforge/internal/kafkatest"
 	"github.com/streamforge/streamforge/internal/testenv"
 )
-
-// testPKI writes a CA and a broker certificate for 127.0.0.1 signed by it.
-func testPKI(t *testing.T) (caFile, certFile, keyFile string) {
-	t.Helper()
-	dir := t.TempDir()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "broker"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature,
-	}
-	caCert, _ := x509.ParseCertificate(caDER)
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, _ := x509.MarshalECPrivateKey(key)
-	write := func(name, typ string, b []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	return write("ca.pem", "CERTIFICATE", caDER), write("broker.pem", "CERTIFICATE", der), write("broker.key", "EC PRIVATE KEY", keyDER)
-}
 
 // syncBuffer collects log output from several goroutines.
 type syncBuffer struct {
@@ -80,8 +33,9 @@ func (s *syncBuffer) String() string {
 
 func TestSASLSSLWithSCRAMAndCA(t *testing.T) {
 	const user, pass = "gateway-1", "s3cret-Pa55word"
-	ca, cert, key := testPKI(t)
-	b := testenv.StartKfake(t, testenv.KafkaOpts{SCRAMUser: user, SCRAMPassword: pass, TLSCert: cert, TLSKey: key})
+	pki := testenv.WritePKI(t)
+	ca := pki.CAFile
+	b := testenv.StartKfake(t, testenv.KafkaOpts{SCRAMUser: user, SCRAMPassword: pass, TLSCert: pki.CertFile, TLSKey: pki.KeyFile})
 	sec := Security{Protocol: "sasl_ssl", Username: user, CAFile: ca}
 	src := newMemSource()
 	src.Put(readings("plc1", 5, 100)...)

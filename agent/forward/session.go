@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/streamforge/streamforge/adapters"
+	"github.com/streamforge/streamforge/pkg/kafkasec"
 )
 
 // session is one producer's life: it reads the buffer from its oldest
@@ -548,7 +548,7 @@ func (s *session) handle(ev kafka.Event, ids []uint64) []uint64 {
 			return ids
 		}
 		s.f.metrics.clientErrs.WithLabelValues(e.Code().String()).Inc()
-		if isAuthFailure(e, msg) {
+		if kafkasec.IsAuthFailure(e) {
 			s.f.metrics.authFails.Inc()
 		}
 		if e.Code() == kafka.ErrAllBrokersDown {
@@ -561,14 +561,6 @@ func (s *session) handle(ev kafka.Event, ids []uint64) []uint64 {
 		s.f.log.Warn("kafka client error", "code", e.Code().String(), "err", msg)
 	}
 	return ids
-}
-
-// isAuthFailure recognises a failed login. librdkafka reports a refused
-// SASL login as ErrAuthentication, or, when the broker just closes the
-// connection (as some do), as a transport error that names the SASL step.
-func isAuthFailure(e kafka.Error, msg string) bool {
-	return e.Code() == kafka.ErrAuthentication || e.Code() == kafka.ErrSaslAuthenticationFailed ||
-		strings.Contains(msg, "SASL authentication") || strings.Contains(msg, "SSL handshake failed")
 }
 
 // isPurged reports whether a delivery failed because we purged the message

@@ -30,7 +30,7 @@ func NewMetrics(reg prometheus.Registerer, depth func(context.Context) (int64, e
 		relayed: prometheus.NewCounter(prometheus.CounterOpts{Name: "streamforge_audit_relay_records_total",
 			Help: "Audit records this process relayed to Kafka (acknowledged and removed from the outbox)."}),
 		errors: prometheus.NewCounter(prometheus.CounterOpts{Name: "streamforge_audit_relay_errors_total",
-			Help: "Relay rounds, lease attempts and producer starts that failed (each is retried)."}),
+			Help: "Relay rounds, lease attempts and producer starts that failed, and logins or TLS handshakes the brokers refused (each is retried)."}),
 		lease: prometheus.NewGauge(prometheus.GaugeOpts{Name: "streamforge_audit_relay_lease_held",
 			Help: "1 while this process holds the relay lease (is the active relay), else 0."}),
 		depth: prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "streamforge_audit_outbox_records",

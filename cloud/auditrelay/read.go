@@ -9,6 +9,7 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/streamforge/streamforge/cloud/auditrec"
+	"github.com/streamforge/streamforge/pkg/kafkasec"
 )
 
 // Trail is the audit trail as read from the topic: records and
@@ -18,22 +19,26 @@ type Trail struct {
 	Checkpoints []auditrec.SignedCheckpoint
 }
 
-// ReadTopic reads the whole topic, from its start to the end it has when
-// the read begins, without joining a consumer group (it commits nothing).
-func ReadTopic(ctx context.Context, brokers, topic string) (Trail, error) {
-	c, err := kafka.NewConsumer(&kafka.ConfigMap{
-		"bootstrap.servers":    brokers,
+// ReadTopic reads the whole of cfg.Topic from cfg.Brokers, with the
+// relay's connection settings, from its start to the end it has when the
+// read begins, without joining a consumer group (it commits nothing).
+func ReadTopic(ctx context.Context, cfg Config) (Trail, error) {
+	cfg.defaults()
+	topic := cfg.Topic
+	c, err := kafka.NewConsumer(clientConfig(cfg, kafka.ConfigMap{
 		"group.id":             "streamforge-audit-verify", // required by librdkafka; never committed
 		"enable.auto.commit":   false,
 		"enable.partition.eof": true,
-	})
+	}))
 	if err != nil {
-		return Trail{}, fmt.Errorf("kafka consumer: %w", err)
+		return Trail{}, fmt.Errorf("kafka consumer: %s", cfg.Security.Scrub(err.Error()))
 	}
 	defer c.Close()
 	md, err := c.GetMetadata(&topic, false, 15000)
 	if err != nil {
-		return Trail{}, fmt.Errorf("topic %s metadata: %w", topic, err)
+		// A refused login or handshake shows here as a timeout; librdkafka
+		// has logged the cause.
+		return Trail{}, fmt.Errorf("topic %s metadata from %s %v: %s", topic, cfg.Brokers, cfg.Security, cfg.Security.Scrub(err.Error()))
 	}
 	tm, ok := md.Topics[topic]
 	if !ok || tm.Error.Code() != kafka.ErrNoError {
@@ -76,8 +81,8 @@ func ReadTopic(ctx context.Context, brokers, topic string) (Trail, error) {
 				delete(remaining, e.Partition)
 			}
 		case kafka.Error:
-			if e.IsFatal() {
-				return Trail{}, e
+			if e.IsFatal() || kafkasec.IsAuthFailure(e) {
+				return Trail{}, fmt.Errorf("read topic %s: %s", topic, cfg.Security.Scrub(e.Error()))
 			}
 		}
 	}
@@ -108,8 +113,8 @@ func (t *Trail) add(value []byte) error {
 const readTimeout = 2 * time.Minute
 
 // ReadTopicTimeout is ReadTopic bounded by a fixed time.
-func ReadTopicTimeout(ctx context.Context, brokers, topic string) (Trail, error) {
+func ReadTopicTimeout(ctx context.Context, cfg Config) (Trail, error) {
 	ctx, cancel := context.WithTimeout(ctx, readTimeout)
 	defer cancel()
-	return ReadTopic(ctx, brokers, topic)
+	return ReadTopic(ctx, cfg)
 }

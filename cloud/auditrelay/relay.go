@@ -19,9 +19,11 @@ import (
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/streamforge/streamforge/cloud/auditrec"
 	"github.com/streamforge/streamforge/cloud/store"
+	"github.com/streamforge/streamforge/pkg/kafkasec"
 )
 
 // Key is the key of every message: one key keeps the whole trail in one
@@ -46,6 +48,9 @@ type Message struct {
 type Config struct {
 	Brokers string // bootstrap servers; empty disables the relay
 	Topic   string // default audit_trail
+	// Security protects the connection (TLS, SASL); the zero value is
+	// plaintext.
+	Security kafkasec.Config
 	// MinInsyncReplicas and ReplicationFactor apply when the relay creates
 	// the topic; 0 leaves them to the broker's defaults.
 	MinInsyncReplicas int
@@ -164,18 +169,18 @@ func (r *Relay) run(ctx context.Context) {
 		if prod == nil {
 			var err error
 			if prod, err = newProducer(r.cfg, r.log); err != nil {
-				r.log.Error("audit relay producer", "err", err)
+				r.log.Error("audit relay producer", "err", r.cfg.Security.Scrub(err.Error()))
 				r.cfg.Metrics.errors.Inc()
 				r.sleep(ctx)
 				continue
 			}
 			if err := ensureTopic(ctx, prod.p, r.cfg, r.log); err != nil {
-				r.log.Warn("audit topic", "topic", r.cfg.Topic, "err", err)
+				r.log.Warn("audit topic", "topic", r.cfg.Topic, "err", r.cfg.Security.Scrub(err.Error()))
 			}
 		}
 		n, err := r.round(ctx, prod)
 		if err != nil && ctx.Err() == nil {
-			r.log.Warn("audit relay round", "err", err)
+			r.log.Warn("audit relay round", "err", r.cfg.Security.Scrub(err.Error()))
 			r.cfg.Metrics.errors.Inc()
 		}
 		if prod.fatal() {
@@ -250,6 +255,8 @@ func (r *Relay) round(ctx context.Context, prod *producer) (int, error) {
 type producer struct {
 	p       *kafka.Producer
 	log     *slog.Logger
+	sec     kafkasec.Config // scrubs what librdkafka says
+	errs    prometheus.Counter
 	mu      sync.Mutex
 	isFatal bool
 	events  chan struct{} // closed when watch returns
@@ -257,8 +264,7 @@ type producer struct {
 }
 
 func newProducer(cfg Config, log *slog.Logger) (*producer, error) {
-	p, err := kafka.NewProducer(&kafka.ConfigMap{
-		"bootstrap.servers":  cfg.Brokers,
+	p, err := kafka.NewProducer(clientConfig(cfg, kafka.ConfigMap{
 		"client.id":          "streamforge-cloud-audit",
 		"enable.idempotence": true,
 		"acks":               "all",
@@ -269,11 +275,11 @@ func newProducer(cfg Config, log *slog.Logger) (*producer, error) {
 		"linger.ms":          5,
 		// librdkafka's own log lines go to our logger, not to stderr.
 		"go.logs.channel.enable": true,
-	})
+	}))
 	if err != nil {
 		return nil, fmt.Errorf("kafka producer: %w", err)
 	}
-	pr := &producer{p: p, log: log, events: make(chan struct{}), logs: make(chan struct{})}
+	pr := &producer{p: p, log: log, sec: cfg.Security, errs: cfg.Metrics.errors, events: make(chan struct{}), logs: make(chan struct{})}
 	go pr.watch()
 	go pr.forwardLogs()
 	return pr, nil
@@ -288,24 +294,34 @@ func (pr *producer) forwardLogs() {
 		if l.Level <= 4 {
 			level = slog.LevelWarn
 		}
-		pr.log.Log(context.Background(), level, "librdkafka", "tag", l.Tag, "msg", l.Message)
+		pr.log.Log(context.Background(), level, "librdkafka", "tag", l.Tag, "msg", pr.sec.Scrub(l.Message))
 	}
 }
 
 // watch reads the producer's own events (errors, logs); delivery reports
-// go to each send's channel.
+// go to each send's channel. A refused login or TLS handshake is an error
+// of its own: librdkafka keeps retrying it, and the records wait in its
+// queue (no message timeout) and in the outbox, so without the metric and
+// the warning nothing would show that the relay is stuck.
 func (pr *producer) watch() {
 	defer close(pr.events)
 	for ev := range pr.p.Events() {
-		if e, ok := ev.(kafka.Error); ok {
-			if e.IsFatal() {
-				pr.mu.Lock()
-				pr.isFatal = true
-				pr.mu.Unlock()
-				pr.log.Error("audit relay producer failed fatally", "err", e)
-			} else {
-				pr.log.Debug("audit relay producer", "err", e)
-			}
+		e, ok := ev.(kafka.Error)
+		if !ok {
+			continue
+		}
+		msg := pr.sec.Scrub(e.Error())
+		switch {
+		case e.IsFatal():
+			pr.mu.Lock()
+			pr.isFatal = true
+			pr.mu.Unlock()
+			pr.log.Error("audit relay producer failed fatally", "err", msg)
+		case kafkasec.IsAuthFailure(e):
+			pr.errs.Inc()
+			pr.log.Warn("audit relay: the broker refused the login or the TLS handshake", "code", e.Code().String(), "err", msg)
+		default:
+			pr.log.Debug("audit relay producer", "err", msg)
 		}
 	}
 }

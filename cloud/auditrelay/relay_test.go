@@ -147,7 +147,7 @@ func TestRelayDeliversEveryRecordInOrderThroughOutageAndRestart(t *testing.T) {
 		}
 	}
 
-	trail, err := auditrelay.ReadTopicTimeout(context.Background(), broker.Addr, cfg.Topic)
+	trail, err := auditrelay.ReadTopicTimeout(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +167,7 @@ func TestRelayDeliversEveryRecordInOrderThroughOutageAndRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	testenv.Eventually(t, time.Minute, "the repeats to be relayed", func() bool { return outbox() == 0 })
-	if trail, err = auditrelay.ReadTopicTimeout(context.Background(), broker.Addr, cfg.Topic); err != nil {
+	if trail, err = auditrelay.ReadTopicTimeout(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}
 	rep, err = audit.CompareTopic(writer.Audit(context.Background()), trail.Records, trail.Checkpoints, ring, outbox())

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/streamforge/streamforge/pkg/kafkasec"
 )
 
 // Config is the control plane's configuration.
@@ -47,8 +49,11 @@ type Config struct {
 // Audit configures the audit trail's anchors outside the database: the
 // Kafka relay and the signed checkpoints.
 type Audit struct {
-	KafkaBrokers       string // empty: no relay
-	KafkaTopic         string
+	KafkaBrokers string // empty: no relay
+	KafkaTopic   string
+	// KafkaSecurity protects the relay's and the verify reader's
+	// connection (TLS, SASL; auditkafka.go).
+	KafkaSecurity      kafkasec.Config
 	MinInsyncReplicas  int
 	ReplicationFactor  int
 	RelayInterval      time.Duration
@@ -100,6 +105,8 @@ func Load(args []string) (*Config, error) {
 	}
 	var alarms alarmRaw
 	settings = append(settings, alarms.settings()...)
+	var auditKafka auditKafkaRaw
+	settings = append(settings, auditKafka.settings()...)
 	var secretKeys string // secrets (#12)
 	settings = append(settings, setting{"STREAMFORGE_SECRET_KEY_DIR", "secret-key-dir", "",
 		"directory of the key-encryption keys that seal secret values (default DATA_DIR/keys/secrets); keep it out of the database's backups, share it between replicas", &secretKeys})
@@ -184,6 +191,9 @@ func Load(args []string) (*Config, error) {
 		return nil, err
 	}
 	if a.CheckpointInterval, err = positiveDuration("STREAMFORGE_AUDIT_CHECKPOINT_INTERVAL", audit.cpEvery); err != nil {
+		return nil, err
+	}
+	if a.KafkaSecurity, err = auditKafka.parse(); err != nil {
 		return nil, err
 	}
 	return c, nil

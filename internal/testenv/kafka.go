@@ -19,10 +19,13 @@ type KafkaOpts struct {
 	// Persist keeps the broker's data across Stop/Start (kfake: -data-dir;
 	// Apache Kafka always persists). Without it a restarted kfake is empty.
 	Persist bool
-	// SCRAMUser and SCRAMPassword enable SASL SCRAM-SHA-512 (kfake only).
+	// SCRAMUser and SCRAMPassword enable SASL SCRAM-SHA-512.
 	SCRAMUser, SCRAMPassword string
-	// TLSCert and TLSKey (PEM files) make the listener TLS (kfake only).
+	// TLSCert and TLSKey (PEM files) make the listener TLS.
 	TLSCert, TLSKey string
+	// TLSClientCA (PEM), with TLS, makes Apache Kafka require a client
+	// certificate signed by it (mutual TLS; kfake ignores it).
+	TLSClientCA string
 }
 
 // Broker is a Kafka-protocol broker running as its own process. It can be

@@ -18,11 +18,12 @@ const KafkaVersion = "4.4.0"
 // StartKafka starts Apache Kafka in KRaft mode (one combined broker and
 // controller, PLAINTEXT on a free loopback port) from the jars that
 // `make kafka-jars` caches, fetching them with mvn when they are missing. The
-// data directory persists across Stop/Start. Only KafkaOpts.Persist applies
-// (it always persists).
-func StartKafka(t testing.TB, _ KafkaOpts) *Broker {
+// data directory persists across Stop/Start (KafkaOpts.Persist is implied).
+// With KafkaOpts' SCRAM user or TLS certificate, Addr is a second listener
+// that requires them (SASL_SSL, SASL_PLAINTEXT or SSL), as production runs.
+func StartKafka(t testing.TB, opts KafkaOpts) *Broker {
 	t.Helper()
-	return StartKafkaCluster(t, 1).Nodes[0]
+	return startKafkaCluster(t, 1, opts).Nodes[0]
 }
 
 // KafkaCluster is Apache Kafka nodes in KRaft mode, each a combined broker
@@ -45,6 +46,11 @@ func (c *KafkaCluster) Addrs() string {
 
 // StartKafkaCluster starts n nodes and returns once every one listens.
 func StartKafkaCluster(t testing.TB, n int) *KafkaCluster {
+	t.Helper()
+	return startKafkaCluster(t, n, KafkaOpts{})
+}
+
+func startKafkaCluster(t testing.TB, n int, opts KafkaOpts) *KafkaCluster {
 	t.Helper()
 	java, err := exec.LookPath("java")
 	if err != nil {
@@ -84,11 +90,17 @@ transaction.state.log.min.isr=%[7]d
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=true
 `, i+1, strings.Join(voters, ","), bports[i], cports[i], filepath.Join(dir, "data"), rf, isr))
-		format := exec.Command(java, append(jvm, "kafka.tools.StorageTool", "format", "-t", "MkU3OEVBNTcwNTJENDM2Qg", "-c", props)...)
+		clientAddr := fmt.Sprintf("127.0.0.1:%d", bports[i])
+		if opts.secure() { // clients use the protected listener; the nodes keep PLAINTEXT among themselves
+			client := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+			appendFile(t, props, opts.secureProps(t, clientAddr, fmt.Sprintf("127.0.0.1:%d", cports[i]), client))
+			clientAddr = client
+		}
+		format := exec.Command(java, append(append(jvm, "kafka.tools.StorageTool", "format", "-t", "MkU3OEVBNTcwNTJENDM2Qg", "-c", props), opts.scramArgs()...)...)
 		if out, err := format.CombinedOutput(); err != nil {
 			t.Fatalf("format Kafka storage of node %d: %v\n%s", i+1, err, out)
 		}
-		b := &Broker{t: t, Addr: fmt.Sprintf("127.0.0.1:%d", bports[i])}
+		b := &Broker{t: t, Addr: clientAddr}
 		b.launch = func(int) *exec.Cmd {
 			return exec.Command(java, append(jvm, "kafka.Kafka", props)...)
 		}

@@ -66,7 +66,7 @@ func auditVerify(ctx context.Context, args []string) error {
 	if cfg.Audit.KafkaBrokers == "" {
 		return fmt.Errorf("--kafka: STREAMFORGE_AUDIT_KAFKA_BROKERS is not set")
 	}
-	trail, err := auditrelay.ReadTopicTimeout(ctx, cfg.Audit.KafkaBrokers, cfg.Audit.KafkaTopic)
+	trail, err := auditrelay.ReadTopicTimeout(ctx, relayConfig(cfg.Audit))
 	if err != nil {
 		return err
 	}
@@ -126,11 +126,11 @@ func startAudit(cfg *config.Config, st *store.Store, log *slog.Logger, reg prome
 	}
 	cp.Start()
 	var relay *auditrelay.Relay
-	if a := cfg.Audit; a.KafkaBrokers != "" {
-		relay = auditrelay.New(auditrelay.Config{
-			Brokers: a.KafkaBrokers, Topic: a.KafkaTopic, MinInsyncReplicas: a.MinInsyncReplicas,
-			ReplicationFactor: a.ReplicationFactor, Interval: a.RelayInterval, Metrics: relayMetrics,
-		}, repo, st, log)
+	if cfg.Audit.KafkaBrokers != "" {
+		rc := relayConfig(cfg.Audit)
+		rc.Metrics = relayMetrics
+		log.Info("audit relay", "brokers", rc.Brokers, "topic", rc.Topic, "security", rc.Security)
+		relay = auditrelay.New(rc, repo, st, log)
 		relay.Start()
 	}
 	return keys, func() {
@@ -141,6 +141,15 @@ func startAudit(cfg *config.Config, st *store.Store, log *slog.Logger, reg prome
 			_ = relay.Close()
 		}
 	}, nil
+}
+
+// relayConfig is where and how the relay writes, and `audit verify
+// --kafka` reads, the audit topic: both use the same settings.
+func relayConfig(a config.Audit) auditrelay.Config {
+	return auditrelay.Config{
+		Brokers: a.KafkaBrokers, Topic: a.KafkaTopic, Security: a.KafkaSecurity, MinInsyncReplicas: a.MinInsyncReplicas,
+		ReplicationFactor: a.ReplicationFactor, Interval: a.RelayInterval,
+	}
 }
 
 func auditCompliance(ctx context.Context, kind string, args []string) error {

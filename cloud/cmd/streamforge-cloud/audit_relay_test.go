@@ -113,7 +113,7 @@ func TestAuditRelaySurvivesBrokerOutageAndKill(t *testing.T) {
 		return queued == 0
 	})
 
-	trail, err := auditrelay.ReadTopicTimeout(context.Background(), broker.Addr, "audit_trail")
+	trail, err := auditrelay.ReadTopicTimeout(context.Background(), auditrelay.Config{Brokers: broker.Addr})
 	if err != nil {
 		t.Fatal(err)
 	}
