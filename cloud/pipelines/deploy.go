@@ -157,11 +157,13 @@ func clientMessage(err error) string {
 
 // Deployments lists what was deployed where, with what each gateway
 // reported since: applied when its applied config reached the version.
-func (s *Service) Deployments(ctx context.Context, id string) ([]DeploymentView, error) {
+// Only the gateways within access (the caller's gateway_access) are
+// listed: the others are "not found" to it everywhere else.
+func (s *Service) Deployments(ctx context.Context, id string, access []string) ([]DeploymentView, error) {
 	if _, err := s.repo.Get(ctx, id); err != nil {
 		return nil, notFound(err, ErrNotFound)
 	}
-	ds, err := s.repo.Deployments(ctx, id)
+	ds, err := s.repo.Deployments(ctx, id, store.GatewayFilter{All: rbac.Unrestricted(access), Access: access})
 	if err != nil {
 		return nil, fmt.Errorf("deployments of %s: %w", id, err)
 	}

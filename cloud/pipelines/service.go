@@ -45,7 +45,7 @@ type Repo interface {
 	Version(ctx context.Context, id string, version int) (store.PipelineVersion, error)
 	Delete(ctx context.Context, id string, ev audit.Event) error
 	RecordDeployment(ctx context.Context, ds []store.PipelineDeployment, ev audit.Event) error
-	Deployments(ctx context.Context, id string) ([]store.DeploymentStatus, error)
+	Deployments(ctx context.Context, id string, f store.GatewayFilter) ([]store.DeploymentStatus, error)
 	GatewaysOfSite(ctx context.Context, site string) ([]string, error)
 }
 

@@ -127,7 +127,7 @@ func (s *Service) Create(ctx context.Context, o audit.Origin, id string, req Req
 	if err != nil {
 		return View{}, fmt.Errorf("create rollout of %s v%d: %w", id, version, err)
 	}
-	return s.Get(ctx, id, ro.ID)
+	return s.Get(ctx, id, ro.ID, access)
 }
 
 func applyTimeout(s string) (time.Duration, error) {
@@ -186,14 +186,23 @@ func view(ro store.Rollout) View {
 		CreatedBy: ro.CreatedBy, UpdatedBy: ro.UpdatedBy, CreatedAt: ro.CreatedAt, UpdatedAt: ro.UpdatedAt}
 }
 
-// List returns pipeline id's rollouts, newest first, with their counts.
-func (s *Service) List(ctx context.Context, id string) ([]View, error) {
+// List returns pipeline id's rollouts, newest first, with their counts
+// of the gateways within access (the caller's gateway_access).
+func (s *Service) List(ctx context.Context, id string, access []string) ([]View, error) {
 	ros, err := s.repo.List(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("rollouts of %s: %w", id, err)
 	}
 	out := make([]View, len(ros))
 	for i, ro := range ros {
+		if !rbac.Unrestricted(access) {
+			// Counted from the gateways it may see, as Get shows them.
+			if out[i], err = s.scoped(ctx, ro, access); err != nil {
+				return nil, err
+			}
+			out[i].Gateways = nil
+			continue
+		}
 		out[i] = view(ro)
 		if out[i].Counts, err = s.repo.Counts(ctx, ro.ID); err != nil {
 			return nil, fmt.Errorf("rollout %d: %w", ro.ID, err)
@@ -202,29 +211,45 @@ func (s *Service) List(ctx context.Context, id string) ([]View, error) {
 	return out, nil
 }
 
-// Get returns rollout rid of pipeline id with every gateway's status.
-func (s *Service) Get(ctx context.Context, id string, rid uint64) (View, error) {
+// Get returns rollout rid of pipeline id with the status of every gateway
+// within access (the caller's gateway_access): the others are "not found"
+// to it everywhere else, so they are neither listed nor counted.
+func (s *Service) Get(ctx context.Context, id string, rid uint64, access []string) (View, error) {
 	ro, err := s.load(ctx, id, rid)
 	if err != nil {
 		return View{}, err
 	}
-	ts, err := s.repo.Targets(ctx, rid, "")
+	return s.scoped(ctx, ro, access)
+}
+
+// hiddenReason replaces a reason that may name gateways (a stop names
+// the failed ones) for a caller who cannot see every gateway of the rollout.
+const hiddenReason = "stopped or rolled back (the reason names gateways outside your gateway access; an unrestricted user sees it)"
+
+func (s *Service) scoped(ctx context.Context, ro store.Rollout, access []string) (View, error) {
+	ts, err := s.repo.Targets(ctx, ro.ID, "")
 	if err != nil {
-		return View{}, fmt.Errorf("rollout %d targets: %w", rid, err)
+		return View{}, fmt.Errorf("rollout %d targets: %w", ro.ID, err)
 	}
 	v := view(ro)
 	v.Counts = map[string]int{}
-	v.Gateways = make([]TargetView, len(ts))
+	v.Gateways = make([]TargetView, 0, len(ts))
 	now := time.Now()
-	for i, t := range ts {
+	for _, t := range ts {
+		if !rbac.CanAccessGateway(access, t.GatewayID, t.Site) {
+			if v.Reason != "" {
+				v.Reason = hiddenReason
+			}
+			continue
+		}
 		if t.Status == store.TargetPending {
 			// A stopped rollout's pending gateways are no longer watched
 			// by the engine: their status is read from their reports here.
 			t.Status, t.Error = Classify(t, now, ro.ApplyTimeout)
 		}
 		v.Counts[t.Status]++
-		v.Gateways[i] = TargetView{GatewayID: t.GatewayID, Wave: t.Wave, Status: t.Status, ConfigVersion: t.ConfigVersion,
-			Error: t.Error, DeployedAt: t.DeployedAt, RolledBack: t.RolledBack}
+		v.Gateways = append(v.Gateways, TargetView{GatewayID: t.GatewayID, Wave: t.Wave, Status: t.Status, ConfigVersion: t.ConfigVersion,
+			Error: t.Error, DeployedAt: t.DeployedAt, RolledBack: t.RolledBack})
 	}
 	return v, nil
 }
@@ -278,7 +303,7 @@ func (s *Service) Rollback(ctx context.Context, o audit.Origin, id string, rid u
 		}
 		return View{}, fmt.Errorf("roll back rollout %d: %w", rid, err)
 	}
-	return s.Get(ctx, id, rid)
+	return s.Get(ctx, id, rid, access)
 }
 
 func first[T any](s []T, n int) []T { return s[:min(n, len(s))] }

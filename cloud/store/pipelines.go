@@ -184,10 +184,12 @@ type DeploymentStatus struct {
 	ConfigError   string
 }
 
-// Deployments returns pipeline id's deployments, newest first (at most 500).
-func (r *Pipelines) Deployments(ctx context.Context, id string) ([]DeploymentStatus, error) {
+// Deployments returns pipeline id's deployments to the gateways f selects
+// (its gateway_access), newest first (at most 500).
+func (r *Pipelines) Deployments(ctx context.Context, id string, f GatewayFilter) ([]DeploymentStatus, error) {
 	var out []DeploymentStatus
-	err := r.s.DB.WithContext(ctx).Table("pipeline_deployments AS d").
+	q := r.s.DB.WithContext(ctx).Table("pipeline_deployments AS d")
+	err := f.withinColumns(q, "d.gateway_id", "g.site").
 		Select("d.*, COALESCE(g.applied_config, 0) AS applied_config, COALESCE((SELECT h.config_error FROM gateway_heartbeats h "+
 			"WHERE h.gateway_id = d.gateway_id ORDER BY h.id DESC LIMIT 1), '') AS config_error").
 		Joins("LEFT JOIN gateways g ON g.id = d.gateway_id").

@@ -1,0 +1,73 @@
+package api_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/streamforge/streamforge/cloud/rbac"
+)
+
+// TestGatewayAccessScopesDeploymentsAndRollouts: a user confined to one
+// site reads a pipeline's deployments and rollouts without learning the
+// other site's gateways (their ids, statuses or errors), as the gateway
+// routes answer "not found" for them; an unrestricted reader sees both.
+func TestGatewayAccessScopesDeploymentsAndRollouts(t *testing.T) {
+	databases(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL, "")
+		ctx := context.Background()
+		admin := e.login(adminEmail, adminPassword)
+		for id, site := range map[string]string{"gw-north": "North", "gw-south": "South"} {
+			_, value := e.enrollmentToken(admin, 1, site)
+			if _, err := e.gateway(id).Enroll(ctx, value, "edge", nil); err != nil {
+				t.Fatal(err)
+			}
+			wantStatus(t, e.do("POST", "/api/v1/gateways/"+id+"/approve", admin, nil), 200)
+		}
+		wantStatus(t, e.do("POST", "/api/v1/pipelines", admin, map[string]any{"id": "line", "spec": spec("1s")}), 201)
+		wantStatus(t, e.do("POST", "/api/v1/pipelines/line/deploy", admin, map[string]any{"gateways": []string{"gw-north", "gw-south"}}), 200)
+		wantStatus(t, e.do("POST", "/api/v1/pipelines/line/rollouts", admin, map[string]any{"gateways": []string{"gw-north", "gw-south"}}), 201)
+
+		north := e.user("north@example.com", []string{rbac.Engineer}, "North")
+		nobody := e.user("nobody@example.com", []string{rbac.Viewer}, "Elsewhere")
+		for _, c := range []struct {
+			name, token, path string
+			see, hide         []string
+			waiting           float64 // the rollout's waiting count shown
+		}{
+			{"ok-unrestricted-deployments", admin, "/api/v1/pipelines/line/deployments", []string{"gw-north", "gw-south"}, nil, -1},
+			{"fail-other-sites-deployments", north, "/api/v1/pipelines/line/deployments", []string{"gw-north"}, []string{"gw-south"}, -1},
+			{"fail-no-sites-deployments", nobody, "/api/v1/pipelines/line/deployments", nil, []string{"gw-north", "gw-south"}, -1},
+			{"ok-unrestricted-rollout", admin, "/api/v1/pipelines/line/rollouts/1", []string{"gw-north", "gw-south"}, nil, 2},
+			{"fail-other-sites-rollout", north, "/api/v1/pipelines/line/rollouts/1", []string{"gw-north"}, []string{"gw-south"}, 1},
+			{"fail-no-sites-rollout", nobody, "/api/v1/pipelines/line/rollouts/1", nil, []string{"gw-north", "gw-south"}, 0},
+			{"ok-unrestricted-rollout-list", admin, "/api/v1/pipelines/line/rollouts", nil, nil, 2},
+			{"fail-other-sites-rollout-list", north, "/api/v1/pipelines/line/rollouts", nil, nil, 1},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				r := e.do("GET", c.path, c.token, nil)
+				wantStatus(t, r, 200)
+				for _, id := range c.see {
+					if !strings.Contains(string(r.raw), `"`+id+`"`) {
+						t.Errorf("%s missing from %s", id, r.raw)
+					}
+				}
+				for _, id := range c.hide {
+					if strings.Contains(string(r.raw), id) {
+						t.Errorf("%s shown to a user without access to it: %s", id, r.raw)
+					}
+				}
+				if c.waiting < 0 {
+					return
+				}
+				ro := r.body
+				if list, ok := r.body["rollouts"].([]any); ok {
+					ro = list[0].(map[string]any)
+				}
+				if got, _ := ro["counts"].(map[string]any)["waiting"].(float64); got != c.waiting {
+					t.Errorf("waiting count %v, want %v: %s", got, c.waiting, r.raw)
+				}
+			})
+		}
+	})
+}
