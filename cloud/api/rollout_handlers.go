@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"strconv"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -83,8 +82,8 @@ func (h *rolloutAPI) rollback(c *fiber.Ctx) error {
 }
 
 func rolloutID(c *fiber.Ctx) (uint64, error) {
-	n, err := strconv.ParseUint(c.Params("rid"), 10, 64)
-	if err != nil || n == 0 {
+	n, ok := parseID(c.Params("rid"))
+	if !ok {
 		return 0, errs.Invalid("rollout", "want a rollout id (a positive number)")
 	}
 	return n, nil
