@@ -3,7 +3,8 @@
 // for an Engineer or Admin: approving applies it as a new pipeline version
 // whose pipeline.update record carries approved_by; rejecting records why.
 // Whoever proposes cannot apply (the routes require different
-// permissions), so a Copilot never changes a pipeline on its own.
+// permissions, and no one approves their own proposal, whatever roles
+// they hold), so a Copilot never changes a pipeline on its own.
 package proposals
 
 import (
@@ -26,6 +27,7 @@ var (
 	ErrDecided  = errs.New(errs.Conflict, "this proposal has been approved or rejected already")
 	ErrStale    = errs.New(errs.Conflict, "the pipeline has a newer version than the proposal's base_version: reject it and propose again")
 	ErrNoChange = errs.New(errs.Validation, "spec: the proposal changes nothing")
+	ErrOwn      = errs.New(errs.Forbidden, "a proposal is approved by someone other than its author")
 )
 
 // Repo is what the service needs of the store (store.Proposals).
@@ -199,6 +201,11 @@ func (s *Service) Approve(ctx context.Context, o Origin, id uint64) (Proposal, e
 	r, err := s.load(ctx, id)
 	if err != nil {
 		return Proposal{}, err
+	}
+	// Four eyes: an account holding both the Copilot's role and an
+	// Engineer's would otherwise apply its own change, recorded as reviewed.
+	if r.ProposedBy == o.Actor {
+		return Proposal{}, ErrOwn
 	}
 	now := s.Now()
 	if err := s.decided(s.repo.Decide(ctx, id, store.ProposalPending, store.ProposalApproved, o.Actor, "", 0, now, nil)); err != nil {
