@@ -268,7 +268,8 @@ func (s *Service) load(ctx context.Context, id string, rid uint64) (store.Rollou
 // Rollback asks for rollout rid to be rolled back: every gateway it wrote
 // gets, as a new config version, what it had before (the Engine writes
 // them, as it writes waves). The caller's access must reach every gateway
-// written, and no later rollout may have written to one of them since.
+// written, and nothing may have written to one of them since (a later
+// rollout, a deploy, a config edit): the rollback would overwrite it.
 func (s *Service) Rollback(ctx context.Context, o audit.Origin, id string, rid uint64, access []string) (View, error) {
 	ro, err := s.load(ctx, id, rid)
 	if err != nil {
@@ -291,7 +292,8 @@ func (s *Service) Rollback(ctx context.Context, o audit.Origin, id string, rid u
 		return View{}, fmt.Errorf("rollout %d: %w", rid, err)
 	}
 	if len(later) > 0 {
-		return View{}, errs.New(errs.Conflict, "a later rollout has written to "+strings.Join(first(later, 5), ", ")+": roll that one back instead")
+		return View{}, errs.New(errs.Conflict, "a newer config has been written since (a later rollout, deploy or config edit) to "+
+			strings.Join(first(later, 5), ", ")+": a rollback would overwrite it; roll back that rollout, or deploy the version you want")
 	}
 	ev := o.Event("rollout.rollback", "rollout", strconv.FormatUint(rid, 10), "rollback", audit.ResultSuccess)
 	ev.Changes = map[string]audit.Change{"state": {Old: ro.State, New: store.RolloutRollingBack}, "pipeline": {New: id},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"gorm.io/gorm"
@@ -263,13 +264,28 @@ func (r *Rollouts) Transition(ctx context.Context, ro Rollout, owner, state, rea
 }
 
 // SupersededTargets returns those of rollout id's gateways that a later
-// rollout has written to since (a rollback must not undo that one).
+// rollout has written to since, or whose stored config is newer than the
+// one the rollout wrote (a deploy or a config edit since): a rollback must
+// not undo either.
 func (r *Rollouts) SupersededTargets(ctx context.Context, id uint64) ([]string, error) {
-	var ids []string
-	err := r.s.DB.WithContext(ctx).Table("rollout_targets AS t").
+	var later, edited []string
+	db := r.s.DB.WithContext(ctx)
+	err := db.Table("rollout_targets AS t").
 		Joins("JOIN rollout_targets l ON l.gateway_id = t.gateway_id AND l.rollout_id > t.rollout_id AND l.status <> ?", TargetWaiting).
-		Where("t.rollout_id = ?", id).Distinct().Order("t.gateway_id").Pluck("t.gateway_id", &ids).Error
-	return ids, err
+		Where("t.rollout_id = ?", id).Distinct().Order("t.gateway_id").Pluck("t.gateway_id", &later).Error
+	if err != nil {
+		return nil, err
+	}
+	err = db.Table("rollout_targets AS t").
+		Joins("JOIN gateway_configs c ON c.gateway_id = t.gateway_id AND c.version > t.config_version").
+		Where("t.rollout_id = ? AND t.config_version > 0 AND t.rolled_back = ?", id, false).
+		Order("t.gateway_id").Pluck("t.gateway_id", &edited).Error
+	if err != nil {
+		return nil, err
+	}
+	ids := append(later, edited...)
+	slices.Sort(ids)
+	return slices.Compact(ids), nil
 }
 
 // CurrentConfig returns the config document stored for gateway id ("" none).
