@@ -147,6 +147,9 @@ func (s *Service) Create(ctx context.Context, o Origin, id, description string, 
 	if !idRE.MatchString(id) {
 		return Pipeline{}, errs.Invalid("id", "1-128 of [A-Za-z0-9_.-], starting with a letter or digit")
 	}
+	if err := errs.Description(&description); err != nil {
+		return Pipeline{}, err
+	}
 	doc, err := Validate(in)
 	if err != nil {
 		return Pipeline{}, err
@@ -181,6 +184,9 @@ func (s *Service) UpdateApproved(ctx context.Context, o Origin, approver, id str
 }
 
 func (s *Service) update(ctx context.Context, o Origin, approver, id string, base int, description *string, in Input) (Pipeline, error) {
+	if err := errs.Description(description); err != nil {
+		return Pipeline{}, err
+	}
 	doc, err := Validate(in)
 	if err != nil {
 		return Pipeline{}, err

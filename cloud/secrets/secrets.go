@@ -102,6 +102,9 @@ func (s *Service) Create(ctx context.Context, o Origin, name, value, description
 	if err := validate(name, value, true); err != nil {
 		return Metadata{}, err
 	}
+	if err := errs.Description(&description); err != nil {
+		return Metadata{}, err
+	}
 	sealed, err := s.box.Seal(name, []byte(value))
 	if err != nil {
 		return Metadata{}, fmt.Errorf("seal secret %s: %w", name, err)
@@ -122,6 +125,9 @@ func (s *Service) Create(ctx context.Context, o Origin, name, value, description
 // Update replaces a secret's value (and description when not nil).
 func (s *Service) Update(ctx context.Context, o Origin, name, value string, description *string) (Metadata, error) {
 	if err := validate(name, value, true); err != nil {
+		return Metadata{}, err
+	}
+	if err := errs.Description(description); err != nil {
 		return Metadata{}, err
 	}
 	sealed, err := s.box.Seal(name, []byte(value))

@@ -1,0 +1,67 @@
+package api_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// TestIDsBeyondTheDatabaseRange: a numeric id in a path past what the
+// database's 64-bit signed integers hold is a 400 naming it (it was a 500:
+// SQLite refuses uint64 values with the high bit set), and the largest one
+// it holds is a plain 404.
+func TestIDsBeyondTheDatabaseRange(t *testing.T) {
+	databases(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL, "")
+		admin := e.login(adminEmail, adminPassword)
+		wantStatus(t, e.do("POST", "/api/v1/pipelines", admin, map[string]any{"id": "line", "spec": spec("1s")}), 201)
+		wantStatus(t, e.do("POST", "/api/v1/service-accounts", admin, map[string]any{"name": "bot", "roles": []string{"Copilot"}}), 201)
+		for _, c := range []struct{ method, path, field string }{
+			{"GET", "/api/v1/proposals/%s", "id"},
+			{"POST", "/api/v1/proposals/%s/approve", "id"},
+			{"GET", "/api/v1/connection-tests/%s", "id"},
+			{"GET", "/api/v1/pipelines/line/rollouts/%s", "rollout"},
+			{"POST", "/api/v1/pipelines/line/rollouts/%s/rollback", "rollout"},
+			{"DELETE", "/api/v1/service-accounts/bot/tokens/%s", "token"},
+		} {
+			t.Run(c.method+" "+c.path, func(t *testing.T) {
+				for _, big := range []string{"9223372036854775808", "18446744073709551615"} {
+					wantError(t, e.do(c.method, fmt.Sprintf(c.path, big), admin, nil), 400, c.field+":")
+				}
+				wantStatus(t, e.do(c.method, fmt.Sprintf(c.path, "9223372036854775807"), admin, nil), 404)
+			})
+		}
+	})
+}
+
+// TestDescriptionsAreBounded: a pipeline's or a secret's description is
+// stored, listed and copied into the audit record of each change, so one
+// over 1024 bytes is a 400 naming it (a 900 kB one was stored), on
+// create and on update, and nothing is written.
+func TestDescriptionsAreBounded(t *testing.T) {
+	e := newEnv(t, "", "")
+	admin := e.login(adminEmail, adminPassword)
+	long := strings.Repeat("d", 1025)
+	wantStatus(t, e.do("POST", "/api/v1/pipelines", admin, map[string]any{"id": "line", "description": strings.Repeat("d", 1024), "spec": spec("1s")}), 201)
+	wantStatus(t, e.do("POST", "/api/v1/secrets", admin, map[string]any{"name": "pw", "value": "v"}), 201)
+	for _, c := range []struct {
+		method, path string
+		body         map[string]any
+	}{
+		{"POST", "/api/v1/pipelines", map[string]any{"id": "other", "description": long, "spec": spec("1s")}},
+		{"PUT", "/api/v1/pipelines/line", map[string]any{"description": long, "spec": spec("2s")}},
+		{"POST", "/api/v1/secrets", map[string]any{"name": "other", "value": "v", "description": long}},
+		{"PUT", "/api/v1/secrets/pw", map[string]any{"value": "v2", "description": long}},
+	} {
+		wantError(t, e.do(c.method, c.path, admin, c.body), 400, "description: at most 1024 bytes")
+	}
+	if r := e.do("GET", "/api/v1/pipelines/line", admin, nil); r.body["version"].(float64) != 1 {
+		t.Fatalf("a refused update wrote a version: %s", r.raw)
+	}
+	if r := e.do("GET", "/api/v1/secrets/pw", admin, nil); r.body["version"].(float64) != 1 {
+		t.Fatalf("a refused update changed the secret: %s", r.raw)
+	}
+	for _, p := range []string{"/api/v1/pipelines/other", "/api/v1/secrets/other"} {
+		wantStatus(t, e.do("GET", p, admin, nil), 404)
+	}
+}
