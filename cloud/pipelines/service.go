@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -43,7 +44,7 @@ type Repo interface {
 	List(ctx context.Context) ([]store.Pipeline, error)
 	Versions(ctx context.Context, id string) ([]store.PipelineVersion, error)
 	Version(ctx context.Context, id string, version int) (store.PipelineVersion, error)
-	Delete(ctx context.Context, id string, ev audit.Event) error
+	Delete(ctx context.Context, id string, ev audit.Event, stopped func(rollout uint64) audit.Event) error
 	RecordDeployment(ctx context.Context, ds []store.PipelineDeployment, ev audit.Event) error
 	Deployments(ctx context.Context, id string, f store.GatewayFilter) ([]store.DeploymentStatus, error)
 	GatewaysOfSite(ctx context.Context, site string) ([]string, error)
@@ -305,7 +306,12 @@ func (s *Service) Diff(ctx context.Context, id string, from, to int) ([]Change, 
 	return cs, nil
 }
 
+// RolloutStoppedByDelete is the reason of a rollout stopped because its
+// pipeline was deleted.
+const RolloutStoppedByDelete = "the pipeline version was deleted"
+
 // Delete removes pipeline id and its versions; the audit trail keeps them.
+// Its running rollouts stop at once (store.Pipelines.Delete says why).
 func (s *Service) Delete(ctx context.Context, o Origin, id string) error {
 	p, err := s.repo.Get(ctx, id)
 	if err != nil {
@@ -313,7 +319,13 @@ func (s *Service) Delete(ctx context.Context, o Origin, id string) error {
 	}
 	ev := o.Event("pipeline.delete", "pipeline", id, "delete", audit.ResultSuccess)
 	ev.Changes = map[string]audit.Change{"version": {Old: p.Version, New: nil}}
-	if err := s.repo.Delete(ctx, id, ev); err != nil {
+	stopped := func(rollout uint64) audit.Event {
+		stop := o.Event("rollout.stop", "rollout", strconv.FormatUint(rollout, 10), "deploy", audit.ResultFailure)
+		stop.Reason = RolloutStoppedByDelete
+		stop.Changes = map[string]audit.Change{"state": {Old: store.RolloutRunning, New: store.RolloutStopped}, "pipeline": {New: id}}
+		return stop
+	}
+	if err := s.repo.Delete(ctx, id, ev, stopped); err != nil {
 		return notFound(err, ErrNotFound)
 	}
 	return nil

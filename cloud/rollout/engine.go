@@ -119,7 +119,7 @@ func (e *Engine) advance(ctx context.Context, ro store.Rollout) error {
 	// wave starts; the rest of it after an engine stopped midway).
 	wrote, err := e.writeWave(ctx, ro)
 	if errors.Is(err, pipelines.ErrNotFound) || errors.Is(err, pipelines.ErrVersionNotFound) {
-		return e.halt(ctx, ro, "the pipeline version was deleted")
+		return e.halt(ctx, ro, pipelines.RolloutStoppedByDelete)
 	}
 	if err != nil || wrote || counts[store.TargetPending] > 0 {
 		return err

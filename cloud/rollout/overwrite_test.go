@@ -3,6 +3,7 @@ package rollout_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -44,6 +45,46 @@ func TestRollbackNeverOverwritesALaterConfig(t *testing.T) {
 		}
 		if v := f.get(ro.ID); v.State != store.RolloutDone {
 			t.Fatalf("the refused rollback changed the rollout: %+v", v)
+		}
+	})
+}
+
+// TestRolloutOfADeletedPipelineNeverWritesItsSuccessor: a rollout writes
+// each wave from its pipeline version when the wave starts. Its pipeline
+// deleted midway and another created under the same id before the engine
+// looked again, the later waves got the new pipeline's document, which
+// nobody deployed. The delete stops the rollout at once (audited), so the
+// engine writes nothing more.
+func TestRolloutOfADeletedPipelineNeverWritesItsSuccessor(t *testing.T) {
+	databases(t, func(t *testing.T, dbURL string) {
+		f := newFleet(t, dbURL, 2)
+		ctx := context.Background()
+		e := f.engine(nil)
+		ro := f.create(rollout.Request{Targets: pipelines.Targets{Gateways: []string{"gw-01", "gw-02"}}, Canary: size("1")})
+		f.step(e) // the canary is written; gw-02 waits for the next wave
+		if err := f.pipes.Delete(ctx, admin, "line"); err != nil {
+			t.Fatal(err)
+		}
+		successor := pipelines.Input{Spec: json.RawMessage(`{"kafka":{"brokers":"successor:9092"}}`)}
+		if _, err := f.pipes.Create(ctx, admin, "line", "", successor); err != nil {
+			t.Fatal(err)
+		}
+		f.applyAll(ro.ID)
+		f.step(e)
+		f.step(e)
+		if v := f.get(ro.ID); v.State != store.RolloutStopped || v.Reason != pipelines.RolloutStoppedByDelete ||
+			f.statuses(ro.ID) != "gw-01:applied gw-02:waiting" {
+			t.Fatalf("after its pipeline was deleted: %s %q %s", v.State, v.Reason, f.statuses(ro.ID))
+		}
+		var n int64
+		f.st.DB.Model(&store.GatewayConfig{}).Where("gateway_id = ?", "gw-02").Count(&n)
+		if n != 0 {
+			t.Fatal("gw-02 was written after its rollout's pipeline was deleted")
+		}
+		var stops []string
+		f.st.DB.Table("audit_log").Where("event_type = ? AND resource_id = ?", "rollout.stop", fmt.Sprint(ro.ID)).Pluck("user_email", &stops)
+		if len(stops) != 1 || stops[0] != admin.Actor {
+			t.Fatalf("rollout.stop records: %v", stops)
 		}
 	})
 }

@@ -145,7 +145,13 @@ func (r *Pipelines) Version(ctx context.Context, id string, version int) (Pipeli
 }
 
 // Delete removes pipeline id, its versions and its deployment records.
-func (r *Pipelines) Delete(ctx context.Context, id string, ev auditrec.Event) error {
+//
+// Its running rollouts stop in the same transaction, each with the event
+// stopped gives it: a rollout writes each wave from the pipeline's version
+// when the wave starts, and a pipeline created next under the same id
+// would otherwise have its document written by the old rollout's later
+// waves, which nobody deployed.
+func (r *Pipelines) Delete(ctx context.Context, id string, ev auditrec.Event, stopped func(rollout uint64) auditrec.Event) error {
 	return r.s.Tx(ctx, func(tx *gorm.DB) error {
 		res := tx.Where("id = ?", id).Delete(&Pipeline{})
 		if res.Error != nil {
@@ -153,6 +159,20 @@ func (r *Pipelines) Delete(ctx context.Context, id string, ev auditrec.Event) er
 		}
 		if res.RowsAffected == 0 {
 			return ErrNotFound
+		}
+		var running []Rollout
+		if err := tx.Where("pipeline_id = ? AND state = ?", id, RolloutRunning).Find(&running).Error; err != nil {
+			return err
+		}
+		for _, ro := range running {
+			stop := stopped(ro.ID)
+			if err := tx.Model(&Rollout{}).Where("id = ? AND state = ?", ro.ID, RolloutRunning).
+				Updates(map[string]any{"state": RolloutStopped, "reason": stop.Reason, "updated_at": time.Now().UTC()}).Error; err != nil {
+				return err
+			}
+			if err := appendEvent(tx, stop); err != nil {
+				return err
+			}
 		}
 		for _, m := range []any{&PipelineVersion{}, &PipelineDeployment{}} {
 			if err := tx.Where("pipeline_id = ?", id).Delete(m).Error; err != nil {
