@@ -71,3 +71,55 @@ func TestGatewayAccessScopesDeploymentsAndRollouts(t *testing.T) {
 		}
 	})
 }
+
+// TestSiteAdminsAuditShowsNoOtherSitesDeployments: the records of a
+// deploy, a rollout or a connection test name gateways in their changes
+// (and a stopped rollout's reason names the failed ones), under the
+// pipeline or the rollout as resource. An Admin confined to one site reads
+// such records only when it made them itself (they name only what it
+// asked for), never another's naming the other site's gateways; the
+// unrestricted Admin reads them all.
+func TestSiteAdminsAuditShowsNoOtherSitesDeployments(t *testing.T) {
+	databases(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL, "")
+		ctx := context.Background()
+		admin := e.login(adminEmail, adminPassword)
+		for id, site := range map[string]string{"gw-a1": "Plant A", "gw-b1": "Plant B"} {
+			_, value := e.enrollmentToken(admin, 1, site)
+			if _, err := e.gateway(id).Enroll(ctx, value, "edge", nil); err != nil {
+				t.Fatal(err)
+			}
+			wantStatus(t, e.do("POST", "/api/v1/gateways/"+id+"/approve", admin, nil), 200)
+		}
+		both := []string{"gw-a1", "gw-b1"}
+		wantStatus(t, e.do("POST", "/api/v1/pipelines", admin, map[string]any{"id": "line", "spec": spec("1s")}), 201)
+		wantStatus(t, e.do("POST", "/api/v1/pipelines/line/deploy", admin, map[string]any{"gateways": both}), 200)
+		wantStatus(t, e.do("POST", "/api/v1/pipelines/line/rollouts", admin, map[string]any{"gateways": both}), 201)
+		wantStatus(t, e.do("POST", "/api/v1/pipelines/line/test-connection", admin,
+			map[string]any{"gateway_id": "gw-b1", "adapter": "line1", "device": "plc1", "poll_group": "fast"}), 202)
+
+		siteAdmin := e.user("site-admin@example.com", []string{rbac.Admin}, "Plant A")
+		wantStatus(t, e.do("POST", "/api/v1/pipelines/line/deploy", siteAdmin, map[string]any{"gateways": []string{"gw-a1"}}), 200)
+		for _, c := range []struct {
+			name, token, path string
+			wantB1, wantOwn   bool
+		}{
+			{"ok-unrestricted", admin, "/api/v1/audit?limit=500", true, true},
+			{"fail-site-admin-list", siteAdmin, "/api/v1/audit?limit=500", false, true},
+			{"fail-site-admin-by-resource", siteAdmin, "/api/v1/audit?resource_id=line", false, true},
+			{"fail-site-admin-soc2", siteAdmin, "/api/v1/audit/compliance/soc2", false, true},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				r := e.do("GET", c.path, c.token, nil)
+				wantStatus(t, r, 200)
+				if got := strings.Contains(string(r.raw), "gw-b1"); got != c.wantB1 {
+					t.Errorf("names gw-b1: %v, want %v: %.2000s", got, c.wantB1, r.raw)
+				}
+				own := strings.Contains(string(r.raw), "site-admin@example.com") && strings.Contains(string(r.raw), "pipeline.deploy")
+				if own != c.wantOwn {
+					t.Errorf("shows the site admin's own deploy: %v, want %v", own, c.wantOwn)
+				}
+			})
+		}
+	})
+}
