@@ -65,3 +65,15 @@ func TestDescriptionsAreBounded(t *testing.T) {
 		wantStatus(t, e.do("GET", p, admin, nil), 404)
 	}
 }
+
+// TestABodyThatIsNoObjectSaysSo: a list, string or number as the whole
+// body was "field  has the wrong type" (an empty field name).
+func TestABodyThatIsNoObjectSaysSo(t *testing.T) {
+	e := newEnv(t, "", "")
+	admin := e.login(adminEmail, adminPassword)
+	for _, body := range []string{`[]`, `"spec"`, `42`, `true`} {
+		for _, p := range []string{"/api/v1/pipelines", "/api/v1/pipelines/validate", "/api/v1/secrets", "/api/v1/service-accounts"} {
+			wantError(t, e.do("POST", p, admin, body), 400, "invalid JSON body: the body must be a JSON object")
+		}
+	}
+}
