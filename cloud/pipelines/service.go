@@ -121,6 +121,9 @@ func (in Input) source() (src []byte, doc json.RawMessage, err error) {
 	case len(in.Spec) > MaxSpecBytes || len(in.SpecYAML) > MaxSpecBytes:
 		return nil, nil, errs.Invalid("spec", fmt.Sprintf("at most %d bytes", MaxSpecBytes))
 	case in.SpecYAML != "":
+		if err := checkExpansion([]byte(in.SpecYAML)); err != nil {
+			return nil, nil, errs.Invalid("spec_yaml", err.Error())
+		}
 		var v any
 		if err := yaml.Unmarshal([]byte(in.SpecYAML), &v); err != nil {
 			return nil, nil, errs.Invalid("spec_yaml", "not YAML: "+err.Error())
