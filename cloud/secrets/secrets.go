@@ -44,7 +44,9 @@ type Repo interface {
 	Deliver(ctx context.Context, names []string, ev audit.Event) ([]store.SecretValue, error)
 }
 
-// Configs gives a gateway's deployed config document (store.Gateways).
+// Configs gives a gateway's deployed config as its signed bundle says
+// (gateways.Configs.Config): a document column edited in the database
+// names no secret.
 type Configs interface {
 	Config(ctx context.Context, gatewayID string) (*store.GatewayConfig, error)
 }
