@@ -77,3 +77,19 @@ func TestABodyThatIsNoObjectSaysSo(t *testing.T) {
 		}
 	}
 }
+
+// TestSecretNamesThatNoURLCanCarry: "." and ".." were accepted as secret
+// names, but clients (browsers, curl) resolve them out of the path of
+// PUT or DELETE /api/v1/secrets/{name}: such a secret could be created
+// and never changed or deleted. They are a 400 naming the field.
+func TestSecretNamesThatNoURLCanCarry(t *testing.T) {
+	e := newEnv(t, "", "")
+	admin := e.login(adminEmail, adminPassword)
+	for _, name := range []string{".", "..", "..."} {
+		wantError(t, e.do("POST", "/api/v1/secrets", admin, map[string]any{"name": name, "value": "v"}), 400, "name:")
+	}
+	wantStatus(t, e.do("POST", "/api/v1/secrets", admin, map[string]any{"name": ".hidden.pw", "value": "v"}), 201)
+	if r := e.do("GET", "/api/v1/secrets", admin, nil); len(r.body["secrets"].([]any)) != 1 {
+		t.Fatalf("secrets: %s", r.raw)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/streamforge/streamforge/cloud/audit"
@@ -87,8 +88,10 @@ func New(repo Repo, configs Configs, box *secretbox.Box) *Service {
 var redactedChange = audit.Change{Old: secret.Redacted, New: secret.Redacted}
 
 func validate(name, value string, needValue bool) error {
-	if !nameRE.MatchString(name) {
-		return errs.Invalid("name", "1 to 128 of A-Z a-z 0-9 _ . - (what ${secret:name} can name)")
+	// Only dots would be a path segment that clients resolve away ("."
+	// or ".."): the secret could never be changed or deleted.
+	if !nameRE.MatchString(name) || strings.Trim(name, ".") == "" {
+		return errs.Invalid("name", "1 to 128 of A-Z a-z 0-9 _ . - (what ${secret:name} can name), not only dots")
 	}
 	if needValue && value == "" {
 		return errs.Invalid("value", "must be set")
