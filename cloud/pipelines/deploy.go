@@ -27,6 +27,10 @@ type Targets struct {
 	Site     string   `json:"site,omitempty"`
 }
 
+// ErrInRollout is a deploy's result for a gateway that a running rollout
+// holds.
+var ErrInRollout = errs.New(errs.Conflict, "in a running rollout: wait for it to end or roll it back")
+
 // MaxTargets bounds one deploy.
 const MaxTargets = 1000
 
@@ -62,13 +66,23 @@ func (s *Service) Deploy(ctx context.Context, o Origin, id string, t Targets, ac
 	if err != nil {
 		return Deployment{}, err
 	}
+	// A rollout owns its gateways until it ends: a write beside it would
+	// be taken for its version applied.
+	busy, err := s.repo.InRollout(ctx, targets)
+	if err != nil {
+		return Deployment{}, fmt.Errorf("gateways in rollouts: %w", err)
+	}
 	out := Deployment{PipelineID: id, Version: version}
 	var records []store.PipelineDeployment
 	failed := 0
 	for _, wave := range plan(targets) {
 		for _, gw := range wave {
 			r := Result{GatewayID: gw}
-			r.ConfigVersion, err = write(ctx, gw, doc)
+			if slices.Contains(busy, gw) {
+				err = ErrInRollout
+			} else {
+				r.ConfigVersion, err = write(ctx, gw, doc)
+			}
 			if err != nil {
 				r.Error, failed = clientMessage(err), failed+1
 			}

@@ -217,6 +217,12 @@ func (r *Pipelines) Deployments(ctx context.Context, id string, f GatewayFilter)
 	return out, err
 }
 
+// InRollout returns those of the gateways ids that a running (or rolling
+// back) rollout holds.
+func (r *Pipelines) InRollout(ctx context.Context, ids []string) ([]string, error) {
+	return inRollout(r.s.DB.WithContext(ctx), ids, len(ids))
+}
+
 // GatewaysOfSite returns the ids of the approved gateways of site.
 func (r *Pipelines) GatewaysOfSite(ctx context.Context, site string) ([]string, error) {
 	var ids []string

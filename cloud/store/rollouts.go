@@ -96,10 +96,8 @@ func (r *Rollouts) Create(ctx context.Context, ro Rollout, targets []RolloutTarg
 		for i, t := range targets {
 			ids[i] = t.GatewayID
 		}
-		var busy []string
-		if err := tx.Table("rollout_targets AS t").Joins("JOIN rollouts r ON r.id = t.rollout_id").
-			Where("r.state IN ? AND t.gateway_id IN ?", []string{RolloutRunning, RolloutRollingBack}, ids).
-			Limit(1).Pluck("t.gateway_id", &busy).Error; err != nil {
+		busy, err := inRollout(tx, ids, 1)
+		if err != nil {
 			return err
 		}
 		if len(busy) > 0 {
@@ -118,6 +116,16 @@ func (r *Rollouts) Create(ctx context.Context, ro Rollout, targets []RolloutTarg
 		return appendEvent(tx, ev)
 	})
 	return ro, err
+}
+
+// inRollout returns up to limit of the gateways ids that a running (or
+// rolling back) rollout holds.
+func inRollout(db *gorm.DB, ids []string, limit int) ([]string, error) {
+	var busy []string
+	err := db.Table("rollout_targets AS t").Joins("JOIN rollouts r ON r.id = t.rollout_id").
+		Where("r.state IN ? AND t.gateway_id IN ?", []string{RolloutRunning, RolloutRollingBack}, ids).
+		Distinct().Order("t.gateway_id").Limit(limit).Pluck("t.gateway_id", &busy).Error
+	return busy, err
 }
 
 // Get returns rollout id.
