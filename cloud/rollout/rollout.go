@@ -46,6 +46,7 @@ type Repo interface {
 	Targets(ctx context.Context, id uint64, status string) ([]store.TargetStatus, error)
 	Waiting(ctx context.Context, id uint64, wave, limit int) ([]store.RolloutTarget, error)
 	Counts(ctx context.Context, id uint64) (map[string]int, error)
+	CountsWithin(ctx context.Context, id uint64, f store.GatewayFilter) (map[string]int, error)
 	Claim(ctx context.Context, owner string, now time.Time, lease time.Duration) ([]store.Rollout, error)
 	Renew(ctx context.Context, ro store.Rollout, owner string, now time.Time, lease time.Duration) error
 	SaveTargets(ctx context.Context, ts []store.RolloutTarget) error
@@ -193,22 +194,33 @@ func (s *Service) List(ctx context.Context, id string, access []string) ([]View,
 	if err != nil {
 		return nil, fmt.Errorf("rollouts of %s: %w", id, err)
 	}
+	within := store.GatewayFilter{All: rbac.Unrestricted(access), Access: access}
 	out := make([]View, len(ros))
 	for i, ro := range ros {
-		if !rbac.Unrestricted(access) {
-			// Counted from the gateways it may see, as Get shows them.
-			if out[i], err = s.scoped(ctx, ro, access); err != nil {
-				return nil, err
-			}
-			out[i].Gateways = nil
-			continue
-		}
 		out[i] = view(ro)
-		if out[i].Counts, err = s.repo.Counts(ctx, ro.ID); err != nil {
+		if out[i].Counts, err = s.repo.CountsWithin(ctx, ro.ID, within); err != nil {
 			return nil, fmt.Errorf("rollout %d: %w", ro.ID, err)
+		}
+		if !within.All && out[i].Reason != "" {
+			// The reason may name gateways: shown when all are within access.
+			every, err := s.repo.Counts(ctx, ro.ID)
+			if err != nil {
+				return nil, fmt.Errorf("rollout %d: %w", ro.ID, err)
+			}
+			if total(every) != total(out[i].Counts) {
+				out[i].Reason = hiddenReason
+			}
 		}
 	}
 	return out, nil
+}
+
+func total(counts map[string]int) int {
+	n := 0
+	for _, c := range counts {
+		n += c
+	}
+	return n
 }
 
 // Get returns rollout rid of pipeline id with the status of every gateway

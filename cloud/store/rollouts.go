@@ -169,12 +169,21 @@ func (r *Rollouts) Waiting(ctx context.Context, id uint64, wave, limit int) ([]R
 
 // Counts returns how many of rollout id's targets are in each status.
 func (r *Rollouts) Counts(ctx context.Context, id uint64) (map[string]int, error) {
+	return r.CountsWithin(ctx, id, GatewayFilter{All: true})
+}
+
+// CountsWithin is Counts of the targets whose gateways f selects (a
+// reader's gateway_access).
+func (r *Rollouts) CountsWithin(ctx context.Context, id uint64, f GatewayFilter) (map[string]int, error) {
 	var rows []struct {
 		Status string
 		N      int
 	}
-	err := r.s.DB.WithContext(ctx).Model(&RolloutTarget{}).Select("status, COUNT(*) AS n").
-		Where("rollout_id = ?", id).Group("status").Scan(&rows).Error
+	q := r.s.DB.WithContext(ctx).Table("rollout_targets AS t")
+	if !f.All {
+		q = f.withinColumns(q.Joins("LEFT JOIN gateways g ON g.id = t.gateway_id"), "t.gateway_id", "g.site")
+	}
+	err := q.Select("t.status, COUNT(*) AS n").Where("t.rollout_id = ?", id).Group("t.status").Scan(&rows).Error
 	out := map[string]int{}
 	for _, row := range rows {
 		out[row.Status] = row.N
