@@ -8,6 +8,20 @@ import (
 	"github.com/streamforge/streamforge/cloud/rbac"
 )
 
+// siteGateways enrolls and approves each gateway at its site (id: site).
+func (e *env) siteGateways(admin string, sites map[string]string) {
+	e.t.Helper()
+	for id, site := range sites {
+		_, value := e.enrollmentToken(admin, 1, site)
+		if _, err := e.gateway(id).Enroll(context.Background(), value, "edge", nil); err != nil {
+			e.t.Fatal(err)
+		}
+		if r := e.do("POST", "/api/v1/gateways/"+id+"/approve", admin, nil); r.status != 200 {
+			e.t.Fatalf("approve %s: %d %s", id, r.status, r.raw)
+		}
+	}
+}
+
 // TestGatewayAccessScopesDeploymentsAndRollouts: a user confined to one
 // site reads a pipeline's deployments and rollouts without learning the
 // other site's gateways (their ids, statuses or errors), as the gateway
@@ -15,15 +29,8 @@ import (
 func TestGatewayAccessScopesDeploymentsAndRollouts(t *testing.T) {
 	databases(t, func(t *testing.T, dbURL string) {
 		e := newEnv(t, dbURL, "")
-		ctx := context.Background()
 		admin := e.login(adminEmail, adminPassword)
-		for id, site := range map[string]string{"gw-north": "North", "gw-south": "South"} {
-			_, value := e.enrollmentToken(admin, 1, site)
-			if _, err := e.gateway(id).Enroll(ctx, value, "edge", nil); err != nil {
-				t.Fatal(err)
-			}
-			wantStatus(t, e.do("POST", "/api/v1/gateways/"+id+"/approve", admin, nil), 200)
-		}
+		e.siteGateways(admin, map[string]string{"gw-north": "North", "gw-south": "South"})
 		wantStatus(t, e.do("POST", "/api/v1/pipelines", admin, map[string]any{"id": "line", "spec": spec("1s")}), 201)
 		wantStatus(t, e.do("POST", "/api/v1/pipelines/line/deploy", admin, map[string]any{"gateways": []string{"gw-north", "gw-south"}}), 200)
 		wantStatus(t, e.do("POST", "/api/v1/pipelines/line/rollouts", admin, map[string]any{"gateways": []string{"gw-north", "gw-south"}}), 201)
@@ -82,15 +89,8 @@ func TestGatewayAccessScopesDeploymentsAndRollouts(t *testing.T) {
 func TestSiteAdminsAuditShowsNoOtherSitesDeployments(t *testing.T) {
 	databases(t, func(t *testing.T, dbURL string) {
 		e := newEnv(t, dbURL, "")
-		ctx := context.Background()
 		admin := e.login(adminEmail, adminPassword)
-		for id, site := range map[string]string{"gw-a1": "Plant A", "gw-b1": "Plant B"} {
-			_, value := e.enrollmentToken(admin, 1, site)
-			if _, err := e.gateway(id).Enroll(ctx, value, "edge", nil); err != nil {
-				t.Fatal(err)
-			}
-			wantStatus(t, e.do("POST", "/api/v1/gateways/"+id+"/approve", admin, nil), 200)
-		}
+		e.siteGateways(admin, map[string]string{"gw-a1": "Plant A", "gw-b1": "Plant B"})
 		both := []string{"gw-a1", "gw-b1"}
 		wantStatus(t, e.do("POST", "/api/v1/pipelines", admin, map[string]any{"id": "line", "spec": spec("1s")}), 201)
 		wantStatus(t, e.do("POST", "/api/v1/pipelines/line/deploy", admin, map[string]any{"gateways": both}), 200)
