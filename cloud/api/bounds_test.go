@@ -93,3 +93,26 @@ func TestSecretNamesThatNoURLCanCarry(t *testing.T) {
 		t.Fatalf("secrets: %s", r.raw)
 	}
 }
+
+// TestConfigVersionsCannotOverflow: a heartbeat reporting config version
+// 2^63-1 was taken, and the next deploy (one past the version reported)
+// signed version -2^63, which the gateway refuses for ever. A version past
+// wire.MaxConfigVersion is now a 400 naming config_version, and the next
+// deploy is version 1; a deploy past the bound is a 400.
+func TestConfigVersionsCannotOverflow(t *testing.T) {
+	e := newEnv(t, "", "")
+	admin := e.login(adminEmail, adminPassword)
+	gw := e.approvedGateway(admin, "gw-1")
+	tok, _ := gw.Token()
+	for _, v := range []string{"9223372036854775807", "2147483648"} {
+		wantError(t, e.do("POST", "/api/v1/gateways/gw-1/heartbeat", tok, `{"status":"ok","config_version":`+v+`}`), 400, "config_version: at most 2147483647")
+	}
+	cfg := map[string]any{"config": map[string]any{"log_level": "info"}}
+	r := e.do("PUT", "/api/v1/gateways/gw-1/config", admin, cfg)
+	if r.status != 200 || r.body["version"] != float64(1) {
+		t.Fatalf("deploy after the refused heartbeats: %d %.300s", r.status, r.raw)
+	}
+	// At the bound itself, the next version would pass it: refused, not wrapped.
+	wantStatus(t, e.do("POST", "/api/v1/gateways/gw-1/heartbeat", tok, `{"status":"ok","config_version":2147483647}`), 204)
+	wantError(t, e.do("PUT", "/api/v1/gateways/gw-1/config", admin, cfg), 400, "config: the gateway's config versions have reached 2147483647")
+}

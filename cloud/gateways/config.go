@@ -66,6 +66,9 @@ func (s *Configs) Deploy(ctx context.Context, m Meta, access []string, id string
 			return err
 		}
 		version := max(cur.Version, g.AppliedConfig) + 1
+		if version > wire.MaxConfigVersion {
+			return &ValidationError{"config", fmt.Sprintf("the gateway's config versions have reached %d", wire.MaxConfigVersion)}
+		}
 		b, err := keys.Sign(id, version, compact.Bytes(), s.set.Now())
 		if err != nil {
 			return fmt.Errorf("sign config v%d of %s: %w", version, id, err)
