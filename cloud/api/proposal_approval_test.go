@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/streamforge/streamforge/cloud/rbac"
@@ -47,5 +48,32 @@ func TestProposalsNeedASecondPerson(t *testing.T) {
 		r := e.do("POST", "/api/v1/proposals", bot, map[string]any{"pipeline_id": "line", "rationale": "slower", "spec": spec("2s")})
 		wantStatus(t, r, 201)
 		wantStatus(t, e.do("POST", "/api/v1/proposals/"+ftoa(r.body["id"].(float64))+"/reject", bot, map[string]any{"reason": "withdrawn"}), 200)
+	})
+}
+
+// TestProposalForADeletedPipelineIsNotApplied: a proposal names its
+// pipeline and base version. The pipeline deleted and another created
+// under the same id, its version 1 matched the proposal's base, so
+// approving applied the old proposal's whole document over the new
+// pipeline. It is refused (409) and changes nothing.
+func TestProposalForADeletedPipelineIsNotApplied(t *testing.T) {
+	databases(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL, "")
+		admin := e.login(adminEmail, adminPassword)
+		eng := e.user("eng@example.com", []string{rbac.Engineer}, "*")
+		cp := e.copilotToken(admin, "copilot")
+		wantStatus(t, e.do("POST", "/api/v1/pipelines", eng, map[string]any{"id": "line", "spec": spec("1s")}), 201)
+		r := e.do("POST", "/api/v1/proposals", cp, map[string]any{"pipeline_id": "line", "rationale": "faster", "spec": spec("500ms")})
+		wantStatus(t, r, 201)
+		path := "/api/v1/proposals/" + ftoa(r.body["id"].(float64))
+		wantStatus(t, e.do("DELETE", "/api/v1/pipelines/line", admin, nil), 204)
+		wantStatus(t, e.do("POST", "/api/v1/pipelines", eng, map[string]any{"id": "line", "spec": spec("5s")}), 201)
+
+		wantError(t, e.do("POST", path+"/approve", eng, nil), 409, "deleted")
+		p := e.do("GET", "/api/v1/pipelines/line", eng, nil)
+		if p.body["version"] != float64(1) || !strings.Contains(string(p.raw), `"interval":"5s"`) {
+			t.Fatalf("the new pipeline changed: %s", p.raw)
+		}
+		wantStatus(t, e.do("POST", path+"/reject", eng, map[string]any{"reason": "its pipeline is gone"}), 200)
 	})
 }
