@@ -2,13 +2,16 @@ package api_test
 
 import (
 	"testing"
+
+	"github.com/streamforge/streamforge/cloud/rbac"
 )
 
 // TestDeployLeavesGatewaysOfARunningRolloutAlone: a one-shot deploy to a
 // gateway that a running rollout holds wrote a newer config beside it,
 // which the rollout then counted as its own version applied. Such a
 // gateway's result is now the error, nothing is written to it, and the
-// deploy's other gateways are written as before.
+// deploy's other gateways are written as before. A caller without access
+// to the gateway is told "gateway not found", whatever holds it.
 func TestDeployLeavesGatewaysOfARunningRolloutAlone(t *testing.T) {
 	databases(t, func(t *testing.T, dbURL string) {
 		e := newEnv(t, dbURL, "")
@@ -33,6 +36,13 @@ func TestDeployLeavesGatewaysOfARunningRolloutAlone(t *testing.T) {
 		}
 		if c := e.do("GET", "/api/v1/gateways/gw-1/config", admin, nil); c.status != 404 {
 			t.Fatalf("gw-1's config was written beside its rollout: %d %s", c.status, c.raw)
+		}
+		// A confined Admin learns nothing of a gateway outside its access,
+		// rollout or not: "gateway not found", as from the write.
+		other := e.user("other@example.com", []string{rbac.Admin}, "gw-2")
+		r = e.do("POST", "/api/v1/pipelines/line/deploy", other, map[string]any{"gateways": []string{"gw-1"}})
+		if res := r.body["results"].([]any); r.status != 200 || res[0].(map[string]any)["error"] != "gateway not found" {
+			t.Fatalf("a confined admin's deploy to a gateway outside its access: %s", r.raw)
 		}
 	})
 }

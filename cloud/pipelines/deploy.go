@@ -68,7 +68,7 @@ func (s *Service) Deploy(ctx context.Context, o Origin, id string, t Targets, ac
 	}
 	// A rollout owns its gateways until it ends: a write beside it would
 	// be taken for its version applied.
-	busy, err := s.repo.InRollout(ctx, targets)
+	busy, err := s.repo.InRollout(ctx, targets, store.GatewayFilter{All: rbac.Unrestricted(access), Access: access})
 	if err != nil {
 		return Deployment{}, fmt.Errorf("gateways in rollouts: %w", err)
 	}

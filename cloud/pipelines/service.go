@@ -48,7 +48,7 @@ type Repo interface {
 	RecordDeployment(ctx context.Context, ds []store.PipelineDeployment, ev audit.Event) error
 	Deployments(ctx context.Context, id string, f store.GatewayFilter) ([]store.DeploymentStatus, error)
 	GatewaysOfSite(ctx context.Context, site string) ([]string, error)
-	InRollout(ctx context.Context, ids []string) ([]string, error)
+	InRollout(ctx context.Context, ids []string, f store.GatewayFilter) ([]string, error)
 }
 
 // Service is the pipelines domain.

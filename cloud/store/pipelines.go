@@ -217,10 +217,22 @@ func (r *Pipelines) Deployments(ctx context.Context, id string, f GatewayFilter)
 	return out, err
 }
 
-// InRollout returns those of the gateways ids that a running (or rolling
-// back) rollout holds.
-func (r *Pipelines) InRollout(ctx context.Context, ids []string) ([]string, error) {
-	return inRollout(r.s.DB.WithContext(ctx), ids, len(ids))
+// InRollout returns those of the gateways ids within f (a caller's
+// gateway_access: it learns nothing of others) that a running (or
+// rolling back) rollout holds.
+func (r *Pipelines) InRollout(ctx context.Context, ids []string, f GatewayFilter) ([]string, error) {
+	db := r.s.DB.WithContext(ctx)
+	if !f.All {
+		var within []string
+		if err := f.within(db.Model(&Gateway{}).Where("id IN ?", ids)).Pluck("id", &within).Error; err != nil {
+			return nil, err
+		}
+		ids = within
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	return inRollout(db, ids, len(ids))
 }
 
 // GatewaysOfSite returns the ids of the approved gateways of site.
