@@ -123,3 +123,42 @@ func TestSiteAdminsAuditShowsNoOtherSitesDeployments(t *testing.T) {
 		}
 	})
 }
+
+// TestRolloutNamingOtherSitesGatewaysHoldsNothing: a rollout holds its
+// gateways until it ends, and its targets were taken as listed. An Admin
+// confined to one site could list another site's gateways: they were
+// held (that site's own rollouts got 409 for as long as it ran, up to a
+// day), and a 409 told it they were in a rollout. Such gateways, like ones
+// that do not exist, now fail at once ("not written: gateway not found")
+// and are held by nothing, and the confined Admin can still roll back.
+func TestRolloutNamingOtherSitesGatewaysHoldsNothing(t *testing.T) {
+	databases(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL, "")
+		admin := e.login(adminEmail, adminPassword)
+		e.siteGateways(admin, map[string]string{"gw-north": "North", "gw-south": "South"})
+		wantStatus(t, e.do("POST", "/api/v1/pipelines", admin, map[string]any{"id": "line", "spec": spec("1s")}), 201)
+		north := e.user("north@example.com", []string{rbac.Admin}, "North")
+
+		r := e.do("POST", "/api/v1/pipelines/line/rollouts", north, map[string]any{"gateways": []string{"gw-north", "gw-south", "gw-ghost"}})
+		wantStatus(t, r, 201)
+		if r.body["counts"].(map[string]any)["waiting"] != float64(1) || strings.Contains(string(r.raw), "gw-south") {
+			t.Fatalf("the confined admin's rollout: %s", r.raw)
+		}
+		// gw-south is not held: its own site's rollout starts.
+		south := e.do("POST", "/api/v1/pipelines/line/rollouts", admin, map[string]any{"gateways": []string{"gw-south"}})
+		wantStatus(t, south, 201)
+		// Listing gw-south (now in a running rollout) answers as listing a
+		// gateway that does not exist.
+		for _, gw := range []string{"gw-south", "gw-nowhere"} {
+			wantStatus(t, e.do("POST", "/api/v1/pipelines/line/rollouts", north, map[string]any{"gateways": []string{gw}}), 201)
+		}
+		g := e.do("GET", "/api/v1/pipelines/line/rollouts/1", admin, nil)
+		for _, x := range g.body["gateways"].([]any) {
+			m := x.(map[string]any)
+			if m["gateway_id"] != "gw-north" && (m["status"] != "failed" || m["error"] != "not written: gateway not found") {
+				t.Fatalf("a gateway outside the creator's access: %v", m)
+			}
+		}
+		wantStatus(t, e.do("POST", "/api/v1/pipelines/line/rollouts/1/rollback", north, nil), 202)
+	})
+}

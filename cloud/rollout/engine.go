@@ -255,6 +255,9 @@ func (l *lease) keep(ctx context.Context) error {
 	return nil
 }
 
+// notWritten starts the error of a target its rollout never wrote.
+const notWritten = "not written: "
+
 // writeOne writes doc to t's gateway and records the outcome in t; false
 // when the engine stopped during the write (not the gateway's failure: t
 // is left as it was).
@@ -266,7 +269,7 @@ func (e *Engine) writeOne(ctx context.Context, o audit.Origin, access []string, 
 	}
 	t.DeployedAt, t.Error = &now, ""
 	if err != nil {
-		t.Status, t.ConfigVersion, t.Error = store.TargetFailed, 0, "not written: "+err.Error()
+		t.Status, t.ConfigVersion, t.Error = store.TargetFailed, 0, notWritten+err.Error()
 		return true
 	}
 	t.Status, t.ConfigVersion = store.TargetPending, v

@@ -47,6 +47,7 @@ type Repo interface {
 	Waiting(ctx context.Context, id uint64, wave, limit int) ([]store.RolloutTarget, error)
 	Counts(ctx context.Context, id uint64) (map[string]int, error)
 	CountsWithin(ctx context.Context, id uint64, f store.GatewayFilter) (map[string]int, error)
+	Existing(ctx context.Context, ids []string, f store.GatewayFilter) ([]string, error)
 	Claim(ctx context.Context, owner string, now time.Time, lease time.Duration) ([]store.Rollout, error)
 	Renew(ctx context.Context, ro store.Rollout, owner string, now time.Time, lease time.Duration) error
 	SaveTargets(ctx context.Context, ts []store.RolloutTarget) error
@@ -106,6 +107,10 @@ func (s *Service) Create(ctx context.Context, o audit.Origin, id string, req Req
 	if err != nil {
 		return View{}, err
 	}
+	unreachable, err := s.unreachable(ctx, targets, access)
+	if err != nil {
+		return View{}, err
+	}
 	waves := Waves(targets, sizeOr(req.Canary, Size{N: 1}), sizeOr(req.Wave, Size{}))
 	threshold := sizeOr(req.FailureThreshold, Size{}).Of(len(targets))
 	ro := store.Rollout{PipelineID: id, PipelineVersion: version, State: store.RolloutRunning, Waves: len(waves),
@@ -115,7 +120,12 @@ func (s *Service) Create(ctx context.Context, o audit.Origin, id string, req Req
 	for w, gws := range waves {
 		sizes[w] = len(gws)
 		for _, gw := range gws {
-			ts = append(ts, store.RolloutTarget{GatewayID: gw, Wave: w, Status: store.TargetWaiting})
+			t := store.RolloutTarget{GatewayID: gw, Wave: w, Status: store.TargetWaiting}
+			if unreachable[gw] {
+				now := time.Now().UTC()
+				t.Status, t.Error, t.DeployedAt = store.TargetFailed, notWritten+"gateway not found", &now
+			}
+			ts = append(ts, t)
 		}
 	}
 	ev := o.Event("rollout.create", "rollout", "", "deploy", audit.ResultSuccess)
@@ -129,6 +139,26 @@ func (s *Service) Create(ctx context.Context, o audit.Origin, id string, req Req
 		return View{}, fmt.Errorf("create rollout of %s v%d: %w", id, version, err)
 	}
 	return s.Get(ctx, id, ro.ID, access)
+}
+
+// unreachable returns those of targets that do not exist or lie outside
+// access, alike (nothing tells one from the other). They fail at once,
+// as their write would: "not written: gateway not found". The rollout
+// holds no such gateway, so one naming another site's gateways neither
+// keeps that site's rollouts off them nor learns, by a 409, that one runs.
+func (s *Service) unreachable(ctx context.Context, targets, access []string) (map[string]bool, error) {
+	found, err := s.repo.Existing(ctx, targets, store.GatewayFilter{All: rbac.Unrestricted(access), Access: access})
+	if err != nil {
+		return nil, fmt.Errorf("gateways of a rollout: %w", err)
+	}
+	out := make(map[string]bool, len(targets)-len(found))
+	for _, id := range targets {
+		out[id] = true
+	}
+	for _, id := range found {
+		delete(out, id)
+	}
+	return out, nil
 }
 
 func applyTimeout(s string) (time.Duration, error) {
@@ -295,7 +325,7 @@ func (s *Service) Rollback(ctx context.Context, o audit.Origin, id string, rid u
 		return View{}, fmt.Errorf("rollout %d targets: %w", rid, err)
 	}
 	for _, t := range ts {
-		if t.Status != store.TargetWaiting && !rbac.CanAccessGateway(access, t.GatewayID, t.Site) {
+		if t.ConfigVersion > 0 && !rbac.CanAccessGateway(access, t.GatewayID, t.Site) { // written to
 			return View{}, errs.New(errs.Forbidden, "this rollout wrote to gateways outside your gateway access")
 		}
 	}

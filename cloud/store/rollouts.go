@@ -92,9 +92,11 @@ func (s *Store) Rollouts() *Rollouts { return &Rollouts{s} }
 // running rollout (or one rolling back) is ErrConflict.
 func (r *Rollouts) Create(ctx context.Context, ro Rollout, targets []RolloutTarget, ev auditrec.Event) (Rollout, error) {
 	err := r.s.Tx(ctx, func(tx *gorm.DB) error {
-		ids := make([]string, len(targets))
-		for i, t := range targets {
-			ids[i] = t.GatewayID
+		var ids []string // the gateways it will write, and so holds
+		for _, t := range targets {
+			if t.Status != TargetFailed {
+				ids = append(ids, t.GatewayID)
+			}
 		}
 		busy, err := inRollout(tx, ids, 1)
 		if err != nil {
@@ -119,13 +121,23 @@ func (r *Rollouts) Create(ctx context.Context, ro Rollout, targets []RolloutTarg
 }
 
 // inRollout returns up to limit of the gateways ids that a running (or
-// rolling back) rollout holds.
+// rolling back) rollout holds: every target but one it failed without
+// writing (it never will, and its rollback has nothing to undo there).
 func inRollout(db *gorm.DB, ids []string, limit int) ([]string, error) {
 	var busy []string
 	err := db.Table("rollout_targets AS t").Joins("JOIN rollouts r ON r.id = t.rollout_id").
 		Where("r.state IN ? AND t.gateway_id IN ?", []string{RolloutRunning, RolloutRollingBack}, ids).
+		Where("NOT (t.status = ? AND t.config_version = 0)", TargetFailed).
 		Distinct().Order("t.gateway_id").Limit(limit).Pluck("t.gateway_id", &busy).Error
 	return busy, err
+}
+
+// Existing returns those of the gateways ids that exist within f (a
+// caller's gateway_access).
+func (r *Rollouts) Existing(ctx context.Context, ids []string, f GatewayFilter) ([]string, error) {
+	var out []string
+	err := f.within(r.s.DB.WithContext(ctx).Model(&Gateway{}).Where("id IN ?", ids)).Pluck("id", &out).Error
+	return out, err
 }
 
 // Get returns rollout id.
@@ -288,8 +300,10 @@ func (r *Rollouts) SupersededTargets(ctx context.Context, id uint64) ([]string, 
 	var later, edited []string
 	db := r.s.DB.WithContext(ctx)
 	err := db.Table("rollout_targets AS t").
-		Joins("JOIN rollout_targets l ON l.gateway_id = t.gateway_id AND l.rollout_id > t.rollout_id AND l.status <> ?", TargetWaiting).
-		Where("t.rollout_id = ?", id).Distinct().Order("t.gateway_id").Pluck("t.gateway_id", &later).Error
+		// Only what each wrote (a config version): not a target waiting,
+		// nor one failed without a write.
+		Joins("JOIN rollout_targets l ON l.gateway_id = t.gateway_id AND l.rollout_id > t.rollout_id AND l.config_version > 0").
+		Where("t.rollout_id = ? AND t.config_version > 0", id).Distinct().Order("t.gateway_id").Pluck("t.gateway_id", &later).Error
 	if err != nil {
 		return nil, err
 	}
