@@ -16,6 +16,7 @@ func TestIDsBeyondTheDatabaseRange(t *testing.T) {
 		admin := e.login(adminEmail, adminPassword)
 		wantStatus(t, e.do("POST", "/api/v1/pipelines", admin, map[string]any{"id": "line", "spec": spec("1s")}), 201)
 		wantStatus(t, e.do("POST", "/api/v1/service-accounts", admin, map[string]any{"name": "bot", "roles": []string{"Copilot"}}), 201)
+		e.approvedGateway(admin, "gw-1")
 		for _, c := range []struct {
 			method, path, field string
 			largest             int // the answer to the largest id the database holds
@@ -28,6 +29,7 @@ func TestIDsBeyondTheDatabaseRange(t *testing.T) {
 			{"DELETE", "/api/v1/service-accounts/bot/tokens/%s", "token", 404},
 			{"POST", "/api/v1/alarms/%s/acknowledge", "id", 404}, // alarms (#13): the same 500
 			{"GET", "/api/v1/alarms?cursor=%s", "cursor", 200},
+			{"GET", "/api/v1/gateways/gw-1/health?cursor=%s", "cursor", 200},
 		} {
 			t.Run(c.method+" "+c.path, func(t *testing.T) {
 				for _, big := range []string{"9223372036854775808", "18446744073709551615"} {

@@ -229,7 +229,8 @@ func (s *Server) gatewayHealth(c *fiber.Ctx) error {
 		}
 	}
 	if v := c.Query("cursor"); v != "" {
-		if cursor, err = strconv.ParseUint(v, 10, 64); err != nil || cursor == 0 {
+		var ok bool
+		if cursor, ok = parseID(v); !ok {
 			return errorf(fiber.StatusBadRequest, "cursor: want the next_cursor of a previous page")
 		}
 	}
