@@ -151,7 +151,7 @@ func (s *Service) unreachable(ctx context.Context, targets, access []string) (ma
 	if err != nil {
 		return nil, fmt.Errorf("gateways of a rollout: %w", err)
 	}
-	out := make(map[string]bool, len(targets)-len(found))
+	out := make(map[string]bool, len(targets))
 	for _, id := range targets {
 		out[id] = true
 	}
