@@ -10,7 +10,8 @@ import (
 // gateway that a running rollout holds wrote a newer config beside it,
 // which the rollout then counted as its own version applied. Such a
 // gateway's result is now the error, nothing is written to it, and the
-// deploy's other gateways are written as before. A caller without access
+// deploy's other gateways are written as before; a config PUT to it is a
+// 409. A caller without access
 // to the gateway is told "gateway not found", whatever holds it.
 func TestDeployLeavesGatewaysOfARunningRolloutAlone(t *testing.T) {
 	databases(t, func(t *testing.T, dbURL string) {
@@ -37,6 +38,10 @@ func TestDeployLeavesGatewaysOfARunningRolloutAlone(t *testing.T) {
 		if c := e.do("GET", "/api/v1/gateways/gw-1/config", admin, nil); c.status != 404 {
 			t.Fatalf("gw-1's config was written beside its rollout: %d %s", c.status, c.raw)
 		}
+		// Nor does a config PUT write beside the rollout.
+		cfg := map[string]any{"config": map[string]any{"log_level": "info"}}
+		wantError(t, e.do("PUT", "/api/v1/gateways/gw-1/config", admin, cfg), 409, "in a running rollout")
+		wantStatus(t, e.do("PUT", "/api/v1/gateways/gw-2/config", admin, cfg), 200)
 		// A confined Admin learns nothing of a gateway outside its access,
 		// rollout or not: "gateway not found", as from the write.
 		other := e.user("other@example.com", []string{rbac.Admin}, "gw-2")

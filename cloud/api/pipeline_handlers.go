@@ -26,6 +26,7 @@ type PipelineService interface {
 	Delete(ctx context.Context, o pipelines.Origin, id string) error
 	Deploy(ctx context.Context, o pipelines.Origin, id string, t pipelines.Targets, access []string, write pipelines.Deployer) (pipelines.Deployment, error)
 	Deployments(ctx context.Context, id string, access []string) ([]pipelines.DeploymentView, error)
+	InRollout(ctx context.Context, gatewayID string, access []string) (bool, error)
 }
 
 // pipelineAPI holds the pipeline handlers.

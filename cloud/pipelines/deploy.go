@@ -106,6 +106,17 @@ func (s *Service) Deploy(ctx context.Context, o Origin, id string, t Targets, ac
 	return out, nil
 }
 
+// InRollout reports whether a running rollout holds gateway id (within
+// access): a config written to it by hand (PUT /gateways/{id}/config)
+// would be taken for the rollout's version applied, as a deploy's would.
+func (s *Service) InRollout(ctx context.Context, id string, access []string) (bool, error) {
+	busy, err := s.repo.InRollout(ctx, []string{id}, store.GatewayFilter{All: rbac.Unrestricted(access), Access: access})
+	if err != nil {
+		return false, fmt.Errorf("rollouts of %s: %w", id, err)
+	}
+	return len(busy) > 0, nil
+}
+
 // plan orders the targets into waves: one wave, everything at once
 // (cloud/rollout stages a deployment in waves).
 func plan(targets []string) [][]string { return [][]string{targets} }
