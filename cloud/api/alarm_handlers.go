@@ -57,7 +57,8 @@ func (s *Server) listAlarms(c *fiber.Ctx) error {
 		}
 	}
 	if v := c.Query("cursor"); v != "" {
-		if q.Cursor, err = strconv.ParseUint(v, 10, 64); err != nil || q.Cursor < 1 {
+		var ok bool
+		if q.Cursor, ok = parseID(v); !ok {
 			return errorf(fiber.StatusBadRequest, "cursor: want the next_cursor of a previous page")
 		}
 	}
@@ -73,8 +74,8 @@ func (s *Server) ackAlarm(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	id, err := strconv.ParseUint(c.Params("id"), 10, 64)
-	if err != nil || id < 1 {
+	id, ok := parseID(c.Params("id"))
+	if !ok {
 		return errorf(fiber.StatusBadRequest, "id: want an alarm id")
 	}
 	a, err := svc.Ack(c.UserContext(), s.alarmViewer(c), s.meta(c), id)

@@ -37,7 +37,7 @@ func (s *Server) wholeAudit(c *fiber.Ctx) AuditReader { return s.deps.Audit(c.Us
 // records about gateways and enrollment tokens outside its gateway_access.
 func (s *Server) scopedAudit(c *fiber.Ctx) AuditReader {
 	if access := s.access(c); !rbac.Unrestricted(access) {
-		return s.deps.Audit(c.UserContext(), &audit.Scope{Sites: access})
+		return s.deps.Audit(c.UserContext(), &audit.Scope{Sites: access, User: claimsOf(c).Subject})
 	}
 	return s.wholeAudit(c)
 }

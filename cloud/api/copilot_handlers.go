@@ -144,11 +144,19 @@ func (s *Server) connTestsHint(hints ConnTestHints) fiber.Handler {
 }
 
 func idParam(c *fiber.Ctx, name string) (uint64, error) {
-	id, err := strconv.ParseUint(c.Params(name), 10, 64)
-	if err != nil || id == 0 {
+	id, ok := parseID(c.Params(name))
+	if !ok {
 		return 0, errs.Invalid(name, "must be a positive integer")
 	}
 	return id, nil
+}
+
+// parseID reads a database id from a path: 1 to 2^63-1, the range of the
+// databases' signed 64-bit keys (SQLite refuses a uint64 with the high bit
+// set, which made a larger id a 500 rather than a 400).
+func parseID(s string) (uint64, bool) {
+	id, err := strconv.ParseUint(s, 10, 63)
+	return id, err == nil && id > 0
 }
 
 func (h *copilotAPI) createAccount(c *fiber.Ctx) error {

@@ -125,7 +125,7 @@ func newEnv(t testing.TB, dbURL, keyDir string, opts ...envOpt) *env {
 			Proposals: proposals.New(st.Proposals(), pipelines.New(st.Pipelines())),
 			Tests:     conntest.New(st.ConnectionTests(), pipelines.New(st.Pipelines())), Hints: conntest.NewHints(st.ConnectionTests(), time.Second)},
 		Rollouts: rollout.New(st.Rollouts(), pipelines.New(st.Pipelines())),
-		Alarms:   alarms.NewService(st), Secrets: secrets.New(st.Secrets(), st.Gateways(), box),
+		Alarms:   alarms.NewService(st), Secrets: secrets.New(st.Secrets(), gw.Configs, box),
 	}
 	o := api.Options{Metrics: reg}
 	for _, f := range opts {

@@ -127,6 +127,10 @@ func jsonProblem(err error) string {
 	var typeErr *json.UnmarshalTypeError
 	var syntaxErr *json.SyntaxError
 	switch {
+	case errors.As(err, &typeErr) && typeErr.Field == "":
+		// Every body is an object: a list, a string or a number as the
+		// whole body has no field to name.
+		return "the body must be a JSON object"
 	case errors.As(err, &typeErr):
 		return "field " + typeErr.Field + " has the wrong type"
 	case errors.As(err, &syntaxErr):

@@ -12,6 +12,7 @@ import (
 	"github.com/streamforge/streamforge/cloud/audit"
 	"github.com/streamforge/streamforge/cloud/auth"
 	"github.com/streamforge/streamforge/cloud/gateways"
+	"github.com/streamforge/streamforge/cloud/pipelines"
 	"github.com/streamforge/streamforge/pkg/wire"
 )
 
@@ -229,7 +230,8 @@ func (s *Server) gatewayHealth(c *fiber.Ctx) error {
 		}
 	}
 	if v := c.Query("cursor"); v != "" {
-		if cursor, err = strconv.ParseUint(v, 10, 64); err != nil || cursor == 0 {
+		var ok bool
+		if cursor, ok = parseID(v); !ok {
 			return errorf(fiber.StatusBadRequest, "cursor: want the next_cursor of a previous page")
 		}
 	}
@@ -275,6 +277,15 @@ func (s *Server) deployGatewayConfig(c *fiber.Ctx) error {
 	}
 	if err := decode(c, &body); err != nil {
 		return err
+	}
+	// A running rollout owns its gateways (#12); its own writes do not
+	// come this way.
+	busy, err := s.deps.Pipelines.InRollout(c.UserContext(), c.Params("id"), s.access(c))
+	if err != nil {
+		return err
+	}
+	if busy {
+		return pipelines.ErrInRollout
 	}
 	cfg, err := s.gateways.configs.Deploy(c.UserContext(), s.gwMeta(c), s.access(c), c.Params("id"), body.Config)
 	if err != nil {

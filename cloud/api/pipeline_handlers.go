@@ -25,7 +25,8 @@ type PipelineService interface {
 	Diff(ctx context.Context, id string, from, to int) ([]pipelines.Change, error)
 	Delete(ctx context.Context, o pipelines.Origin, id string) error
 	Deploy(ctx context.Context, o pipelines.Origin, id string, t pipelines.Targets, access []string, write pipelines.Deployer) (pipelines.Deployment, error)
-	Deployments(ctx context.Context, id string) ([]pipelines.DeploymentView, error)
+	Deployments(ctx context.Context, id string, access []string) ([]pipelines.DeploymentView, error)
+	InRollout(ctx context.Context, gatewayID string, access []string) (bool, error)
 }
 
 // pipelineAPI holds the pipeline handlers.
@@ -200,7 +201,7 @@ func (h *pipelineAPI) deploy(c *fiber.Ctx) error {
 }
 
 func (h *pipelineAPI) deployments(c *fiber.Ctx) error {
-	ds, err := h.svc.Deployments(c.UserContext(), c.Params("id"))
+	ds, err := h.svc.Deployments(c.UserContext(), c.Params("id"), h.s.access(c))
 	if err != nil {
 		return err
 	}

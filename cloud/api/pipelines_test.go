@@ -166,7 +166,7 @@ func TestDeployPipelineWritesSignedBundles(t *testing.T) {
 		e := newEnv(t, dbURL, "")
 		ctx := context.Background()
 		admin := e.login(adminEmail, adminPassword)
-		eng := e.user("eng@example.com", []string{rbac.Engineer})
+		eng := e.user("eng@example.com", []string{rbac.Engineer}, "*") // deployments and rollouts show gateways within it
 		_, value := e.enrollmentToken(admin, 1, "North")
 		gw := e.gateway("gw-north-1")
 		if _, err := gw.Enroll(ctx, value, "edge", nil); err != nil {

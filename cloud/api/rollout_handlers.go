@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"strconv"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -15,8 +14,8 @@ import (
 // RolloutService is what the rollout routes need of cloud/rollout.
 type RolloutService interface {
 	Create(ctx context.Context, o audit.Origin, id string, req rollout.Request, access []string) (rollout.View, error)
-	List(ctx context.Context, id string) ([]rollout.View, error)
-	Get(ctx context.Context, id string, rid uint64) (rollout.View, error)
+	List(ctx context.Context, id string, access []string) ([]rollout.View, error)
+	Get(ctx context.Context, id string, rid uint64, access []string) (rollout.View, error)
 	Rollback(ctx context.Context, o audit.Origin, id string, rid uint64, access []string) (rollout.View, error)
 }
 
@@ -51,7 +50,7 @@ func (h *rolloutAPI) create(c *fiber.Ctx) error {
 }
 
 func (h *rolloutAPI) list(c *fiber.Ctx) error {
-	vs, err := h.svc.List(c.UserContext(), c.Params("id"))
+	vs, err := h.svc.List(c.UserContext(), c.Params("id"), h.s.access(c))
 	if err != nil {
 		return err
 	}
@@ -63,7 +62,7 @@ func (h *rolloutAPI) get(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	v, err := h.svc.Get(c.UserContext(), c.Params("id"), rid)
+	v, err := h.svc.Get(c.UserContext(), c.Params("id"), rid, h.s.access(c))
 	if err != nil {
 		return err
 	}
@@ -83,8 +82,8 @@ func (h *rolloutAPI) rollback(c *fiber.Ctx) error {
 }
 
 func rolloutID(c *fiber.Ctx) (uint64, error) {
-	n, err := strconv.ParseUint(c.Params("rid"), 10, 64)
-	if err != nil || n == 0 {
+	n, ok := parseID(c.Params("rid"))
+	if !ok {
 		return 0, errs.Invalid("rollout", "want a rollout id (a positive number)")
 	}
 	return n, nil

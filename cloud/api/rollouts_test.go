@@ -12,8 +12,13 @@ func TestRolloutAPI(t *testing.T) {
 	databases(t, func(t *testing.T, dbURL string) {
 		e := newEnv(t, dbURL, "")
 		admin := e.login(adminEmail, adminPassword)
-		eng := e.user("eng@example.com", []string{rbac.Engineer})
+		eng := e.user("eng@example.com", []string{rbac.Engineer}, "*") // deployments and rollouts show gateways within it
 		wantStatus(t, e.do("POST", "/api/v1/pipelines", eng, map[string]any{"id": "north", "spec": spec("1s")}), 201)
+		// Real gateways: one that does not exist fails at once and is held
+		// by no rollout (TestRolloutNamingOtherSitesGatewaysHoldsNothing).
+		for _, id := range []string{"gw-a", "gw-b", "gw-c"} {
+			e.approvedGateway(admin, id)
+		}
 
 		for _, c := range []struct {
 			name string

@@ -19,9 +19,13 @@ type Filter struct {
 // config or a gateway route, with the gateway id as resource_id) is
 // visible only when the gateway is in one of Sites now (a deleted gateway
 // only when named in Sites), and a record about an enrollment token only
-// when its site is. Other records are not about gateways.
+// when its site is. Records that name several gateways in their changes
+// (a deploy, a rollout, a connection test) are visible only to User, who
+// made them (they name what User asked for). Other records are not about
+// gateways.
 type Scope struct {
 	Sites []string
+	User  string
 }
 
 // Page is one page of query results. NextCursor is nil on the last page.

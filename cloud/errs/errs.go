@@ -8,6 +8,7 @@ package errs
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"net/http"
 	"strconv"
@@ -54,6 +55,19 @@ func New(kind Kind, msg string) *Error { return &Error{Kind: kind, Msg: msg} }
 
 // Invalid names a bad input field.
 func Invalid(field, msg string) *Error { return &Error{Kind: Validation, Msg: field + ": " + msg} }
+
+// MaxDescription bounds a free-text description (of a pipeline, a secret):
+// it is stored, listed and audited with every change, so a megabyte sent
+// as one would be copied into each.
+const MaxDescription = 1024
+
+// Description refuses a description longer than MaxDescription (nil: none given).
+func Description(d *string) error {
+	if d != nil && len(*d) > MaxDescription {
+		return Invalid("description", fmt.Sprintf("at most %d bytes", MaxDescription))
+	}
+	return nil
+}
 
 // Wait asks the client to come back after d (429).
 func Wait(d time.Duration, msg string) *Error {

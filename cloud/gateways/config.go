@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/streamforge/streamforge/cloud/audit"
+	"github.com/streamforge/streamforge/cloud/errs"
 	"github.com/streamforge/streamforge/cloud/rbac"
 	"github.com/streamforge/streamforge/cloud/store"
 	"github.com/streamforge/streamforge/pkg/wire"
@@ -65,6 +66,9 @@ func (s *Configs) Deploy(ctx context.Context, m Meta, access []string, id string
 			return err
 		}
 		version := max(cur.Version, g.AppliedConfig) + 1
+		if version > wire.MaxConfigVersion {
+			return &ValidationError{"config", fmt.Sprintf("the gateway's config versions have reached %d", wire.MaxConfigVersion)}
+		}
 		b, err := keys.Sign(id, version, compact.Bytes(), s.set.Now())
 		if err != nil {
 			return fmt.Errorf("sign config v%d of %s: %w", version, id, err)
@@ -133,4 +137,38 @@ func (s *Configs) Current(ctx context.Context, id string) (wire.ConfigResponse, 
 		}
 	}
 	return out, s.ServedETag(c.ETag), nil
+}
+
+// errUnverified answers a delivery for a config whose bundle does not
+// verify: written into the database without the signing key, or damaged.
+var errUnverified = errs.New(errs.Conflict, "the config deployed to this gateway does not verify against the config signing keys: deploy it again")
+
+// Config returns the config deployed to gateway id as its signed bundle
+// says (version and document), store.ErrNotFound when there is none: what
+// the cloud itself acts on (the secrets it delivers, cloud/secrets) is
+// what the agent would accept, never a document column edited in the
+// database.
+func (s *Configs) Config(ctx context.Context, id string) (*store.GatewayConfig, error) {
+	c, err := s.repo.Config(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if s.set.ConfigKeys == nil {
+		return nil, ErrNoConfigKeys
+	}
+	var b wire.ConfigBundle
+	p, err := wire.BundlePayload{}, json.Unmarshal([]byte(c.Bundle), &b)
+	if err == nil {
+		p, err = s.set.ConfigKeys.VerifyBundle(b)
+	}
+	if err == nil && p.GatewayID != id {
+		err = fmt.Errorf("the bundle is %s's", p.GatewayID)
+	}
+	if err != nil {
+		s.log.Error("a deployed config does not verify: written without the signing key, or damaged", "gateway_id", id, "err", err)
+		return nil, errUnverified
+	}
+	out := *c
+	out.Version, out.Document = p.Version, string(p.Config)
+	return &out, nil
 }

@@ -27,6 +27,10 @@ type Targets struct {
 	Site     string   `json:"site,omitempty"`
 }
 
+// ErrInRollout is a deploy's result for a gateway that a running rollout
+// holds.
+var ErrInRollout = errs.New(errs.Conflict, "in a running rollout: wait for it to end or roll it back")
+
 // MaxTargets bounds one deploy.
 const MaxTargets = 1000
 
@@ -62,13 +66,23 @@ func (s *Service) Deploy(ctx context.Context, o Origin, id string, t Targets, ac
 	if err != nil {
 		return Deployment{}, err
 	}
+	// A rollout owns its gateways until it ends: a write beside it would
+	// be taken for its version applied.
+	busy, err := s.repo.InRollout(ctx, targets, store.GatewayFilter{All: rbac.Unrestricted(access), Access: access})
+	if err != nil {
+		return Deployment{}, fmt.Errorf("gateways in rollouts: %w", err)
+	}
 	out := Deployment{PipelineID: id, Version: version}
 	var records []store.PipelineDeployment
 	failed := 0
 	for _, wave := range plan(targets) {
 		for _, gw := range wave {
 			r := Result{GatewayID: gw}
-			r.ConfigVersion, err = write(ctx, gw, doc)
+			if slices.Contains(busy, gw) {
+				err = ErrInRollout
+			} else {
+				r.ConfigVersion, err = write(ctx, gw, doc)
+			}
 			if err != nil {
 				r.Error, failed = clientMessage(err), failed+1
 			}
@@ -90,6 +104,17 @@ func (s *Service) Deploy(ctx context.Context, o Origin, id string, t Targets, ac
 		return out, fmt.Errorf("record deployment of %s v%d: %w", id, version, err)
 	}
 	return out, nil
+}
+
+// InRollout reports whether a running rollout holds gateway id (within
+// access): a config written to it by hand (PUT /gateways/{id}/config)
+// would be taken for the rollout's version applied, as a deploy's would.
+func (s *Service) InRollout(ctx context.Context, id string, access []string) (bool, error) {
+	busy, err := s.repo.InRollout(ctx, []string{id}, store.GatewayFilter{All: rbac.Unrestricted(access), Access: access})
+	if err != nil {
+		return false, fmt.Errorf("rollouts of %s: %w", id, err)
+	}
+	return len(busy) > 0, nil
 }
 
 // plan orders the targets into waves: one wave, everything at once
@@ -157,11 +182,13 @@ func clientMessage(err error) string {
 
 // Deployments lists what was deployed where, with what each gateway
 // reported since: applied when its applied config reached the version.
-func (s *Service) Deployments(ctx context.Context, id string) ([]DeploymentView, error) {
+// Only the gateways within access (the caller's gateway_access) are
+// listed: the others are "not found" to it everywhere else.
+func (s *Service) Deployments(ctx context.Context, id string, access []string) ([]DeploymentView, error) {
 	if _, err := s.repo.Get(ctx, id); err != nil {
 		return nil, notFound(err, ErrNotFound)
 	}
-	ds, err := s.repo.Deployments(ctx, id)
+	ds, err := s.repo.Deployments(ctx, id, store.GatewayFilter{All: rbac.Unrestricted(access), Access: access})
 	if err != nil {
 		return nil, fmt.Errorf("deployments of %s: %w", id, err)
 	}

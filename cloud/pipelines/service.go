@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -43,10 +44,11 @@ type Repo interface {
 	List(ctx context.Context) ([]store.Pipeline, error)
 	Versions(ctx context.Context, id string) ([]store.PipelineVersion, error)
 	Version(ctx context.Context, id string, version int) (store.PipelineVersion, error)
-	Delete(ctx context.Context, id string, ev audit.Event) error
+	Delete(ctx context.Context, id string, ev audit.Event, stopped func(rollout uint64) audit.Event) error
 	RecordDeployment(ctx context.Context, ds []store.PipelineDeployment, ev audit.Event) error
-	Deployments(ctx context.Context, id string) ([]store.DeploymentStatus, error)
+	Deployments(ctx context.Context, id string, f store.GatewayFilter) ([]store.DeploymentStatus, error)
 	GatewaysOfSite(ctx context.Context, site string) ([]string, error)
+	InRollout(ctx context.Context, ids []string, f store.GatewayFilter) ([]string, error)
 }
 
 // Service is the pipelines domain.
@@ -120,6 +122,9 @@ func (in Input) source() (src []byte, doc json.RawMessage, err error) {
 	case len(in.Spec) > MaxSpecBytes || len(in.SpecYAML) > MaxSpecBytes:
 		return nil, nil, errs.Invalid("spec", fmt.Sprintf("at most %d bytes", MaxSpecBytes))
 	case in.SpecYAML != "":
+		if err := checkExpansion([]byte(in.SpecYAML)); err != nil {
+			return nil, nil, errs.Invalid("spec_yaml", err.Error())
+		}
 		var v any
 		if err := yaml.Unmarshal([]byte(in.SpecYAML), &v); err != nil {
 			return nil, nil, errs.Invalid("spec_yaml", "not YAML: "+err.Error())
@@ -146,6 +151,9 @@ func (in Input) source() (src []byte, doc json.RawMessage, err error) {
 func (s *Service) Create(ctx context.Context, o Origin, id, description string, in Input) (Pipeline, error) {
 	if !idRE.MatchString(id) {
 		return Pipeline{}, errs.Invalid("id", "1-128 of [A-Za-z0-9_.-], starting with a letter or digit")
+	}
+	if err := errs.Description(&description); err != nil {
+		return Pipeline{}, err
 	}
 	doc, err := Validate(in)
 	if err != nil {
@@ -181,6 +189,9 @@ func (s *Service) UpdateApproved(ctx context.Context, o Origin, approver, id str
 }
 
 func (s *Service) update(ctx context.Context, o Origin, approver, id string, base int, description *string, in Input) (Pipeline, error) {
+	if err := errs.Description(description); err != nil {
+		return Pipeline{}, err
+	}
 	doc, err := Validate(in)
 	if err != nil {
 		return Pipeline{}, err
@@ -299,7 +310,12 @@ func (s *Service) Diff(ctx context.Context, id string, from, to int) ([]Change, 
 	return cs, nil
 }
 
+// RolloutStoppedByDelete is the reason of a rollout stopped because its
+// pipeline was deleted.
+const RolloutStoppedByDelete = "the pipeline version was deleted"
+
 // Delete removes pipeline id and its versions; the audit trail keeps them.
+// Its running rollouts stop at once (store.Pipelines.Delete says why).
 func (s *Service) Delete(ctx context.Context, o Origin, id string) error {
 	p, err := s.repo.Get(ctx, id)
 	if err != nil {
@@ -307,7 +323,13 @@ func (s *Service) Delete(ctx context.Context, o Origin, id string) error {
 	}
 	ev := o.Event("pipeline.delete", "pipeline", id, "delete", audit.ResultSuccess)
 	ev.Changes = map[string]audit.Change{"version": {Old: p.Version, New: nil}}
-	if err := s.repo.Delete(ctx, id, ev); err != nil {
+	stopped := func(rollout uint64) audit.Event {
+		stop := o.Event("rollout.stop", "rollout", strconv.FormatUint(rollout, 10), "deploy", audit.ResultFailure)
+		stop.Reason = RolloutStoppedByDelete
+		stop.Changes = map[string]audit.Change{"state": {Old: store.RolloutRunning, New: store.RolloutStopped}, "pipeline": {New: id}}
+		return stop
+	}
+	if err := s.repo.Delete(ctx, id, ev, stopped); err != nil {
 		return notFound(err, ErrNotFound)
 	}
 	return nil

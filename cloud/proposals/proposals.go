@@ -3,7 +3,8 @@
 // for an Engineer or Admin: approving applies it as a new pipeline version
 // whose pipeline.update record carries approved_by; rejecting records why.
 // Whoever proposes cannot apply (the routes require different
-// permissions), so a Copilot never changes a pipeline on its own.
+// permissions, and no one approves their own proposal, whatever roles
+// they hold), so a Copilot never changes a pipeline on its own.
 package proposals
 
 import (
@@ -26,6 +27,8 @@ var (
 	ErrDecided  = errs.New(errs.Conflict, "this proposal has been approved or rejected already")
 	ErrStale    = errs.New(errs.Conflict, "the pipeline has a newer version than the proposal's base_version: reject it and propose again")
 	ErrNoChange = errs.New(errs.Validation, "spec: the proposal changes nothing")
+	ErrOwn      = errs.New(errs.Forbidden, "a proposal is approved by someone other than its author")
+	ErrGone     = errs.New(errs.Conflict, "the pipeline this proposal was made on was deleted (the one of that id now is another): reject it")
 )
 
 // Repo is what the service needs of the store (store.Proposals).
@@ -199,6 +202,22 @@ func (s *Service) Approve(ctx context.Context, o Origin, id uint64) (Proposal, e
 	r, err := s.load(ctx, id)
 	if err != nil {
 		return Proposal{}, err
+	}
+	// Four eyes: an account holding both the Copilot's role and an
+	// Engineer's would otherwise apply its own change, recorded as reviewed.
+	if r.ProposedBy == o.Actor {
+		return Proposal{}, ErrOwn
+	}
+	// The base version must be the one proposed on: a pipeline deleted and
+	// created again under its id has a version of that number too, made
+	// after the proposal, and would get the old proposal's whole document.
+	base, err := s.pipelines.Version(ctx, r.PipelineID, r.BaseVersion)
+	switch {
+	case errors.Is(err, pipelines.ErrVersionNotFound): // the update below says what is wrong
+	case err != nil:
+		return Proposal{}, err
+	case base.CreatedAt.After(r.CreatedAt):
+		return Proposal{}, ErrGone
 	}
 	now := s.Now()
 	if err := s.decided(s.repo.Decide(ctx, id, store.ProposalPending, store.ProposalApproved, o.Actor, "", 0, now, nil)); err != nil {

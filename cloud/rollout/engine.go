@@ -119,7 +119,7 @@ func (e *Engine) advance(ctx context.Context, ro store.Rollout) error {
 	// wave starts; the rest of it after an engine stopped midway).
 	wrote, err := e.writeWave(ctx, ro)
 	if errors.Is(err, pipelines.ErrNotFound) || errors.Is(err, pipelines.ErrVersionNotFound) {
-		return e.halt(ctx, ro, "the pipeline version was deleted")
+		return e.halt(ctx, ro, pipelines.RolloutStoppedByDelete)
 	}
 	if err != nil || wrote || counts[store.TargetPending] > 0 {
 		return err
@@ -255,6 +255,9 @@ func (l *lease) keep(ctx context.Context) error {
 	return nil
 }
 
+// notWritten starts the error of a target its rollout never wrote.
+const notWritten = "not written: "
+
 // writeOne writes doc to t's gateway and records the outcome in t; false
 // when the engine stopped during the write (not the gateway's failure: t
 // is left as it was).
@@ -266,7 +269,7 @@ func (e *Engine) writeOne(ctx context.Context, o audit.Origin, access []string, 
 	}
 	t.DeployedAt, t.Error = &now, ""
 	if err != nil {
-		t.Status, t.ConfigVersion, t.Error = store.TargetFailed, 0, "not written: "+err.Error()
+		t.Status, t.ConfigVersion, t.Error = store.TargetFailed, 0, notWritten+err.Error()
 		return true
 	}
 	t.Status, t.ConfigVersion = store.TargetPending, v

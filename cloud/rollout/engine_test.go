@@ -141,7 +141,7 @@ func (f *fleet) applyAll(rid uint64) {
 
 func (f *fleet) get(rid uint64) rollout.View {
 	f.t.Helper()
-	v, err := f.svc.Get(context.Background(), "line", rid)
+	v, err := f.svc.Get(context.Background(), "line", rid, all)
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -46,6 +46,8 @@ type Repo interface {
 	Targets(ctx context.Context, id uint64, status string) ([]store.TargetStatus, error)
 	Waiting(ctx context.Context, id uint64, wave, limit int) ([]store.RolloutTarget, error)
 	Counts(ctx context.Context, id uint64) (map[string]int, error)
+	CountsWithin(ctx context.Context, id uint64, f store.GatewayFilter) (map[string]int, error)
+	Existing(ctx context.Context, ids []string, f store.GatewayFilter) ([]string, error)
 	Claim(ctx context.Context, owner string, now time.Time, lease time.Duration) ([]store.Rollout, error)
 	Renew(ctx context.Context, ro store.Rollout, owner string, now time.Time, lease time.Duration) error
 	SaveTargets(ctx context.Context, ts []store.RolloutTarget) error
@@ -105,6 +107,10 @@ func (s *Service) Create(ctx context.Context, o audit.Origin, id string, req Req
 	if err != nil {
 		return View{}, err
 	}
+	unreachable, err := s.unreachable(ctx, targets, access)
+	if err != nil {
+		return View{}, err
+	}
 	waves := Waves(targets, sizeOr(req.Canary, Size{N: 1}), sizeOr(req.Wave, Size{}))
 	threshold := sizeOr(req.FailureThreshold, Size{}).Of(len(targets))
 	ro := store.Rollout{PipelineID: id, PipelineVersion: version, State: store.RolloutRunning, Waves: len(waves),
@@ -114,7 +120,12 @@ func (s *Service) Create(ctx context.Context, o audit.Origin, id string, req Req
 	for w, gws := range waves {
 		sizes[w] = len(gws)
 		for _, gw := range gws {
-			ts = append(ts, store.RolloutTarget{GatewayID: gw, Wave: w, Status: store.TargetWaiting})
+			t := store.RolloutTarget{GatewayID: gw, Wave: w, Status: store.TargetWaiting}
+			if unreachable[gw] {
+				now := time.Now().UTC()
+				t.Status, t.Error, t.DeployedAt = store.TargetFailed, notWritten+"gateway not found", &now
+			}
+			ts = append(ts, t)
 		}
 	}
 	ev := o.Event("rollout.create", "rollout", "", "deploy", audit.ResultSuccess)
@@ -127,7 +138,27 @@ func (s *Service) Create(ctx context.Context, o audit.Origin, id string, req Req
 	if err != nil {
 		return View{}, fmt.Errorf("create rollout of %s v%d: %w", id, version, err)
 	}
-	return s.Get(ctx, id, ro.ID)
+	return s.Get(ctx, id, ro.ID, access)
+}
+
+// unreachable returns those of targets that do not exist or lie outside
+// access, alike (nothing tells one from the other). They fail at once,
+// as their write would: "not written: gateway not found". The rollout
+// holds no such gateway, so one naming another site's gateways neither
+// keeps that site's rollouts off them nor learns, by a 409, that one runs.
+func (s *Service) unreachable(ctx context.Context, targets, access []string) (map[string]bool, error) {
+	found, err := s.repo.Existing(ctx, targets, store.GatewayFilter{All: rbac.Unrestricted(access), Access: access})
+	if err != nil {
+		return nil, fmt.Errorf("gateways of a rollout: %w", err)
+	}
+	out := make(map[string]bool, len(targets))
+	for _, id := range targets {
+		out[id] = true
+	}
+	for _, id := range found {
+		delete(out, id)
+	}
+	return out, nil
 }
 
 func applyTimeout(s string) (time.Duration, error) {
@@ -186,45 +217,81 @@ func view(ro store.Rollout) View {
 		CreatedBy: ro.CreatedBy, UpdatedBy: ro.UpdatedBy, CreatedAt: ro.CreatedAt, UpdatedAt: ro.UpdatedAt}
 }
 
-// List returns pipeline id's rollouts, newest first, with their counts.
-func (s *Service) List(ctx context.Context, id string) ([]View, error) {
+// List returns pipeline id's rollouts, newest first, with their counts
+// of the gateways within access (the caller's gateway_access).
+func (s *Service) List(ctx context.Context, id string, access []string) ([]View, error) {
 	ros, err := s.repo.List(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("rollouts of %s: %w", id, err)
 	}
+	within := store.GatewayFilter{All: rbac.Unrestricted(access), Access: access}
 	out := make([]View, len(ros))
 	for i, ro := range ros {
 		out[i] = view(ro)
-		if out[i].Counts, err = s.repo.Counts(ctx, ro.ID); err != nil {
+		if out[i].Counts, err = s.repo.CountsWithin(ctx, ro.ID, within); err != nil {
 			return nil, fmt.Errorf("rollout %d: %w", ro.ID, err)
+		}
+		if !within.All && out[i].Reason != "" {
+			// The reason may name gateways: shown when all are within access.
+			every, err := s.repo.Counts(ctx, ro.ID)
+			if err != nil {
+				return nil, fmt.Errorf("rollout %d: %w", ro.ID, err)
+			}
+			if total(every) != total(out[i].Counts) {
+				out[i].Reason = hiddenReason
+			}
 		}
 	}
 	return out, nil
 }
 
-// Get returns rollout rid of pipeline id with every gateway's status.
-func (s *Service) Get(ctx context.Context, id string, rid uint64) (View, error) {
+func total(counts map[string]int) int {
+	n := 0
+	for _, c := range counts {
+		n += c
+	}
+	return n
+}
+
+// Get returns rollout rid of pipeline id with the status of every gateway
+// within access (the caller's gateway_access): the others are "not found"
+// to it everywhere else, so they are neither listed nor counted.
+func (s *Service) Get(ctx context.Context, id string, rid uint64, access []string) (View, error) {
 	ro, err := s.load(ctx, id, rid)
 	if err != nil {
 		return View{}, err
 	}
-	ts, err := s.repo.Targets(ctx, rid, "")
+	return s.scoped(ctx, ro, access)
+}
+
+// hiddenReason replaces a reason that may name gateways (a stop names
+// the failed ones) for a caller who cannot see every gateway of the rollout.
+const hiddenReason = "stopped or rolled back (the reason names gateways outside your gateway access; an unrestricted user sees it)"
+
+func (s *Service) scoped(ctx context.Context, ro store.Rollout, access []string) (View, error) {
+	ts, err := s.repo.Targets(ctx, ro.ID, "")
 	if err != nil {
-		return View{}, fmt.Errorf("rollout %d targets: %w", rid, err)
+		return View{}, fmt.Errorf("rollout %d targets: %w", ro.ID, err)
 	}
 	v := view(ro)
 	v.Counts = map[string]int{}
-	v.Gateways = make([]TargetView, len(ts))
+	v.Gateways = make([]TargetView, 0, len(ts))
 	now := time.Now()
-	for i, t := range ts {
+	for _, t := range ts {
+		if !rbac.CanAccessGateway(access, t.GatewayID, t.Site) {
+			if v.Reason != "" {
+				v.Reason = hiddenReason
+			}
+			continue
+		}
 		if t.Status == store.TargetPending {
 			// A stopped rollout's pending gateways are no longer watched
 			// by the engine: their status is read from their reports here.
 			t.Status, t.Error = Classify(t, now, ro.ApplyTimeout)
 		}
 		v.Counts[t.Status]++
-		v.Gateways[i] = TargetView{GatewayID: t.GatewayID, Wave: t.Wave, Status: t.Status, ConfigVersion: t.ConfigVersion,
-			Error: t.Error, DeployedAt: t.DeployedAt, RolledBack: t.RolledBack}
+		v.Gateways = append(v.Gateways, TargetView{GatewayID: t.GatewayID, Wave: t.Wave, Status: t.Status, ConfigVersion: t.ConfigVersion,
+			Error: t.Error, DeployedAt: t.DeployedAt, RolledBack: t.RolledBack})
 	}
 	return v, nil
 }
@@ -243,7 +310,8 @@ func (s *Service) load(ctx context.Context, id string, rid uint64) (store.Rollou
 // Rollback asks for rollout rid to be rolled back: every gateway it wrote
 // gets, as a new config version, what it had before (the Engine writes
 // them, as it writes waves). The caller's access must reach every gateway
-// written, and no later rollout may have written to one of them since.
+// written, and nothing may have written to one of them since (a later
+// rollout, a deploy, a config edit): the rollback would overwrite it.
 func (s *Service) Rollback(ctx context.Context, o audit.Origin, id string, rid uint64, access []string) (View, error) {
 	ro, err := s.load(ctx, id, rid)
 	if err != nil {
@@ -257,7 +325,7 @@ func (s *Service) Rollback(ctx context.Context, o audit.Origin, id string, rid u
 		return View{}, fmt.Errorf("rollout %d targets: %w", rid, err)
 	}
 	for _, t := range ts {
-		if t.Status != store.TargetWaiting && !rbac.CanAccessGateway(access, t.GatewayID, t.Site) {
+		if t.ConfigVersion > 0 && !rbac.CanAccessGateway(access, t.GatewayID, t.Site) { // written to
 			return View{}, errs.New(errs.Forbidden, "this rollout wrote to gateways outside your gateway access")
 		}
 	}
@@ -266,7 +334,8 @@ func (s *Service) Rollback(ctx context.Context, o audit.Origin, id string, rid u
 		return View{}, fmt.Errorf("rollout %d: %w", rid, err)
 	}
 	if len(later) > 0 {
-		return View{}, errs.New(errs.Conflict, "a later rollout has written to "+strings.Join(first(later, 5), ", ")+": roll that one back instead")
+		return View{}, errs.New(errs.Conflict, "a newer config has been written since (a later rollout, deploy or config edit) to "+
+			strings.Join(first(later, 5), ", ")+": a rollback would overwrite it; roll back that rollout, or deploy the version you want")
 	}
 	ev := o.Event("rollout.rollback", "rollout", strconv.FormatUint(rid, 10), "rollback", audit.ResultSuccess)
 	ev.Changes = map[string]audit.Change{"state": {Old: ro.State, New: store.RolloutRollingBack}, "pipeline": {New: id},
@@ -278,7 +347,7 @@ func (s *Service) Rollback(ctx context.Context, o audit.Origin, id string, rid u
 		}
 		return View{}, fmt.Errorf("roll back rollout %d: %w", rid, err)
 	}
-	return s.Get(ctx, id, rid)
+	return s.Get(ctx, id, rid, access)
 }
 
 func first[T any](s []T, n int) []T { return s[:min(n, len(s))] }

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/streamforge/streamforge/cloud/audit"
@@ -44,7 +45,9 @@ type Repo interface {
 	Deliver(ctx context.Context, names []string, ev audit.Event) ([]store.SecretValue, error)
 }
 
-// Configs gives a gateway's deployed config document (store.Gateways).
+// Configs gives a gateway's deployed config as its signed bundle says
+// (gateways.Configs.Config): a document column edited in the database
+// names no secret.
 type Configs interface {
 	Config(ctx context.Context, gatewayID string) (*store.GatewayConfig, error)
 }
@@ -85,8 +88,10 @@ func New(repo Repo, configs Configs, box *secretbox.Box) *Service {
 var redactedChange = audit.Change{Old: secret.Redacted, New: secret.Redacted}
 
 func validate(name, value string, needValue bool) error {
-	if !nameRE.MatchString(name) {
-		return errs.Invalid("name", "1 to 128 of A-Z a-z 0-9 _ . - (what ${secret:name} can name)")
+	// Only dots would be a path segment that clients resolve away ("."
+	// or ".."): the secret could never be changed or deleted.
+	if !nameRE.MatchString(name) || strings.Trim(name, ".") == "" {
+		return errs.Invalid("name", "1 to 128 of A-Z a-z 0-9 _ . - (what ${secret:name} can name), not only dots")
 	}
 	if needValue && value == "" {
 		return errs.Invalid("value", "must be set")
@@ -100,6 +105,9 @@ func validate(name, value string, needValue bool) error {
 // Create stores a new secret.
 func (s *Service) Create(ctx context.Context, o Origin, name, value, description string) (Metadata, error) {
 	if err := validate(name, value, true); err != nil {
+		return Metadata{}, err
+	}
+	if err := errs.Description(&description); err != nil {
 		return Metadata{}, err
 	}
 	sealed, err := s.box.Seal(name, []byte(value))
@@ -122,6 +130,9 @@ func (s *Service) Create(ctx context.Context, o Origin, name, value, description
 // Update replaces a secret's value (and description when not nil).
 func (s *Service) Update(ctx context.Context, o Origin, name, value string, description *string) (Metadata, error) {
 	if err := validate(name, value, true); err != nil {
+		return Metadata{}, err
+	}
+	if err := errs.Description(description); err != nil {
 		return Metadata{}, err
 	}
 	sealed, err := s.box.Seal(name, []byte(value))

@@ -52,8 +52,14 @@ func (r AuditRepo) within(q *gorm.DB) *gorm.DB {
 		Where("site IN ? AND site <> ''", access)
 	return q.Where(`NOT (resource IN ('gateway', 'gateway_config') OR resource LIKE '/api/v1/gateways/%') `+
 		`OR resource_id IN ? OR resource_id IN (?)`, access, gateways).
-		Where(`resource <> 'enrollment_token' OR resource_id IN (?)`, tokens)
+		Where(`resource <> 'enrollment_token' OR resource_id IN (?)`, tokens).
+		Where(`NOT (resource = 'rollout' OR event_type IN ?) OR user_email = ?`, multiGatewayEvents, r.scope.User)
 }
+
+// multiGatewayEvents (and every "rollout" record) name gateways in their
+// changes or reason (#12) under a pipeline or rollout as resource, so the
+// gateway rule above cannot place them.
+var multiGatewayEvents = []string{"pipeline.deploy", "pipeline.test"}
 
 // UserEvents returns, newest first, the records after since that user
 // performed or whose subject is the user's account (resource "user",

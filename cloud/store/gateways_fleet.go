@@ -23,14 +23,18 @@ type GatewayFilter struct {
 }
 
 // within is rbac.CanAccessGateway as SQL: all, gateway ids or sites.
-func (f GatewayFilter) within(db *gorm.DB) *gorm.DB {
+func (f GatewayFilter) within(db *gorm.DB) *gorm.DB { return f.withinColumns(db, "id", "site") }
+
+// withinColumns is within for a query whose gateway id and site are the
+// columns idCol and siteCol (a join's, such as "d.gateway_id" and "g.site").
+func (f GatewayFilter) withinColumns(db *gorm.DB, idCol, siteCol string) *gorm.DB {
 	if f.All {
 		return db
 	}
 	if len(f.Access) == 0 {
 		return db.Where("1 = 0")
 	}
-	return db.Where("(id IN ? OR (site <> '' AND site IN ?))", f.Access, f.Access)
+	return db.Where("("+idCol+" IN ? OR ("+siteCol+" <> '' AND "+siteCol+" IN ?))", f.Access, f.Access)
 }
 
 // apply applies the whole filter to a query of gateways.

@@ -145,7 +145,13 @@ func (r *Pipelines) Version(ctx context.Context, id string, version int) (Pipeli
 }
 
 // Delete removes pipeline id, its versions and its deployment records.
-func (r *Pipelines) Delete(ctx context.Context, id string, ev auditrec.Event) error {
+//
+// Its running rollouts stop in the same transaction, each with the event
+// stopped gives it: a rollout writes each wave from the pipeline's version
+// when the wave starts, and a pipeline created next under the same id
+// would otherwise have its document written by the old rollout's later
+// waves, which nobody deployed.
+func (r *Pipelines) Delete(ctx context.Context, id string, ev auditrec.Event, stopped func(rollout uint64) auditrec.Event) error {
 	return r.s.Tx(ctx, func(tx *gorm.DB) error {
 		res := tx.Where("id = ?", id).Delete(&Pipeline{})
 		if res.Error != nil {
@@ -153,6 +159,20 @@ func (r *Pipelines) Delete(ctx context.Context, id string, ev auditrec.Event) er
 		}
 		if res.RowsAffected == 0 {
 			return ErrNotFound
+		}
+		var running []Rollout
+		if err := tx.Where("pipeline_id = ? AND state = ?", id, RolloutRunning).Find(&running).Error; err != nil {
+			return err
+		}
+		for _, ro := range running {
+			stop := stopped(ro.ID)
+			if err := tx.Model(&Rollout{}).Where("id = ? AND state = ?", ro.ID, RolloutRunning).
+				Updates(map[string]any{"state": RolloutStopped, "reason": stop.Reason, "updated_at": time.Now().UTC()}).Error; err != nil {
+				return err
+			}
+			if err := appendEvent(tx, stop); err != nil {
+				return err
+			}
 		}
 		for _, m := range []any{&PipelineVersion{}, &PipelineDeployment{}} {
 			if err := tx.Where("pipeline_id = ?", id).Delete(m).Error; err != nil {
@@ -184,15 +204,35 @@ type DeploymentStatus struct {
 	ConfigError   string
 }
 
-// Deployments returns pipeline id's deployments, newest first (at most 500).
-func (r *Pipelines) Deployments(ctx context.Context, id string) ([]DeploymentStatus, error) {
+// Deployments returns pipeline id's deployments to the gateways f selects
+// (its gateway_access), newest first (at most 500).
+func (r *Pipelines) Deployments(ctx context.Context, id string, f GatewayFilter) ([]DeploymentStatus, error) {
 	var out []DeploymentStatus
-	err := r.s.DB.WithContext(ctx).Table("pipeline_deployments AS d").
+	q := r.s.DB.WithContext(ctx).Table("pipeline_deployments AS d")
+	err := f.withinColumns(q, "d.gateway_id", "g.site").
 		Select("d.*, COALESCE(g.applied_config, 0) AS applied_config, COALESCE((SELECT h.config_error FROM gateway_heartbeats h "+
 			"WHERE h.gateway_id = d.gateway_id ORDER BY h.id DESC LIMIT 1), '') AS config_error").
 		Joins("LEFT JOIN gateways g ON g.id = d.gateway_id").
 		Where("d.pipeline_id = ?", id).Order("d.id DESC").Limit(500).Scan(&out).Error
 	return out, err
+}
+
+// InRollout returns those of the gateways ids within f (a caller's
+// gateway_access: it learns nothing of others) that a running (or
+// rolling back) rollout holds.
+func (r *Pipelines) InRollout(ctx context.Context, ids []string, f GatewayFilter) ([]string, error) {
+	db := r.s.DB.WithContext(ctx)
+	if !f.All {
+		var within []string
+		if err := f.within(db.Model(&Gateway{}).Where("id IN ?", ids)).Pluck("id", &within).Error; err != nil {
+			return nil, err
+		}
+		ids = within
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	return inRollout(db, ids, len(ids))
 }
 
 // GatewaysOfSite returns the ids of the approved gateways of site.

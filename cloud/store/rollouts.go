@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"gorm.io/gorm"
@@ -91,14 +92,14 @@ func (s *Store) Rollouts() *Rollouts { return &Rollouts{s} }
 // running rollout (or one rolling back) is ErrConflict.
 func (r *Rollouts) Create(ctx context.Context, ro Rollout, targets []RolloutTarget, ev auditrec.Event) (Rollout, error) {
 	err := r.s.Tx(ctx, func(tx *gorm.DB) error {
-		ids := make([]string, len(targets))
-		for i, t := range targets {
-			ids[i] = t.GatewayID
+		var ids []string // the gateways it will write, and so holds
+		for _, t := range targets {
+			if t.Status != TargetFailed {
+				ids = append(ids, t.GatewayID)
+			}
 		}
-		var busy []string
-		if err := tx.Table("rollout_targets AS t").Joins("JOIN rollouts r ON r.id = t.rollout_id").
-			Where("r.state IN ? AND t.gateway_id IN ?", []string{RolloutRunning, RolloutRollingBack}, ids).
-			Limit(1).Pluck("t.gateway_id", &busy).Error; err != nil {
+		busy, err := inRollout(tx, ids, 1)
+		if err != nil {
 			return err
 		}
 		if len(busy) > 0 {
@@ -117,6 +118,26 @@ func (r *Rollouts) Create(ctx context.Context, ro Rollout, targets []RolloutTarg
 		return appendEvent(tx, ev)
 	})
 	return ro, err
+}
+
+// inRollout returns up to limit of the gateways ids that a running (or
+// rolling back) rollout holds: every target but one it failed without
+// writing (it never will, and its rollback has nothing to undo there).
+func inRollout(db *gorm.DB, ids []string, limit int) ([]string, error) {
+	var busy []string
+	err := db.Table("rollout_targets AS t").Joins("JOIN rollouts r ON r.id = t.rollout_id").
+		Where("r.state IN ? AND t.gateway_id IN ?", []string{RolloutRunning, RolloutRollingBack}, ids).
+		Where("NOT (t.status = ? AND t.config_version = 0)", TargetFailed).
+		Distinct().Order("t.gateway_id").Limit(limit).Pluck("t.gateway_id", &busy).Error
+	return busy, err
+}
+
+// Existing returns those of the gateways ids that exist within f (a
+// caller's gateway_access).
+func (r *Rollouts) Existing(ctx context.Context, ids []string, f GatewayFilter) ([]string, error) {
+	var out []string
+	err := f.within(r.s.DB.WithContext(ctx).Model(&Gateway{}).Where("id IN ?", ids)).Pluck("id", &out).Error
+	return out, err
 }
 
 // Get returns rollout id.
@@ -160,12 +181,21 @@ func (r *Rollouts) Waiting(ctx context.Context, id uint64, wave, limit int) ([]R
 
 // Counts returns how many of rollout id's targets are in each status.
 func (r *Rollouts) Counts(ctx context.Context, id uint64) (map[string]int, error) {
+	return r.CountsWithin(ctx, id, GatewayFilter{All: true})
+}
+
+// CountsWithin is Counts of the targets whose gateways f selects (a
+// reader's gateway_access).
+func (r *Rollouts) CountsWithin(ctx context.Context, id uint64, f GatewayFilter) (map[string]int, error) {
 	var rows []struct {
 		Status string
 		N      int
 	}
-	err := r.s.DB.WithContext(ctx).Model(&RolloutTarget{}).Select("status, COUNT(*) AS n").
-		Where("rollout_id = ?", id).Group("status").Scan(&rows).Error
+	q := r.s.DB.WithContext(ctx).Table("rollout_targets AS t")
+	if !f.All {
+		q = f.withinColumns(q.Joins("LEFT JOIN gateways g ON g.id = t.gateway_id"), "t.gateway_id", "g.site")
+	}
+	err := q.Select("t.status, COUNT(*) AS n").Where("t.rollout_id = ?", id).Group("t.status").Scan(&rows).Error
 	out := map[string]int{}
 	for _, row := range rows {
 		out[row.Status] = row.N
@@ -263,13 +293,30 @@ func (r *Rollouts) Transition(ctx context.Context, ro Rollout, owner, state, rea
 }
 
 // SupersededTargets returns those of rollout id's gateways that a later
-// rollout has written to since (a rollback must not undo that one).
+// rollout has written to since, or whose stored config is newer than the
+// one the rollout wrote (a deploy or a config edit since): a rollback must
+// not undo either.
 func (r *Rollouts) SupersededTargets(ctx context.Context, id uint64) ([]string, error) {
-	var ids []string
-	err := r.s.DB.WithContext(ctx).Table("rollout_targets AS t").
-		Joins("JOIN rollout_targets l ON l.gateway_id = t.gateway_id AND l.rollout_id > t.rollout_id AND l.status <> ?", TargetWaiting).
-		Where("t.rollout_id = ?", id).Distinct().Order("t.gateway_id").Pluck("t.gateway_id", &ids).Error
-	return ids, err
+	var later, edited []string
+	db := r.s.DB.WithContext(ctx)
+	err := db.Table("rollout_targets AS t").
+		// Only what each wrote (a config version): not a target waiting,
+		// nor one failed without a write.
+		Joins("JOIN rollout_targets l ON l.gateway_id = t.gateway_id AND l.rollout_id > t.rollout_id AND l.config_version > 0").
+		Where("t.rollout_id = ? AND t.config_version > 0", id).Distinct().Order("t.gateway_id").Pluck("t.gateway_id", &later).Error
+	if err != nil {
+		return nil, err
+	}
+	err = db.Table("rollout_targets AS t").
+		Joins("JOIN gateway_configs c ON c.gateway_id = t.gateway_id AND c.version > t.config_version").
+		Where("t.rollout_id = ? AND t.config_version > 0 AND t.rolled_back = ?", id, false).
+		Order("t.gateway_id").Pluck("t.gateway_id", &edited).Error
+	if err != nil {
+		return nil, err
+	}
+	ids := append(later, edited...)
+	slices.Sort(ids)
+	return slices.Compact(ids), nil
 }
 
 // CurrentConfig returns the config document stored for gateway id ("" none).

@@ -19,6 +19,11 @@ const (
 	MaxAdapterName       = 64
 	MaxAdapterDevice     = 128
 	MaxAdapterLastError  = 256
+	// MaxConfigVersion bounds a config version, reported or deployed: the
+	// control plane deploys past the version a gateway reports applying,
+	// and a report near the top of int64 made that next version overflow
+	// into a negative one, which the gateway refuses for ever.
+	MaxConfigVersion = 1<<31 - 1
 )
 
 // HeartbeatError names the field of a heartbeat past its limit.
@@ -39,6 +44,8 @@ func (hb *Heartbeat) Check() error {
 		return &HeartbeatError{"cert_renewal_error", fmt.Sprintf("at most %d bytes", MaxHeartbeatCertError)}
 	case hb.BufferDepth < 0 || hb.ConfigVersion < 0:
 		return &HeartbeatError{"buffer_depth", "buffer_depth and config_version cannot be negative"}
+	case hb.ConfigVersion > MaxConfigVersion:
+		return &HeartbeatError{"config_version", fmt.Sprintf("at most %d", MaxConfigVersion)}
 	case hb.BufferBytes < 0 || hb.BufferMaxBytes < 0:
 		return &HeartbeatError{"buffer_bytes", "buffer_bytes and buffer_max_bytes cannot be negative"}
 	case len(hb.Adapters) > MaxHeartbeatEntries:

@@ -34,7 +34,7 @@ func TestPipelineDeployedToARealAgent(t *testing.T) {
 	var tok struct{ Token string }
 	cloud.Call("POST", "/api/v1/enrollment-tokens", admin, map[string]any{"expires_in": "1h", "max_uses": 1}, &tok)
 	cloud.Call("POST", "/api/v1/users", admin, map[string]any{"email": "eng@example.com", "password": "Quartz-lantern-field-7",
-		"roles": []string{"Engineer"}}, nil)
+		"roles": []string{"Engineer"}, "gateway_access": []string{"gw-test"}}, nil) // deployments show gateways within it
 
 	mb, err := sim.StartModbus("127.0.0.1:0", sim.Signals(8), 20)
 	if err != nil {

@@ -85,7 +85,7 @@ func serve(ctx context.Context, log *slog.Logger, args []string) error {
 	gw.OnHeartbeat = evaluator.Heartbeat
 	deps := apiDeps(st, us, gw)
 	deps.Alarms, deps.AuditAlarm, deps.AuditKeys = alarms.NewService(st), evaluator, auditKeys
-	deps.Secrets = secrets.New(st.Secrets(), st.Gateways(), secretKeys)
+	deps.Secrets = secrets.New(st.Secrets(), gw.Configs, secretKeys) // names from the signed bundle
 	srv := api.New(deps, log, api.Options{
 		TrustedProxies: cfg.TrustedProxies, RateLimitPerMinute: cfg.RateLimitPerMinute, GatewayRateLimit: cfg.GatewayRateLimit,
 		BodyLimit: cfg.BodyLimit, MetricsToken: cfg.MetricsToken, TLS: cfg.TLSCert != "", Metrics: reg,
