@@ -140,7 +140,7 @@ echo "demo: the agent keeps forwarding; follow it with: bin/streamforge-consume 
 echo
 echo "demo: dashboard: http://$CLOUD/"
 if [ -n "$ADMIN_PASSWORD" ]; then
-  echo "demo: log in as $ADMIN_EMAIL with the one-time password: $ADMIN_PASSWORD (shown once: store it now)"
+  echo "demo: log in as $ADMIN_EMAIL with the password: $ADMIN_PASSWORD (shown this once: store it, or change it on the Account page)"
 else
   echo "demo: log in with the first admin's password printed on the first run (to start afresh: rm -rf $STREAMFORGE_DATA_DIR)"
 fi
