@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"encoding/json"
 	"regexp"
 	"slices"
@@ -149,6 +150,16 @@ func TestOpenAPIDocumentsObservedStatuses(t *testing.T) {
 			t.Errorf("%s: takes a body but does not list 413 (STREAMFORGE_BODY_LIMIT)", docKey(method, path))
 		}
 	}
+	// The gateway routes as the gateway itself, and as another gateway,
+	// before the Admin's rows below delete it.
+	own, other := approvedGatewayToken(t, e, admin, "gw-target"), approvedGatewayToken(t, e, admin, "gw-other")
+	for _, rt := range gatewayRoutes {
+		documented("the gateway's token", rt.method, rt.path, e.do(rt.method, rt.path, own, rt.body))
+		documented("another gateway's token", rt.method, rt.path, e.do(rt.method, rt.path, other, rt.body))
+		if rt.body != nil {
+			bodyErrors(rt.method, rt.path, own)
+		}
+	}
 	for _, rt := range protectedRoutes {
 		documented("no token", rt.method, rt.path, e.do(rt.method, rt.path, "", withBody(rt.body, "anon")))
 		documented("Viewer", rt.method, rt.path, e.do(rt.method, rt.path, viewer, withBody(rt.body, "viewer")))
@@ -169,4 +180,22 @@ func TestOpenAPIDocumentsObservedStatuses(t *testing.T) {
 			bodyErrors(method, path, "")
 		}
 	}
+}
+
+// approvedGatewayToken enrolls a software-key gateway, approves it and
+// returns its token.
+func approvedGatewayToken(t *testing.T, e *env, admin, id string) string {
+	t.Helper()
+	ctx := context.Background()
+	_, value := e.enrollmentToken(admin, 1, "")
+	c := e.gateway(id)
+	if _, err := c.Enroll(ctx, value, id, nil); err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, e.do("POST", "/api/v1/gateways/"+id+"/approve", admin, nil), 200)
+	if _, err := c.ObtainToken(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tok, _ := c.Token()
+	return tok
 }
