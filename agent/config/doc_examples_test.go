@@ -16,7 +16,7 @@ import (
 // ("```yaml", or "```" for untyped ones).
 func docBlocks(t *testing.T, doc, fence string) []string {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "..", "docs", doc))
+	data, err := os.ReadFile(filepath.Join("..", "..", doc))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +44,7 @@ func docBlocks(t *testing.T, doc, fence string) []string {
 // (an OPC UA client certificate, its key, a trust directory).
 func TestAgentConfigDocExamplesLoad(t *testing.T) {
 	etc := exampleEtc(t)
-	untyped := docBlocks(t, "agent-config.md", "```")
+	untyped := docBlocks(t, "docs/agent-config.md", "```")
 	var secretsFile string
 	for _, b := range untyped {
 		if strings.HasPrefix(b, "# /etc/streamforge/secrets") {
@@ -66,7 +66,7 @@ func TestAgentConfigDocExamplesLoad(t *testing.T) {
 			t.Errorf("the doc's example secrets file lacks %s: %v", name, err)
 		}
 	}
-	examples := docBlocks(t, "agent-config.md", "```yaml")
+	examples := docBlocks(t, "docs/agent-config.md", "```yaml")
 	if len(examples) < 2 {
 		t.Fatalf("want the modbus and opcua examples, found %d yaml blocks", len(examples))
 	}
@@ -92,8 +92,9 @@ func indent(s, by string) string {
 	return strings.Join(lines, "\n") + "\n"
 }
 
-// exampleEtc makes the files the OPC UA example names: a client
-// certificate and key, and a trust directory holding a server certificate.
+// exampleEtc makes the files the examples name under /etc/streamforge: an
+// OPC UA client certificate and key, a trust directory holding a server
+// certificate, and Vault's CA.
 func exampleEtc(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
@@ -106,6 +107,7 @@ func exampleEtc(t *testing.T) string {
 		"opcua-client.pem":           cert,
 		"opcua-client.key":           pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}),
 		"opcua-trust/press-line.pem": cert,
+		"vault-ca.pem":               cert,
 	}
 	for name, data := range files {
 		p := filepath.Join(dir, name)
@@ -117,4 +119,28 @@ func exampleEtc(t *testing.T) string {
 		}
 	}
 	return dir
+}
+
+// TestOtherExampleConfigsLoad: the agent.yaml of the gateway image's
+// overlay, and the agent.yaml parts that docs/identity.md (mTLS) and
+// docs/secrets.md (Vault) show, load as the agent checks them.
+func TestOtherExampleConfigsLoad(t *testing.T) {
+	if _, err := Load(filepath.Join("..", "..", "buildroot", "board", "streamforge", "common", "rootfs-overlay", "etc", "streamforge", "agent.yaml")); err != nil {
+		t.Errorf("the image's agent.yaml: %v", err)
+	}
+	t.Setenv("STREAMFORGE_SECRET_ENROLLMENT_TOKEN", "sfe_example")
+	t.Setenv("STREAMFORGE_SECRET_VAULT_SECRET_ID", "example-secret-id")
+	etc := exampleEtc(t)
+	for _, doc := range []string{"docs/identity.md", "docs/secrets.md"} {
+		blocks := docBlocks(t, doc, "```yaml")
+		if len(blocks) == 0 {
+			t.Errorf("%s: no yaml example", doc)
+		}
+		for i, b := range blocks {
+			b = strings.ReplaceAll(b, "/etc/streamforge/", etc+"/")
+			if _, err := Parse([]byte("gateway_id: gw-doc\nkafka: {brokers: \"127.0.0.1:9092\"}\n" + b)); err != nil {
+				t.Errorf("%s: yaml example %d does not load: %v\n%s", doc, i, err, b)
+			}
+		}
+	}
 }
