@@ -232,7 +232,7 @@ func keysRotate(args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("new JWT signing key %s in %s; processes pick it up on the next token they see signed by it, or at restart\n", kid, cfg.JWTKeyDir)
+	fmt.Printf("new JWT signing key %s in %s; running processes sign with it within a minute (they reread the directory) and verify it at once\n", kid, cfg.JWTKeyDir)
 	return nil
 }
 
