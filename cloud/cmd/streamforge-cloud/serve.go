@@ -35,6 +35,13 @@ func serve(ctx context.Context, log *slog.Logger, args []string) error {
 		return err
 	}
 	defer st.Close()
+	// The API's address is taken first: an address in use must fail the
+	// start before the first admin's password is generated and shown once.
+	ln, err := listen("STREAMFORGE_LISTEN", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
 	reg := newRegistry()
 	// alarms (#13): started before the audit checkpoints, which report a
 	// broken chain to it, and closed after them.
@@ -113,10 +120,6 @@ func serve(ctx context.Context, log *slog.Logger, args []string) error {
 		fmt.Printf("StreamForge gateway listener on https://%s\n", addr)
 	}
 
-	ln, err := listen("STREAMFORGE_LISTEN", cfg.Listen)
-	if err != nil {
-		return err
-	}
 	scheme, addr := "http", ln.Addr().String() // the bound address: a port 0 is chosen by now
 	if cfg.TLSCert != "" {
 		scheme = "https"
