@@ -36,7 +36,7 @@ func serve(ctx context.Context, log *slog.Logger, args []string) error {
 	}
 	defer st.Close()
 	// The API's address is taken first: an address in use must fail the
-	// start before the first admin's password is generated and shown once.
+	// start before anything is created (the first admin: bootstrap below).
 	ln, err := listen("STREAMFORGE_LISTEN", cfg.Listen)
 	if err != nil {
 		return err
@@ -62,9 +62,6 @@ func serve(ctx context.Context, log *slog.Logger, args []string) error {
 	}
 	auth.SetHashMemoryBudget(cfg.PasswordHashMemoryMiB, auth.DefaultHashWait)
 	us := users.New(users.StoreRepo(st), keys, log, reg)
-	if err := bootstrap(ctx, us, cfg); err != nil {
-		return err
-	}
 	gw := gateways.New(st, keys, log)
 	gw.AllowKeyIdentity = cfg.AllowKeyIdentity
 	if gw.ConfigKeys, err = configsign.Load(cfg.ConfigKeyDir); err != nil {
@@ -129,6 +126,11 @@ func serve(ctx context.Context, log *slog.Logger, args []string) error {
 			return err
 		}
 		ln = tl
+	}
+	// Last before serving: a start that fails on any setting above must
+	// not create the first admin, whose password is shown only once.
+	if err := bootstrap(ctx, us, cfg); err != nil {
+		return err
 	}
 	go func() { errc <- srv.App().Listener(ln) }()
 	log.Info("serving", "url", scheme+"://"+addr, "database", st.Dialect)
