@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"context"
 	"encoding/json"
 	"regexp"
 	"slices"
@@ -22,8 +21,11 @@ type openAPIOp struct {
 	Responses   map[string]json.RawMessage `json:"responses"`
 }
 
-// openAPIOps reads the embedded document as "METHOD /path/{param}" -> op.
-func openAPIOps(t *testing.T) map[string]openAPIOp {
+// openAPIOps are the embedded document's operations by "METHOD /path/{param}".
+type openAPIOps map[string]openAPIOp
+
+// readOpenAPIOps reads the embedded document's operations.
+func readOpenAPIOps(t *testing.T) openAPIOps {
 	t.Helper()
 	var doc struct {
 		Paths map[string]map[string]json.RawMessage `json:"paths"`
@@ -31,7 +33,7 @@ func openAPIOps(t *testing.T) map[string]openAPIOp {
 	if err := json.Unmarshal(api.OpenAPIDocument(), &doc); err != nil {
 		t.Fatalf("openapi.json: %v", err)
 	}
-	ops := map[string]openAPIOp{}
+	ops := openAPIOps{}
 	for path, byMethod := range doc.Paths {
 		for method, raw := range byMethod {
 			if method == "parameters" {
@@ -61,6 +63,17 @@ func docKey(method, path string) string {
 	return method + " " + routeParam.ReplaceAllString(matrixSegment.Replace(strings.SplitN(path, "?", 2)[0]), "{$1}")
 }
 
+// of is the operation of a matrix row, failing t when it is undocumented.
+func (ops openAPIOps) of(t *testing.T, method, path string) (openAPIOp, string, bool) {
+	t.Helper()
+	key := docKey(method, path)
+	o, ok := ops[key]
+	if !ok {
+		t.Errorf("%s: not in openapi.json", key)
+	}
+	return o, key, ok
+}
+
 // security names the schemes an operation accepts: "user" for the
 // document's default (a session or service account token), "none" for a
 // public route, else the scheme names.
@@ -85,13 +98,11 @@ func (o openAPIOp) security() string {
 // states for a route are the ones the RBAC matrix test (an independent
 // table that TestRBACMatrix checks against the server) gives it.
 func TestOpenAPIDocumentsEachRoutesAuth(t *testing.T) {
-	ops := openAPIOps(t)
+	ops := readOpenAPIOps(t)
 	check := func(method, path, wantSec, wantPerm string) {
 		t.Helper()
-		key := docKey(method, path)
-		o, ok := ops[key]
+		o, key, ok := ops.of(t, method, path)
 		if !ok {
-			t.Errorf("%s: not in openapi.json", key)
 			return
 		}
 		if got := o.security(); got != wantSec {
@@ -125,17 +136,15 @@ func TestOpenAPIDocumentsEachRoutesAuth(t *testing.T) {
 // connection while the client may still be writing, so the client sees
 // the 413 or a reset, by timing.
 func TestOpenAPIDocumentsObservedStatuses(t *testing.T) {
-	ops := openAPIOps(t)
+	ops := readOpenAPIOps(t)
 	e := newEnv(t, "", "")
 	admin := e.login(adminEmail, adminPassword)
 	viewer := e.user("openapi-viewer@example.com", []string{"Viewer"})
 	wantStatus(t, e.do("POST", "/api/v1/users", admin, map[string]any{"email": "target@example.com", "password": "violet-harbor-quartz-17", "roles": []string{"Viewer"}}), 201)
 	documented := func(what, method, path string, r resp) {
 		t.Helper()
-		key := docKey(method, path)
-		o, ok := ops[key]
+		o, key, ok := ops.of(t, method, path)
 		if !ok {
-			t.Errorf("%s: not in openapi.json", key)
 			return
 		}
 		if o.Responses[strconv.Itoa(r.status)] == nil {
@@ -152,7 +161,8 @@ func TestOpenAPIDocumentsObservedStatuses(t *testing.T) {
 	}
 	// The gateway routes as the gateway itself, and as another gateway,
 	// before the Admin's rows below delete it.
-	own, other := approvedGatewayToken(t, e, admin, "gw-target"), approvedGatewayToken(t, e, admin, "gw-other")
+	own, _ := e.approvedGateway(admin, "gw-target").Token()
+	other, _ := e.approvedGateway(admin, "gw-other").Token()
 	for _, rt := range gatewayRoutes {
 		documented("the gateway's token", rt.method, rt.path, e.do(rt.method, rt.path, own, rt.body))
 		documented("another gateway's token", rt.method, rt.path, e.do(rt.method, rt.path, other, rt.body))
@@ -180,22 +190,4 @@ func TestOpenAPIDocumentsObservedStatuses(t *testing.T) {
 			bodyErrors(method, path, "")
 		}
 	}
-}
-
-// approvedGatewayToken enrolls a software-key gateway, approves it and
-// returns its token.
-func approvedGatewayToken(t *testing.T, e *env, admin, id string) string {
-	t.Helper()
-	ctx := context.Background()
-	_, value := e.enrollmentToken(admin, 1, "")
-	c := e.gateway(id)
-	if _, err := c.Enroll(ctx, value, id, nil); err != nil {
-		t.Fatal(err)
-	}
-	wantStatus(t, e.do("POST", "/api/v1/gateways/"+id+"/approve", admin, nil), 200)
-	if _, err := c.ObtainToken(ctx); err != nil {
-		t.Fatal(err)
-	}
-	tok, _ := c.Token()
-	return tok
 }
