@@ -41,10 +41,19 @@ wait_until() { # name, log, pid, condition...: up to 30 s while pid runs
   echo "demo: $name did not start; see $log" >&2; tail -n 20 "$log" >&2; exit 1
 }
 
-MODBUS=127.0.0.1:$(free_port)
-OPCUA=127.0.0.1:$(free_port)
-KAFKA=127.0.0.1:$(free_port)
-METRICS=127.0.0.1:$(free_port)
+# The same addresses on every run (kept in $DEMO/ports), so that a pipeline
+# written against them in the demo still reaches them after a restart; one
+# that another program took meanwhile is replaced.
+port_of() { # name: its saved address if that is free, else a new one
+  local saved
+  saved=$(sed -n "s/^$1=//p" "$DEMO/ports" 2>/dev/null)
+  if [ -n "$saved" ] && ! listening "$saved"; then echo "$saved"; else echo "127.0.0.1:$(free_port)"; fi
+}
+MODBUS=$(port_of modbus)
+OPCUA=$(port_of opcua)
+KAFKA=$(port_of kafka)
+METRICS=$(port_of metrics)
+printf 'modbus=%s\nopcua=%s\nkafka=%s\nmetrics=%s\n' "$MODBUS" "$OPCUA" "$KAFKA" "$METRICS" >"$DEMO/ports"
 CLOUD=${STREAMFORGE_LISTEN:-127.0.0.1:8080}
 export STREAMFORGE_LISTEN=$CLOUD
 GATEWAY=gw-demo-1

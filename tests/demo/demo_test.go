@@ -148,6 +148,7 @@ func api(t *testing.T, base, method, path, token string, body any, out any) int 
 
 var (
 	passwordLine = regexp.MustCompile(`^demo: log in as (\S+) with the password: (\S+) `)
+	partsLine    = regexp.MustCompile(`^demo: simulated PLCs on modbus .*`)
 	readingLine  = regexp.MustCompile(`^telemetry\.raw +gw-demo-1/(plc1|opcua-sim)/\S+ +seq=\d+`)
 )
 
@@ -158,7 +159,8 @@ var (
 // Kafka, and the README's API calls work with that password; the gateway
 // then sends heartbeats. Ctrl-C stops every process. The second run
 // starts on the same data (the gateway enrolled already, no password
-// printed again) and its gateway sends heartbeats again.
+// printed again) with the simulators and broker at the same addresses, and
+// its gateway sends heartbeats again.
 func TestDemoRunsAsTheREADMESays(t *testing.T) {
 	bin := t.TempDir()
 	build := exec.Command("go", append([]string{"build", "-o", bin + "/"}, programs...)...)
@@ -222,6 +224,7 @@ func TestDemoRunsAsTheREADMESays(t *testing.T) {
 		}
 	}
 	testenv.Eventually(t, time.Minute, "a heartbeat of the demo's approved gateway", heartbeats(login.Token, time.Time{}))
+	parts := d.printed(partsLine)
 	d.stop(t)
 
 	restarted := time.Now()
@@ -232,6 +235,10 @@ func TestDemoRunsAsTheREADMESays(t *testing.T) {
 	}
 	if d.printed(readingLine) == nil {
 		t.Error("the second run printed no reading from Kafka")
+	}
+	// A pipeline written against the demo's PLCs and broker still reaches them.
+	if again := d.printed(partsLine); parts == nil || again == nil || again[0] != parts[0] {
+		t.Errorf("the second run moved the simulators, broker or metrics:\n%v\n%v", parts, again)
 	}
 	if st := api(t, base, "POST", "/api/v1/auth/login", "", map[string]string{"email": email, "password": password}, &login); st != 200 {
 		t.Fatalf("login after the restart: %d", st)
