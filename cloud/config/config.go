@@ -62,14 +62,6 @@ type setting struct {
 	dst                  *string
 }
 
-// rawConfig holds the settings' text before Load checks it.
-type rawConfig struct {
-	raw        struct{ listen, data, db, email, pw, keys, cfgKeys, cfgGrace, proxies, rate, gwRate, body, hashMem, metrics, cert, key, tpmRoots, attestCA, gwListen, stepDir, allowKey string }
-	audit      struct{ brokers, topic, minISR, rf, relayEvery, keyDir, anchor, cpEvery string }
-	alarms     alarmRaw
-	secretKeys string // secrets (#12)
-}
-
 // Setting is one setting as `serve` takes it: the environment variable,
 // the flag and the default (empty: none, or one derived from another
 // setting, like DATA_DIR/keys/jwt).
@@ -78,16 +70,23 @@ type Setting struct{ Env, Flag, Default string }
 // Settings lists every setting Load reads (docs/cloud-config.md documents
 // each: TestDocumentedSettingsExist).
 func Settings() []Setting {
-	var rc rawConfig
-	var out []Setting
-	for _, s := range rc.settings() {
+	var list []setting
+	_, _ = load(nil, &list)
+	out := make([]Setting, 0, len(list))
+	for _, s := range list {
 		out = append(out, Setting{s.env, s.flag, s.def})
 	}
 	return out
 }
 
-func (rc *rawConfig) settings() []setting {
-	raw, audit := &rc.raw, &rc.audit
+// Load reads the environment, then flags from args.
+func Load(args []string) (*Config, error) { return load(args, nil) }
+
+// load is Load; with list set it only hands over the settings, so that
+// Settings lists the very ones Load reads.
+func load(args []string, list *[]setting) (*Config, error) {
+	var raw struct{ listen, data, db, email, pw, keys, cfgKeys, cfgGrace, proxies, rate, gwRate, body, hashMem, metrics, cert, key, tpmRoots, attestCA, gwListen, stepDir, allowKey string }
+	var audit struct{ brokers, topic, minISR, rf, relayEvery, keyDir, anchor, cpEvery string }
 	settings := []setting{
 		{"STREAMFORGE_LISTEN", "listen", "127.0.0.1:8080", "address to serve the API and dashboard on (fd:N: a listening socket handed down as file descriptor N)", &raw.listen},
 		{"STREAMFORGE_DATA_DIR", "data-dir", "./data", "directory for the SQLite database and keys", &raw.data},
@@ -120,17 +119,17 @@ func (rc *rawConfig) settings() []setting {
 		{"STREAMFORGE_AUDIT_ANCHOR_FILE", "audit-anchor-file", "", "file holding the newest signed checkpoint, outside the database (default DATA_DIR/keys/audit-checkpoint.json)", &audit.anchor},
 		{"STREAMFORGE_AUDIT_CHECKPOINT_INTERVAL", "audit-checkpoint-interval", "1m", "how often the audit chain head is signed (also at shutdown)", &audit.cpEvery},
 	}
-	settings = append(settings, rc.alarms.settings()...)
-	return append(settings, setting{"STREAMFORGE_SECRET_KEY_DIR", "secret-key-dir", "",
-		"directory of the key-encryption keys that seal secret values (default DATA_DIR/keys/secrets); keep it out of the database's backups, share it between replicas", &rc.secretKeys})
-}
-
-// Load reads the environment, then flags from args.
-func Load(args []string) (*Config, error) {
-	var rc rawConfig
-	raw, audit, alarms := &rc.raw, &rc.audit, &rc.alarms
+	var alarms alarmRaw
+	settings = append(settings, alarms.settings()...)
+	var secretKeys string // secrets (#12)
+	settings = append(settings, setting{"STREAMFORGE_SECRET_KEY_DIR", "secret-key-dir", "",
+		"directory of the key-encryption keys that seal secret values (default DATA_DIR/keys/secrets); keep it out of the database's backups, share it between replicas", &secretKeys})
+	if list != nil {
+		*list = settings
+		return nil, nil
+	}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	for _, s := range rc.settings() {
+	for _, s := range settings {
 		v := s.def
 		if e, ok := os.LookupEnv(s.env); ok {
 			v = e
@@ -150,7 +149,7 @@ func Load(args []string) (*Config, error) {
 	if c.ConfigKeyDir = raw.cfgKeys; c.ConfigKeyDir == "" {
 		c.ConfigKeyDir = filepath.Join(c.DataDir, "keys", "config")
 	}
-	if c.SecretKeyDir = rc.secretKeys; c.SecretKeyDir == "" {
+	if c.SecretKeyDir = secretKeys; c.SecretKeyDir == "" {
 		c.SecretKeyDir = filepath.Join(c.DataDir, "keys", "secrets")
 	}
 	if d, err := time.ParseDuration(raw.cfgGrace); err != nil || d <= 0 {
