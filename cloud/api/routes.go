@@ -125,8 +125,15 @@ type routeGroup struct {
 	mw []fiber.Handler
 }
 
+// add registers a route; a GET route serves HEAD as well, as Fiber's own
+// Get does (monitors and load balancers probe with it; Fiber answers a
+// HEAD without the body).
 func (g routeGroup) add(method, path string, h []fiber.Handler) {
-	g.r.Add(method, path, append(slices.Clone(g.mw), h...)...)
+	chain := append(slices.Clone(g.mw), h...)
+	g.r.Add(method, path, chain...)
+	if method == fiber.MethodGet {
+		g.r.Add(fiber.MethodHead, path, chain...)
+	}
 }
 
 func (g routeGroup) Get(path string, h ...fiber.Handler)    { g.add(fiber.MethodGet, path, h) }
