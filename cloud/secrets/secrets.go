@@ -21,7 +21,9 @@ import (
 	"github.com/streamforge/streamforge/pkg/secret"
 )
 
-// MaxValueBytes bounds a value: certificates and keys fit, documents do not.
+// MaxValueBytes bounds a value (passwords and tokens: what a config
+// references); a value is one line: the API refuses control characters,
+// line breaks included, in it.
 const MaxValueBytes = 16 << 10
 
 // Client errors.
