@@ -46,6 +46,21 @@ func TestDefaults(t *testing.T) {
 	}
 }
 
+// opcuaLogin is an adapters section whose one OPC UA server logs in as
+// "op" with ${secret:opc-pw}.
+const opcuaLogin = `adapters:
+  - type: opcua
+    name: ua
+    servers:
+      - name: s1
+        endpoint: opc.tcp://127.0.0.1:4840
+        security_policy: None
+        insecure: true
+        identity: {type: username, username: op, password: "${secret:opc-pw}"}
+        poll_groups: [{name: p, interval: 1s}]
+        nodes: [{name: n, node_id: "ns=1;s=x", poll_group: p}]
+`
+
 func TestSecretsResolveIntoTheForwarderAndAdapters(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "secrets")
@@ -59,18 +74,7 @@ secrets_file: ` + file + `
 kafka:
   brokers: 127.0.0.1:9092
   security: {protocol: sasl_ssl, username: agent, password: "${secret:kafka-password}"}
-adapters:
-  - type: opcua
-    name: ua
-    servers:
-      - name: s1
-        endpoint: opc.tcp://127.0.0.1:4840
-        security_policy: None
-        insecure: true
-        identity: {type: username, username: op, password: "${secret:opc-pw}"}
-        poll_groups: [{name: p, interval: 1s}]
-        nodes: [{name: n, node_id: "ns=1;s=x", poll_group: p}]
-control_plane: {url: "https://cloud.example:8443", enrollment_token: "${secret:enroll}"}
+` + opcuaLogin + `control_plane: {url: "https://cloud.example:8443", enrollment_token: "${secret:enroll}"}
 `
 	c, err := Parse([]byte(doc))
 	if err != nil {
@@ -93,18 +97,7 @@ control_plane: {url: "https://cloud.example:8443", enrollment_token: "${secret:e
 // unknown reference is refused.
 func TestTestPasswordOnlyForTheSameLogin(t *testing.T) {
 	t.Setenv("STREAMFORGE_SECRET_OPC_PW", "pw2")
-	c, err := Parse([]byte(minimal + `adapters:
-  - type: opcua
-    name: ua
-    servers:
-      - name: s1
-        endpoint: opc.tcp://127.0.0.1:4840
-        security_policy: None
-        insecure: true
-        identity: {type: username, username: op, password: "${secret:opc-pw}"}
-        poll_groups: [{name: p, interval: 1s}]
-        nodes: [{name: n, node_id: "ns=1;s=x", poll_group: p}]
-`))
+	c, err := Parse([]byte(minimal + opcuaLogin))
 	if err != nil {
 		t.Fatal(err)
 	}

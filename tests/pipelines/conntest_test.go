@@ -1,6 +1,7 @@
 package pipelines
 
 import (
+	"fmt"
 	"net"
 	"strconv"
 	"strings"
@@ -80,31 +81,10 @@ func TestConnectionTestThroughARealAgent(t *testing.T) {
 		t.Fatalf("a Viewer asked for a connection test: %d", st)
 	}
 
-	type result struct {
-		Status string
-		Result *struct {
-			Values []struct {
-				Tag     string
-				Value   any
-				Quality string
-			}
-			Error string
-		}
-	}
-	run := func(adapter, dev, group string) result {
+	run := func(adapter, dev, group string) connTestResult {
 		t.Helper()
 		ask["adapter"], ask["device"], ask["poll_group"] = adapter, dev, group
-		var created struct{ ID uint64 }
-		if st := cloud.Call("POST", "/api/v1/pipelines/probe/test-connection", eng, ask, &created); st != 202 || created.ID == 0 {
-			t.Fatalf("ask to test %s: %d", dev, st)
-		}
-		var r result
-		testenv.Eventually(t, time.Minute, "the result of testing "+dev, func() bool {
-			r = result{}
-			cloud.Call("GET", "/api/v1/connection-tests/"+strconv.FormatUint(created.ID, 10), eng, nil, &r)
-			return r.Status == "done"
-		})
-		return r
+		return askConnectionTest(t, cloud, eng, "probe", ask)
 	}
 
 	good := run("line1", "plc-good", "fast")
@@ -211,30 +191,10 @@ func TestConnectionTestLogsInOnlyWhereTheConfigDoes(t *testing.T) {
 		return g["applied_config_version"] == want
 	})
 
-	type result struct {
-		Status string
-		Result *struct {
-			Values []struct {
-				Tag     string
-				Value   any
-				Quality string
-			}
-			Error string
-		}
-	}
-	run := func(pipeline string) result {
+	run := func(pipeline string) connTestResult {
 		t.Helper()
-		ask := map[string]any{"gateway_id": "gw-login", "adapter": "ua", "device": "plc-ua", "poll_group": "slow"}
-		var created struct{ ID uint64 }
-		if st := cloud.Call("POST", "/api/v1/pipelines/"+pipeline+"/test-connection", eng, ask, &created); st != 202 || created.ID == 0 {
-			t.Fatalf("ask to test %s: %d", pipeline, st)
-		}
-		var r result
-		testenv.Eventually(t, time.Minute, "the result of testing "+pipeline, func() bool {
-			r = result{}
-			cloud.Call("GET", "/api/v1/connection-tests/"+strconv.FormatUint(created.ID, 10), eng, nil, &r)
-			return r.Status == "done"
-		})
+		r := askConnectionTest(t, cloud, eng, pipeline,
+			map[string]any{"gateway_id": "gw-login", "adapter": "ua", "device": "plc-ua", "poll_group": "slow"})
 		if r.Result == nil {
 			t.Fatalf("test of %s: no result", pipeline)
 		}
@@ -259,4 +219,35 @@ func TestConnectionTestLogsInOnlyWhereTheConfigDoes(t *testing.T) {
 		t.Fatal("a connection test connected to an endpoint the deployed config does not log in to")
 	default:
 	}
+}
+
+// connTestResult is a connection test as GET /api/v1/connection-tests/{id}
+// answers it.
+type connTestResult struct {
+	Status string
+	Result *struct {
+		Values []struct {
+			Tag     string
+			Value   any
+			Quality string
+		}
+		Error string
+	}
+}
+
+// askConnectionTest asks, as token, for the connection test ask of
+// pipeline and waits (up to a minute) for its result.
+func askConnectionTest(t *testing.T, cloud *testenv.Cloud, token, pipeline string, ask map[string]any) connTestResult {
+	t.Helper()
+	var created struct{ ID uint64 }
+	if st := cloud.Call("POST", "/api/v1/pipelines/"+pipeline+"/test-connection", token, ask, &created); st != 202 || created.ID == 0 {
+		t.Fatalf("ask to test %s of %s: %d", ask["device"], pipeline, st)
+	}
+	var r connTestResult
+	testenv.Eventually(t, time.Minute, fmt.Sprintf("the result of testing %s of %s", ask["device"], pipeline), func() bool {
+		r = connTestResult{}
+		cloud.Call("GET", "/api/v1/connection-tests/"+strconv.FormatUint(created.ID, 10), token, nil, &r)
+		return r.Status == "done"
+	})
+	return r
 }
