@@ -29,6 +29,12 @@ trap 'exit 130' INT TERM
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 listening() { (echo >"/dev/tcp/${1%:*}/${1#*:}") 2>/dev/null; }
+# bindable: the address can be listened on now (as Go listens: SO_REUSEADDR);
+# false also when an outgoing connection holds the port, which no
+# listener would show.
+bindable() {
+  python3 -c 'import socket,sys; h,p=sys.argv[1].rsplit(":",1); s=socket.socket(); s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1); s.bind((h,int(p)))' "$1" 2>/dev/null
+}
 printed() { grep -q "$2" "$1" 2>/dev/null; } # file, text
 wait_until() { # name, log, pid, condition...: up to 30 s while pid runs
   local name=$1 log=$2 pid=$3
@@ -47,7 +53,7 @@ wait_until() { # name, log, pid, condition...: up to 30 s while pid runs
 port_of() { # name: its saved address if that is free, else a new one
   local saved
   saved=$(sed -n "s/^$1=//p" "$DEMO/ports" 2>/dev/null)
-  if [ -n "$saved" ] && ! listening "$saved"; then echo "$saved"; else echo "127.0.0.1:$(free_port)"; fi
+  if [ -n "$saved" ] && bindable "$saved"; then echo "$saved"; else echo "127.0.0.1:$(free_port)"; fi
 }
 MODBUS=$(port_of modbus)
 OPCUA=$(port_of opcua)
