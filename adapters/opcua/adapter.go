@@ -28,7 +28,7 @@ var _ adapters.Adapter = (*Adapter)(nil)
 // with it (trust lists and certificates are files on the gateway).
 //
 // Its errors start with the field path inside the adapter
-// ("devices[0].tags[1].address: ..."), so that the caller can put the
+// ("servers[0].nodes[1].node_id: ..."), so that the caller can put the
 // adapter's own path in front; New's name the adapter.
 func Validate(cfg Config) error {
 	cfg = withDefaults(cfg)
