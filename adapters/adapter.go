@@ -91,6 +91,9 @@ type State struct {
 	LastRead  time.Time `json:"last_read,omitempty"`
 	Errors    uint64    `json:"errors"`
 	Faults    []Fault   `json:"faults,omitempty"`
+	// SkippedPolls counts polls left out because the previous one took
+	// longer than the interval (a slow device or a slow disk).
+	SkippedPolls uint64 `json:"skipped_polls,omitempty"`
 }
 
 // Adapter polls or subscribes to devices of one protocol and emits readings.

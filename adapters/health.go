@@ -73,6 +73,14 @@ func (h *Health) Read(t time.Time) {
 	h.mu.Unlock()
 }
 
+// Skipped counts n polls not made because the device (or the buffer)
+// could not keep up with the poll interval.
+func (h *Health) Skipped(n uint64) {
+	h.mu.Lock()
+	h.state.SkippedPolls += n
+	h.mu.Unlock()
+}
+
 // Fault counts n bad answers for tag with code; detail goes to the log.
 // It does not change whether the device counts as connected: the adapter
 // decides that (a device that answers nothing but faults is Down).

@@ -75,12 +75,21 @@ func newHandler(cfg *Device) handler {
 
 // run polls every group on its interval until ctx is done. After a failed
 // poll it waits out a doubling back-off before talking to the device again.
+//
+// A poll's readings are stored while the next poll is made: the buffer's
+// commit (an fsync, milliseconds on an SD card) would otherwise add to
+// every cycle, and a group polled every few milliseconds would miss most
+// of its polls. One Put is in flight at most, so a full buffer still holds
+// the device back (back-pressure), and readings reach the buffer in the
+// order they were polled.
 func (d *device) run(ctx context.Context, sink adapters.Sink) {
 	defer d.h.Close()
 	now := time.Now()
 	for _, g := range d.groups {
 		g.next = now
 	}
+	var put pendingPut
+	defer put.wait(ctx, d)
 	backoff := time.Duration(d.cfg.Backoff.Initial)
 	for {
 		g := d.groups[0]
@@ -94,23 +103,19 @@ func (d *device) run(ctx context.Context, sink adapters.Sink) {
 		}
 		g.next = g.next.Add(time.Duration(g.cfg.Interval))
 		if now := time.Now(); g.next.Before(now) {
-			g.next = now.Add(time.Duration(g.cfg.Interval)) // skip missed polls instead of bursting
+			// Skip missed polls instead of bursting, and count them: a
+			// device slower than its interval shows in the metrics.
+			missed := now.Sub(g.next)/time.Duration(g.cfg.Interval) + 1
+			d.health.Skipped(uint64(missed))
+			g.next = g.next.Add(missed * time.Duration(g.cfg.Interval))
 		}
 		readings, err := d.poll(g)
 		d.record(err)
+		if !put.wait(ctx, d) && ctx.Err() != nil {
+			return
+		}
 		if len(readings) > 0 {
-			if perr := sink.Put(ctx, readings); perr != nil {
-				if ctx.Err() != nil {
-					return
-				}
-				// The buffer refuses only what it can never store (it holds
-				// a write while the disk is full, and counts what its drop
-				// policies drop): these readings are lost, and the group's
-				// tags report their values afresh at the next poll.
-				d.log.Warn("sink refused readings; they are lost, the tags report afresh at the next poll",
-					"readings", len(readings), "err", perr)
-				d.forget(g)
-			}
+			put.start(ctx, sink, g, readings)
 		}
 		if err == nil {
 			backoff = time.Duration(d.cfg.Backoff.Initial)
@@ -121,6 +126,42 @@ func (d *device) run(ctx context.Context, sink adapters.Sink) {
 		}
 		backoff = d.cfg.Backoff.Next(backoff)
 	}
+}
+
+// pendingPut is the one Put a device has in flight.
+type pendingPut struct {
+	g    *group
+	n    int
+	done chan error
+}
+
+func (p *pendingPut) start(ctx context.Context, sink adapters.Sink, g *group, readings []adapters.Reading) {
+	done := make(chan error, 1)
+	go func() { done <- sink.Put(ctx, readings) }()
+	*p = pendingPut{g: g, n: len(readings), done: done}
+}
+
+// wait waits for the Put in flight, if any, and reports whether it (or no
+// Put) succeeded. The buffer refuses only what it can never store (it
+// holds a write while the disk is full, and counts what its drop policies
+// drop): those readings are lost, and the group's tags report their values
+// afresh at the next poll. A Put ended by shutdown is not logged.
+func (p *pendingPut) wait(ctx context.Context, d *device) bool {
+	if p.done == nil {
+		return true
+	}
+	err := <-p.done
+	g, n := p.g, p.n
+	*p = pendingPut{}
+	if err == nil {
+		return true
+	}
+	if ctx.Err() == nil {
+		d.log.Warn("sink refused readings; they are lost, the tags report afresh at the next poll",
+			"readings", n, "err", err)
+	}
+	d.forget(g)
+	return false
 }
 
 // poll reads every block of g and returns the readings report-by-exception

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -42,9 +44,12 @@ func agentRSS(b *testing.B, devices, tags int, interval time.Duration) {
 	b.ResetTimer()
 	time.Sleep(5 * time.Second) // warm up
 	pid := a.Pid()
+	const skippedPolls = "streamforge_adapter_device_polls_skipped_total"
 	acked0, cpu0, t0 := a.Metric("streamforge_forward_acked_records_total"), cpuSeconds(b, pid), time.Now()
+	skipped0 := metricSum(b, a, skippedPolls)
 	time.Sleep(15 * time.Second) // the measurement window
 	acked1, cpu1, t1 := a.Metric("streamforge_forward_acked_records_total"), cpuSeconds(b, pid), time.Now()
+	skipped1 := metricSum(b, a, skippedPolls)
 	rss, hwm := procStatus(b, pid, "VmRSS"), procStatus(b, pid, "VmHWM")
 	anon, file := procStatus(b, pid, "RssAnon"), procStatus(b, pid, "RssFile")
 	goHeap := a.Metric("go_memstats_heap_inuse_bytes")
@@ -53,12 +58,38 @@ func agentRSS(b *testing.B, devices, tags int, interval time.Duration) {
 	a.Stop(b)
 	b.ReportMetric((acked1-acked0)/t1.Sub(t0).Seconds(), "readings/s")
 	b.ReportMetric((cpu1-cpu0)/t1.Sub(t0).Seconds(), "agent-cores")
+	b.ReportMetric((skipped1-skipped0)/t1.Sub(t0).Seconds(), "polls-skipped/s")
 	b.ReportMetric(rss/1024, "MB-rss")
 	b.ReportMetric(hwm/1024, "MB-peak-rss")
 	b.ReportMetric(anon/1024, "MB-anon")
 	b.ReportMetric(file/1024, "MB-file")
 	b.ReportMetric(mmap/1024, "MB-buffer-mmap")
 	b.ReportMetric(goHeap/(1<<20), "MB-go-heap")
+}
+
+// metricSum adds up every series of the metric name (all label sets) the
+// agent exposes.
+func metricSum(b *testing.B, a *testenv.Agent, name string) float64 {
+	resp, err := http.Get("http://" + a.MetricsAddr() + "/metrics")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var sum float64
+	for line := range strings.Lines(string(body)) {
+		if strings.HasPrefix(line, name+"{") {
+			v, err := strconv.ParseFloat(strings.TrimSpace(line[strings.LastIndexByte(line, ' '):]), 64)
+			if err != nil {
+				b.Fatalf("metric line %q: %v", line, err)
+			}
+			sum += v
+		}
+	}
+	return sum
 }
 
 // mappingRSS sums the resident kB of pid's mappings of files named name.
