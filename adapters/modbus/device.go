@@ -22,6 +22,7 @@ type handler interface {
 type group struct {
 	cfg    *PollGroup
 	blocks []block
+	tags   int // in all blocks: at most this many readings a poll
 	next   time.Time
 	// refused holds the exception of the group's last poll when every one
 	// of its requests was answered with one, else nil.
@@ -56,7 +57,7 @@ func newDevice(gatewayID string, cfg *Device, log *slog.Logger) *device {
 				d.last[t] = &exception{}
 			}
 		}
-		d.groups = append(d.groups, &group{cfg: g, blocks: plan(tags, cfg.MaxRegisters, cfg.MaxGap)})
+		d.groups = append(d.groups, &group{cfg: g, blocks: plan(tags, cfg.MaxRegisters, cfg.MaxGap), tags: len(tags)})
 	}
 	return d
 }
@@ -169,7 +170,7 @@ func (p *pendingPut) wait(ctx context.Context, d *device) bool {
 // counted for each of its tags); a transport error marks the rest of the
 // group bad and is returned.
 func (d *device) poll(g *group) ([]adapters.Reading, error) {
-	var out []adapters.Reading
+	out := make([]adapters.Reading, 0, g.tags)
 	var failed error
 	g.refused = nil
 	answered := false

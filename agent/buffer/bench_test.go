@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/streamforge/streamforge/adapters"
+	"github.com/streamforge/streamforge/internal/testenv"
 )
 
 // BenchmarkPut measures committed readings per second with concurrent
@@ -107,7 +108,7 @@ func BenchmarkPutWhileDraining(b *testing.B) {
 	drained := make(chan error, 1)
 	go func() { drained <- drain(buf, total) }()
 	b.ResetTimer()
-	began := time.Now()
+	began, cpu0 := time.Now(), testenv.CPUTime(b)
 	var wg sync.WaitGroup
 	for w := range writers {
 		wg.Go(func() {
@@ -130,6 +131,7 @@ func BenchmarkPutWhileDraining(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(total)/time.Since(began).Seconds(), "readings/s")
+	b.ReportMetric(float64(testenv.CPUTime(b)-cpu0)/float64(total), "cpu-ns/reading")
 	commits := metric(b, reg, "streamforge_buffer_commit_seconds", nil)
 	b.ReportMetric(histogramSum(b, reg, "streamforge_buffer_commit_seconds")/commits*1000, "ms/commit")
 }

@@ -220,6 +220,10 @@ type Buffer struct {
 	names   map[string]string // interned names of decoded records
 
 	seqs *streamSeqs // committer goroutine only
+	// vals and keys are the committer's scratch space for records and
+	// their keys, kept between commits (bbolt holds them only until its
+	// transaction ends) to spare the garbage collector.
+	vals, keys []byte
 }
 
 // Open opens (creating if needed) the buffer file at path. Unless

@@ -140,8 +140,8 @@ func (b *Buffer) commit(batch []*request) error {
 	b.mu.Lock()
 	used := b.committed + b.reserved
 	b.mu.Unlock()
-	vals := make([]byte, 0, size) // never grows: bbolt keeps the slices until commit
-	keys := make([]byte, 0, 8*res.readings)
+	vals := grow(b.vals, size) // never grows: bbolt keeps the slices until commit
+	keys := grow(b.keys, 8*res.readings)
 	err := b.db.Update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(metaBucket)
 		next := getU64(meta.Get(keyNext))
@@ -198,11 +198,28 @@ func (b *Buffer) commit(batch []*request) error {
 		res.lastID = next
 		return b.writeCounters(tx, meta, &res)
 	})
+	if cap(vals) <= maxScratch {
+		b.vals, b.keys = vals[:0], keys[:0]
+	}
 	if err != nil {
 		return fmt.Errorf("buffer commit: %w", err)
 	}
 	b.apply(&res, batch, start)
 	return nil
+}
+
+// maxScratch bounds the scratch space kept between commits: the large
+// batches of a backlog's drain allocate theirs afresh rather than hold
+// megabytes for good.
+const maxScratch = 1 << 20
+
+// grow returns an empty slice over buf's memory if it holds n bytes, else
+// a new one.
+func grow(buf []byte, n int) []byte {
+	if cap(buf) >= n {
+		return buf[:0]
+	}
+	return make([]byte, 0, n)
 }
 
 func (b *Buffer) writeCounters(tx *bolt.Tx, meta *bolt.Bucket, res *txResult) error {

@@ -16,6 +16,7 @@ import (
 type streamSeqs struct {
 	ids  map[string]uint32
 	last []uint64 // committed last Seq, by stream number
+	tx   *seqTx   // reused by each commit: its maps keep their memory
 }
 
 const seqChunk = 256
@@ -35,8 +36,16 @@ type seqTx struct {
 	touched map[uint32]uint64
 }
 
+// begin starts a commit's view; the previous one is no longer used.
 func (s *streamSeqs) begin() *seqTx {
-	return &seqTx{s: s, newIDs: map[string]uint32{}, touched: map[uint32]uint64{}}
+	if s.tx == nil {
+		s.tx = &seqTx{s: s, newIDs: map[string]uint32{}, touched: map[uint32]uint64{}}
+	}
+	t := s.tx
+	clear(t.newIDs)
+	clear(t.touched)
+	t.newKeys = t.newKeys[:0]
+	return t
 }
 
 func (t *seqTx) id(key string) uint32 {

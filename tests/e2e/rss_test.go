@@ -47,9 +47,11 @@ func agentRSS(b *testing.B, devices, tags int, interval time.Duration) {
 	const skippedPolls = "streamforge_adapter_device_polls_skipped_total"
 	acked0, cpu0, t0 := a.Metric("streamforge_forward_acked_records_total"), cpuSeconds(b, pid), time.Now()
 	skipped0 := metricSum(b, a, skippedPolls)
+	commits0 := a.Metric("streamforge_buffer_commit_seconds_count")
 	time.Sleep(15 * time.Second) // the measurement window
 	acked1, cpu1, t1 := a.Metric("streamforge_forward_acked_records_total"), cpuSeconds(b, pid), time.Now()
 	skipped1 := metricSum(b, a, skippedPolls)
+	commits1 := a.Metric("streamforge_buffer_commit_seconds_count")
 	rss, hwm := procStatus(b, pid, "VmRSS"), procStatus(b, pid, "VmHWM")
 	anon, file := procStatus(b, pid, "RssAnon"), procStatus(b, pid, "RssFile")
 	goHeap := a.Metric("go_memstats_heap_inuse_bytes")
@@ -59,6 +61,7 @@ func agentRSS(b *testing.B, devices, tags int, interval time.Duration) {
 	b.ReportMetric((acked1-acked0)/t1.Sub(t0).Seconds(), "readings/s")
 	b.ReportMetric((cpu1-cpu0)/t1.Sub(t0).Seconds(), "agent-cores")
 	b.ReportMetric((skipped1-skipped0)/t1.Sub(t0).Seconds(), "polls-skipped/s")
+	b.ReportMetric((commits1-commits0)/t1.Sub(t0).Seconds(), "commits/s")
 	b.ReportMetric(rss/1024, "MB-rss")
 	b.ReportMetric(hwm/1024, "MB-peak-rss")
 	b.ReportMetric(anon/1024, "MB-anon")
