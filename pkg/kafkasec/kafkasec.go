@@ -6,8 +6,12 @@
 package kafkasec
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -89,6 +93,45 @@ func (c Config) Check() error {
 		return &FieldError{"cert_file", fmt.Sprintf("only used with %s or %s, not %s", SSL, SASLSSL, c.protocol())}
 	case (c.CertFile == "") != (c.KeyFile == ""):
 		return &FieldError{"key_file", "a client certificate and its key go together"}
+	}
+	return nil
+}
+
+// CheckFiles reads the files Check only names, so that a wrong path or a
+// wrong file stops the start with the setting's name instead of becoming
+// refused connections later: the CA bundle must hold a certificate, the
+// client certificate must parse and the key must belong to it. No error
+// carries the key's content.
+func (c Config) CheckFiles() error {
+	if c.CAFile != "" {
+		b, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return &FieldError{"ca_file", err.Error()}
+		}
+		if !x509.NewCertPool().AppendCertsFromPEM(b) {
+			return &FieldError{"ca_file", c.CAFile + " holds no PEM certificate"}
+		}
+	}
+	if c.CertFile == "" {
+		return nil
+	}
+	certPEM, err := os.ReadFile(c.CertFile)
+	if err != nil {
+		return &FieldError{"cert_file", err.Error()}
+	}
+	block, _ := pem.Decode(certPEM)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return &FieldError{"cert_file", c.CertFile + " does not start with a PEM certificate"}
+	}
+	if _, err := x509.ParseCertificate(block.Bytes); err != nil {
+		return &FieldError{"cert_file", fmt.Sprintf("%s: %v", c.CertFile, err)}
+	}
+	keyPEM, err := os.ReadFile(c.KeyFile)
+	if err != nil {
+		return &FieldError{"key_file", err.Error()}
+	}
+	if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
+		return &FieldError{"key_file", fmt.Sprintf("%s is not the unencrypted PEM key of %s: %v", c.KeyFile, c.CertFile, err)}
 	}
 	return nil
 }
