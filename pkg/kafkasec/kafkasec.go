@@ -181,14 +181,18 @@ func (c Config) Scrub(s string) string {
 // librdkafka reports a refused SASL login as ErrAuthentication, or, when
 // the broker just closes the connection (as some do), as a transport error
 // that names the SASL step; a handshake fails as ErrSsl or a transport
-// error naming it.
+// error naming it. A broker that refuses the client's certificate (none,
+// or one its CA did not sign) does so, under TLS 1.3, after the client
+// has finished its side of the handshake: librdkafka then reports the
+// TLS alert the broker sent ("SSL alert number 42") as a failed receive.
 func IsAuthFailure(e kafka.Error) bool {
 	switch e.Code() {
 	case kafka.ErrAuthentication, kafka.ErrSaslAuthenticationFailed, kafka.ErrSsl:
 		return true
 	}
 	msg := e.Error()
-	return strings.Contains(msg, "SASL authentication") || strings.Contains(msg, "SSL handshake failed")
+	return strings.Contains(msg, "SASL authentication") || strings.Contains(msg, "SSL handshake failed") ||
+		strings.Contains(msg, "SSL alert number")
 }
 
 // String and GoString keep the password out of fmt output.
