@@ -13,23 +13,15 @@ import (
 
 // TestCheckKafkaSecurity: `streamforge-agent check` catches what used to
 // pass it and fail only at run time, a SASL mechanism typo and a client
-// key others may read, naming the field; a mutual TLS configuration with
-// the gateway's certificate passes.
+// key that is not the certificate's, naming the field; a mutual TLS
+// configuration with the gateway's certificate passes.
 func TestCheckKafkaSecurity(t *testing.T) {
 	pki := testenv.WritePKI(t)
 	dir := t.TempDir()
-	key, err := os.ReadFile(pki.ClientKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	openKey := filepath.Join(dir, "open.key")
-	if err := os.WriteFile(openKey, key, 0o600); err != nil || os.Chmod(openKey, 0o644) != nil {
-		t.Fatal("write the key readable by others")
-	}
 	cases := []struct{ name, security, want string }{
 		{"ok-ssl-client-certificate", fmt.Sprintf("protocol: ssl, ca_file: %q, cert_file: %q, key_file: %q", pki.CAFile, pki.ClientCert, pki.ClientKey), ""},
 		{"fail-mechanism-typo", `protocol: sasl_ssl, mechanism: SCRAM-SHA-265, username: u, password: "${secret:kafka-pw}"`, "kafka.security.mechanism: "},
-		{"fail-key-readable-by-others", fmt.Sprintf("protocol: ssl, cert_file: %q, key_file: %q", pki.ClientCert, openKey), "kafka.security.key_file: "},
+		{"fail-key-of-another-certificate", fmt.Sprintf("protocol: ssl, cert_file: %q, key_file: %q", pki.ClientCert, pki.KeyFile), "kafka.security.key_file: "},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
