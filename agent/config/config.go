@@ -159,7 +159,23 @@ func ParseWith(data []byte, delivered map[string]secrets.Secret) (*Config, error
 	if _, err := forward.New(c.Kafka, nil, slog.New(slog.DiscardHandler), nil); err != nil {
 		return nil, fmt.Errorf("kafka.%w", err)
 	}
+	if err := checkKafkaFiles(c.Kafka.Security); err != nil {
+		return nil, fmt.Errorf("kafka.security.%w", err)
+	}
 	return &c, nil
+}
+
+// checkKafkaFiles reads the files kafka.security names, which only the
+// gateway has (the control plane checks the rest): they must exist and
+// parse, and the client key, a secret, must be as private as the secrets
+// file. Errors start with the field's name.
+func checkKafkaFiles(sec pipeline.KafkaSecurity) error {
+	if sec.KeyFile != "" {
+		if err := secrets.CheckPrivate(sec.KeyFile); err != nil {
+			return fmt.Errorf("key_file: %w", err)
+		}
+	}
+	return sec.Sec().CheckFiles()
 }
 
 // ErrEmpty is returned for a document without settings.

@@ -5,7 +5,6 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
-	"github.com/streamforge/streamforge/pkg/kafkasec"
 	"github.com/streamforge/streamforge/pkg/pipeline"
 )
 
@@ -51,19 +50,12 @@ func producerConfig(c *Config) *kafka.ConfigMap {
 		"go.logs.channel.enable":    true,
 		"go.delivery.report.fields": "none", // reports need no copy of key and value
 	}
-	security(c).Apply(m)
+	c.Security.Sec().Apply(m)
 	for k, v := range c.Librdkafka {
 		m[k] = v
 	}
 	return &m
 }
 
-// security is the connection's protection in the form the shared
-// librdkafka mapping takes.
-func security(c *Config) kafkasec.Config {
-	s := c.Security
-	return kafkasec.Config{Protocol: s.Protocol, Mechanism: s.Mechanism, Username: s.Username, Password: s.Password, CAFile: s.CAFile}
-}
-
 // scrub removes the password from text that came from librdkafka.
-func scrub(c *Config, s string) string { return security(c).Scrub(s) }
+func scrub(c *Config, s string) string { return c.Security.Sec().Scrub(s) }

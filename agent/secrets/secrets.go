@@ -85,18 +85,28 @@ func (s *Store) WithVault(v VaultReader) *Store {
 	return s
 }
 
+// CheckPrivate refuses a file that holds a secret (the secrets file, a
+// private key) when others may read it or its group may write it: the
+// rule of the package doc, for every secret-bearing file the agent reads.
+func CheckPrivate(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if perm := fi.Mode().Perm(); perm&0o027 != 0 {
+		return fmt.Errorf("%s: mode %04o lets others read it or its group write it; chmod 0600 (or 0640)", path, perm)
+	}
+	return nil
+}
+
 // Load reads the secrets file at path; an empty path means environment only.
 func Load(path string) (*Store, error) {
 	s := &Store{path: path, values: map[string]string{}, getenv: os.LookupEnv}
 	if path == "" {
 		return s, nil
 	}
-	fi, err := os.Stat(path)
-	if err != nil {
+	if err := CheckPrivate(path); err != nil {
 		return nil, fmt.Errorf("secrets file: %w", err)
-	}
-	if perm := fi.Mode().Perm(); perm&0o027 != 0 {
-		return nil, fmt.Errorf("secrets file %s: mode %04o lets others read it or its group write it; chmod 0600 (or 0640)", path, perm)
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {

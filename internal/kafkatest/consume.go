@@ -50,6 +50,9 @@ type Conn struct {
 	Brokers        string
 	User, Password string // SCRAM-SHA-512 when set
 	CAFile         string // TLS when set
+	// CertFile and KeyFile, with CAFile, are the client certificate for a
+	// broker that requires one (mutual TLS).
+	CertFile, KeyFile string
 }
 
 func (c Conn) opts() ([]kgo.Opt, error) {
@@ -61,7 +64,15 @@ func (c Conn) opts() ([]kgo.Opt, error) {
 		}
 		pool := x509.NewCertPool()
 		pool.AppendCertsFromPEM(pem)
-		opts = append(opts, kgo.DialTLSConfig(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}))
+		cfg := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		if c.CertFile != "" {
+			cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+			if err != nil {
+				return nil, fmt.Errorf("client certificate: %w", err)
+			}
+			cfg.Certificates = []tls.Certificate{cert}
+		}
+		opts = append(opts, kgo.DialTLSConfig(cfg))
 	}
 	if c.User != "" {
 		opts = append(opts, kgo.SASL(scram.Auth{User: c.User, Pass: c.Password}.AsSha512Mechanism()))

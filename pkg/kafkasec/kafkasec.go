@@ -6,8 +6,12 @@
 package kafkasec
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -93,6 +97,45 @@ func (c Config) Check() error {
 	return nil
 }
 
+// CheckFiles reads the files Check only names, so that a wrong path or a
+// wrong file stops the start with the setting's name instead of becoming
+// refused connections later: the CA bundle must hold a certificate, the
+// client certificate must parse and the key must belong to it. No error
+// carries the key's content.
+func (c Config) CheckFiles() error {
+	if c.CAFile != "" {
+		b, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return &FieldError{"ca_file", err.Error()}
+		}
+		if !x509.NewCertPool().AppendCertsFromPEM(b) {
+			return &FieldError{"ca_file", c.CAFile + " holds no PEM certificate"}
+		}
+	}
+	if c.CertFile == "" {
+		return nil
+	}
+	certPEM, err := os.ReadFile(c.CertFile)
+	if err != nil {
+		return &FieldError{"cert_file", err.Error()}
+	}
+	block, _ := pem.Decode(certPEM)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return &FieldError{"cert_file", c.CertFile + " does not start with a PEM certificate"}
+	}
+	if _, err := x509.ParseCertificate(block.Bytes); err != nil {
+		return &FieldError{"cert_file", fmt.Sprintf("%s: %v", c.CertFile, err)}
+	}
+	keyPEM, err := os.ReadFile(c.KeyFile)
+	if err != nil {
+		return &FieldError{"key_file", err.Error()}
+	}
+	if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
+		return &FieldError{"key_file", fmt.Sprintf("%s is not the unencrypted PEM key of %s: %v", c.KeyFile, c.CertFile, err)}
+	}
+	return nil
+}
+
 func (c Config) protocol() string {
 	if c.Protocol == "" {
 		return Plaintext
@@ -138,14 +181,18 @@ func (c Config) Scrub(s string) string {
 // librdkafka reports a refused SASL login as ErrAuthentication, or, when
 // the broker just closes the connection (as some do), as a transport error
 // that names the SASL step; a handshake fails as ErrSsl or a transport
-// error naming it.
+// error naming it. A broker that refuses the client's certificate (none,
+// or one its CA did not sign) does so, under TLS 1.3, after the client
+// has finished its side of the handshake: librdkafka then reports the
+// TLS alert the broker sent ("SSL alert number 42") as a failed receive.
 func IsAuthFailure(e kafka.Error) bool {
 	switch e.Code() {
 	case kafka.ErrAuthentication, kafka.ErrSaslAuthenticationFailed, kafka.ErrSsl:
 		return true
 	}
 	msg := e.Error()
-	return strings.Contains(msg, "SASL authentication") || strings.Contains(msg, "SSL handshake failed")
+	return strings.Contains(msg, "SASL authentication") || strings.Contains(msg, "SSL handshake failed") ||
+		strings.Contains(msg, "SSL alert number")
 }
 
 // String and GoString keep the password out of fmt output.

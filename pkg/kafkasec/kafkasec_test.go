@@ -98,6 +98,11 @@ func TestIsAuthFailure(t *testing.T) {
 		{kafka.NewError(kafka.ErrTransport, "127.0.0.1:9093/bootstrap: SASL authentication failed: Disconnected", false), true},
 		{kafka.NewError(kafka.ErrSsl, "certificate verify failed", false), true},
 		{kafka.NewError(kafka.ErrTransport, "127.0.0.1:9093/bootstrap: SSL handshake failed: unsupported protocol", false), true},
+		{kafka.NewError(kafka.ErrTransport, "ssl://127.0.0.1:36611/bootstrap: Receive failed: error:0A000412:SSL routines::sslv3 alert bad certificate: "+
+			"SSL alert number 42 (after 0ms in state APIVERSION_QUERY)", false), true},
+		{kafka.NewError(kafka.ErrTransport, "ssl://127.0.0.1:36611/bootstrap: Receive failed: error:0A000416:SSL routines::sslv3 alert certificate unknown: "+
+			"SSL alert number 46 (after 2ms in state APIVERSION_QUERY)", false), true},
+		{kafka.NewError(kafka.ErrTransport, "ssl://127.0.0.1:36611/bootstrap: Receive failed: Disconnected", false), false},
 		{kafka.NewError(kafka.ErrAllBrokersDown, "1/1 brokers are down", false), false},
 		{kafka.NewError(kafka.ErrTransport, "Connection refused", false), false},
 	}

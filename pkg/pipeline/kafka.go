@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/streamforge/streamforge/pkg/kafkasec"
 	"github.com/streamforge/streamforge/pkg/secret"
 	"github.com/streamforge/streamforge/pkg/units"
 )
@@ -75,7 +77,8 @@ type Kafka struct {
 	FlushTimeout time.Duration `yaml:"flush_timeout"`
 	// RetryBackoff is the longest pause before a new producer (default 5s).
 	RetryBackoff time.Duration `yaml:"retry_backoff"`
-	// Security selects plaintext or SASL_SSL.
+	// Security selects plaintext, TLS, SASL or both, and a client
+	// certificate.
 	Security KafkaSecurity `yaml:"security"`
 	// Librdkafka holds extra librdkafka properties (for example "debug").
 	// Properties the forwarder's guarantees depend on cannot be overridden.
@@ -86,9 +89,11 @@ type Kafka struct {
 // holds a ${secret:name} reference (PasswordRef); agent/config resolves it
 // into Password, a secret.Secret that never prints, logs or marshals.
 type KafkaSecurity struct {
-	// Protocol is plaintext (default), ssl, sasl_plaintext or sasl_ssl.
+	// Protocol is plaintext (default), ssl, sasl_plaintext or sasl_ssl
+	// (kafkasec.Protocols).
 	Protocol string `yaml:"protocol"`
-	// Mechanism is the SASL mechanism (default SCRAM-SHA-512).
+	// Mechanism is the SASL mechanism: SCRAM-SHA-512 (default),
+	// SCRAM-SHA-256 or PLAIN (kafkasec.Mechanisms).
 	Mechanism string `yaml:"mechanism"`
 	Username  string `yaml:"username"`
 	// PasswordRef is the reference as written in the configuration.
@@ -97,11 +102,24 @@ type KafkaSecurity struct {
 	Password secret.Secret `yaml:"-" json:"-"`
 	// CAFile is a PEM bundle of the CAs that may sign the broker certificate.
 	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are the gateway's client certificate and its
+	// unencrypted key (PEM files), for brokers that require one (mutual
+	// TLS, with ssl or sasl_ssl). They name files on the gateway; the
+	// agent checks that they exist, parse and belong together.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// Sec is the protection in the form the librdkafka mapping the agent and
+// the cloud share (pkg/kafkasec) takes, with the resolved password.
+func (s KafkaSecurity) Sec() kafkasec.Config {
+	return kafkasec.Config{Protocol: s.Protocol, Mechanism: s.Mechanism, Username: s.Username, Password: s.Password,
+		CAFile: s.CAFile, CertFile: s.CertFile, KeyFile: s.KeyFile}
 }
 
 // String and GoString keep the password out of fmt output.
 func (s KafkaSecurity) String() string {
-	return fmt.Sprintf("{%s %s %s %s}", s.Protocol, s.Mechanism, s.Username, s.CAFile)
+	return fmt.Sprintf("{%s %s %s %s %s}", s.Protocol, s.Mechanism, s.Username, s.CAFile, s.CertFile)
 }
 
 // GoString is String for %#v.
@@ -110,7 +128,7 @@ func (s KafkaSecurity) GoString() string { return s.String() }
 // LogValue keeps the password out of structured logs.
 func (s KafkaSecurity) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("protocol", s.Protocol), slog.String("mechanism", s.Mechanism),
-		slog.String("username", s.Username), slog.String("ca_file", s.CAFile))
+		slog.String("username", s.Username), slog.String("ca_file", s.CAFile), slog.String("cert_file", s.CertFile))
 }
 
 // SetDefaults fills what is not set.
@@ -124,8 +142,8 @@ func (c *Kafka) SetDefaults() {
 	def(&c.EventsTopic, "events.raw")
 	def(&c.Compression, "lz4")
 	def(&c.DrainOrder, FIFO)
-	def(&c.Security.Protocol, "plaintext")
-	def(&c.Security.Mechanism, "SCRAM-SHA-512")
+	def(&c.Security.Protocol, kafkasec.Plaintext)
+	def(&c.Security.Mechanism, kafkasec.Mechanisms[0])
 	defDur := func(d *time.Duration, v time.Duration) {
 		if *d == 0 {
 			*d = v
@@ -202,14 +220,8 @@ func (c *Kafka) Validate(resolved bool) error {
 	default:
 		return fmt.Errorf("compression: %q (want lz4, zstd or none)", c.Compression)
 	}
-	switch strings.ToLower(c.Security.Protocol) {
-	case "plaintext", "ssl":
-	case "sasl_plaintext", "sasl_ssl":
-		if c.Security.Username == "" || (resolved && c.Security.Password.IsZero()) || (!resolved && c.Security.PasswordRef == "") {
-			return fmt.Errorf("security: %s needs username and password", c.Security.Protocol)
-		}
-	default:
-		return fmt.Errorf("security.protocol: %q", c.Security.Protocol)
+	if err := c.checkSecurity(resolved); err != nil {
+		return err
 	}
 	for _, k := range slices.Sorted(maps.Keys(c.Librdkafka)) {
 		switch {
@@ -220,6 +232,23 @@ func (c *Kafka) Validate(resolved bool) error {
 		}
 	}
 	return nil
+}
+
+// checkSecurity applies the check every client of pkg/kafkasec shares
+// (the protocols and mechanisms it knows, credentials and certificates
+// only where the protocol uses them, a whole client key pair). Unresolved,
+// the password's reference stands for the password.
+func (c *Kafka) checkSecurity(resolved bool) error {
+	sec := c.Security.Sec()
+	if !resolved && c.Security.PasswordRef != "" {
+		sec.Password = secret.New(c.Security.PasswordRef)
+	}
+	err := sec.Check()
+	var fe *kafkasec.FieldError
+	if errors.As(err, &fe) {
+		return fmt.Errorf("security.%s: %s", fe.Field, fe.Msg)
+	}
+	return err
 }
 
 // secretProperty reports whether a librdkafka property holds a secret

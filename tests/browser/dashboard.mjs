@@ -514,13 +514,18 @@ async function pipelinesJourney() {
   say("INVALID", await page.locator("#pl-spec-status").textContent());
   await k(F + "adapters-0-devices-0-tags-0-address", "Control+A", "3");
   await k(F + "kafka-security-protocol", "ArrowDown", "ArrowDown", "ArrowDown", "ArrowDown"); // sasl_ssl
-  // kafka.security has no field of its own: its error is above the form.
-  await page.locator(F + "error", { hasText: "kafka.security: sasl_ssl needs username and password" }).waitFor();
+  // What sasl_ssl lacks is named next to its field.
+  await page.locator(F + "kafka-security-username-err", { hasText: "sasl_ssl needs a username" }).waitFor();
   await k(F + "kafka-security-username", "edge");
   await k(F + "kafka-security-password", "hunter2");
   await page.locator(F + "kafka-security-password-err", { hasText: "reference" }).waitFor();
   say("SECRET", await page.locator(F + "kafka-security-password-err").textContent());
   await k(F + "kafka-security-password", "Control+A", "${secret:kafka_pw}");
+  // A client certificate without its key: the key's field says so.
+  await k(F + "kafka-security-cert-file", "/etc/streamforge/kafka-client.pem");
+  await page.locator(F + "kafka-security-key-file-err", { hasText: "go together" }).waitFor();
+  say("CLIENTKEY", await page.locator(F + "kafka-security-key-file-err").textContent());
+  await k(F + "kafka-security-key-file", "/etc/streamforge/kafka-client.key");
   await k(F + "buffer-max-bytes", "1048576");
   await k(F + "buffer-default-policy", "ArrowDown", "ArrowDown"); // drop_oldest
   await page.locator("#pl-spec-status.ok").waitFor();
@@ -528,7 +533,8 @@ async function pipelinesJourney() {
   // To YAML and back: the YAML shows every field; an edit there shows in the form.
   await k(F + "tab-yaml", "Enter");
   const yaml = await page.inputValue("#pl-spec");
-  for (const want of ["name: temperature", "address: 3", "password: \"${secret:kafka_pw}\"", "protocol: sasl_ssl", "default_policy: drop_oldest", "max_bytes: 1048576"]) {
+  for (const want of ["name: temperature", "address: 3", "password: \"${secret:kafka_pw}\"", "protocol: sasl_ssl", "default_policy: drop_oldest", "max_bytes: 1048576",
+    "cert_file: \"/etc/streamforge/kafka-client.pem\"", "key_file: \"/etc/streamforge/kafka-client.key\""]) {
     if (!yaml.includes(want)) problems.push("the YAML tab lacks " + want + ":\n" + yaml);
   }
   await page.locator("#pl-spec").focus();

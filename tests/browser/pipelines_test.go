@@ -38,6 +38,7 @@ func TestPipelineEditorJourney(t *testing.T) {
 		"SHOTS=" + screenshotDir(t)}, nil)
 	if !strings.Contains(out, "OK pipelines") || !strings.Contains(out, "INVALID spec.adapters[0].devices[0].tags[0].address") ||
 		!strings.Contains(out, "SECRET spec.kafka.security.password: must be a ${secret:name}") ||
+		!strings.Contains(out, "CLIENTKEY spec.kafka.security.key_file: a client certificate and its key go together") ||
 		!strings.Contains(out, "DEVICE spec.adapters[0].devices[0]: exactly one of tcp or rtu") {
 		t.Fatalf("pipelines journey:\n%s", out)
 	}
@@ -51,7 +52,8 @@ func TestPipelineEditorJourney(t *testing.T) {
 	cloud.Call("GET", "/api/v1/pipelines/offshore_well_12/versions/1", eng, nil, &v1)
 	doc, _ := json.Marshal(v1.Spec)
 	for _, want := range []string{`"name":"temperature_c"`, `"address":3`, `"poll_group":"fast"`, `"tcp":"127.0.0.1:5020"`, `"protocol":"sasl_ssl"`,
-		`"password":"${secret:kafka_pw}"`, `"default_policy":"drop_oldest"`, `"max_bytes":1048576`} {
+		`"password":"${secret:kafka_pw}"`, `"default_policy":"drop_oldest"`, `"max_bytes":1048576`,
+		`"cert_file":"/etc/streamforge/kafka-client.pem"`, `"key_file":"/etc/streamforge/kafka-client.key"`} {
 		if !strings.Contains(string(doc), want) {
 			t.Errorf("version 1 lacks %s: %s", want, doc)
 		}
