@@ -224,6 +224,7 @@ type Buffer struct {
 	// their keys, kept between commits (bbolt holds them only until its
 	// transaction ends) to spare the garbage collector.
 	vals, keys []byte
+	released   time.Time // last releaseMapped; committer only
 }
 
 // Open opens (creating if needed) the buffer file at path. Unless

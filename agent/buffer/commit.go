@@ -20,6 +20,7 @@ func (b *Buffer) commitLoop() {
 			return
 		}
 		held = b.commitOrHold(batch)
+		b.maybeReleaseMapped()
 	}
 }
 

@@ -135,9 +135,10 @@ func BenchmarkBacklogDrain(b *testing.B) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	b.ResetTimer()
-	began := time.Now()
+	began, cpu0 := time.Now(), testenv.CPUTime(b)
 	go func() { _ = f.Run(ctx) }()
 	waitDrained(b, buf, 30*time.Minute)
 	b.StopTimer()
 	b.ReportMetric(float64(backlog)/time.Since(began).Seconds(), "readings/s")
+	b.ReportMetric(float64(testenv.CPUTime(b)-cpu0)/float64(backlog), "cpu-ns/reading")
 }

@@ -55,7 +55,7 @@ func agentRSS(b *testing.B, devices, tags int, interval time.Duration) {
 	rss, hwm := procStatus(b, pid, "VmRSS"), procStatus(b, pid, "VmHWM")
 	anon, file := procStatus(b, pid, "RssAnon"), procStatus(b, pid, "RssFile")
 	goHeap := a.Metric("go_memstats_heap_inuse_bytes")
-	mmap := mappingRSS(b, pid, "buffer.db")
+	mmap := testenv.MappedRSS(b, pid, "buffer.db")
 	b.StopTimer()
 	a.Stop(b)
 	b.ReportMetric((acked1-acked0)/t1.Sub(t0).Seconds(), "readings/s")
@@ -89,27 +89,6 @@ func metricSum(b *testing.B, a *testenv.Agent, name string) float64 {
 			if err != nil {
 				b.Fatalf("metric line %q: %v", line, err)
 			}
-			sum += v
-		}
-	}
-	return sum
-}
-
-// mappingRSS sums the resident kB of pid's mappings of files named name.
-func mappingRSS(b *testing.B, pid int, name string) float64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	var sum float64
-	in := false
-	for line := range strings.Lines(string(data)) {
-		fields := strings.Fields(line)
-		switch {
-		case len(fields) >= 5 && strings.Contains(fields[0], "-"): // a mapping's header
-			in = strings.HasSuffix(fields[len(fields)-1], "/"+name)
-		case in && len(fields) == 3 && fields[0] == "Rss:":
-			v, _ := strconv.ParseFloat(fields[1], 64)
 			sum += v
 		}
 	}
