@@ -14,6 +14,7 @@ import (
 	"github.com/streamforge/streamforge/cloud/audit"
 	"github.com/streamforge/streamforge/cloud/errs"
 	"github.com/streamforge/streamforge/cloud/rbac"
+	"github.com/streamforge/streamforge/cloud/secretbind"
 	"github.com/streamforge/streamforge/cloud/store"
 	"github.com/streamforge/streamforge/pkg/wire"
 )
@@ -61,6 +62,9 @@ func (s *Configs) Deploy(ctx context.Context, m Meta, access []string, id string
 		if !rbac.CanAccessGateway(access, g.ID, g.Site) {
 			return ErrNotFound
 		}
+		if err := secretbind.Check(tx, m, compact.Bytes()); err != nil {
+			return err
+		}
 		cur, err := tx.Config(id)
 		if err != nil {
 			return err
@@ -90,6 +94,14 @@ func (s *Configs) Deploy(ctx context.Context, m Meta, access []string, id string
 		out = wire.ConfigResponse{GatewayID: id, Version: next.Version, Config: json.RawMessage(next.Document), Bundle: &b}
 		return tx.Audit(ev)
 	})
+	var v *secretbind.Violation
+	if errors.As(err, &v) {
+		// The refusal is recorded on its own: the deploy's transaction,
+		// and anything it bound, rolled back.
+		if aerr := s.repo.InTx(ctx, func(tx ConfigTx) error { return tx.Audit(secretbind.DeniedEvent(m, id, v)) }); aerr != nil {
+			return wire.ConfigResponse{}, fmt.Errorf("audit refused config for %s: %w", id, aerr)
+		}
+	}
 	return out, err
 }
 
