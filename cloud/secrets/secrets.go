@@ -65,12 +65,12 @@ type Metadata struct {
 	Name         string    `json:"name"`
 	Description  string    `json:"description"`
 	Destinations []string  `json:"destinations"`
-	Version     int       `json:"version"`
-	KeyID       string    `json:"key_id"`
-	CreatedBy   string    `json:"created_by"`
-	UpdatedBy   string    `json:"updated_by"`
-	CreatedAt   time.Time `json:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
+	Version      int       `json:"version"`
+	KeyID        string    `json:"key_id"`
+	CreatedBy    string    `json:"created_by"`
+	UpdatedBy    string    `json:"updated_by"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
 }
 
 func metadata(v store.SecretValue) Metadata {

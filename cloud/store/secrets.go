@@ -20,14 +20,14 @@ type SecretValue struct {
 	Name         string `gorm:"primaryKey;size:128"`
 	Description  string
 	Destinations string
-	KeyID       string
-	DataKey     []byte
-	Ciphertext  []byte
-	Version     int
-	CreatedBy   string
-	UpdatedBy   string
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	KeyID        string
+	DataKey      []byte
+	Ciphertext   []byte
+	Version      int
+	CreatedBy    string
+	UpdatedBy    string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 }
 
 // TableName keeps the table's name plain.
