@@ -135,7 +135,8 @@ func bind(tx Tx, o audit.Origin, name string, uses []secretdest.Use) (string, er
 func DeniedEvent(o audit.Origin, gatewayID string, v *Violation) audit.Event {
 	ev := o.Event("config.deploy", "gateway_config", gatewayID, "deploy", audit.ResultDenied)
 	ev.Reason = v.Error()
-	ev.Changes = map[string]audit.Change{"secret": {New: v.Secret}, "field": {New: v.Field},
+	// "name": a change keyed "secret" would be redacted as a value.
+	ev.Changes = map[string]audit.Change{"name": {New: v.Secret}, "field": {New: v.Field},
 		"destination": {New: v.Destination}, "allowed": {New: v.Allowed}}
 	return ev
 }
