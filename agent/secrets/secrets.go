@@ -38,9 +38,12 @@ import (
 // marshalling it shows "[redacted]"; only Reveal returns the value.
 type Secret = secret.Secret
 
-// New wraps a value that came from somewhere other than a Store (a test, a
-// value delivered by the control plane).
+// New wraps a value that came from somewhere other than a Store (a test).
 func New(v string) Secret { return secret.New(v) }
+
+// Bound wraps a value the control plane delivered, which may be sent to
+// dests only (ResolveFor).
+func Bound(v string, dests []string) Secret { return secret.Bound(v, dests) }
 
 // EnvPrefix starts the environment variable that holds a secret.
 const EnvPrefix = "STREAMFORGE_SECRET_"
