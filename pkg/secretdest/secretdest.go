@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/streamforge/streamforge/pkg/secret"
@@ -55,7 +56,8 @@ func Valid(d string) bool {
 		return true
 	}
 	host, port, err := net.SplitHostPort(d)
-	return err == nil && host != "" && port != ""
+	n, perr := strconv.Atoi(port)
+	return err == nil && host != "" && perr == nil && n > 0 && n < 65536
 }
 
 // Brokers returns the normalised entries of a comma-separated broker list.
@@ -67,17 +69,6 @@ func Brokers(list string) []string {
 		}
 	}
 	return out
-}
-
-// Outside returns the first destination of dests that bound does not hold
-// ("" when all are within it). Both are normalised.
-func Outside(bound, dests []string) string {
-	for _, d := range dests {
-		if !slices.Contains(bound, d) {
-			return d
-		}
-	}
-	return ""
 }
 
 // Clean normalises, sorts and de-duplicates a list of destinations.
