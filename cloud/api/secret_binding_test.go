@@ -54,7 +54,8 @@ func denied(recs []map[string]any) []map[string]any {
 // it went to (trust on first use, audited as secret.bind), a subset of
 // them is fine, and a deploy, a config PUT or an approved proposal that
 // would send it elsewhere is refused with 409 before anything is written,
-// audited as denied, until an Admin moves the secret's destinations.
+// audited as denied, until an Admin moves the secret's destinations; a
+// staged rollout of such a version is refused before it is stored.
 func TestEngineerCannotRedirectABoundSecret(t *testing.T) {
 	databases(t, func(t *testing.T, dbURL string) {
 		e := newEnv(t, dbURL, "")
@@ -100,6 +101,14 @@ func TestEngineerCannotRedirectABoundSecret(t *testing.T) {
 		}
 		if recs := denied(e.records(admin, "event_type=pipeline.deploy&resource_id=line")); len(recs) != 1 || recs[0]["user"] != adminEmail {
 			t.Fatalf("denied pipeline.deploy records: %v", recs)
+		}
+		// Nor as a staged rollout: refused before it is stored.
+		wantError(t, e.do("POST", "/api/v1/pipelines/line/rollouts", admin, map[string]any{"gateways": []string{"gw-1"}}), 409, want)
+		if r := e.do("GET", "/api/v1/pipelines/line/rollouts", admin, nil); len(r.body["rollouts"].([]any)) != 0 {
+			t.Fatalf("a refused rollout was stored: %s", r.raw)
+		}
+		if recs := denied(e.records(admin, "event_type=rollout.create&resource_id=line")); len(recs) != 1 {
+			t.Fatalf("denied rollout.create records: %v", recs)
 		}
 		// Nor through a config PUT, nor by a secret named by a username.
 		evil := brokerSpec("evil:9092")

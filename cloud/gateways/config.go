@@ -105,6 +105,33 @@ func (s *Configs) Deploy(ctx context.Context, m Meta, access []string, id string
 	return out, err
 }
 
+// errDryRun rolls back CheckSecrets' transaction.
+var errDryRun = errors.New("dry run")
+
+// CheckSecrets refuses doc with a *secretbind.Violation, as Deploy would,
+// without writing anything but denied (its Reason set to the violation's
+// message): a rollout is refused before it is stored, its waves checked
+// again as Deploy writes them.
+func (s *Configs) CheckSecrets(ctx context.Context, m Meta, doc json.RawMessage, denied audit.Event) error {
+	err := s.repo.InTx(ctx, func(tx ConfigTx) error {
+		if err := secretbind.Check(tx, m, doc); err != nil {
+			return err
+		}
+		return errDryRun // a first use binds nothing yet
+	})
+	var v *secretbind.Violation
+	switch {
+	case errors.Is(err, errDryRun):
+		return nil
+	case errors.As(err, &v):
+		denied.Reason = v.Error()
+		if aerr := s.repo.InTx(ctx, func(tx ConfigTx) error { return tx.Audit(denied) }); aerr != nil {
+			return fmt.Errorf("audit refused config: %w", aerr)
+		}
+	}
+	return err
+}
+
 // bundleETag names a bundle: a new signature (another key) is a new ETag.
 func bundleETag(version int, b wire.ConfigBundle) string {
 	h := sha256.New()
