@@ -146,19 +146,32 @@ func TestEngineerCannotRedirectABoundSecret(t *testing.T) {
 		}
 
 		// The gateway is told where each delivered value may go.
-		box, err := secretbox.Open(filepath.Join(e.keyDir, "secrets"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		d, err := secrets.New(e.store.Secrets(), e.gw.Configs, box).ForGateway(context.Background(), audit.Origin{Actor: "gateway:gw-1"}, "gw-1")
-		if err != nil || !slices.Equal(d.Destinations["kafka-pw"], []string{"evil:9092"}) {
-			t.Fatalf("delivery destinations %v, %v", d.Destinations, err)
+		if d := e.delivered("gw-1"); !slices.Equal(d["kafka-pw"], []string{"evil:9092"}) {
+			t.Fatalf("delivery destinations %v", d)
 		}
 	})
 }
 
+// delivered is what the secrets delivery (GET /gateways/{id}/secrets on
+// the mTLS listener; TestManagedAgentGetsSecretsOverMTLS runs that path)
+// tells gateway id of where each value may go.
+func (e *env) delivered(id string) map[string][]string {
+	e.t.Helper()
+	box, err := secretbox.Open(filepath.Join(e.keyDir, "secrets"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	d, err := secrets.New(e.store.Secrets(), e.gw.Configs, box).ForGateway(context.Background(), audit.Origin{Actor: "gateway:" + id}, id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return d.Destinations
+}
+
 // TestSecretCreatedWithDestinations: an Admin may bind a secret when
-// creating it; the first deploy then binds nothing and is checked.
+// creating it; the first deploy then binds nothing and is checked. A
+// secret created after its config was signed is delivered for that
+// config's destinations.
 func TestSecretCreatedWithDestinations(t *testing.T) {
 	e := newEnv(t, "", "")
 	admin := e.login(adminEmail, adminPassword)
@@ -175,4 +188,14 @@ func TestSecretCreatedWithDestinations(t *testing.T) {
 		t.Fatalf("a refused config bound something: %v", recs)
 	}
 	wantStatus(t, e.do("PUT", "/api/v1/gateways/gw-1/config", admin, map[string]any{"config": brokerSpec("broker1:9093")}), 200)
+
+	// A secret created after the config that references it was signed is
+	// not bound yet: it is delivered for where that signed config sends it.
+	late := brokerSpec("broker3:9093")
+	late["kafka"].(map[string]any)["security"].(map[string]any)["password"] = "${secret:late}"
+	wantStatus(t, e.do("PUT", "/api/v1/gateways/gw-1/config", admin, map[string]any{"config": late}), 200)
+	wantStatus(t, e.do("POST", "/api/v1/secrets", admin, map[string]any{"name": "late", "value": "v"}), 201)
+	if d := e.delivered("gw-1"); !slices.Equal(d["late"], []string{"broker3:9093"}) {
+		t.Fatalf("an unbound secret's delivery destinations: %v", d)
+	}
 }

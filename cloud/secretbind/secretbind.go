@@ -109,11 +109,7 @@ func Check(tx Tx, o audit.Origin, config []byte) error {
 // bind binds an unbound secret to what uses send it to, and returns its
 // destinations as stored (another transaction's, if it bound it first).
 func bind(tx Tx, o audit.Origin, name string, uses []secretdest.Use) (string, error) {
-	var all []string
-	for _, u := range uses {
-		all = append(all, u.Destinations...)
-	}
-	dests := Join(all)
+	dests := Join(secretdest.Of(uses, name))
 	if dests == "" {
 		return "", nil // sent nowhere a config names: nothing to bind to
 	}

@@ -290,6 +290,13 @@ func (s *Service) ForGateway(ctx context.Context, o Origin, id string) (Delivery
 	if err != nil {
 		return Delivery{}, fmt.Errorf("deliver secrets to %s: %w", id, err)
 	}
+	// A secret not bound yet (created after this config was signed, or
+	// unbound by an Admin) goes where this signed config sends it, as
+	// its next deploy would bind it.
+	own, err := secretdest.Uses([]byte(c.Document))
+	if err != nil {
+		return Delivery{}, fmt.Errorf("config of %s: %w", id, err)
+	}
 	d := Delivery{ConfigVersion: c.Version, Values: map[string]secret.Secret{}, Destinations: map[string][]string{}, Missing: []string{}}
 	for _, v := range vs {
 		plain, err := s.box.Open(v.Name, secretbox.Sealed{KeyID: v.KeyID, DataKey: v.DataKey, Ciphertext: v.Ciphertext})
@@ -298,6 +305,9 @@ func (s *Service) ForGateway(ctx context.Context, o Origin, id string) (Delivery
 		}
 		d.Values[v.Name] = secret.New(string(plain))
 		d.Destinations[v.Name] = secretbind.Split(v.Destinations)
+		if v.Destinations == "" {
+			d.Destinations[v.Name] = secretdest.Of(own, v.Name)
+		}
 	}
 	for _, n := range names {
 		if _, ok := d.Values[n]; !ok {

@@ -30,7 +30,7 @@ type Use struct {
 }
 
 // Normalize is the one spelling of a destination: surrounding space
-// removed, the host (and an URL's scheme) in lower case. Host names are
+// removed, the host (and a URL's scheme) in lower case. Host names are
 // compared as written: a broker named by address and by name are two
 // destinations.
 func Normalize(d string) string {
@@ -69,6 +69,17 @@ func Brokers(list string) []string {
 		}
 	}
 	return out
+}
+
+// Of is every destination uses send secret name to (Clean's form).
+func Of(uses []Use, name string) []string {
+	var out []string
+	for _, u := range uses {
+		if u.Name == name {
+			out = append(out, u.Destinations...)
+		}
+	}
+	return Clean(out)
 }
 
 // Clean normalises, sorts and de-duplicates a list of destinations.
