@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/streamforge/streamforge/cloud/audit"
@@ -198,4 +199,47 @@ func TestSecretCreatedWithDestinations(t *testing.T) {
 	if d := e.delivered("gw-1"); !slices.Equal(d["late"], []string{"broker3:9093"}) {
 		t.Fatalf("an unbound secret's delivery destinations: %v", d)
 	}
+}
+
+// TestFirstUseBindsOnceUnderConcurrentDeploys: two first deploys at once,
+// to two gateways, sending one unbound secret to two different brokers:
+// one binds it, the other is checked against that binding and refused
+// (the binding is a conditional write; PostgreSQL locks the row), never
+// both written.
+func TestFirstUseBindsOnceUnderConcurrentDeploys(t *testing.T) {
+	databases(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL, "")
+		admin := e.login(adminEmail, adminPassword)
+		e.approvedGateway(admin, "gw-1")
+		e.approvedGateway(admin, "gw-2")
+		wantStatus(t, e.do("POST", "/api/v1/secrets", admin, map[string]any{"name": "kafka-pw", "value": "v"}), 201)
+		statuses := make(chan int, 2)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for gw, broker := range map[string]string{"gw-1": "a:9093", "gw-2": "b:9093"} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				statuses <- e.do("PUT", "/api/v1/gateways/"+gw+"/config", admin, map[string]any{"config": brokerSpec(broker)}).status
+			}()
+		}
+		close(start)
+		wg.Wait()
+		close(statuses)
+		var got []int
+		for s := range statuses {
+			got = append(got, s)
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, []int{200, 409}) {
+			t.Fatalf("statuses %v, want one 200 and one 409", got)
+		}
+		if recs := e.records(admin, "event_type=secret.bind"); len(recs) != 1 {
+			t.Fatalf("%d secret.bind records, want 1", len(recs))
+		}
+		if d := e.destinations(admin, "kafka-pw"); len(d) != 1 {
+			t.Fatalf("bound to %v", d)
+		}
+	})
 }
