@@ -11,6 +11,7 @@ import (
 	"github.com/streamforge/streamforge/adapters/opcua"
 	"github.com/streamforge/streamforge/agent/secrets"
 	"github.com/streamforge/streamforge/pkg/secret"
+	"github.com/streamforge/streamforge/pkg/secretdest"
 )
 
 // NewAdapter builds the adapter; it validates the adapter's configuration.
@@ -57,7 +58,8 @@ func (c *Config) resolveAdapter(a *Adapter, field string, store *secrets.Store) 
 	for i := range a.OPCUA.Servers {
 		srv := &a.OPCUA.Servers[i]
 		ref := srv.Identity.Password
-		sec, err := store.Resolve(fmt.Sprintf("%s.servers[%d].identity.password", field, i), ref)
+		f := fmt.Sprintf("%s.servers[%d]", field, i)
+		sec, err := store.ResolveFor(f+".identity.password", ref, f+".endpoint", []string{secretdest.Normalize(srv.Endpoint)})
 		if err != nil {
 			return err
 		}

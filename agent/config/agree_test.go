@@ -43,6 +43,10 @@ func TestCloudAndAgentAgreeOnPipelines(t *testing.T) {
 		{"fail-broker-without-port", `"kafka": {"brokers": "kafka1"}`, "kafka.brokers"},
 		{"fail-compression", `"kafka": {"brokers": "k:1", "compression": "gzip2"}`, "kafka.compression"},
 		{"fail-protected-librdkafka", `"kafka": {"brokers": "k:1", "librdkafka": {"acks": "1"}}`, "kafka.librdkafka.acks"},
+		// The brokers a password goes to are kafka.brokers only, which the
+		// control plane checks against the secret's destinations.
+		{"fail-librdkafka-bootstrap", `"kafka": {"brokers": "k:1", "librdkafka": {"bootstrap.servers": "evil:9092"}}`, "kafka.librdkafka.bootstrap.servers"},
+		{"fail-librdkafka-broker-list", `"kafka": {"brokers": "k:1", "librdkafka": {"Metadata.Broker.List": "evil:9092"}}`, "kafka.librdkafka.Metadata.Broker.List"},
 		{"fail-librdkafka-secret", `"kafka": {"brokers": "k:1", "librdkafka": {"ssl.key.password": "hunter2"}}`, "kafka.librdkafka.ssl.key.password"},
 		{"ok-librdkafka-debug", `"kafka": {"brokers": "k:1", "librdkafka": {"debug": "broker"}}`, ""},
 		{"fail-sasl-literal-password", sasl("hunter2"), "kafka.security.password"},

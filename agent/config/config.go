@@ -24,6 +24,7 @@ import (
 	"github.com/streamforge/streamforge/agent/secrets"
 	"github.com/streamforge/streamforge/pkg/pipeline"
 	"github.com/streamforge/streamforge/pkg/secret"
+	"github.com/streamforge/streamforge/pkg/secretdest"
 	"github.com/streamforge/streamforge/pkg/units"
 	"github.com/streamforge/streamforge/pkg/wire"
 )
@@ -253,15 +254,16 @@ func (c *Config) useVault(store *secrets.Store) error {
 // resolve replaces secret references with their values.
 func (c *Config) resolve(store *secrets.Store) error {
 	sec := &c.Kafka.Security
+	brokers := secretdest.Brokers(c.Kafka.Brokers)
 	if secret.IsRef(sec.Username) {
-		v, err := store.Resolve("kafka.security.username", sec.Username)
+		v, err := store.ResolveFor("kafka.security.username", sec.Username, "kafka.brokers", brokers)
 		if err != nil {
 			return err
 		}
 		sec.Username = v.Reveal()
 	}
 	var err error
-	if sec.Password, err = store.Resolve("kafka.security.password", sec.PasswordRef); err != nil {
+	if sec.Password, err = store.ResolveFor("kafka.security.password", sec.PasswordRef, "kafka.brokers", brokers); err != nil {
 		return err
 	}
 	if c.Secrets.EnrollmentToken, err = store.Resolve("control_plane.enrollment_token", c.ControlPlane.EnrollmentToken); err != nil {

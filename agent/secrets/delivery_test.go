@@ -21,7 +21,7 @@ func TestDeliveryFetchesKeepsAndFallsBack(t *testing.T) {
 	d := &secrets.Delivery{Log: slog.New(slog.DiscardHandler), Sealed: secrets.NewSealed(t.TempDir(), nil),
 		Fetch: func(context.Context) (wire.SecretsResponse, error) {
 			calls++
-			return wire.SecretsResponse{Secrets: map[string]string{"kp": "v-1"}}, fail
+			return wire.SecretsResponse{Secrets: map[string]string{"kp": "v-1"}, Destinations: map[string][]string{"kp": {"k1:9093"}}}, fail
 		}}
 	ctx := context.Background()
 	cfg := func(doc string) wire.ConfigResponse {
@@ -36,8 +36,13 @@ func TestDeliveryFetchesKeepsAndFallsBack(t *testing.T) {
 		t.Fatalf("fetched: %v %v", got, err)
 	}
 	fail = errors.New("control plane unreachable")
-	if got, err := d.For(ctx, ref); err != nil || got["kp"].Reveal() != "v-1" {
+	got, err := d.For(ctx, ref)
+	if err != nil || got["kp"].Reveal() != "v-1" {
 		t.Fatalf("fallback to the sealed copy: %v %v", got, err)
+	}
+	// Fetched or kept, a value is bound to the destinations answered.
+	if dests, bound := got["kp"].Destinations(); !bound || len(dests) != 1 || dests[0] != "k1:9093" {
+		t.Fatalf("destinations of the sealed copy: %v %v", dests, bound)
 	}
 	if _, err := d.For(ctx, cfg(`{`)); err == nil {
 		t.Fatal("a broken document gave no error")

@@ -43,11 +43,21 @@ func NewSealed(dir string, sealer Sealer) *Sealed {
 
 func (s *Sealed) keyFile() string { return s.path + ".key" }
 
-// Save replaces the stored values.
+// sealedValues is what the ciphertext holds: the values and, for each,
+// the destinations the control plane bound it to.
+type sealedValues struct {
+	Values       map[string]string   `json:"values"`
+	Destinations map[string][]string `json:"destinations"`
+}
+
+// Save replaces the stored values (with their destinations).
 func (s *Sealed) Save(values map[string]Secret) error {
-	plain := make(map[string]string, len(values))
+	plain := sealedValues{Values: make(map[string]string, len(values)), Destinations: map[string][]string{}}
 	for n, v := range values {
-		plain[n] = v.Reveal()
+		plain.Values[n] = v.Reveal()
+		if d, bound := v.Destinations(); bound {
+			plain.Destinations[n] = d
+		}
 	}
 	data, err := json.Marshal(plain)
 	if err != nil {
@@ -106,13 +116,15 @@ func (s *Sealed) Load() (map[string]Secret, error) {
 	if err != nil {
 		return nil, fmt.Errorf("delivered secrets %s: does not decrypt (tampered, or another key)", s.path)
 	}
-	var plain map[string]string
+	var plain sealedValues
 	if err := json.Unmarshal(data, &plain); err != nil {
 		return nil, fmt.Errorf("delivered secrets: %w", err)
 	}
-	out := make(map[string]Secret, len(plain))
-	for n, v := range plain {
-		out[n] = secret.New(v)
+	// Every delivered value is bound: one kept without destinations (by
+	// an agent before bindings) may be sent nowhere until delivered again.
+	out := make(map[string]Secret, len(plain.Values))
+	for n, v := range plain.Values {
+		out[n] = secret.Bound(v, plain.Destinations[n])
 	}
 	return out, nil
 }

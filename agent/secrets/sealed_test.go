@@ -3,6 +3,7 @@ package secrets_test
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/streamforge/streamforge/agent/secrets"
@@ -84,5 +85,24 @@ func TestDeliveredSecretsWithoutTPMUseAKeyFile(t *testing.T) {
 	got, err := s.Load()
 	if err != nil || got["opcua_pw"].Reveal() != v {
 		t.Fatalf("load: %v", err)
+	}
+	if d, bound := got["opcua_pw"].Destinations(); !bound || len(d) != 0 {
+		t.Fatalf("a value saved unbound came back %v %v: a delivered value is always bound", d, bound)
+	}
+}
+
+// TestSealedCopyKeepsDestinations: after an offline restart the values
+// from the sealed copy are bound as they were delivered.
+func TestSealedCopyKeepsDestinations(t *testing.T) {
+	s := secrets.NewSealed(t.TempDir(), nil)
+	if err := s.Save(map[string]secrets.Secret{"kafka_pw": secrets.Bound("v", []string{"broker1:9093", "broker2:9093"})}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, bound := got["kafka_pw"].Destinations(); !bound || strings.Join(d, ",") != "broker1:9093,broker2:9093" {
+		t.Fatalf("destinations after a reload: %v %v", d, bound)
 	}
 }

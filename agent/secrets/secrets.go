@@ -26,6 +26,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -37,9 +38,12 @@ import (
 // marshalling it shows "[redacted]"; only Reveal returns the value.
 type Secret = secret.Secret
 
-// New wraps a value that came from somewhere other than a Store (a test, a
-// value delivered by the control plane).
+// New wraps a value that came from somewhere other than a Store (a test).
 func New(v string) Secret { return secret.New(v) }
+
+// Bound wraps a value the control plane delivered, which may be sent to
+// dests only (ResolveFor).
+func Bound(v string, dests []string) Secret { return secret.Bound(v, dests) }
 
 // EnvPrefix starts the environment variable that holds a secret.
 const EnvPrefix = "STREAMFORGE_SECRET_"
@@ -188,6 +192,33 @@ func (s *Store) Lookup(name string) (Secret, error) {
 		where = "secrets file " + s.path + " or " + where
 	}
 	return Secret{}, fmt.Errorf("${secret:%s}: %w (looked in %s)", name, ErrNotFound, where)
+}
+
+// ResolveFor is Resolve for a value sent to dests (pkg/secretdest
+// spelling), named by destField: a value the control plane delivered may
+// go only to the destinations it was bound to there (a gateway's own
+// values are not bound). The error names the field, the secret and the
+// destination, never a value.
+func (s *Store) ResolveFor(field, ref, destField string, dests []string) (Secret, error) {
+	sec, err := s.Resolve(field, ref)
+	if err != nil {
+		return sec, err
+	}
+	allowed, bound := sec.Destinations()
+	if !bound {
+		return sec, nil
+	}
+	for _, d := range dests {
+		if !slices.Contains(allowed, d) {
+			only := "no destination"
+			if len(allowed) > 0 {
+				only = strings.Join(allowed, ", ") + " only"
+			}
+			return Secret{}, fmt.Errorf("%s: %s was delivered by the control plane for %s; %s names %s (the control plane's secret destinations must list it)",
+				field, ref, only, destField, d)
+		}
+	}
+	return sec, nil
 }
 
 // Resolve takes a configuration value that must be a `${secret:name}` or

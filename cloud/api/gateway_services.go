@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 
+	"github.com/streamforge/streamforge/cloud/audit"
 	"github.com/streamforge/streamforge/cloud/gateways"
 	"github.com/streamforge/streamforge/pkg/wire"
 )
@@ -33,6 +34,7 @@ type gatewayAccess interface {
 
 type gatewayConfigs interface {
 	Deploy(ctx context.Context, m gateways.Meta, access []string, id string, doc json.RawMessage) (wire.ConfigResponse, error)
+	CheckSecrets(ctx context.Context, m gateways.Meta, doc json.RawMessage, denied audit.Event) error
 	Current(ctx context.Context, id string) (wire.ConfigResponse, string, error)
 	ServedETag(stored string) string
 }

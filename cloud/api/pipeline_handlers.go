@@ -12,6 +12,7 @@ import (
 	"github.com/streamforge/streamforge/cloud/errs"
 	"github.com/streamforge/streamforge/cloud/pipelines"
 	"github.com/streamforge/streamforge/cloud/rbac"
+	"github.com/streamforge/streamforge/cloud/secretbind"
 )
 
 // PipelineService is what the pipeline handlers need (cloud/pipelines).
@@ -214,6 +215,9 @@ func (h *pipelineAPI) deployments(c *fiber.Ctx) error {
 func (s *Server) WriteConfig(ctx context.Context, o audit.Origin, access []string, gw string, doc json.RawMessage) (int, error) {
 	cfg, err := s.gateways.configs.Deploy(ctx, o, access, gw, doc)
 	if err != nil {
+		if v := (*secretbind.Violation)(nil); errors.As(err, &v) {
+			return 0, v // client-safe, and what a deploy branches on
+		}
 		if ce := asClientError(err); ce != nil {
 			return 0, ce
 		}

@@ -42,11 +42,37 @@ func (h *rolloutAPI) create(c *fiber.Ctx) error {
 	if err := decode(c, &req); err != nil {
 		return err
 	}
+	if err := h.checkSecrets(c, c.Params("id"), req.Targets.Version); err != nil {
+		return err
+	}
 	v, err := h.svc.Create(c.UserContext(), h.s.meta(c), c.Params("id"), req, h.s.access(c))
 	if err != nil {
 		return err
 	}
 	return c.Status(fiber.StatusCreated).JSON(v)
+}
+
+// checkSecrets refuses (409, audited as a denied rollout.create) a
+// version that sends a bound secret outside its destinations
+// (cloud/secretbind) before the rollout is stored. A pipeline or version
+// that cannot be read is left to Create, which says what is wrong.
+func (h *rolloutAPI) checkSecrets(c *fiber.Ctx, id string, version int) error {
+	ctx := c.UserContext()
+	if version == 0 {
+		p, err := h.s.deps.Pipelines.Get(ctx, id)
+		if err != nil {
+			return nil
+		}
+		version = p.Version
+	}
+	v, err := h.s.deps.Pipelines.Version(ctx, id, version)
+	if err != nil {
+		return nil
+	}
+	m := h.s.meta(c)
+	denied := m.Event("rollout.create", "pipeline", id, "create", audit.ResultDenied)
+	denied.Changes = map[string]audit.Change{"version": {New: version}}
+	return h.s.gateways.configs.CheckSecrets(ctx, m, v.Spec, denied)
 }
 
 func (h *rolloutAPI) list(c *fiber.Ctx) error {

@@ -13,8 +13,8 @@ import (
 
 // SecretService is what the secret handlers need (cloud/secrets.Service).
 type SecretService interface {
-	Create(ctx context.Context, o secrets.Origin, name, value, description string) (secrets.Metadata, error)
-	Update(ctx context.Context, o secrets.Origin, name, value string, description *string) (secrets.Metadata, error)
+	Create(ctx context.Context, o secrets.Origin, name, value, description string, destinations []string) (secrets.Metadata, error)
+	Update(ctx context.Context, o secrets.Origin, name, value string, description *string, destinations *[]string) (secrets.Metadata, error)
 	Delete(ctx context.Context, o secrets.Origin, name string) error
 	List(ctx context.Context) ([]secrets.Metadata, error)
 	Get(ctx context.Context, name string) (secrets.Metadata, error)
@@ -51,9 +51,10 @@ func (h *secretAPI) ready(c *fiber.Ctx) error {
 }
 
 type secretBody struct {
-	Name        string  `json:"name"`
-	Value       string  `json:"value"`
-	Description *string `json:"description"`
+	Name         string    `json:"name"`
+	Value        string    `json:"value"`
+	Description  *string   `json:"description"`
+	Destinations *[]string `json:"destinations"`
 }
 
 func (h *secretAPI) list(c *fiber.Ctx) error {
@@ -81,7 +82,11 @@ func (h *secretAPI) create(c *fiber.Ctx) error {
 	if b.Description != nil {
 		desc = *b.Description
 	}
-	m, err := h.svc.Create(c.UserContext(), h.s.meta(c), b.Name, b.Value, desc)
+	var dests []string
+	if b.Destinations != nil {
+		dests = *b.Destinations
+	}
+	m, err := h.svc.Create(c.UserContext(), h.s.meta(c), b.Name, b.Value, desc, dests)
 	if err != nil {
 		return err
 	}
@@ -96,7 +101,7 @@ func (h *secretAPI) update(c *fiber.Ctx) error {
 	if b.Name != "" && b.Name != c.Params("name") {
 		return errs.Invalid("name", "does not match the path")
 	}
-	m, err := h.svc.Update(c.UserContext(), h.s.meta(c), c.Params("name"), b.Value, b.Description)
+	m, err := h.svc.Update(c.UserContext(), h.s.meta(c), c.Params("name"), b.Value, b.Description, b.Destinations)
 	if err != nil {
 		return err
 	}
@@ -120,7 +125,8 @@ func (h *secretAPI) deliver(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	out := wire.SecretsResponse{ConfigVersion: d.ConfigVersion, Secrets: make(map[string]string, len(d.Values)), Missing: d.Missing}
+	out := wire.SecretsResponse{ConfigVersion: d.ConfigVersion, Secrets: make(map[string]string, len(d.Values)),
+		Destinations: d.Destinations, Missing: d.Missing}
 	for n, v := range d.Values {
 		out.Secrets[n] = v.Reveal()
 	}

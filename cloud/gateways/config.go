@@ -14,6 +14,7 @@ import (
 	"github.com/streamforge/streamforge/cloud/audit"
 	"github.com/streamforge/streamforge/cloud/errs"
 	"github.com/streamforge/streamforge/cloud/rbac"
+	"github.com/streamforge/streamforge/cloud/secretbind"
 	"github.com/streamforge/streamforge/cloud/store"
 	"github.com/streamforge/streamforge/pkg/wire"
 )
@@ -61,6 +62,9 @@ func (s *Configs) Deploy(ctx context.Context, m Meta, access []string, id string
 		if !rbac.CanAccessGateway(access, g.ID, g.Site) {
 			return ErrNotFound
 		}
+		if err := secretbind.Check(tx, m, compact.Bytes()); err != nil {
+			return err
+		}
 		cur, err := tx.Config(id)
 		if err != nil {
 			return err
@@ -90,7 +94,42 @@ func (s *Configs) Deploy(ctx context.Context, m Meta, access []string, id string
 		out = wire.ConfigResponse{GatewayID: id, Version: next.Version, Config: json.RawMessage(next.Document), Bundle: &b}
 		return tx.Audit(ev)
 	})
+	var v *secretbind.Violation
+	if errors.As(err, &v) {
+		// The refusal is recorded on its own: the deploy's transaction,
+		// and anything it bound, rolled back.
+		if aerr := s.repo.InTx(ctx, func(tx ConfigTx) error { return tx.Audit(secretbind.DeniedEvent(m, id, v)) }); aerr != nil {
+			return wire.ConfigResponse{}, fmt.Errorf("audit refused config for %s: %w", id, aerr)
+		}
+	}
 	return out, err
+}
+
+// errDryRun rolls back CheckSecrets' transaction.
+var errDryRun = errors.New("dry run")
+
+// CheckSecrets refuses doc with a *secretbind.Violation, as Deploy would,
+// without writing anything but denied (its Reason set to the violation's
+// message): a rollout is refused before it is stored, its waves checked
+// again as Deploy writes them.
+func (s *Configs) CheckSecrets(ctx context.Context, m Meta, doc json.RawMessage, denied audit.Event) error {
+	err := s.repo.InTx(ctx, func(tx ConfigTx) error {
+		if err := secretbind.Check(tx, m, doc); err != nil {
+			return err
+		}
+		return errDryRun // a first use binds nothing yet
+	})
+	var v *secretbind.Violation
+	switch {
+	case errors.Is(err, errDryRun):
+		return nil
+	case errors.As(err, &v):
+		denied.Reason = v.Error()
+		if aerr := s.repo.InTx(ctx, func(tx ConfigTx) error { return tx.Audit(denied) }); aerr != nil {
+			return fmt.Errorf("audit refused config: %w", aerr)
+		}
+	}
+	return err
 }
 
 // bundleETag names a bundle: a new signature (another key) is a new ETag.

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/streamforge/streamforge/cloud/audit"
+	"github.com/streamforge/streamforge/cloud/secretbind"
 	"github.com/streamforge/streamforge/cloud/store"
 )
 
@@ -71,9 +72,11 @@ type AccessRepo interface {
 	TokenAuths(ctx context.Context, jtis []string) ([]store.GatewayTokenAuth, error)
 }
 
-// ConfigTx is a transaction of the config service.
+// ConfigTx is a transaction of the config service; it checks and binds
+// the secrets a config sends (secretbind.Tx).
 type ConfigTx interface {
 	gatewayTx
+	secretbind.Tx
 	Config(id string) (*store.GatewayConfig, error)
 	SaveConfig(*store.GatewayConfig) error
 }

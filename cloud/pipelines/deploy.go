@@ -11,6 +11,7 @@ import (
 	"github.com/streamforge/streamforge/cloud/audit"
 	"github.com/streamforge/streamforge/cloud/errs"
 	"github.com/streamforge/streamforge/cloud/rbac"
+	"github.com/streamforge/streamforge/cloud/secretbind"
 	"github.com/streamforge/streamforge/cloud/store"
 )
 
@@ -83,6 +84,12 @@ func (s *Service) Deploy(ctx context.Context, o Origin, id string, t Targets, ac
 			} else {
 				r.ConfigVersion, err = write(ctx, gw, doc)
 			}
+			if v := (*secretbind.Violation)(nil); errors.As(err, &v) && len(records) == failed {
+				// The document sends a secret where it may not go: every
+				// gateway would refuse alike, so the deploy is refused
+				// while nothing is written.
+				return Deployment{}, s.refuse(ctx, o, id, version, targets, v)
+			}
 			if err != nil {
 				r.Error, failed = clientMessage(err), failed+1
 			}
@@ -104,6 +111,18 @@ func (s *Service) Deploy(ctx context.Context, o Origin, id string, t Targets, ac
 		return out, fmt.Errorf("record deployment of %s v%d: %w", id, version, err)
 	}
 	return out, nil
+}
+
+// refuse records a deploy refused for v (pipeline.deploy, denied) and
+// returns v.
+func (s *Service) refuse(ctx context.Context, o Origin, id string, version int, targets []string, v *secretbind.Violation) error {
+	ev := o.Event("pipeline.deploy", "pipeline", id, "deploy", audit.ResultDenied)
+	ev.Changes = map[string]audit.Change{"version": {New: version}, "gateways": {New: targets}}
+	ev.Reason = v.Error()
+	if err := s.repo.RecordDeployment(ctx, nil, ev); err != nil {
+		return fmt.Errorf("record refused deployment of %s v%d: %w", id, version, err)
+	}
+	return v
 }
 
 // InRollout reports whether a running rollout holds gateway id (within

@@ -16,9 +16,11 @@ import (
 
 	"github.com/streamforge/streamforge/cloud/audit"
 	"github.com/streamforge/streamforge/cloud/errs"
+	"github.com/streamforge/streamforge/cloud/secretbind"
 	"github.com/streamforge/streamforge/cloud/secretbox"
 	"github.com/streamforge/streamforge/cloud/store"
 	"github.com/streamforge/streamforge/pkg/secret"
+	"github.com/streamforge/streamforge/pkg/secretdest"
 )
 
 // MaxValueBytes bounds a value (passwords and tokens: what a config
@@ -39,7 +41,7 @@ var nameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)
 // Repo is the storage the service needs (store.Secrets).
 type Repo interface {
 	Create(ctx context.Context, v store.SecretValue, ev audit.Event) (store.SecretValue, error)
-	Update(ctx context.Context, v store.SecretValue, desc *string, ev audit.Event) (store.SecretValue, error)
+	Update(ctx context.Context, v store.SecretValue, desc, dests *string, ev audit.Event, before func(store.SecretValue, *audit.Event)) (store.SecretValue, error)
 	Delete(ctx context.Context, name string, ev audit.Event) error
 	List(ctx context.Context) ([]store.SecretValue, error)
 	Get(ctx context.Context, name string) (store.SecretValue, error)
@@ -58,19 +60,21 @@ type Configs interface {
 type Origin = audit.Origin
 
 // Metadata is what users see of a secret: never its value.
+// Destinations are where configs may send it (empty: not bound yet).
 type Metadata struct {
-	Name        string    `json:"name"`
-	Description string    `json:"description"`
-	Version     int       `json:"version"`
-	KeyID       string    `json:"key_id"`
-	CreatedBy   string    `json:"created_by"`
-	UpdatedBy   string    `json:"updated_by"`
-	CreatedAt   time.Time `json:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
+	Name         string    `json:"name"`
+	Description  string    `json:"description"`
+	Destinations []string  `json:"destinations"`
+	Version      int       `json:"version"`
+	KeyID        string    `json:"key_id"`
+	CreatedBy    string    `json:"created_by"`
+	UpdatedBy    string    `json:"updated_by"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
 }
 
 func metadata(v store.SecretValue) Metadata {
-	return Metadata{Name: v.Name, Description: v.Description, Version: v.Version, KeyID: v.KeyID,
+	return Metadata{Name: v.Name, Description: v.Description, Destinations: secretbind.Split(v.Destinations), Version: v.Version, KeyID: v.KeyID,
 		CreatedBy: v.CreatedBy, UpdatedBy: v.UpdatedBy, CreatedAt: v.CreatedAt, UpdatedAt: v.UpdatedAt}
 }
 
@@ -104,12 +108,33 @@ func validate(name, value string, needValue bool) error {
 	return nil
 }
 
-// Create stores a new secret.
-func (s *Service) Create(ctx context.Context, o Origin, name, value, description string) (Metadata, error) {
+// MaxDestinations bounds a secret's destinations.
+const MaxDestinations = 64
+
+// validDestinations refuses a destination that is neither host:port (a
+// Kafka broker) nor a URL with a host (an OPC UA endpoint).
+func validDestinations(ds []string) error {
+	if len(ds) > MaxDestinations {
+		return errs.Invalid("destinations", fmt.Sprintf("at most %d", MaxDestinations))
+	}
+	for i, d := range ds {
+		if !secretdest.Valid(d) {
+			return errs.Invalid(fmt.Sprintf("destinations[%d]", i), "want a broker host:port or an endpoint URL (opc.tcp://host:port/path) of at most 512 bytes")
+		}
+	}
+	return nil
+}
+
+// Create stores a new secret, bound to destinations when there are any
+// (else the first config that uses it binds it: cloud/secretbind).
+func (s *Service) Create(ctx context.Context, o Origin, name, value, description string, destinations []string) (Metadata, error) {
 	if err := validate(name, value, true); err != nil {
 		return Metadata{}, err
 	}
 	if err := errs.Description(&description); err != nil {
+		return Metadata{}, err
+	}
+	if err := validDestinations(destinations); err != nil {
 		return Metadata{}, err
 	}
 	sealed, err := s.box.Seal(name, []byte(value))
@@ -117,8 +142,10 @@ func (s *Service) Create(ctx context.Context, o Origin, name, value, description
 		return Metadata{}, fmt.Errorf("seal secret %s: %w", name, err)
 	}
 	ev := o.Event("secret.create", "secret", name, "create", audit.ResultSuccess)
-	ev.Changes = map[string]audit.Change{"value": {New: secret.Redacted}, "key_id": {New: sealed.KeyID}}
-	v, err := s.repo.Create(ctx, store.SecretValue{Name: name, Description: description, KeyID: sealed.KeyID,
+	dests := secretbind.Join(destinations)
+	ev.Changes = map[string]audit.Change{"value": {New: secret.Redacted}, "key_id": {New: sealed.KeyID},
+		"destinations": {New: secretbind.Split(dests)}}
+	v, err := s.repo.Create(ctx, store.SecretValue{Name: name, Description: description, Destinations: dests, KeyID: sealed.KeyID,
 		DataKey: sealed.DataKey, Ciphertext: sealed.Ciphertext, CreatedBy: o.Actor, UpdatedBy: o.Actor}, ev)
 	if errors.Is(err, store.ErrConflict) {
 		return Metadata{}, ErrExists
@@ -129,22 +156,42 @@ func (s *Service) Create(ctx context.Context, o Origin, name, value, description
 	return metadata(v), nil
 }
 
-// Update replaces a secret's value (and description when not nil).
-func (s *Service) Update(ctx context.Context, o Origin, name, value string, description *string) (Metadata, error) {
-	if err := validate(name, value, true); err != nil {
+// Update replaces a secret's value, its description when not nil and its
+// destinations when not nil (an empty list unbinds it: the next config
+// that uses it binds it again). With destinations given, the value may be
+// left out: it is kept.
+func (s *Service) Update(ctx context.Context, o Origin, name, value string, description *string, destinations *[]string) (Metadata, error) {
+	if err := validate(name, value, destinations == nil); err != nil {
 		return Metadata{}, err
 	}
 	if err := errs.Description(description); err != nil {
 		return Metadata{}, err
 	}
-	sealed, err := s.box.Seal(name, []byte(value))
-	if err != nil {
-		return Metadata{}, fmt.Errorf("seal secret %s: %w", name, err)
-	}
 	ev := o.Event("secret.update", "secret", name, "update", audit.ResultSuccess)
-	ev.Changes = map[string]audit.Change{"value": redactedChange, "key_id": {New: sealed.KeyID}}
-	v, err := s.repo.Update(ctx, store.SecretValue{Name: name, KeyID: sealed.KeyID, DataKey: sealed.DataKey,
-		Ciphertext: sealed.Ciphertext, UpdatedBy: o.Actor}, description, ev)
+	ev.Changes = map[string]audit.Change{}
+	row := store.SecretValue{Name: name, UpdatedBy: o.Actor}
+	if value != "" {
+		sealed, err := s.box.Seal(name, []byte(value))
+		if err != nil {
+			return Metadata{}, fmt.Errorf("seal secret %s: %w", name, err)
+		}
+		row.KeyID, row.DataKey, row.Ciphertext = sealed.KeyID, sealed.DataKey, sealed.Ciphertext
+		ev.Changes["value"], ev.Changes["key_id"] = redactedChange, audit.Change{New: sealed.KeyID}
+	}
+	var dests *string
+	if destinations != nil {
+		if err := validDestinations(*destinations); err != nil {
+			return Metadata{}, err
+		}
+		d := secretbind.Join(*destinations)
+		dests = &d
+	}
+	before := func(cur store.SecretValue, ev *audit.Event) {
+		if dests != nil {
+			ev.Changes["destinations"] = audit.Change{Old: secretbind.Split(cur.Destinations), New: secretbind.Split(*dests)}
+		}
+	}
+	v, err := s.repo.Update(ctx, row, description, dests, ev, before)
 	if errors.Is(err, store.ErrNotFound) {
 		return Metadata{}, ErrNotFound
 	}
@@ -213,10 +260,12 @@ func (s *Service) RewrapAll(ctx context.Context) (int, error) {
 }
 
 // Delivery is what a gateway receives: the values its deployed config
-// version references, and the names it references that do not exist.
+// version references with the destinations each may be sent to, and the
+// names it references that do not exist.
 type Delivery struct {
 	ConfigVersion int                      `json:"config_version"`
 	Values        map[string]secret.Secret `json:"-"`
+	Destinations  map[string][]string      `json:"destinations"`
 	Missing       []string                 `json:"missing"`
 }
 
@@ -241,13 +290,24 @@ func (s *Service) ForGateway(ctx context.Context, o Origin, id string) (Delivery
 	if err != nil {
 		return Delivery{}, fmt.Errorf("deliver secrets to %s: %w", id, err)
 	}
-	d := Delivery{ConfigVersion: c.Version, Values: map[string]secret.Secret{}, Missing: []string{}}
+	// A secret not bound yet (created after this config was signed, or
+	// unbound by an Admin) goes where this signed config sends it, as
+	// its next deploy would bind it.
+	own, err := secretdest.Uses([]byte(c.Document))
+	if err != nil {
+		return Delivery{}, fmt.Errorf("config of %s: %w", id, err)
+	}
+	d := Delivery{ConfigVersion: c.Version, Values: map[string]secret.Secret{}, Destinations: map[string][]string{}, Missing: []string{}}
 	for _, v := range vs {
 		plain, err := s.box.Open(v.Name, secretbox.Sealed{KeyID: v.KeyID, DataKey: v.DataKey, Ciphertext: v.Ciphertext})
 		if err != nil {
 			return Delivery{}, err
 		}
 		d.Values[v.Name] = secret.New(string(plain))
+		d.Destinations[v.Name] = secretbind.Split(v.Destinations)
+		if v.Destinations == "" {
+			d.Destinations[v.Name] = secretdest.Of(own, v.Name)
+		}
 	}
 	for _, n := range names {
 		if _, ok := d.Values[n]; !ok {

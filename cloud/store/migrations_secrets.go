@@ -7,7 +7,8 @@ import (
 	"gorm.io/gorm"
 )
 
-// secretMigrations create the secrets table: values only as ciphertext.
+// secretMigrations create the secrets table (values only as ciphertext)
+// and give each secret the destinations it may be sent to.
 func secretMigrations() []*gormigrate.Migration {
 	return []*gormigrate.Migration{{ID: "202611300300-secrets", Migrate: func(tx *gorm.DB) error {
 		type secret struct {
@@ -23,5 +24,11 @@ func secretMigrations() []*gormigrate.Migration {
 			UpdatedAt   time.Time
 		}
 		return tx.Table("secrets").Migrator().CreateTable(&secret{})
+	}}, {ID: "202611300700-secret-destinations", Migrate: func(tx *gorm.DB) error {
+		// Empty: not bound yet; the next config signed with the secret binds it.
+		type secret struct {
+			Destinations string `gorm:"type:text;not null;default:''"`
+		}
+		return tx.Table("secrets").Migrator().AddColumn(&secret{}, "Destinations")
 	}}}
 }

@@ -2,27 +2,32 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"github.com/streamforge/streamforge/cloud/auditrec"
 )
 
 // SecretValue is one secret as stored: its value only as ciphertext under
 // a data key that a key-encryption key outside the database wraps
-// (cloud/secretbox). Version counts value changes.
+// (cloud/secretbox). Version counts value changes. Destinations are where
+// configs may send it (pkg/secretdest), one a line; empty until the first
+// config that uses it binds it (cloud/secretbind).
 type SecretValue struct {
-	Name        string `gorm:"primaryKey;size:128"`
-	Description string
-	KeyID       string
-	DataKey     []byte
-	Ciphertext  []byte
-	Version     int
-	CreatedBy   string
-	UpdatedBy   string
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	Name         string `gorm:"primaryKey;size:128"`
+	Description  string
+	Destinations string
+	KeyID        string
+	DataKey      []byte
+	Ciphertext   []byte
+	Version      int
+	CreatedBy    string
+	UpdatedBy    string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 }
 
 // TableName keeps the table's name plain.
@@ -47,18 +52,28 @@ func (r *Secrets) Create(ctx context.Context, v SecretValue, ev auditrec.Event) 
 	return v, err
 }
 
-// Update replaces the sealed value of secret v.Name (and its description
-// when desc is not nil) and bumps its version.
-func (r *Secrets) Update(ctx context.Context, v SecretValue, desc *string, ev auditrec.Event) (SecretValue, error) {
+// Update replaces the sealed value of secret v.Name and bumps its version
+// (unless v carries no ciphertext: the value is kept), its description
+// when desc is not nil and its destinations when dests is not nil. before
+// (may be nil) is called with the stored secret, to complete ev.
+func (r *Secrets) Update(ctx context.Context, v SecretValue, desc, dests *string, ev auditrec.Event, before func(SecretValue, *auditrec.Event)) (SecretValue, error) {
 	var cur SecretValue
 	err := r.s.Tx(ctx, func(tx *gorm.DB) error {
-		if err := tx.Where("name = ?", v.Name).Take(&cur).Error; err != nil {
+		if err := lockRow(tx, r.s.Dialect).Where("name = ?", v.Name).Take(&cur).Error; err != nil {
 			return translate(err)
 		}
-		cur.KeyID, cur.DataKey, cur.Ciphertext = v.KeyID, v.DataKey, v.Ciphertext
-		cur.Version, cur.UpdatedBy, cur.UpdatedAt = cur.Version+1, v.UpdatedBy, time.Now().UTC().Truncate(time.Microsecond)
+		if before != nil {
+			before(cur, &ev)
+		}
+		if v.Ciphertext != nil {
+			cur.KeyID, cur.DataKey, cur.Ciphertext, cur.Version = v.KeyID, v.DataKey, v.Ciphertext, cur.Version+1
+		}
+		cur.UpdatedBy, cur.UpdatedAt = v.UpdatedBy, time.Now().UTC().Truncate(time.Microsecond)
 		if desc != nil {
 			cur.Description = *desc
+		}
+		if dests != nil {
+			cur.Destinations = *dests
 		}
 		if err := tx.Save(&cur).Error; err != nil {
 			return err
@@ -118,4 +133,42 @@ func (r *Secrets) Deliver(ctx context.Context, names []string, ev auditrec.Event
 		return appendEvent(tx, ev)
 	})
 	return out, err
+}
+
+// lockRow locks the rows a query reads until the transaction ends, on
+// PostgreSQL (SQLite runs one writing transaction at a time).
+func lockRow(tx *gorm.DB, dialect string) *gorm.DB {
+	if dialect == "postgres" {
+		return tx.Clauses(clause.Locking{Strength: "UPDATE"})
+	}
+	return tx
+}
+
+// SecretDestinations returns, of the named secrets, those the control
+// plane holds and their destinations (one a line, "" when unbound),
+// locked until the transaction ends: a change of destinations waits for a
+// deploy that checked against them, and the reverse.
+func (t *GatewayTx) SecretDestinations(names []string) (map[string]string, error) {
+	out := map[string]string{}
+	if len(names) == 0 {
+		return out, nil
+	}
+	var rows []SecretValue
+	if err := lockRow(t.tx, t.s.Dialect).Select("name", "destinations").Where("name IN ?", names).Order("name").Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("secret destinations: %w", err)
+	}
+	for _, v := range rows {
+		out[v.Name] = v.Destinations
+	}
+	return out, nil
+}
+
+// BindSecret sets the destinations of secret name if it has none yet,
+// reporting whether it did (false: another transaction bound it first).
+func (t *GatewayTx) BindSecret(name, dests string) (bool, error) {
+	res := t.tx.Model(&SecretValue{}).Where("name = ? AND destinations = ?", name, "").UpdateColumn("destinations", dests)
+	if res.Error != nil {
+		return false, fmt.Errorf("bind secret %s: %w", name, res.Error)
+	}
+	return res.RowsAffected == 1, nil
 }

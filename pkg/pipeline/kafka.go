@@ -181,8 +181,11 @@ const (
 // QueueBytes is the part of MemoryBudget librdkafka's queue may hold.
 func (c *Kafka) QueueBytes() int64 { return int64(c.MemoryBudget) * 3 / 4 }
 
-// protected are the properties the delivery guarantees rest on.
+// protected are the properties the delivery guarantees rest on, and those
+// that say where the credentials go: the brokers are kafka.brokers only,
+// which the control plane checks against each secret's destinations.
 var protected = map[string]bool{
+	"bootstrap.servers": true, "metadata.broker.list": true, "sasl.username": true,
 	"enable.idempotence": true, "acks": true, "message.timeout.ms": true,
 	"delivery.timeout.ms": true, "max.in.flight.requests.per.connection": true,
 	"max.in.flight": true, "retries": true, "message.send.max.retries": true,
@@ -225,7 +228,7 @@ func (c *Kafka) Validate(resolved bool) error {
 	}
 	for _, k := range slices.Sorted(maps.Keys(c.Librdkafka)) {
 		switch {
-		case protected[k]:
+		case protected[strings.ToLower(k)]:
 			return fmt.Errorf("librdkafka.%s: cannot be overridden", k)
 		case secretProperty(k):
 			return fmt.Errorf("librdkafka.%s: a secret has no place here (it would be stored, shown and deployed in plain text); use kafka.security with a ${secret:name} reference", k)

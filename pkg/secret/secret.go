@@ -16,14 +16,37 @@ import (
 )
 
 // Secret is a resolved value. Printing, logging or marshalling it shows
-// "[redacted]"; only Reveal returns the value.
-type Secret struct{ v string }
+// "[redacted]"; only Reveal returns the value. A value the control plane
+// delivered is bound to the destinations it may be sent to (Bound).
+type Secret struct {
+	v     string
+	dests string // one a line
+	bound bool
+}
 
 // Redacted is what a Secret, or a redacted field, shows instead of a value.
 const Redacted = "[redacted]"
 
 // New wraps a value.
-func New(v string) Secret { return Secret{v} }
+func New(v string) Secret { return Secret{v: v} }
+
+// Bound wraps a value that may be sent to dests only (pkg/secretdest
+// spelling): none when dests is empty.
+func Bound(v string, dests []string) Secret {
+	return Secret{v: v, dests: strings.Join(dests, "\n"), bound: true}
+}
+
+// Destinations returns what a bound value may be sent to; bound is false
+// for a value that is not restricted (a gateway's own).
+func (s Secret) Destinations() (dests []string, bound bool) {
+	if !s.bound {
+		return nil, false
+	}
+	if s.dests == "" {
+		return []string{}, true
+	}
+	return strings.Split(s.dests, "\n"), true
+}
 
 // Reveal returns the value, for the one place that hands it to a library.
 func (s Secret) Reveal() string { return s.v }

@@ -4,8 +4,11 @@ package wire
 // gateway listener: the values of the `${secret:name}` references in the
 // gateway's deployed config version, and the referenced names that the
 // control plane does not hold (the agent then looks for them locally).
+// Destinations are, per secret, the only destinations (pkg/secretdest)
+// the agent may send it to; a secret without an entry is refused for any.
 type SecretsResponse struct {
-	ConfigVersion int               `json:"config_version"`
-	Secrets       map[string]string `json:"secrets"`
-	Missing       []string          `json:"missing"`
+	ConfigVersion int                 `json:"config_version"`
+	Secrets       map[string]string   `json:"secrets"`
+	Destinations  map[string][]string `json:"destinations"`
+	Missing       []string            `json:"missing"`
 }
