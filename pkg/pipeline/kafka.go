@@ -230,6 +230,8 @@ func (c *Kafka) Validate(resolved bool) error {
 		switch {
 		case protected[strings.ToLower(k)]:
 			return fmt.Errorf("librdkafka.%s: cannot be overridden", k)
+		case securityProperty(k):
+			return fmt.Errorf("librdkafka.%s: the connection's protection is kafka.security's alone (an override could send the password in clear, to another mechanism or past certificate checks)", k)
 		case secretProperty(k):
 			return fmt.Errorf("librdkafka.%s: a secret has no place here (it would be stored, shown and deployed in plain text); use kafka.security with a ${secret:name} reference", k)
 		}
@@ -252,6 +254,27 @@ func (c *Kafka) checkSecurity(resolved bool) error {
 		return fmt.Errorf("security.%s: %s", fe.Field, fe.Msg)
 	}
 	return err
+}
+
+// securityProperty reports whether a librdkafka property belongs to the
+// connection's protection, which kafka.security sets: the protocol, SASL
+// (mechanism, OAuth endpoints, Kerberos), TLS (trust, client certificate,
+// host name and certificate verification) and plugins, which load code.
+// The secret binding of the control plane checks where kafka.brokers sends
+// the password; an override here would let a pipeline edit downgrade
+// SASL_SSL to SASL_PLAINTEXT or SCRAM to PLAIN towards the same brokers.
+func securityProperty(k string) bool {
+	k = strings.ToLower(k)
+	if k == "security.protocol" || k == "enable.ssl.certificate.verification" || k == "plugin.library.paths" ||
+		k == "https.ca.location" || k == "https.ca.pem" {
+		return true
+	}
+	for _, p := range []string{"sasl.", "ssl.", "ssl_"} {
+		if strings.HasPrefix(k, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // secretProperty reports whether a librdkafka property holds a secret

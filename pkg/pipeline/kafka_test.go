@@ -53,3 +53,24 @@ func TestKafkaSecurityNamesTheField(t *testing.T) {
 		})
 	}
 }
+
+// TestLibrdkafkaCannotOverrideTheProtection: the librdkafka properties map
+// cannot change what kafka.security sets (a pipeline edit could otherwise
+// send the password in clear to the very brokers its secret is bound to),
+// nor load plugins; other properties pass.
+func TestLibrdkafkaCannotOverrideTheProtection(t *testing.T) {
+	for _, k := range []string{"security.protocol", "Security.Protocol", "sasl.mechanisms", "sasl.mechanism",
+		"sasl.oauthbearer.token.endpoint.url", "sasl.kerberos.kinit.cmd", "ssl.endpoint.identification.algorithm",
+		"enable.ssl.certificate.verification", "ssl.ca.location", "ssl.certificate.location", "ssl_engine_location",
+		"plugin.library.paths", "https.ca.location"} {
+		_, err := Parse([]byte(`kafka: {brokers: "k:1", librdkafka: {"` + k + `": "x"}}`))
+		if err == nil || !strings.HasPrefix(err.Error(), "kafka.librdkafka."+k+": ") {
+			t.Errorf("%s: error %v, want one naming kafka.librdkafka.%s", k, err, k)
+		}
+	}
+	for _, k := range []string{"debug", "socket.keepalive.enable", "client.dns.lookup", "topic.metadata.refresh.interval.ms"} {
+		if _, err := Parse([]byte(`kafka: {brokers: "k:1", librdkafka: {"` + k + `": "1"}}`)); err != nil {
+			t.Errorf("%s refused: %v", k, err)
+		}
+	}
+}
