@@ -14,8 +14,10 @@ package pipeline
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -97,26 +99,69 @@ func (s *Spec) SetDefaults() {
 }
 
 // Validate checks a defaulted Spec; secrets must be references.
-func (s *Spec) Validate() error {
-	switch s.LogLevel {
-	case "debug", "info", "warn", "error":
-	default:
-		return fmt.Errorf("log_level: %q is not debug, info, warn or error", s.LogLevel)
+func (s *Spec) Validate() error { return s.validate(func(string) bool { return true }) }
+
+// CheckOverlay checks a config that the control plane delivers to a
+// gateway: a JSON object holding some of Keys (the gateway overlays them on
+// its local agent.yaml), each checked as Parse checks it. A key it lacks
+// keeps the gateway's local setting, which only the gateway can check.
+func CheckOverlay(doc []byte) error {
+	var top map[string]any
+	if err := json.Unmarshal(doc, &top); err != nil || top == nil {
+		return errors.New("must be a JSON object")
 	}
-	if err := ValidateBuffer(int64(s.Buffer.MaxBytes), s.Buffer.DefaultPolicy, s.Buffer.Streams); err != nil {
-		return fmt.Errorf("buffer.%w", err)
+	var other []string
+	for k := range top {
+		if !Keys[k] {
+			other = append(other, k)
+		}
 	}
-	k := s.Kafka
-	k.SetDefaults()
-	if err := k.Validate(false); err != nil {
-		return fmt.Errorf("kafka.%w", err)
+	if len(other) > 0 {
+		slices.Sort(other)
+		return fmt.Errorf("%s: not a setting the control plane may deliver (only adapters, kafka, buffer, log_level)", strings.Join(other, ", "))
 	}
-	if err := mustBeRef("kafka.security.password", k.Security.PasswordRef); err != nil {
+	var s Spec
+	if err := DecodeStrict(doc, &s); err != nil {
 		return err
 	}
+	s.SetDefaults()
+	return s.validate(func(k string) bool { _, ok := top[k]; return ok })
+}
+
+// validate checks the sections has names.
+func (s *Spec) validate(has func(key string) bool) error {
+	if has("log_level") {
+		switch s.LogLevel {
+		case "debug", "info", "warn", "error":
+		default:
+			return fmt.Errorf("log_level: %q is not debug, info, warn or error", s.LogLevel)
+		}
+	}
+	if has("buffer") {
+		if err := ValidateBuffer(int64(s.Buffer.MaxBytes), s.Buffer.DefaultPolicy, s.Buffer.Streams); err != nil {
+			return fmt.Errorf("buffer.%w", err)
+		}
+	}
+	if has("kafka") {
+		k := s.Kafka
+		k.SetDefaults()
+		if err := k.Validate(false); err != nil {
+			return fmt.Errorf("kafka.%w", err)
+		}
+		if err := mustBeRef("kafka.security.password", k.Security.PasswordRef); err != nil {
+			return err
+		}
+	}
+	if has("adapters") {
+		return validateAdapters(s.Adapters)
+	}
+	return nil
+}
+
+func validateAdapters(adapters []Adapter) error {
 	names := map[string]bool{}
-	for i := range s.Adapters {
-		a := &s.Adapters[i]
+	for i := range adapters {
+		a := &adapters[i]
 		if a.Name() == "" || names[a.Name()] {
 			return fmt.Errorf("adapters[%d].name: %q must be set and unique", i, a.Name())
 		}
