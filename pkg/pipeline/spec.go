@@ -14,10 +14,8 @@ package pipeline
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -101,34 +99,8 @@ func (s *Spec) SetDefaults() {
 // Validate checks a defaulted Spec; secrets must be references.
 func (s *Spec) Validate() error { return s.validate(func(string) bool { return true }) }
 
-// CheckOverlay checks a config that the control plane delivers to a
-// gateway: a JSON object holding some of Keys (the gateway overlays them on
-// its local agent.yaml), each checked as Parse checks it. A key it lacks
-// keeps the gateway's local setting, which only the gateway can check.
-func CheckOverlay(doc []byte) error {
-	var top map[string]any
-	if err := json.Unmarshal(doc, &top); err != nil || top == nil {
-		return errors.New("must be a JSON object")
-	}
-	var other []string
-	for k := range top {
-		if !Keys[k] {
-			other = append(other, k)
-		}
-	}
-	if len(other) > 0 {
-		slices.Sort(other)
-		return fmt.Errorf("%s: not a setting the control plane may deliver (only adapters, kafka, buffer, log_level)", strings.Join(other, ", "))
-	}
-	var s Spec
-	if err := DecodeStrict(doc, &s); err != nil {
-		return err
-	}
-	s.SetDefaults()
-	return s.validate(func(k string) bool { _, ok := top[k]; return ok })
-}
-
-// validate checks the sections has names.
+// validate checks the sections for which has is true: all of them for a
+// whole Spec, those a control plane config holds for CheckOverlay.
 func (s *Spec) validate(has func(key string) bool) error {
 	if has("log_level") {
 		switch s.LogLevel {
