@@ -73,22 +73,7 @@ func TestCloudAndAgentAgreeOnPipelines(t *testing.T) {
 				t.Fatalf("row is not JSON: %s", doc)
 			}
 			_, cloudErr := pipeline.Parse([]byte(doc))
-			var agentErr error
-			merged, err := Merge([]byte("gateway_id: gw1\n"), json.RawMessage(doc))
-			if err == nil {
-				_, err = Parse(merged)
-			}
-			agentErr = err
-			for who, err := range map[string]error{"cloud": cloudErr, "agent": agentErr} {
-				switch {
-				case c.field == "" && err != nil:
-					t.Errorf("%s refused a good pipeline: %v", who, err)
-				case c.field != "" && err == nil:
-					t.Errorf("%s accepted a bad pipeline (want an error naming %s)", who, c.field)
-				case c.field != "" && !strings.Contains(err.Error(), c.field):
-					t.Errorf("%s error %q does not name %s", who, err, c.field)
-				}
-			}
+			wantAgreement(t, c.field, cloudErr, agentCheck([]byte("gateway_id: gw1\n"), doc))
 		})
 	}
 }
@@ -122,21 +107,33 @@ func TestCloudAndAgentAgreeOnOverlays(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			cloudErr := pipeline.CheckOverlay([]byte(c.doc))
-			merged, agentErr := Merge(local, json.RawMessage(c.doc))
-			if agentErr == nil {
-				_, agentErr = Parse(merged)
-			}
-			for who, err := range map[string]error{"cloud": cloudErr, "agent": agentErr} {
-				switch {
-				case c.field == "" && err != nil:
-					t.Errorf("%s refused a good config: %v", who, err)
-				case c.field != "" && err == nil:
-					t.Errorf("%s accepted a bad config (want an error naming %s)", who, c.field)
-				case c.field != "" && !strings.Contains(err.Error(), c.field):
-					t.Errorf("%s error %q does not name %s", who, err, c.field)
-				}
-			}
+			wantAgreement(t, c.field, pipeline.CheckOverlay([]byte(c.doc)), agentCheck(local, c.doc))
 		})
+	}
+}
+
+// agentCheck is what the gateway makes of the control plane's doc over
+// its local file: Merge, then Parse.
+func agentCheck(local []byte, doc string) error {
+	merged, err := Merge(local, json.RawMessage(doc))
+	if err == nil {
+		_, err = Parse(merged)
+	}
+	return err
+}
+
+// wantAgreement fails unless the cloud's and the agent's checks both
+// accept (field "") or both refuse naming field.
+func wantAgreement(t *testing.T, field string, cloudErr, agentErr error) {
+	t.Helper()
+	for who, err := range map[string]error{"cloud": cloudErr, "agent": agentErr} {
+		switch {
+		case field == "" && err != nil:
+			t.Errorf("%s refused a good config: %v", who, err)
+		case field != "" && err == nil:
+			t.Errorf("%s accepted a bad config (want an error naming %s)", who, field)
+		case field != "" && !strings.Contains(err.Error(), field):
+			t.Errorf("%s error %q does not name %s", who, err, field)
+		}
 	}
 }
