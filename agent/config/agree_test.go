@@ -94,6 +94,8 @@ func TestCloudAndAgentAgreeOnOverlays(t *testing.T) {
 		{"ok-buffer-whole-number", `{"buffer": {"max_bytes": 1048576}}`, ""},
 		{"ok-kafka-linger", `{"kafka": {"brokers": "127.0.0.1:9092", "linger": "7ms", "window": 100}}`, ""},
 		{"ok-sasl-ref", `{"kafka": {"brokers": "127.0.0.1:9092", "security": {"protocol": "sasl_ssl", "username": "u", "password": "${secret:kafka-pw}"}}}`, ""},
+		{"ok-null-log-level", `{"log_level": null}`, ""},
+		{"fail-kafka-null", `{"kafka": null}`, "kafka.brokers"},
 		{"fail-unknown-key", `{"poll_ms": 1000}`, "poll_ms"},
 		{"fail-local-key", `{"log_level": "debug", "data_dir": "/"}`, "data_dir"},
 		{"fail-nested-field", `{"buffer": {"max_bytez": "1MiB"}}`, "buffer.max_bytez"},

@@ -35,6 +35,7 @@ func TestCheckOverlay(t *testing.T) {
 			"kafka.security.password: must be a ${secret:name}"},
 		{"fail-adapter-type", `{"adapters": [{"type": "s7", "name": "x"}]}`, "adapters[0].type"},
 		{"fail-adapter-tag-field", `{"adapters": [` + strings.Replace(modbus, `"address"`, `"adress"`, 1) + `]}`, "adapters[0].devices[0].tags[0].adress: unknown field"},
+		{"fail-adapter-devices-kind", `{"adapters": [{"type": "modbus", "name": "a", "devices": {"d": 1}}]}`, "adapters[0].devices: a map is not a list"},
 		{"fail-adapter-duplicate", `{"adapters": [` + modbus + `, ` + modbus + `]}`, "adapters[1].name"},
 		{"fail-buffer-policy", `{"buffer": {"default_policy": "drop_all"}}`, "buffer.default_policy"},
 		{"fail-log-level", `{"log_level": "loud"}`, "log_level"},
