@@ -73,22 +73,69 @@ func TestCloudAndAgentAgreeOnPipelines(t *testing.T) {
 				t.Fatalf("row is not JSON: %s", doc)
 			}
 			_, cloudErr := pipeline.Parse([]byte(doc))
-			var agentErr error
-			merged, err := Merge([]byte("gateway_id: gw1\n"), json.RawMessage(doc))
-			if err == nil {
-				_, err = Parse(merged)
-			}
-			agentErr = err
-			for who, err := range map[string]error{"cloud": cloudErr, "agent": agentErr} {
-				switch {
-				case c.field == "" && err != nil:
-					t.Errorf("%s refused a good pipeline: %v", who, err)
-				case c.field != "" && err == nil:
-					t.Errorf("%s accepted a bad pipeline (want an error naming %s)", who, c.field)
-				case c.field != "" && !strings.Contains(err.Error(), c.field):
-					t.Errorf("%s error %q does not name %s", who, err, c.field)
-				}
-			}
+			wantAgreement(t, c.field, cloudErr, agentCheck([]byte("gateway_id: gw1\n"), doc))
 		})
+	}
+}
+
+// PUT /gateways/{id}/config takes a config that overlays some sections of
+// the gateway's agent.yaml; the control plane checks it with
+// pipeline.CheckOverlay, the gateway with Merge and Parse. Both must
+// accept it, or both refuse it naming the same field path. This gateway's
+// local file has its own kafka section, which an overlay without one keeps.
+func TestCloudAndAgentAgreeOnOverlays(t *testing.T) {
+	t.Setenv("STREAMFORGE_SECRET_KAFKA_PW", "pw")
+	local := []byte("gateway_id: gw1\nkafka:\n  brokers: 127.0.0.1:9092\n")
+	cases := []struct{ name, doc, field string }{
+		{"ok-empty", `{}`, ""},
+		{"ok-log-level", `{"log_level": "debug"}`, ""},
+		{"ok-buffer-size", `{"buffer": {"max_bytes": "7MiB"}}`, ""},
+		// As float64 it reached the gateway's YAML as 1.048576e+06.
+		{"ok-buffer-whole-number", `{"buffer": {"max_bytes": 1048576}}`, ""},
+		{"ok-kafka-linger", `{"kafka": {"brokers": "127.0.0.1:9092", "linger": "7ms", "window": 100}}`, ""},
+		{"ok-sasl-ref", `{"kafka": {"brokers": "127.0.0.1:9092", "security": {"protocol": "sasl_ssl", "username": "u", "password": "${secret:kafka-pw}"}}}`, ""},
+		{"ok-null-log-level", `{"log_level": null}`, ""},
+		{"fail-kafka-null", `{"kafka": null}`, "kafka.brokers"},
+		{"fail-unknown-key", `{"poll_ms": 1000}`, "poll_ms"},
+		{"fail-local-key", `{"log_level": "debug", "data_dir": "/"}`, "data_dir"},
+		{"fail-nested-field", `{"buffer": {"max_bytez": "1MiB"}}`, "buffer.max_bytez"},
+		{"fail-wrong-type", `{"kafka": {"brokers": "127.0.0.1:9092", "window": "many"}}`, "kafka.window"},
+		{"fail-section-kind", `{"buffer": [1]}`, "buffer"},
+		{"fail-buffer-fraction", `{"buffer": {"max_bytes": 1.5}}`, "buffer.max_bytes"},
+		{"fail-kafka-partial", `{"kafka": {"linger": "7ms"}}`, "kafka.brokers"},
+		{"fail-sasl-literal", `{"kafka": {"brokers": "127.0.0.1:9092", "security": {"protocol": "sasl_ssl", "username": "u", "password": "hunter2"}}}`, "kafka.security.password"},
+		{"fail-adapter", `{"adapters": [{"type": "modbus", "name": "a"}]}`, "adapters[0]"},
+		{"fail-log-level", `{"log_level": "loud"}`, "log_level"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			wantAgreement(t, c.field, pipeline.CheckOverlay([]byte(c.doc)), agentCheck(local, c.doc))
+		})
+	}
+}
+
+// agentCheck is what the gateway makes of the control plane's doc over
+// its local file: Merge, then Parse.
+func agentCheck(local []byte, doc string) error {
+	merged, err := Merge(local, json.RawMessage(doc))
+	if err == nil {
+		_, err = Parse(merged)
+	}
+	return err
+}
+
+// wantAgreement fails unless the cloud's and the agent's checks both
+// accept (field "") or both refuse naming field.
+func wantAgreement(t *testing.T, field string, cloudErr, agentErr error) {
+	t.Helper()
+	for who, err := range map[string]error{"cloud": cloudErr, "agent": agentErr} {
+		switch {
+		case field == "" && err != nil:
+			t.Errorf("%s refused a good config: %v", who, err)
+		case field != "" && err == nil:
+			t.Errorf("%s accepted a bad config (want an error naming %s)", who, field)
+		case field != "" && !strings.Contains(err.Error(), field):
+			t.Errorf("%s error %q does not name %s", who, err, field)
+		}
 	}
 }

@@ -3,7 +3,6 @@ package config
 import (
 	"encoding/json"
 	"fmt"
-	"sort"
 
 	"gopkg.in/yaml.v3"
 
@@ -19,6 +18,8 @@ var RemoteKeys = pipeline.Keys
 // Merge overlays a control plane config (a JSON object holding some of
 // RemoteKeys) on the local agent.yaml and returns the resulting document,
 // ready for Parse. Secret references in the remote part resolve locally.
+// The control plane checks the remote part with pipeline.CheckOverlay,
+// which decodes it the same way.
 func Merge(local []byte, remote json.RawMessage) ([]byte, error) {
 	var doc map[string]any
 	if err := yaml.Unmarshal(local, &doc); err != nil {
@@ -27,21 +28,12 @@ func Merge(local []byte, remote json.RawMessage) ([]byte, error) {
 	if doc == nil {
 		doc = map[string]any{}
 	}
-	var over map[string]any
-	if err := json.Unmarshal(remote, &over); err != nil {
-		return nil, fmt.Errorf("control plane config: not a JSON object: %w", err)
+	over, err := pipeline.DecodeOverlay(remote)
+	if err != nil {
+		return nil, fmt.Errorf("control plane config: %w", err)
 	}
-	var refused []string
 	for k, v := range over {
-		if !RemoteKeys[k] {
-			refused = append(refused, k)
-			continue
-		}
 		doc[k] = v
-	}
-	if len(refused) > 0 {
-		sort.Strings(refused)
-		return nil, fmt.Errorf("control plane config may not set %v (only adapters, kafka, buffer, log_level)", refused)
 	}
 	return yaml.Marshal(doc)
 }

@@ -37,6 +37,15 @@ func (a *applied) apply(_ context.Context, c wire.ConfigResponse) error {
 	return nil
 }
 
+// revConfig is config number rev: one the control plane accepts (it
+// refuses what a gateway would), told apart by the buffer's bound.
+func revConfig(rev int) map[string]any {
+	return map[string]any{"buffer": map[string]any{"max_bytes": fmt.Sprintf("%dMiB", rev)}}
+}
+
+// revText is revConfig(rev) as the control plane stores and signs it.
+func revText(rev int) string { return fmt.Sprintf(`{"buffer":{"max_bytes":"%dMiB"}}`, rev) }
+
 func (a *applied) last() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -131,7 +140,7 @@ func TestLifecycleAgainstRealCloud(t *testing.T) {
 
 	deploy := func(v int) {
 		t.Helper()
-		if st := cloud.Call("PUT", "/api/v1/gateways/gw-e2e-01/config", admin, map[string]any{"config": map[string]any{"rev": v}}, nil); st != 200 {
+		if st := cloud.Call("PUT", "/api/v1/gateways/gw-e2e-01/config", admin, map[string]any{"config": revConfig(v)}, nil); st != 200 {
 			t.Fatalf("deploy: %d", st)
 		}
 	}

@@ -75,7 +75,7 @@ func TestLoopRefusesConfigAlteredInTransit(t *testing.T) {
 	}
 	deploy := func(gw string, rev int) {
 		t.Helper()
-		if st := cloud.Call("PUT", "/api/v1/gateways/"+gw+"/config", admin, map[string]any{"config": map[string]any{"rev": rev}}, nil); st != 200 {
+		if st := cloud.Call("PUT", "/api/v1/gateways/"+gw+"/config", admin, map[string]any{"config": revConfig(rev)}, nil); st != 200 {
 			t.Fatalf("deploy: %d", st)
 		}
 	}
@@ -138,11 +138,11 @@ func TestLoopRefusesConfigAlteredInTransit(t *testing.T) {
 	}
 
 	deploy("gw-mitm-01", 1)
-	testenv.Eventually(t, 20*time.Second, "v1 applied", func() bool { return last() == `1 {"rev":1}` })
+	testenv.Eventually(t, 20*time.Second, "v1 applied", func() bool { return last() == "1 "+revText(1) })
 
-	proxy.set(func(c *wire.ConfigResponse) { c.Version, c.Config = 50, json.RawMessage(`{"rev":"evil"}`) })
+	proxy.set(func(c *wire.ConfigResponse) { c.Version, c.Config = 50, json.RawMessage(revText(50)) })
 	deploy("gw-mitm-01", 2)
-	testenv.Eventually(t, 20*time.Second, "v2 applied as signed", func() bool { return last() == `2 {"rev":2}` })
+	testenv.Eventually(t, 20*time.Second, "v2 applied as signed", func() bool { return last() == "2 "+revText(2) })
 
 	for _, tc := range []struct {
 		name   string
@@ -150,14 +150,14 @@ func TestLoopRefusesConfigAlteredInTransit(t *testing.T) {
 		reason string
 	}{
 		{"payload altered", func(c *wire.ConfigResponse) {
-			c.Bundle.Payload = bytes.Replace(c.Bundle.Payload, []byte(`"rev":2`), []byte(`"rev":666`), 1)
+			c.Bundle.Payload = bytes.Replace(c.Bundle.Payload, []byte(`"2MiB"`), []byte(`"666MiB"`), 1)
 		}, "signature does not verify"},
 		{"signature dropped", func(c *wire.ConfigResponse) { c.Bundle = nil }, "not signed"},
 		{"another gateway's bundle", func(c *wire.ConfigResponse) { c.Bundle = otherCfg.Bundle }, "another gateway"},
 	} {
 		proxy.set(tc.mutate)
 		testenv.Eventually(t, 20*time.Second, tc.name+" refused", func() bool { return strings.Contains(loop.State().ConfigError, tc.reason) })
-		if got := last(); got != `2 {"rev":2}` {
+		if got := last(); got != "2 "+revText(2) {
 			t.Fatalf("%s: applied %s", tc.name, got)
 		}
 		if page := string(testenv.Get(t, status.URL+"/")); !strings.Contains(page, tc.reason) {
@@ -166,5 +166,5 @@ func TestLoopRefusesConfigAlteredInTransit(t *testing.T) {
 	}
 	proxy.set(nil)
 	deploy("gw-mitm-01", 3)
-	testenv.Eventually(t, 20*time.Second, "v3 through an honest path", func() bool { return last() == `3 {"rev":3}` && loop.State().ConfigError == "" })
+	testenv.Eventually(t, 20*time.Second, "v3 through an honest path", func() bool { return last() == "3 "+revText(3) && loop.State().ConfigError == "" })
 }

@@ -31,13 +31,13 @@ func TestConfigAnswerIsASignedBundle(t *testing.T) {
 	}
 	key := tok.ConfigKeys[0]
 
-	wantStatus(t, e.do("PUT", "/api/v1/gateways/gw-signed-01/config", admin, map[string]any{"config": map[string]any{"rev": 1}}), 200)
+	wantStatus(t, e.do("PUT", "/api/v1/gateways/gw-signed-01/config", admin, map[string]any{"config": map[string]any{"buffer": map[string]any{"max_bytes": "31MiB"}}}), 200)
 	cfg, err := gw.FetchConfig(ctx)
 	if err != nil || cfg == nil || cfg.Bundle == nil {
 		t.Fatalf("config answer without a bundle: %+v %v", cfg, err)
 	}
 	p, err := wire.VerifyBundle(*cfg.Bundle, key.PublicKey)
-	if err != nil || p.GatewayID != "gw-signed-01" || p.Version != 1 || string(p.Config) != `{"rev":1}` || p.KeyID != key.KeyID {
+	if err != nil || p.GatewayID != "gw-signed-01" || p.Version != 1 || string(p.Config) != `{"buffer":{"max_bytes":"31MiB"}}` || p.KeyID != key.KeyID {
 		t.Fatalf("bundle: %+v %v", p, err)
 	}
 
@@ -65,7 +65,7 @@ func TestConfigAnswerIsASignedBundle(t *testing.T) {
 	if !strings.Contains(string(h.raw), `"config_error":"refused: config signature does not verify"`) {
 		t.Fatalf("health: %s", h.raw)
 	}
-	wantStatus(t, e.do("PUT", "/api/v1/gateways/gw-signed-01/config", admin, map[string]any{"config": map[string]any{"rev": 2}}), 200)
+	wantStatus(t, e.do("PUT", "/api/v1/gateways/gw-signed-01/config", admin, map[string]any{"config": map[string]any{"buffer": map[string]any{"max_bytes": "32MiB"}}}), 200)
 	cfg, err = gw.FetchConfig(ctx)
 	if err != nil || cfg == nil || cfg.Bundle.KeyID != kid {
 		t.Fatalf("deploy after rotation not signed by the new key: %+v %v", cfg, err)

@@ -26,7 +26,7 @@ func BenchmarkGatewayPollAndHeartbeat(b *testing.B) {
 			b.Fatal(err)
 		}
 		e.do("POST", "/api/v1/gateways/"+gws[i].GatewayID+"/approve", admin, nil)
-		e.do("PUT", "/api/v1/gateways/"+gws[i].GatewayID+"/config", admin, map[string]any{"config": map[string]any{"a": 1}})
+		e.do("PUT", "/api/v1/gateways/"+gws[i].GatewayID+"/config", admin, map[string]any{"config": map[string]any{"log_level": "debug"}})
 		if _, err := gws[i].ObtainToken(ctx); err != nil {
 			b.Fatal(err)
 		}

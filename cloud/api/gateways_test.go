@@ -92,15 +92,15 @@ func TestGatewayLifecycle(t *testing.T) {
 		if err != nil || cfg != nil {
 			t.Fatalf("config before any deploy: %v %v", cfg, err)
 		}
-		wantStatus(t, e.do("PUT", "/api/v1/gateways/gw-plant-a-01/config", admin, map[string]any{"config": map[string]any{"poll_ms": 1000}}), 200)
+		wantStatus(t, e.do("PUT", "/api/v1/gateways/gw-plant-a-01/config", admin, map[string]any{"config": map[string]any{"buffer": map[string]any{"max_bytes": "1000MiB"}}}), 200)
 		cfg, err = gw.FetchConfig(ctx)
-		if err != nil || cfg == nil || cfg.Version != 1 || !strings.Contains(string(cfg.Config), `"poll_ms":1000`) {
+		if err != nil || cfg == nil || cfg.Version != 1 || string(cfg.Config) != `{"buffer":{"max_bytes":"1000MiB"}}` {
 			t.Fatalf("config v1: %+v %v", cfg, err)
 		}
 		if cfg, err = gw.FetchConfig(ctx); err != nil || cfg != nil {
 			t.Fatalf("unchanged config not answered 304: %+v %v", cfg, err)
 		}
-		wantStatus(t, e.do("PUT", "/api/v1/gateways/gw-plant-a-01/config", admin, map[string]any{"config": map[string]any{"poll_ms": 500}}), 200)
+		wantStatus(t, e.do("PUT", "/api/v1/gateways/gw-plant-a-01/config", admin, map[string]any{"config": map[string]any{"buffer": map[string]any{"max_bytes": "500MiB"}}}), 200)
 		if cfg, err = gw.FetchConfig(ctx); err != nil || cfg == nil || cfg.Version != 2 {
 			t.Fatalf("config v2: %+v %v", cfg, err)
 		}

@@ -41,7 +41,7 @@ var protectedRoutes = []route{
 	{"GET", "/api/v1/gateways/gw-target/health", rbac.GatewaysRead, nil},
 	{"GET", "/api/v1/gateways/gw-target/logs?level=warn", rbac.LogsRead, nil}, // gateway logs (issue #13)
 	{"GET", "/api/v1/gateways/gw-target/config", rbac.ConfigsRead, nil},
-	{"PUT", "/api/v1/gateways/gw-target/config", rbac.ConfigsDeploy, map[string]any{"config": map[string]any{"a": 1}}},
+	{"PUT", "/api/v1/gateways/gw-target/config", rbac.ConfigsDeploy, map[string]any{"config": map[string]any{"log_level": "debug"}}},
 	{"POST", "/api/v1/gateways/gw-target/approve", rbac.GatewaysManage, nil},
 	{"POST", "/api/v1/gateways/gw-target/reject", rbac.GatewaysManage, nil},
 	{"POST", "/api/v1/gateways/gw-target/disable", rbac.GatewaysManage, nil},

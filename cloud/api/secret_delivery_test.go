@@ -37,7 +37,11 @@ func TestSecretDeliveryOnlyOverMTLSToTheReferencingGateway(t *testing.T) {
 	}
 	doc := map[string]any{"kafka": map[string]any{"brokers": "127.0.0.1:9092", "security": map[string]any{
 		"protocol": "SASL_PLAINTEXT", "mechanism": "SCRAM-SHA-512", "username": "u", "password": "${secret:kafka_pw}"}},
-		"adapters": []any{map[string]any{"servers": []any{map[string]any{"identity": map[string]any{"password": "${secret:not_created}"}}}}}}
+		"adapters": []any{map[string]any{"type": "opcua", "name": "ua", "servers": []any{map[string]any{
+			"name": "s1", "endpoint": "opc.tcp://127.0.0.1:4840", "security_policy": "None", "insecure": true,
+			"identity":    map[string]any{"type": "username", "username": "op", "password": "${secret:not_created}"},
+			"poll_groups": []any{map[string]any{"name": "p", "interval": "1s"}},
+			"nodes":       []any{map[string]any{"name": "n", "node_id": "ns=1;s=x", "poll_group": "p"}}}}}}}
 	wantStatus(t, e.do("PUT", "/api/v1/gateways/gw-sec-1/config", admin, map[string]any{"config": doc}), 200)
 
 	st, body = mtlsCall(t, mtls, "GET", secretsURL, tok, nil)

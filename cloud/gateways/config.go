@@ -16,6 +16,7 @@ import (
 	"github.com/streamforge/streamforge/cloud/rbac"
 	"github.com/streamforge/streamforge/cloud/secretbind"
 	"github.com/streamforge/streamforge/cloud/store"
+	"github.com/streamforge/streamforge/pkg/pipeline"
 	"github.com/streamforge/streamforge/pkg/wire"
 )
 
@@ -48,6 +49,11 @@ func (s *Configs) Deploy(ctx context.Context, m Meta, access []string, id string
 	var compact bytes.Buffer
 	if err := json.Compact(&compact, doc); err != nil {
 		return wire.ConfigResponse{}, &ValidationError{"config", "must be JSON"}
+	}
+	// Checked as the gateway will check it, so that a config it would
+	// refuse is refused here, with the field that is wrong.
+	if err := pipeline.CheckOverlay(doc); err != nil {
+		return wire.ConfigResponse{}, &ValidationError{"config", err.Error()}
 	}
 	keys := s.set.ConfigKeys
 	if keys == nil {

@@ -62,7 +62,7 @@ func TestDeliveryFollowsTheSignedConfigNotTheDatabase(t *testing.T) {
 	}
 	deploy := func(id, ref string) {
 		t.Helper()
-		doc := json.RawMessage(`{"kafka":{"security":{"password":"${secret:` + ref + `}"}}}`)
+		doc := json.RawMessage(`{"kafka":{"brokers":"127.0.0.1:9092","security":{"protocol":"sasl_ssl","username":"u","password":"${secret:` + ref + `}"}}}`)
 		if _, err := gw.Configs.Deploy(ctx, admin, []string{rbac.AllGateways}, id, doc); err != nil {
 			t.Fatal(err)
 		}

@@ -97,26 +97,43 @@ func (s *Spec) SetDefaults() {
 }
 
 // Validate checks a defaulted Spec; secrets must be references.
-func (s *Spec) Validate() error {
-	switch s.LogLevel {
-	case "debug", "info", "warn", "error":
-	default:
-		return fmt.Errorf("log_level: %q is not debug, info, warn or error", s.LogLevel)
+func (s *Spec) Validate() error { return s.validate(func(string) bool { return true }) }
+
+// validate checks the sections for which has is true: all of them for a
+// whole Spec, those a control plane config holds for CheckOverlay.
+func (s *Spec) validate(has func(key string) bool) error {
+	if has("log_level") {
+		switch s.LogLevel {
+		case "debug", "info", "warn", "error":
+		default:
+			return fmt.Errorf("log_level: %q is not debug, info, warn or error", s.LogLevel)
+		}
 	}
-	if err := ValidateBuffer(int64(s.Buffer.MaxBytes), s.Buffer.DefaultPolicy, s.Buffer.Streams); err != nil {
-		return fmt.Errorf("buffer.%w", err)
+	if has("buffer") {
+		if err := ValidateBuffer(int64(s.Buffer.MaxBytes), s.Buffer.DefaultPolicy, s.Buffer.Streams); err != nil {
+			return fmt.Errorf("buffer.%w", err)
+		}
 	}
-	k := s.Kafka
-	k.SetDefaults()
-	if err := k.Validate(false); err != nil {
-		return fmt.Errorf("kafka.%w", err)
+	if has("kafka") {
+		k := s.Kafka
+		k.SetDefaults()
+		if err := k.Validate(false); err != nil {
+			return fmt.Errorf("kafka.%w", err)
+		}
+		if err := mustBeRef("kafka.security.password", k.Security.PasswordRef); err != nil {
+			return err
+		}
 	}
-	if err := mustBeRef("kafka.security.password", k.Security.PasswordRef); err != nil {
-		return err
+	if has("adapters") {
+		return validateAdapters(s.Adapters)
 	}
+	return nil
+}
+
+func validateAdapters(adapters []Adapter) error {
 	names := map[string]bool{}
-	for i := range s.Adapters {
-		a := &s.Adapters[i]
+	for i := range adapters {
+		a := &adapters[i]
 		if a.Name() == "" || names[a.Name()] {
 			return fmt.Errorf("adapters[%d].name: %q must be set and unique", i, a.Name())
 		}

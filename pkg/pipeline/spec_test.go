@@ -38,6 +38,7 @@ func TestParseNamesPathAndLine(t *testing.T) {
 			"poll_groups: [{name: p, interval: 1s}], nodes: [{name: n, node_id: \"ns=1;s=x\", poll_group: p}]}]}\n", ""},
 		{"fail-kafka-literal", "kafka: {brokers: \"k:1\", security: {protocol: SASL_PLAINTEXT, mechanism: SCRAM-SHA-512, username: u, password: pw}}\n",
 			"kafka.security.password: must be a ${secret:name} or ${vault:path#key} reference"},
+		{"fail-yaml-kind", "kafka:\n  brokers:\n    - \"k:1\"\n", "kafka.brokers: a list is not a string (line 3)"},
 		{"ok-json", `{"kafka": {"brokers": "k:1", "linger": "20ms"}, "buffer": {"max_bytes": 1048576}}`, ""},
 	}
 	for _, c := range cases {

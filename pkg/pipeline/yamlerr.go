@@ -44,6 +44,8 @@ func (e *adapterError) Error() string { return e.err.Error() }
 var (
 	typeErrRE    = regexp.MustCompile("^line (\\d+): cannot unmarshal !!\\w+ `(.*)` into (.+)$")
 	unknownErrRE = regexp.MustCompile(`^line (\d+): field (\S+) not found in type .+$`)
+	// A list or map where a value or another kind goes ("buffer: [1]").
+	kindErrRE = regexp.MustCompile(`^line (\d+): cannot unmarshal !!(seq|map) into (.+)$`)
 )
 
 // explainYAML rewrites the first error of a yaml.TypeError as a fieldError.
@@ -77,6 +79,16 @@ func explainYAML(err error, find, orig *yaml.Node) error {
 			return key != nil && key.Line == line && key.Value == m[2]
 		}); ok {
 			return &fieldError{path: path, msg: "unknown field", line: lineOf(orig, steps)}
+		}
+	}
+	if m := kindErrRE.FindStringSubmatch(first); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		kind, what := yaml.SequenceNode, "a list"
+		if m[2] == "map" {
+			kind, what = yaml.MappingNode, "a map"
+		}
+		if steps, path, ok := locate(find, func(n *yaml.Node, _ *yaml.Node) bool { return n.Line == line && n.Kind == kind }); ok {
+			return &fieldError{path: path, msg: fmt.Sprintf("%s is not %s", what, describe(m[3])), line: lineOf(orig, steps)}
 		}
 	}
 	return err

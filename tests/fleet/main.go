@@ -240,7 +240,7 @@ func (a *admin) enrollmentToken(uses int) (string, error) {
 func (a *admin) deploy(id string) error {
 	cfg := map[string]any{"adapters": []any{map[string]any{"type": "modbus", "name": "plc", "devices": []any{map[string]any{
 		"name": "plc-1", "tcp": "127.0.0.1:5020", "poll_groups": []any{map[string]any{"name": "fast", "interval": "1s"}},
-		"tags": []any{map[string]any{"name": "temp", "register": "holding", "address": 0, "type": "float32", "poll_group": "fast"}},
+		"tags": []any{map[string]any{"name": "temp", "register": "holding_register", "address": 0, "type": "float32", "poll_group": "fast"}},
 	}}}}}
 	var out json.RawMessage
 	if err := a.call("PUT", "/api/v1/gateways/"+id+"/config", map[string]any{"config": cfg}, &out); err != nil {
