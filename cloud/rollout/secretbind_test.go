@@ -53,7 +53,7 @@ func TestRolloutWavesAndRollbacksKeepSecretsToTheirDestinations(t *testing.T) {
 		}
 		// The Admin moves the secret to k2; a rollout there goes through.
 		dests := "k2:9092"
-		if _, err := f.st.Secrets().Update(ctx, store.SecretValue{Name: "kafka-pw", UpdatedBy: admin.Actor}, nil, &dests,
+		if _, err := f.st.Secrets().Update(ctx, store.SecretValue{Name: "kafka-pw", UpdatedBy: admin.Actor}, nil, &dests, nil,
 			admin.Event("secret.update", "secret", "kafka-pw", "update", audit.ResultSuccess), nil); err != nil {
 			t.Fatal(err)
 		}
