@@ -158,6 +158,12 @@ func TestEngineerCannotRedirectABoundSecret(t *testing.T) {
 // tells gateway id of where each value may go.
 func (e *env) delivered(id string) map[string][]string {
 	e.t.Helper()
+	return e.delivery(id).Destinations
+}
+
+// delivery is what the secrets delivery answers gateway id.
+func (e *env) delivery(id string) secrets.Delivery {
+	e.t.Helper()
 	box, err := secretbox.Open(filepath.Join(e.keyDir, "secrets"))
 	if err != nil {
 		e.t.Fatal(err)
@@ -166,7 +172,7 @@ func (e *env) delivered(id string) map[string][]string {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return d.Destinations
+	return d
 }
 
 // TestSecretCreatedWithDestinations: an Admin may bind a secret when

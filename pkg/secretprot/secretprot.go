@@ -86,17 +86,18 @@ func (p Protection) IsZero() bool { return p.Kafka == nil && p.OPCUA == nil }
 func (k Kafka) String() string { return k.Protocol + " " + k.Mechanism }
 
 func (o OPCUA) String() string {
-	return fmt.Sprintf("%s/%s %s", o.Policy, o.Mode, map[bool]string{true: "insecure", false: "server verified"}[o.Insecure])
+	return fmt.Sprintf("%s/%s, server %s", o.Policy, o.Mode, map[bool]string{true: "unchecked", false: "checked"}[o.Insecure])
 }
 
-// String is p as people read it, e.g. "sasl_ssl SCRAM-SHA-512".
+// String is p as people read it, e.g. "sasl_ssl SCRAM-SHA-512" or
+// "Basic256Sha256/SignAndEncrypt, server checked".
 func (p Protection) String() string {
 	var parts []string
 	if p.Kafka != nil {
 		parts = append(parts, p.Kafka.String())
 	}
 	if p.OPCUA != nil {
-		parts = append(parts, "opc ua "+p.OPCUA.String())
+		parts = append(parts, p.OPCUA.String())
 	}
 	if len(parts) == 0 {
 		return "none bound"
