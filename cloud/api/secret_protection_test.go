@@ -3,7 +3,6 @@ package api_test
 import (
 	"testing"
 
-	"github.com/streamforge/streamforge/cloud/rbac"
 	"github.com/streamforge/streamforge/pkg/secretprot"
 )
 
@@ -51,11 +50,7 @@ func change(rec map[string]any, field string, old bool) any {
 // min_protection, audited.
 func TestEngineerCannotWeakenABoundSecretsProtection(t *testing.T) {
 	databases(t, func(t *testing.T, dbURL string) {
-		e := newEnv(t, dbURL, "")
-		admin := e.login(adminEmail, adminPassword)
-		eng := e.user("eng@example.com", []string{rbac.Engineer})
-		e.approvedGateway(admin, "gw-1")
-		wantStatus(t, e.do("POST", "/api/v1/secrets", admin, map[string]any{"name": "kafka-pw", "value": secretValue(t, "kafka-pw")}), 201)
+		e, admin, eng := newSecretEnv(t, dbURL)
 		if p := e.minProtection(admin, "kafka-pw"); p != "none bound" {
 			t.Fatalf("a new secret's protection: %s", p)
 		}

@@ -2,12 +2,10 @@ package rollout_test
 
 import (
 	"context"
-	"encoding/json"
 	"strings"
 	"testing"
 
 	"github.com/streamforge/streamforge/cloud/audit"
-	"github.com/streamforge/streamforge/cloud/pipelines"
 	"github.com/streamforge/streamforge/cloud/rollout"
 	"github.com/streamforge/streamforge/cloud/store"
 	"github.com/streamforge/streamforge/pkg/secretprot"
@@ -27,23 +25,10 @@ func TestRolloutWavesAndRollbacksKeepSecretsProtection(t *testing.T) {
 		version := 1
 		rollProtocol := func(protocol string) rollout.View {
 			t.Helper()
-			doc := `{"kafka":{"brokers":"k1:9092","security":{"protocol":"` + protocol + `","username":"u","password":"${secret:kafka-pw}"}}}`
-			if _, err := f.pipes.Update(ctx, admin, "line", version, nil, pipelines.Input{Spec: json.RawMessage(doc)}); err != nil {
-				t.Fatal(err)
-			}
-			version++
-			ro := f.create(rollout.Request{Targets: pipelines.Targets{Version: version, Site: "plant"}})
-			for range 3 {
-				f.step(e)
-				f.applyAll(ro.ID)
-			}
-			return f.get(ro.ID)
+			f.saveKafka(&version, "k1:9092", protocol)
+			return f.rollAll(e, version)
 		}
-		ev := admin.Event("secret.create", "secret", "kafka-pw", "create", audit.ResultSuccess)
-		if _, err := f.st.Secrets().Create(ctx, store.SecretValue{Name: "kafka-pw", Destinations: "k1:9092",
-			KeyID: "k", DataKey: []byte{1}, Ciphertext: []byte{1}}, ev); err != nil {
-			t.Fatal(err)
-		}
+		f.createSecret(store.SecretValue{Name: "kafka-pw", Destinations: "k1:9092"})
 		if v := rollProtocol("sasl_plaintext"); v.State != store.RolloutDone {
 			t.Fatalf("the first rollout: %s %q", v.State, v.Reason)
 		}

@@ -156,16 +156,30 @@ func lockRow(tx *gorm.DB, dialect string) *gorm.DB {
 // locked until the transaction ends: a change of destinations waits for a
 // deploy that checked against them, and the reverse.
 func (t *GatewayTx) SecretDestinations(names []string) (map[string]string, error) {
+	return t.secretColumn(names, "destinations")
+}
+
+// SecretProtections returns, of the named secrets, those the control
+// plane holds and the protection bound to each (pkg/secretprot's stored
+// form, "" when none), locked like SecretDestinations.
+func (t *GatewayTx) SecretProtections(names []string) (map[string]string, error) {
+	return t.secretColumn(names, "protection")
+}
+
+// secretColumn reads column col (a constant of ours) of the named secrets
+// the control plane holds, locking their rows.
+func (t *GatewayTx) secretColumn(names []string, col string) (map[string]string, error) {
 	out := map[string]string{}
 	if len(names) == 0 {
 		return out, nil
 	}
-	var rows []SecretValue
-	if err := lockRow(t.tx, t.s.Dialect).Select("name", "destinations").Where("name IN ?", names).Order("name").Find(&rows).Error; err != nil {
-		return nil, fmt.Errorf("secret destinations: %w", err)
+	var rows []struct{ Name, Value string }
+	if err := lockRow(t.tx, t.s.Dialect).Model(&SecretValue{}).Select("name, "+col+" AS value").Where("name IN ?", names).
+		Order("name").Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("secret %s: %w", col, err)
 	}
-	for _, v := range rows {
-		out[v.Name] = v.Destinations
+	for _, r := range rows {
+		out[r.Name] = r.Value
 	}
 	return out, nil
 }
@@ -178,24 +192,6 @@ func (t *GatewayTx) BindSecret(name, dests string) (bool, error) {
 		return false, fmt.Errorf("bind secret %s: %w", name, res.Error)
 	}
 	return res.RowsAffected == 1, nil
-}
-
-// SecretProtections returns, of the named secrets, those the control
-// plane holds and the protection bound to each (pkg/secretprot's stored
-// form, "" when none), locked like SecretDestinations.
-func (t *GatewayTx) SecretProtections(names []string) (map[string]string, error) {
-	out := map[string]string{}
-	if len(names) == 0 {
-		return out, nil
-	}
-	var rows []SecretValue
-	if err := lockRow(t.tx, t.s.Dialect).Select("name", "protection").Where("name IN ?", names).Order("name").Find(&rows).Error; err != nil {
-		return nil, fmt.Errorf("secret protections: %w", err)
-	}
-	for _, v := range rows {
-		out[v.Name] = v.Protection
-	}
-	return out, nil
 }
 
 // BindProtection replaces the protection of secret name with prot if it
