@@ -129,12 +129,18 @@ func TestEngineerCannotWeakenABoundSecretsProtection(t *testing.T) {
 	})
 }
 
-// opcuaSpec is a config whose OPC UA server logs in with ${secret:plc-pw}
-// over policy/mode.
+// opcuaSpec is a config (one a gateway accepts) whose OPC UA server logs
+// in with ${secret:plc-pw} over policy/mode, its certificate checked
+// against a trust list unless insecure.
 func opcuaSpec(policy, mode string, insecure bool) map[string]any {
-	return map[string]any{"adapters": []any{map[string]any{"type": "opcua", "name": "ua", "servers": []any{map[string]any{
-		"name": "plc", "endpoint": "opc.tcp://plc:4840", "security_policy": policy, "security_mode": mode, "insecure": insecure,
-		"identity": map[string]any{"type": "username", "username": "op", "password": "${secret:plc-pw}"}}}}}}
+	srv := map[string]any{"name": "plc", "endpoint": "opc.tcp://plc:4840", "security_policy": policy, "security_mode": mode, "insecure": insecure,
+		"identity":    map[string]any{"type": "username", "username": "op", "password": "${secret:plc-pw}"},
+		"poll_groups": []any{map[string]any{"name": "p", "interval": "1s"}},
+		"nodes":       []any{map[string]any{"name": "n", "node_id": "ns=1;s=x", "poll_group": "p"}}}
+	if !insecure {
+		srv["trust"] = []any{"/etc/streamforge/plc.pem"}
+	}
+	return map[string]any{"adapters": []any{map[string]any{"type": "opcua", "name": "ua", "servers": []any{srv}}}}
 }
 
 // TestOPCUAPasswordKeepsItsSecureChannel: an OPC UA identity password
