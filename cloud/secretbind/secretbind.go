@@ -67,7 +67,7 @@ type Violation struct {
 
 func (v *Violation) Error() string {
 	if v.ProtField != "" {
-		return fmt.Sprintf("secret %s must be sent with %s or stronger; %s asks for %s (%s references it): an Admin changes the secret's protection to lower it",
+		return fmt.Sprintf("secret %s must be sent with %s or stronger; %s asks for %s (%s references it): an Admin lowers the secret's min_protection to allow it",
 			v.Secret, v.Bound, v.ProtField, v.Asked, v.Field)
 	}
 	return fmt.Sprintf("secret %s may be sent to %s only; %s names %s (%s references it): an Admin changes the secret's destinations to move it",

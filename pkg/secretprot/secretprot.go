@@ -111,9 +111,9 @@ func verified(insecure bool) int { return map[bool]int{true: 0, false: 1}[insecu
 
 // Weaker reports, when p sends a secret with less protection than bound
 // in any property of a kind both have, the bound and the asked protection
-// of that kind as people read them. A kind bound is not asked for is no
-// weakening (the secret is not sent that way); a kind asked for that is
-// not bound is bound by the caller first (trust on first use).
+// of that kind as people read them. A kind that is bound but not asked
+// for is no weakening (the secret is not sent that way); a kind asked for
+// but not bound is for the caller to bind first (trust on first use).
 func (p Protection) Weaker(bound Protection) (was, asked string, weaker bool) {
 	if b, a := bound.Kafka, p.Kafka; b != nil && a != nil {
 		if rank(kafkaProtocols, a.Protocol) < rank(kafkaProtocols, b.Protocol) ||
