@@ -102,6 +102,16 @@ func TestEngineerCannotWeakenABoundSecretsProtection(t *testing.T) {
 		wantError(t, e.do("PUT", "/api/v1/gateways/gw-1/config", admin, map[string]any{"config": kafkaSpec("sasl_plaintext", "PLAIN")}), 409,
 			"kafka.security asks for sasl_plaintext PLAIN")
 
+		// An approved Copilot proposal is a pipeline version like any other.
+		cp := e.copilotToken(admin, "copilot")
+		r := e.do("POST", "/api/v1/proposals", cp, map[string]any{"pipeline_id": "line", "rationale": "fewer handshakes", "spec": kafkaSpec("sasl_plaintext", "PLAIN")})
+		wantStatus(t, r, 201)
+		wantStatus(t, e.do("POST", "/api/v1/proposals/"+ftoa(r.body["id"].(float64))+"/approve", eng, nil), 200)
+		wantError(t, deploy(5), 409, "kafka.security asks for sasl_plaintext PLAIN")
+		if v := e.deployedVersion(admin, "gw-1"); v != 2 {
+			t.Fatalf("gw-1 runs config v%v after the refused proposal deploy, want 2", v)
+		}
+
 		// Only an Admin lowers it, deliberately and audited; the value stays.
 		lower := map[string]any{"min_protection": map[string]any{"kafka": map[string]any{"protocol": "sasl_ssl", "mechanism": "PLAIN"}}}
 		wantError(t, e.do("PUT", "/api/v1/secrets/kafka-pw", eng, lower), 403, "secrets:manage")
