@@ -12,6 +12,7 @@ import (
 	"github.com/streamforge/streamforge/agent/secrets"
 	"github.com/streamforge/streamforge/pkg/secret"
 	"github.com/streamforge/streamforge/pkg/secretdest"
+	"github.com/streamforge/streamforge/pkg/secretprot"
 )
 
 // NewAdapter builds the adapter; it validates the adapter's configuration.
@@ -59,7 +60,9 @@ func (c *Config) resolveAdapter(a *Adapter, field string, store *secrets.Store) 
 		srv := &a.OPCUA.Servers[i]
 		ref := srv.Identity.Password
 		f := fmt.Sprintf("%s.servers[%d]", field, i)
-		sec, err := store.ResolveFor(f+".identity.password", ref, f+".endpoint", []string{secretdest.Normalize(srv.Endpoint)})
+		sec, err := store.ResolveFor(ref, secretdest.Use{Field: f + ".identity.password", DestField: f + ".endpoint",
+			Destinations: []string{secretdest.Normalize(srv.Endpoint)}, ProtField: f,
+			Protection: secretprot.OPCUAOf(srv.Policy, srv.Mode, srv.Insecure)})
 		if err != nil {
 			return err
 		}

@@ -25,6 +25,7 @@ import (
 	"github.com/streamforge/streamforge/pkg/pipeline"
 	"github.com/streamforge/streamforge/pkg/secret"
 	"github.com/streamforge/streamforge/pkg/secretdest"
+	"github.com/streamforge/streamforge/pkg/secretprot"
 	"github.com/streamforge/streamforge/pkg/units"
 	"github.com/streamforge/streamforge/pkg/wire"
 )
@@ -254,16 +255,19 @@ func (c *Config) useVault(store *secrets.Store) error {
 // resolve replaces secret references with their values.
 func (c *Config) resolve(store *secrets.Store) error {
 	sec := &c.Kafka.Security
-	brokers := secretdest.Brokers(c.Kafka.Brokers)
+	use := func(f string) secretdest.Use {
+		return secretdest.Use{Field: "kafka.security." + f, DestField: "kafka.brokers", Destinations: secretdest.Brokers(c.Kafka.Brokers),
+			ProtField: "kafka.security", Protection: secretprot.KafkaOf(sec.Protocol, sec.Mechanism)}
+	}
 	if secret.IsRef(sec.Username) {
-		v, err := store.ResolveFor("kafka.security.username", sec.Username, "kafka.brokers", brokers)
+		v, err := store.ResolveFor(sec.Username, use("username"))
 		if err != nil {
 			return err
 		}
 		sec.Username = v.Reveal()
 	}
 	var err error
-	if sec.Password, err = store.ResolveFor("kafka.security.password", sec.PasswordRef, "kafka.brokers", brokers); err != nil {
+	if sec.Password, err = store.ResolveFor(sec.PasswordRef, use("password")); err != nil {
 		return err
 	}
 	if c.Secrets.EnrollmentToken, err = store.Resolve("control_plane.enrollment_token", c.ControlPlane.EnrollmentToken); err != nil {

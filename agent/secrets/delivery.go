@@ -22,7 +22,8 @@ type Delivery struct {
 
 // For returns the delivered values for config rc (nil when it references
 // no ${secret:name}), each bound to the destinations the control plane
-// answered for it (none when it answered none).
+// answered for it (none when it answered none) and the protection it
+// answered (any when it answered none).
 func (d *Delivery) For(ctx context.Context, rc wire.ConfigResponse) (map[string]Secret, error) {
 	names, err := secret.Names(rc.Config)
 	if err != nil || len(names) == 0 {
@@ -32,7 +33,7 @@ func (d *Delivery) For(ctx context.Context, rc wire.ConfigResponse) (map[string]
 	if ferr == nil {
 		vals := make(map[string]Secret, len(res.Secrets))
 		for n, v := range res.Secrets {
-			vals[n] = secret.Bound(v, res.Destinations[n])
+			vals[n] = secret.Bound(v, res.Destinations[n]).WithProtection(res.Protection[n])
 		}
 		if err := d.Sealed.Save(vals); err != nil {
 			// The values still serve this process; only an offline restart

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/streamforge/streamforge/agent/secrets"
+	"github.com/streamforge/streamforge/pkg/secretprot"
 	"github.com/streamforge/streamforge/pkg/wire"
 )
 
@@ -21,7 +22,8 @@ func TestDeliveryFetchesKeepsAndFallsBack(t *testing.T) {
 	d := &secrets.Delivery{Log: slog.New(slog.DiscardHandler), Sealed: secrets.NewSealed(t.TempDir(), nil),
 		Fetch: func(context.Context) (wire.SecretsResponse, error) {
 			calls++
-			return wire.SecretsResponse{Secrets: map[string]string{"kp": "v-1"}, Destinations: map[string][]string{"kp": {"k1:9093"}}}, fail
+			return wire.SecretsResponse{Secrets: map[string]string{"kp": "v-1"}, Destinations: map[string][]string{"kp": {"k1:9093"}},
+				Protection: map[string]secretprot.Protection{"kp": secretprot.KafkaOf("sasl_ssl", "PLAIN")}}, fail
 		}}
 	ctx := context.Background()
 	cfg := func(doc string) wire.ConfigResponse {
@@ -40,9 +42,13 @@ func TestDeliveryFetchesKeepsAndFallsBack(t *testing.T) {
 	if err != nil || got["kp"].Reveal() != "v-1" {
 		t.Fatalf("fallback to the sealed copy: %v %v", got, err)
 	}
-	// Fetched or kept, a value is bound to the destinations answered.
+	// Fetched or kept, a value is bound to the destinations and the
+	// protection answered.
 	if dests, bound := got["kp"].Destinations(); !bound || len(dests) != 1 || dests[0] != "k1:9093" {
 		t.Fatalf("destinations of the sealed copy: %v %v", dests, bound)
+	}
+	if p := got["kp"].Protection(); p.String() != "sasl_ssl PLAIN" {
+		t.Fatalf("protection of the sealed copy: %s", p)
 	}
 	if _, err := d.For(ctx, cfg(`{`)); err == nil {
 		t.Fatal("a broken document gave no error")

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/streamforge/streamforge/pkg/secret"
+	"github.com/streamforge/streamforge/pkg/secretprot"
 )
 
 // Sealer seals data to a TPM: only that TPM opens the blob (agent/tpm).
@@ -44,19 +45,24 @@ func NewSealed(dir string, sealer Sealer) *Sealed {
 func (s *Sealed) keyFile() string { return s.path + ".key" }
 
 // sealedValues is what the ciphertext holds: the values and, for each,
-// the destinations the control plane bound it to.
+// the destinations and protection the control plane bound it to.
 type sealedValues struct {
-	Values       map[string]string   `json:"values"`
-	Destinations map[string][]string `json:"destinations"`
+	Values       map[string]string                `json:"values"`
+	Destinations map[string][]string              `json:"destinations"`
+	Protection   map[string]secretprot.Protection `json:"protection,omitempty"`
 }
 
 // Save replaces the stored values (with their destinations).
 func (s *Sealed) Save(values map[string]Secret) error {
-	plain := sealedValues{Values: make(map[string]string, len(values)), Destinations: map[string][]string{}}
+	plain := sealedValues{Values: make(map[string]string, len(values)), Destinations: map[string][]string{},
+		Protection: map[string]secretprot.Protection{}}
 	for n, v := range values {
 		plain.Values[n] = v.Reveal()
 		if d, bound := v.Destinations(); bound {
 			plain.Destinations[n] = d
+		}
+		if p := v.Protection(); !p.IsZero() {
+			plain.Protection[n] = p
 		}
 	}
 	data, err := json.Marshal(plain)
@@ -124,7 +130,7 @@ func (s *Sealed) Load() (map[string]Secret, error) {
 	// an agent before bindings) may be sent nowhere until delivered again.
 	out := make(map[string]Secret, len(plain.Values))
 	for n, v := range plain.Values {
-		out[n] = secret.Bound(v, plain.Destinations[n])
+		out[n] = secret.Bound(v, plain.Destinations[n]).WithProtection(plain.Protection[n])
 	}
 	return out, nil
 }

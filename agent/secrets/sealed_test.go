@@ -9,6 +9,7 @@ import (
 	"github.com/streamforge/streamforge/agent/secrets"
 	"github.com/streamforge/streamforge/agent/tpm"
 	"github.com/streamforge/streamforge/internal/testenv"
+	"github.com/streamforge/streamforge/pkg/secretprot"
 )
 
 // noValueInFiles fails if any file under dir holds v.
@@ -92,10 +93,12 @@ func TestDeliveredSecretsWithoutTPMUseAKeyFile(t *testing.T) {
 }
 
 // TestSealedCopyKeepsDestinations: after an offline restart the values
-// from the sealed copy are bound as they were delivered.
+// from the sealed copy are bound as they were delivered, to their
+// destinations and their protection.
 func TestSealedCopyKeepsDestinations(t *testing.T) {
 	s := secrets.NewSealed(t.TempDir(), nil)
-	if err := s.Save(map[string]secrets.Secret{"kafka_pw": secrets.Bound("v", []string{"broker1:9093", "broker2:9093"})}); err != nil {
+	prot := secretprot.KafkaOf("sasl_ssl", "SCRAM-SHA-256")
+	if err := s.Save(map[string]secrets.Secret{"kafka_pw": secrets.Bound("v", []string{"broker1:9093", "broker2:9093"}).WithProtection(prot)}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.Load()
@@ -104,5 +107,8 @@ func TestSealedCopyKeepsDestinations(t *testing.T) {
 	}
 	if d, bound := got["kafka_pw"].Destinations(); !bound || strings.Join(d, ",") != "broker1:9093,broker2:9093" {
 		t.Fatalf("destinations after a reload: %v %v", d, bound)
+	}
+	if p := got["kafka_pw"].Protection(); p.String() != "sasl_ssl SCRAM-SHA-256" {
+		t.Fatalf("protection after a reload: %s", p)
 	}
 }

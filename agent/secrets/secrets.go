@@ -32,6 +32,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/streamforge/streamforge/pkg/secret"
+	"github.com/streamforge/streamforge/pkg/secretdest"
 )
 
 // Secret is a resolved value (pkg/secret): printing, logging or
@@ -194,28 +195,34 @@ func (s *Store) Lookup(name string) (Secret, error) {
 	return Secret{}, fmt.Errorf("${secret:%s}: %w (looked in %s)", name, ErrNotFound, where)
 }
 
-// ResolveFor is Resolve for a value sent to dests (pkg/secretdest
-// spelling), named by destField: a value the control plane delivered may
-// go only to the destinations it was bound to there (a gateway's own
-// values are not bound). The error names the field, the secret and the
-// destination, never a value.
-func (s *Store) ResolveFor(field, ref, destField string, dests []string) (Secret, error) {
+// ResolveFor is Resolve for ref used as u says (its field, destinations
+// and protection; u.Name is not read): a value the control plane
+// delivered may go only to the destinations it was bound to there, and
+// with no weaker protection than bound there (a gateway's own values are
+// not bound). The error names the field, the secret and the destination
+// or protection, never a value.
+func (s *Store) ResolveFor(ref string, u secretdest.Use) (Secret, error) {
+	field := u.Field
 	sec, err := s.Resolve(field, ref)
 	if err != nil {
 		return sec, err
+	}
+	if was, asked, weaker := u.Protection.Weaker(sec.Protection()); weaker {
+		return Secret{}, fmt.Errorf("%s: %s was delivered by the control plane to be sent with %s or stronger; %s asks for %s (the control plane's secret min_protection must allow it)",
+			field, ref, was, u.ProtField, asked)
 	}
 	allowed, bound := sec.Destinations()
 	if !bound {
 		return sec, nil
 	}
-	for _, d := range dests {
+	for _, d := range u.Destinations {
 		if !slices.Contains(allowed, d) {
 			only := "no destination"
 			if len(allowed) > 0 {
 				only = strings.Join(allowed, ", ") + " only"
 			}
 			return Secret{}, fmt.Errorf("%s: %s was delivered by the control plane for %s; %s names %s (the control plane's secret destinations must list it)",
-				field, ref, only, destField, d)
+				field, ref, only, u.DestField, d)
 		}
 	}
 	return sec, nil

@@ -59,11 +59,7 @@ func denied(recs []map[string]any) []map[string]any {
 // staged rollout of such a version is refused before it is stored.
 func TestEngineerCannotRedirectABoundSecret(t *testing.T) {
 	databases(t, func(t *testing.T, dbURL string) {
-		e := newEnv(t, dbURL, "")
-		admin := e.login(adminEmail, adminPassword)
-		eng := e.user("eng@example.com", []string{rbac.Engineer})
-		e.approvedGateway(admin, "gw-1")
-		wantStatus(t, e.do("POST", "/api/v1/secrets", admin, map[string]any{"name": "kafka-pw", "value": secretValue(t, "kafka-pw")}), 201)
+		e, admin, eng := newSecretEnv(t, dbURL)
 		if d := e.destinations(admin, "kafka-pw"); len(d) != 0 {
 			t.Fatalf("a new secret is bound to %v", d)
 		}
@@ -153,10 +149,28 @@ func TestEngineerCannotRedirectABoundSecret(t *testing.T) {
 	})
 }
 
+// newSecretEnv is a control plane with an Admin and an Engineer logged
+// in, approved gateway gw-1 and secret kafka-pw, not bound yet.
+func newSecretEnv(t *testing.T, dbURL string) (e *env, admin, eng string) {
+	t.Helper()
+	e = newEnv(t, dbURL, "")
+	admin = e.login(adminEmail, adminPassword)
+	eng = e.user("eng@example.com", []string{rbac.Engineer})
+	e.approvedGateway(admin, "gw-1")
+	wantStatus(t, e.do("POST", "/api/v1/secrets", admin, map[string]any{"name": "kafka-pw", "value": secretValue(t, "kafka-pw")}), 201)
+	return e, admin, eng
+}
+
 // delivered is what the secrets delivery (GET /gateways/{id}/secrets on
 // the mTLS listener; TestManagedAgentGetsSecretsOverMTLS runs that path)
 // tells gateway id of where each value may go.
 func (e *env) delivered(id string) map[string][]string {
+	e.t.Helper()
+	return e.delivery(id).Destinations
+}
+
+// delivery is what the secrets delivery answers gateway id.
+func (e *env) delivery(id string) secrets.Delivery {
 	e.t.Helper()
 	box, err := secretbox.Open(filepath.Join(e.keyDir, "secrets"))
 	if err != nil {
@@ -166,7 +180,7 @@ func (e *env) delivered(id string) map[string][]string {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return d.Destinations
+	return d
 }
 
 // TestSecretCreatedWithDestinations: an Admin may bind a secret when

@@ -55,6 +55,11 @@ func TestSecretDeliveryOnlyOverMTLSToTheReferencingGateway(t *testing.T) {
 	if m, _ := body["missing"].([]any); len(m) != 1 || m[0] != "not_created" {
 		t.Fatalf("missing = %v", body["missing"])
 	}
+	// Each value comes with the protection it was bound with (first use).
+	if p, _ := body["protection"].(map[string]any)["kafka_pw"].(map[string]any)["kafka"].(map[string]any); p["protocol"] != "sasl_plaintext" ||
+		p["mechanism"] != "SCRAM-SHA-512" {
+		t.Fatalf("protection = %v", body["protection"])
+	}
 	// Another gateway's path with this certificate and token.
 	if st, _ = mtlsCall(t, mtls, "GET", w.base+"/api/v1/gateways/gw-other/secrets", tok, nil); st != 403 {
 		t.Fatalf("another gateway's secrets: %d", st)

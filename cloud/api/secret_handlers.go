@@ -8,13 +8,14 @@ import (
 	"github.com/streamforge/streamforge/cloud/errs"
 	"github.com/streamforge/streamforge/cloud/rbac"
 	"github.com/streamforge/streamforge/cloud/secrets"
+	"github.com/streamforge/streamforge/pkg/secretprot"
 	"github.com/streamforge/streamforge/pkg/wire"
 )
 
 // SecretService is what the secret handlers need (cloud/secrets.Service).
 type SecretService interface {
-	Create(ctx context.Context, o secrets.Origin, name, value, description string, destinations []string) (secrets.Metadata, error)
-	Update(ctx context.Context, o secrets.Origin, name, value string, description *string, destinations *[]string) (secrets.Metadata, error)
+	Create(ctx context.Context, o secrets.Origin, name, value, description string, destinations []string, prot *secretprot.Protection) (secrets.Metadata, error)
+	Update(ctx context.Context, o secrets.Origin, name, value string, description *string, destinations *[]string, prot *secretprot.Protection) (secrets.Metadata, error)
 	Delete(ctx context.Context, o secrets.Origin, name string) error
 	List(ctx context.Context) ([]secrets.Metadata, error)
 	Get(ctx context.Context, name string) (secrets.Metadata, error)
@@ -55,6 +56,8 @@ type secretBody struct {
 	Value        string    `json:"value"`
 	Description  *string   `json:"description"`
 	Destinations *[]string `json:"destinations"`
+	// MinProtection: absent keeps it, {} unbinds it (pkg/secretprot).
+	MinProtection *secretprot.Protection `json:"min_protection"`
 }
 
 func (h *secretAPI) list(c *fiber.Ctx) error {
@@ -86,7 +89,7 @@ func (h *secretAPI) create(c *fiber.Ctx) error {
 	if b.Destinations != nil {
 		dests = *b.Destinations
 	}
-	m, err := h.svc.Create(c.UserContext(), h.s.meta(c), b.Name, b.Value, desc, dests)
+	m, err := h.svc.Create(c.UserContext(), h.s.meta(c), b.Name, b.Value, desc, dests, b.MinProtection)
 	if err != nil {
 		return err
 	}
@@ -101,7 +104,7 @@ func (h *secretAPI) update(c *fiber.Ctx) error {
 	if b.Name != "" && b.Name != c.Params("name") {
 		return errs.Invalid("name", "does not match the path")
 	}
-	m, err := h.svc.Update(c.UserContext(), h.s.meta(c), c.Params("name"), b.Value, b.Description, b.Destinations)
+	m, err := h.svc.Update(c.UserContext(), h.s.meta(c), c.Params("name"), b.Value, b.Description, b.Destinations, b.MinProtection)
 	if err != nil {
 		return err
 	}
@@ -126,7 +129,7 @@ func (h *secretAPI) deliver(c *fiber.Ctx) error {
 		return err
 	}
 	out := wire.SecretsResponse{ConfigVersion: d.ConfigVersion, Secrets: make(map[string]string, len(d.Values)),
-		Destinations: d.Destinations, Missing: d.Missing}
+		Destinations: d.Destinations, Protection: d.Protection, Missing: d.Missing}
 	for n, v := range d.Values {
 		out.Secrets[n] = v.Reveal()
 	}

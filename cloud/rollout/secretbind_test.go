@@ -26,26 +26,10 @@ func TestRolloutWavesAndRollbacksKeepSecretsToTheirDestinations(t *testing.T) {
 		version := 1
 		save := func(brokers string) {
 			t.Helper()
-			doc := `{"kafka":{"brokers":"` + brokers + `","security":{"protocol":"sasl_ssl","username":"u","password":"${secret:kafka-pw}"}}}`
-			if _, err := f.pipes.Update(ctx, admin, "line", version, nil, pipelines.Input{Spec: json.RawMessage(doc)}); err != nil {
-				t.Fatal(err)
-			}
-			version++
+			f.saveKafka(&version, brokers, "sasl_ssl")
 		}
-		roll := func() rollout.View {
-			t.Helper()
-			ro := f.create(rollout.Request{Targets: pipelines.Targets{Version: version, Site: "plant"}})
-			for range 3 {
-				f.step(e)
-				f.applyAll(ro.ID)
-			}
-			return f.get(ro.ID)
-		}
-		ev := admin.Event("secret.create", "secret", "kafka-pw", "create", audit.ResultSuccess)
-		if _, err := f.st.Secrets().Create(ctx, store.SecretValue{Name: "kafka-pw", Destinations: "k1:9092",
-			KeyID: "k", DataKey: []byte{1}, Ciphertext: []byte{1}}, ev); err != nil {
-			t.Fatal(err)
-		}
+		roll := func() rollout.View { return f.rollAll(e, version) }
+		f.createSecret(store.SecretValue{Name: "kafka-pw", Destinations: "k1:9092"})
 
 		save("k1:9092")
 		if v := roll(); v.State != store.RolloutDone {
@@ -53,7 +37,7 @@ func TestRolloutWavesAndRollbacksKeepSecretsToTheirDestinations(t *testing.T) {
 		}
 		// The Admin moves the secret to k2; a rollout there goes through.
 		dests := "k2:9092"
-		if _, err := f.st.Secrets().Update(ctx, store.SecretValue{Name: "kafka-pw", UpdatedBy: admin.Actor}, nil, &dests,
+		if _, err := f.st.Secrets().Update(ctx, store.SecretValue{Name: "kafka-pw", UpdatedBy: admin.Actor}, nil, &dests, nil,
 			admin.Event("secret.update", "secret", "kafka-pw", "update", audit.ResultSuccess), nil); err != nil {
 			t.Fatal(err)
 		}
@@ -105,4 +89,37 @@ func TestRolloutWavesAndRollbacksKeepSecretsToTheirDestinations(t *testing.T) {
 			t.Fatalf("%d denied config.deploy records, want 3 (the canary, two rollback writes)", denied)
 		}
 	})
+}
+
+// saveKafka saves the next version of pipeline line (*version, then
+// incremented), sending ${secret:kafka-pw} to brokers over protocol.
+func (f *fleet) saveKafka(version *int, brokers, protocol string) {
+	f.t.Helper()
+	doc := `{"kafka":{"brokers":"` + brokers + `","security":{"protocol":"` + protocol + `","username":"u","password":"${secret:kafka-pw}"}}}`
+	if _, err := f.pipes.Update(context.Background(), admin, "line", *version, nil, pipelines.Input{Spec: json.RawMessage(doc)}); err != nil {
+		f.t.Fatal(err)
+	}
+	*version++
+}
+
+// rollAll rolls version out to the plant, every wave applied.
+func (f *fleet) rollAll(e *rollout.Engine, version int) rollout.View {
+	f.t.Helper()
+	ro := f.create(rollout.Request{Targets: pipelines.Targets{Version: version, Site: "plant"}})
+	for range 3 {
+		f.step(e)
+		f.applyAll(ro.ID)
+	}
+	return f.get(ro.ID)
+}
+
+// createSecret stores v (its value a placeholder: these tests never
+// deliver it), audited as created by admin.
+func (f *fleet) createSecret(v store.SecretValue) {
+	f.t.Helper()
+	v.KeyID, v.DataKey, v.Ciphertext = "k", []byte{1}, []byte{1}
+	ev := admin.Event("secret.create", "secret", v.Name, "create", audit.ResultSuccess)
+	if _, err := f.st.Secrets().Create(context.Background(), v, ev); err != nil {
+		f.t.Fatal(err)
+	}
 }

@@ -11,6 +11,13 @@
 // not bound yet is bound there, on first use, to the destinations that
 // config sends it to (trust on first use); moving it later is an Admin's
 // deliberate change of its destinations (PUT /secrets/{name}).
+//
+// A secret is bound the same way to the protection it is sent with
+// (pkg/secretprot): the same brokers over sasl_plaintext, or an OPC UA
+// endpoint with security None, would give the value away on the path. A
+// config that sends it with weaker protection than bound is refused like
+// one that sends it elsewhere; stronger protection is fine; lowering it
+// is an Admin's deliberate change (PUT /secrets/{name}).
 package secretbind
 
 import (
@@ -22,6 +29,7 @@ import (
 	"github.com/streamforge/streamforge/cloud/audit"
 	"github.com/streamforge/streamforge/cloud/errs"
 	"github.com/streamforge/streamforge/pkg/secretdest"
+	"github.com/streamforge/streamforge/pkg/secretprot"
 )
 
 // Tx is what the check needs of the transaction that stores a config
@@ -34,19 +42,34 @@ type Tx interface {
 	// BindSecret sets an unbound secret's destinations; false when it was
 	// bound meanwhile.
 	BindSecret(name, dests string) (bool, error)
+	// SecretProtections is SecretDestinations for the protection bound to
+	// each (secretprot's stored form).
+	SecretProtections(names []string) (map[string]string, error)
+	// BindProtection sets a secret's protection to prot if it is still
+	// old; false when it changed meanwhile.
+	BindProtection(name, old, prot string) (bool, error)
 	Audit(audit.Event) error
 }
 
-// Violation is a config that sends a bound secret elsewhere (409).
+// Violation is a config that sends a bound secret elsewhere, or with
+// weaker protection than bound (ProtField set) (409).
 type Violation struct {
 	Secret      string   // the secret's name
 	Field       string   // the field that references it
 	DestField   string   // the field that names the destination
 	Destination string   // the destination outside Allowed
 	Allowed     []string // the secret's destinations
+	// ProtField names the settings that protect the secret's way there
+	// (kafka.security, an OPC UA server); Bound is the protection bound,
+	// Asked the weaker one the config sends it with.
+	ProtField, Bound, Asked string
 }
 
 func (v *Violation) Error() string {
+	if v.ProtField != "" {
+		return fmt.Sprintf("secret %s must be sent with %s or stronger; %s asks for %s (%s references it): an Admin lowers the secret's min_protection to allow it",
+			v.Secret, v.Bound, v.ProtField, v.Asked, v.Field)
+	}
 	return fmt.Sprintf("secret %s may be sent to %s only; %s names %s (%s references it): an Admin changes the secret's destinations to move it",
 		v.Secret, strings.Join(v.Allowed, ", "), v.DestField, v.Destination, v.Field)
 }
@@ -66,10 +89,11 @@ func Split(s string) []string {
 }
 
 // Check refuses config (a JSON document about to be signed for a gateway)
-// with a *Violation when it sends a bound secret outside its destinations,
-// and binds each unbound secret it uses to the destinations it sends it
-// to, audited as secret.bind by o. Secrets the control plane does not
-// hold are the gateway's own and are not bound.
+// with a *Violation when it sends a bound secret outside its destinations
+// or with weaker protection than bound, and binds each unbound secret it
+// uses to the destinations it sends it to and the (weakest) protection it
+// sends it with, audited as secret.bind by o. Secrets the control plane
+// does not hold are the gateway's own and are not bound.
 func Check(tx Tx, o audit.Origin, config []byte) error {
 	uses, err := secretdest.Uses(config)
 	if err != nil {
@@ -84,13 +108,20 @@ func Check(tx Tx, o audit.Origin, config []byte) error {
 	if err != nil {
 		return err
 	}
+	prots, err := tx.SecretProtections(names)
+	if err != nil {
+		return err
+	}
 	for _, name := range names {
 		stored, ok := held[name]
 		if !ok {
 			continue
 		}
+		// One secret.bind per secret, whatever this first use binds.
+		ev := o.Event("secret.bind", "secret", name, "bind", audit.ResultSuccess)
+		ev.Changes = map[string]audit.Change{}
 		if stored == "" {
-			if stored, err = bind(tx, o, name, byName[name]); err != nil {
+			if stored, err = bind(tx, name, byName[name], &ev); err != nil {
 				return err
 			}
 		}
@@ -102,13 +133,28 @@ func Check(tx Tx, o audit.Origin, config []byte) error {
 				}
 			}
 		}
+		bound, err := bindProtection(tx, name, prots[name], secretdest.ProtectionOf(byName[name], name), &ev)
+		if err != nil {
+			return err
+		}
+		for _, u := range byName[name] {
+			if was, asked, weaker := u.Protection.Weaker(bound); weaker {
+				return &Violation{Secret: name, Field: u.Field, ProtField: u.ProtField, Bound: was, Asked: asked}
+			}
+		}
+		if len(ev.Changes) > 0 {
+			if err := tx.Audit(ev); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
 
-// bind binds an unbound secret to what uses send it to, and returns its
-// destinations as stored (another transaction's, if it bound it first).
-func bind(tx Tx, o audit.Origin, name string, uses []secretdest.Use) (string, error) {
+// bind binds an unbound secret to what uses send it to, noting it in ev,
+// and returns its destinations as stored (another transaction's, if it
+// bound it first).
+func bind(tx Tx, name string, uses []secretdest.Use, ev *audit.Event) (string, error) {
 	dests := Join(secretdest.Of(uses, name))
 	if dests == "" {
 		return "", nil // sent nowhere a config names: nothing to bind to
@@ -121,9 +167,36 @@ func bind(tx Tx, o audit.Origin, name string, uses []secretdest.Use) (string, er
 		again, err := tx.SecretDestinations([]string{name})
 		return again[name], err
 	}
-	ev := o.Event("secret.bind", "secret", name, "bind", audit.ResultSuccess)
-	ev.Changes = map[string]audit.Change{"destinations": {Old: []string{}, New: Split(dests)}}
-	return dests, tx.Audit(ev)
+	ev.Changes["destinations"] = audit.Change{Old: []string{}, New: Split(dests)}
+	return dests, nil
+}
+
+// bindProtection binds the kinds of protection (Kafka, OPC UA) that secret
+// name is sent with but has none bound for to asked, noting it in ev, and
+// returns its protection as stored (another transaction's, if it bound it
+// first).
+func bindProtection(tx Tx, name, stored string, asked secretprot.Protection, ev *audit.Event) (secretprot.Protection, error) {
+	bound, err := secretprot.Decode(stored)
+	if err != nil {
+		return bound, fmt.Errorf("secret %s: %w", name, err)
+	}
+	next := bound.Fill(asked)
+	if next == bound {
+		return bound, nil
+	}
+	ok, err := tx.BindProtection(name, stored, next.Encode())
+	if err != nil {
+		return bound, err
+	}
+	if !ok {
+		again, err := tx.SecretProtections([]string{name})
+		if err != nil {
+			return bound, err
+		}
+		return secretprot.Decode(again[name])
+	}
+	ev.Changes["min_protection"] = audit.Change{Old: bound.String(), New: next.String()}
+	return next, nil
 }
 
 // DeniedEvent is the audit record of a config refused for v, written to
@@ -132,7 +205,12 @@ func DeniedEvent(o audit.Origin, gatewayID string, v *Violation) audit.Event {
 	ev := o.Event("config.deploy", "gateway_config", gatewayID, "deploy", audit.ResultDenied)
 	ev.Reason = v.Error()
 	// "name": a change keyed "secret" would be redacted as a value.
-	ev.Changes = map[string]audit.Change{"name": {New: v.Secret}, "field": {New: v.Field},
-		"destination": {New: v.Destination}, "allowed": {New: v.Allowed}}
+	ev.Changes = map[string]audit.Change{"name": {New: v.Secret}, "field": {New: v.Field}}
+	if v.ProtField != "" {
+		ev.Changes["protection_field"], ev.Changes["bound"], ev.Changes["asked"] =
+			audit.Change{New: v.ProtField}, audit.Change{New: v.Bound}, audit.Change{New: v.Asked}
+		return ev
+	}
+	ev.Changes["destination"], ev.Changes["allowed"] = audit.Change{New: v.Destination}, audit.Change{New: v.Allowed}
 	return ev
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/streamforge/streamforge/cloud/store"
 	"github.com/streamforge/streamforge/pkg/secret"
 	"github.com/streamforge/streamforge/pkg/secretdest"
+	"github.com/streamforge/streamforge/pkg/secretprot"
 )
 
 // MaxValueBytes bounds a value (passwords and tokens: what a config
@@ -41,7 +42,7 @@ var nameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)
 // Repo is the storage the service needs (store.Secrets).
 type Repo interface {
 	Create(ctx context.Context, v store.SecretValue, ev audit.Event) (store.SecretValue, error)
-	Update(ctx context.Context, v store.SecretValue, desc, dests *string, ev audit.Event, before func(store.SecretValue, *audit.Event)) (store.SecretValue, error)
+	Update(ctx context.Context, v store.SecretValue, desc, dests, prot *string, ev audit.Event, before func(store.SecretValue, *audit.Event)) (store.SecretValue, error)
 	Delete(ctx context.Context, name string, ev audit.Event) error
 	List(ctx context.Context) ([]store.SecretValue, error)
 	Get(ctx context.Context, name string) (store.SecretValue, error)
@@ -60,22 +61,29 @@ type Configs interface {
 type Origin = audit.Origin
 
 // Metadata is what users see of a secret: never its value.
-// Destinations are where configs may send it (empty: not bound yet).
+// Destinations are where configs may send it (empty: not bound yet),
+// MinProtection the least protection they must send it with (empty: not
+// bound yet).
 type Metadata struct {
-	Name         string    `json:"name"`
-	Description  string    `json:"description"`
-	Destinations []string  `json:"destinations"`
-	Version      int       `json:"version"`
-	KeyID        string    `json:"key_id"`
-	CreatedBy    string    `json:"created_by"`
-	UpdatedBy    string    `json:"updated_by"`
-	CreatedAt    time.Time `json:"created_at"`
-	UpdatedAt    time.Time `json:"updated_at"`
+	Name          string                `json:"name"`
+	Description   string                `json:"description"`
+	Destinations  []string              `json:"destinations"`
+	MinProtection secretprot.Protection `json:"min_protection"`
+	Version       int                   `json:"version"`
+	KeyID         string                `json:"key_id"`
+	CreatedBy     string                `json:"created_by"`
+	UpdatedBy     string                `json:"updated_by"`
+	CreatedAt     time.Time             `json:"created_at"`
+	UpdatedAt     time.Time             `json:"updated_at"`
 }
 
-func metadata(v store.SecretValue) Metadata {
-	return Metadata{Name: v.Name, Description: v.Description, Destinations: secretbind.Split(v.Destinations), Version: v.Version, KeyID: v.KeyID,
-		CreatedBy: v.CreatedBy, UpdatedBy: v.UpdatedBy, CreatedAt: v.CreatedAt, UpdatedAt: v.UpdatedAt}
+func metadata(v store.SecretValue) (Metadata, error) {
+	prot, err := secretprot.Decode(v.Protection)
+	if err != nil {
+		return Metadata{}, fmt.Errorf("secret %s: %w", v.Name, err)
+	}
+	return Metadata{Name: v.Name, Description: v.Description, Destinations: secretbind.Split(v.Destinations), MinProtection: prot,
+		Version: v.Version, KeyID: v.KeyID, CreatedBy: v.CreatedBy, UpdatedBy: v.UpdatedBy, CreatedAt: v.CreatedAt, UpdatedAt: v.UpdatedAt}, nil
 }
 
 // Service is the secrets domain logic.
@@ -125,9 +133,21 @@ func validDestinations(ds []string) error {
 	return nil
 }
 
+// validProtection refuses a protection with a property of no known value.
+func validProtection(p *secretprot.Protection) error {
+	if p == nil {
+		return nil
+	}
+	if field, msg := p.Valid(); field != "" {
+		return errs.Invalid("min_protection."+field, msg)
+	}
+	return nil
+}
+
 // Create stores a new secret, bound to destinations when there are any
-// (else the first config that uses it binds it: cloud/secretbind).
-func (s *Service) Create(ctx context.Context, o Origin, name, value, description string, destinations []string) (Metadata, error) {
+// and to prot when not nil (else the first config that uses it binds
+// them: cloud/secretbind).
+func (s *Service) Create(ctx context.Context, o Origin, name, value, description string, destinations []string, prot *secretprot.Protection) (Metadata, error) {
 	if err := validate(name, value, true); err != nil {
 		return Metadata{}, err
 	}
@@ -137,6 +157,13 @@ func (s *Service) Create(ctx context.Context, o Origin, name, value, description
 	if err := validDestinations(destinations); err != nil {
 		return Metadata{}, err
 	}
+	if err := validProtection(prot); err != nil {
+		return Metadata{}, err
+	}
+	var bound secretprot.Protection
+	if prot != nil {
+		bound = *prot
+	}
 	sealed, err := s.box.Seal(name, []byte(value))
 	if err != nil {
 		return Metadata{}, fmt.Errorf("seal secret %s: %w", name, err)
@@ -144,8 +171,8 @@ func (s *Service) Create(ctx context.Context, o Origin, name, value, description
 	ev := o.Event("secret.create", "secret", name, "create", audit.ResultSuccess)
 	dests := secretbind.Join(destinations)
 	ev.Changes = map[string]audit.Change{"value": {New: secret.Redacted}, "key_id": {New: sealed.KeyID},
-		"destinations": {New: secretbind.Split(dests)}}
-	v, err := s.repo.Create(ctx, store.SecretValue{Name: name, Description: description, Destinations: dests, KeyID: sealed.KeyID,
+		"destinations": {New: secretbind.Split(dests)}, "min_protection": {New: bound.String()}}
+	v, err := s.repo.Create(ctx, store.SecretValue{Name: name, Description: description, Destinations: dests, Protection: bound.Encode(), KeyID: sealed.KeyID,
 		DataKey: sealed.DataKey, Ciphertext: sealed.Ciphertext, CreatedBy: o.Actor, UpdatedBy: o.Actor}, ev)
 	if errors.Is(err, store.ErrConflict) {
 		return Metadata{}, ErrExists
@@ -153,15 +180,17 @@ func (s *Service) Create(ctx context.Context, o Origin, name, value, description
 	if err != nil {
 		return Metadata{}, fmt.Errorf("create secret %s: %w", name, err)
 	}
-	return metadata(v), nil
+	return metadata(v)
 }
 
 // Update replaces a secret's value, its description when not nil and its
 // destinations when not nil (an empty list unbinds it: the next config
-// that uses it binds it again). With destinations given, the value may be
-// left out: it is kept.
-func (s *Service) Update(ctx context.Context, o Origin, name, value string, description *string, destinations *[]string) (Metadata, error) {
-	if err := validate(name, value, destinations == nil); err != nil {
+// that uses it binds it again) and its minimum protection when not nil
+// (lowering it is how an Admin allows a weaker one; empty unbinds it).
+// With destinations or protection given, the value may be left out: it
+// is kept.
+func (s *Service) Update(ctx context.Context, o Origin, name, value string, description *string, destinations *[]string, prot *secretprot.Protection) (Metadata, error) {
+	if err := validate(name, value, destinations == nil && prot == nil); err != nil {
 		return Metadata{}, err
 	}
 	if err := errs.Description(description); err != nil {
@@ -186,19 +215,31 @@ func (s *Service) Update(ctx context.Context, o Origin, name, value string, desc
 		d := secretbind.Join(*destinations)
 		dests = &d
 	}
+	if err := validProtection(prot); err != nil {
+		return Metadata{}, err
+	}
+	var stored *string
+	if prot != nil {
+		p := prot.Encode()
+		stored = &p
+	}
 	before := func(cur store.SecretValue, ev *audit.Event) {
 		if dests != nil {
 			ev.Changes["destinations"] = audit.Change{Old: secretbind.Split(cur.Destinations), New: secretbind.Split(*dests)}
 		}
+		if prot != nil {
+			old, _ := secretprot.Decode(cur.Protection) // a broken one shows as none bound
+			ev.Changes["min_protection"] = audit.Change{Old: old.String(), New: prot.String()}
+		}
 	}
-	v, err := s.repo.Update(ctx, row, description, dests, ev, before)
+	v, err := s.repo.Update(ctx, row, description, dests, stored, ev, before)
 	if errors.Is(err, store.ErrNotFound) {
 		return Metadata{}, ErrNotFound
 	}
 	if err != nil {
 		return Metadata{}, fmt.Errorf("update secret %s: %w", name, err)
 	}
-	return metadata(v), nil
+	return metadata(v)
 }
 
 // Delete removes a secret. Gateways whose configs reference it keep the
@@ -220,7 +261,11 @@ func (s *Service) List(ctx context.Context) ([]Metadata, error) {
 	}
 	out := make([]Metadata, 0, len(vs))
 	for _, v := range vs {
-		out = append(out, metadata(v))
+		m, err := metadata(v)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
 	}
 	return out, nil
 }
@@ -231,7 +276,10 @@ func (s *Service) Get(ctx context.Context, name string) (Metadata, error) {
 	if errors.Is(err, store.ErrNotFound) {
 		return Metadata{}, ErrNotFound
 	}
-	return metadata(v), err
+	if err != nil {
+		return Metadata{}, err
+	}
+	return metadata(v)
 }
 
 // RewrapAll moves every value to the newest key-encryption key, after
@@ -260,13 +308,15 @@ func (s *Service) RewrapAll(ctx context.Context) (int, error) {
 }
 
 // Delivery is what a gateway receives: the values its deployed config
-// version references with the destinations each may be sent to, and the
-// names it references that do not exist.
+// version references with the destinations each may be sent to and the
+// least protection it must be sent with, and the names it references that
+// do not exist.
 type Delivery struct {
-	ConfigVersion int                      `json:"config_version"`
-	Values        map[string]secret.Secret `json:"-"`
-	Destinations  map[string][]string      `json:"destinations"`
-	Missing       []string                 `json:"missing"`
+	ConfigVersion int                              `json:"config_version"`
+	Values        map[string]secret.Secret         `json:"-"`
+	Destinations  map[string][]string              `json:"destinations"`
+	Protection    map[string]secretprot.Protection `json:"protection"`
+	Missing       []string                         `json:"missing"`
 }
 
 // ForGateway returns the secrets that gateway id's deployed config
@@ -297,7 +347,8 @@ func (s *Service) ForGateway(ctx context.Context, o Origin, id string) (Delivery
 	if err != nil {
 		return Delivery{}, fmt.Errorf("config of %s: %w", id, err)
 	}
-	d := Delivery{ConfigVersion: c.Version, Values: map[string]secret.Secret{}, Destinations: map[string][]string{}, Missing: []string{}}
+	d := Delivery{ConfigVersion: c.Version, Values: map[string]secret.Secret{}, Destinations: map[string][]string{},
+		Protection: map[string]secretprot.Protection{}, Missing: []string{}}
 	for _, v := range vs {
 		plain, err := s.box.Open(v.Name, secretbox.Sealed{KeyID: v.KeyID, DataKey: v.DataKey, Ciphertext: v.Ciphertext})
 		if err != nil {
@@ -308,6 +359,13 @@ func (s *Service) ForGateway(ctx context.Context, o Origin, id string) (Delivery
 		if v.Destinations == "" {
 			d.Destinations[v.Name] = secretdest.Of(own, v.Name)
 		}
+		// Likewise a protection not bound (kinds not bound) is the one
+		// this signed config sends it with.
+		prot, err := secretprot.Decode(v.Protection)
+		if err != nil {
+			return Delivery{}, fmt.Errorf("secret %s: %w", v.Name, err)
+		}
+		d.Protection[v.Name] = prot.Fill(secretdest.ProtectionOf(own, v.Name))
 	}
 	for _, n := range names {
 		if _, ok := d.Values[n]; !ok {

@@ -56,7 +56,7 @@ func TestDeliveryFollowsTheSignedConfigNotTheDatabase(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"kafka_pw", "plant_root"} {
-		if _, err := svc.Create(ctx, admin, name, "value-of-"+name, "", nil); err != nil {
+		if _, err := svc.Create(ctx, admin, name, "value-of-"+name, "", nil, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

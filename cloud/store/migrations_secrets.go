@@ -8,7 +8,8 @@ import (
 )
 
 // secretMigrations create the secrets table (values only as ciphertext)
-// and give each secret the destinations it may be sent to.
+// and give each secret the destinations it may be sent to and the
+// protection it must be sent with.
 func secretMigrations() []*gormigrate.Migration {
 	return []*gormigrate.Migration{{ID: "202611300300-secrets", Migrate: func(tx *gorm.DB) error {
 		type secret struct {
@@ -30,5 +31,12 @@ func secretMigrations() []*gormigrate.Migration {
 			Destinations string `gorm:"type:text;not null;default:''"`
 		}
 		return tx.Table("secrets").Migrator().AddColumn(&secret{}, "Destinations")
+	}}, {ID: "202611300800-secret-protection", Migrate: func(tx *gorm.DB) error {
+		// Empty: no protection bound yet; the next config signed with the
+		// secret binds the one it sends it with (pkg/secretprot's form).
+		type secret struct {
+			Protection string `gorm:"type:text;not null;default:''"`
+		}
+		return tx.Table("secrets").Migrator().AddColumn(&secret{}, "Protection")
 	}}}
 }

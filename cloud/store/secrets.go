@@ -15,11 +15,14 @@ import (
 // a data key that a key-encryption key outside the database wraps
 // (cloud/secretbox). Version counts value changes. Destinations are where
 // configs may send it (pkg/secretdest), one a line; empty until the first
-// config that uses it binds it (cloud/secretbind).
+// config that uses it binds it (cloud/secretbind). Protection is the
+// least protection configs must send it with (pkg/secretprot's stored
+// form), empty until a config or an Admin binds it.
 type SecretValue struct {
 	Name         string `gorm:"primaryKey;size:128"`
 	Description  string
 	Destinations string
+	Protection   string
 	KeyID        string
 	DataKey      []byte
 	Ciphertext   []byte
@@ -54,9 +57,10 @@ func (r *Secrets) Create(ctx context.Context, v SecretValue, ev auditrec.Event) 
 
 // Update replaces the sealed value of secret v.Name and bumps its version
 // (unless v carries no ciphertext: the value is kept), its description
-// when desc is not nil and its destinations when dests is not nil. before
-// (may be nil) is called with the stored secret, to complete ev.
-func (r *Secrets) Update(ctx context.Context, v SecretValue, desc, dests *string, ev auditrec.Event, before func(SecretValue, *auditrec.Event)) (SecretValue, error) {
+// when desc is not nil, its destinations when dests is not nil and its
+// protection when prot is not nil. before (may be nil) is called with the
+// stored secret, to complete ev.
+func (r *Secrets) Update(ctx context.Context, v SecretValue, desc, dests, prot *string, ev auditrec.Event, before func(SecretValue, *auditrec.Event)) (SecretValue, error) {
 	var cur SecretValue
 	err := r.s.Tx(ctx, func(tx *gorm.DB) error {
 		if err := lockRow(tx, r.s.Dialect).Where("name = ?", v.Name).Take(&cur).Error; err != nil {
@@ -74,6 +78,9 @@ func (r *Secrets) Update(ctx context.Context, v SecretValue, desc, dests *string
 		}
 		if dests != nil {
 			cur.Destinations = *dests
+		}
+		if prot != nil {
+			cur.Protection = *prot
 		}
 		if err := tx.Save(&cur).Error; err != nil {
 			return err
@@ -149,16 +156,30 @@ func lockRow(tx *gorm.DB, dialect string) *gorm.DB {
 // locked until the transaction ends: a change of destinations waits for a
 // deploy that checked against them, and the reverse.
 func (t *GatewayTx) SecretDestinations(names []string) (map[string]string, error) {
+	return t.secretColumn(names, "destinations")
+}
+
+// SecretProtections returns, of the named secrets, those the control
+// plane holds and the protection bound to each (pkg/secretprot's stored
+// form, "" when none), locked like SecretDestinations.
+func (t *GatewayTx) SecretProtections(names []string) (map[string]string, error) {
+	return t.secretColumn(names, "protection")
+}
+
+// secretColumn reads column col (a constant of ours) of the named secrets
+// the control plane holds, locking their rows.
+func (t *GatewayTx) secretColumn(names []string, col string) (map[string]string, error) {
 	out := map[string]string{}
 	if len(names) == 0 {
 		return out, nil
 	}
-	var rows []SecretValue
-	if err := lockRow(t.tx, t.s.Dialect).Select("name", "destinations").Where("name IN ?", names).Order("name").Find(&rows).Error; err != nil {
-		return nil, fmt.Errorf("secret destinations: %w", err)
+	var rows []struct{ Name, Value string }
+	if err := lockRow(t.tx, t.s.Dialect).Model(&SecretValue{}).Select("name, "+col+" AS value").Where("name IN ?", names).
+		Order("name").Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("secret %s: %w", col, err)
 	}
-	for _, v := range rows {
-		out[v.Name] = v.Destinations
+	for _, r := range rows {
+		out[r.Name] = r.Value
 	}
 	return out, nil
 }
@@ -169,6 +190,17 @@ func (t *GatewayTx) BindSecret(name, dests string) (bool, error) {
 	res := t.tx.Model(&SecretValue{}).Where("name = ? AND destinations = ?", name, "").UpdateColumn("destinations", dests)
 	if res.Error != nil {
 		return false, fmt.Errorf("bind secret %s: %w", name, res.Error)
+	}
+	return res.RowsAffected == 1, nil
+}
+
+// BindProtection replaces the protection of secret name with prot if it
+// is still old, reporting whether it did (false: another transaction
+// changed it first).
+func (t *GatewayTx) BindProtection(name, old, prot string) (bool, error) {
+	res := t.tx.Model(&SecretValue{}).Where("name = ? AND protection = ?", name, old).UpdateColumn("protection", prot)
+	if res.Error != nil {
+		return false, fmt.Errorf("bind protection of secret %s: %w", name, res.Error)
 	}
 	return res.RowsAffected == 1, nil
 }

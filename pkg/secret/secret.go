@@ -13,15 +13,19 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/streamforge/streamforge/pkg/secretprot"
 )
 
 // Secret is a resolved value. Printing, logging or marshalling it shows
 // "[redacted]"; only Reveal returns the value. A value the control plane
-// delivered is bound to the destinations it may be sent to (Bound).
+// delivered is bound to the destinations it may be sent to (Bound) and
+// the least protection it may be sent with (WithProtection).
 type Secret struct {
 	v     string
 	dests string // one a line
 	bound bool
+	prot  secretprot.Protection
 }
 
 // Redacted is what a Secret, or a redacted field, shows instead of a value.
@@ -47,6 +51,15 @@ func (s Secret) Destinations() (dests []string, bound bool) {
 	}
 	return strings.Split(s.dests, "\n"), true
 }
+
+// WithProtection is s bound to be sent with prot or stronger.
+func (s Secret) WithProtection(prot secretprot.Protection) Secret {
+	s.prot = prot
+	return s
+}
+
+// Protection is the least protection s may be sent with (zero: any).
+func (s Secret) Protection() secretprot.Protection { return s.prot }
 
 // Reveal returns the value, for the one place that hands it to a library.
 func (s Secret) Reveal() string { return s.v }

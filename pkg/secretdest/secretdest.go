@@ -18,15 +18,20 @@ import (
 	"strings"
 
 	"github.com/streamforge/streamforge/pkg/secret"
+	"github.com/streamforge/streamforge/pkg/secretprot"
 )
 
 // Use is one place a config sends a secret: the field that references it,
-// the field that names where it goes, and the destinations named there.
+// the field that names where it goes, the destinations named there and
+// the protection it is sent with.
 type Use struct {
 	Name         string   // the secret's name
 	Field        string   // e.g. kafka.security.password
 	DestField    string   // e.g. kafka.brokers
 	Destinations []string // normalised (Normalize)
+	// ProtField names the settings Protection reads (kafka.security).
+	ProtField  string
+	Protection secretprot.Protection
 }
 
 // Normalize is the one spelling of a destination: surrounding space
@@ -82,6 +87,18 @@ func Of(uses []Use, name string) []string {
 	return Clean(out)
 }
 
+// ProtectionOf is the weakest protection uses send secret name with
+// (secretprot.Meet of each).
+func ProtectionOf(uses []Use, name string) secretprot.Protection {
+	var out secretprot.Protection
+	for _, u := range uses {
+		if u.Name == name {
+			out = secretprot.Meet(out, u.Protection)
+		}
+	}
+	return out
+}
+
 // Clean normalises, sorts and de-duplicates a list of destinations.
 func Clean(ds []string) []string {
 	out := make([]string, 0, len(ds))
@@ -106,20 +123,27 @@ func Uses(config []byte) ([]Use, error) {
 		return nil, fmt.Errorf("config document: %w", err)
 	}
 	var out []Use
-	add := func(ref, field, destField string, dests []string) {
+	add := func(ref string, u Use) {
 		if n, ok := secret.ParseRef(ref); ok {
-			out = append(out, Use{Name: n, Field: field, DestField: destField, Destinations: dests})
+			u.Name = n
+			out = append(out, u)
 		}
 	}
 	kafka := obj(d, "kafka")
 	brokers := Brokers(str(kafka, "brokers"))
 	sec := obj(kafka, "security")
-	add(str(sec, "username"), "kafka.security.username", "kafka.brokers", brokers)
-	add(str(sec, "password"), "kafka.security.password", "kafka.brokers", brokers)
+	prot := secretprot.KafkaOf(str(sec, "protocol"), str(sec, "mechanism"))
+	for _, f := range []string{"username", "password"} {
+		add(str(sec, f), Use{Field: "kafka.security." + f, DestField: "kafka.brokers", Destinations: brokers,
+			ProtField: "kafka.security", Protection: prot})
+	}
 	for i, a := range list(d, "adapters") {
 		for j, srv := range list(a, "servers") {
 			f := fmt.Sprintf("adapters[%d].servers[%d]", i, j)
-			add(str(obj(srv, "identity"), "password"), f+".identity.password", f+".endpoint", []string{Normalize(str(srv, "endpoint"))})
+			insecure, _ := field(srv, "insecure").(bool)
+			add(str(obj(srv, "identity"), "password"), Use{Field: f + ".identity.password", DestField: f + ".endpoint",
+				Destinations: []string{Normalize(str(srv, "endpoint"))}, ProtField: f,
+				Protection: secretprot.OPCUAOf(str(srv, "security_policy"), str(srv, "security_mode"), insecure)})
 		}
 	}
 	return out, nil

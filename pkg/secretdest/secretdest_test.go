@@ -54,3 +54,29 @@ func TestValidDestinations(t *testing.T) {
 		}
 	}
 }
+
+// TestUsesSayWithWhatProtection: each use carries the protection its
+// config sends the secret with, the agent's defaults standing in for what
+// is left out, and the field that sets it; ProtectionOf is the weakest.
+func TestUsesSayWithWhatProtection(t *testing.T) {
+	doc := `{"kafka":{"brokers":"b:1","security":{"protocol":"SASL_SSL","password":"${secret:p}"}},
+		"adapters":[{"type":"opcua","servers":[
+			{"endpoint":"opc.tcp://a:4840","security_policy":"Basic256Sha256","identity":{"password":"${secret:p}"}},
+			{"endpoint":"opc.tcp://b:4840","insecure":true,"identity":{"password":"${secret:p}"}}]}]}`
+	uses, err := Uses([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := ""
+	for _, u := range uses {
+		got += u.ProtField + ": " + u.Protection.String() + "; "
+	}
+	want := "kafka.security: sasl_ssl SCRAM-SHA-512; adapters[0].servers[0]: Basic256Sha256/SignAndEncrypt, server checked; " +
+		"adapters[0].servers[1]: None/None, server unchecked; "
+	if got != want {
+		t.Fatalf("got  %q\nwant %q", got, want)
+	}
+	if p := ProtectionOf(uses, "p").String(); p != "sasl_ssl SCRAM-SHA-512; None/None, server unchecked" {
+		t.Fatalf("ProtectionOf %s", p)
+	}
+}

@@ -32,7 +32,7 @@ func TestSecretKeysRotateRewrapsEveryValue(t *testing.T) {
 	old := box.Newest()
 	svc := secrets.New(st.Secrets(), st.Gateways(), box)
 	for _, n := range []string{"a", "b"} {
-		if _, err := svc.Create(ctx, audit.Origin{Actor: "t"}, n, "value-"+n, "", nil); err != nil {
+		if _, err := svc.Create(ctx, audit.Origin{Actor: "t"}, n, "value-"+n, "", nil, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
