@@ -101,6 +101,35 @@ func TestAlarmAcknowledgement(t *testing.T) {
 	})
 }
 
+// TestAlarmAckOutsideViewIsAuditedAsDenial: acknowledging an alarm of a
+// gateway outside the caller's gateway_access (or a security alarm without
+// audit:read) is answered 404 like an alarm that does not exist, and only
+// the trail tells them apart: authorization.denied naming the alarm, as
+// for a gateway outside gateway_access. It was not audited at all.
+func TestAlarmAckOutsideViewIsAuditedAsDenial(t *testing.T) {
+	databases(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL, "")
+		other := e.raise(alarms.GatewayOffline, alarms.Operational, "gw-b", "")
+		op := e.user("op@example.com", []string{rbac.Operator}, "gw-a")
+		admin := e.login(adminEmail, adminPassword)
+		denials := func() []map[string]any { return e.records(admin, "event_type=authorization.denied") }
+
+		wantError(t, e.do("POST", "/api/v1/alarms/999999/acknowledge", op, nil), 404, "no such alarm")
+		if d := denials(); len(d) != 0 {
+			t.Fatalf("a missing alarm is no denial: %v", d)
+		}
+		wantError(t, e.do("POST", fmt.Sprintf("/api/v1/alarms/%d/acknowledge", other), op, nil), 404, "no such alarm")
+		d := denials()
+		if len(d) != 1 || d[0]["user"] != "op@example.com" || d[0]["resource_id"] != strconv.FormatUint(other, 10) ||
+			d[0]["result"] != "denied" || !strings.Contains(fmt.Sprint(d[0]["reason"]), "outside the caller's view") {
+			t.Fatalf("denial records %v", d)
+		}
+		if got := alarmIDs(t, e.do("GET", "/api/v1/alarms?state=active", admin, nil)); fmt.Sprint(got) != fmt.Sprint([]uint64{other}) {
+			t.Fatalf("the alarm must stay active: %v", got)
+		}
+	})
+}
+
 // TestAlarmListRefusesBadInput: every bad parameter is a 400 naming it.
 func TestAlarmListRefusesBadInput(t *testing.T) {
 	e := newEnv(t, "", "")
