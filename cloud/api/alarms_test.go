@@ -130,6 +130,50 @@ func TestAlarmAckOutsideViewIsAuditedAsDenial(t *testing.T) {
 	})
 }
 
+// TestSiteAuditReadersSeeOnlyTheirAlarmRecords: the audit records about an
+// alarm (its acknowledgement, a refused one) are shown to a reader confined
+// to one site only for that site's gateways' alarms (and security alarms,
+// which every audit reader sees); they showed another site's too, with who
+// acknowledged them.
+func TestSiteAuditReadersSeeOnlyTheirAlarmRecords(t *testing.T) {
+	databases(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL, "")
+		admin := e.login(adminEmail, adminPassword)
+		e.siteGateways(admin, map[string]string{"gw-north": "North", "gw-south": "South"})
+		north := e.raise(alarms.DeviceDown, alarms.Operational, "gw-north", "line/plc")
+		south := e.raise(alarms.DeviceDown, alarms.Operational, "gw-south", "line/plc")
+		sec := e.raise(alarms.LoginFailuresIP, alarms.Security, "", "192.0.2.1")
+		southOp := e.user("south-op@example.com", []string{rbac.Operator}, "South")
+		for _, id := range []uint64{north, south, sec} {
+			wantStatus(t, e.do("POST", fmt.Sprintf("/api/v1/alarms/%d/acknowledge", id), admin, nil), 200)
+		}
+		wantStatus(t, e.do("POST", fmt.Sprintf("/api/v1/alarms/%d/acknowledge", north), southOp, nil), 404) // a denial
+
+		siteAdmin := e.user("north-admin@example.com", []string{rbac.Admin}, "North")
+		seen := map[string]bool{}
+		for _, rec := range e.records(siteAdmin, "limit=1000") {
+			if rec["resource"] == "alarm" || strings.HasPrefix(fmt.Sprint(rec["resource"]), "/api/v1/alarms/") {
+				seen[fmt.Sprint(rec["event_type"], " ", rec["resource_id"])] = true
+			}
+		}
+		id := func(n uint64) string { return strconv.FormatUint(n, 10) }
+		want := map[string]bool{"alarm.acknowledge " + id(north): true, "alarm.acknowledge " + id(sec): true,
+			"authorization.denied " + id(north): true}
+		if fmt.Sprint(seen) != fmt.Sprint(want) {
+			t.Fatalf("the North admin's alarm records %v, want %v", seen, want)
+		}
+		all := 0
+		for _, rec := range e.records(admin, "event_type=alarm.acknowledge") {
+			if rec["resource_id"] == id(south) {
+				all++
+			}
+		}
+		if all != 1 {
+			t.Fatalf("an unrestricted reader must see the South acknowledgement")
+		}
+	})
+}
+
 // TestAlarmListRefusesBadInput: every bad parameter is a 400 naming it.
 func TestAlarmListRefusesBadInput(t *testing.T) {
 	e := newEnv(t, "", "")
