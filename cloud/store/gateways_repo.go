@@ -100,6 +100,19 @@ func (r *Gateways) SiteOf(ctx context.Context, id string) string {
 	return g.Site
 }
 
+// SiteInUse reports whether a gateway or an enrollment token is at site
+// (true when the database cannot tell: callers use it to refuse).
+func (r *Gateways) SiteInUse(ctx context.Context, site string) bool {
+	var n int64
+	if err := r.db(ctx).Model(&Gateway{}).Where("site = ?", site).Limit(1).Count(&n).Error; err != nil || n > 0 {
+		return true
+	}
+	if err := r.db(ctx).Model(&EnrollmentToken{}).Where("site = ?", site).Limit(1).Count(&n).Error; err != nil || n > 0 {
+		return true
+	}
+	return false
+}
+
 // EnrollmentTokens lists every enrollment token, newest first.
 func (r *Gateways) EnrollmentTokens(ctx context.Context) ([]EnrollmentToken, error) {
 	var ts []EnrollmentToken
