@@ -174,6 +174,28 @@ func TestSiteAuditReadersSeeOnlyTheirAlarmRecords(t *testing.T) {
 	})
 }
 
+// TestDeletedGatewaysAlarmsGoWithIt: a gateway's alarms are deleted with
+// it, like its heartbeats and log lines. They stayed, matched to whatever
+// gateway later took the id: a South gateway deleted and its id enrolled
+// again at North showed North its South alarm history (devices, errors).
+func TestDeletedGatewaysAlarmsGoWithIt(t *testing.T) {
+	databases(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL, "")
+		admin := e.login(adminEmail, adminPassword)
+		e.siteGateways(admin, map[string]string{"gw-1": "South"})
+		e.raise(alarms.DeviceDown, alarms.Operational, "gw-1", "line/plc-south")
+		wantStatus(t, e.do("DELETE", "/api/v1/gateways/gw-1", admin, nil), 204)
+		if got := alarmIDs(t, e.do("GET", "/api/v1/alarms?gateway_id=gw-1&state=", admin, nil)); len(got) != 0 {
+			t.Fatalf("a deleted gateway's alarms remain: %v", got)
+		}
+		northAdmin := e.user("north-admin@example.com", []string{rbac.Admin}, "North")
+		e.siteGateways(northAdmin, map[string]string{"gw-1": "North"})
+		if got := alarmIDs(t, e.do("GET", "/api/v1/alarms?gateway_id=gw-1", northAdmin, nil)); len(got) != 0 {
+			t.Fatalf("North sees the South gateway's alarms: %v", got)
+		}
+	})
+}
+
 // TestAlarmListRefusesBadInput: every bad parameter is a 400 naming it.
 func TestAlarmListRefusesBadInput(t *testing.T) {
 	e := newEnv(t, "", "")

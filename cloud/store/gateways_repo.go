@@ -182,7 +182,9 @@ func (t *GatewayTx) SaveGateway(g *Gateway) error { return t.tx.Save(g).Error }
 // DeleteGateway removes g with its tokens, config, heartbeats and
 // challenges.
 func (t *GatewayTx) DeleteGateway(g *Gateway) error {
-	for _, model := range []any{&GatewayToken{}, &GatewayConfig{}, &GatewayHeartbeat{}, &GatewayChallenge{}} {
+	// Its alarms too: left behind, they would belong to whichever gateway
+	// takes the id next, at whatever site.
+	for _, model := range []any{&GatewayToken{}, &GatewayConfig{}, &GatewayHeartbeat{}, &GatewayChallenge{}, &Alarm{}} {
 		if err := t.tx.Where("gateway_id = ?", g.ID).Delete(model).Error; err != nil {
 			return err
 		}
