@@ -134,3 +134,50 @@ func TestSecurityHeadersAndErrors(t *testing.T) {
 	wantStatus(t, e.do("POST", "/api/v1/users", token, map[string]any{"email": "long@example.com", "password": long, "roles": []string{rbac.Viewer}}), 201)
 	e.login("long@example.com", long)
 }
+
+// TestCookieSessionsKeepTheTokenOutOfScriptsReach: a refresh or password
+// change that authenticated by the session cookie answers the new session
+// in the cookie only, not in the body, where any script in the page could
+// read it (and a script injected into the page could mint fresh 24 h
+// tokens and carry them off). A Bearer client still gets the token.
+func TestCookieSessionsKeepTheTokenOutOfScriptsReach(t *testing.T) {
+	e := newEnv(t, "", "")
+	const email = "erin@example.com"
+	e.user(email, []string{"Viewer"})
+	r := e.do("POST", "/api/v1/auth/login", "", map[string]string{"email": email, "password": passwordOf(email)})
+	wantStatus(t, r, 200)
+	cookieOf := func(r resp) string {
+		t.Helper()
+		for _, ck := range (&http.Response{Header: r.header}).Cookies() {
+			if ck.Name == api.SessionCookie && ck.Value != "" {
+				return api.SessionCookie + "=" + ck.Value
+			}
+		}
+		t.Fatalf("no session cookie in %v", r.header)
+		return ""
+	}
+	cookie, csrf := cookieOf(r), r.body["csrf_token"].(string)
+	for _, c := range []struct {
+		name, path string
+		body       any
+	}{
+		{"refresh", "/api/v1/auth/refresh", nil},
+		{"password-change", "/api/v1/auth/password", map[string]string{"current_password": passwordOf(email), "new_password": "violet-harbor-quartz-17"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := e.do("POST", c.path, "", c.body, "Cookie", cookie, api.CSRFHeader, csrf)
+			wantStatus(t, r, 200)
+			if _, ok := r.body["token"]; ok {
+				t.Fatalf("a cookie session's %s answered the token in the body: %s", c.name, r.raw)
+			}
+			cookie, csrf = cookieOf(r), r.body["csrf_token"].(string)
+			wantStatus(t, e.do("GET", "/api/v1/auth/me", "", nil, "Cookie", cookie), 200)
+		})
+	}
+	bearer := e.login(email, "violet-harbor-quartz-17")
+	r = e.do("POST", "/api/v1/auth/refresh", bearer, nil)
+	wantStatus(t, r, 200)
+	if tok, _ := r.body["token"].(string); tok == "" {
+		t.Fatalf("a Bearer refresh must answer the token: %s", r.raw)
+	}
+}
