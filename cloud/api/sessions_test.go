@@ -12,6 +12,7 @@ import (
 
 	"github.com/streamforge/streamforge/cloud/api"
 	"github.com/streamforge/streamforge/cloud/rbac"
+	"github.com/streamforge/streamforge/cloud/users"
 )
 
 func TestLoginRefreshLogout(t *testing.T) {
@@ -180,4 +181,48 @@ func TestCookieSessionsKeepTheTokenOutOfScriptsReach(t *testing.T) {
 	if tok, _ := r.body["token"].(string); tok == "" {
 		t.Fatalf("a Bearer refresh must answer the token: %s", r.raw)
 	}
+}
+
+// TestReusedRefreshedTokenEndsEverySession: a refresh replaces the
+// session; its old token used again within users.RefreshGrace is merely
+// refused (a request already on its way), but used later it was copied:
+// whoever refreshed first, the other holds the old token, so every session
+// of the account ends (the thief's included) and auth.token_reuse is
+// audited. A logged-out token coming back is only refused.
+func TestReusedRefreshedTokenEndsEverySession(t *testing.T) {
+	databases(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL, "")
+		const email = "frank@example.com"
+		stolen := e.user(email, []string{"Viewer"})
+		other := e.login(email, passwordOf(email))
+		loggedOut := e.login(email, passwordOf(email))
+		wantStatus(t, e.do("POST", "/api/v1/auth/logout", loggedOut, nil), 204)
+		r := e.do("POST", "/api/v1/auth/refresh", stolen, nil)
+		wantStatus(t, r, 200)
+		fresh := r.body["token"].(string)
+
+		wantStatus(t, e.do("GET", "/api/v1/auth/me", stolen, nil), 401) // within the grace
+		wantStatus(t, e.do("GET", "/api/v1/auth/me", loggedOut, nil), 401)
+		for _, tok := range []string{fresh, other} {
+			wantStatus(t, e.do("GET", "/api/v1/auth/me", tok, nil), 200)
+		}
+		admin := e.login(adminEmail, adminPassword)
+		if recs := e.records(admin, "event_type=auth.token_reuse"); len(recs) != 0 {
+			t.Fatalf("reuse within the grace: %v", recs)
+		}
+
+		e.users.Now = func() time.Time { return time.Now().Add(users.RefreshGrace + time.Second) }
+		wantStatus(t, e.do("POST", "/api/v1/auth/refresh", stolen, nil), 401)
+		for _, tok := range []string{fresh, other} {
+			wantStatus(t, e.do("GET", "/api/v1/auth/me", tok, nil), 401)
+		}
+		wantStatus(t, e.do("GET", "/api/v1/auth/me", stolen, nil), 401) // again: refused, aggregated
+		recs := e.records(admin, "event_type=auth.token_reuse")
+		if len(recs) != 1 || recs[0]["user"] != email || recs[0]["result"] != "denied" {
+			t.Fatalf("reuse records: %v", recs)
+		}
+		wantStatus(t, e.do("GET", "/api/v1/auth/me", admin, nil), 200) // nobody else's session ends
+		e.users.Now = time.Now
+		wantStatus(t, e.do("GET", "/api/v1/auth/me", e.login(email, passwordOf(email)), nil), 200) // the owner logs in again
+	})
 }
