@@ -27,7 +27,8 @@ func TestCSVCellsCannotRunAsFormulas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	script := `import { csvCell } from ` + jsString(t, "file://"+mod) + `;
+	modURL, _ := json.Marshal("file://" + mod) // a JS string literal
+	script := `import { csvCell } from ` + string(modURL) + `;
 process.stdout.write(JSON.stringify(` + string(in) + `.map(csvCell)));`
 	out, err := exec.Command("node", "--input-type=module", "-e", script).CombinedOutput()
 	if err != nil {
@@ -42,13 +43,4 @@ process.stdout.write(JSON.stringify(` + string(in) + `.map(csvCell)));`
 			t.Errorf("csvCell(%q) = %q, want %q", cells[i], got[i], want[i])
 		}
 	}
-}
-
-func jsString(t *testing.T, s string) string {
-	t.Helper()
-	b, err := json.Marshal(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }
