@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"unicode"
 
 	"github.com/streamforge/streamforge/pkg/wire"
 )
@@ -55,7 +54,7 @@ func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
 		return true
 	})
 	h.ring.add(wire.LogEntry{Time: r.Time.UTC(), Level: levelName(r.Level),
-		Message: wire.Cut(printable(out.Message), wire.MaxLogMessage), Attrs: wire.Cut(printable(strings.TrimPrefix(text.String(), " ")), wire.MaxLogAttrs)})
+		Message: wire.Cut(wire.Printable(out.Message), wire.MaxLogMessage), Attrs: wire.Cut(wire.Printable(strings.TrimPrefix(text.String(), " ")), wire.MaxLogAttrs)})
 	return h.inner.Handle(ctx, out)
 }
 
@@ -140,32 +139,4 @@ func levelName(l slog.Level) string {
 	default:
 		return "DEBUG"
 	}
-}
-
-// printable escapes control and format characters (line breaks, escape
-// sequences, bidi overrides, zero-width marks) as \n, \t or \uXXXX: the
-// control plane refuses them in a log line, and a reader's terminal or
-// page must not act on them.
-func printable(s string) string {
-	if !strings.ContainsFunc(s, unprintable) {
-		return s
-	}
-	var b strings.Builder
-	for _, r := range s {
-		switch {
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case unprintable(r):
-			fmt.Fprintf(&b, `\u%04x`, r)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
-}
-
-func unprintable(r rune) bool {
-	return unicode.Is(unicode.Cc, r) || unicode.Is(unicode.Cf, r) || r == '\u2028' || r == '\u2029'
 }

@@ -129,7 +129,7 @@ func TestLinesCarryNoControlCharacters(t *testing.T) {
 	log.Info("two\nlines \x1b[31mred\u202e", "err", errors.New("a\r\nb\u200bc"))
 	lines, _ := ring.Since(0, 10, 1<<20)
 	l := lines[0]
-	if strings.ContainsFunc(l.Message+l.Attrs, unprintable) || l.Message != `two\nlines \u001b[31mred\u202e` || !strings.Contains(l.Attrs, `a\r\nb\u200bc`) {
+	if strings.ContainsFunc(l.Message+l.Attrs, wire.Unprintable) || l.Message != `two\nlines \u001b[31mred\u202e` || !strings.Contains(l.Attrs, `a\r\nb\u200bc`) {
 		t.Fatalf("line: %q %q", l.Message, l.Attrs)
 	}
 }

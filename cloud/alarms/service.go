@@ -18,6 +18,9 @@ import (
 var (
 	ErrNotFound  = errs.New(errs.NotFound, "no such alarm")
 	ErrNotActive = errs.New(errs.Conflict, "alarm is not active (acknowledged or cleared already)")
+	// ErrOutsideView answers like ErrNotFound (nobody learns which alarms
+	// exist elsewhere); the API audits it as a denial.
+	ErrOutsideView = errs.New(errs.NotFound, "no such alarm")
 )
 
 // Alarm is an alarm as the API shows it (the store's row), named here so
@@ -114,6 +117,8 @@ func (s *Service) Ack(ctx context.Context, v Viewer, origin audit.Origin, id uin
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return a, ErrNotFound
+	case errors.Is(err, store.ErrAlarmHidden):
+		return a, ErrOutsideView
 	case errors.Is(err, store.ErrAlarmClosed):
 		return a, ErrNotActive
 	case err != nil:

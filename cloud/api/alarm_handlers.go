@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"strconv"
 
 	"github.com/gofiber/fiber/v2"
@@ -79,6 +80,11 @@ func (s *Server) ackAlarm(c *fiber.Ctx) error {
 		return errorf(fiber.StatusBadRequest, "id: want an alarm id")
 	}
 	a, err := svc.Ack(c.UserContext(), s.alarmViewer(c), s.meta(c), id)
+	if errors.Is(err, alarms.ErrOutsideView) {
+		// Answered 404 like a missing alarm; the trail tells them apart,
+		// as for a gateway outside gateway_access.
+		s.refused(c, "authorization.denied", claimsOf(c).Subject, "alarm outside the caller's view")
+	}
 	if err != nil {
 		return err
 	}

@@ -101,6 +101,101 @@ func TestAlarmAcknowledgement(t *testing.T) {
 	})
 }
 
+// TestAlarmAckOutsideViewIsAuditedAsDenial: acknowledging an alarm of a
+// gateway outside the caller's gateway_access (or a security alarm without
+// audit:read) is answered 404 like an alarm that does not exist, and only
+// the trail tells them apart: authorization.denied naming the alarm, as
+// for a gateway outside gateway_access. It was not audited at all.
+func TestAlarmAckOutsideViewIsAuditedAsDenial(t *testing.T) {
+	databases(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL, "")
+		other := e.raise(alarms.GatewayOffline, alarms.Operational, "gw-b", "")
+		op := e.user("op@example.com", []string{rbac.Operator}, "gw-a")
+		admin := e.login(adminEmail, adminPassword)
+		denials := func() []map[string]any { return e.records(admin, "event_type=authorization.denied") }
+
+		wantError(t, e.do("POST", "/api/v1/alarms/999999/acknowledge", op, nil), 404, "no such alarm")
+		if d := denials(); len(d) != 0 {
+			t.Fatalf("a missing alarm is no denial: %v", d)
+		}
+		wantError(t, e.do("POST", fmt.Sprintf("/api/v1/alarms/%d/acknowledge", other), op, nil), 404, "no such alarm")
+		d := denials()
+		if len(d) != 1 || d[0]["user"] != "op@example.com" || d[0]["resource_id"] != strconv.FormatUint(other, 10) ||
+			d[0]["result"] != "denied" || !strings.Contains(fmt.Sprint(d[0]["reason"]), "outside the caller's view") {
+			t.Fatalf("denial records %v", d)
+		}
+		if got := alarmIDs(t, e.do("GET", "/api/v1/alarms?state=active", admin, nil)); fmt.Sprint(got) != fmt.Sprint([]uint64{other}) {
+			t.Fatalf("the alarm must stay active: %v", got)
+		}
+	})
+}
+
+// TestSiteAuditReadersSeeOnlyTheirAlarmRecords: the audit records about an
+// alarm (its acknowledgement, a refused one) are shown to a reader confined
+// to one site only for that site's gateways' alarms (and security alarms,
+// which every audit reader sees); they showed another site's too, with who
+// acknowledged them.
+func TestSiteAuditReadersSeeOnlyTheirAlarmRecords(t *testing.T) {
+	databases(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL, "")
+		admin := e.login(adminEmail, adminPassword)
+		e.siteGateways(admin, map[string]string{"gw-north": "North", "gw-south": "South"})
+		north := e.raise(alarms.DeviceDown, alarms.Operational, "gw-north", "line/plc")
+		south := e.raise(alarms.DeviceDown, alarms.Operational, "gw-south", "line/plc")
+		sec := e.raise(alarms.LoginFailuresIP, alarms.Security, "", "192.0.2.1")
+		southOp := e.user("south-op@example.com", []string{rbac.Operator}, "South")
+		for _, id := range []uint64{north, south, sec} {
+			wantStatus(t, e.do("POST", fmt.Sprintf("/api/v1/alarms/%d/acknowledge", id), admin, nil), 200)
+		}
+		wantStatus(t, e.do("POST", fmt.Sprintf("/api/v1/alarms/%d/acknowledge", north), southOp, nil), 404) // a denial
+
+		siteAdmin := e.user("north-admin@example.com", []string{rbac.Admin}, "North")
+		seen := map[string]bool{}
+		for _, rec := range e.records(siteAdmin, "limit=1000") {
+			if rec["resource"] == "alarm" || strings.HasPrefix(fmt.Sprint(rec["resource"]), "/api/v1/alarms/") {
+				seen[fmt.Sprint(rec["event_type"], " ", rec["resource_id"])] = true
+			}
+		}
+		id := func(n uint64) string { return strconv.FormatUint(n, 10) }
+		want := map[string]bool{"alarm.acknowledge " + id(north): true, "alarm.acknowledge " + id(sec): true,
+			"authorization.denied " + id(north): true}
+		if fmt.Sprint(seen) != fmt.Sprint(want) {
+			t.Fatalf("the North admin's alarm records %v, want %v", seen, want)
+		}
+		all := 0
+		for _, rec := range e.records(admin, "event_type=alarm.acknowledge") {
+			if rec["resource_id"] == id(south) {
+				all++
+			}
+		}
+		if all != 1 {
+			t.Fatalf("an unrestricted reader must see the South acknowledgement")
+		}
+	})
+}
+
+// TestDeletedGatewaysAlarmsGoWithIt: a gateway's alarms are deleted with
+// it, like its heartbeats and log lines. They stayed, matched to whatever
+// gateway later took the id: a South gateway deleted and its id enrolled
+// again at North showed North its South alarm history (devices, errors).
+func TestDeletedGatewaysAlarmsGoWithIt(t *testing.T) {
+	databases(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL, "")
+		admin := e.login(adminEmail, adminPassword)
+		e.siteGateways(admin, map[string]string{"gw-1": "South"})
+		e.raise(alarms.DeviceDown, alarms.Operational, "gw-1", "line/plc-south")
+		wantStatus(t, e.do("DELETE", "/api/v1/gateways/gw-1", admin, nil), 204)
+		if got := alarmIDs(t, e.do("GET", "/api/v1/alarms?gateway_id=gw-1&state=", admin, nil)); len(got) != 0 {
+			t.Fatalf("a deleted gateway's alarms remain: %v", got)
+		}
+		northAdmin := e.user("north-admin@example.com", []string{rbac.Admin}, "North")
+		e.siteGateways(northAdmin, map[string]string{"gw-1": "North"})
+		if got := alarmIDs(t, e.do("GET", "/api/v1/alarms?gateway_id=gw-1", northAdmin, nil)); len(got) != 0 {
+			t.Fatalf("North sees the South gateway's alarms: %v", got)
+		}
+	})
+}
+
 // TestAlarmListRefusesBadInput: every bad parameter is a 400 naming it.
 func TestAlarmListRefusesBadInput(t *testing.T) {
 	e := newEnv(t, "", "")

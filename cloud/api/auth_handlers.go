@@ -15,7 +15,7 @@ type loginRequest struct {
 }
 
 type tokenResponse struct {
-	Token     string    `json:"token"`
+	Token     string    `json:"token,omitempty"`
 	ExpiresAt time.Time `json:"expires_at"`
 	CSRFToken string    `json:"csrf_token"`
 }
@@ -35,12 +35,21 @@ func (s *Server) login(c *fiber.Ctx) error {
 	return s.sendSession(c, sess)
 }
 
+// sendSession sets sess as the session cookie and answers it. A request
+// that authenticated by the cookie (the dashboard's refresh and password
+// change) gets the new token in the cookie only: in the body, script
+// could read it, and a script injected into the page could mint and carry
+// off a fresh 24 h token, which the HttpOnly cookie is there to prevent.
 func (s *Server) sendSession(c *fiber.Ctx, sess users.Session) error {
 	c.Cookie(&fiber.Cookie{
 		Name: SessionCookie, Value: sess.Token, Path: "/", Expires: sess.ExpiresAt(),
 		Secure: true, HTTPOnly: true, SameSite: fiber.CookieSameSiteStrictMode,
 	})
-	return c.JSON(tokenResponse{Token: sess.Token, ExpiresAt: sess.ExpiresAt().UTC(), CSRFToken: sess.Claims.CSRF})
+	r := tokenResponse{Token: sess.Token, ExpiresAt: sess.ExpiresAt().UTC(), CSRFToken: sess.Claims.CSRF}
+	if viaCookie, _ := c.Locals(viaCookieKey).(bool); viaCookie {
+		r.Token = ""
+	}
+	return c.JSON(r)
 }
 
 type passwordChange struct {

@@ -52,6 +52,7 @@ type gatewayFleet interface {
 	Act(ctx context.Context, m gateways.Meta, access []string, id string, a gateways.Action) (gateways.View, error)
 	Delete(ctx context.Context, m gateways.Meta, access []string, id string) error
 	SiteOf(ctx context.Context, id string) string
+	SiteInUse(ctx context.Context, site string) bool
 }
 
 type gatewayServices struct {

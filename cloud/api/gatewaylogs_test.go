@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/url"
 	"strings"
 	"testing"
@@ -71,6 +72,7 @@ func TestGatewayLogsAreScopedFilteredAndBounded(t *testing.T) {
 			{"fail-long-message", wire.LogBatch{Entries: []wire.LogEntry{line(1, "INFO", strings.Repeat("m", wire.MaxLogMessage+1))}}, "entries[0].message"},
 			{"fail-no-time", wire.LogBatch{Entries: []wire.LogEntry{{Level: "INFO", Message: "x"}}}, "entries[0].time"},
 			{"fail-too-many", wire.LogBatch{Entries: make([]wire.LogEntry, wire.MaxLogBatchEntries+1)}, "entries: at most"},
+			{"fail-seq-beyond-int64", wire.LogBatch{Entries: []wire.LogEntry{{Seq: math.MaxUint64, Time: t0, Level: "INFO", Message: "x"}}}, "entries[0].seq"},
 		} {
 			t.Run(c.name, func(t *testing.T) {
 				tok, _ := gw.Token()

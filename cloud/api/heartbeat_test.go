@@ -131,3 +131,27 @@ func pad(prefix string, n int) string {
 	}
 	return prefix + strings.Repeat("x", n-len(prefix))
 }
+
+// TestFittedHeartbeatWithControlCharactersIsTaken: what an agent reports
+// after Fit reaches the control plane even when its error texts hold line
+// breaks or escape sequences (a proxy's HTML error page in an ACME error,
+// a multi-line config error): Fit escapes them. The control plane refused
+// such heartbeats (400), so the gateway looked offline, its logs stopped
+// shipping, and its renewal error never became an alarm.
+func TestFittedHeartbeatWithControlCharactersIsTaken(t *testing.T) {
+	e := newEnv(t, "", "")
+	admin := e.login(adminEmail, adminPassword)
+	gw := e.approvedGateway(admin, "gw-ctl")
+	hb := wire.Heartbeat{Status: "degraded", ConfigError: "refused: line one\nline two",
+		CertRenewalError: "acme: 502 : <html>\r\n<head>\x1b[1mBad Gateway</head>\n</html>\n",
+		Adapters:         []wire.AdapterState{{Name: "modbus", Device: "plc\t1", LastError: "timeout\u202e"}}}
+	hb.Fit()
+	if err := gw.Heartbeat(context.Background(), hb); err != nil {
+		t.Fatalf("heartbeat after Fit: %v", err)
+	}
+	r := e.do("GET", "/api/v1/gateways/gw-ctl/health", admin, nil)
+	wantStatus(t, r, 200)
+	if !strings.Contains(string(r.raw), `refused: line one\\nline two`) || !strings.Contains(string(r.raw), `plc\\t1`) {
+		t.Fatalf("health does not show the escaped texts: %s", r.raw)
+	}
+}

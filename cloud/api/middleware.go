@@ -67,6 +67,9 @@ func (s *Server) observe(c *fiber.Ctx) error {
 
 const claimsKey = "claims"
 
+// viaCookieKey marks a request that authenticated by the session cookie.
+const viaCookieKey = "via-cookie"
+
 func claimsOf(c *fiber.Ctx) *auth.Claims {
 	cl, _ := c.Locals(claimsKey).(*auth.Claims)
 	return cl
@@ -124,6 +127,7 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 		}
 	}
 	c.Locals(claimsKey, cl)
+	c.Locals(viaCookieKey, viaCookie)
 	return c.Next()
 }
 

@@ -47,6 +47,8 @@ func (s *Server) tallyRefusal(ctx context.Context, ev audit.Event) {
 func tokenReason(err error) string {
 	msg := err.Error()
 	switch {
+	case strings.Contains(msg, "reused"):
+		return "token_reused"
 	case strings.Contains(msg, "expired"):
 		return "token_expired"
 	case strings.Contains(msg, "revoked"):

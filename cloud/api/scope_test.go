@@ -95,3 +95,49 @@ func TestGatewayAccessConfinesAdmins(t *testing.T) {
 		}
 	})
 }
+
+// TestSiteAdminCannotGrantAnotherSiteThroughAGatewayNamedLikeIt: a
+// gateway_access entry matches a gateway id and a site name alike. An
+// Admin confined to North enrolled (with a North token) a gateway whose id
+// is "South", the name of another site, and granted a new account
+// ["South"] as "a gateway of mine": that account then saw every South
+// gateway. An entry the granter does not hold itself may name one of its
+// gateways only if no gateway or enrollment token is at a site of that
+// name; the refusal is a 403, audited.
+func TestSiteAdminCannotGrantAnotherSiteThroughAGatewayNamedLikeIt(t *testing.T) {
+	databases(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL, "")
+		admin := e.login(adminEmail, adminPassword)
+		e.siteGateways(admin, map[string]string{"gw-south": "South", "gw-north": "North"})
+		e.enrollmentToken(admin, 1, "East") // a site with no gateway yet
+		northAdmin := e.user("north-admin@example.com", []string{"Admin"}, "North")
+		for _, id := range []string{"South", "East", "gw-north-2"} {
+			_, value := e.enrollmentToken(northAdmin, 1, "North")
+			if _, err := e.gateway(id).Enroll(context.Background(), value, "edge", nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, c := range []struct {
+			name   string
+			access []string
+			status int
+		}{
+			{"fail-gateway-named-like-a-site", []string{"South"}, 403},
+			{"fail-gateway-named-like-a-tokens-site", []string{"East"}, 403},
+			{"ok-own-gateway", []string{"gw-north-2"}, 201},
+			{"ok-own-site", []string{"North"}, 201},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				email := strings.ToLower(c.access[0]) + "-user@example.com"
+				r := e.do("POST", "/api/v1/users", northAdmin, map[string]any{
+					"email": email, "password": passwordOf(email), "roles": []string{"Viewer"}, "gateway_access": c.access})
+				wantStatus(t, r, c.status)
+				if c.status == 403 {
+					if recs := e.records(admin, "event_type=authorization.denied&resource_id="+email); len(recs) != 1 {
+						t.Fatalf("refusal records: %v", recs)
+					}
+				}
+			})
+		}
+	})
+}

@@ -122,6 +122,7 @@ func New(d Deps, log *slog.Logger, opts Options) *Server {
 	s.app.Use(s.observe)
 	s.app.Use(recover.New())
 	s.app.Use(refuseControlChars)
+	s.app.Use(refuseContentEncoding)
 	s.app.Use(s.resolveClientIP)
 	hsts := 0
 	if opts.TLS {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/streamforge/streamforge/cloud/api"
 	"github.com/streamforge/streamforge/cloud/rbac"
+	"github.com/streamforge/streamforge/cloud/users"
 )
 
 func TestLoginRefreshLogout(t *testing.T) {
@@ -133,4 +134,95 @@ func TestSecurityHeadersAndErrors(t *testing.T) {
 	long := strings.Repeat("é", 70)
 	wantStatus(t, e.do("POST", "/api/v1/users", token, map[string]any{"email": "long@example.com", "password": long, "roles": []string{rbac.Viewer}}), 201)
 	e.login("long@example.com", long)
+}
+
+// TestCookieSessionsKeepTheTokenOutOfScriptsReach: a refresh or password
+// change that authenticated by the session cookie answers the new session
+// in the cookie only, not in the body, where any script in the page could
+// read it (and a script injected into the page could mint fresh 24 h
+// tokens and carry them off). A Bearer client still gets the token.
+func TestCookieSessionsKeepTheTokenOutOfScriptsReach(t *testing.T) {
+	e := newEnv(t, "", "")
+	const email = "erin@example.com"
+	e.user(email, []string{"Viewer"})
+	r := e.do("POST", "/api/v1/auth/login", "", map[string]string{"email": email, "password": passwordOf(email)})
+	wantStatus(t, r, 200)
+	cookieOf := func(r resp) string {
+		t.Helper()
+		for _, ck := range (&http.Response{Header: r.header}).Cookies() {
+			if ck.Name == api.SessionCookie && ck.Value != "" {
+				return api.SessionCookie + "=" + ck.Value
+			}
+		}
+		t.Fatalf("no session cookie in %v", r.header)
+		return ""
+	}
+	cookie, csrf := cookieOf(r), r.body["csrf_token"].(string)
+	for _, c := range []struct {
+		name, path string
+		body       any
+	}{
+		{"refresh", "/api/v1/auth/refresh", nil},
+		{"password-change", "/api/v1/auth/password", map[string]string{"current_password": passwordOf(email), "new_password": "violet-harbor-quartz-17"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := e.do("POST", c.path, "", c.body, "Cookie", cookie, api.CSRFHeader, csrf)
+			wantStatus(t, r, 200)
+			if _, ok := r.body["token"]; ok {
+				t.Fatalf("a cookie session's %s answered the token in the body: %s", c.name, r.raw)
+			}
+			cookie, csrf = cookieOf(r), r.body["csrf_token"].(string)
+			wantStatus(t, e.do("GET", "/api/v1/auth/me", "", nil, "Cookie", cookie), 200)
+		})
+	}
+	bearer := e.login(email, "violet-harbor-quartz-17")
+	r = e.do("POST", "/api/v1/auth/refresh", bearer, nil)
+	wantStatus(t, r, 200)
+	if tok, _ := r.body["token"].(string); tok == "" {
+		t.Fatalf("a Bearer refresh must answer the token: %s", r.raw)
+	}
+}
+
+// TestReusedRefreshedTokenEndsEverySession: a refresh replaces the
+// session; its old token used again within users.RefreshGrace is merely
+// refused (a request already on its way), but used later it was copied:
+// whoever refreshed first, the other holds the old token, so every session
+// of the account ends (the thief's included) and auth.token_reuse is
+// audited. A logged-out token coming back is only refused.
+func TestReusedRefreshedTokenEndsEverySession(t *testing.T) {
+	databases(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL, "")
+		const email = "frank@example.com"
+		stolen := e.user(email, []string{"Viewer"})
+		other := e.login(email, passwordOf(email))
+		loggedOut := e.login(email, passwordOf(email))
+		wantStatus(t, e.do("POST", "/api/v1/auth/logout", loggedOut, nil), 204)
+		r := e.do("POST", "/api/v1/auth/refresh", stolen, nil)
+		wantStatus(t, r, 200)
+		fresh := r.body["token"].(string)
+
+		wantStatus(t, e.do("GET", "/api/v1/auth/me", stolen, nil), 401) // within the grace
+		wantStatus(t, e.do("GET", "/api/v1/auth/me", loggedOut, nil), 401)
+		for _, tok := range []string{fresh, other} {
+			wantStatus(t, e.do("GET", "/api/v1/auth/me", tok, nil), 200)
+		}
+		admin := e.login(adminEmail, adminPassword)
+		if recs := e.records(admin, "event_type=auth.token_reuse"); len(recs) != 0 {
+			t.Fatalf("reuse within the grace: %v", recs)
+		}
+
+		e.users.Now = func() time.Time { return time.Now().Add(users.RefreshGrace + time.Second) }
+		wantStatus(t, e.do("POST", "/api/v1/auth/refresh", stolen, nil), 401)
+		for _, tok := range []string{fresh, other} {
+			wantStatus(t, e.do("GET", "/api/v1/auth/me", tok, nil), 401)
+		}
+		wantStatus(t, e.do("GET", "/api/v1/auth/me", stolen, nil), 401) // again: refused, aggregated
+		recs := e.records(admin, "event_type=auth.token_reuse")
+		if len(recs) != 1 || recs[0]["user"] != email || recs[0]["result"] != "denied" {
+			t.Fatalf("reuse records: %v", recs)
+		}
+		wantStatus(t, e.do("GET", "/api/v1/auth/me", admin, nil), 200) // nobody else's session ends
+		e.users.Now = time.Now
+		wantStatus(t, e.do("GET", "/api/v1/auth/me", e.login(email, passwordOf(email)), nil), 200) // the owner logs in again
+	})
 }

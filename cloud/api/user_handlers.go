@@ -37,7 +37,8 @@ var errWiderAccess = errorf(fiber.StatusForbidden,
 // neither widen its own reach nor make or manage an account that has more.
 func (s *Server) checkGrant(c *fiber.Ctx, target string, requested []string) error {
 	siteOf := func(id string) string { return s.gateways.fleet.SiteOf(c.UserContext(), id) }
-	if rbac.Grants(s.access(c), requested, siteOf) {
+	isSite := func(name string) bool { return s.gateways.fleet.SiteInUse(c.UserContext(), name) }
+	if rbac.Grants(s.access(c), requested, siteOf, isSite) {
 		return nil
 	}
 	m := s.meta(c)

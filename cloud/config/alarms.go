@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -70,6 +71,12 @@ func (r *alarmRaw) parse() (Alarms, error) {
 			return a, fmt.Errorf("%s: %q is not a positive integer", c.name, c.v)
 		}
 		*c.dst = n
+	}
+	// The offline period is their product: past time.Duration's range it
+	// wrapped to a negative one, and every gateway was offline at once.
+	if a.HeartbeatInterval > time.Duration(math.MaxInt64)/time.Duration(a.OfflineIntervals) {
+		return a, fmt.Errorf("STREAMFORGE_ALARM_HEARTBEAT_INTERVAL x STREAMFORGE_ALARM_OFFLINE_INTERVALS: %s x %d is longer than the control plane can count",
+			a.HeartbeatInterval, a.OfflineIntervals)
 	}
 	a.WebhookURL = strings.TrimSpace(r.hookURL)
 	secret := os.Getenv("STREAMFORGE_ALERT_WEBHOOK_SECRET")

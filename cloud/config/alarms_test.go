@@ -26,6 +26,7 @@ func TestAlarmSettings(t *testing.T) {
 		{"fail-interval", []string{"--alarm-interval", "soon"}, "STREAMFORGE_ALARM_INTERVAL"},
 		{"fail-negative-hold-off", []string{"--alarm-clear-after", "-1s"}, "STREAMFORGE_ALARM_CLEAR_AFTER"},
 		{"fail-zero-offline", []string{"--alarm-offline-intervals", "0"}, "STREAMFORGE_ALARM_OFFLINE_INTERVALS"},
+		{"fail-offline-period-overflows", []string{"--alarm-heartbeat-interval", "2000000h", "--alarm-offline-intervals", "5"}, "STREAMFORGE_ALARM_OFFLINE_INTERVALS"},
 		{"fail-login-failures", []string{"--alert-login-failures", "many"}, "STREAMFORGE_ALERT_LOGIN_FAILURES"},
 		{"fail-webhook-without-secret", []string{"--alert-webhook-url", "http://127.0.0.1:9/hook"}, "STREAMFORGE_ALERT_WEBHOOK_SECRET"},
 		{"fail-secret-file-missing", []string{"--alert-webhook-secret-file", secretFile + ".gone"}, "STREAMFORGE_ALERT_WEBHOOK_SECRET_FILE"},

@@ -137,3 +137,7 @@ func (s *Fleet) filter(access []string) store.GatewayFilter {
 // SiteOf returns the site of gateway id ("" when it has none or does not
 // exist).
 func (s *Fleet) SiteOf(ctx context.Context, id string) string { return s.repo.SiteOf(ctx, id) }
+
+// SiteInUse reports whether a gateway or an enrollment token is at site
+// (true when it cannot tell).
+func (s *Fleet) SiteInUse(ctx context.Context, site string) bool { return s.repo.SiteInUse(ctx, site) }

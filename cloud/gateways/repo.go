@@ -112,6 +112,7 @@ type FleetRepo interface {
 	DeployedVersion(ctx context.Context, id string) (int, error)
 	DeployedVersions(ctx context.Context, ids []string) (map[string]int, error)
 	SiteOf(ctx context.Context, id string) string
+	SiteInUse(ctx context.Context, site string) bool
 	GatewayPage(ctx context.Context, f store.GatewayFilter, field string, desc bool, limit, offset int) ([]store.Gateway, int64, error)
 	CountGateways(ctx context.Context, f store.GatewayFilter) (int64, error)
 	CountByStatus(ctx context.Context, f store.GatewayFilter) (map[string]int64, error)

@@ -100,8 +100,11 @@ func Unrestricted(access []string) bool { return slices.Contains(access, AllGate
 // gateway_access: only what it has itself (an entry of its own, or a
 // gateway whose site it has; siteOf returns a gateway id's site, "" when
 // there is none). A site-scoped Admin cannot widen anyone's reach, its own
-// included.
-func Grants(access, requested []string, siteOf func(id string) string) bool {
+// included. An entry matches a site of that name as well as the gateway
+// (CanAccessGateway), so a gateway of the actor's whose id is also a site
+// (isSite: some gateway or enrollment token is there) grants that site,
+// and is refused.
+func Grants(access, requested []string, siteOf func(id string) string, isSite func(name string) bool) bool {
 	if Unrestricted(access) {
 		return true
 	}
@@ -109,7 +112,7 @@ func Grants(access, requested []string, siteOf func(id string) string) bool {
 		if slices.Contains(access, r) {
 			continue
 		}
-		if site := siteOf(r); site == "" || !slices.Contains(access, site) {
+		if site := siteOf(r); site == "" || !slices.Contains(access, site) || isSite(r) {
 			return false
 		}
 	}

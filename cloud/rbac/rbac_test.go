@@ -72,3 +72,32 @@ func TestCanAccessGateway(t *testing.T) {
 		})
 	}
 }
+
+// TestGrants: a confined actor grants only entries of its own, or its own
+// gateways, and not a gateway of its own whose id is also a site's name
+// (the entry would match that site's gateways too).
+func TestGrants(t *testing.T) {
+	sites := map[string]string{"gw-n1": "North", "South": "North", "gw-s1": "South"}
+	siteOf := func(id string) string { return sites[id] }
+	isSite := func(name string) bool { return name == "North" || name == "South" }
+	for _, c := range []struct {
+		name              string
+		access, requested []string
+		want              bool
+	}{
+		{"ok-unrestricted", []string{"*"}, []string{"South"}, true},
+		{"ok-own-entry", []string{"North"}, []string{"North"}, true},
+		{"ok-own-gateway", []string{"North"}, []string{"gw-n1"}, true},
+		{"fail-other-sites-gateway", []string{"North"}, []string{"gw-s1"}, false},
+		{"fail-own-gateway-named-like-a-site", []string{"North"}, []string{"South"}, false},
+		{"fail-other-site", []string{"gw-n1"}, []string{"North"}, false},
+		{"fail-unknown", []string{"North"}, []string{"nowhere"}, false},
+		{"fail-everything", []string{"North"}, []string{"*"}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := Grants(c.access, c.requested, siteOf, isSite); got != c.want {
+				t.Fatalf("Grants(%v, %v) = %v, want %v", c.access, c.requested, got, c.want)
+			}
+		})
+	}
+}

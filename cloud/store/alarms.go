@@ -107,13 +107,28 @@ func (s *Store) ClearAlarm(ctx context.Context, id uint64, now time.Time) error 
 // longer active (acknowledged already, or cleared).
 var ErrAlarmClosed = errors.New("alarm is not active")
 
+// ErrAlarmHidden means the alarm exists but lies outside the caller's
+// view (another site's, or a security alarm for a non-auditor): callers
+// answer it like ErrNotFound, and audit it as a denial.
+var ErrAlarmHidden = errors.New("alarm outside the caller's view")
+
 // AckAlarm acknowledges active alarm id as by at now, with its audit
-// record ev in the same transaction. ErrNotFound when it is not within
-// scope (the caller's view).
+// record ev in the same transaction. ErrNotFound when there is no such
+// alarm, ErrAlarmHidden when it is not within scope (the caller's view).
 func (s *Store) AckAlarm(ctx context.Context, id uint64, by string, now time.Time, scope AlarmScope, ev auditrec.Event) (Alarm, error) {
 	var a Alarm
 	err := s.Tx(ctx, func(tx *gorm.DB) error {
-		if err := scope.apply(tx.Where("id = ?", id)).Take(&a).Error; err != nil {
+		err := scope.apply(tx.Where("id = ?", id)).Take(&a).Error
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			var n int64
+			if cerr := tx.Model(&Alarm{}).Where("id = ?", id).Count(&n).Error; cerr != nil {
+				return cerr
+			}
+			if n > 0 {
+				return ErrAlarmHidden
+			}
+		}
+		if err != nil {
 			return err
 		}
 		if a.State != AlarmActive {
@@ -128,11 +143,11 @@ func (s *Store) AckAlarm(ctx context.Context, id uint64, by string, now time.Tim
 			return ErrAlarmClosed
 		}
 		a.State, a.AckedBy, a.AckedAt = AlarmAcknowledged, by, &now
-		_, err := AppendAudit(tx, ev)
+		_, err = AppendAudit(tx, ev)
 		return err
 	})
-	if errors.Is(err, ErrAlarmClosed) {
-		return a, ErrAlarmClosed
+	if errors.Is(err, ErrAlarmClosed) || errors.Is(err, ErrAlarmHidden) {
+		return a, err
 	}
 	return a, translate(err)
 }

@@ -50,10 +50,16 @@ func (r AuditRepo) within(q *gorm.DB) *gorm.DB {
 		Where("site IN ? AND site <> ''", access)
 	tokens := q.Session(&gorm.Session{NewDB: true}).Table("enrollment_tokens").Select("id").
 		Where("site IN ? AND site <> ''", access)
+	// Alarm records (acknowledgements, refused ones) name the alarm by id:
+	// a gateway's alarm only within access, a security alarm (no gateway)
+	// for every audit reader, as the alarm list shows them.
+	alarms := q.Session(&gorm.Session{NewDB: true}).Table("alarms").Select("CAST(id AS TEXT)").
+		Where("gateway_id = '' OR gateway_id IN ? OR gateway_id IN (?)", access, gateways)
 	return q.Where(`NOT (resource IN ('gateway', 'gateway_config') OR resource LIKE '/api/v1/gateways/%') `+
 		`OR resource_id IN ? OR resource_id IN (?)`, access, gateways).
 		Where(`resource <> 'enrollment_token' OR resource_id IN (?)`, tokens).
-		Where(`NOT (resource = 'rollout' OR event_type IN ?) OR user_email = ?`, multiGatewayEvents, r.scope.User)
+		Where(`NOT (resource = 'rollout' OR event_type IN ?) OR user_email = ?`, multiGatewayEvents, r.scope.User).
+		Where(`NOT (resource = 'alarm' OR resource LIKE '/api/v1/alarms/%') OR resource_id IN (?) OR user_email = ?`, alarms, r.scope.User)
 }
 
 // multiGatewayEvents (and every "rollout" record) name gateways in their

@@ -100,6 +100,19 @@ func (r *Gateways) SiteOf(ctx context.Context, id string) string {
 	return g.Site
 }
 
+// SiteInUse reports whether a gateway or an enrollment token is at site
+// (true when the database cannot tell: callers use it to refuse).
+func (r *Gateways) SiteInUse(ctx context.Context, site string) bool {
+	var n int64
+	if err := r.db(ctx).Model(&Gateway{}).Where("site = ?", site).Limit(1).Count(&n).Error; err != nil || n > 0 {
+		return true
+	}
+	if err := r.db(ctx).Model(&EnrollmentToken{}).Where("site = ?", site).Limit(1).Count(&n).Error; err != nil || n > 0 {
+		return true
+	}
+	return false
+}
+
 // EnrollmentTokens lists every enrollment token, newest first.
 func (r *Gateways) EnrollmentTokens(ctx context.Context) ([]EnrollmentToken, error) {
 	var ts []EnrollmentToken
@@ -169,7 +182,9 @@ func (t *GatewayTx) SaveGateway(g *Gateway) error { return t.tx.Save(g).Error }
 // DeleteGateway removes g with its tokens, config, heartbeats and
 // challenges.
 func (t *GatewayTx) DeleteGateway(g *Gateway) error {
-	for _, model := range []any{&GatewayToken{}, &GatewayConfig{}, &GatewayHeartbeat{}, &GatewayChallenge{}} {
+	// Its alarms too: left behind, they would belong to whichever gateway
+	// takes the id next, at whatever site.
+	for _, model := range []any{&GatewayToken{}, &GatewayConfig{}, &GatewayHeartbeat{}, &GatewayChallenge{}, &Alarm{}} {
 		if err := t.tx.Where("gateway_id = ?", g.ID).Delete(model).Error; err != nil {
 			return err
 		}

@@ -128,6 +128,11 @@ func migrations() []*gormigrate.Migration {
 	ms = append(ms, secretMigrations()...)     // secrets (#12)
 	ms = append(ms, copilotMigrations()...)    // Copilot, service accounts, test connection (#12)
 	ms = append(ms, rolloutMigrations()...)    // staged rollouts (#12)
+	// Sessions replaced by a refresh, for reuse detection (dashboard review, #11).
+	ms = append(ms, &gormigrate.Migration{ID: "202611300700-session-rotation", Migrate: func(tx *gorm.DB) error {
+		type session struct{ RotatedAt *time.Time }
+		return tx.Table("sessions").Migrator().AddColumn(&session{}, "RotatedAt")
+	}})
 	slices.SortStableFunc(ms, func(a, b *gormigrate.Migration) int { return strings.Compare(a.ID, b.ID) })
 	return ms
 }

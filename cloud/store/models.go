@@ -22,6 +22,9 @@ type Session struct {
 	IssuedAt  time.Time
 	ExpiresAt time.Time
 	RevokedAt *time.Time
+	// RotatedAt is set when a refresh replaced the session: its token
+	// used again later was copied (users.Service.Authenticate).
+	RotatedAt *time.Time
 }
 
 // LoginThrottle counts recent login failures for one key (an account or a

@@ -48,26 +48,31 @@ func (r *Users) ListUsers(ctx context.Context) ([]User, error) {
 // SessionOwner is what token checks need to know about a session: whether
 // it was revoked, and whose it is.
 type SessionOwner struct {
+	UserID   uint64
 	Email    string
 	Disabled bool
 	Revoked  bool
+	// RotatedAt: when a refresh replaced the session (nil: never).
+	RotatedAt *time.Time
 }
 
 // SessionOwner returns the state of session jti, or ErrNotFound.
 func (r *Users) SessionOwner(ctx context.Context, jti string) (SessionOwner, error) {
 	var row struct {
 		RevokedAt *time.Time
+		RotatedAt *time.Time
+		UserID    uint64
 		Disabled  bool
 		Email     string
 	}
 	err := r.s.DB.WithContext(ctx).Table("sessions").
-		Select("sessions.revoked_at, users.disabled, users.email").
+		Select("sessions.revoked_at, sessions.rotated_at, sessions.user_id, users.disabled, users.email").
 		Joins("JOIN users ON users.id = sessions.user_id").
 		Where("sessions.jti = ?", jti).Take(&row).Error
 	if err != nil {
 		return SessionOwner{}, translate(err)
 	}
-	return SessionOwner{Email: row.Email, Disabled: row.Disabled, Revoked: row.RevokedAt != nil}, nil
+	return SessionOwner{UserID: row.UserID, Email: row.Email, Disabled: row.Disabled, Revoked: row.RevokedAt != nil, RotatedAt: row.RotatedAt}, nil
 }
 
 // PruneSessions deletes sessions that expired before t.
@@ -138,6 +143,14 @@ func (t *UserTx) CreateSession(s *Session) error { return translate(t.tx.Create(
 // live (false: unknown, or revoked already).
 func (t *UserTx) RevokeSession(jti string, now time.Time) (bool, error) {
 	res := t.tx.Model(&Session{}).Where("jti = ? AND revoked_at IS NULL", jti).Update("revoked_at", now)
+	return res.RowsAffected > 0, res.Error
+}
+
+// RotateSession revokes session jti at now as replaced by a refresh, and
+// reports whether it was live.
+func (t *UserTx) RotateSession(jti string, now time.Time) (bool, error) {
+	res := t.tx.Model(&Session{}).Where("jti = ? AND revoked_at IS NULL", jti).
+		Updates(map[string]any{"revoked_at": now, "rotated_at": now})
 	return res.RowsAffected > 0, res.Error
 }
 

@@ -94,7 +94,7 @@ func (r *fakeRepo) SessionOwner(_ context.Context, jti string) (store.SessionOwn
 	}
 	for _, u := range r.st.users {
 		if u.ID == s.UserID {
-			return store.SessionOwner{Email: u.Email, Disabled: u.Disabled, Revoked: s.RevokedAt != nil}, nil
+			return store.SessionOwner{UserID: u.ID, Email: u.Email, Disabled: u.Disabled, Revoked: s.RevokedAt != nil, RotatedAt: s.RotatedAt}, nil
 		}
 	}
 	return store.SessionOwner{}, store.ErrNotFound
@@ -208,6 +208,16 @@ func (t *fakeTx) RevokeSession(jti string, now time.Time) (bool, error) {
 	s.RevokedAt = &now
 	t.st.sessions[jti] = s
 	return true, nil
+}
+
+func (t *fakeTx) RotateSession(jti string, now time.Time) (bool, error) {
+	live, _ := t.RevokeSession(jti, now)
+	if live {
+		s := t.st.sessions[jti]
+		s.RotatedAt = &now
+		t.st.sessions[jti] = s
+	}
+	return live, nil
 }
 
 func (t *fakeTx) RevokeUserSessions(userID uint64, now time.Time) error {

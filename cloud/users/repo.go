@@ -43,6 +43,7 @@ type accountRows interface {
 type sessionRows interface {
 	CreateSession(s *store.Session) error
 	RevokeSession(jti string, now time.Time) (bool, error)
+	RotateSession(jti string, now time.Time) (bool, error)
 	RevokeUserSessions(userID uint64, now time.Time) error
 }
 

@@ -145,10 +145,39 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*auth.Claims,
 		return nil, fmt.Errorf("%w: unknown session", auth.ErrInvalidToken)
 	case err != nil:
 		return nil, err
+	case row.Revoked && row.RotatedAt != nil && row.Email == c.Subject && s.Now().Sub(*row.RotatedAt) >= RefreshGrace:
+		return nil, s.tokenReused(ctx, row)
 	case row.Revoked, row.Disabled, row.Email != c.Subject:
 		return nil, fmt.Errorf("%w: session revoked", auth.ErrInvalidToken)
 	}
 	return c, nil
+}
+
+// RefreshGrace is how long after a refresh its old token is merely
+// refused (a request already on its way, a client retrying a refresh
+// whose answer it lost); used later, it was copied.
+const RefreshGrace = 30 * time.Second
+
+// tokenReused answers a token that a refresh replaced and that came back
+// after RefreshGrace: someone holds a copy (whoever refreshed first, the
+// owner or a thief, the other now uses the old one), so every session of
+// the account ends, and the detection is audited (aggregated, as anyone
+// holding the old token can repeat it).
+func (s *Service) tokenReused(ctx context.Context, row store.SessionOwner) error {
+	now := s.Now()
+	err := s.repo.InTx(ctx, func(tx Tx) error {
+		if err := tx.RevokeUserSessions(row.UserID, now); err != nil {
+			return fmt.Errorf("revoke sessions of %s: %w", row.Email, err)
+		}
+		ev := audit.Event{EventType: "auth.token_reuse", User: row.Email, Resource: "user", ResourceID: row.Email,
+			Action: "authenticate", Result: audit.ResultDenied,
+			Reason: "a token replaced by a refresh was used again: every session of the account was revoked"}
+		return tx.Tally(ev, now)
+	})
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: session revoked (a refreshed token was reused)", auth.ErrInvalidToken)
 }
 
 // Refresh exchanges a valid token for a new one and revokes the old one.
@@ -160,7 +189,7 @@ func (s *Service) Refresh(ctx context.Context, m Meta, c *auth.Claims) (Session,
 		if err != nil {
 			return err
 		}
-		live, err := tx.RevokeSession(c.ID, now)
+		live, err := tx.RotateSession(c.ID, now)
 		if err != nil {
 			return fmt.Errorf("revoke refreshed session: %w", err)
 		}

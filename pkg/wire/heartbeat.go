@@ -71,20 +71,23 @@ func (hb *Heartbeat) Check() error {
 
 // Fit shortens what an agent reports to the limits Check enforces: long
 // texts are cut (on a UTF-8 boundary, marked with "…"), and entries past
-// the limits are dropped. An agent's heartbeat then never fails for being
-// too big.
+// the limits are dropped. Control characters are escaped (Printable): the
+// control plane refuses a heartbeat that holds one, and error texts carry
+// them (a proxy's HTML error page in an ACME error is several lines). An
+// agent's heartbeat then never fails for what it has to report.
 func (hb *Heartbeat) Fit() {
-	hb.Status = cut(hb.Status, MaxHeartbeatStatus)
-	hb.AgentVersion = cut(hb.AgentVersion, MaxHeartbeatAgentVersion)
-	hb.ConfigError = cut(hb.ConfigError, MaxHeartbeatConfigError)
-	hb.CertRenewalError = cut(hb.CertRenewalError, MaxHeartbeatCertError)
+	hb.Status = cut(Printable(hb.Status), MaxHeartbeatStatus)
+	hb.AgentVersion = cut(Printable(hb.AgentVersion), MaxHeartbeatAgentVersion)
+	hb.ConfigError = cut(Printable(hb.ConfigError), MaxHeartbeatConfigError)
+	hb.CertRenewalError = cut(Printable(hb.CertRenewalError), MaxHeartbeatCertError)
 	names := map[string]bool{}
 	kept := hb.Adapters[:0]
 	for _, a := range hb.Adapters {
 		if len(kept) == MaxHeartbeatEntries {
 			break
 		}
-		a.Name, a.Device, a.LastError = cut(a.Name, MaxAdapterName), cut(a.Device, MaxAdapterDevice), cut(a.LastError, MaxAdapterLastError)
+		a.Name, a.Device = cut(Printable(a.Name), MaxAdapterName), cut(Printable(a.Device), MaxAdapterDevice)
+		a.LastError = cut(Printable(a.LastError), MaxAdapterLastError)
 		if !names[a.Name] && len(names) == MaxHeartbeatAdapters {
 			continue
 		}

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -62,6 +63,10 @@ func (b *LogBatch) Check() error {
 			return fmt.Errorf("entries[%d].attrs: at most %d bytes", i, MaxLogAttrs)
 		case e.Time.IsZero():
 			return fmt.Errorf("entries[%d].time: required", i)
+		case e.Seq > math.MaxInt64:
+			// The database's integers are signed 64-bit: a larger seq was a
+			// 500, which the agent retries with every heartbeat.
+			return fmt.Errorf("entries[%d].seq: at most 2^63-1", i)
 		}
 		size += len(e.Message) + len(e.Attrs)
 	}

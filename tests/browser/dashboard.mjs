@@ -1,5 +1,5 @@
 // Drives the dashboard in Debian's Chromium as its users do. MODE picks the
-// journey (admin, viewer, sessions, keyboard, alarms, operator, verify, pipelines, copilot, rollouts); input comes from the environment:
+// journey (admin, viewer, sessions, tabs, keyboard, alarms, operator, verify, pipelines, copilot, rollouts); input comes from the environment:
 // BASE (the cloud's URL), EMAIL, PASSWORD, SHOTS (screenshot directory),
 // GATEWAY (the gateway id the agent enrolls as). The admin journey prints
 // "TOKEN <value>" when it has created the enrollment token, so the Go test
@@ -310,6 +310,31 @@ async function sessions() {
   await late.click("header nav a:text('Gateways')");
   await late.locator("#gw-count").waitFor();
   say("REFRESHED", res.status());
+}
+
+// tabs: two tabs of one browser share the session cookie. When one tab
+// refreshes the session (its timer, or a password change), the cookie
+// holds a new session with a new CSRF token; the other tab's next action
+// must still work. It failed with "missing or invalid CSRF token".
+async function tabs() {
+  const context = await browser.newContext({ viewport: desktop });
+  const first = await context.newPage();
+  await login(first, EMAIL, PASSWORD);
+  const second = await context.newPage();
+  await second.goto(BASE + "/#/tokens");
+  await second.locator("#token-form").waitFor();
+  const refreshed = await first.evaluate(async () => {
+    const me = await (await fetch("/api/v1/auth/me")).json();
+    return (await fetch("/api/v1/auth/refresh", { method: "POST", headers: { "X-CSRF-Token": me.csrf_token } })).status;
+  });
+  if (refreshed !== 200) throw new Error("refresh in the first tab: HTTP " + refreshed);
+  await second.fill("#tk-site", "Plant Two");
+  await second.click("#token-form button[type=submit]");
+  const done = second.locator("#token-value, #token-form + * .error:not(:empty), p.error:not(:empty)").first();
+  await done.waitFor({ timeout: 15000 });
+  const id = await done.getAttribute("id");
+  if (id !== "token-value") problems.push("the second tab's action after the first tab's refresh: " + (await done.textContent()));
+  else say("SECOND-TAB", "token created");
 }
 
 // tabTo presses Tab (Shift+Tab when back) until the focused element
@@ -707,7 +732,7 @@ async function rolloutsJourney() {
 
 let failed = false;
 try {
-  await { admin, viewer, sessions, keyboard, bench, alarms, operator, verify, pipelines: pipelinesJourney, copilot: copilotJourney, rollouts: rolloutsJourney }[MODE]();
+  await { admin, viewer, sessions, tabs, keyboard, bench, alarms, operator, verify, pipelines: pipelinesJourney, copilot: copilotJourney, rollouts: rolloutsJourney }[MODE]();
   const csp = problems.filter((p) => p.includes("Content Security Policy"));
   if (csp.length) problems.push(...csp);
   if (problems.length) throw new Error(problems.join("\n"));

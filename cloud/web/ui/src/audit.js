@@ -1,6 +1,7 @@
 // Audit: filter and page the trail, see each change, export CSV, verify the
 // hash chain, and the three compliance reports.
 import { get, qs } from "./api.js";
+import { csvText } from "./csv.js";
 import { h, clear, field, val, fmtTime, badge, errorBox } from "./dom.js";
 
 const columns = ["seq", "timestamp", "event_type", "user", "ip_address", "resource", "resource_id", "action", "result", "reason"];
@@ -119,8 +120,7 @@ async function exportCSV(filter) {
     if (!page.next_cursor) break;
     cursor = String(page.next_cursor);
   }
-  const esc = (v) => { const s = String(v); return /[",\n\r]/.test(s) || /^[=+\-@]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s; };
-  const blob = new Blob([rows.map((r) => r.map(esc).join(",")).join("\r\n") + "\r\n"], { type: "text/csv" });
+  const blob = new Blob([csvText(rows)], { type: "text/csv" });
   const a = h("a", { href: URL.createObjectURL(blob), download: "streamforge-audit.csv" });
   document.body.append(a);
   a.click();
