@@ -80,6 +80,17 @@ type Sink interface {
 	Put(ctx context.Context, readings []Reading) error
 }
 
+// A Submitter is a Sink that also takes readings without waiting for their
+// commit: Submit returns once they are queued (it may block, as Put does,
+// for back-pressure) and wait returns what Put would have. Readings
+// submitted one after another are committed in that order. The agent's
+// buffer is one; a polling adapter uses it to poll on while a slow disk
+// commits what it polled before.
+type Submitter interface {
+	Sink
+	Submit(ctx context.Context, readings []Reading) (wait func() error, err error)
+}
+
 // State is an adapter's (or one of its devices') health as reported in
 // heartbeats and metrics. Connected is false while the device fails, which
 // includes a device that answers but only with faults (every request a

@@ -77,20 +77,21 @@ func newHandler(cfg *Device) handler {
 // run polls every group on its interval until ctx is done. After a failed
 // poll it waits out a doubling back-off before talking to the device again.
 //
-// A poll's readings are stored while the next poll is made: the buffer's
-// commit (an fsync, milliseconds on an SD card) would otherwise add to
-// every cycle, and a group polled every few milliseconds would miss most
-// of its polls. One Put is in flight at most, so a full buffer still holds
-// the device back (back-pressure), and readings reach the buffer in the
-// order they were polled.
+// A poll's readings are stored while the next polls are made: the buffer's
+// commit (an fsync: milliseconds, tens of them on an SD card) would
+// otherwise add to every cycle, and a group polled every few milliseconds
+// would miss most of its polls. At most inFlight polls' readings wait for
+// their commit, so a full buffer still holds the device back
+// (back-pressure), and readings reach the buffer in the order they were
+// polled.
 func (d *device) run(ctx context.Context, sink adapters.Sink) {
 	defer d.h.Close()
 	now := time.Now()
 	for _, g := range d.groups {
 		g.next = now
 	}
-	var put pendingPut
-	defer put.wait(ctx, d)
+	q := &putQueue{sink: sink}
+	defer q.drain(ctx, d)
 	backoff := time.Duration(d.cfg.Backoff.Initial)
 	for {
 		g := d.groups[0]
@@ -112,11 +113,11 @@ func (d *device) run(ctx context.Context, sink adapters.Sink) {
 		}
 		readings, err := d.poll(g)
 		d.record(err)
-		if !put.wait(ctx, d) && ctx.Err() != nil {
-			return
-		}
 		if len(readings) > 0 {
-			put.start(ctx, sink, g, readings)
+			q.put(ctx, d, g, readings)
+		}
+		if ctx.Err() != nil {
+			return
 		}
 		if err == nil {
 			backoff = time.Duration(d.cfg.Backoff.Initial)
@@ -129,40 +130,77 @@ func (d *device) run(ctx context.Context, sink adapters.Sink) {
 	}
 }
 
-// pendingPut is the one Put a device has in flight.
+// inFlight is how many polls' readings of one device may wait for their
+// commit at once: enough to ride out fsyncs that take several poll
+// intervals, few enough that a full buffer soon holds the device back.
+const inFlight = 8
+
+// putQueue holds a device's readings that wait for their commit, oldest
+// first. A sink that is no adapters.Submitter gets one Put at a time, in
+// the background.
+type putQueue struct {
+	sink    adapters.Sink
+	pending []pendingPut
+}
+
 type pendingPut struct {
 	g    *group
 	n    int
-	done chan error
+	wait func() error
 }
 
-func (p *pendingPut) start(ctx context.Context, sink adapters.Sink, g *group, readings []adapters.Reading) {
-	done := make(chan error, 1)
-	go func() { done <- sink.Put(ctx, readings) }()
-	*p = pendingPut{g: g, n: len(readings), done: done}
+// put hands readings to the sink, after waiting for the oldest pending
+// commit if the queue is full.
+func (q *putQueue) put(ctx context.Context, d *device, g *group, readings []adapters.Reading) {
+	limit := inFlight
+	sub, ok := q.sink.(adapters.Submitter)
+	if !ok {
+		limit = 1 // Puts run side by side could commit out of order
+	}
+	for len(q.pending) >= limit {
+		q.waitOldest(ctx, d)
+	}
+	if !ok {
+		done := make(chan error, 1)
+		go func() { done <- q.sink.Put(ctx, readings) }()
+		q.pending = append(q.pending, pendingPut{g: g, n: len(readings), wait: func() error { return <-done }})
+		return
+	}
+	wait, err := sub.Submit(ctx, readings)
+	if err != nil {
+		refused(ctx, d, g, len(readings), err)
+		return
+	}
+	q.pending = append(q.pending, pendingPut{g: g, n: len(readings), wait: wait})
 }
 
-// wait waits for the Put in flight, if any, and reports whether it (or no
-// Put) succeeded. The buffer refuses only what it can never store (it
-// holds a write while the disk is full, and counts what its drop policies
-// drop): those readings are lost, and the group's tags report their values
-// afresh at the next poll. A Put ended by shutdown is not logged.
-func (p *pendingPut) wait(ctx context.Context, d *device) bool {
-	if p.done == nil {
-		return true
+// waitOldest waits for the oldest pending commit.
+func (q *putQueue) waitOldest(ctx context.Context, d *device) {
+	p := q.pending[0]
+	q.pending = q.pending[1:]
+	if err := p.wait(); err != nil {
+		refused(ctx, d, p.g, p.n, err)
 	}
-	err := <-p.done
-	g, n := p.g, p.n
-	*p = pendingPut{}
-	if err == nil {
-		return true
+}
+
+// drain waits for every pending commit (at shutdown).
+func (q *putQueue) drain(ctx context.Context, d *device) {
+	for len(q.pending) > 0 {
+		q.waitOldest(ctx, d)
 	}
+}
+
+// refused handles readings the sink did not take. The buffer refuses only
+// what it can never store (it holds a write while the disk is full, and
+// counts what its drop policies drop): those readings are lost, and the
+// group's tags report their values afresh at the next poll. Readings
+// refused because the agent stops are not logged.
+func refused(ctx context.Context, d *device, g *group, n int, err error) {
 	if ctx.Err() == nil {
 		d.log.Warn("sink refused readings; they are lost, the tags report afresh at the next poll",
 			"readings", n, "err", err)
 	}
 	d.forget(g)
-	return false
 }
 
 // poll reads every block of g and returns the readings report-by-exception

@@ -102,3 +102,75 @@ func TestSlowCommitsOverlapTheNextPoll(t *testing.T) {
 		t.Errorf("no skipped polls counted: %+v", st)
 	}
 }
+
+// slowSubmitter is a slow sink that takes readings without waiting for
+// their commit, as the agent's buffer does (adapters.Submitter).
+type slowSubmitter struct {
+	slowSink
+	queued int // submitted, not yet waited for
+	maxQ   int
+	polled []time.Time // in the order submitted
+}
+
+func (s *slowSubmitter) Submit(ctx context.Context, rs []adapters.Reading) (func() error, error) {
+	s.mu.Lock()
+	s.queued++
+	s.maxQ = max(s.maxQ, s.queued)
+	s.polled = append(s.polled, rs[0].SourceTime)
+	s.mu.Unlock()
+	done := time.After(s.delay)
+	return func() error {
+		select {
+		case <-done:
+		case <-ctx.Done():
+		}
+		s.mu.Lock()
+		s.queued--
+		s.batches = append(s.batches, putBatch{polled: rs[0].SourceTime, returned: time.Now()})
+		s.mu.Unlock()
+		return ctx.Err()
+	}, nil
+}
+
+// TestSubmittedReadingsRideOutSlowCommits: with a sink that takes readings
+// without waiting for their commit, several polls go on while commits take
+// many poll intervals, never more than eight wait at once (back-pressure),
+// and they are submitted in the order polled.
+func TestSubmittedReadingsRideOutSlowCommits(t *testing.T) {
+	s := startSim(t, 4)
+	dev := fixtureDevice("plc1", s.Addr())
+	dev.PollGroups[0].Interval = 10 * ms
+	a, err := modbus.New("gw1", modbus.Config{Name: "line1", Devices: []modbus.Device{dev}}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &slowSubmitter{slowSink: slowSink{delay: 200 * time.Millisecond}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { a.Run(ctx, sink); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		sink.mu.Lock()
+		n := len(sink.batches)
+		sink.mu.Unlock()
+		if n >= 12 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d batches committed in 10 s", n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	if sink.maxQ < 2 || sink.maxQ > 8 {
+		t.Errorf("%d polls' readings waited for their commit at once; want 2 to 8", sink.maxQ)
+	}
+	for i := 1; i < len(sink.polled); i++ {
+		if !sink.polled[i].After(sink.polled[i-1]) {
+			t.Errorf("submission %d polled at %v, not after %v", i, sink.polled[i], sink.polled[i-1])
+		}
+	}
+}

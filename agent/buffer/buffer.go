@@ -193,7 +193,7 @@ type Buffer struct {
 	reqs   chan *request
 	quit   chan struct{}
 	closed bool
-	wg     sync.WaitGroup // in-flight Puts
+	wg     sync.WaitGroup // Puts and Acks on their way to the committer
 	done   chan struct{}  // committer exited
 
 	mu        sync.Mutex

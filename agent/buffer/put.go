@@ -48,8 +48,22 @@ func (it *item) charge() int64 { return int64(it.end-it.start) + recordOverhead 
 // Put always waits for the commit, so a cancelled ctx never leaves readings
 // committed behind an error.
 func (b *Buffer) Put(ctx context.Context, readings []adapters.Reading) error {
+	wait, err := b.Submit(ctx, readings)
+	if err != nil {
+		return err
+	}
+	return wait()
+}
+
+// Submit is Put without the wait for the commit: it returns once the
+// readings are queued for the next commit (after waiting for space under a
+// blocking rule, as Put does), and wait returns what Put would have. The
+// commits keep the order of the Submits, so an adapter can poll on while
+// its previous readings are fsynced; it must leave readings alone until
+// wait returned (their Seq is written there).
+func (b *Buffer) Submit(ctx context.Context, readings []adapters.Reading) (wait func() error, err error) {
 	if len(readings) == 0 {
-		return nil
+		return func() error { return nil }, nil
 	}
 	req := &request{readings: readings, items: make([]item, len(readings)), done: make(chan error, 1),
 		heldCh: make(chan struct{}, 1)}
@@ -60,7 +74,7 @@ func (b *Buffer) Put(ctx context.Context, readings []adapters.Reading) error {
 		start := len(arena)
 		var err error
 		if arena, err = encodeBody(arena, r); err != nil {
-			return fmt.Errorf("buffer put: %w", err)
+			return nil, fmt.Errorf("buffer put: %w", err)
 		}
 		it := item{rule: b.ruleFor(r.Device, key), key: key, start: start, end: len(arena)}
 		if it.rule.Policy == Block {
@@ -70,11 +84,13 @@ func (b *Buffer) Put(ctx context.Context, readings []adapters.Reading) error {
 	}
 	req.arena = arena
 	if err := b.enter(ctx, req.reserved); err != nil {
-		return err
+		return nil, err
 	}
-	defer b.wg.Done()
+	// Queued is enough for Close: the committer answers every request it
+	// was sent before it exits.
 	b.reqs <- req
-	return req.await(ctx)
+	b.wg.Done()
+	return func() error { return req.await(ctx) }, nil
 }
 
 // await waits for the commit. A cancelled ctx ends the wait only while a
