@@ -133,7 +133,7 @@ func (d *device) run(ctx context.Context, sink adapters.Sink) {
 // inFlight is how many polls' readings of one device may wait for their
 // commit at once: enough to ride out fsyncs that take several poll
 // intervals, few enough that a full buffer soon holds the device back.
-const inFlight = 8
+const inFlight = 4
 
 // putQueue holds a device's readings that wait for their commit, oldest
 // first. A sink that is no adapters.Submitter gets one Put at a time, in

@@ -196,17 +196,19 @@ type Buffer struct {
 	wg     sync.WaitGroup // Puts and Acks on their way to the committer
 	done   chan struct{}  // committer exited
 
-	mu        sync.Mutex
-	committed int64 // bytes on disk (mirror of meta "bytes")
-	reserved  int64 // bytes reserved by blocking Puts not yet committed
-	records   uint64
-	drops     map[string]uint64
-	corrupt   uint64
-	unstored  map[string]uint64
-	diskFull  bool
-	fullLog   time.Time     // of the last disk-full warning
-	freed     chan struct{} // closed and replaced when space is freed
-	grown     chan struct{} // closed and replaced when records are added
+	mu          sync.Mutex
+	committed   int64 // bytes on disk (mirror of meta "bytes")
+	reserved    int64 // bytes reserved by blocking Puts not yet committed
+	records     uint64
+	drops       map[string]uint64
+	corrupt     uint64
+	unstored    map[string]uint64
+	diskFull    bool
+	fullLog     time.Time     // of the last disk-full warning
+	freed       chan struct{} // closed and replaced when space is freed
+	room        chan struct{} // closed and replaced when the committer takes submitted readings
+	queuedBytes int64         // memory of submitted readings not yet taken (maxQueued)
+	grown       chan struct{} // closed and replaced when records are added
 
 	lastID atomic.Uint64
 
@@ -252,7 +254,7 @@ func Open(path string, opts Options) (*Buffer, error) {
 	b := &Buffer{
 		db: db, opts: opts, log: opts.Logger.With("component", "buffer"),
 		reqs: make(chan *request, 4096), quit: make(chan struct{}), done: make(chan struct{}),
-		drops: map[string]uint64{}, unstored: map[string]uint64{}, gone: map[uint64]struct{}{}, freed: make(chan struct{}), grown: make(chan struct{}),
+		drops: map[string]uint64{}, unstored: map[string]uint64{}, gone: map[uint64]struct{}{}, freed: make(chan struct{}), grown: make(chan struct{}), room: make(chan struct{}),
 		names: map[string]string{},
 	}
 	for _, r := range opts.Rules {

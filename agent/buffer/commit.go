@@ -39,6 +39,7 @@ func (b *Buffer) collect(held []*request) ([]*request, bool) {
 		if !ok {
 			return nil, false
 		}
+		b.dequeued(req)
 		batch, n = append(batch, req), len(req.items)+len(req.acks)
 	} else {
 		quit := b.quit
@@ -52,6 +53,7 @@ func (b *Buffer) collect(held []*request) ([]*request, bool) {
 				t.Stop()
 				return nil, false
 			}
+			b.dequeued(req)
 			batch, n = append(batch, req), n+len(req.items)+len(req.acks)
 		case <-t.C:
 		case <-quit:
@@ -65,6 +67,7 @@ drain:
 			if !ok {
 				break drain
 			}
+			b.dequeued(r)
 			batch = append(batch, r)
 			n += len(r.items) + len(r.acks)
 		default:

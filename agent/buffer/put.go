@@ -15,6 +15,7 @@ type request struct {
 	items    []item
 	arena    []byte   // the encoded bodies
 	reserved int64    // bytes reserved for the items of blocking rules
+	queued   int64    // memory counted against maxQueued until the committer takes it
 	acks     []uint64 // IDs to delete
 	done     chan error
 
@@ -83,7 +84,12 @@ func (b *Buffer) Submit(ctx context.Context, readings []adapters.Reading) (wait 
 		req.items[i] = it
 	}
 	req.arena = arena
+	req.queued = int64(cap(arena)) + int64(len(readings))*queuedPerReading
+	if err := b.queue(ctx, req.queued); err != nil {
+		return nil, err
+	}
 	if err := b.enter(ctx, req.reserved); err != nil {
+		b.dequeued(req)
 		return nil, err
 	}
 	// Queued is enough for Close: the committer answers every request it
@@ -167,4 +173,52 @@ func (b *Buffer) enter(ctx context.Context, need int64) error {
 			return fmt.Errorf("buffer full: %w", ctx.Err())
 		}
 	}
+}
+
+// maxQueued bounds the memory of readings submitted and not yet taken by
+// the committer (Submit waits for room): adapters that keep several polls
+// in flight (a Modbus device keeps up to four) cannot pile up readings
+// faster than the disk commits them. 2 MiB is some 8,000 readings, 40 ms
+// at 200,000 readings/s.
+const maxQueued = 2 << 20
+
+// queuedPerReading is what a submitted reading holds besides its encoded
+// body: the adapters.Reading, its item and stream key.
+const queuedPerReading = 256
+
+// queue waits until need bytes fit under maxQueued (one request always
+// fits when nothing else waits) and counts them.
+func (b *Buffer) queue(ctx context.Context, need int64) error {
+	for {
+		b.mu.Lock()
+		if b.closed {
+			b.mu.Unlock()
+			return ErrClosed
+		}
+		if b.queuedBytes == 0 || b.queuedBytes+need <= maxQueued {
+			b.queuedBytes += need
+			b.mu.Unlock()
+			return nil
+		}
+		room := b.room
+		b.mu.Unlock()
+		select {
+		case <-room:
+		case <-b.quit:
+		case <-ctx.Done():
+			return fmt.Errorf("buffer put: %w", ctx.Err())
+		}
+	}
+}
+
+// dequeued releases what req counted against maxQueued.
+func (b *Buffer) dequeued(req *request) {
+	if req.queued == 0 {
+		return
+	}
+	b.mu.Lock()
+	b.queuedBytes -= req.queued
+	req.queued = 0
+	signal(&b.room)
+	b.mu.Unlock()
 }

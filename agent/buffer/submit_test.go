@@ -2,7 +2,9 @@ package buffer
 
 import (
 	"context"
+	"errors"
 	"testing"
+	"time"
 
 	"github.com/streamforge/streamforge/adapters"
 )
@@ -40,5 +42,35 @@ func TestSubmitsCommitInOrder(t *testing.T) {
 		if want := float64(i / 2); r.Reading.Value != want {
 			t.Fatalf("record %d holds %v, want %v: the commits lost the submissions' order", i, r.Reading.Value, want)
 		}
+	}
+}
+
+// TestSubmitWaitsForRoomInTheQueue: readings submitted and not yet taken
+// by the committer are bounded (maxQueued): a Submit beyond it waits until
+// the committer takes what was queued, and gives up with its context.
+func TestSubmitWaitsForRoomInTheQueue(t *testing.T) {
+	b := open(t, t.TempDir(), Options{MaxBytes: 64 << 20})
+	first := &request{queued: maxQueued}
+	if err := b.queue(context.Background(), first.queued); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := b.Submit(ctx, []adapters.Reading{reading("plc1", "a", 1.0)}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Submit with the queue full: %v, want it to wait until its context ends", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- b.Put(context.Background(), []adapters.Reading{reading("plc1", "a", 2.0)}) }()
+	select {
+	case err := <-done:
+		t.Fatalf("Put returned (%v) while the queue was full", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	b.dequeued(first) // as the committer does when it takes a request
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if recs := readAll(t, b); len(recs) != 1 || recs[0].Reading.Value != 2.0 {
+		t.Fatalf("stored %+v, want the one reading put after the queue had room", recs)
 	}
 }
