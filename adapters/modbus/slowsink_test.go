@@ -55,18 +55,8 @@ func (s *slowSink) snapshot() ([]putBatch, int) {
 // the order they were polled, and polls the device cannot make in time are
 // counted.
 func TestSlowCommitsOverlapTheNextPoll(t *testing.T) {
-	s := startSim(t, 4)
-	dev := fixtureDevice("plc1", s.Addr())
-	dev.PollGroups[0].Interval = 20 * ms
-	a, err := modbus.New("gw1", modbus.Config{Name: "line1", Devices: []modbus.Device{dev}}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
 	sink := &slowSink{delay: 150 * time.Millisecond}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { a.Run(ctx, sink); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	a := runInto(t, 20*ms, sink)
 
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -137,18 +127,8 @@ func (s *slowSubmitter) Submit(ctx context.Context, rs []adapters.Reading) (func
 // many poll intervals, never more than four wait at once (back-pressure),
 // and they are submitted in the order polled.
 func TestSubmittedReadingsRideOutSlowCommits(t *testing.T) {
-	s := startSim(t, 4)
-	dev := fixtureDevice("plc1", s.Addr())
-	dev.PollGroups[0].Interval = 10 * ms
-	a, err := modbus.New("gw1", modbus.Config{Name: "line1", Devices: []modbus.Device{dev}}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
 	sink := &slowSubmitter{slowSink: slowSink{delay: 200 * time.Millisecond}}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { a.Run(ctx, sink); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	runInto(t, 10*ms, sink)
 
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -173,4 +153,22 @@ func TestSubmittedReadingsRideOutSlowCommits(t *testing.T) {
 			t.Errorf("submission %d polled at %v, not after %v", i, sink.polled[i], sink.polled[i-1])
 		}
 	}
+}
+
+// runInto runs an adapter polling the sim's fixture device every interval
+// into sink until the test ends.
+func runInto(t *testing.T, interval modbus.Duration, sink adapters.Sink) *modbus.Adapter {
+	t.Helper()
+	s := startSim(t, 4)
+	dev := fixtureDevice("plc1", s.Addr())
+	dev.PollGroups[0].Interval = interval
+	a, err := modbus.New("gw1", modbus.Config{Name: "line1", Devices: []modbus.Device{dev}}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { a.Run(ctx, sink); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return a
 }
