@@ -21,6 +21,9 @@ type Alarms struct {
 	WebhookSecret []byte
 }
 
+// minAlarmInterval is the shortest STREAMFORGE_ALARM_INTERVAL.
+const minAlarmInterval = 100 * time.Millisecond
+
 type alarmRaw struct {
 	interval, heartbeat, raise, clear, window, offline, logins, denials, enrollments, hookURL, hookSecretFile string
 }
@@ -57,6 +60,11 @@ func (r *alarmRaw) parse() (Alarms, error) {
 			return a, fmt.Errorf("%s: %q is not a positive duration (like 30s)", d.name, d.v)
 		}
 		*d.dst = v
+	}
+	// The evaluator reads every gateway's state each interval: a
+	// nanosecond made it a busy loop against the database.
+	if a.Interval < minAlarmInterval {
+		return a, fmt.Errorf("STREAMFORGE_ALARM_INTERVAL: %s is shorter than %s", a.Interval, minAlarmInterval)
 	}
 	counts := []struct {
 		name, v string

@@ -24,6 +24,7 @@ func TestAlarmSettings(t *testing.T) {
 		{"ok-defaults", nil, ""},
 		{"ok-webhook-with-secret-file", []string{"--alert-webhook-url", "http://127.0.0.1:9/hook", "--alert-webhook-secret-file", secretFile}, ""},
 		{"fail-interval", []string{"--alarm-interval", "soon"}, "STREAMFORGE_ALARM_INTERVAL"},
+		{"fail-interval-busy-loop", []string{"--alarm-interval", "1ns"}, "STREAMFORGE_ALARM_INTERVAL"},
 		{"fail-negative-hold-off", []string{"--alarm-clear-after", "-1s"}, "STREAMFORGE_ALARM_CLEAR_AFTER"},
 		{"fail-zero-offline", []string{"--alarm-offline-intervals", "0"}, "STREAMFORGE_ALARM_OFFLINE_INTERVALS"},
 		{"fail-offline-period-overflows", []string{"--alarm-heartbeat-interval", "2000000h", "--alarm-offline-intervals", "5"}, "STREAMFORGE_ALARM_OFFLINE_INTERVALS"},
