@@ -100,3 +100,16 @@ func (e *Evaluator) Heartbeat(ctx context.Context, gatewayID string, hb wire.Hea
 		}
 	}
 }
+
+// forgetGone drops the heartbeat state of gateways no longer approved
+// (deleted, or revoked): it would otherwise stay for the life of the
+// process, and a gateway enrolled again under the same id would inherit it.
+func (e *Evaluator) forgetGone(approved map[string]bool) {
+	e.bufMu.Lock()
+	defer e.bufMu.Unlock()
+	for id := range e.buffers {
+		if !approved[id] {
+			delete(e.buffers, id)
+		}
+	}
+}

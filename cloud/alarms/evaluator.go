@@ -160,9 +160,12 @@ func (e *Evaluator) gather(ctx context.Context, now time.Time) ([]Condition, []C
 		e.watching = now
 	}
 	var conds []Condition
+	approved := make(map[string]bool, len(health))
 	for _, g := range health {
+		approved[g.ID] = true
 		conds = append(conds, gatewayConditions(now, e.watching, &e.cfg, g)...)
 	}
+	e.forgetGone(approved)
 	sec, err := securityConditions(ctx, e.st, now, &e.cfg)
 	if err != nil {
 		return nil, nil, err

@@ -326,3 +326,24 @@ func count(c *prometheus.CounterVec, label string) float64 {
 	_ = c.WithLabelValues(label).Write(&m)
 	return m.GetCounter().GetValue()
 }
+
+// TestHeartbeatStateOfGoneGatewaysIsForgotten: the evaluator keeps a
+// gateway's heartbeat state (buffer fill, fault counters) only while the
+// gateway is approved; the next evaluation drops that of a gateway that is
+// gone (here: one the store never held).
+func TestHeartbeatStateOfGoneGatewaysIsForgotten(t *testing.T) {
+	f := newFixture(t, "")
+	f.ev.Heartbeat(context.Background(), "gw-gone", wire.Heartbeat{BufferBytes: 900, BufferMaxBytes: 1000})
+	f.ev.bufMu.Lock()
+	kept := len(f.ev.buffers)
+	f.ev.bufMu.Unlock()
+	if kept != 1 {
+		t.Fatalf("%d gateways' state kept after a heartbeat, want 1", kept)
+	}
+	f.evaluate()
+	f.ev.bufMu.Lock()
+	defer f.ev.bufMu.Unlock()
+	if len(f.ev.buffers) != 0 {
+		t.Fatalf("state of a gateway that is gone kept after an evaluation: %v", f.ev.buffers)
+	}
+}
