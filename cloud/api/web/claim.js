@@ -35,7 +35,6 @@ async function showClaim() {
   if (!me.data.permissions.includes("gateways:claim")) {
     say("Your account may not claim gateways (it needs gateways:claim).", false);
   }
-  await showEK(params.get("gateway"));
 }
 
 // ekText says whether the gateway's TPM is known genuine: only then does a
@@ -44,15 +43,6 @@ function ekText(g) {
   if (g.identity_kind === "tpm" && g.ek_verified) return "TPM, EK verified";
   if (g.identity_kind === "tpm") return "TPM, EK not verified" + (g.ek_reason ? ` (${g.ek_reason})` : "");
   return "software key, no TPM";
-}
-
-// showEK shows the EK state of a gateway the user can see.
-async function showEK(id) {
-  if (!id) return;
-  const r = await call("GET", "/api/v1/gateways/" + encodeURIComponent(id));
-  if (r.status !== 200) { $("ek").textContent = "unknown until claimed"; return; }
-  $("ek").textContent = ekText(r.data) +
-    (r.data.identity_kind === "tpm" && r.data.ek_verified ? "" : ": an admin reviews it after the claim");
 }
 
 // showEK tells the technician whether the gateway's TPM endorsement key
