@@ -90,7 +90,7 @@ func (d *device) run(ctx context.Context, sink adapters.Sink) {
 	for _, g := range d.groups {
 		g.next = now
 	}
-	q := &putQueue{sink: sink}
+	q := newPutQueue(sink)
 	defer q.drain(ctx, d)
 	backoff := time.Duration(d.cfg.Backoff.Initial)
 	for {
@@ -140,7 +140,16 @@ const inFlight = 4
 // the background.
 type putQueue struct {
 	sink    adapters.Sink
+	sub     adapters.Submitter // sink, if it is one
+	limit   int                // pending at most
 	pending []pendingPut
+}
+
+func newPutQueue(sink adapters.Sink) *putQueue {
+	if sub, ok := sink.(adapters.Submitter); ok {
+		return &putQueue{sink: sink, sub: sub, limit: inFlight}
+	}
+	return &putQueue{sink: sink, limit: 1} // Puts run side by side could commit out of order
 }
 
 type pendingPut struct {
@@ -152,21 +161,16 @@ type pendingPut struct {
 // put hands readings to the sink, after waiting for the oldest pending
 // commit if the queue is full.
 func (q *putQueue) put(ctx context.Context, d *device, g *group, readings []adapters.Reading) {
-	limit := inFlight
-	sub, ok := q.sink.(adapters.Submitter)
-	if !ok {
-		limit = 1 // Puts run side by side could commit out of order
-	}
-	for len(q.pending) >= limit {
+	for len(q.pending) >= q.limit {
 		q.waitOldest(ctx, d)
 	}
-	if !ok {
+	if q.sub == nil {
 		done := make(chan error, 1)
 		go func() { done <- q.sink.Put(ctx, readings) }()
 		q.pending = append(q.pending, pendingPut{g: g, n: len(readings), wait: func() error { return <-done }})
 		return
 	}
-	wait, err := sub.Submit(ctx, readings)
+	wait, err := q.sub.Submit(ctx, readings)
 	if err != nil {
 		refused(ctx, d, g, len(readings), err)
 		return

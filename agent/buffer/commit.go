@@ -3,6 +3,7 @@ package buffer
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -144,8 +145,8 @@ func (b *Buffer) commit(batch []*request) error {
 	b.mu.Lock()
 	used := b.committed + b.reserved
 	b.mu.Unlock()
-	vals := grow(b.vals, size) // never grows: bbolt keeps the slices until commit
-	keys := grow(b.keys, 8*res.readings)
+	vals := slices.Grow(b.vals[:0], size) // never grows: bbolt keeps the slices until commit
+	keys := slices.Grow(b.keys[:0], 8*res.readings)
 	err := b.db.Update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(metaBucket)
 		next := getU64(meta.Get(keyNext))
@@ -216,15 +217,6 @@ func (b *Buffer) commit(batch []*request) error {
 // batches of a backlog's drain allocate theirs afresh rather than hold
 // megabytes for good.
 const maxScratch = 1 << 20
-
-// grow returns an empty slice over buf's memory if it holds n bytes, else
-// a new one.
-func grow(buf []byte, n int) []byte {
-	if cap(buf) >= n {
-		return buf[:0]
-	}
-	return make([]byte, 0, n)
-}
 
 func (b *Buffer) writeCounters(tx *bolt.Tx, meta *bolt.Bucket, res *txResult) error {
 	if err := res.seqs.write(tx); err != nil {

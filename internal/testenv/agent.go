@@ -177,13 +177,39 @@ func (a *Agent) Stop(t testing.TB) {
 // Metric reads one series (name with its labels, as exposed) from the
 // agent's /metrics: -1 when the endpoint or the series is not there.
 func (a *Agent) Metric(series string) float64 {
+	exposition, ok := a.exposition()
+	if !ok {
+		return -1
+	}
+	return MetricValue(exposition, series)
+}
+
+// MetricSum adds up every series of the metric name (all its label sets)
+// on the agent's /metrics: -1 when the endpoint is not there.
+func (a *Agent) MetricSum(name string) float64 {
+	exposition, ok := a.exposition()
+	if !ok {
+		return -1
+	}
+	var sum float64
+	for line := range strings.Lines(exposition) {
+		if rest, ok := strings.CutPrefix(line, name+"{"); ok {
+			if v, err := strconv.ParseFloat(strings.TrimSpace(rest[strings.LastIndexByte(rest, ' '):]), 64); err == nil {
+				sum += v
+			}
+		}
+	}
+	return sum
+}
+
+func (a *Agent) exposition() (string, bool) {
 	resp, err := http.Get("http://" + a.MetricsAddr() + "/metrics")
 	if err != nil {
-		return -1
+		return "", false
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	return MetricValue(string(body), series)
+	return string(body), true
 }
 
 // MetricValue is the value of series (name with its labels, as exposed)

@@ -183,14 +183,14 @@ func (c *Kafka) QueueBytes() int64 { return int64(c.MemoryBudget) * 3 / 4 }
 
 // protected are the properties the delivery guarantees rest on, and those
 // that say where the credentials go: the brokers are kafka.brokers only,
-// which the control plane checks against each secret's destinations.
+// which the control plane checks against each secret's destinations. The
+// credentials themselves are among securityProperty's.
 var protected = map[string]bool{
-	"bootstrap.servers": true, "metadata.broker.list": true, "sasl.username": true,
+	"bootstrap.servers": true, "metadata.broker.list": true,
 	"enable.idempotence": true, "acks": true, "message.timeout.ms": true,
 	"delivery.timeout.ms": true, "max.in.flight.requests.per.connection": true,
 	"max.in.flight": true, "retries": true, "message.send.max.retries": true,
-	"queue.buffering.max.messages": true, "sasl.password": true,
-	"go.events.channel.size": true, "go.logs.channel": true,
+	"queue.buffering.max.messages": true, "go.events.channel.size": true, "go.logs.channel": true,
 }
 
 // Validate checks a defaulted Kafka section and names the bad field

@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -53,11 +51,11 @@ func agentRSS(b *testing.B, devices, tags int, interval time.Duration) {
 	}
 	const skippedPolls = "streamforge_adapter_device_polls_skipped_total"
 	acked0, cpu0, t0 := a.Metric("streamforge_forward_acked_records_total"), cpuSeconds(b, pid), time.Now()
-	skipped0 := metricSum(b, a, skippedPolls)
+	skipped0 := a.MetricSum(skippedPolls)
 	commits0 := a.Metric("streamforge_buffer_commit_seconds_count")
 	time.Sleep(15 * time.Second) // the measurement window
 	acked1, cpu1, t1 := a.Metric("streamforge_forward_acked_records_total"), cpuSeconds(b, pid), time.Now()
-	skipped1 := metricSum(b, a, skippedPolls)
+	skipped1 := a.MetricSum(skippedPolls)
 	commits1 := a.Metric("streamforge_buffer_commit_seconds_count")
 	rss, hwm := procStatus(b, pid, "VmRSS"), procStatus(b, pid, "VmHWM")
 	anon, file := procStatus(b, pid, "RssAnon"), procStatus(b, pid, "RssFile")
@@ -76,31 +74,6 @@ func agentRSS(b *testing.B, devices, tags int, interval time.Duration) {
 	b.ReportMetric(file/1024, "MB-file")
 	b.ReportMetric(mmap/1024, "MB-buffer-mmap")
 	b.ReportMetric(goHeap/(1<<20), "MB-go-heap")
-}
-
-// metricSum adds up every series of the metric name (all label sets) the
-// agent exposes.
-func metricSum(b *testing.B, a *testenv.Agent, name string) float64 {
-	resp, err := http.Get("http://" + a.MetricsAddr() + "/metrics")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		b.Fatal(err)
-	}
-	var sum float64
-	for line := range strings.Lines(string(body)) {
-		if strings.HasPrefix(line, name+"{") {
-			v, err := strconv.ParseFloat(strings.TrimSpace(line[strings.LastIndexByte(line, ' '):]), 64)
-			if err != nil {
-				b.Fatalf("metric line %q: %v", line, err)
-			}
-			sum += v
-		}
-	}
-	return sum
 }
 
 // cpuSeconds is the CPU time pid has used (user and system), from
