@@ -418,7 +418,11 @@ async function keyboard() {
   await page.keyboard.press("Escape"); // cancels
   await page.locator("dialog[open]").waitFor({ state: "detached" });
   const tokenRow = page.locator("#tokens tbody tr", { hasText: tokenID });
-  if (!(await tokenRow.locator(".badge", { hasText: "usable" }).count())) problems.push("Escape revoked the token");
+  // The list may be drawn again after the dialog closes: wait for the
+  // row's badge before reading it.
+  const badge = tokenRow.locator(".badge").first();
+  await badge.waitFor();
+  if ((await badge.textContent()).trim() !== "usable") problems.push("Escape revoked the token");
   await tabTo(page, revoke);
   await page.keyboard.press("Enter");
   await page.locator("dialog[open]").waitFor();
