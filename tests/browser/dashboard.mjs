@@ -466,7 +466,12 @@ async function keyboard() {
   await navKey(page, "#/audit", "#audit-filter");
   await typeInto(page, "#au-type", "user.");
   await page.keyboard.press("Enter");
-  await page.locator("#audit-results tr[data-event]").first().waitFor();
+  // The results are drawn again when the filtered answer comes: wait for
+  // it (or the timeout) before reading them.
+  await page.waitForFunction(() => {
+    const ts = [...document.querySelectorAll("#audit-results tr[data-event]")].map((r) => r.dataset.event);
+    return ts.includes("user.create") && ts.every((t) => t.startsWith("user."));
+  }, null, { timeout: 10000 }).catch(() => {});
   const types = await page.locator("#audit-results tr[data-event]").evaluateAll((rs) => rs.map((r) => r.dataset.event));
   if (!types.includes("user.create") || types.some((t) => !t.startsWith("user."))) problems.push("audit filter by keyboard: " + types);
 
